@@ -1,0 +1,22 @@
+//! hotplex-core: the pure-Rust heart of hotplex.
+//!
+//! hotplex keeps AI coding agents (Claude Code first) *hot*: one long-lived
+//! agent process per conversation. This crate holds everything that is not
+//! foreign-function glue. Today it provides:
+//!
+//! * [`waf`]: the command WAF, which screens shell commands, prompts and
+//!   Claude Code tool calls before they run.
+//!
+//! The C ABI lives in `hotplex-ffi`; the Python, Node and Go bindings are thin
+//! layers over this crate (Python and Node directly, Go through the C ABI).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod waf;
+
+pub use error::{Error, Result};
+
+/// The version of this crate, e.g. `"0.1.0"`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,365 @@
+//! The built-in rules.
+//!
+//! They cover every intent of the seed's 95 rules, judged on canonical texts
+//! (see [`Scope`]) instead of raw text, with the seed's broken rules fixed:
+//! the classic fork bomb matches, `DELETE`/`UPDATE` are flagged *without*
+//! `WHERE`, numeric setuid modes and `mkfs -t` are caught, `dd` operands are
+//! found in any order, `--privileged` applies to podman too, and no rule is
+//! shadowed (the most severe match wins anyway). The seed's over-broad
+//! substring rules (`eval`/`exec`/`su` without word boundaries, every `$(`
+//! and backtick, any redirect to an absolute path) are gone: substitutions
+//! are parsed and their commands judged instead.
+//!
+//! Conventions in `Command` patterns: `\s` separates arguments; whitespace
+//! inside an argument is `\x1f`. Paths are lexically normalised (`//`, `/./`,
+//! `..`) and `~`/`$HOME` spelled `~`.
+
+use super::level::{Category as C, Level as L};
+use super::rule::{Rule, Scope as S};
+
+/// An absolute path outside `/tmp` (the root included).
+const ABS: &str = r"/(?:[^t\s/]\S*|t[^m\s/]\S*|tm[^p\s/]\S*|tmp[^\s/]\S*)?";
+/// A path in the home directory (or the home directory itself).
+const HOME: &str = r"~\S*";
+/// End of an argument.
+const E: &str = r"(?:\s|$)";
+/// A recursive flag of rm/chmod/chown.
+const RF: &str = r"(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)";
+/// System directories whose loss breaks the host.
+const SYSDIR: &str = r"/(?:etc|usr|bin|sbin|lib|lib32|lib64|boot|var|home|root|opt|srv|sys|proc|dev|run|snap|mnt|media|data)";
+/// Files that hold secrets. `.pub` keys, `.env.example` and `/etc/passwd` are not.
+const SECRET: &str = r"(?:~/\.ssh/?|\S*\.ssh/id_[a-z0-9_]+|\S*\.ssh/\S*_key|\S*\.aws/credentials|~/\.aws/?|\S*\.aws/config|\S*\.kube/config|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|\S*\.netrc|\S*\.pgpass|\S*\.git-credentials|\S*\.docker/config\.json|\S*\.npmrc|\S*\.pypirc|\S*\.gnupg\S*|\S*\.config/gcloud\S*|\S*/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|/proc/[^\s/]+/environ|\S*id_(?:rsa|dsa|ecdsa|ed25519)|\S*\.(?:key|p12|pfx|keystore|jks)|\S*credentials\.json|\S*service[-_]account\S*\.json|/etc/ssl/private\S*)";
+/// Programs that read a file and print or copy it.
+const READER: &str = r"(?:cat|tac|less|more|most|head|tail|bat|batcat|nl|view|strings|od|xxd|hexdump|base64|base32|cp|scp|rsync|sftp|tar|zip|7z|gzip|bzip2|xz|grep|egrep|fgrep|rg|ag|awk|sed|sort|uniq|cut|diff|vim|vi|nvim|nano|emacs|openssl|gpg|sha256sum|md5sum|curl|wget|dd|install|ln|mv|jq|yq|python[0-9.]*|perl|ruby|node|source|\.)";
+/// Programs that send data over the network.
+const SINK: &str = r"(?:curl|wget|nc|ncat|netcat|socat|telnet|ssh|scp|sftp|rsync|ftp|tftp|openssl|dig|nslookup|host|http|https|xh|gh|aws|gsutil)";
+/// Shells and interpreters that run code read from stdin.
+const RUNNER: &str = r"(?:(?:ba|z|da|k|a|mk|fi)?sh|python[0-9.]*|perl|ruby|node|nodejs|php|lua|Rscript|osascript)";
+
+fn r(id: &str, cat: C, level: L, scope: S, pattern: impl Into<String>, desc: &str) -> Rule {
+    Rule::new(id, cat, level, scope, pattern, desc)
+}
+
+/// The built-in rules, in evaluation order.
+pub(crate) fn rules() -> Vec<Rule> {
+    use C::*;
+    use L::*;
+    use S::{Code, Command as Cmd, Pipeline as Pipe, Redirect as Redir, Text};
+    vec![
+        // ---------------------------------------------------------- file_delete
+        r("file_delete.rm_recursive_outside_tree", FileDelete, Critical, Cmd,
+          format!(r"^rm\s(?:\S+\s)*?{RF}\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}|^rm\s(?:\S+\s)*?(?:{ABS}|{HOME})\s(?:\S+\s)*?{RF}{E}"),
+          "Recursive delete of the root, a system directory, the home directory or a path outside the working tree"),
+        r("file_delete.rm_outside_tree", FileDelete, High, Cmd,
+          format!(r"^(?:rm|unlink)\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
+          "Deletes files outside the working tree"),
+        r("file_delete.rm_parent", FileDelete, Moderate, Cmd,
+          format!(r"^rm\s(?:\S+\s)*?\.\.(?:/\S*)?{E}"),
+          "Deletes a path that climbs out of the working tree"),
+        r("file_delete.rm_git", Git, High, Cmd,
+          format!(r"^rm\s(?:\S+\s)*?{RF}\s(?:\S+\s)*?(?:\S*/)?\.git/?{E}"),
+          "Deletes the repository's history (.git)"),
+        r("file_delete.rmdir_root", FileDelete, Critical, Cmd,
+          format!(r"^rmdir\s(?:\S+\s)*?(?:/|{SYSDIR}/?){E}"),
+          "Removes a system directory"),
+        r("file_delete.find_delete", FileDelete, Critical, Cmd,
+          format!(r"^find\s(?:-[HLP]\s)*(?:\S+\s)*?(?:{ABS}|{HOME})\s(?:\S+\s)*?(?:-delete|-exec\srm|-execdir\srm){E}"),
+          "Bulk delete with find outside the working tree"),
+        r("file_delete.shred", FileDelete, Critical, Cmd,
+          format!(r"^(?:shred|srm|wipe)\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
+          "Irrecoverably overwrites files outside the working tree"),
+        r("file_delete.shred_any", FileDelete, Moderate, Cmd, r"^(?:shred|srm|wipe)\s",
+          "Irrecoverably overwrites files"),
+        r("file_delete.rsync_delete", FileDelete, Critical, Cmd,
+          format!(r"^rsync\s(?:\S+\s)*?--del\S*\s(?:\S+\s)*(?:{ABS}|{HOME})$"),
+          "rsync --delete into a directory outside the working tree"),
+        r("file_delete.windows_del", FileDelete, High, Cmd, r"^(?:del|erase|rd|rmdir)\s(?:\S+\s)*?/[sSqQ]\b",
+          "Windows recursive/quiet delete"),
+        r("file_delete.truncate_system", FileDelete, High, Cmd,
+          format!(r"^truncate\s(?:\S+\s)*?(?:-s\s?0|--size[=\s]0)\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
+          "Empties a file outside the working tree"),
+        r("file_delete.truncate", System, Moderate, Cmd, r"^truncate\s(?:\S+\s)*?(?:-s\s?0|--size[=\s]0)(?:\s|$)",
+          "Empties a file"),
+        r("file_delete.mv_to_null", FileDelete, High, Cmd, r"^mv\s.*\s/dev/null$",
+          "Moves files into /dev/null"),
+        // --------------------------------------------------------------- system
+        r("system.mkfs", System, Critical, Cmd, r"^(?:mkfs(?:\.\S+)?|mke2fs|mkswap|mkntfs|mkdosfs|mkfs\.\S+|newfs\S*|mformat)(?:\s|$)",
+          "Creates a filesystem, destroying what the device held"),
+        r("system.wipe_device", System, Critical, Cmd, r"^(?:wipefs|blkdiscard|sgdisk\s(?:\S+\s)*?(?:-Z|-o|--zap\S*)|cryptsetup\s(?:\S+\s)*?(?:luksFormat|erase))(?:\s|$)",
+          "Wipes a disk's signatures or contents"),
+        r("system.partition", System, Moderate, Cmd, r"^(?:fdisk|sfdisk|cfdisk|parted|gdisk)\s(?:\S+\s)*?/dev/",
+          "Edits a partition table"),
+        r("system.dd_to_device", System, Critical, Cmd, r"^dd\s(?:\S+\s)*?of=/dev/(?:[^n\s]|n[^u\s]|nu[^l\s])\S*",
+          "dd writes straight onto a device"),
+        r("system.dd_from_random", System, Critical, Cmd, r"^dd\s(?:\S+\s)*?if=/dev/(?:zero|random|urandom)\s(?:\S+\s)*?of=(?:/(?:[^tn]|n[^u])\S*|~\S*)",
+          "dd overwrites a system file with zeros or random data"),
+        r("system.write_device", System, Critical, Redir, r"^(?:>|>>|>\||&>|&>>|>&|<>) /dev/(?:sd|nvme|hd|vd|xvd|mmcblk|disk|mapper/|dm-|md\d|loop|nbd|mem|kmem|port|fb)",
+          "Writes straight onto a device"),
+        r("system.sysrq", System, Critical, Redir, r"^(?:>|>>|>\||&>) /proc/sysrq-trigger",
+          "Triggers a kernel SysRq action (crash, reboot)"),
+        r("system.overwrite_system_file", System, Critical, Redir,
+          r"^(?:>|>\||&>) (?:/etc/\S+|/usr/\S+|/bin/\S+|/sbin/\S+|/lib\S*/\S+|/boot/\S*|/var/lib/\S+|/root/\S*)",
+          "Overwrites a system file"),
+        r("system.append_system_file", System, High, Redir,
+          r"^(?:>>|&>>) (?:/etc/\S+|/usr/\S+|/bin/\S+|/sbin/\S+|/lib\S*/\S+|/boot/\S*)",
+          "Appends to a system file"),
+        r("system.write_system_file", System, High, Cmd,
+          r"^(?:tee|cp|mv|install|ln|rsync|dd|sed\s(?:\S+\s)*?-i\S*)\s(?:\S+\s)*?(?:of=)?/(?:etc|usr|bin|sbin|boot|lib\S*)/\S*$",
+          "Writes into a system directory"),
+        r("system.move_system_dir", System, Critical, Cmd,
+          format!(r"^(?:mv|rename)\s(?:-\S+\s)*(?:/|{SYSDIR}/?|~/?)\s"),
+          "Moves a system directory or the home directory away"),
+        r("system.fork_bomb", System, Critical, Text, r":\s*\(\s*\)\s*\{[^}]*:\s*\|\s*:\s*&?[^}]*\}\s*;?\s*:",
+          "Fork bomb"),
+        r("system.fork_bomb_named", System, Critical, Text, r"\b([A-Za-z_]\w*)\s*\(\s*\)\s*\{\s*[A-Za-z_]\w*\s*\|\s*[A-Za-z_]\w*\s*&\s*;?\s*\}\s*;\s*[A-Za-z_]\w*",
+          "Fork bomb (named function)"),
+        r("system.kill_all", System, Critical, Cmd, r"^(?:kill|pkill)\s(?:-\S+\s|-s\s\S+\s|-n\s\S+\s)*-1(?:\s|$)|^kill\s(?:-\S+\s)*1$",
+          "Kills every process (or init)"),
+        r("system.kill_force", System, Moderate, Cmd, r"^(?:pkill|killall)\s(?:\S+\s)*?-(?:9|KILL|SIGKILL|s\s(?:9|KILL))(?:\s|$)",
+          "Force-kills processes by name"),
+        r("system.power", System, Critical, Cmd, r"^(?:shutdown|reboot|poweroff|halt|kexec)(?:\s|$)|^init\s[06](?:\s|$)|^telinit\s[06]|^systemctl\s(?:\S+\s)*?(?:reboot|poweroff|halt|kexec|emergency|rescue)(?:\s|$)",
+          "Shuts down or reboots the host"),
+        r("system.userdel", System, High, Cmd, r"^(?:userdel|deluser|groupdel)\s",
+          "Deletes a user account"),
+        r("system.remove_essential_package", System, Critical, Cmd,
+          r"^(?:apt-get|apt|aptitude|dnf|yum|zypper|pacman|apk|rpm|dpkg)\s(?:\S+\s)*?(?:remove|purge|autoremove|erase|-R\S*|-e|--remove|--purge|del)\s(?:\S+\s)*?(?:libc6|libc-bin|glibc|systemd|bash|coreutils|dpkg|apt|rpm|sudo|openssh-server|login|passwd|util-linux|base-files|init|linux-image\S*|kernel\S*|\S*essential\S*|grub\S*|python3)(?:\s|$)",
+          "Removes a package the system cannot run without"),
+        r("system.force_package_removal", System, High, Cmd, r"^(?:dpkg\s(?:\S+\s)*?(?:--remove|--purge|-r|-P)\s(?:\S+\s)*?--force\S*|dpkg\s(?:\S+\s)*?--force-\S+\s(?:\S+\s)*?(?:--remove|--purge|-r|-P)|rpm\s(?:\S+\s)*?-e\s(?:\S+\s)*?--nodeps)",
+          "Forces package removal past dependency checks"),
+        r("system.iptables_flush", System, High, Cmd, r"^(?:iptables|ip6tables|nft)\s(?:\S+\s)*?(?:-F|--flush|flush\sruleset)(?:\s|$)|^ufw\sdisable",
+          "Drops the host firewall"),
+        // ----------------------------------------------------------- permission
+        r("permission.recursive_system", Permission, Critical, Cmd,
+          format!(r"^(?:chmod|chown|chgrp|setfacl)\s(?:\S+\s)*?{RF}\s(?:\S+\s)*?(?:{ABS}|~/?){E}"),
+          "Recursive ownership or mode change of a system or home path"),
+        r("permission.chmod_000", Permission, Critical, Cmd,
+          format!(r"^chmod\s(?:-\S+\s)*0*000\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
+          "Removes all access to a system path"),
+        r("permission.chmod_000_any", Permission, High, Cmd, r"^chmod\s(?:-\S+\s)*(?:-R\s)?0*000\s",
+          "Removes all access"),
+        r("permission.world_writable_system", Permission, High, Cmd,
+          format!(r"^chmod\s(?:-\S+\s)*0*[0-7]?777\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
+          "Makes a system path world-writable"),
+        r("permission.chown_root", Permission, High, Cmd,
+          format!(r"^chown\s(?:-\S+\s)*root(?::\S*)?\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
+          "Gives a system path to root"),
+        // ------------------------------------------------------------ privilege
+        r("privilege.root_shell", Privilege, Critical, Cmd,
+          r"^(?:sudo|doas|run0)\s(?:-\S+\s)*(?:-[a-zA-Z]*[is][a-zA-Z]*)$|^(?:sudo|doas|run0)\s(?:-\S+\s(?:\S+\s)?)*?(?:su|bash|sh|zsh|dash|fish|ksh|tcsh|csh)(?:\s-\S*)*$|^su(?:\s-|\s-l|\s--login|\sroot|\s-\sroot)*$",
+          "Opens a root shell"),
+        r("privilege.pkexec", Privilege, Critical, Cmd, r"^pkexec(?:\s|$)",
+          "Runs a program as root through polkit"),
+        r("privilege.setuid", Privilege, Critical, Cmd,
+          r"^chmod\s(?:-\S+\s)*(?:[ugoa]*[+=][rwxXt]*s[rwxXt]*|0?[2467][0-7]{3})(?:,\S+)?\s",
+          "Sets the setuid or setgid bit"),
+        r("privilege.setcap", Privilege, Critical, Cmd, r"^setcap\s",
+          "Grants file capabilities"),
+        r("privilege.sudoers_write", Privilege, Critical, Redir, r"^(?:>|>>|>\||&>|&>>) /etc/sudoers",
+          "Edits sudoers"),
+        r("privilege.sudoers_edit", Privilege, Critical, Cmd, r"^(?:tee|cp|mv|install|ln|sed|visudo)\s(?:\S+\s)*?/etc/sudoers|^visudo(?:\s|$)",
+          "Edits sudoers"),
+        r("privilege.group_grant", Privilege, Critical, Cmd,
+          r"^(?:usermod\s(?:\S+\s)*?-[a-zA-Z]*G|gpasswd\s(?:\S+\s)*?-a\s\S+|adduser\s\S+|addgroup\s\S+)\s?(?:\S+\s)*?(?:sudo|wheel|root|admin|adm|docker|lxd|disk|shadow)(?:\s|$)",
+          "Adds a user to a privileged group"),
+        r("privilege.passwd_root", Privilege, Critical, Cmd, r"^(?:passwd|chpasswd)\s(?:\S+\s)*?root(?:\s|$)|^(?:useradd|usermod)\s(?:\S+\s)*?-(?:o|u\s0)\s",
+          "Changes root's password or creates a uid-0 user"),
+        r("privilege.sudo", Privilege, Moderate, Cmd, r"^(?:sudo|doas|run0|su)\s",
+          "Runs a command with elevated privileges"),
+        // ------------------------------------------------------------ injection
+        r("injection.fetch_pipe_shell", Injection, Critical, Pipe,
+          format!(r"(?:^|\x1e )(?:curl|wget|fetch|aria2c|http|https|xh|lwp-request|GET)\s[^\x1e]*(?:\x1e [^\x1e]*)*\x1e {RUNNER}(?:\s-\S*)*\s?(?:\x1e|$)"),
+          "Downloads code and pipes it straight into a shell or interpreter"),
+        r("injection.decode_pipe_shell", Injection, Critical, Pipe,
+          format!(r"(?:^|\x1e )(?:base64\s(?:\S+\s)*?(?:-d\S*|--decode|-D)|base32\s(?:\S+\s)*?(?:-d|--decode)|xxd\s(?:\S+\s)*?-r|openssl\s(?:\S+\s)*?-d|(?:gzip|bzip2|xz|zstd)\s(?:\S+\s)*?-d\S*|gunzip|zcat|bzcat|xzcat|uudecode|rev|tr\s|printf\s\S*\\(?:x[0-9a-fA-F]|[0-7]{{3}})|echo\s-\S*e\S*\s\S*\\x)[^\x1e]*(?:\x1e [^\x1e]*)*\x1e {RUNNER}(?:\s-\S*)*\s?(?:\x1e|$)"),
+          "Decodes hidden code and pipes it into a shell"),
+        r("injection.procsub_fetch", Injection, Critical, Cmd,
+          format!(r"^(?:{RUNNER}|source|\.)\s(?:\S+\s)*?<\((?:curl|wget|fetch|http|https|xh)\)"),
+          "Runs downloaded code through process substitution"),
+        r("injection.subst_fetch", Injection, Critical, Cmd,
+          r"^(?:\S+\s)*?\S*\$\((?:curl|wget|fetch|http|https|xh)\)",
+          "Runs the output of a download as code"),
+        r("injection.code_fetch", Injection, Critical, Code, r"^\S+\s\$\((?:curl|wget|fetch|http|https|xh)\)",
+          "Runs the output of a download as interpreter code"),
+        r("injection.download_chmod_exec", Injection, High, Text,
+          r"(?s)\b(?:curl|wget)\s.*\bchmod\s+(?:[ugoa]*\+[rw]*x|0?[0-7]?[1357][0-7]{0,2})\s+\S+.*(?:&&|;|\n|\|\|)\s*(?:sudo\s+)?(?:\./|/|~/)\S",
+          "Downloads a program, makes it executable and runs it"),
+        r("injection.eval_subst", Injection, Moderate, Cmd, r"^eval\s(?:\S+\s)*?\S*\$\(",
+          "eval of a command substitution"),
+        r("injection.hex_dump", Injection, Moderate, Cmd, r"^od\s(?:\S+\s)*?-A\s?n\s(?:\S+\s)*?-t\s?x1",
+          "Hex dump often used to smuggle data"),
+        r("injection.sed_exec", Injection, High, Code, r"^sed\s(?:.*[;\n}\s])?(?:\d+|\$|/[^/]*/)?e(?:\s|$)",
+          "sed script runs a shell command (e)"),
+        r("injection.interpreter_shell", Injection, Moderate, Code, r"^\S+\s.*\b(?:os\.system|subprocess|child_process|popen|system\s*\(|exec\s*\(|spawn|shell_exec|passthru|`)",
+          "Interpreter code runs shell commands"),
+        r("injection.git_hooks_path", Injection, Moderate, Cmd, r"^git\s(?:config\s(?:\S+\s)*?)?core\.hooks[pP]ath",
+          "Points git at another hooks directory"),
+        // -------------------------------------------------------------- network
+        r("network.dev_tcp", Network, Critical, Redir, r"^(?:>|>>|>&|&>|<|<>|<&) /dev/(?:tcp|udp)/",
+          "Opens a raw network connection (/dev/tcp): reverse shell or exfiltration"),
+        r("network.nc_exec", Network, Critical, Cmd, r"^(?:nc|ncat|netcat|nc\.traditional|nc\.openbsd)\s(?:\S+\s)*?(?:-[a-zA-Z]*[ec]|--exec|--sh-exec|--lua-exec)(?:\s|=|$)",
+          "netcat runs a shell for a remote peer"),
+        r("network.socat_exec", Network, Critical, Cmd, r"^socat\s(?:\S+\s)*?(?i:exec|system):",
+          "socat runs a shell for a remote peer"),
+        r("network.shell_to_socket", Network, Critical, Pipe,
+          r"(?:^|\x1e )(?:ba|z|da|k)?sh\s(?:\S+\s)*?-[a-zA-Z]*i[^\x1e]*\x1e (?:[^\x1e]*\x1e )*(?:nc|ncat|netcat|telnet|socat|openssl)\s",
+          "Interactive shell piped to a network connection (reverse shell)"),
+        r("network.interpreter_reverse_shell", Network, Critical, Code,
+          r"(?s)^\S+\s.*(?:socket|fsockopen|TCPSocket|IO::Socket|net\.Socket|net\.connect|Net::|/dev/tcp).*(?:dup2|exec|spawn|pty|/bin/(?:ba)?sh|sh\s*<&|popen|system|subprocess)",
+          "Interpreter opens a socket and attaches a shell (reverse shell)"),
+        r("network.metasploit", Network, Critical, Cmd, r"^(?:msfconsole|msfvenom|msfdb)(?:\s|$)",
+          "Metasploit"),
+        r("network.secret_to_network", Network, Critical, Pipe,
+          format!(r"(?:^|\x1e )(?:\S+\s)*?{SECRET}(?:\s[^\x1e]*)?(?:\x1e [^\x1e]*)*?\x1e {SINK}\s"),
+          "Sends a secret to the network"),
+        r("network.env_to_network", Network, Critical, Pipe,
+          format!(r"(?:^|\x1e )(?:env|printenv|set|export\s-p|declare\s-x)(?:\s[^\x1e]*)?(?:\x1e [^\x1e]*)*?\x1e {SINK}\s"),
+          "Sends the environment to the network"),
+        r("network.upload_secret", Network, Critical, Cmd,
+          format!(r"^(?:curl|wget|http|https|xh)\s(?:\S+\s)*?(?:-T\s?|--upload-file[=\s]|-F\s?|--form[=\s]|-d\s?|--data\S*[=\s]|--post-file[=\s]|--body-file[=\s])\S*?@?{SECRET}{E}"),
+          "Uploads a secret"),
+        r("network.copy_secret_remote", Network, Critical, Cmd,
+          format!(r"^(?:scp|rsync|sftp)\s(?:\S+\s)*?{SECRET}\s(?:\S+\s)*?\S+:"),
+          "Copies a secret to a remote host"),
+        r("network.remote_exec", Network, Moderate, Cmd, r"^ssh\s(?:\S+\s)*?\S+\s\S+",
+          "Runs a command on a remote host"),
+        r("network.run_unpinned_package", Network, Moderate, Cmd, r"^(?:npx|bunx|pnpx|uvx|pipx\srun|pnpm\sdlx|yarn\sdlx)\s",
+          "Downloads and runs a package"),
+        r("network.download_then_run", Network, Moderate, Text,
+          r"\b(?:curl|wget)\s[^\n]*(?:\s-o|\s-O|--output\S*)\s*\S+[^\n]*(?:&&|;|\n)\s*(?:sudo\s+)?(?:ba|z|da)?sh\s+\S",
+          "Downloads a script and runs it"),
+        // ---------------------------------------------------------------- recon
+        r("recon.read_secret", Recon, High, Cmd,
+          format!(r"^{READER}\s(?:\S+\s)*?{SECRET}{E}"),
+          "Reads a credential, private key or secrets file"),
+        r("recon.read_secret_redirect", Recon, High, Redir, format!(r"^(?:<|<>) {SECRET}$"),
+          "Reads a credential, private key or secrets file"),
+        r("recon.passwd", Recon, Moderate, Cmd, r"^\S+\s(?:\S+\s)*?/etc/passwd$",
+          "Reads the user list"),
+        r("recon.authorized_keys", Recon, Moderate, Cmd, r"^\S+\s(?:\S+\s)*?\S*\.ssh/authorized_keys2?$",
+          "Reads SSH authorized keys"),
+        r("recon.printenv", Recon, Moderate, Cmd, r"^(?:printenv|env|export\s-p|declare\s-x)$",
+          "Dumps every environment variable"),
+        // ---------------------------------------------------------- persistence
+        r("persistence.crontab", Persistence, High, Cmd, r"^crontab\s(?:-u\s\S+\s)?(?:-[er]|-|[^-\s]\S*)(?:\s|$)",
+          "Replaces, edits or removes the crontab"),
+        r("persistence.service_enable", Persistence, High, Cmd, r"^systemctl\s(?:-\S+\s)*(?:enable|link|preset|set-default)\s|^(?:update-rc\.d|chkconfig)\s\S+\s(?:defaults|enable|on)|^launchctl\s(?:\S+\s)*?(?:load|bootstrap|enable|submit)\s",
+          "Installs a service that starts on boot"),
+        r("persistence.shell_rc", Persistence, High, Redir, r"^(?:>|>>|>\||&>|&>>) ~/\.(?:bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|cshrc|tcshrc|kshrc|config/fish/\S+|xinitrc|xprofile)$",
+          "Modifies a shell startup file"),
+        r("persistence.shell_rc_tool", Persistence, High, Cmd, r"^(?:tee|cp|mv|install|ln|sed\s(?:\S+\s)*?-i\S*)\s(?:\S+\s)*?~/\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zprofile|zshenv|zlogin|config/fish/\S+)$",
+          "Modifies a shell startup file"),
+        r("persistence.authorized_keys", Persistence, Critical, Redir, r"^(?:>|>>|>\||&>|&>>) \S*\.ssh/authorized_keys2?$",
+          "Adds an SSH key that grants login"),
+        r("persistence.authorized_keys_tool", Persistence, Critical, Cmd, r"^(?:tee|cp|mv|install|ln|ssh-copy-id)\s(?:\S+\s)*?\S*\.ssh/authorized_keys2?$",
+          "Adds an SSH key that grants login"),
+        r("persistence.system_startup", Persistence, High, Cmd,
+          r"^(?:tee|cp|mv|install|ln|rsync|sed\s(?:\S+\s)*?-i\S*)\s(?:\S+\s)*?/(?:etc/(?:init\.d|rc\.local|rc\d\.d|systemd|cron\S*|anacrontab|profile|profile\.d|bash\.bashrc|environment|ld\.so\.preload|xdg/autostart|update-motd\.d)|lib/systemd|usr/lib/systemd|var/spool/cron)\S*|^\S+\s(?:\S+\s)*?~/\.config/(?:autostart|systemd)\S*$|^\S+\s(?:\S+\s)*?~/Library/LaunchAgents\S*$",
+          "Installs something that runs at boot or login"),
+        r("persistence.system_startup_redirect", Persistence, High, Redir,
+          r"^(?:>|>>|>\||&>|&>>) (?:/etc/(?:init\.d|rc\.local|rc\d\.d|systemd|cron\S*|profile|profile\.d|bash\.bashrc|environment|ld\.so\.preload)|~/\.config/(?:autostart|systemd)|/var/spool/cron)\S*",
+          "Installs something that runs at boot or login"),
+        r("persistence.git_hook", Persistence, Moderate, Cmd, r"^(?:tee|cp|mv|install|ln|chmod)\s(?:\S+\s)*?\S*\.git/hooks/\S+",
+          "Installs a git hook that runs on every commit"),
+        r("persistence.git_hook_redirect", Persistence, Moderate, Redir, r"^(?:>|>>|>\||&>|&>>) \S*\.git/hooks/\S+",
+          "Installs a git hook that runs on every commit"),
+        // ------------------------------------------------------------ container
+        r("container.privileged", Container, Critical, Cmd, r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create|exec)\s(?:\S+\s)*?--privileged(?:=true)?(?:\s|$)",
+          "Runs a privileged container (full host access)"),
+        r("container.host_root_mount", Container, Critical, Cmd,
+          format!(r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:(?:-v|--volume)[=\s]?(?:/|{SYSDIR}|~|/var/run/docker\.sock|/run/docker\.sock)/?:|--mount[=\s]\S*(?:src|source)=(?:/|{SYSDIR}|~|/var/run/docker\.sock)/?(?:,|$|\s))"),
+          "Mounts the host's root, a system directory or the Docker socket into a container"),
+        r("container.host_namespaces", Container, Critical, Cmd, r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:--pid[=\s]host|--userns[=\s]host|--cap-add[=\s](?:ALL|SYS_ADMIN|SYS_MODULE|SYS_PTRACE)|--security-opt[=\s](?:apparmor|seccomp|label)[=:](?:unconfined|disable))",
+          "Gives a container the host's namespaces or kernel capabilities"),
+        r("container.host_network", Container, High, Cmd, r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:--net|--network|--ipc|--uts)[=\s]host(?:\s|$)",
+          "Gives a container the host's network"),
+        r("container.host_mount", Container, Moderate, Cmd, r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:-v|--volume)[=\s]?/\S*:",
+          "Mounts a host directory into a container"),
+        r("container.nsenter", Container, Critical, Cmd, r"^nsenter\s",
+          "Enters another process's namespaces"),
+        r("container.unshare_chroot", Container, High, Cmd, r"^(?:unshare|chroot)\s",
+          "Changes namespaces or the root directory"),
+        r("container.kubectl_exec", Container, Moderate, Cmd, r"^kubectl\s(?:\S+\s)*?(?:exec|debug|cp|delete)\s",
+          "Runs or deletes things in a cluster"),
+        // --------------------------------------------------------------- kernel
+        r("kernel.load_module", Kernel, Critical, Cmd, r"^(?:insmod\s|modprobe\s(?:-[a-qs-zA-Z]\S*\s|--\S+\s)*[^-\s]|kexec\s)",
+          "Loads a kernel module"),
+        r("kernel.remove_module", Kernel, High, Cmd, r"^(?:rmmod\s|modprobe\s(?:\S+\s)*?(?:-r|--remove)(?:\s|$))",
+          "Removes a kernel module"),
+        r("kernel.sysctl_write", Kernel, High, Cmd, r"^sysctl\s(?:\S+\s)*?(?:-w\s|--write\s|-p(?:\s|$)|--load|\S+=\S*)",
+          "Changes kernel parameters"),
+        r("kernel.proc_sys_write", Kernel, High, Redir, r"^(?:>|>>|>\|) /proc/sys/",
+          "Changes kernel parameters"),
+        r("kernel.modules_dir", Kernel, High, Cmd, r"^(?:cp|mv|install|ln|tee|rm)\s(?:\S+\s)*?/lib/modules/",
+          "Changes installed kernel modules"),
+        // ------------------------------------------------------------- database
+        r("database.drop", Database, Critical, Code, r"(?i)^sql\s.*\bdrop\s+(?:database|schema|table|user|role|index|collection)\b",
+          "Drops a database object"),
+        r("database.truncate", Database, Critical, Code, r"(?i)^sql\s.*\btruncate\s+(?:table\s+)?[\w.`\x22]+",
+          "Empties a table"),
+        r("database.mongo_drop", Database, Critical, Code, r"^sql\s.*\.drop(?:Database)?\(\)|^sql\s.*\.deleteMany\(\{\s*\}\)",
+          "Drops a MongoDB database or collection"),
+        r("database.delete_without_where", Database, Moderate, Code, r"(?i)^sql\s.*\bdelete\s+from\s",
+          "DELETE without WHERE removes every row")
+            .unless(r"(?i)\bwhere\b"),
+        r("database.update_without_where", Database, Moderate, Code, r"(?i)^sql\s.*\bupdate\s+\S+\s+set\s",
+          "UPDATE without WHERE changes every row")
+            .unless(r"(?i)\bwhere\b"),
+        r("database.alter_drop", Database, Moderate, Code, r"(?i)^sql\s.*\balter\s+table\s+\S+\s+(?:drop|rename)\b",
+          "Destructive ALTER TABLE"),
+        r("database.redis_flush", Database, Critical, Cmd, r"^redis-cli\s(?:\S+\s)*?(?i:flushall|flushdb)(?:\s|$)",
+          "Deletes every key in Redis"),
+        r("database.dropdb", Database, Critical, Cmd, r"^(?:dropdb|dropuser)\s|^mysqladmin\s(?:\S+\s)*?drop\s",
+          "Drops a database"),
+        r("database.rm_db_file", Database, Moderate, Cmd, r"^rm\s(?:\S+\s)*?\S+\.(?:db|sqlite3?|db-wal|db-shm|mdb|ldb)(?:\s|$)",
+          "Deletes a database file"),
+        // ------------------------------------------------------------------ git
+        r("git.reset_hard", Git, Moderate, Cmd, r"^git\sreset\s(?:\S+\s)*?--hard(?:\s|$)",
+          "Discards uncommitted work (reset --hard)"),
+        r("git.clean_force", Git, Moderate, Cmd, r"^git\sclean\s(?:\S+\s)*?(?:-[a-zA-Z]*f[a-zA-Z]*|--force)(?:\s|$)",
+          "Deletes untracked files (clean -f)"),
+        r("git.checkout_discard", Git, Moderate, Cmd, r"^git\scheckout\s(?:\S+\s)*?(?:--\s(?:\S+\s)*?)?\.(?:\s|$)|^git\scheckout\s(?:\S+\s)*?-f(?:\s|$)",
+          "Discards changes in the working tree"),
+        r("git.restore_worktree", Git, Moderate, Cmd, r"^git\srestore\s",
+          "Discards changes in the working tree")
+            .unless(r"^git\srestore\s(?:\S+\s)*?(?:--staged|-S)(?:\s|$)"),
+        r("git.restore_worktree_explicit", Git, Moderate, Cmd, r"^git\srestore\s(?:\S+\s)*?(?:--worktree|-W)(?:\s|$)",
+          "Discards changes in the working tree"),
+        r("git.force_push", Git, Moderate, Cmd, r"^git\spush\s(?:\S+\s)*?(?:--force|-[a-zA-Z]*f[a-zA-Z]*|--mirror|--delete|-d|--prune|\+\S+|:\S+)(?:\s|$)",
+          "Rewrites or deletes published history (force push, delete, mirror)"),
+        r("git.branch_force_delete", Git, Moderate, Cmd, r"^git\sbranch\s(?:\S+\s)*?(?:-D|--delete\s--force|--force\s--delete|-d\s-f|-f\s-d)(?:\s|$)",
+          "Deletes a branch that may not be merged"),
+        r("git.stash_drop", Git, Moderate, Cmd, r"^git\sstash\s(?:drop|clear)(?:\s|$)",
+          "Drops stashed work"),
+        r("git.rewrite_history", Git, Moderate, Cmd, r"^git\s(?:filter-branch|filter-repo|replace)(?:\s|$)|^git\sreflog\s(?:expire|delete)|^git\sgc\s(?:\S+\s)*?--prune=now|^git\supdate-ref\s(?:\S+\s)*?-d(?:\s|$)",
+          "Rewrites or prunes repository history"),
+    ]
+}
+
+/// Raw-text rules for natural-language prompts: dangerous commands quoted in
+/// prose and destructive requests in words. Word boundaries everywhere, so
+/// "retrieval", "medieval" or "perform a backup of app.db" never match.
+pub(crate) fn prompt_rules() -> Vec<Rule> {
+    use C::*;
+    use L::*;
+    let t = S::Text;
+    vec![
+        r("prompt.rm_root", FileDelete, Critical, t,
+          r"(?:^|[\s`'\x22(;&|])(?:sudo\s+)?rm\s+(?:-[a-zA-Z]*\s+)*(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)\s+(?:-\S+\s+)*(?:/|/\*|~/?|~/\*|\$HOME/?|/(?:etc|usr|bin|boot|home|var|lib|root|opt|srv))(?:[\s`'\x22);&|.,]|$)",
+          "Prompt asks to delete the root, home or a system directory"),
+        r("prompt.fork_bomb", System, Critical, t, r":\s*\(\s*\)\s*\{\s*:\s*\|\s*:\s*&?\s*\}\s*;?\s*:",
+          "Fork bomb"),
+        r("prompt.fetch_pipe_shell", Injection, High, t, r"\b(?:curl|wget)\s[^\n|`]*\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b",
+          "Prompt asks to pipe a download into a shell"),
+        r("prompt.mkfs", System, Critical, t, r"\bmkfs(?:\.\w+)?\s+(?:-\S+\s+)*/dev/\w",
+          "Prompt asks to format a disk"),
+        r("prompt.dd_device", System, Critical, t, r"\bdd\s+[^\n]*\bof=/dev/(?:sd|nvme|hd|vd|xvd|mmcblk|disk)",
+          "Prompt asks to overwrite a disk"),
+        r("prompt.drop_database", Database, High, t, r"\bDROP\s+(?:DATABASE|SCHEMA)\s+[`\x22]?\w",
+          "Prompt asks to drop a database"),
+        r("prompt.reverse_shell", Network, Critical, t, r"\b(?:bash|sh)\s+-i\s*>&\s*/dev/tcp/|\bnc\s+(?:-\S+\s+)*-e\s+/bin/(?:ba)?sh\b",
+          "Prompt contains a reverse shell"),
+        r("prompt.wipe_request", FileDelete, High, t,
+          r"(?i)\b(?:delete|remove|wipe|erase|destroy|rm)\b[^.\n]{0,40}\b(?:every|all)\s+(?:the\s+)?(?:files?|data|directories|folders)\b[^.\n]{0,60}\b(?:filesystem\s+root|root\s+(?:directory|filesystem|of\s+the\s+(?:disk|machine|filesystem))|on\s+(?:this|the)\s+(?:machine|computer|server|host|system|disk)|home\s+directory)",
+          "Prompt asks to delete everything on the machine"),
+    ]
+}

@@ -1,0 +1,555 @@
+//! The command WAF: screens shell commands, prompts and Claude Code tool
+//! calls before they run.
+//!
+//! ```
+//! use hotplex_core::waf::{Detector, Level};
+//!
+//! let d = Detector::new();
+//! let v = d.check_command("git status; rm -rf /");
+//! assert!(v.blocked);
+//! assert_eq!(v.level, Level::Critical);
+//! assert!(d.check_command("ls -la").is_safe());
+//! assert!(!d.check_command("echo 'rm -rf / is dangerous' >> NOTES.md").blocked);
+//! ```
+//!
+//! # How a command is judged
+//!
+//! 1. Control bytes: a NUL is critical, other C0/C1 controls and bidi
+//!    overrides are high (the seed's `null_byte` / `control_char`).
+//! 2. [`shell`] parses the command line the way a shell would; [`canon`]
+//!    strips wrappers and follows code into `sh -c`, `eval`, heredocs,
+//!    interpreters and tool-native execution.
+//! 3. Every rule is matched against the texts of its [`Scope`]: canonical
+//!    commands, redirections, pipelines, interpreter code, or the raw text.
+//!    All patterns of a scope are compiled into one `RegexSet`.
+//! 4. The **most severe** match wins (ties: earlier rule). A parse that hit a
+//!    limit is at least `moderate`, never `safe` (fail closed).
+//!
+//! A `Detector` is immutable once built, cheap to clone, and `Send + Sync`.
+
+pub mod canon;
+pub mod level;
+pub mod rule;
+pub mod shell;
+pub mod verdict;
+
+mod builtin;
+mod prompt;
+mod tool;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use regex::{Regex, RegexSet, RegexSetBuilder};
+
+pub use self::level::{Category, Level};
+pub use self::rule::{parse_rules, Rule, RuleKind, Scope};
+pub use self::verdict::Verdict;
+use crate::error::{Error, Result};
+
+/// Which entry point produced an audited verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// [`Detector::check_command`].
+    Command,
+    /// [`Detector::check_prompt`].
+    Prompt,
+    /// [`Detector::check_tool`].
+    Tool,
+}
+
+impl CheckKind {
+    /// `"command"`, `"prompt"` or `"tool"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Command => "command",
+            CheckKind::Prompt => "prompt",
+            CheckKind::Tool => "tool",
+        }
+    }
+}
+
+/// What the audit callback receives for every non-safe verdict.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEvent<'a> {
+    /// The entry point that was called.
+    pub kind: CheckKind,
+    /// The input as given (for tool calls: the tool input JSON).
+    pub input: &'a str,
+    /// The verdict returned to the caller.
+    pub verdict: &'a Verdict,
+}
+
+/// The audit callback type. It runs synchronously on the checking thread, in
+/// call order; a panic inside it is caught and ignored.
+pub type AuditFn = Arc<dyn Fn(&AuditEvent<'_>) + Send + Sync>;
+
+/// Configures and builds a [`Detector`].
+#[derive(Clone)]
+pub struct DetectorBuilder {
+    builtins: bool,
+    rules: Vec<Rule>,
+    allow_paths: Vec<PathBuf>,
+    audit: Option<AuditFn>,
+}
+
+impl Default for DetectorBuilder {
+    fn default() -> Self {
+        DetectorBuilder::new()
+    }
+}
+
+impl std::fmt::Debug for DetectorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectorBuilder")
+            .field("builtins", &self.builtins)
+            .field("custom_rules", &self.rules.len())
+            .field("allow_paths", &self.allow_paths)
+            .field("audit", &self.audit.is_some())
+            .finish()
+    }
+}
+
+impl DetectorBuilder {
+    /// A builder with the built-in rules on and nothing else.
+    pub fn new() -> DetectorBuilder {
+        DetectorBuilder {
+            builtins: true,
+            rules: Vec::new(),
+            allow_paths: Vec::new(),
+            audit: None,
+        }
+    }
+
+    /// Turns the built-in rules on (default) or off.
+    pub fn builtin_rules(&mut self, on: bool) -> &mut Self {
+        self.builtins = on;
+        self
+    }
+
+    /// Adds one rule (after the built-ins).
+    pub fn rule(&mut self, rule: Rule) -> &mut Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds rules from a custom rule file's text, in either format (see
+    /// [`rule`]). Errors name the offending line; nothing is added on error.
+    pub fn rules_from_str(&mut self, text: &str) -> Result<&mut Self> {
+        let parsed = parse_rules(text, self.rules.len() + 1)?;
+        self.rules.extend(parsed);
+        Ok(self)
+    }
+
+    /// Adds a path that file tools may touch even where a rule would object
+    /// (a project that keeps its own `.env`, say). The path is canonicalised
+    /// (symlinks resolved) when it exists; a path under it is allowed.
+    pub fn allow_path(&mut self, path: impl AsRef<Path>) -> Result<&mut Self> {
+        let p = path.as_ref();
+        if p.as_os_str().is_empty() || !p.is_absolute() {
+            return Err(Error::InvalidArgument(format!(
+                "allow path must be absolute: {}",
+                p.display()
+            )));
+        }
+        self.allow_paths.push(tool::canonical_path(p));
+        Ok(self)
+    }
+
+    /// Sets the callback that receives every non-safe verdict.
+    pub fn on_audit(&mut self, f: impl Fn(&AuditEvent<'_>) + Send + Sync + 'static) -> &mut Self {
+        self.audit = Some(Arc::new(f));
+        self
+    }
+
+    /// Compiles the rules. Fails only if a rule added with
+    /// [`rule`](Self::rule) has a bad pattern.
+    pub fn build(&self) -> Result<Detector> {
+        let mut rules = if self.builtins {
+            builtin::rules()
+        } else {
+            Vec::new()
+        };
+        rules.extend(self.rules.iter().cloned());
+        let compiled = Compiled::new(rules, self.allow_paths.clone(), self.audit.clone())?;
+        Ok(Detector {
+            inner: Arc::new(compiled),
+        })
+    }
+}
+
+/// The compiled patterns of one scope.
+struct ScopeSet {
+    set: RegexSet,
+    /// Index into `Compiled::rules` for each pattern of `set`.
+    rule_idx: Vec<usize>,
+    /// The same patterns, one by one, for spans.
+    regexes: Vec<Regex>,
+    /// `unless` exceptions, aligned with `regexes`.
+    unless: Vec<Option<Regex>>,
+}
+
+impl ScopeSet {
+    fn new(rules: &[Rule], keep: impl Fn(&Rule) -> bool) -> Result<ScopeSet> {
+        let mut pats = Vec::new();
+        let mut rule_idx = Vec::new();
+        let mut regexes = Vec::new();
+        let mut unless = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            if !keep(r) {
+                continue;
+            }
+            let pat = if r.kind == RuleKind::Safe {
+                // Allow rules must match the whole command, never a prefix.
+                format!("^(?:{})$", r.pattern)
+            } else {
+                r.pattern.clone()
+            };
+            let re = Regex::new(&pat).map_err(|e| Error::InvalidRule {
+                line: i + 1,
+                message: format!("rule {}: {e}", r.id),
+            })?;
+            let un = match &r.unless {
+                Some(u) => Some(Regex::new(u).map_err(|e| Error::InvalidRule {
+                    line: i + 1,
+                    message: format!("rule {} (unless): {e}", r.id),
+                })?),
+                None => None,
+            };
+            pats.push(pat);
+            rule_idx.push(i);
+            regexes.push(re);
+            unless.push(un);
+        }
+        let set = RegexSetBuilder::new(&pats)
+            .size_limit(64 << 20)
+            .build()
+            .map_err(|e| Error::InvalidRule {
+                line: 0,
+                message: e.to_string(),
+            })?;
+        Ok(ScopeSet {
+            set,
+            rule_idx,
+            regexes,
+            unless,
+        })
+    }
+
+    /// Offers every rule matching `text` to `best`.
+    fn scan(&self, rules: &[Rule], text: &str, item_span: Option<&Range<usize>>, best: &mut Best) {
+        if self.regexes.is_empty() {
+            return;
+        }
+        for k in self.set.matches(text).iter() {
+            if self.unless[k].as_ref().is_some_and(|u| u.is_match(text)) {
+                continue;
+            }
+            let ri = self.rule_idx[k];
+            let rule = &rules[ri];
+            if !best.improves(rule.level, ri) {
+                continue;
+            }
+            let span = match item_span {
+                Some(s) => s.clone(),
+                None => self.regexes[k].find(text).map_or(0..0, |m| m.range()),
+            };
+            best.set(rule.level, ri, span, text);
+        }
+    }
+
+    /// Whether an allow rule matches `text` in full.
+    fn any(&self, text: &str) -> bool {
+        !self.regexes.is_empty() && self.set.is_match(text)
+    }
+}
+
+/// The running best candidate while scanning.
+#[derive(Default)]
+struct Best {
+    hit: Option<(Level, usize, Range<usize>, String)>,
+}
+
+impl Best {
+    fn improves(&self, level: Level, rule: usize) -> bool {
+        match &self.hit {
+            None => true,
+            Some((l, r, _, _)) => {
+                level.severity() > l.severity() || (level.severity() == l.severity() && rule < *r)
+            }
+        }
+    }
+
+    fn set(&mut self, level: Level, rule: usize, span: Range<usize>, text: &str) {
+        self.hit = Some((level, rule, span, text.to_owned()));
+    }
+
+    fn verdict(self, rules: &[Rule]) -> Verdict {
+        match self.hit {
+            None => Verdict::safe(),
+            Some((level, ri, span, canonical)) => {
+                let r = &rules[ri];
+                Verdict {
+                    level,
+                    blocked: level.blocks(),
+                    rule_id: Some(r.id.clone()),
+                    category: Some(r.category),
+                    reason: r.description.clone(),
+                    span: Some(span),
+                    canonical: Some(canonical.replace(canon::ARG_SPACE, " ").replace(canon::PIPE_SEP, " | ")),
+                    suggestions: r.suggestions.clone(),
+                }
+            }
+        }
+    }
+}
+
+struct Compiled {
+    rules: Vec<Rule>,
+    text: ScopeSet,
+    command: ScopeSet,
+    redirect: ScopeSet,
+    pipeline: ScopeSet,
+    code: ScopeSet,
+    safe: ScopeSet,
+    /// Rules for natural-language prompts (indices continue after `rules`).
+    prompt_rules: Vec<Rule>,
+    prompt: ScopeSet,
+    allow_paths: Vec<PathBuf>,
+    audit: Option<AuditFn>,
+}
+
+impl Compiled {
+    fn new(rules: Vec<Rule>, allow_paths: Vec<PathBuf>, audit: Option<AuditFn>) -> Result<Compiled> {
+        let danger = |scope: Scope| move |r: &Rule| r.kind == RuleKind::Danger && r.scope == scope;
+        let prompt_rules = builtin::prompt_rules();
+        Ok(Compiled {
+            text: ScopeSet::new(&rules, danger(Scope::Text))?,
+            command: ScopeSet::new(&rules, danger(Scope::Command))?,
+            redirect: ScopeSet::new(&rules, danger(Scope::Redirect))?,
+            pipeline: ScopeSet::new(&rules, danger(Scope::Pipeline))?,
+            code: ScopeSet::new(&rules, danger(Scope::Code))?,
+            safe: ScopeSet::new(&rules, |r| r.kind == RuleKind::Safe)?,
+            prompt: ScopeSet::new(&prompt_rules, |_| true)?,
+            prompt_rules,
+            rules,
+            allow_paths,
+            audit,
+        })
+    }
+}
+
+/// The command WAF. Build one with [`Detector::new`] or [`Detector::builder`];
+/// share it freely (it is `Clone + Send + Sync`, and clones share the
+/// compiled rules).
+#[derive(Clone)]
+pub struct Detector {
+    inner: Arc<Compiled>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("rules", &self.inner.rules.len())
+            .finish()
+    }
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector::new()
+    }
+}
+
+/// The result of the control-byte pre-check.
+fn control_check(input: &str) -> Option<(Level, &'static str, String, Range<usize>)> {
+    for (i, ch) in input.char_indices() {
+        let span = i..i + ch.len_utf8();
+        match ch {
+            '\0' => {
+                return Some((
+                    Level::Critical,
+                    "injection.null_byte",
+                    "Null byte (\\x00) detected - potential WAF bypass attempt".to_owned(),
+                    span,
+                ))
+            }
+            '\t' | '\n' | '\r' => {}
+            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) => {
+                return Some((
+                    Level::High,
+                    "injection.control_char",
+                    format!("Control character (0x{:02X}) detected - potential WAF bypass attempt", c as u32),
+                    span,
+                ))
+            }
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                return Some((
+                    Level::High,
+                    "injection.control_char",
+                    format!("Bidirectional control character (U+{:04X}) detected - text may not read as it runs", ch as u32),
+                    span,
+                ))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn precheck_verdict(level: Level, id: &str, reason: String, span: Range<usize>) -> Verdict {
+    Verdict {
+        level,
+        blocked: level.blocks(),
+        rule_id: Some(id.to_owned()),
+        category: Some(Category::Injection),
+        reason,
+        span: Some(span),
+        canonical: None,
+        suggestions: vec![
+            "Remove control characters from the input".to_owned(),
+            "Send plain printable text".to_owned(),
+        ],
+    }
+}
+
+impl Detector {
+    /// A detector with the built-in rules.
+    pub fn new() -> Detector {
+        // The built-in rules are tested to compile; a failure here is a bug
+        // in this crate, not something input can cause.
+        DetectorBuilder::new()
+            .build()
+            .expect("built-in WAF rules compile")
+    }
+
+    /// A builder for custom rules, allow-paths and an audit callback.
+    pub fn builder() -> DetectorBuilder {
+        DetectorBuilder::new()
+    }
+
+    /// The rules in evaluation order (built-ins first).
+    pub fn rules(&self) -> &[Rule] {
+        &self.inner.rules
+    }
+
+    /// Screens a shell command line, as an agent's Bash tool would run it.
+    pub fn check_command(&self, command: &str) -> Verdict {
+        let v = self.command_verdict(command);
+        self.audit(CheckKind::Command, command, v)
+    }
+
+    /// Screens a natural-language prompt. Ordinary prose never blocks; code
+    /// in it (fenced blocks, inline code, lines that are commands) is judged
+    /// as commands, and a few raw-text rules catch dangerous commands and
+    /// requests written in prose.
+    pub fn check_prompt(&self, prompt: &str) -> Verdict {
+        let v = prompt::check(self, prompt);
+        self.audit(CheckKind::Prompt, prompt, v)
+    }
+
+    /// Screens a Claude Code tool call: `name` is the tool name (`Bash`,
+    /// `Write`, `Edit`, `Read`, ...), `input_json` its input object. Errors
+    /// only when `input_json` is not a JSON object.
+    pub fn check_tool(&self, name: &str, input_json: &str) -> Result<Verdict> {
+        let value: serde_json::Value = serde_json::from_str(input_json)
+            .map_err(|e| Error::InvalidArgument(format!("tool input is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(Error::InvalidArgument("tool input must be a JSON object".to_owned()));
+        }
+        let v = tool::check(self, name, &value);
+        Ok(self.audit(CheckKind::Tool, input_json, v))
+    }
+
+    /// [`check_tool`](Self::check_tool) for an already-parsed input.
+    pub fn check_tool_value(&self, name: &str, input: &serde_json::Value) -> Verdict {
+        let v = tool::check(self, name, input);
+        if v.is_safe() {
+            return v;
+        }
+        let text = input.to_string();
+        self.audit(CheckKind::Tool, &text, v)
+    }
+
+    fn audit(&self, kind: CheckKind, input: &str, v: Verdict) -> Verdict {
+        if let (Some(cb), false) = (&self.inner.audit, v.is_safe()) {
+            let ev = AuditEvent { kind, input, verdict: &v };
+            // A misbehaving callback must not take the check down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&ev)));
+        }
+        v
+    }
+
+    /// The command verdict without auditing (shared by every entry point).
+    pub(crate) fn command_verdict(&self, command: &str) -> Verdict {
+        if let Some((level, id, reason, span)) = control_check(command) {
+            return precheck_verdict(level, id, reason, span);
+        }
+        let c = &*self.inner;
+        let mut best = Best::default();
+        c.text.scan(&c.rules, command, None, &mut best);
+        let canon = canon::canonicalize(command);
+        for item in &canon.commands {
+            if c.safe.any(&item.text) {
+                continue;
+            }
+            c.command.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+        }
+        for item in &canon.redirects {
+            c.redirect.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+        }
+        for item in &canon.pipelines {
+            c.pipeline.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+        }
+        for item in &canon.codes {
+            c.code.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+        }
+        let mut v = best.verdict(&c.rules);
+        if canon.incomplete && v.is_safe() {
+            v = Verdict {
+                level: Level::Moderate,
+                blocked: false,
+                rule_id: Some("injection.unanalysed".to_owned()),
+                category: Some(Category::Injection),
+                reason: "Command too deeply nested or too long to analyse in full".to_owned(),
+                span: Some(0..command.len()),
+                canonical: None,
+                suggestions: Category::Injection.suggestions().iter().map(|s| (*s).to_owned()).collect(),
+            };
+        }
+        v
+    }
+
+    /// The prompt rules' verdict over `text` (used by [`prompt`]).
+    fn prompt_text_verdict(&self, text: &str) -> Verdict {
+        let c = &*self.inner;
+        let mut best = Best::default();
+        c.prompt.scan(&c.prompt_rules, text, None, &mut best);
+        let v = best.verdict(&c.prompt_rules);
+        let mut custom = Best::default();
+        c.text.scan(&c.rules, text, None, &mut custom);
+        let cv = custom.verdict(&c.rules);
+        if cv.level.severity() > v.level.severity() {
+            cv
+        } else {
+            v
+        }
+    }
+
+    fn allow_paths(&self) -> &[PathBuf] {
+        &self.inner.allow_paths
+    }
+}
+
+/// The more severe of two verdicts (the first on a tie).
+pub(crate) fn stricter(a: Verdict, b: Verdict) -> Verdict {
+    if b.level.severity() > a.level.severity() {
+        b
+    } else {
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1018 @@
+//! A small, permissive parser for POSIX sh / bash command lines.
+//!
+//! It turns a command line into the *simple commands* a shell would run, so
+//! that rules judge what executes instead of raw text. It does:
+//!
+//! * quote removal (`'...'`, `"..."`, backslashes, line continuations) and
+//!   ANSI-C strings (`$'\x72\x6d'`);
+//! * expansion of `~`, `$HOME`, `${HOME}`, `${HOME:-...}` to `~`, of `$IFS`
+//!   to a word break, of variables assigned earlier in the same input
+//!   (`X=rm; $X -rf ~`), and of simple brace lists (`{/a,/b}`);
+//! * lists and pipelines (`;` `&&` `||` `|` `|&` `&` newline), subshells and
+//!   groups, comments;
+//! * command substitution (`$(...)`, backticks, also inside double quotes and
+//!   unquoted heredocs) and process substitution (`<(...)`, `>(...)`), whose
+//!   commands are emitted as commands of their own;
+//! * redirections (kept apart from argv) and heredocs / here-strings.
+//!
+//! It never fails: malformed input (an unterminated quote, say) is read as far
+//! as it goes, and the parse is flagged [`Parsed::incomplete`] when a limit
+//! was hit, so callers can fail closed. Running time is linear in the input.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// Deepest nesting of substitutions and re-parsed strings that is followed.
+pub const MAX_DEPTH: usize = 24;
+/// Most simple commands collected from one input.
+pub const MAX_COMMANDS: usize = 4096;
+
+/// One word of a simple command, after quote removal and expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The word's value.
+    pub text: String,
+    /// Whether any part of it was quoted or escaped.
+    pub quoted: bool,
+}
+
+/// A redirection: operator and target word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The operator without fd digits: `>`, `>>`, `<`, `>&`, `&>`, `<<<`, ...
+    pub op: String,
+    /// The target (a path, an fd number, or the here-string's text).
+    pub target: String,
+}
+
+/// Text fed to a command's standard input by a heredoc or here-string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stdin {
+    /// The text.
+    pub body: String,
+    /// Whether the delimiter was quoted (`<<'EOF'`): no substitutions ran.
+    pub literal: bool,
+}
+
+/// A simple command as the shell would run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleCommand {
+    /// Words, including leading `NAME=value` assignments.
+    pub words: Vec<Word>,
+    /// Redirections, in order.
+    pub redirects: Vec<Redirect>,
+    /// Heredoc or here-string text, if any.
+    pub stdin: Option<Stdin>,
+    /// Byte range of the command in the top-level input.
+    pub span: Range<usize>,
+    /// Nesting depth (0 = top level).
+    pub depth: usize,
+}
+
+/// The result of parsing one command line.
+#[derive(Debug, Default, Clone)]
+pub struct Parsed {
+    /// Every simple command found, in source order (nested ones included).
+    pub commands: Vec<SimpleCommand>,
+    /// Pipelines of two or more commands, as indices into `commands`.
+    pub pipelines: Vec<Vec<usize>>,
+    /// A limit (depth, count) was hit: part of the input was not analysed.
+    pub incomplete: bool,
+}
+
+/// Parses `src` into simple commands.
+pub fn parse(src: &str) -> Parsed {
+    let mut ctx = Ctx::default();
+    parse_into(&mut ctx, src, None, 0);
+    ctx.out
+}
+
+/// Accumulates results across nested parses.
+#[derive(Default)]
+pub(crate) struct Ctx {
+    pub(crate) out: Parsed,
+    /// Variables assigned so far (shell variables are global to the input).
+    pub(crate) vars: HashMap<String, String>,
+    /// The directory set by the last `cd` seen, if any.
+    pub(crate) cwd: Option<String>,
+}
+
+/// Parses `src` and appends to `ctx`. When `span` is given (re-parsing the
+/// argument of `sh -c`, say), every command found gets that span.
+pub(crate) fn parse_into(ctx: &mut Ctx, src: &str, span: Option<Range<usize>>, depth: usize) {
+    if depth > MAX_DEPTH {
+        ctx.out.incomplete = true;
+        return;
+    }
+    let mut p = Parser {
+        src: src.as_bytes(),
+        text: src,
+        pos: 0,
+        span,
+        depth,
+        pending_heredocs: Vec::new(),
+    };
+    p.parse_list(ctx, None);
+}
+
+struct PendingHeredoc {
+    cmd: usize,
+    delim: String,
+    literal: bool,
+    strip_tabs: bool,
+}
+
+struct Parser<'a> {
+    src: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    span: Option<Range<usize>>,
+    depth: usize,
+    pending_heredocs: Vec<PendingHeredoc>,
+}
+
+/// A command being assembled.
+struct Building {
+    words: Vec<Word>,
+    redirects: Vec<Redirect>,
+    stdin: Option<Stdin>,
+    start: usize,
+    /// Index the command will have in `ctx.out.commands` once pushed; it is
+    /// reserved early so heredocs can refer to it.
+    slot: Option<usize>,
+}
+
+const fn is_meta(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>')
+}
+
+fn is_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c == b'_' || c.is_ascii_alphabetic())
+        && b.all(|c| c == b'_' || c.is_ascii_alphanumeric())
+}
+
+/// Splits `NAME=value` if `word` is an assignment.
+pub fn assignment(word: &str) -> Option<(&str, &str)> {
+    let (name, value) = word.split_once('=')?;
+    let name = name.strip_suffix('+').unwrap_or(name);
+    is_name(name).then_some((name, value))
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, off: usize) -> Option<u8> {
+        self.src.get(self.pos + off).copied()
+    }
+
+    fn starts_with(&self, s: &str) -> bool {
+        self.src[self.pos..].starts_with(s.as_bytes())
+    }
+
+    fn span_of(&self, r: Range<usize>) -> Range<usize> {
+        self.span.clone().unwrap_or(r)
+    }
+
+    /// Parses a command list until end of input or the closing byte `end`
+    /// (consumed). Returns when done.
+    fn parse_list(&mut self, ctx: &mut Ctx, end: Option<u8>) {
+        let mut pipeline: Vec<usize> = Vec::new();
+        let mut cur = self.new_building();
+        loop {
+            // Blanks and line continuations.
+            while let Some(c) = self.peek() {
+                if c == b' ' || c == b'\t' || c == b'\r' {
+                    self.pos += 1;
+                } else if c == b'\\' && self.peek_at(1) == Some(b'\n') {
+                    self.pos += 2;
+                } else {
+                    break;
+                }
+            }
+            let Some(c) = self.peek() else { break };
+            if cur.words.is_empty() && cur.redirects.is_empty() {
+                cur.start = self.pos;
+            }
+            match c {
+                b'#' => {
+                    // A comment runs to the end of the line.
+                    while let Some(c) = self.peek() {
+                        if c == b'\n' {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                }
+                b'\n' => {
+                    self.pos += 1;
+                    let done = self.finish(ctx, &mut cur);
+                    self.end_pipeline(ctx, &mut pipeline, done);
+                    self.read_heredocs(ctx);
+                }
+                b';' | b'&' => {
+                    // `&>` and `&>>` are redirections, not separators.
+                    if c == b'&' && self.peek_at(1) == Some(b'>') {
+                        self.parse_redirect(ctx, &mut cur);
+                        continue;
+                    }
+                    self.pos += 1;
+                    if self.peek() == Some(c) {
+                        self.pos += 1; // `&&` or `;;`
+                    }
+                    let done = self.finish(ctx, &mut cur);
+                    self.end_pipeline(ctx, &mut pipeline, done);
+                }
+                b'|' => {
+                    self.pos += 1;
+                    if self.peek() == Some(b'|') {
+                        self.pos += 1;
+                        let done = self.finish(ctx, &mut cur);
+                        self.end_pipeline(ctx, &mut pipeline, done);
+                    } else {
+                        if self.peek() == Some(b'&') {
+                            self.pos += 1;
+                        }
+                        if let Some(i) = self.finish(ctx, &mut cur) {
+                            pipeline.push(i);
+                        }
+                    }
+                }
+                b'(' => {
+                    self.pos += 1;
+                    if self.peek() == Some(b'(') {
+                        // Arithmetic command `(( ... ))`: skip it.
+                        self.skip_balanced(b'(', b')');
+                        continue;
+                    }
+                    let done = self.finish(ctx, &mut cur);
+                    self.end_pipeline(ctx, &mut pipeline, done);
+                    self.nested(ctx, |p, ctx| p.parse_list(ctx, Some(b')')));
+                }
+                b')' => {
+                    if end == Some(b')') {
+                        self.pos += 1;
+                        break;
+                    }
+                    self.pos += 1; // stray `)`: ignore (`case` patterns).
+                }
+                b'<' | b'>' => {
+                    if self.peek_at(1) == Some(b'(') {
+                        let w = self.parse_word(ctx);
+                        cur.words.push(w);
+                    } else {
+                        self.parse_redirect(ctx, &mut cur);
+                    }
+                }
+                _ => {
+                    // A word, possibly an fd number before a redirection.
+                    if c.is_ascii_digit() {
+                        let mut i = self.pos;
+                        while self.src.get(i).is_some_and(u8::is_ascii_digit) {
+                            i += 1;
+                        }
+                        if matches!(self.src.get(i), Some(b'<' | b'>')) {
+                            self.pos = i;
+                            self.parse_redirect(ctx, &mut cur);
+                            continue;
+                        }
+                    }
+                    let w = self.parse_word(ctx);
+                    // `{` `}` and reserved words of compound commands are
+                    // not commands themselves; what follows them is.
+                    if cur.words.is_empty()
+                        && !w.quoted
+                        && matches!(
+                            w.text.as_str(),
+                            "{" | "}" | "!" | "if" | "then" | "else" | "elif" | "fi" | "do"
+                                | "done" | "while" | "until" | "time"
+                        )
+                    {
+                        continue;
+                    }
+                    if cur.words.is_empty() && !w.quoted && self.peek() == Some(b'(') {
+                        // `name() { ...; }`: a function definition; parse its
+                        // body as commands of its own.
+                        if self.peek_at(1) == Some(b')') {
+                            self.pos += 2;
+                            continue;
+                        }
+                    }
+                    if cur.words.is_empty() && !w.quoted && matches!(w.text.as_str(), "for" | "case" | "select") {
+                        // Skip the header up to `do`/`in`: its words are data.
+                        self.skip_header();
+                        continue;
+                    }
+                    if w.text.is_empty() && !w.quoted {
+                        continue; // `$IFS` alone, say
+                    }
+                    self.push_word(ctx, &mut cur, w);
+                }
+            }
+            if ctx.out.commands.len() >= MAX_COMMANDS {
+                ctx.out.incomplete = true;
+                return;
+            }
+        }
+        let done = self.finish(ctx, &mut cur);
+        self.end_pipeline(ctx, &mut pipeline, done);
+        self.read_heredocs(ctx);
+    }
+
+    fn new_building(&self) -> Building {
+        Building {
+            words: Vec::new(),
+            redirects: Vec::new(),
+            stdin: None,
+            start: self.pos,
+            slot: None,
+        }
+    }
+
+    /// Adds a word, splitting on `$IFS` markers and expanding brace lists.
+    fn push_word(&mut self, ctx: &mut Ctx, cur: &mut Building, w: Word) {
+        let _ = ctx;
+        for part in w.text.split(IFS_MARK) {
+            if part.is_empty() && w.text.contains(IFS_MARK) {
+                continue;
+            }
+            let part_word = Word {
+                text: part.to_owned(),
+                quoted: w.quoted,
+            };
+            match expand_braces(&part_word) {
+                Some(list) => cur.words.extend(list),
+                None => cur.words.push(part_word),
+            }
+        }
+    }
+
+    fn skip_header(&mut self) {
+        while let Some(c) = self.peek() {
+            if c == b'\n' || c == b';' {
+                self.pos += 1;
+                break;
+            }
+            self.pos += 1;
+        }
+        // Skip to and over `do` or `in`.
+    }
+
+    /// Runs `f` one level deeper, or flags the parse incomplete and skips the
+    /// balanced rest when the depth limit is reached.
+    fn nested(&mut self, ctx: &mut Ctx, f: impl FnOnce(&mut Self, &mut Ctx)) {
+        if self.depth >= MAX_DEPTH {
+            ctx.out.incomplete = true;
+            self.skip_balanced(b'(', b')');
+            return;
+        }
+        self.depth += 1;
+        f(self, ctx);
+        self.depth -= 1;
+    }
+
+    /// Skips to just after the `close` that balances an already-consumed
+    /// `open`, ignoring quoted text. Linear.
+    fn skip_balanced(&mut self, open: u8, close: u8) {
+        let mut level = 1usize;
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                b'\\' => self.pos += 1,
+                b'\'' => {
+                    while let Some(c) = self.peek() {
+                        self.pos += 1;
+                        if c == b'\'' {
+                            break;
+                        }
+                    }
+                }
+                c if c == open => level += 1,
+                c if c == close => {
+                    level -= 1;
+                    if level == 0 {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.pos = self.pos.min(self.src.len());
+    }
+
+    /// Ends the command being built; returns its index if it had words or
+    /// redirections.
+    fn finish(&mut self, ctx: &mut Ctx, cur: &mut Building) -> Option<usize> {
+        let b = std::mem::replace(cur, self.new_building());
+        if b.words.is_empty() && b.redirects.is_empty() && b.stdin.is_none() {
+            return None;
+        }
+        // Plain assignments set variables for later commands.
+        if b.words.iter().all(|w| assignment(&w.text).is_some()) {
+            for w in &b.words {
+                if let Some((n, v)) = assignment(&w.text) {
+                    ctx.vars.insert(n.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let cmd = SimpleCommand {
+            words: b.words,
+            redirects: b.redirects,
+            stdin: b.stdin,
+            span: self.span_of(b.start..self.pos.max(b.start)),
+            depth: self.depth,
+        };
+        let idx = match b.slot {
+            Some(i) => {
+                ctx.out.commands[i] = cmd;
+                i
+            }
+            None => {
+                ctx.out.commands.push(cmd);
+                ctx.out.commands.len() - 1
+            }
+        };
+        Some(idx)
+    }
+
+    fn end_pipeline(&self, ctx: &mut Ctx, pipeline: &mut Vec<usize>, last: Option<usize>) {
+        if let Some(i) = last {
+            pipeline.push(i);
+        }
+        if pipeline.len() >= 2 {
+            ctx.out.pipelines.push(std::mem::take(pipeline));
+        } else {
+            pipeline.clear();
+        }
+    }
+
+    /// Reserves the command's slot so a heredoc body read later can attach.
+    fn reserve(&self, ctx: &mut Ctx, cur: &mut Building) -> usize {
+        if let Some(i) = cur.slot {
+            return i;
+        }
+        ctx.out.commands.push(SimpleCommand {
+            words: Vec::new(),
+            redirects: Vec::new(),
+            stdin: None,
+            span: self.span_of(cur.start..self.pos),
+            depth: self.depth,
+        });
+        let i = ctx.out.commands.len() - 1;
+        cur.slot = Some(i);
+        i
+    }
+
+    fn parse_redirect(&mut self, ctx: &mut Ctx, cur: &mut Building) {
+        let ops = [
+            "<<<", "<<-", "&>>", ">>", "<<", ">&", "<&", "&>", ">|", "<>", ">", "<",
+        ];
+        let op = ops
+            .iter()
+            .find(|o| self.starts_with(o))
+            .copied()
+            .unwrap_or(">");
+        self.pos += op.len();
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+        if op == "<<" || op == "<<-" {
+            let start = self.pos;
+            let w = self.parse_word(ctx);
+            let raw = &self.text[start..self.pos];
+            let literal = raw.contains(['\'', '"', '\\']);
+            let slot = self.reserve(ctx, cur);
+            self.pending_heredocs.push(PendingHeredoc {
+                cmd: slot,
+                delim: w.text,
+                literal,
+                strip_tabs: op == "<<-",
+            });
+            return;
+        }
+        let w = self.parse_word(ctx);
+        if op == "<<<" {
+            cur.stdin = Some(Stdin {
+                body: w.text.clone(),
+                literal: w.quoted,
+            });
+        }
+        cur.redirects.push(Redirect {
+            op: op.to_owned(),
+            target: w.text,
+        });
+    }
+
+    /// Reads the bodies of heredocs opened on the line just ended.
+    fn read_heredocs(&mut self, ctx: &mut Ctx) {
+        for h in std::mem::take(&mut self.pending_heredocs) {
+            let body_start = self.pos;
+            let mut body_end = self.src.len();
+            let mut after = self.src.len();
+            let mut line_start = self.pos;
+            while line_start < self.src.len() {
+                let line_end = self.src[line_start..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(self.src.len(), |i| line_start + i);
+                let line = &self.text[line_start..line_end];
+                let line = if h.strip_tabs {
+                    line.trim_start_matches('\t')
+                } else {
+                    line
+                };
+                if line == h.delim {
+                    body_end = line_start;
+                    after = (line_end + 1).min(self.src.len());
+                    break;
+                }
+                line_start = line_end + 1;
+            }
+            let body = self.text[body_start..body_end.max(body_start)].to_owned();
+            self.pos = after;
+            if !h.literal {
+                // Substitutions in an unquoted heredoc run.
+                let span = self.span_of(body_start..body_end.max(body_start));
+                let mut inner = Parser {
+                    src: body.as_bytes(),
+                    text: &body,
+                    pos: 0,
+                    span: Some(span),
+                    depth: self.depth + 1,
+                    pending_heredocs: Vec::new(),
+                };
+                while inner.pos < inner.src.len() {
+                    if inner.peek() == Some(b'\\') {
+                        inner.pos += 2;
+                    } else if matches!(inner.peek(), Some(b'$' | b'`')) {
+                        let mut sink = String::new();
+                        inner.parse_dollar_or_backtick(ctx, &mut sink, true);
+                    } else {
+                        inner.pos += 1;
+                    }
+                }
+            }
+            if let Some(cmd) = ctx.out.commands.get_mut(h.cmd) {
+                cmd.stdin = Some(Stdin {
+                    body,
+                    literal: h.literal,
+                });
+            }
+        }
+    }
+
+    /// Parses one word starting at the current position.
+    fn parse_word(&mut self, ctx: &mut Ctx) -> Word {
+        let mut text = String::new();
+        let mut quoted = false;
+        let at_start = self.pos;
+        while let Some(c) = self.peek() {
+            match c {
+                b'\'' => {
+                    quoted = true;
+                    self.pos += 1;
+                    let start = self.pos;
+                    while self.peek().is_some_and(|c| c != b'\'') {
+                        self.pos += 1;
+                    }
+                    text.push_str(&self.text[start..self.pos]);
+                    self.pos = (self.pos + 1).min(self.src.len());
+                }
+                b'"' => {
+                    quoted = true;
+                    self.pos += 1;
+                    self.parse_double_quoted(ctx, &mut text);
+                }
+                b'\\' => {
+                    quoted = true;
+                    match self.peek_at(1) {
+                        Some(b'\n') => self.pos += 2,
+                        Some(_) => {
+                            let ch = self.char_at(self.pos + 1);
+                            text.push(ch);
+                            self.pos += 1 + ch.len_utf8();
+                        }
+                        None => self.pos += 1,
+                    }
+                }
+                b'$' | b'`' => {
+                    if c == b'$' && self.peek_at(1) == Some(b'\'') {
+                        quoted = true;
+                        self.pos += 2;
+                        self.parse_ansi_c(&mut text);
+                    } else {
+                        self.parse_dollar_or_backtick(ctx, &mut text, false);
+                    }
+                }
+                b'~' if self.pos == at_start => {
+                    text.push('~');
+                    self.pos += 1;
+                }
+                b'<' | b'>' if self.peek_at(1) == Some(b'(') => {
+                    // Process substitution: its commands run.
+                    self.pos += 2;
+                    let first = ctx.out.commands.len();
+                    self.nested(ctx, |p, ctx| p.parse_list(ctx, Some(b')')));
+                    text.push_str(&format!("{}({})", c as char, first_name(ctx, first)));
+                }
+                c if is_meta(c) => break,
+                _ => {
+                    let ch = self.char_at(self.pos);
+                    text.push(ch);
+                    self.pos += ch.len_utf8();
+                }
+            }
+        }
+        Word { text, quoted }
+    }
+
+    fn char_at(&self, i: usize) -> char {
+        self.text
+            .get(i..)
+            .and_then(|s| s.chars().next())
+            .unwrap_or('\u{fffd}')
+    }
+
+    /// Inside `"..."` (the opening quote consumed): `\` escapes only
+    /// `$ \` " \ newline`; substitutions run.
+    fn parse_double_quoted(&mut self, ctx: &mut Ctx, text: &mut String) {
+        while let Some(c) = self.peek() {
+            match c {
+                b'"' => {
+                    self.pos += 1;
+                    return;
+                }
+                b'\\' => match self.peek_at(1) {
+                    Some(b'\n') => self.pos += 2,
+                    Some(n @ (b'$' | b'`' | b'"' | b'\\')) => {
+                        text.push(n as char);
+                        self.pos += 2;
+                    }
+                    _ => {
+                        text.push('\\');
+                        self.pos += 1;
+                    }
+                },
+                b'$' | b'`' => self.parse_dollar_or_backtick(ctx, text, true),
+                _ => {
+                    let ch = self.char_at(self.pos);
+                    text.push(ch);
+                    self.pos += ch.len_utf8();
+                }
+            }
+        }
+    }
+
+    /// `$'...'` (opening consumed): decodes C escapes.
+    fn parse_ansi_c(&mut self, text: &mut String) {
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                b'\'' => break,
+                b'\\' => {
+                    let Some(e) = self.peek() else { break };
+                    self.pos += 1;
+                    let hex = |p: &mut Self, max: usize| {
+                        let mut v: u32 = 0;
+                        let mut n = 0;
+                        while n < max {
+                            match p.peek().and_then(|c| (c as char).to_digit(16)) {
+                                Some(d) => {
+                                    v = v * 16 + d;
+                                    p.pos += 1;
+                                    n += 1;
+                                }
+                                None => break,
+                            }
+                        }
+                        v
+                    };
+                    match e {
+                        b'n' => bytes.push(b'\n'),
+                        b't' => bytes.push(b'\t'),
+                        b'r' => bytes.push(b'\r'),
+                        b'a' => bytes.push(7),
+                        b'b' => bytes.push(8),
+                        b'e' | b'E' => bytes.push(0x1b),
+                        b'f' => bytes.push(0x0c),
+                        b'v' => bytes.push(0x0b),
+                        b'x' => bytes.push(hex(self, 2) as u8),
+                        b'u' | b'U' => {
+                            let v = hex(self, if e == b'u' { 4 } else { 8 });
+                            let ch = char::from_u32(v).unwrap_or('\u{fffd}');
+                            let mut buf = [0u8; 4];
+                            bytes.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        b'0'..=b'7' => {
+                            let mut v = u32::from(e - b'0');
+                            for _ in 0..2 {
+                                match self.peek() {
+                                    Some(d @ b'0'..=b'7') => {
+                                        v = v * 8 + u32::from(d - b'0');
+                                        self.pos += 1;
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            bytes.push(v as u8);
+                        }
+                        other => bytes.push(other),
+                    }
+                }
+                other => bytes.push(other),
+            }
+        }
+        text.push_str(&String::from_utf8_lossy(&bytes));
+    }
+
+    /// `$...` or a backtick at the current position.
+    fn parse_dollar_or_backtick(&mut self, ctx: &mut Ctx, text: &mut String, in_dq: bool) {
+        if self.peek() == Some(b'`') {
+            self.pos += 1;
+            let start = self.pos;
+            while let Some(c) = self.peek() {
+                if c == b'\\' {
+                    self.pos += 2;
+                    continue;
+                }
+                if c == b'`' {
+                    break;
+                }
+                self.pos += 1;
+            }
+            let end = self.pos.min(self.src.len());
+            self.pos = (end + 1).min(self.src.len());
+            let inner = self.text[start..end].replace("\\`", "`");
+            let first = ctx.out.commands.len();
+            let span = self.span_of(start..end);
+            parse_into(ctx, &inner, Some(span), self.depth + 1);
+            text.push_str(&subst_value(ctx, first));
+            return;
+        }
+        // `$`
+        match self.peek_at(1) {
+            Some(b'(') if self.peek_at(2) == Some(b'(') => {
+                self.pos += 3;
+                self.skip_balanced(b'(', b')');
+                if self.peek() == Some(b')') {
+                    self.pos += 1;
+                }
+                text.push_str("$((…))");
+            }
+            Some(b'(') => {
+                self.pos += 2;
+                let first = ctx.out.commands.len();
+                self.nested(ctx, |p, ctx| p.parse_list(ctx, Some(b')')));
+                text.push_str(&subst_value(ctx, first));
+            }
+            Some(b'{') => {
+                self.pos += 2;
+                let start = self.pos;
+                self.skip_balanced(b'{', b'}');
+                let inner = &self.text[start..self.pos.saturating_sub(1).max(start)];
+                let name_end = inner
+                    .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                    .unwrap_or(inner.len());
+                let name = &inner[..name_end];
+                let rest = &inner[name_end..];
+                // `${X:-default}` and friends: use the default when X is unknown.
+                let fallback = rest
+                    .strip_prefix(":-")
+                    .or_else(|| rest.strip_prefix('-'))
+                    .or_else(|| rest.strip_prefix(":="))
+                    .or_else(|| rest.strip_prefix('='));
+                match self.expand_var(ctx, name, in_dq) {
+                    Some(v) => text.push_str(&v),
+                    None => match fallback {
+                        Some(d) => {
+                            let mut sub = Parser {
+                                src: d.as_bytes(),
+                                text: d,
+                                pos: 0,
+                                span: self.span.clone(),
+                                depth: self.depth + 1,
+                                pending_heredocs: Vec::new(),
+                            };
+                            let w = sub.parse_word(ctx);
+                            text.push_str(&w.text);
+                        }
+                        None => {
+                            text.push_str("${");
+                            text.push_str(inner);
+                            text.push('}');
+                        }
+                    },
+                }
+            }
+            Some(c) if c == b'_' || c.is_ascii_alphanumeric() => {
+                self.pos += 1;
+                let start = self.pos;
+                if c.is_ascii_digit() {
+                    self.pos += 1;
+                } else {
+                    while self
+                        .peek()
+                        .is_some_and(|c| c == b'_' || c.is_ascii_alphanumeric())
+                    {
+                        self.pos += 1;
+                    }
+                }
+                let name = &self.text[start..self.pos];
+                match self.expand_var(ctx, name, in_dq) {
+                    Some(v) => text.push_str(&v),
+                    None => {
+                        text.push('$');
+                        text.push_str(name);
+                    }
+                }
+            }
+            _ => {
+                text.push('$');
+                self.pos += 1;
+            }
+        }
+    }
+
+    fn expand_var(&self, ctx: &Ctx, name: &str, in_dq: bool) -> Option<String> {
+        match name {
+            "HOME" => Some("~".to_owned()),
+            "IFS" => Some(if in_dq { ' ' } else { IFS_MARK }.to_string()),
+            _ => ctx.vars.get(name).cloned(),
+        }
+    }
+}
+
+/// Marks an unquoted `$IFS` expansion inside a word: the word is split there.
+const IFS_MARK: char = '\u{1}';
+
+/// The value a command substitution contributes to its word: the output of a
+/// literal `echo`/`printf`, or `$(name)` where `name` is the first command.
+fn subst_value(ctx: &Ctx, first: usize) -> String {
+    let cmds = &ctx.out.commands[first.min(ctx.out.commands.len())..];
+    if let [only] = cmds {
+        if let Some((w0, rest)) = only.words.split_first() {
+            if matches!(w0.text.as_str(), "echo" | "printf") && only.redirects.is_empty() {
+                let args: Vec<&str> = rest
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .filter(|a| !a.starts_with('-'))
+                    .collect();
+                return args.join(" ");
+            }
+        }
+    }
+    format!("$({})", first_name(ctx, first))
+}
+
+/// Basename of the first command word found at or after `first`.
+fn first_name(ctx: &Ctx, first: usize) -> String {
+    ctx.out
+        .commands
+        .get(first..)
+        .unwrap_or_default()
+        .iter()
+        .find_map(|c| {
+            c.words
+                .iter()
+                .find(|w| assignment(&w.text).is_none())
+                .map(|w| basename(&w.text).to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// The last path component of a command word (`/bin/rm` -> `rm`).
+pub fn basename(word: &str) -> &str {
+    let w = word.trim_end_matches('/');
+    match w.rfind('/') {
+        Some(i) if i + 1 < w.len() => &w[i + 1..],
+        _ => word,
+    }
+}
+
+/// Expands one unquoted `{a,b,...}` list in a word; `None` if there is none.
+fn expand_braces(w: &Word) -> Option<Vec<Word>> {
+    if w.quoted {
+        return None;
+    }
+    let open = w.text.find('{')?;
+    let close = open + w.text[open..].find('}')?;
+    let inner = &w.text[open + 1..close];
+    if !inner.contains(',') || inner.contains('{') {
+        return None;
+    }
+    let (pre, post) = (&w.text[..open], &w.text[close + 1..]);
+    Some(
+        inner
+            .split(',')
+            .map(|alt| Word {
+                text: format!("{pre}{alt}{post}"),
+                quoted: false,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argvs(src: &str) -> Vec<Vec<String>> {
+        parse(src)
+            .commands
+            .iter()
+            .map(|c| c.words.iter().map(|w| w.text.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn quote_removal_joins_spliced_words() {
+        assert_eq!(argvs("r''m -rf ~/"), vec![vec!["rm", "-rf", "~/"]]);
+        assert_eq!(argvs("\"r\"m -r\"f\" /srv"), vec![vec!["rm", "-rf", "/srv"]]);
+        assert_eq!(argvs("\\rm -rf /home/u"), vec![vec!["rm", "-rf", "/home/u"]]);
+    }
+
+    #[test]
+    fn ifs_and_ansi_c_are_expanded() {
+        assert_eq!(argvs("rm${IFS}-rf${IFS}/"), vec![vec!["rm", "-rf", "/"]]);
+        assert_eq!(argvs("$'\\x72\\x6d' -rf ~"), vec![vec!["rm", "-rf", "~"]]);
+    }
+
+    #[test]
+    fn home_forms_become_tilde() {
+        assert_eq!(argvs("rm -rf -- \"$HOME\""), vec![vec!["rm", "-rf", "--", "~"]]);
+        assert_eq!(argvs("rm -rf ${HOME:-/x}/a"), vec![vec!["rm", "-rf", "~/a"]]);
+    }
+
+    #[test]
+    fn lists_and_pipelines_split_commands() {
+        let p = parse("ls; rm -rf / && echo a | sh\ntrue || false");
+        assert_eq!(p.commands.len(), 6);
+        assert_eq!(p.pipelines, vec![vec![2, 3]]);
+    }
+
+    #[test]
+    fn substitutions_are_commands_of_their_own() {
+        assert_eq!(
+            argvs("echo \"$(rm -rf ~)\""),
+            vec![vec!["rm", "-rf", "~"], vec!["echo", "$(rm)"]]
+        );
+        assert_eq!(argvs("$(echo rm) -rf /")[1], vec!["rm", "-rf", "/"]);
+        assert_eq!(argvs("echo `whoami`")[0], vec!["whoami"]);
+    }
+
+    #[test]
+    fn single_quotes_are_data() {
+        let a = argvs("echo '$(rm -rf ~)'");
+        assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn assignments_propagate() {
+        assert_eq!(argvs("X=rm; $X -rf ~")[1], vec!["rm", "-rf", "~"]);
+    }
+
+    #[test]
+    fn heredocs_attach_and_substitute_unless_quoted() {
+        let p = parse("true <<EOF\n$(rm -rf ~)\nEOF");
+        assert!(p.commands.iter().any(|c| c.words.first().is_some_and(|w| w.text == "rm")));
+        let p = parse("true <<'EOF'\n$(rm -rf ~)\nEOF\nls");
+        assert!(!p.commands.iter().any(|c| c.words.first().is_some_and(|w| w.text == "rm")));
+        assert_eq!(p.commands[0].stdin.as_ref().unwrap().body, "$(rm -rf ~)\n");
+        assert_eq!(p.commands.last().unwrap().words[0].text, "ls");
+    }
+
+    #[test]
+    fn redirect_targets_are_not_argv() {
+        let p = parse("echo x >> ~/.bashrc 2>/dev/null");
+        assert_eq!(p.commands[0].words.len(), 2);
+        assert_eq!(p.commands[0].redirects[0].target, "~/.bashrc");
+        assert_eq!(p.commands[0].redirects[1].op, ">");
+    }
+
+    #[test]
+    fn brace_lists_expand() {
+        assert_eq!(argvs("rm -rf {/home,/srv}"), vec![vec!["rm", "-rf", "/home", "/srv"]]);
+    }
+
+    #[test]
+    fn comments_are_skipped() {
+        assert_eq!(argvs("ls -la  # rm -rf /"), vec![vec!["ls", "-la"]]);
+    }
+
+    #[test]
+    fn deep_nesting_is_flagged_and_linear() {
+        let src = "$(".repeat(10_000) + &")".repeat(10_000);
+        let p = parse(&src);
+        assert!(p.incomplete);
+    }
+
+    #[test]
+    fn unterminated_quotes_do_not_panic() {
+        for s in ["'abc", "\"abc", "$(", "`", "${", "$'\\x", "a <<", "\\"] {
+            let _ = parse(s);
+        }
+    }
+}
