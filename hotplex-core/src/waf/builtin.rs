@@ -30,11 +30,14 @@ const SYSDIR: &str = r"/(?:etc|usr|bin|sbin|lib|lib32|lib64|boot|var|home|root|o
 /// Files that hold secrets. `.pub` keys, `.env.example` and `/etc/passwd` are not.
 const SECRET: &str = r"(?:~/\.ssh/?|\S*\.ssh/id_[a-z0-9_]+|\S*\.ssh/\S*_key|\S*\.aws/credentials|~/\.aws/?|\S*\.aws/config|\S*\.kube/config|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|\S*\.netrc|\S*\.pgpass|\S*\.git-credentials|\S*\.docker/config\.json|\S*\.npmrc|\S*\.pypirc|\S*\.gnupg\S*|\S*\.config/gcloud\S*|\S*/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|/proc/[^\s/]+/environ|\S*id_(?:rsa|dsa|ecdsa|ed25519)|\S*\.(?:key|p12|pfx|keystore|jks)|\S*credentials\.json|\S*service[-_]account\S*\.json|/etc/ssl/private\S*)";
 /// Programs that read a file and print or copy it.
-const READER: &str = r"(?:cat|tac|less|more|most|head|tail|bat|batcat|nl|view|strings|od|xxd|hexdump|base64|base32|cp|scp|rsync|sftp|tar|zip|7z|gzip|bzip2|xz|grep|egrep|fgrep|rg|ag|awk|sed|sort|uniq|cut|diff|vim|vi|nvim|nano|emacs|openssl|gpg|sha256sum|md5sum|curl|wget|dd|install|ln|mv|jq|yq|python[0-9.]*|perl|ruby|node|source|\.)";
+const READER: &str = r"(?:cat|tac|less|more|most|head|tail|bat|batcat|nl|view|strings|od|xxd|hexdump|base64|base32|tar|zip|7z|gzip|bzip2|xz|grep|egrep|fgrep|rg|ag|awk|sed|sort|uniq|cut|diff|vim|vi|nvim|nano|emacs|openssl|gpg|sha256sum|md5sum|curl|wget|dd|jq|yq|python[0-9.]*|perl|ruby|node|source|\.)";
+/// Programs that copy or move their leading operands to the last one.
+const COPIER: &str = r"(?:cp|mv|install|ln|scp|rsync|sftp|ditto)";
 /// Programs that send data over the network.
 const SINK: &str = r"(?:curl|wget|nc|ncat|netcat|socat|telnet|ssh|scp|sftp|rsync|ftp|tftp|openssl|dig|nslookup|host|http|https|xh|gh|aws|gsutil)";
 /// Shells and interpreters that run code read from stdin.
-const RUNNER: &str = r"(?:(?:ba|z|da|k|a|mk|fi)?sh|python[0-9.]*|perl|ruby|node|nodejs|php|lua|Rscript|osascript)";
+const RUNNER: &str =
+    r"(?:(?:ba|z|da|k|a|mk|fi)?sh|python[0-9.]*|perl|ruby|node|nodejs|php|lua|Rscript|osascript)";
 
 fn r(id: &str, cat: C, level: L, scope: S, pattern: impl Into<String>, desc: &str) -> Rule {
     Rule::new(id, cat, level, scope, pattern, desc)
@@ -189,6 +192,9 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Hex dump often used to smuggle data"),
         r("injection.sed_exec", Injection, High, Code, r"^sed\s(?:.*[;\n}\s])?(?:\d+|\$|/[^/]*/)?e(?:\s|$)",
           "sed script runs a shell command (e)"),
+        r("file_delete.interpreter_delete", FileDelete, Critical, Code,
+          r#"(?:rmtree|rmSync|rmdirSync|remove_dir_all|rm_rf|rm_r|rimraf|removedirs|emptyDirSync|removeSync|deleteRecursively|remove_tree|rmdir)\s*\(\s*['"](?:/(?:[^t'"][^'"]*|t[^m'"][^'"]*)?|~[^'"]*)['"]"#,
+          "Interpreter code deletes the root, a system directory or the home directory"),
         r("injection.interpreter_shell", Injection, Moderate, Code, r"^\S+\s.*\b(?:os\.system|subprocess|child_process|popen|system\s*\(|exec\s*\(|spawn|shell_exec|passthru|`)",
           "Interpreter code runs shell commands"),
         r("injection.git_hooks_path", Injection, Moderate, Cmd, r"^git\s(?:config\s(?:\S+\s)*?)?core\.hooks[pP]ath",
@@ -231,6 +237,9 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("recon.read_secret", Recon, High, Cmd,
           format!(r"^{READER}\s(?:\S+\s)*?{SECRET}{E}"),
           "Reads a credential, private key or secrets file"),
+        r("recon.copy_secret", Recon, High, Cmd,
+          format!(r"^{COPIER}\s(?:\S+\s)*?{SECRET}\s\S"),
+          "Copies a credential, private key or secrets file"),
         r("recon.read_secret_redirect", Recon, High, Redir, format!(r"^(?:<|<>) {SECRET}$"),
           "Reads a credential, private key or secrets file"),
         r("recon.passwd", Recon, Moderate, Cmd, r"^\S+\s(?:\S+\s)*?/etc/passwd$",
@@ -343,23 +352,69 @@ pub(crate) fn prompt_rules() -> Vec<Rule> {
     use L::*;
     let t = S::Text;
     vec![
-        r("prompt.rm_root", FileDelete, Critical, t,
-          r"(?:^|[\s`'\x22(;&|])(?:sudo\s+)?rm\s+(?:-[a-zA-Z]*\s+)*(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)\s+(?:-\S+\s+)*(?:/|/\*|~/?|~/\*|\$HOME/?|/(?:etc|usr|bin|boot|home|var|lib|root|opt|srv))(?:[\s`'\x22);&|.,]|$)",
-          "Prompt asks to delete the root, home or a system directory"),
-        r("prompt.fork_bomb", System, Critical, t, r":\s*\(\s*\)\s*\{\s*:\s*\|\s*:\s*&?\s*\}\s*;?\s*:",
-          "Fork bomb"),
-        r("prompt.fetch_pipe_shell", Injection, High, t, r"\b(?:curl|wget)\s[^\n|`]*\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b",
-          "Prompt asks to pipe a download into a shell"),
-        r("prompt.mkfs", System, Critical, t, r"\bmkfs(?:\.\w+)?\s+(?:-\S+\s+)*/dev/\w",
-          "Prompt asks to format a disk"),
-        r("prompt.dd_device", System, Critical, t, r"\bdd\s+[^\n]*\bof=/dev/(?:sd|nvme|hd|vd|xvd|mmcblk|disk)",
-          "Prompt asks to overwrite a disk"),
-        r("prompt.drop_database", Database, High, t, r"\bDROP\s+(?:DATABASE|SCHEMA)\s+[`\x22]?\w",
-          "Prompt asks to drop a database"),
-        r("prompt.reverse_shell", Network, Critical, t, r"\b(?:bash|sh)\s+-i\s*>&\s*/dev/tcp/|\bnc\s+(?:-\S+\s+)*-e\s+/bin/(?:ba)?sh\b",
-          "Prompt contains a reverse shell"),
-        r("prompt.wipe_request", FileDelete, High, t,
-          r"(?i)\b(?:delete|remove|wipe|erase|destroy|rm)\b[^.\n]{0,40}\b(?:every|all)\s+(?:the\s+)?(?:files?|data|directories|folders)\b[^.\n]{0,60}\b(?:filesystem\s+root|root\s+(?:directory|filesystem|of\s+the\s+(?:disk|machine|filesystem))|on\s+(?:this|the)\s+(?:machine|computer|server|host|system|disk)|home\s+directory)",
-          "Prompt asks to delete everything on the machine"),
+        r(
+            "prompt.rm_root",
+            FileDelete,
+            Critical,
+            t,
+            r"(?:^|[\s`'\x22(;&|])(?:sudo\s+)?rm\s+(?:-[a-zA-Z]*\s+)*(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)\s+(?:-\S+\s+)*(?:/|/\*|~/?|~/\*|\$HOME/?|/(?:etc|usr|bin|boot|home|var|lib|root|opt|srv))(?:[\s`'\x22);&|.,]|$)",
+            "Prompt asks to delete the root, home or a system directory",
+        ),
+        r(
+            "prompt.fork_bomb",
+            System,
+            Critical,
+            t,
+            r":\s*\(\s*\)\s*\{\s*:\s*\|\s*:\s*&?\s*\}\s*;?\s*:",
+            "Fork bomb",
+        ),
+        r(
+            "prompt.fetch_pipe_shell",
+            Injection,
+            High,
+            t,
+            r"\b(?:curl|wget)\s[^\n|`]*\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b",
+            "Prompt asks to pipe a download into a shell",
+        ),
+        r(
+            "prompt.mkfs",
+            System,
+            Critical,
+            t,
+            r"\bmkfs(?:\.\w+)?\s+(?:-\S+\s+)*/dev/\w",
+            "Prompt asks to format a disk",
+        ),
+        r(
+            "prompt.dd_device",
+            System,
+            Critical,
+            t,
+            r"\bdd\s+[^\n]*\bof=/dev/(?:sd|nvme|hd|vd|xvd|mmcblk|disk)",
+            "Prompt asks to overwrite a disk",
+        ),
+        r(
+            "prompt.drop_database",
+            Database,
+            High,
+            t,
+            r"\bDROP\s+(?:DATABASE|SCHEMA)\s+[`\x22]?\w",
+            "Prompt asks to drop a database",
+        ),
+        r(
+            "prompt.reverse_shell",
+            Network,
+            Critical,
+            t,
+            r"\b(?:bash|sh)\s+-i\s*>&\s*/dev/tcp/|\bnc\s+(?:-\S+\s+)*-e\s+/bin/(?:ba)?sh\b",
+            "Prompt contains a reverse shell",
+        ),
+        r(
+            "prompt.wipe_request",
+            FileDelete,
+            High,
+            t,
+            r"(?i)\b(?:delete|remove|wipe|erase|destroy|rm)\b[^.\n]{0,40}\b(?:every|all)\s+(?:the\s+)?(?:files?|data|directories|folders)\b[^.\n]{0,60}\b(?:filesystem\s+root|root\s+(?:directory|filesystem|of\s+the\s+(?:disk|machine|filesystem))|on\s+(?:this|the)\s+(?:machine|computer|server|host|system|disk)|home\s+directory)",
+            "Prompt asks to delete everything on the machine",
+        ),
     ]
 }

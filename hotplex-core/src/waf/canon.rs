@@ -11,6 +11,9 @@
 
 use std::ops::Range;
 
+use once_cell::sync::Lazy;
+use regex::Regex;
+
 use super::shell::{self, assignment, basename, Ctx, SimpleCommand};
 
 /// A canonical text and the input span it came from.
@@ -62,12 +65,21 @@ pub fn render(argv: &[String]) -> String {
         if i > 0 {
             s.push(' ');
         }
-        s.extend(a.chars().map(|c| if c.is_whitespace() { ARG_SPACE } else { c }));
+        s.extend(
+            a.chars()
+                .map(|c| if c.is_whitespace() { ARG_SPACE } else { c }),
+        );
     }
     s
 }
 
-fn analyse(ctx: &mut Ctx, out: &mut Canonical, src: &str, span: Option<Range<usize>>, depth: usize) {
+fn analyse(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    src: &str,
+    span: Option<Range<usize>>,
+    depth: usize,
+) {
     if depth > shell::MAX_DEPTH {
         out.incomplete = true;
         return;
@@ -86,9 +98,17 @@ fn analyse(ctx: &mut Ctx, out: &mut Canonical, src: &str, span: Option<Range<usi
         let pipe = ctx.out.pipelines[pi].clone();
         let parts: Vec<String> = pipe
             .iter()
-            .map(|&i| innermost.get(i - first).map(|a| render(a)).unwrap_or_default())
+            .map(|&i| {
+                innermost
+                    .get(i - first)
+                    .map(|a| render(a))
+                    .unwrap_or_default()
+            })
             .collect();
-        let span = merge(&ctx.out.commands[pipe[0]].span, &ctx.out.commands[pipe[pipe.len() - 1]].span);
+        let span = merge(
+            &ctx.out.commands[pipe[0]].span,
+            &ctx.out.commands[pipe[pipe.len() - 1]].span,
+        );
         out.pipelines.push(Item {
             text: parts.join(PIPE_SEP),
             span: span.clone(),
@@ -96,7 +116,9 @@ fn analyse(ctx: &mut Ctx, out: &mut Canonical, src: &str, span: Option<Range<usi
         // What the previous command writes may become code or arguments.
         for w in pipe.windows(2) {
             let (prev, next) = (w[0], w[1]);
-            let Some(data) = produced_data(&ctx.out.commands[prev].clone(), innermost.get(prev - first)) else {
+            let Some(data) =
+                produced_data(&ctx.out.commands[prev].clone(), innermost.get(prev - first))
+            else {
                 continue;
             };
             let next_argv = innermost.get(next - first).cloned().unwrap_or_default();
@@ -145,7 +167,17 @@ fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<Stri
     }
 }
 
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "busybox-sh"];
+const SHELLS: &[&str] = &[
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "ash",
+    "mksh",
+    "fish",
+    "busybox-sh",
+];
 
 fn is_shell(name: &str) -> bool {
     SHELLS.contains(&name)
@@ -153,7 +185,9 @@ fn is_shell(name: &str) -> bool {
 
 /// A shell with no `-c` and no script operand reads its script from stdin.
 fn reads_script_from_stdin(argv: &[String]) -> bool {
-    let Some(name) = argv.first() else { return false };
+    let Some(name) = argv.first() else {
+        return false;
+    };
     if !is_shell(name) {
         return false;
     }
@@ -164,8 +198,11 @@ fn reads_script_from_stdin(argv: &[String]) -> bool {
 fn interpreter(argv: &[String]) -> Option<String> {
     let name = argv.first()?;
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    matches!(base, "python" | "perl" | "ruby" | "node" | "nodejs" | "php" | "deno" | "bun" | "lua" | "Rscript")
-        .then(|| name.clone())
+    matches!(
+        base,
+        "python" | "perl" | "ruby" | "node" | "nodejs" | "php" | "deno" | "bun" | "lua" | "Rscript"
+    )
+    .then(|| name.clone())
 }
 
 /// The code operand of an interpreter (`-c CODE`, `-e CODE`, `-r CODE`).
@@ -173,8 +210,12 @@ fn code_arg(argv: &[String]) -> Option<String> {
     let mut it = argv.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-c" | "-e" | "-E" | "-r" | "--eval" | "-p" | "--print" | "eval" => return it.next().cloned(),
-            s if s.starts_with("-c") && s.len() > 2 && !s.starts_with("--") => return Some(s[2..].to_owned()),
+            "-c" | "-e" | "-E" | "-r" | "--eval" | "-p" | "--print" | "eval" => {
+                return it.next().cloned()
+            }
+            s if s.starts_with("-c") && s.len() > 2 && !s.starts_with("--") => {
+                return Some(s[2..].to_owned())
+            }
             s if s.starts_with('-') => {}
             _ => return None, // a script file: not inline code
         }
@@ -182,44 +223,84 @@ fn code_arg(argv: &[String]) -> Option<String> {
     None
 }
 
+/// Expressions interpreters use for the home directory; folded to `'~'`.
+static HOME_EXPR: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(
+        r#"\$ENV\{\s*['"]?HOME['"]?\s*\}|process\.env\.HOME|process\.env\[['"]HOME['"]\]|os\.environ\[['"]HOME['"]\]|os\.environ\.get\(['"]HOME['"]\)|os\.getenv\(['"]HOME['"]\)|getenv\(['"]HOME['"]\)|ENV\[['"]HOME['"]\]|Path\.home\(\)|os\.homedir\(\)|(?:os\.path\.)?expanduser\(['"]~['"]\)|Dir\.home"#,
+    )
+    .expect("static regex")
+});
+
+/// Calls that run a shell command: `system(...)`, `system "..."`,
+/// `subprocess.run([...])`, `execSync(...)`, ...
+static SHELL_CALL: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r#"\b(?:system|popen|exec|execSync|spawnSync|spawn|execFileSync|check_output|check_call|run|call|Popen|shell_exec|passthru|qx)\s*(?:\(|\s['"\[])"#)
+        .expect("static regex")
+});
+
 /// Records interpreter code and follows shell commands it spells out
-/// literally (`os.system("...")`, `system("...")`, `` `...` ``).
-fn push_code(ctx: &mut Ctx, out: &mut Canonical, name: &str, code: &str, span: Range<usize>, depth: usize) {
+/// literally (`os.system("...")`, `system "rm", "-rf", $ENV{HOME}`).
+fn push_code(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    name: &str,
+    code: &str,
+    span: Range<usize>,
+    depth: usize,
+) {
+    let folded = HOME_EXPR.replace_all(code, "'~'");
     out.codes.push(Item {
-        text: format!("{name} {code}"),
+        text: format!("{name} {folded}"),
         span: span.clone(),
     });
-    for shell_text in embedded_shell(code) {
+    for shell_text in embedded_shell(&folded) {
         analyse(ctx, out, &shell_text, Some(span.clone()), depth + 1);
     }
 }
 
-/// String literals passed to `system(`, `popen(`, `exec(`, `spawn(`,
-/// `subprocess.*(`, `check_output(` or in backticks, inside interpreter code.
+/// The shell commands in interpreter code: for each shell-running call, its
+/// string literals up to the end of the call, joined by spaces (so both
+/// `system("rm -rf ~")` and `system("rm", "-rf", "~")` give `rm -rf ~`).
 fn embedded_shell(code: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let bytes = code.as_bytes();
-    let callers = ["system", "popen", "exec", "execSync", "spawnSync", "check_output", "check_call", "run", "call", "Popen", "shell_exec", "passthru"];
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'(' {
-            let head = &code[..i];
-            let word_start = head
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .map_or(0, |p| p + 1);
-            let word = &head[word_start..];
-            if callers.contains(&word) {
-                // Take the first string literal after the parenthesis.
-                let rest = code[i + 1..].trim_start();
-                let rest = rest.strip_prefix('[').unwrap_or(rest).trim_start();
-                if let Some(q) = rest.chars().next().filter(|c| matches!(c, '"' | '\'')) {
-                    if let Some(end) = rest[1..].find(q) {
-                        found.push(rest[1..1 + end].replace("\\\"", "\"").replace("\\'", "'"));
+    for m in SHELL_CALL.find_iter(code) {
+        let rest = &code[m.end() - 1..];
+        let mut parts: Vec<String> = Vec::new();
+        let mut chars = rest.char_indices().peekable();
+        let mut depth = 0i32;
+        while let Some((_, c)) = chars.next() {
+            match c {
+                '(' | '[' => depth += 1,
+                ')' | ']' => {
+                    depth -= 1;
+                    if depth <= 0 && c == ')' {
+                        break;
                     }
                 }
+                ';' | '\n' if depth <= 0 => break,
+                '"' | '\'' | '`' => {
+                    let mut lit = String::new();
+                    let mut escaped = false;
+                    for (_, d) in chars.by_ref() {
+                        if escaped {
+                            lit.push(d);
+                            escaped = false;
+                        } else if d == '\\' {
+                            escaped = true;
+                        } else if d == c {
+                            break;
+                        } else {
+                            lit.push(d);
+                        }
+                    }
+                    parts.push(lit);
+                }
+                _ => {}
             }
         }
-        i += 1;
+        if !parts.is_empty() {
+            found.push(parts.join(" "));
+        }
     }
     found
 }
@@ -244,7 +325,12 @@ fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Ve
         // `> file` and `: > file` empty the file: judge it as a truncation.
         for r in &cmd.redirects {
             if r.op == ">" || r.op == ">|" {
-                let mut t = vec!["truncate".to_owned(), "-s".to_owned(), "0".to_owned(), r.target.clone()];
+                let mut t = vec![
+                    "truncate".to_owned(),
+                    "-s".to_owned(),
+                    "0".to_owned(),
+                    r.target.clone(),
+                ];
                 normalize_args(ctx, &mut t);
                 out.commands.push(Item {
                     text: render(&t),
@@ -254,7 +340,14 @@ fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Ve
         }
         return argv;
     }
-    unwrap_argv(ctx, out, argv, &cmd.span, cmd.stdin.as_ref().map(|s| s.body.as_str()), cmd.depth)
+    unwrap_argv(
+        ctx,
+        out,
+        argv,
+        &cmd.span,
+        cmd.stdin.as_ref().map(|s| s.body.as_str()),
+        cmd.depth,
+    )
 }
 
 /// Index of the first operand after options. `with_arg` lists short options
@@ -325,12 +418,28 @@ fn unwrap_argv(
                 }
                 None
             }
-            "sudo" => Some(skip_opts(&argv, 1, "ugCDhprtTU", &["user", "group", "chdir", "host", "prompt", "role", "type", "close-from", "other-user"])),
+            "sudo" => Some(skip_opts(
+                &argv,
+                1,
+                "ugCDhprtTU",
+                &[
+                    "user",
+                    "group",
+                    "chdir",
+                    "host",
+                    "prompt",
+                    "role",
+                    "type",
+                    "close-from",
+                    "other-user",
+                ],
+            )),
             "doas" => Some(skip_opts(&argv, 1, "uC", &[])),
             "nice" => Some(skip_opts(&argv, 1, "n", &["adjustment"])),
             "ionice" => Some(skip_opts(&argv, 1, "cnp", &["class", "classdata", "pid"])),
             "stdbuf" => Some(skip_opts(&argv, 1, "ioe", &["input", "output", "error"])),
-            "setsid" | "nohup" | "builtin" | "unbuffer" | "caffeinate" | "strace" | "ltrace" | "proxychains" | "proxychains4" | "torsocks" | "fakeroot" | "sg" => {
+            "setsid" | "nohup" | "builtin" | "unbuffer" | "caffeinate" | "strace" | "ltrace"
+            | "proxychains" | "proxychains4" | "torsocks" | "fakeroot" | "sg" => {
                 Some(skip_opts(&argv, 1, "oesp", &[]))
             }
             "time" => Some(skip_opts(&argv, 1, "fo", &["format", "output"])),
@@ -362,7 +471,10 @@ fn unwrap_argv(
                 // `env -S 'cmd args'` splits its argument.
                 if let Some(s) = flag_value(&argv, &["-S", "--split-string"]) {
                     let mut rest: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
-                    let i = argv.iter().position(|a| a == &s).map_or(argv.len(), |p| p + 1);
+                    let i = argv
+                        .iter()
+                        .position(|a| a == &s)
+                        .map_or(argv.len(), |p| p + 1);
                     rest.extend(argv[i..].iter().cloned());
                     argv = rest;
                     continue;
@@ -374,7 +486,21 @@ fn unwrap_argv(
                 Some(i)
             }
             "xargs" => {
-                let i = skip_opts(&argv, 1, "IinLPdEsa", &["replace", "max-lines", "max-args", "max-procs", "delimiter", "eof", "arg-file", "max-chars"]);
+                let i = skip_opts(
+                    &argv,
+                    1,
+                    "IinLPdEsa",
+                    &[
+                        "replace",
+                        "max-lines",
+                        "max-args",
+                        "max-procs",
+                        "delimiter",
+                        "eof",
+                        "arg-file",
+                        "max-chars",
+                    ],
+                );
                 if i >= argv.len() {
                     None
                 } else {
@@ -414,7 +540,10 @@ fn unwrap_argv(
                 for (k, a) in argv.iter().enumerate() {
                     if a == "-o" {
                         if let Some(v) = argv.get(k + 1) {
-                            if let Some(pc) = v.strip_prefix("ProxyCommand=").or_else(|| v.strip_prefix("ProxyCommand ")) {
+                            if let Some(pc) = v
+                                .strip_prefix("ProxyCommand=")
+                                .or_else(|| v.strip_prefix("ProxyCommand "))
+                            {
                                 analyse(ctx, out, pc, Some(span.clone()), depth + 1);
                             }
                         }
@@ -431,14 +560,29 @@ fn unwrap_argv(
                 let mut i = 1;
                 while i < argv.len() {
                     let a = argv[i].as_str();
-                    if a == "-c" || a == "-C" || a == "--git-dir" || a == "--work-tree" || a == "--namespace" {
+                    if a == "-c"
+                        || a == "-C"
+                        || a == "--git-dir"
+                        || a == "--work-tree"
+                        || a == "--namespace"
+                    {
                         if a == "-c" {
                             if let Some(kv) = argv.get(i + 1) {
                                 git_config_code(ctx, out, kv, span, depth);
                             }
                         }
                         i += 2;
-                    } else if a.starts_with("--") && a.contains('=') || matches!(a, "--no-pager" | "--bare" | "-p" | "--paginate" | "-P" | "--no-replace-objects") {
+                    } else if a.starts_with("--") && a.contains('=')
+                        || matches!(
+                            a,
+                            "--no-pager"
+                                | "--bare"
+                                | "-p"
+                                | "--paginate"
+                                | "-P"
+                                | "--no-replace-objects"
+                        )
+                    {
                         i += 1;
                     } else {
                         break;
@@ -457,7 +601,13 @@ fn unwrap_argv(
             }
             "tar" => {
                 for a in &argv[1..] {
-                    for key in ["--checkpoint-action=exec=", "--to-command=", "--use-compress-program=", "--info-script=", "--new-volume-script="] {
+                    for key in [
+                        "--checkpoint-action=exec=",
+                        "--to-command=",
+                        "--use-compress-program=",
+                        "--info-script=",
+                        "--new-volume-script=",
+                    ] {
                         if let Some(c) = a.strip_prefix(key) {
                             analyse(ctx, out, c, Some(span.clone()), depth + 1);
                         }
@@ -518,7 +668,12 @@ fn unwrap_argv(
                 let mut k = 1;
                 while k < argv.len() {
                     let a = argv[k].as_str();
-                    if a == "-c" || (a.starts_with('-') && !a.starts_with("--") && a.contains('c') && a.len() <= 4) {
+                    if a == "-c"
+                        || (a.starts_with('-')
+                            && !a.starts_with("--")
+                            && a.contains('c')
+                            && a.len() <= 4)
+                    {
                         script = argv.get(k + 1).cloned();
                         // `sh -c 'cmd "$0"' arg0 arg1`: positional parameters.
                         for (n, v) in argv.iter().skip(k + 2).enumerate() {
@@ -584,21 +739,47 @@ fn flag_value(argv: &[String], flags: &[&str]) -> Option<String> {
 }
 
 /// Commands whose path operands are resolved against a preceding `cd`.
-const PATH_CMDS: &[&str] = &["rm", "shred", "find", "chmod", "chown", "chgrp", "truncate", "rsync", "mv", "rmdir", "unlink"];
+const PATH_CMDS: &[&str] = &[
+    "rm", "shred", "find", "chmod", "chown", "chgrp", "truncate", "rsync", "mv", "rmdir", "unlink",
+];
 
 /// Database clients whose statements are judged as SQL ([`super::Scope::Code`] texts `sql ...`).
 const DB_CLIENTS: &[&str] = &[
-    "psql", "mysql", "mariadb", "sqlite3", "sqlite", "duckdb", "sqlcmd", "clickhouse-client", "clickhouse", "cockroach",
-    "mongo", "mongosh", "cqlsh", "snowsql", "bq", "pgcli", "mycli", "litecli", "usql",
+    "psql",
+    "mysql",
+    "mariadb",
+    "sqlite3",
+    "sqlite",
+    "duckdb",
+    "sqlcmd",
+    "clickhouse-client",
+    "clickhouse",
+    "cockroach",
+    "mongo",
+    "mongosh",
+    "cqlsh",
+    "snowsql",
+    "bq",
+    "pgcli",
+    "mycli",
+    "litecli",
+    "usql",
 ];
 
 /// Lexically normalises path arguments (`//`, `/./`, `..`) and resolves
 /// relative operands of path-taking commands against a known `cd` target.
 fn normalize_args(ctx: &Ctx, argv: &mut [String]) {
-    let Some(name) = argv.first().cloned() else { return };
+    let Some(name) = argv.first().cloned() else {
+        return;
+    };
     let join_cwd = PATH_CMDS.contains(&name.as_str());
     for a in argv.iter_mut().skip(1) {
-        if a.starts_with('-') || a.contains("://") || a.contains('=') || a.contains(':') || a.contains(char::is_whitespace) {
+        if a.starts_with('-')
+            || a.contains("://")
+            || a.contains('=')
+            || a.contains(':')
+            || a.contains(char::is_whitespace)
+        {
             continue;
         }
         let relative = !(a.starts_with('/') || a.starts_with('~') || a.starts_with('$'));
@@ -661,7 +842,17 @@ fn push_sql(out: &mut Canonical, argv: &[String], stdin: Option<&str>, span: &Ra
     let mut k = 1;
     while k < argv.len() {
         let a = argv[k].as_str();
-        let value_flags = ["-c", "--command", "-e", "--execute", "--eval", "-q", "--query", "-Q", "-cmd"];
+        let value_flags = [
+            "-c",
+            "--command",
+            "-e",
+            "--execute",
+            "--eval",
+            "-q",
+            "--query",
+            "-Q",
+            "-cmd",
+        ];
         if value_flags.contains(&a) {
             if let Some(v) = argv.get(k + 1) {
                 sql.push(v.clone());
@@ -676,7 +867,12 @@ fn push_sql(out: &mut Canonical, argv: &[String], stdin: Option<&str>, span: &Ra
         } else if !a.starts_with('-') {
             positional += 1;
             // sqlite3/duckdb DB "SQL": the second operand is SQL.
-            if positional >= 2 && matches!(argv[0].as_str(), "sqlite3" | "sqlite" | "duckdb" | "litecli") {
+            if positional >= 2
+                && matches!(
+                    argv[0].as_str(),
+                    "sqlite3" | "sqlite" | "duckdb" | "litecli"
+                )
+            {
                 sql.push(a.to_owned());
             }
             if matches!(argv[0].as_str(), "mongo" | "mongosh") && a.contains('(') {
@@ -718,13 +914,29 @@ fn blank_sql_strings(sql: &str) -> String {
 
 /// `git -c key=value`: aliases starting with `!`, pagers, editors and ssh
 /// commands are shell code.
-fn git_config_code(ctx: &mut Ctx, out: &mut Canonical, kv: &str, span: &Range<usize>, depth: usize) {
-    let Some((key, value)) = kv.split_once('=') else { return };
+fn git_config_code(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    kv: &str,
+    span: &Range<usize>,
+    depth: usize,
+) {
+    let Some((key, value)) = kv.split_once('=') else {
+        return;
+    };
     let key = key.to_ascii_lowercase();
     let code = if key.starts_with("alias.") {
         value.strip_prefix('!')
-    } else if matches!(key.as_str(), "core.pager" | "core.editor" | "core.sshcommand" | "core.fsmonitor" | "sequence.editor" | "diff.external" | "core.askpass")
-        || key.starts_with("pager.")
+    } else if matches!(
+        key.as_str(),
+        "core.pager"
+            | "core.editor"
+            | "core.sshcommand"
+            | "core.fsmonitor"
+            | "sequence.editor"
+            | "diff.external"
+            | "core.askpass"
+    ) || key.starts_with("pager.")
         || key.ends_with(".textconv")
         || key.ends_with(".command")
     {
@@ -772,14 +984,20 @@ mod tests {
 
     #[test]
     fn find_exec_and_xargs_run_commands() {
-        assert!(cmds("find . -maxdepth 0 -exec sh -c 'rm -rf \"$HOME\"' \\;").contains(&"rm -rf ~".to_owned()));
+        assert!(
+            cmds("find . -maxdepth 0 -exec sh -c 'rm -rf \"$HOME\"' \\;")
+                .contains(&"rm -rf ~".to_owned())
+        );
         assert!(cmds("echo ~ | xargs rm -rf").contains(&"rm -rf ~".to_owned()));
     }
 
     #[test]
     fn tool_native_execution_is_followed() {
         assert!(cmds("git -c alias.x='!rm -rf ~' x").contains(&"rm -rf ~".to_owned()));
-        assert!(cmds("tar -cf /dev/null f --checkpoint=1 --checkpoint-action=exec='rm -rf ~'").contains(&"rm -rf ~".to_owned()));
+        assert!(
+            cmds("tar -cf /dev/null f --checkpoint=1 --checkpoint-action=exec='rm -rf ~'")
+                .contains(&"rm -rf ~".to_owned())
+        );
         assert!(cmds("vim -es -c '!rm -rf ~' -c 'q!'").contains(&"rm -rf ~".to_owned()));
         assert!(cmds("awk 'BEGIN{system(\"rm -rf ~\")}'").contains(&"rm -rf ~".to_owned()));
     }

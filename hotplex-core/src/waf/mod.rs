@@ -297,7 +297,11 @@ impl Best {
                     category: Some(r.category),
                     reason: r.description.clone(),
                     span: Some(span),
-                    canonical: Some(canonical.replace(canon::ARG_SPACE, " ").replace(canon::PIPE_SEP, " | ")),
+                    canonical: Some(
+                        canonical
+                            .replace(canon::ARG_SPACE, " ")
+                            .replace(canon::PIPE_SEP, " | "),
+                    ),
                     suggestions: r.suggestions.clone(),
                 }
             }
@@ -321,7 +325,11 @@ struct Compiled {
 }
 
 impl Compiled {
-    fn new(rules: Vec<Rule>, allow_paths: Vec<PathBuf>, audit: Option<AuditFn>) -> Result<Compiled> {
+    fn new(
+        rules: Vec<Rule>,
+        allow_paths: Vec<PathBuf>,
+        audit: Option<AuditFn>,
+    ) -> Result<Compiled> {
         let danger = |scope: Scope| move |r: &Rule| r.kind == RuleKind::Danger && r.scope == scope;
         let prompt_rules = builtin::prompt_rules();
         Ok(Compiled {
@@ -456,7 +464,9 @@ impl Detector {
         let value: serde_json::Value = serde_json::from_str(input_json)
             .map_err(|e| Error::InvalidArgument(format!("tool input is not valid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(Error::InvalidArgument("tool input must be a JSON object".to_owned()));
+            return Err(Error::InvalidArgument(
+                "tool input must be a JSON object".to_owned(),
+            ));
         }
         let v = tool::check(self, name, &value);
         Ok(self.audit(CheckKind::Tool, input_json, v))
@@ -474,7 +484,11 @@ impl Detector {
 
     fn audit(&self, kind: CheckKind, input: &str, v: Verdict) -> Verdict {
         if let (Some(cb), false) = (&self.inner.audit, v.is_safe()) {
-            let ev = AuditEvent { kind, input, verdict: &v };
+            let ev = AuditEvent {
+                kind,
+                input,
+                verdict: &v,
+            };
             // A misbehaving callback must not take the check down with it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&ev)));
         }
@@ -494,16 +508,20 @@ impl Detector {
             if c.safe.any(&item.text) {
                 continue;
             }
-            c.command.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+            c.command
+                .scan(&c.rules, &item.text, Some(&item.span), &mut best);
         }
         for item in &canon.redirects {
-            c.redirect.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+            c.redirect
+                .scan(&c.rules, &item.text, Some(&item.span), &mut best);
         }
         for item in &canon.pipelines {
-            c.pipeline.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+            c.pipeline
+                .scan(&c.rules, &item.text, Some(&item.span), &mut best);
         }
         for item in &canon.codes {
-            c.code.scan(&c.rules, &item.text, Some(&item.span), &mut best);
+            c.code
+                .scan(&c.rules, &item.text, Some(&item.span), &mut best);
         }
         let mut v = best.verdict(&c.rules);
         if canon.incomplete && v.is_safe() {
@@ -515,7 +533,11 @@ impl Detector {
                 reason: "Command too deeply nested or too long to analyse in full".to_owned(),
                 span: Some(0..command.len()),
                 canonical: None,
-                suggestions: Category::Injection.suggestions().iter().map(|s| (*s).to_owned()).collect(),
+                suggestions: Category::Injection
+                    .suggestions()
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             };
         }
         v

@@ -54,7 +54,13 @@ pub(crate) fn check(d: &Detector, prompt: &str) -> Verdict {
     }
     if in_fence {
         // An unclosed fence runs to the end.
-        v = stricter(v, shifted(d.command_verdict(&prompt[fence_start.min(prompt.len())..]), fence_start));
+        v = stricter(
+            v,
+            shifted(
+                d.command_verdict(&prompt[fence_start.min(prompt.len())..]),
+                fence_start,
+            ),
+        );
     }
     v
 }
@@ -85,7 +91,9 @@ fn inline_code(line: &str) -> Vec<(usize, &str)> {
 
 /// Folds full-width ASCII look-alikes (U+FF01..U+FF5E, U+3000) to ASCII.
 fn fold_fullwidth(s: &str) -> Cow<'_, str> {
-    if s.chars().all(|c| !('\u{ff01}'..='\u{ff5e}').contains(&c) && c != '\u{3000}') {
+    if s.chars()
+        .all(|c| !('\u{ff01}'..='\u{ff5e}').contains(&c) && c != '\u{3000}')
+    {
         return Cow::Borrowed(s);
     }
     Cow::Owned(

@@ -187,7 +187,12 @@ fn build(
         None => None,
         Some(k) if k == "danger" => Some(RuleKind::Danger),
         Some(k) if k == "safe" => Some(RuleKind::Safe),
-        Some(k) => return Err(invalid(line, format!("unknown type {k:?} (danger or safe)"))),
+        Some(k) => {
+            return Err(invalid(
+                line,
+                format!("unknown type {k:?} (danger or safe)"),
+            ))
+        }
     };
     let kind = match (kind, level) {
         (Some(RuleKind::Safe), _) | (None, Level::Safe) => RuleKind::Safe,
@@ -342,8 +347,11 @@ mod tests {
 
     #[test]
     fn safe_level_or_type_makes_an_allow_rule() {
-        let rules = parse_rules("make test|ok|safe|system\nnpm ci|ok|moderate|system|safe", 1)
-            .unwrap();
+        let rules = parse_rules(
+            "make test|ok|safe|system\nnpm ci|ok|moderate|system|safe",
+            1,
+        )
+        .unwrap();
         assert!(rules.iter().all(|r| r.kind == RuleKind::Safe));
         assert!(rules.iter().all(|r| r.level == Level::Safe));
         assert!(rules.iter().all(|r| r.scope == Scope::Command));
@@ -370,8 +378,11 @@ mod tests {
         assert!(matches!(err, Error::InvalidRule { line: 4, .. }), "{err}");
         let err = parse_rules("[ {\"pattern\": ", 1).unwrap_err();
         assert!(matches!(err, Error::InvalidRule { .. }), "{err}");
-        let err = parse_rules("[{\"pattern\":\"a\",\"level\":\"high\",\"category\":\"git\",\"x\":1}]", 1)
-            .unwrap_err();
+        let err = parse_rules(
+            "[{\"pattern\":\"a\",\"level\":\"high\",\"category\":\"git\",\"x\":1}]",
+            1,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

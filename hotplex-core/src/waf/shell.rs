@@ -143,7 +143,10 @@ struct Building {
 }
 
 const fn is_meta(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>')
+    matches!(
+        c,
+        b' ' | b'\t' | b'\n' | b'\r' | b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>'
+    )
 }
 
 fn is_name(s: &str) -> bool {
@@ -286,8 +289,18 @@ impl<'a> Parser<'a> {
                         && !w.quoted
                         && matches!(
                             w.text.as_str(),
-                            "{" | "}" | "!" | "if" | "then" | "else" | "elif" | "fi" | "do"
-                                | "done" | "while" | "until" | "time"
+                            "{" | "}"
+                                | "!"
+                                | "if"
+                                | "then"
+                                | "else"
+                                | "elif"
+                                | "fi"
+                                | "do"
+                                | "done"
+                                | "while"
+                                | "until"
+                                | "time"
                         )
                     {
                         continue;
@@ -300,7 +313,10 @@ impl<'a> Parser<'a> {
                             continue;
                         }
                     }
-                    if cur.words.is_empty() && !w.quoted && matches!(w.text.as_str(), "for" | "case" | "select") {
+                    if cur.words.is_empty()
+                        && !w.quoted
+                        && matches!(w.text.as_str(), "for" | "case" | "select")
+                    {
                         // Skip the header up to `do`/`in`: its words are data.
                         self.skip_header();
                         continue;
@@ -930,8 +946,14 @@ mod tests {
     #[test]
     fn quote_removal_joins_spliced_words() {
         assert_eq!(argvs("r''m -rf ~/"), vec![vec!["rm", "-rf", "~/"]]);
-        assert_eq!(argvs("\"r\"m -r\"f\" /srv"), vec![vec!["rm", "-rf", "/srv"]]);
-        assert_eq!(argvs("\\rm -rf /home/u"), vec![vec!["rm", "-rf", "/home/u"]]);
+        assert_eq!(
+            argvs("\"r\"m -r\"f\" /srv"),
+            vec![vec!["rm", "-rf", "/srv"]]
+        );
+        assert_eq!(
+            argvs("\\rm -rf /home/u"),
+            vec![vec!["rm", "-rf", "/home/u"]]
+        );
     }
 
     #[test]
@@ -942,8 +964,14 @@ mod tests {
 
     #[test]
     fn home_forms_become_tilde() {
-        assert_eq!(argvs("rm -rf -- \"$HOME\""), vec![vec!["rm", "-rf", "--", "~"]]);
-        assert_eq!(argvs("rm -rf ${HOME:-/x}/a"), vec![vec!["rm", "-rf", "~/a"]]);
+        assert_eq!(
+            argvs("rm -rf -- \"$HOME\""),
+            vec![vec!["rm", "-rf", "--", "~"]]
+        );
+        assert_eq!(
+            argvs("rm -rf ${HOME:-/x}/a"),
+            vec![vec!["rm", "-rf", "~/a"]]
+        );
     }
 
     #[test]
@@ -977,9 +1005,15 @@ mod tests {
     #[test]
     fn heredocs_attach_and_substitute_unless_quoted() {
         let p = parse("true <<EOF\n$(rm -rf ~)\nEOF");
-        assert!(p.commands.iter().any(|c| c.words.first().is_some_and(|w| w.text == "rm")));
+        assert!(p
+            .commands
+            .iter()
+            .any(|c| c.words.first().is_some_and(|w| w.text == "rm")));
         let p = parse("true <<'EOF'\n$(rm -rf ~)\nEOF\nls");
-        assert!(!p.commands.iter().any(|c| c.words.first().is_some_and(|w| w.text == "rm")));
+        assert!(!p
+            .commands
+            .iter()
+            .any(|c| c.words.first().is_some_and(|w| w.text == "rm")));
         assert_eq!(p.commands[0].stdin.as_ref().unwrap().body, "$(rm -rf ~)\n");
         assert_eq!(p.commands.last().unwrap().words[0].text, "ls");
     }
@@ -994,7 +1028,10 @@ mod tests {
 
     #[test]
     fn brace_lists_expand() {
-        assert_eq!(argvs("rm -rf {/home,/srv}"), vec![vec!["rm", "-rf", "/home", "/srv"]]);
+        assert_eq!(
+            argvs("rm -rf {/home,/srv}"),
+            vec![vec!["rm", "-rf", "/home", "/srv"]]
+        );
     }
 
     #[test]

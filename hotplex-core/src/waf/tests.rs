@@ -15,7 +15,12 @@ fn most_severe_match_wins_over_first_match() {
 #[test]
 fn safe_prefix_does_not_allow_what_follows() {
     let d = Detector::new();
-    for cmd in ["git status; rm -rf /", "ls\nrm -rf /", "id;rm -rf /", "time rm -rf /"] {
+    for cmd in [
+        "git status; rm -rf /",
+        "ls\nrm -rf /",
+        "id;rm -rf /",
+        "time rm -rf /",
+    ] {
         assert!(d.check_command(cmd).blocked, "{cmd}");
     }
 }
@@ -24,9 +29,15 @@ fn safe_prefix_does_not_allow_what_follows() {
 fn null_byte_is_critical_and_control_char_high() {
     let d = Detector::new();
     let v = d.check_command("ls\0");
-    assert_eq!((v.level, v.rule_id.as_deref()), (Level::Critical, Some("injection.null_byte")));
+    assert_eq!(
+        (v.level, v.rule_id.as_deref()),
+        (Level::Critical, Some("injection.null_byte"))
+    );
     let v = d.check_command("ls\x1b[0m");
-    assert_eq!((v.level, v.rule_id.as_deref()), (Level::High, Some("injection.control_char")));
+    assert_eq!(
+        (v.level, v.rule_id.as_deref()),
+        (Level::High, Some("injection.control_char"))
+    );
     assert_eq!(v.span, Some(2..3));
     assert!(d.check_command("ls\t-la\r\n").is_safe());
 }
@@ -45,7 +56,8 @@ fn verdict_carries_span_canonical_and_suggestions() {
 #[test]
 fn custom_rules_apply_and_report_their_ids() {
     let mut b = Detector::builder();
-    b.rules_from_str("terraform\\s+destroy|Destroys infrastructure|high|system").unwrap();
+    b.rules_from_str("terraform\\s+destroy|Destroys infrastructure|high|system")
+        .unwrap();
     let d = b.build().unwrap();
     let v = d.check_command("terraform destroy -auto-approve");
     assert!(v.blocked);
@@ -55,18 +67,30 @@ fn custom_rules_apply_and_report_their_ids() {
 #[test]
 fn custom_allow_rule_exempts_only_the_whole_command() {
     let mut b = Detector::builder();
-    b.rules_from_str("git push --force origin dev|team policy allows it|safe|git").unwrap();
+    b.rules_from_str("git push --force origin dev|team policy allows it|safe|git")
+        .unwrap();
     let d = b.build().unwrap();
     assert!(d.check_command("git push --force origin dev").is_safe());
     assert!(!d.check_command("git push --force origin main").is_safe());
-    assert!(d.check_command("git push --force origin dev; rm -rf /").blocked);
+    assert!(
+        d.check_command("git push --force origin dev; rm -rf /")
+            .blocked
+    );
 }
 
 #[test]
 fn bad_custom_rule_is_an_error_naming_its_line() {
     let mut b = Detector::builder();
-    let err = b.rules_from_str("ok|fine|high|system\n(unclosed|bad|high|system").unwrap_err();
-    assert_eq!(err, Error::InvalidRule { line: 2, message: err_message(&err) });
+    let err = b
+        .rules_from_str("ok|fine|high|system\n(unclosed|bad|high|system")
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::InvalidRule {
+            line: 2,
+            message: err_message(&err)
+        }
+    );
 }
 
 fn err_message(e: &Error) -> String {
@@ -131,18 +155,55 @@ fn prompts_block_commands_in_code_and_prose() {
 #[test]
 fn tool_calls_are_screened() {
     let d = Detector::new();
-    let v = d.check_tool("Bash", r#"{"command":"rm -rf /","description":"clean"}"#).unwrap();
+    let v = d
+        .check_tool("Bash", r#"{"command":"rm -rf /","description":"clean"}"#)
+        .unwrap();
     assert!(v.blocked);
-    assert!(d.check_tool("Bash", r#"{"command":"ls -la"}"#).unwrap().is_safe());
-    assert!(d.check_tool("Read", r#"{"file_path":"~/.ssh/id_rsa"}"#).unwrap().blocked);
-    assert!(!d.check_tool("Read", r#"{"file_path":"~/.ssh/id_rsa.pub"}"#).unwrap().blocked);
-    assert!(d.check_tool("Write", r#"{"file_path":"/etc/hosts","content":"x"}"#).unwrap().blocked);
-    assert!(d.check_tool("Edit", r#"{"file_path":"~/.bashrc","old_string":"a","new_string":"b"}"#).unwrap().blocked);
-    assert!(d.check_tool("WebFetch", r#"{"url":"https://x.example"}"#).unwrap().is_safe());
+    assert!(d
+        .check_tool("Bash", r#"{"command":"ls -la"}"#)
+        .unwrap()
+        .is_safe());
+    assert!(
+        d.check_tool("Read", r#"{"file_path":"~/.ssh/id_rsa"}"#)
+            .unwrap()
+            .blocked
+    );
+    assert!(
+        !d.check_tool("Read", r#"{"file_path":"~/.ssh/id_rsa.pub"}"#)
+            .unwrap()
+            .blocked
+    );
+    assert!(
+        d.check_tool("Write", r#"{"file_path":"/etc/hosts","content":"x"}"#)
+            .unwrap()
+            .blocked
+    );
+    assert!(
+        d.check_tool(
+            "Edit",
+            r#"{"file_path":"~/.bashrc","old_string":"a","new_string":"b"}"#
+        )
+        .unwrap()
+        .blocked
+    );
+    assert!(d
+        .check_tool("WebFetch", r#"{"url":"https://x.example"}"#)
+        .unwrap()
+        .is_safe());
     // JSON escapes are decoded before judging (the seed missed `\u0072m`).
-    assert!(d.check_tool("Bash", r#"{"command":"\u0072m -rf\t/"}"#).unwrap().blocked);
-    assert!(matches!(d.check_tool("Bash", "not json"), Err(Error::InvalidArgument(_))));
-    assert!(matches!(d.check_tool("Bash", "[1]"), Err(Error::InvalidArgument(_))));
+    assert!(
+        d.check_tool("Bash", r#"{"command":"\u0072m -rf\t/"}"#)
+            .unwrap()
+            .blocked
+    );
+    assert!(matches!(
+        d.check_tool("Bash", "not json"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        d.check_tool("Bash", "[1]"),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -154,7 +215,12 @@ fn allow_paths_exempt_file_tools() {
     assert!(Detector::new().check_tool("Read", &input).unwrap().blocked);
     let mut b = Detector::builder();
     b.allow_path(&dir).unwrap();
-    assert!(b.build().unwrap().check_tool("Read", &input).unwrap().is_safe());
+    assert!(b
+        .build()
+        .unwrap()
+        .check_tool("Read", &input)
+        .unwrap()
+        .is_safe());
     assert!(Detector::builder().allow_path("relative/path").is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,7 +25,8 @@ pub(crate) fn check(d: &Detector, name: &str, input: &Value) -> Verdict {
             Some(cmd) => d.command_verdict(cmd),
             None => Verdict::safe(),
         },
-        "Read" | "Write" | "Edit" | "MultiEdit" | "NotebookEdit" | "NotebookRead" | "Grep" | "Glob" | "LS" => {
+        "Read" | "Write" | "Edit" | "MultiEdit" | "NotebookEdit" | "NotebookRead" | "Grep"
+        | "Glob" | "LS" => {
             let writes = matches!(name, "Write" | "Edit" | "MultiEdit" | "NotebookEdit");
             let path = field("file_path")
                 .or_else(|| field("notebook_path"))
@@ -63,7 +64,10 @@ pub(crate) fn canonical_path(p: &Path) -> PathBuf {
             }
             return out;
         }
-        match (existing.file_name().map(|f| f.to_owned()), existing.parent()) {
+        match (
+            existing.file_name().map(|f| f.to_owned()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();
@@ -74,7 +78,9 @@ pub(crate) fn canonical_path(p: &Path) -> PathBuf {
 }
 
 fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The path as a string rules understand: `~/...` under the home directory.
@@ -128,7 +134,11 @@ fn path_verdict(d: &Detector, raw: &str, writes: bool) -> Verdict {
             reason: "Writes into a system directory".to_owned(),
             span: None,
             canonical: Some(shown.clone()),
-            suggestions: Category::System.suggestions().iter().map(|s| (*s).to_owned()).collect(),
+            suggestions: Category::System
+                .suggestions()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         };
     }
     // Spans refer to the probe, not to the caller's input.
@@ -140,9 +150,21 @@ fn path_verdict(d: &Detector, raw: &str, writes: bool) -> Verdict {
 }
 
 fn is_system_path(p: &str) -> bool {
-    ["/etc/", "/usr/", "/bin/", "/sbin/", "/boot/", "/lib", "/dev/", "/proc/", "/sys/", "/var/lib/", "/root/"]
-        .iter()
-        .any(|s| p.starts_with(s))
+    [
+        "/etc/",
+        "/usr/",
+        "/bin/",
+        "/sbin/",
+        "/boot/",
+        "/lib",
+        "/dev/",
+        "/proc/",
+        "/sys/",
+        "/var/lib/",
+        "/root/",
+    ]
+    .iter()
+    .any(|s| p.starts_with(s))
 }
 
 /// Single-quotes a string for the shell.
