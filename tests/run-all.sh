@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds everything from scratch and runs every test in every language:
+# Rust (fmt, clippy, unit + integration tests), the C ABI (header drift, a C
+# program), Go, Python (pip install + pytest) and Node (npm install + node
+# --test). Installs what it needs (rustup components, maturin and pytest in a
+# venv under target/, @napi-rs/cli from npm). `.ci/run` calls exactly this.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export CARGO_TERM_COLOR=never
+
+for tool in cargo go node npm python3 cc; do
+  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
+done
+# fmt and clippy come with rustup's default profile; add them if absent.
+if command -v rustup >/dev/null; then
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+
+passed=0
+failed=0
+failures=()
+step() {
+  local name=$1
+  shift
+  echo
+  echo "=================== $name"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=================== $name: ok ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "=================== $name: FAILED ($((SECONDS - start)) s)"
+  fi
+}
+
+step "rust fmt" cargo fmt --all -- --check
+step "rust clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "rust tests" cargo test
+step "C ABI, C program and Go" bash tests/run-c-go.sh
+step "Python" bash tests/run-python.sh
+step "Node" bash tests/run-node.sh
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+  printf 'failed suite: %s\n' "${failures[@]}"
+fi
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
