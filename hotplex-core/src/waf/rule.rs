@@ -13,8 +13,9 @@
 //! # JSON format
 //!
 //! A JSON array of objects with `pattern`, `description`, `level`, `category`
-//! and optional `type` (`"danger"` or `"safe"`), `id`, `suggestions` and
-//! `scope` (`"text"`, the default, or `"command"`). Errors name the line on
+//! and optional `type` (`"danger"` or `"safe"`), `id`, `suggestions`,
+//! `unless` (an exception pattern) and `scope` (`"text"`, the default,
+//! `"command"`, `"redirect"`, `"pipeline"` or `"code"`). Errors name the line on
 //! which the offending element starts. Input whose first non-blank character
 //! is `[` is JSON; anything else is the line format (the seed fell back to the
 //! line format on *any* JSON error, silently loading nothing).
@@ -169,58 +170,72 @@ fn check_pattern(line: usize, pattern: &str) -> Result<String> {
     Ok(anchored)
 }
 
-fn build(
+/// The fields of a custom rule as written, before validation.
+struct RawRule<'a> {
     line: usize,
     id: Option<String>,
-    pattern: &str,
-    description: &str,
-    level: &str,
-    category: &str,
-    kind: Option<&str>,
+    pattern: &'a str,
+    description: &'a str,
+    level: &'a str,
+    category: &'a str,
+    kind: Option<&'a str>,
     scope: Scope,
     suggestions: Option<Vec<String>>,
-    seq: usize,
-) -> Result<Rule> {
-    let mut level: Level = level.parse().map_err(|e: String| invalid(line, e))?;
-    let category: Category = category.parse().map_err(|e: String| invalid(line, e))?;
-    let kind = match kind.map(|k| k.trim().to_ascii_lowercase()) {
-        None => None,
-        Some(k) if k == "danger" => Some(RuleKind::Danger),
-        Some(k) if k == "safe" => Some(RuleKind::Safe),
-        Some(k) => {
-            return Err(invalid(
-                line,
-                format!("unknown type {k:?} (danger or safe)"),
-            ))
-        }
-    };
-    let kind = match (kind, level) {
-        (Some(RuleKind::Safe), _) | (None, Level::Safe) => RuleKind::Safe,
-        (Some(RuleKind::Danger), Level::Safe) => {
-            return Err(invalid(line, "a danger rule cannot have level safe"))
-        }
-        _ => RuleKind::Danger,
-    };
-    if kind == RuleKind::Safe {
-        level = Level::Safe;
-    }
-    let mut rule = Rule::new(
-        id.unwrap_or_else(|| format!("custom-{seq}")),
-        category,
-        level,
+    unless: Option<String>,
+}
+
+impl RawRule<'_> {
+    /// Validates the fields; `seq` numbers generated `custom-N` ids.
+    fn build(self, seq: usize) -> Result<Rule> {
+        let line = self.line;
+        let mut level: Level = self.level.parse().map_err(|e: String| invalid(line, e))?;
+        let category: Category = self
+            .category
+            .parse()
+            .map_err(|e: String| invalid(line, e))?;
+        let kind = match self.kind.map(|k| k.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(k) if k == "danger" => Some(RuleKind::Danger),
+            Some(k) if k == "safe" => Some(RuleKind::Safe),
+            Some(k) => {
+                return Err(invalid(
+                    line,
+                    format!("unknown type {k:?} (danger or safe)"),
+                ))
+            }
+        };
+        let kind = match (kind, level) {
+            (Some(RuleKind::Safe), _) | (None, Level::Safe) => RuleKind::Safe,
+            (Some(RuleKind::Danger), Level::Safe) => {
+                return Err(invalid(line, "a danger rule cannot have level safe"))
+            }
+            _ => RuleKind::Danger,
+        };
         if kind == RuleKind::Safe {
+            level = Level::Safe;
+        }
+        let scope = if kind == RuleKind::Safe {
             Scope::Command
         } else {
-            scope
-        },
-        check_pattern(line, pattern)?,
-        description,
-    );
-    rule.kind = kind;
-    if let Some(s) = suggestions {
-        rule.suggestions = s;
+            self.scope
+        };
+        let mut rule = Rule::new(
+            self.id.unwrap_or_else(|| format!("custom-{seq}")),
+            category,
+            level,
+            scope,
+            check_pattern(line, self.pattern)?,
+            self.description,
+        );
+        rule.kind = kind;
+        if let Some(s) = self.suggestions {
+            rule.suggestions = s;
+        }
+        if let Some(u) = self.unless {
+            rule.unless = Some(check_pattern(line, &u)?);
+        }
+        Ok(rule)
     }
-    Ok(rule)
 }
 
 fn parse_line_rules(text: &str, first_id: usize) -> Result<Vec<Rule>> {
@@ -246,18 +261,19 @@ fn parse_line_rules(text: &str, first_id: usize) -> Result<Vec<Rule>> {
         let level = fields.pop().unwrap_or_default().trim();
         let description = fields.pop().unwrap_or_default().trim();
         let pattern = fields.join("|");
-        out.push(build(
-            line_no,
-            None,
-            pattern.trim(),
+        let raw = RawRule {
+            line: line_no,
+            id: None,
+            pattern: pattern.trim(),
             description,
             level,
             category,
             kind,
-            Scope::Text,
-            None,
-            first_id + out.len(),
-        )?);
+            scope: Scope::Text,
+            suggestions: None,
+            unless: None,
+        };
+        out.push(raw.build(first_id + out.len())?);
     }
     Ok(out)
 }
@@ -278,6 +294,8 @@ struct JsonRule {
     suggestions: Option<Vec<String>>,
     #[serde(default)]
     scope: Option<Scope>,
+    #[serde(default)]
+    unless: Option<String>,
 }
 
 fn parse_json_rules(text: &str, first_id: usize) -> Result<Vec<Rule>> {
@@ -291,18 +309,19 @@ fn parse_json_rules(text: &str, first_id: usize) -> Result<Vec<Rule>> {
         let line_no = line_of(offset);
         let r: JsonRule = serde_json::from_str(raw.get())
             .map_err(|e| invalid(line_no, format!("bad rule object: {e}")))?;
-        out.push(build(
-            line_no,
-            r.id,
-            &r.pattern,
-            &r.description,
-            &r.level,
-            &r.category,
-            r.kind.as_deref(),
-            r.scope.unwrap_or(Scope::Text),
-            r.suggestions,
-            first_id + out.len(),
-        )?);
+        let raw = RawRule {
+            line: line_no,
+            id: r.id,
+            pattern: &r.pattern,
+            description: &r.description,
+            level: &r.level,
+            category: &r.category,
+            kind: r.kind.as_deref(),
+            scope: r.scope.unwrap_or(Scope::Text),
+            suggestions: r.suggestions,
+            unless: r.unless,
+        };
+        out.push(raw.build(first_id + out.len())?);
     }
     Ok(out)
 }
