@@ -41,6 +41,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use once_cell::sync::OnceCell;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 pub use self::level::{Category, Level};
@@ -184,8 +185,10 @@ struct ScopeSet {
     set: RegexSet,
     /// Index into `Compiled::rules` for each pattern of `set`.
     rule_idx: Vec<usize>,
-    /// The same patterns, one by one, for spans.
-    regexes: Vec<Regex>,
+    /// The same patterns, one by one, for spans; compiled on first use
+    /// (only text-scope matches need a span), which halves build time.
+    patterns: Vec<String>,
+    regexes: Vec<OnceCell<Option<Regex>>>,
     /// `unless` exceptions, aligned with `regexes`.
     unless: Vec<Option<Regex>>,
 }
@@ -194,7 +197,6 @@ impl ScopeSet {
     fn new(rules: &[Rule], keep: impl Fn(&Rule) -> bool) -> Result<ScopeSet> {
         let mut pats = Vec::new();
         let mut rule_idx = Vec::new();
-        let mut regexes = Vec::new();
         let mut unless = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             if !keep(r) {
@@ -206,10 +208,6 @@ impl ScopeSet {
             } else {
                 r.pattern.clone()
             };
-            let re = Regex::new(&pat).map_err(|e| Error::InvalidRule {
-                line: i + 1,
-                message: format!("rule {}: {e}", r.id),
-            })?;
             let un = match &r.unless {
                 Some(u) => Some(Regex::new(u).map_err(|e| Error::InvalidRule {
                     line: i + 1,
@@ -219,19 +217,32 @@ impl ScopeSet {
             };
             pats.push(pat);
             rule_idx.push(i);
-            regexes.push(re);
             unless.push(un);
         }
-        let set = RegexSetBuilder::new(&pats)
-            .size_limit(64 << 20)
-            .build()
-            .map_err(|e| Error::InvalidRule {
-                line: 0,
-                message: e.to_string(),
-            })?;
+        let set = match RegexSetBuilder::new(&pats).size_limit(64 << 20).build() {
+            Ok(set) => set,
+            Err(_) => {
+                // Name the offending rule: compile them one by one.
+                for (k, p) in pats.iter().enumerate() {
+                    if let Err(e) = Regex::new(p) {
+                        let ri = rule_idx[k];
+                        return Err(Error::InvalidRule {
+                            line: ri + 1,
+                            message: format!("rule {}: {e}", rules[ri].id),
+                        });
+                    }
+                }
+                return Err(Error::InvalidRule {
+                    line: 0,
+                    message: "rule set too large to compile".to_owned(),
+                });
+            }
+        };
+        let regexes = pats.iter().map(|_| OnceCell::new()).collect();
         Ok(ScopeSet {
             set,
             rule_idx,
+            patterns: pats,
             regexes,
             unless,
         })
@@ -239,7 +250,7 @@ impl ScopeSet {
 
     /// Offers every rule matching `text` to `best`.
     fn scan(&self, rules: &[Rule], text: &str, item_span: Option<&Range<usize>>, best: &mut Best) {
-        if self.regexes.is_empty() {
+        if self.patterns.is_empty() {
             return;
         }
         for k in self.set.matches(text).iter() {
@@ -253,7 +264,11 @@ impl ScopeSet {
             }
             let span = match item_span {
                 Some(s) => s.clone(),
-                None => self.regexes[k].find(text).map_or(0..0, |m| m.range()),
+                None => self.regexes[k]
+                    .get_or_init(|| Regex::new(&self.patterns[k]).ok())
+                    .as_ref()
+                    .and_then(|re| re.find(text))
+                    .map_or(0..text.len(), |m| m.range()),
             };
             best.set(rule.level, ri, span, text);
         }
@@ -261,7 +276,7 @@ impl ScopeSet {
 
     /// Whether an allow rule matches `text` in full.
     fn any(&self, text: &str) -> bool {
-        !self.regexes.is_empty() && self.set.is_match(text)
+        !self.patterns.is_empty() && self.set.is_match(text)
     }
 }
 
