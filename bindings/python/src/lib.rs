@@ -1,1 +1,34 @@
-//! Python bindings (placeholder).
+//! Python bindings for hotplex: the extension module `hotplex._native`.
+//!
+//! The Python package `hotplex` (in `bindings/python/python/hotplex`)
+//! re-exports everything from here; users never import `_native` directly.
+//! The binding calls `hotplex-core` directly (not the C ABI).
+//!
+//! Layout, so later features (`Engine`, `Turn`, ...) slot in beside the WAF:
+//!
+//! * [`errors`]: the one mapping from `hotplex_core::Error` to the Python
+//!   exception classes (defined in `hotplex/_errors.py`).
+//! * [`text`]: `str | bytes` arguments to UTF-8, and byte spans to
+//!   character spans.
+//! * [`verdict`] and [`detector`]: the command WAF.
+//!
+//! Every check releases the GIL while the Rust core runs.
+
+#![warn(missing_docs)]
+
+pub mod detector;
+pub mod errors;
+pub mod text;
+pub mod verdict;
+
+use pyo3::prelude::*;
+
+/// The native half of the `hotplex` package. Import `hotplex` instead.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("CORE_VERSION", hotplex_core::VERSION)?;
+    m.add_class::<detector::Detector>()?;
+    m.add_class::<verdict::Verdict>()?;
+    Ok(())
+}
