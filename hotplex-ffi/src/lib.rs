@@ -1,1 +1,74 @@
-//! The C ABI of hotplex (placeholder).
+//! The stable C ABI of hotplex.
+//!
+//! This is the only crate with `extern "C"` functions. The C header,
+//! `include/hotplex.h`, is generated from it by cbindgen (configuration in
+//! `hotplex-ffi/cbindgen.toml`, which also holds the conventions that every
+//! function follows) and checked for drift by `tests/header.rs`.
+//!
+//! In short:
+//!
+//! * handles (`hotplex_detector`, `hotplex_detector_builder`,
+//!   `hotplex_verdict`) are opaque boxes, released by their `*_free`
+//!   function, which accepts NULL;
+//! * every fallible function returns [`hotplex_status`], writes its
+//!   out-params only on success and records a per-thread message for
+//!   [`hotplex_last_error_message`];
+//! * no panic crosses the boundary (see [`error::guard`]);
+//! * input strings are `(ptr, len)` pairs that must be UTF-8.
+//!
+//! The Rust functions are `unsafe` because they trust C callers with raw
+//! pointers; every `unsafe` block says what it relies on.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+// The C names (`hotplex_status`, ...) are the ABI; they are not Rust style.
+#![allow(non_camel_case_types)]
+
+mod detector;
+mod error;
+mod verdict;
+
+use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
+
+pub use detector::*;
+pub use error::{hotplex_last_error_message, hotplex_status};
+pub use verdict::*;
+
+/// The version of the C ABI described by this header. It changes only when
+/// an existing function, type or constant changes incompatibly; additions
+/// (new functions, new status codes) keep it. Compare it with
+/// `hotplex_abi_version()` at run time to detect a mismatched library.
+pub const HOTPLEX_ABI_VERSION: u32 = 1;
+
+/// The ABI version of the loaded library (`HOTPLEX_ABI_VERSION` of the header
+/// it was built with). Never fails.
+#[no_mangle]
+pub extern "C" fn hotplex_abi_version() -> u32 {
+    HOTPLEX_ABI_VERSION
+}
+
+/// The hotplex version, e.g. `"0.1.0"`: a static, NUL-terminated string that
+/// must not be freed. Never fails (returns NULL only if that were to panic).
+#[no_mangle]
+pub extern "C" fn hotplex_version() -> *const c_char {
+    static VERSION: OnceLock<CString> = OnceLock::new();
+    error::value_guard(std::ptr::null(), || {
+        VERSION
+            .get_or_init(|| error::c_string(hotplex_core::VERSION))
+            .as_ptr()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_the_core_version() {
+        // SAFETY: hotplex_version returns a static NUL-terminated string.
+        let v = unsafe { std::ffi::CStr::from_ptr(hotplex_version()) };
+        assert_eq!(v.to_str().unwrap(), hotplex_core::VERSION);
+        assert_eq!(hotplex_abi_version(), 1);
+    }
+}

@@ -1,0 +1,3 @@
+module github.com/hotplex/hotplex/bindings/go
+
+go 1.22

@@ -1,0 +1,274 @@
+//! Status codes, the per-thread error message, panic containment and the
+//! argument helpers shared by every entry point.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// What a fallible hotplex function returns. `HOTPLEX_STATUS_OK` (0) is
+/// success; anything else is an error, described by
+/// `hotplex_last_error_message()`. Later versions may add codes: treat any
+/// unknown non-zero value as an error.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum hotplex_status {
+    /// Success; out-params were written.
+    Ok = 0,
+    /// A NULL handle or out-param, NULL text with a non-zero length, a
+    /// relative allow path, tool input that is not a JSON object, a verdict
+    /// without a span, ...
+    InvalidArgument = 1,
+    /// An input string is not valid UTF-8.
+    Utf8 = 2,
+    /// A custom rule could not be used; the message names its line.
+    InvalidRule = 3,
+    /// hotplex panicked (a bug). The panic was contained; the handles that
+    /// were passed should be freed and not used again.
+    Panic = 4,
+}
+
+/// An error on its way to C: a status and the message for
+/// `hotplex_last_error_message`.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) status: hotplex_status,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Failure {
+        Failure {
+            status: hotplex_status::InvalidArgument,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn null(what: &str) -> Failure {
+        Failure::invalid_argument(format!("{what} is NULL"))
+    }
+}
+
+impl From<hotplex_core::Error> for Failure {
+    fn from(e: hotplex_core::Error) -> Failure {
+        let status = match &e {
+            hotplex_core::Error::InvalidRule { .. } => hotplex_status::InvalidRule,
+            hotplex_core::Error::InvalidArgument(_) => hotplex_status::InvalidArgument,
+            // A variant newer than this crate: give it a code of its own when
+            // it appears; until then it is the caller's input that failed.
+            _ => hotplex_status::InvalidArgument,
+        };
+        Failure {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A C string from Rust text; NUL bytes (which C cannot hold) become U+FFFD.
+pub(crate) fn c_string(s: &str) -> CString {
+    match CString::new(s) {
+        Ok(c) => c,
+        Err(_) => CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default(),
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+/// Records (or with `None` clears) this thread's last error message.
+fn set_last_error(message: Option<&str>) {
+    // `try_with`: during thread teardown the slot may be gone; then there is
+    // nobody left to read the message anyway.
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = message.map(c_string);
+        }
+    });
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let what = if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.as_str()
+    } else {
+        "unknown panic payload"
+    };
+    format!("internal error (panic): {what}")
+}
+
+/// Runs the body of a status-returning entry point: catches panics, maps the
+/// outcome to a status and sets the last error message (cleared on success).
+pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> hotplex_status {
+    // AssertUnwindSafe: after a panic the caller is told (HOTPLEX_STATUS_PANIC)
+    // that the handles involved must not be used again.
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            set_last_error(None);
+            hotplex_status::Ok
+        }
+        Ok(Err(failure)) => {
+            set_last_error(Some(&failure.message));
+            failure.status
+        }
+        Err(payload) => {
+            set_last_error(Some(&panic_message(payload.as_ref())));
+            // Dropping a payload can itself panic; do not let that escape.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            hotplex_status::Panic
+        }
+    }
+}
+
+/// Runs the body of an accessor that cannot fail: catches panics (returning
+/// `fallback`) and leaves the last error message alone.
+pub(crate) fn value_guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            fallback
+        }
+    }
+}
+
+/// The message of the last failed status-returning call on this thread:
+/// NUL-terminated UTF-8, owned by hotplex, valid until the next hotplex
+/// function that returns `hotplex_status` is called on this thread. NULL
+/// when that last call returned `HOTPLEX_STATUS_OK` (or none was made).
+/// Functions that return no status (accessors, `*_free`, version queries)
+/// leave it unchanged. Never fails.
+#[no_mangle]
+pub extern "C" fn hotplex_last_error_message() -> *const c_char {
+    value_guard(std::ptr::null(), || {
+        LAST_ERROR
+            .try_with(|slot| match slot.try_borrow() {
+                // The CString lives in the thread-local until the next
+                // status-returning call replaces it.
+                Ok(s) => s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                Err(_) => std::ptr::null(),
+            })
+            .unwrap_or(std::ptr::null())
+    })
+}
+
+/// Borrows a handle, or fails with INVALID_ARGUMENT if it is NULL.
+///
+/// # Safety
+/// `p` must be NULL or point to a live `T` that nothing mutates during `'a`.
+pub(crate) unsafe fn borrow<'a, T>(p: *const T, what: &str) -> Result<&'a T, Failure> {
+    // SAFETY: forwarded to the caller (see above).
+    unsafe { p.as_ref() }.ok_or_else(|| Failure::null(what))
+}
+
+/// Borrows a handle mutably, or fails with INVALID_ARGUMENT if it is NULL.
+///
+/// # Safety
+/// `p` must be NULL or point to a live `T` that nothing else uses during `'a`.
+pub(crate) unsafe fn borrow_mut<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, Failure> {
+    // SAFETY: forwarded to the caller (see above).
+    unsafe { p.as_mut() }.ok_or_else(|| Failure::null(what))
+}
+
+/// Fails with INVALID_ARGUMENT if an out-param is NULL. Checked before any
+/// work is done, so that nothing is computed (or leaked) for nowhere.
+pub(crate) fn check_out<T>(out: *mut T, what: &str) -> Result<(), Failure> {
+    if out.is_null() {
+        Err(Failure::null(what))
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes an out-param that [`check_out`] accepted. The last step of a
+/// successful call.
+///
+/// # Safety
+/// `out` must be non-NULL, aligned and valid for a write of `T`.
+pub(crate) unsafe fn write_out<T>(out: *mut T, value: T) {
+    // SAFETY: forwarded to the caller; `write` does not drop the old value,
+    // which C left uninitialised or owns itself.
+    unsafe { out.write(value) }
+}
+
+/// Borrows a `(ptr, len)` input string. NULL with length 0 is the empty
+/// string; NULL with a length is INVALID_ARGUMENT; bytes that are not UTF-8
+/// are HOTPLEX_STATUS_UTF8.
+///
+/// # Safety
+/// Unless NULL, `ptr` must point to `len` readable bytes that stay unchanged
+/// during `'a`.
+pub(crate) unsafe fn str_arg<'a>(
+    ptr: *const c_char,
+    len: usize,
+    what: &str,
+) -> Result<&'a str, Failure> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok("")
+        } else {
+            Err(Failure::invalid_argument(format!(
+                "{what} is NULL but its length is {len}"
+            )))
+        };
+    }
+    if len > isize::MAX as usize {
+        return Err(Failure::invalid_argument(format!(
+            "{what} length {len} is too large"
+        )));
+    }
+    // SAFETY: non-NULL, `len` readable bytes (caller), len <= isize::MAX.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_err(|e| Failure {
+        status: hotplex_status::Utf8,
+        message: format!("{what} is not valid UTF-8: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn last_error() -> Option<String> {
+        let p = hotplex_last_error_message();
+        // SAFETY: a non-NULL message is a live NUL-terminated string.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_a_message() {
+        let status = guard(|| panic!("boom"));
+        assert_eq!(status, hotplex_status::Panic);
+        let msg = last_error().expect("a message after a panic");
+        assert!(msg.contains("boom"), "{msg}");
+
+        // The next successful call clears it.
+        assert_eq!(guard(|| Ok(())), hotplex_status::Ok);
+        assert_eq!(last_error(), None);
+
+        assert_eq!(value_guard(7, || panic!("quiet")), 7);
+        let formatted = guard(|| panic!("{} {}", "with", "format"));
+        assert_eq!(formatted, hotplex_status::Panic);
+        assert!(last_error().unwrap().contains("with format"));
+    }
+
+    #[test]
+    fn core_errors_map_to_their_codes() {
+        let f = Failure::from(hotplex_core::Error::InvalidRule {
+            line: 3,
+            message: "x".into(),
+        });
+        assert_eq!(f.status, hotplex_status::InvalidRule);
+        assert!(f.message.contains("line 3"));
+        let f = Failure::from(hotplex_core::Error::InvalidArgument("y".into()));
+        assert_eq!(f.status, hotplex_status::InvalidArgument);
+    }
+
+    #[test]
+    fn nul_bytes_do_not_truncate_messages() {
+        assert_eq!(c_string("a\0b").to_str().unwrap(), "a\u{FFFD}b");
+    }
+}

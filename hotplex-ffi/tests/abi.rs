@@ -1,0 +1,537 @@
+//! The C ABI, exercised through the extern functions exactly as C calls them.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use hotplex::*;
+
+fn last_error() -> Option<String> {
+    let p = hotplex_last_error_message();
+    // SAFETY: a non-NULL message is NUL-terminated and valid until the next
+    // status-returning call on this thread.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned())
+}
+
+fn cstr(p: *const c_char) -> Option<String> {
+    // SAFETY: the accessors return NULL or a NUL-terminated string owned by a
+    // live verdict.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned())
+}
+
+/// A sentinel that an untouched out-param keeps.
+fn sentinel<T>() -> *mut T {
+    0xdead_beef_usize as *mut T
+}
+
+fn new_detector() -> *mut hotplex_detector {
+    let mut d = ptr::null_mut();
+    // SAFETY: `d` is a valid out-param.
+    assert_eq!(unsafe { hotplex_detector_new(&mut d) }, hotplex_status::Ok);
+    assert!(!d.is_null());
+    d
+}
+
+fn check_command(d: *const hotplex_detector, cmd: &[u8]) -> (hotplex_status, *mut hotplex_verdict) {
+    let mut v = sentinel();
+    // SAFETY: `cmd` is readable for its length; `v` is a valid out-param.
+    let st = unsafe { hotplex_detector_check_command(d, cmd.as_ptr().cast(), cmd.len(), &mut v) };
+    (st, v)
+}
+
+#[test]
+fn rm_rf_root_is_blocked_and_critical() {
+    let d = new_detector();
+    let (st, v) = check_command(d, b"rm -rf /");
+    assert_eq!(st, hotplex_status::Ok);
+    assert_eq!(last_error(), None);
+    // SAFETY: `v` is a live verdict until freed below.
+    unsafe {
+        assert!(hotplex_verdict_blocked(v));
+        assert_eq!(hotplex_verdict_level(v), hotplex_level::Critical);
+        assert_eq!(hotplex_verdict_category(v), hotplex_category::FileDelete);
+        assert_eq!(
+            cstr(hotplex_verdict_category_name(v)).as_deref(),
+            Some("file_delete")
+        );
+        assert!(cstr(hotplex_verdict_rule_id(v)).is_some());
+        assert!(!cstr(hotplex_verdict_reason(v)).unwrap().is_empty());
+        let (mut s, mut e) = (usize::MAX, usize::MAX);
+        assert_eq!(hotplex_verdict_span(v, &mut s, &mut e), hotplex_status::Ok);
+        assert!(s < e && e <= 8, "{s}..{e}");
+        let n = hotplex_verdict_suggestion_count(v);
+        assert!(n > 0);
+        for i in 0..n {
+            assert!(cstr(hotplex_verdict_suggestion(v, i)).is_some());
+        }
+        assert!(hotplex_verdict_suggestion(v, n).is_null());
+
+        let mut json: *mut c_char = ptr::null_mut();
+        assert_eq!(hotplex_verdict_to_json(v, &mut json), hotplex_status::Ok);
+        let text = cstr(json).unwrap();
+        hotplex_string_free(json);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["level"], "critical");
+        assert_eq!(value["blocked"], true);
+        assert_eq!(value["category"], "file_delete");
+
+        hotplex_verdict_free(v);
+        hotplex_detector_free(d);
+    }
+}
+
+#[test]
+fn ls_is_safe() {
+    let d = new_detector();
+    let (st, v) = check_command(d, b"ls -la");
+    assert_eq!(st, hotplex_status::Ok);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        assert!(!hotplex_verdict_blocked(v));
+        assert_eq!(hotplex_verdict_level(v), hotplex_level::Safe);
+        assert_eq!(hotplex_verdict_category(v), hotplex_category::None);
+        assert!(hotplex_verdict_rule_id(v).is_null());
+        assert!(hotplex_verdict_canonical(v).is_null());
+        assert!(hotplex_verdict_category_name(v).is_null());
+        assert_eq!(hotplex_verdict_suggestion_count(v), 0);
+        // No span: INVALID_ARGUMENT, out-params untouched.
+        let (mut s, mut e) = (7, 9);
+        assert_eq!(
+            hotplex_verdict_span(v, &mut s, &mut e),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!((s, e), (7, 9));
+        assert!(last_error().unwrap().contains("span"));
+        hotplex_verdict_free(v);
+        hotplex_detector_free(d);
+    }
+}
+
+#[test]
+fn null_handles_and_out_params_are_invalid_arguments() {
+    // SAFETY: every pointer is NULL or valid; that is what is being tested.
+    unsafe {
+        assert_eq!(
+            hotplex_detector_new(ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+        assert!(last_error().unwrap().contains("NULL"));
+        assert_eq!(
+            hotplex_detector_builder_new(ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+
+        // NULL detector: the out-param keeps its value.
+        let (st, v) = check_command(ptr::null(), b"ls");
+        assert_eq!(st, hotplex_status::InvalidArgument);
+        assert_eq!(v, sentinel());
+        assert!(last_error().unwrap().contains("detector"));
+
+        let d = new_detector();
+        let cmd = b"ls";
+        assert_eq!(
+            hotplex_detector_check_command(d, cmd.as_ptr().cast(), 2, ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+        // NULL text with a length is invalid; with length 0 it is "".
+        let (st, v) = {
+            let mut v = sentinel();
+            let st = hotplex_detector_check_prompt(d, ptr::null(), 3, &mut v);
+            (st, v)
+        };
+        assert_eq!(st, hotplex_status::InvalidArgument);
+        assert_eq!(v, sentinel());
+        let mut v = sentinel();
+        assert_eq!(
+            hotplex_detector_check_command(d, ptr::null(), 0, &mut v),
+            hotplex_status::Ok
+        );
+        assert_eq!(last_error(), None);
+        assert_eq!(hotplex_verdict_level(v), hotplex_level::Safe);
+        hotplex_verdict_free(v);
+
+        // Builder functions.
+        let r = b"x|y|high|system";
+        assert_eq!(
+            hotplex_detector_builder_add_rules(ptr::null_mut(), r.as_ptr().cast(), r.len()),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(
+            hotplex_detector_builder_set_builtin_rules(ptr::null_mut(), false),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(
+            hotplex_detector_builder_add_allow_path(ptr::null_mut(), ptr::null(), 0),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(
+            hotplex_detector_builder_set_audit_callback(ptr::null_mut(), None, ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+        let mut out = sentinel();
+        assert_eq!(
+            hotplex_detector_builder_build(ptr::null(), &mut out),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(out, sentinel());
+
+        // Verdict functions.
+        let mut json = sentinel();
+        assert_eq!(
+            hotplex_verdict_to_json(ptr::null(), &mut json),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(json, sentinel());
+        let (mut s, mut e) = (1, 2);
+        assert_eq!(
+            hotplex_verdict_span(ptr::null(), &mut s, &mut e),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!((s, e), (1, 2));
+
+        // Accessors on NULL: documented values, fail closed.
+        assert!(hotplex_verdict_blocked(ptr::null()));
+        assert_eq!(hotplex_verdict_level(ptr::null()), hotplex_level::Critical);
+        assert_eq!(
+            hotplex_verdict_category(ptr::null()),
+            hotplex_category::None
+        );
+        assert!(hotplex_verdict_rule_id(ptr::null()).is_null());
+        assert!(hotplex_verdict_reason(ptr::null()).is_null());
+        assert!(hotplex_verdict_canonical(ptr::null()).is_null());
+        assert_eq!(hotplex_verdict_suggestion_count(ptr::null()), 0);
+        assert!(hotplex_verdict_suggestion(ptr::null(), 0).is_null());
+
+        // Every free accepts NULL.
+        hotplex_detector_free(ptr::null_mut());
+        hotplex_detector_builder_free(ptr::null_mut());
+        hotplex_verdict_free(ptr::null_mut());
+        hotplex_string_free(ptr::null_mut());
+        hotplex_detector_free(d);
+    }
+}
+
+#[test]
+fn invalid_utf8_is_a_utf8_error() {
+    let d = new_detector();
+    let (st, v) = check_command(d, b"rm -rf \xff/");
+    assert_eq!(st, hotplex_status::Utf8);
+    assert_eq!(v, sentinel());
+    let msg = last_error().unwrap();
+    assert!(msg.contains("UTF-8"), "{msg}");
+
+    // SAFETY: valid pointers and lengths.
+    unsafe {
+        let name = b"Bash";
+        let json = b"{\"command\": \"\xc3\x28\"}";
+        let mut v = sentinel();
+        let st = hotplex_detector_check_tool(
+            d,
+            name.as_ptr().cast(),
+            name.len(),
+            json.as_ptr().cast(),
+            json.len(),
+            &mut v,
+        );
+        assert_eq!(st, hotplex_status::Utf8);
+        assert_eq!(v, sentinel());
+
+        let mut b = ptr::null_mut();
+        assert_eq!(hotplex_detector_builder_new(&mut b), hotplex_status::Ok);
+        let path = b"/tmp/\xfe";
+        assert_eq!(
+            hotplex_detector_builder_add_allow_path(b, path.as_ptr().cast(), path.len()),
+            hotplex_status::Utf8
+        );
+        hotplex_detector_builder_free(b);
+        hotplex_detector_free(d);
+    }
+}
+
+#[test]
+fn tool_checks_need_a_json_object() {
+    let d = new_detector();
+    // SAFETY: valid pointers and lengths; handles freed once.
+    unsafe {
+        let check = |name: &str, json: &str| {
+            let mut v = sentinel();
+            let st = hotplex_detector_check_tool(
+                d,
+                name.as_ptr().cast(),
+                name.len(),
+                json.as_ptr().cast(),
+                json.len(),
+                &mut v,
+            );
+            (st, v)
+        };
+        let (st, v) = check("Bash", r#"{"command": "rm -rf /"}"#);
+        assert_eq!(st, hotplex_status::Ok);
+        assert!(hotplex_verdict_blocked(v));
+        hotplex_verdict_free(v);
+
+        let (st, v) = check("Bash", "[1, 2]");
+        assert_eq!(st, hotplex_status::InvalidArgument);
+        assert_eq!(v, sentinel());
+        assert!(last_error().unwrap().contains("JSON object"));
+        hotplex_detector_free(d);
+    }
+}
+
+#[test]
+fn bad_rules_name_their_line_and_leave_the_builder_usable() {
+    // SAFETY: valid pointers and lengths; handles freed once.
+    unsafe {
+        let mut b = ptr::null_mut();
+        assert_eq!(hotplex_detector_builder_new(&mut b), hotplex_status::Ok);
+        let rules =
+            "# comment\nfoo_tool\\s+--wipe|Wipes things|high|system\nbar|oops|extreme|system\n";
+        assert_eq!(
+            hotplex_detector_builder_add_rules(b, rules.as_ptr().cast(), rules.len()),
+            hotplex_status::InvalidRule
+        );
+        let msg = last_error().unwrap();
+        assert!(msg.contains("line 3"), "{msg}");
+
+        let bad_regex = "([unclosed|desc|high|system";
+        assert_eq!(
+            hotplex_detector_builder_add_rules(b, bad_regex.as_ptr().cast(), bad_regex.len()),
+            hotplex_status::InvalidRule
+        );
+        assert!(last_error().unwrap().contains("line 1"));
+
+        // Nothing was added; a good rule still works.
+        let good = "foo_tool\\s+--wipe|Wipes things|high|system";
+        assert_eq!(
+            hotplex_detector_builder_add_rules(b, good.as_ptr().cast(), good.len()),
+            hotplex_status::Ok
+        );
+        assert_eq!(
+            hotplex_detector_builder_set_builtin_rules(b, false),
+            hotplex_status::Ok
+        );
+        let mut d = ptr::null_mut();
+        assert_eq!(
+            hotplex_detector_builder_build(b, &mut d),
+            hotplex_status::Ok
+        );
+
+        let (st, v) = check_command(d, b"foo_tool --wipe");
+        assert_eq!(st, hotplex_status::Ok);
+        assert_eq!(hotplex_verdict_level(v), hotplex_level::High);
+        assert_eq!(hotplex_verdict_category(v), hotplex_category::System);
+        hotplex_verdict_free(v);
+
+        // Built-ins are off in this detector.
+        let (_, v) = check_command(d, b"rm -rf /");
+        assert!(!hotplex_verdict_blocked(v));
+        hotplex_verdict_free(v);
+
+        // The builder is still usable after build.
+        assert_eq!(
+            hotplex_detector_builder_set_builtin_rules(b, true),
+            hotplex_status::Ok
+        );
+        let mut d2 = ptr::null_mut();
+        assert_eq!(
+            hotplex_detector_builder_build(b, &mut d2),
+            hotplex_status::Ok
+        );
+        hotplex_detector_builder_free(b);
+        let (_, v) = check_command(d2, b"rm -rf /");
+        assert!(hotplex_verdict_blocked(v));
+        hotplex_verdict_free(v);
+
+        hotplex_detector_free(d);
+        hotplex_detector_free(d2);
+    }
+}
+
+#[test]
+fn relative_allow_paths_are_rejected() {
+    // SAFETY: valid pointers and lengths; handles freed once.
+    unsafe {
+        let mut b = ptr::null_mut();
+        assert_eq!(hotplex_detector_builder_new(&mut b), hotplex_status::Ok);
+        let rel = "relative/dir";
+        assert_eq!(
+            hotplex_detector_builder_add_allow_path(b, rel.as_ptr().cast(), rel.len()),
+            hotplex_status::InvalidArgument
+        );
+        let abs = "/tmp/project";
+        assert_eq!(
+            hotplex_detector_builder_add_allow_path(b, abs.as_ptr().cast(), abs.len()),
+            hotplex_status::Ok
+        );
+        hotplex_detector_builder_free(b);
+    }
+}
+
+/// One audit call: kind, input, level, rule id.
+type Event = (hotplex_check_kind, String, hotplex_level, Option<String>);
+
+/// What the audit callback below records.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<Event>>,
+}
+
+unsafe extern "C" fn record(
+    user_data: *mut c_void,
+    kind: hotplex_check_kind,
+    input: *const c_char,
+    input_len: usize,
+    verdict: *const hotplex_verdict,
+) {
+    // SAFETY: user_data is the &Recorder passed below, alive for the test;
+    // input is input_len bytes followed by a NUL; verdict is live for the call.
+    unsafe {
+        let rec = &*(user_data as *const Recorder);
+        let bytes = std::slice::from_raw_parts(input.cast::<u8>(), input_len);
+        assert_eq!(*input.add(input_len), 0, "input is NUL-terminated");
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let level = hotplex_verdict_level(verdict);
+        let rule = cstr(hotplex_verdict_rule_id(verdict));
+        rec.events.lock().unwrap().push((kind, text, level, rule));
+    }
+}
+
+#[test]
+fn audit_callback_sees_every_non_safe_verdict() {
+    let rec = Recorder::default();
+    // SAFETY: `rec` outlives the detector; valid pointers and lengths.
+    unsafe {
+        let mut b = ptr::null_mut();
+        assert_eq!(hotplex_detector_builder_new(&mut b), hotplex_status::Ok);
+        let ud = &rec as *const Recorder as *mut c_void;
+        assert_eq!(
+            hotplex_detector_builder_set_audit_callback(b, Some(record), ud),
+            hotplex_status::Ok
+        );
+        let mut d = ptr::null_mut();
+        assert_eq!(
+            hotplex_detector_builder_build(b, &mut d),
+            hotplex_status::Ok
+        );
+        // Removing the callback affects only later builds.
+        assert_eq!(
+            hotplex_detector_builder_set_audit_callback(b, None, ptr::null_mut()),
+            hotplex_status::Ok
+        );
+        let mut quiet = ptr::null_mut();
+        assert_eq!(
+            hotplex_detector_builder_build(b, &mut quiet),
+            hotplex_status::Ok
+        );
+        hotplex_detector_builder_free(b);
+
+        for cmd in [&b"ls -la"[..], b"rm -rf /", b"git status"] {
+            let (st, v) = check_command(d, cmd);
+            assert_eq!(st, hotplex_status::Ok);
+            hotplex_verdict_free(v);
+        }
+        let (_, v) = check_command(quiet, b"rm -rf /");
+        hotplex_verdict_free(v);
+
+        let (name, json) = ("Bash", r#"{"command":"rm -rf /"}"#);
+        let mut v = ptr::null_mut();
+        let st = hotplex_detector_check_tool(
+            d,
+            name.as_ptr().cast(),
+            name.len(),
+            json.as_ptr().cast(),
+            json.len(),
+            &mut v,
+        );
+        assert_eq!(st, hotplex_status::Ok);
+        hotplex_verdict_free(v);
+        hotplex_detector_free(d);
+        hotplex_detector_free(quiet);
+    }
+    let events = rec.events.into_inner().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].0, hotplex_check_kind::Command);
+    assert_eq!(events[0].1, "rm -rf /");
+    assert_eq!(events[0].2, hotplex_level::Critical);
+    assert!(events[0].3.is_some());
+    assert_eq!(events[1].0, hotplex_check_kind::Tool);
+    assert_eq!(events[1].1, r#"{"command":"rm -rf /"}"#);
+}
+
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn count(
+    _: *mut c_void,
+    _: hotplex_check_kind,
+    _: *const c_char,
+    _: usize,
+    _: *const hotplex_verdict,
+) {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn one_detector_serves_many_threads() {
+    let mut b = ptr::null_mut();
+    let mut d = ptr::null_mut();
+    // SAFETY: valid out-params.
+    unsafe {
+        assert_eq!(hotplex_detector_builder_new(&mut b), hotplex_status::Ok);
+        assert_eq!(
+            hotplex_detector_builder_set_audit_callback(b, Some(count), ptr::null_mut()),
+            hotplex_status::Ok
+        );
+        assert_eq!(
+            hotplex_detector_builder_build(b, &mut d),
+            hotplex_status::Ok
+        );
+        hotplex_detector_builder_free(b);
+    }
+    // Raw pointers are not Send; the detector is thread-safe by contract.
+    let addr = d as usize;
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(move || {
+                let d = addr as *const hotplex_detector;
+                for _ in 0..25 {
+                    let (st, v) = check_command(d, b"rm -rf /");
+                    assert_eq!(st, hotplex_status::Ok);
+                    // SAFETY: live verdict, freed once.
+                    unsafe {
+                        assert!(hotplex_verdict_blocked(v));
+                        hotplex_verdict_free(v);
+                    }
+                    // An error on this thread does not leak into others.
+                    let (st, _) = check_command(d, b"\xff");
+                    assert_eq!(st, hotplex_status::Utf8);
+                    assert!(last_error().is_some());
+                }
+            });
+        }
+    });
+    assert_eq!(CALLS.load(Ordering::SeqCst), 100);
+    assert_eq!(last_error(), None, "other threads' errors are theirs");
+    // SAFETY: no check is in progress any more.
+    unsafe { hotplex_detector_free(d) };
+}
+
+#[test]
+fn nul_bytes_in_input_are_checked_not_truncated() {
+    let d = new_detector();
+    let (st, v) = check_command(d, b"ls\0; rm -rf /");
+    assert_eq!(st, hotplex_status::Ok);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        assert!(hotplex_verdict_blocked(v));
+        hotplex_verdict_free(v);
+        hotplex_detector_free(d);
+    }
+}
+
+#[test]
+fn versions() {
+    assert_eq!(hotplex_abi_version(), HOTPLEX_ABI_VERSION);
+    let v = cstr(hotplex_version()).unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+}
