@@ -41,6 +41,7 @@ step() {
 step "rust fmt" cargo fmt --all -- --check
 step "rust clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "rust tests" cargo test
+step "WAF corpus scores" cargo test -q -p hotplex-core --test corpus -- --nocapture
 step "C ABI, C program and Go" bash tests/run-c-go.sh
 step "Python" bash tests/run-python.sh
 step "Node" bash tests/run-node.sh
