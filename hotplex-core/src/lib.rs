@@ -6,14 +6,19 @@
 //!
 //! * [`waf`]: the command WAF, which screens shell commands, prompts and
 //!   Claude Code tool calls before they run.
+//! * [`proc`]: process containment: every process an agent starts dies with
+//!   its session.
 //!
 //! The C ABI lives in `hotplex-ffi`; the Python, Node and Go bindings are thin
 //! layers over this crate (Python and Node directly, Go through the C ABI).
 
-#![forbid(unsafe_code)]
+// `unsafe` is allowed only where a module says why (process spawning needs
+// raw system calls); everything else stays safe.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod proc;
 pub mod waf;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! Process containment (placeholder; see the containment issue).
