@@ -1,20 +1,23 @@
-//! Scores the built-in rules on the labelled WAF corpus and enforces the
-//! floor. Prints deny recall, ask coverage and the allow false-positive rate
-//! per category (run with `--nocapture` to see the table).
+//! Scores the built-in rules on labelled command sets and enforces the
+//! targets. Prints deny recall, ask coverage and the allow false-positive
+//! rate per category (run with `--nocapture` to see the tables).
 //!
-//! The corpus is read from `$HOTPLEX_WAF_CORPUS` when set, else from
-//! `../shared/waf/corpus.jsonl` beside the checkout (the living copy), else
-//! from `tests/fixtures/waf-corpus.jsonl` (a snapshot).
+//! * The shared corpus is read from `$HOTPLEX_WAF_CORPUS` when set, else from
+//!   `../shared/waf/corpus.jsonl` beside the checkout (the living copy), else
+//!   from `tests/fixtures/waf-corpus.jsonl` (a snapshot).
+//! * `tests/fixtures/waf-extra.jsonl` holds our own variants of every class
+//!   (obfuscation, wrappers, flows, near misses), labelled by the same policy,
+//!   so that the rules generalise instead of fitting the listed strings.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hotplex_core::waf::{Detector, Level};
 
-/// Floors: deny recall, ask coverage (min) and allow-blocked rate (max).
-const MIN_DENY_RECALL: f64 = 0.70;
-const MIN_ASK_COVERAGE: f64 = 0.70;
-const MAX_ALLOW_BLOCKED: f64 = 0.05;
+/// Targets: deny recall, ask coverage (min) and allow-blocked rate (max).
+const MIN_DENY_RECALL: f64 = 0.98;
+const MIN_ASK_COVERAGE: f64 = 0.95;
+const MAX_ALLOW_BLOCKED: f64 = 0.02;
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -46,10 +49,18 @@ fn correct(expect: &str, level: Level) -> bool {
 }
 
 #[test]
-fn corpus_meets_the_floor() {
-    let path = corpus_path();
+fn shared_corpus_meets_the_targets() {
+    score(&corpus_path());
+}
+
+#[test]
+fn extra_variants_meet_the_targets() {
+    score(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/waf-extra.jsonl"));
+}
+
+fn score(path: &std::path::Path) {
     let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let d = Detector::new();
     // (expect, category) -> (total, correct)
     let mut table: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();

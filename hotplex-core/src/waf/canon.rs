@@ -126,6 +126,11 @@ fn analyse(
             let nspan = raw_next.span.clone();
             if reads_script_from_stdin(&next_argv) {
                 analyse(ctx, out, &data, Some(nspan), depth + 1);
+            } else if next_argv
+                .first()
+                .is_some_and(|n| DB_CLIENTS.contains(&n.as_str()))
+            {
+                push_sql(out, &next_argv, Some(&data), &nspan);
             } else if let Some(name) = interpreter(&next_argv) {
                 if code_arg(&next_argv).is_none() && next_argv.len() == 1 {
                     push_code(ctx, out, &name, &data, nspan, depth);
@@ -155,15 +160,7 @@ fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<Stri
     let argv = argv?;
     match argv.first().map(String::as_str)? {
         "cat" if argv.len() == 1 => cmd.stdin.as_ref().map(|s| s.body.clone()),
-        "echo" | "printf" => {
-            let args: Vec<&str> = argv[1..]
-                .iter()
-                .map(String::as_str)
-                .filter(|a| !a.starts_with('-'))
-                .collect();
-            Some(args.join(" "))
-        }
-        _ => None,
+        _ => shell::literal_output(argv),
     }
 }
 
@@ -188,10 +185,65 @@ fn reads_script_from_stdin(argv: &[String]) -> bool {
     let Some(name) = argv.first() else {
         return false;
     };
-    if !is_shell(name) {
-        return false;
+    match name.as_str() {
+        n if is_shell(n) => argv[1..].iter().all(|a| a.starts_with('-') && a != "-c"),
+        "source" | "." => matches!(
+            argv.get(1).map(String::as_str),
+            Some("/dev/stdin" | "-" | "/proc/self/fd/0")
+        ),
+        "at" | "batch" => !argv
+            .iter()
+            .any(|a| matches!(a.as_str(), "-f" | "-l" | "-r" | "-d" | "-c")),
+        _ => false,
     }
-    argv[1..].iter().all(|a| a.starts_with('-') && a != "-c")
+}
+
+/// Environment variables whose value a program runs as a command.
+const CODE_VARS: &[&str] = &[
+    "GIT_SSH_COMMAND",
+    "GIT_SSH",
+    "GIT_EDITOR",
+    "GIT_PAGER",
+    "GIT_ASKPASS",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_PROXY_COMMAND",
+    "SSH_ASKPASS",
+    "PAGER",
+    "EDITOR",
+    "VISUAL",
+    "MANPAGER",
+    "BROWSER",
+    "PROMPT_COMMAND",
+    "BASH_ENV",
+    "ENV",
+    "SUDO_ASKPASS",
+    "LESSOPEN",
+    "LESSCLOSE",
+];
+
+/// Follows assignments that hand code to a program (`GIT_SSH_COMMAND=...`)
+/// and records library preloading as a command text of its own
+/// (`LD_PRELOAD=/tmp/x.so`).
+fn code_assignments<'a>(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    words: impl Iterator<Item = &'a str>,
+    span: &Range<usize>,
+    depth: usize,
+) {
+    for w in words {
+        let Some((name, value)) = assignment(w) else {
+            continue;
+        };
+        if CODE_VARS.contains(&name) && !value.is_empty() {
+            analyse(ctx, out, value, Some(span.clone()), depth + 1);
+        } else if matches!(name, "LD_PRELOAD" | "LD_AUDIT" | "DYLD_INSERT_LIBRARIES") {
+            out.commands.push(Item {
+                text: format!("{name}={value}"),
+                span: span.clone(),
+            });
+        }
+    }
 }
 
 /// The interpreter's name if argv runs one (`python3`, `perl`, ...).
@@ -315,6 +367,17 @@ fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Ve
             });
         }
     }
+    let assigns = cmd
+        .words
+        .iter()
+        .take_while(|w| assignment(&w.text).is_some());
+    code_assignments(
+        ctx,
+        out,
+        assigns.map(|w| w.text.as_str()),
+        &cmd.span,
+        cmd.depth,
+    );
     let argv: Vec<String> = cmd
         .words
         .iter()
@@ -455,7 +518,20 @@ fn unwrap_argv(
                 let i = skip_opts(&argv, 1, "sk", &["signal", "kill-after"]);
                 Some(i + 1) // the duration
             }
-            "watch" => Some(skip_opts(&argv, 1, "nd", &["interval", "differences"])),
+            "watch" => {
+                // watch runs its arguments through `sh -c`.
+                let i = skip_opts(&argv, 1, "nd", &["interval", "differences"]);
+                if i < argv.len() {
+                    analyse(
+                        ctx,
+                        out,
+                        &argv[i..].join(" "),
+                        Some(span.clone()),
+                        depth + 1,
+                    );
+                }
+                None
+            }
             "flock" => {
                 let i = skip_opts(&argv, 1, "wEc", &["timeout", "conflict-exit-code"]);
                 if let Some(c) = flag_value(&argv, &["-c", "--command"]) {
@@ -480,9 +556,12 @@ fn unwrap_argv(
                     continue;
                 }
                 let mut i = skip_opts(&argv, 1, "uCS", &["unset", "chdir", "split-string"]);
+                let first_assign = i;
                 while i < argv.len() && assignment(&argv[i]).is_some() {
                     i += 1;
                 }
+                let assigns = argv[first_assign..i].to_vec();
+                code_assignments(ctx, out, assigns.iter().map(String::as_str), span, depth);
                 Some(i)
             }
             "xargs" => {
@@ -504,8 +583,67 @@ fn unwrap_argv(
                 if i >= argv.len() {
                     None
                 } else {
+                    // xargs appends what it reads (a here-string, say).
+                    if let Some(data) = stdin {
+                        let mut inner = argv[i..].to_vec();
+                        inner.extend(data.split_whitespace().map(str::to_owned));
+                        unwrap_argv(ctx, out, inner, span, None, depth + 1);
+                    }
                     Some(i)
                 }
+            }
+            "parallel" => {
+                // `parallel CMD ::: ARG...` runs CMD once per argument;
+                // without `:::` the arguments are a command template.
+                let i = skip_opts(&argv, 1, "jSIn", &["jobs", "sshlogin", "max-args"]);
+                match argv.iter().position(|a| a == ":::" || a == "::::") {
+                    Some(sep) if sep > i => {
+                        for arg in &argv[sep + 1..] {
+                            let mut inner = argv[i..sep].to_vec();
+                            inner.push(arg.clone());
+                            unwrap_argv(ctx, out, inner, span, None, depth + 1);
+                        }
+                    }
+                    _ if i < argv.len() => analyse(
+                        ctx,
+                        out,
+                        &argv[i..].join(" "),
+                        Some(span.clone()),
+                        depth + 1,
+                    ),
+                    _ => {}
+                }
+                None
+            }
+            "at" | "batch" | "source" | "." => {
+                // They run their standard input as a script.
+                if let (true, Some(body)) = (reads_script_from_stdin(&argv), stdin) {
+                    analyse(ctx, out, body, Some(span.clone()), depth + 1);
+                }
+                None
+            }
+            "npx" | "bunx" | "pnpx" => Some(skip_opts(&argv, 1, "p", &["package", "call"])),
+            "bundle" | "poetry" | "pipenv" | "uv" | "pdm" | "hatch" | "rye" | "pnpm" | "yarn"
+            | "npm" | "conda" | "mamba" => {
+                // `bundle exec X`, `poetry run X`, `npm exec -- X`, ...
+                let sub = argv.get(1).map(String::as_str);
+                let runs = match name.as_str() {
+                    "npm" => sub == Some("exec"),
+                    _ => matches!(sub, Some("exec" | "run" | "x" | "dlx")),
+                };
+                runs.then(|| skip_opts(&argv, 2, "n", &["name", "with", "directory"]))
+            }
+            "zip" => {
+                if let Some(c) = flag_value(&argv, &["-TT", "--unzip-command"]) {
+                    analyse(ctx, out, &c, Some(span.clone()), depth + 1);
+                }
+                None
+            }
+            "rg" | "ripgrep" => {
+                if let Some(c) = flag_value(&argv, &["--pre"]) {
+                    analyse(ctx, out, &c, Some(span.clone()), depth + 1);
+                }
+                None
             }
             "su" => {
                 if let Some(c) = flag_value(&argv, &["-c", "--command"]) {
@@ -586,6 +724,16 @@ fn unwrap_argv(
                         i += 1;
                     } else {
                         break;
+                    }
+                }
+                // `git config [--global] KEY VALUE` stores code for later.
+                if argv.get(i).is_some_and(|a| a == "config") {
+                    let kv: Vec<&String> = argv[i + 1..]
+                        .iter()
+                        .filter(|a| !a.starts_with('-'))
+                        .collect();
+                    if let [key, value, ..] = kv.as_slice() {
+                        git_config_code(ctx, out, &format!("{key}={value}"), span, depth);
                     }
                 }
                 if i > 1 && i < argv.len() {
@@ -860,7 +1008,7 @@ fn push_sql(out: &mut Canonical, argv: &[String], stdin: Option<&str>, span: &Ra
             k += 2;
             continue;
         }
-        if let Some((flag, v)) = a.split_once('=') {
+        if let Some((flag, v)) = a.split_once('=').filter(|_| a.starts_with('-')) {
             if value_flags.contains(&flag) {
                 sql.push(v.to_owned());
             }

@@ -313,6 +313,18 @@ impl<'a> Parser<'a> {
                             continue;
                         }
                     }
+                    if cur.words.is_empty() && !w.quoted && w.text == "function" {
+                        // `function name [()] { ...; }`: skip the header; the
+                        // body's commands are parsed as commands.
+                        while matches!(self.peek(), Some(b' ' | b'\t')) {
+                            self.pos += 1;
+                        }
+                        let _name = self.parse_word(ctx);
+                        if self.starts_with("()") {
+                            self.pos += 2;
+                        }
+                        continue;
+                    }
                     if cur.words.is_empty()
                         && !w.quoted
                         && matches!(w.text.as_str(), "for" | "case" | "select")
@@ -869,18 +881,132 @@ const IFS_MARK: char = '\u{1}';
 fn subst_value(ctx: &Ctx, first: usize) -> String {
     let cmds = &ctx.out.commands[first.min(ctx.out.commands.len())..];
     if let [only] = cmds {
-        if let Some((w0, rest)) = only.words.split_first() {
-            if matches!(w0.text.as_str(), "echo" | "printf") && only.redirects.is_empty() {
-                let args: Vec<&str> = rest
-                    .iter()
-                    .map(|w| w.text.as_str())
-                    .filter(|a| !a.starts_with('-'))
-                    .collect();
-                return args.join(" ");
+        if only.redirects.is_empty() {
+            let argv: Vec<String> = only.words.iter().map(|w| w.text.clone()).collect();
+            if let Some(text) = literal_output(&argv) {
+                return text;
             }
         }
     }
-    format!("$({})", first_name(ctx, first))
+    format!("$({})", output_name(ctx, first))
+}
+
+/// What `echo` or `printf` with literal arguments prints (escapes decoded,
+/// `%s` filled), trimmed of its final newline; `None` for anything else.
+pub fn literal_output(argv: &[String]) -> Option<String> {
+    let (name, args) = argv.split_first()?;
+    match name.as_str() {
+        "echo" => {
+            let mut escapes = false;
+            let mut rest = args;
+            while let Some((first, tail)) = rest.split_first() {
+                if first.len() > 1
+                    && first.starts_with('-')
+                    && first[1..].chars().all(|c| "neE".contains(c))
+                {
+                    escapes |= first.contains('e');
+                    rest = tail;
+                } else {
+                    break;
+                }
+            }
+            let joined = rest.join(" ");
+            Some(if escapes { unescape(&joined) } else { joined })
+        }
+        "printf" => {
+            let (fmt, rest) = args.split_first()?;
+            let fmt = unescape(fmt);
+            let mut out = String::new();
+            let mut values = rest.iter();
+            let mut chars = fmt.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c != '%' {
+                    out.push(c);
+                    continue;
+                }
+                // Skip flags and width, then take the conversion.
+                while chars.peek().is_some_and(|c| "-+ #0123456789.".contains(*c)) {
+                    chars.next();
+                }
+                match chars.next() {
+                    Some('%') => out.push('%'),
+                    Some('b') => out.push_str(&unescape(values.next().map_or("", String::as_str))),
+                    Some(_) => out.push_str(values.next().map_or("", String::as_str)),
+                    None => {}
+                }
+            }
+            Some(out.trim_end_matches('\n').to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Decodes C-style escapes (`\x72`, `\162`, `\n`, ...) as `echo -e` and
+/// `printf` do.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut bytes = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' || i + 1 >= b.len() {
+            bytes.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let e = b[i + 1];
+        i += 2;
+        match e {
+            b'n' => bytes.push(b'\n'),
+            b't' => bytes.push(b'\t'),
+            b'r' => bytes.push(b'\r'),
+            b'\\' => bytes.push(b'\\'),
+            b'x' => {
+                let mut v = 0u32;
+                let mut n = 0;
+                while n < 2 && i < b.len() && b[i].is_ascii_hexdigit() {
+                    v = v * 16 + (b[i] as char).to_digit(16).unwrap_or(0);
+                    i += 1;
+                    n += 1;
+                }
+                bytes.push(v as u8);
+            }
+            b'0'..=b'7' => {
+                let mut v = u32::from(e - b'0');
+                let mut n = 1;
+                while n < 4 && i < b.len() && (b'0'..=b'7').contains(&b[i]) {
+                    v = v * 8 + u32::from(b[i] - b'0');
+                    i += 1;
+                    n += 1;
+                }
+                bytes.push(v as u8);
+            }
+            other => {
+                bytes.push(b'\\');
+                bytes.push(other);
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Basename of the command whose output a substitution yields: the last
+/// command at the substitution's own level (`$(echo x | base64 -d)` ->
+/// `base64`).
+fn output_name(ctx: &Ctx, first: usize) -> String {
+    let cmds = ctx.out.commands.get(first..).unwrap_or_default();
+    let Some(level) = cmds.iter().map(|c| c.depth).min() else {
+        return String::new();
+    };
+    cmds.iter()
+        .rev()
+        .filter(|c| c.depth == level)
+        .find_map(|c| {
+            c.words
+                .iter()
+                .find(|w| assignment(&w.text).is_none())
+                .map(|w| basename(&w.text).to_owned())
+        })
+        .unwrap_or_default()
 }
 
 /// Basename of the first command word found at or after `first`.
