@@ -45,15 +45,25 @@ const DECODE: &str = r"(?:base64|base32|xxd|openssl|gunzip|zcat|bzcat|xzcat|uude
 const RUNNER: &str =
     r"(?:(?:ba|z|da|k|a|mk|fi)?sh|python[0-9.]*|perl|ruby|node|nodejs|php|lua|Rscript|osascript)";
 
+/// A built-in rule. Patterns run in ASCII mode (`(?-u)`): `\s`, `\S`, `\w`
+/// and `\b` are ASCII classes, `.` matches any byte but `\n`. Canonical
+/// texts are UTF-8, and non-ASCII bytes simply count as non-space.
 fn r(id: &str, cat: C, level: L, scope: S, pattern: impl Into<String>, desc: &str) -> Rule {
-    Rule::new(id, cat, level, scope, pattern, desc)
+    Rule::new(
+        id,
+        cat,
+        level,
+        scope,
+        format!("(?-u){}", pattern.into()),
+        desc,
+    )
 }
 
 /// The built-in rules, in evaluation order.
 pub(crate) fn rules() -> Vec<Rule> {
     use C::*;
     use L::*;
-    use S::{Code, Command as Cmd, Pipeline as Pipe, Redirect as Redir, Text};
+    use S::{Code, Command as Cmd, Pipeline as Pipe, Redirect as Redir, Script as Text};
     vec![
         // ---------------------------------------------------------- file_delete
         r("file_delete.rm_recursive_outside_tree", FileDelete, Critical, Cmd,
@@ -317,7 +327,7 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Installs something that runs at boot or login"),
         r("persistence.at_job", Persistence, Moderate, Cmd, r"^(?:at|batch)(?:\s|$)",
           "Schedules a command to run later")
-            .unless(r"^at\s-[lrdc]"),
+            .unless(r"(?-u)^at\s-[lrdc]"),
         r("persistence.linger", Persistence, Moderate, Cmd, r"^loginctl\s(?:\S+\s)*?enable-linger",
           "Keeps the user's services running after logout"),
         r("persistence.git_hook", Persistence, Moderate, Cmd, r"^(?:tee|cp|mv|install|ln|chmod)\s(?:\S+\s)*?\S*\.git/hooks(?:/\S*)?(?:\s|$)",
@@ -364,10 +374,10 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Drops a MongoDB database or collection"),
         r("database.delete_without_where", Database, Moderate, Code, r"(?i)^sql\s.*\bdelete\s+from\s",
           "DELETE without WHERE removes every row")
-            .unless(r"(?i)\bwhere\b"),
+            .unless(r"(?i-u)\bwhere\b"),
         r("database.update_without_where", Database, Moderate, Code, r"(?i)^sql\s.*\bupdate\s+\S+\s+set\s",
           "UPDATE without WHERE changes every row")
-            .unless(r"(?i)\bwhere\b"),
+            .unless(r"(?i-u)\bwhere\b"),
         r("database.alter_drop", Database, Moderate, Code, r"(?i)^sql\s.*\balter\s+table\s+\S+\s+(?:drop|rename)\b",
           "Destructive ALTER TABLE"),
         r("database.redis_flush", Database, Critical, Cmd, r"^redis-cli\s(?:\S+\s)*?(?i:flushall|flushdb)(?:\s|$)",
@@ -388,7 +398,7 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Discards changes in the working tree"),
         r("git.restore_worktree", Git, Moderate, Cmd, r"^git\srestore\s",
           "Discards changes in the working tree")
-            .unless(r"^git\srestore\s(?:\S+\s)*?(?:--staged|-S)(?:\s|$)"),
+            .unless(r"(?-u)^git\srestore\s(?:\S+\s)*?(?:--staged|-S)(?:\s|$)"),
         r("git.restore_worktree_explicit", Git, Moderate, Cmd, r"^git\srestore\s(?:\S+\s)*?(?:--worktree|-W)(?:\s|$)",
           "Discards changes in the working tree"),
         r("git.force_push", Git, Moderate, Cmd, r"^git\spush\s(?:\S+\s)*?(?:--force|-[a-zA-Z]*f[a-zA-Z]*|--mirror|--delete|-d|--prune|\+\S+|:\S+)(?:\s|$)",

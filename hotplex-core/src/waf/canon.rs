@@ -39,6 +39,29 @@ pub struct Canonical {
     pub codes: Vec<Item>,
     /// A parse limit was hit somewhere: the verdict must not be `safe`.
     pub incomplete: bool,
+    /// Byte ranges of the input that are quoted-heredoc bodies (data); the
+    /// [`super::Scope::Script`] text is the input without them.
+    pub literal_bodies: Vec<Range<usize>>,
+}
+
+impl Canonical {
+    /// The input without quoted-heredoc bodies: what built-in raw-text rules
+    /// read. Borrowed when there is nothing to remove.
+    pub fn script_text<'a>(&self, input: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.literal_bodies.is_empty() {
+            return std::borrow::Cow::Borrowed(input);
+        }
+        let mut out = String::with_capacity(input.len());
+        let mut at = 0;
+        for r in &self.literal_bodies {
+            if r.start >= at && r.end <= input.len() {
+                out.push_str(&input[at..r.start]);
+                at = r.end;
+            }
+        }
+        out.push_str(&input[at..]);
+        std::borrow::Cow::Owned(out)
+    }
 }
 
 /// Separates the commands of a pipeline in [`Canonical::pipelines`].
@@ -55,6 +78,7 @@ pub fn canonicalize(src: &str) -> Canonical {
     let mut out = Canonical::default();
     analyse(&mut ctx, &mut out, src, None, 0);
     out.incomplete |= ctx.out.incomplete;
+    out.literal_bodies = std::mem::take(&mut ctx.out.literal_bodies);
     out
 }
 
@@ -89,10 +113,19 @@ fn analyse(
     shell::parse_into(ctx, src, span, depth);
     let last = ctx.out.commands.len();
     let last_pipe = ctx.out.pipelines.len();
-    let mut innermost: Vec<Vec<String>> = Vec::with_capacity(last - first);
+    // The innermost argv of each command is only needed for pipelines.
+    let has_pipes = last_pipe > first_pipe;
+    let mut innermost: Vec<Vec<String>> =
+        Vec::with_capacity(if has_pipes { last - first } else { 0 });
     for i in first..last {
-        let cmd = ctx.out.commands[i].clone();
-        innermost.push(unwrap_command(ctx, out, &cmd));
+        // Move the command out while it is unwrapped (nested analysis only
+        // appends to the list), so a large heredoc body is never copied.
+        let cmd = std::mem::take(&mut ctx.out.commands[i]);
+        let argv = unwrap_command(ctx, out, &cmd);
+        if has_pipes {
+            innermost.push(argv);
+        }
+        ctx.out.commands[i] = cmd;
     }
     for pi in first_pipe..last_pipe {
         let pipe = ctx.out.pipelines[pi].clone();
@@ -116,14 +149,17 @@ fn analyse(
         // What the previous command writes may become code or arguments.
         for w in pipe.windows(2) {
             let (prev, next) = (w[0], w[1]);
-            let Some(data) =
-                produced_data(&ctx.out.commands[prev].clone(), innermost.get(prev - first))
+            let Some(data) = produced_data(&ctx.out.commands[prev], innermost.get(prev - first))
             else {
                 continue;
             };
             let next_argv = innermost.get(next - first).cloned().unwrap_or_default();
-            let raw_next = ctx.out.commands[next].clone();
-            let nspan = raw_next.span.clone();
+            let nspan = ctx.out.commands[next].span.clone();
+            let next_is_xargs = ctx.out.commands[next]
+                .words
+                .iter()
+                .find(|w| assignment(&w.text).is_none())
+                .is_some_and(|w| basename(&w.text) == "xargs");
             if reads_script_from_stdin(&next_argv) {
                 analyse(ctx, out, &data, Some(nspan), depth + 1);
             } else if next_argv
@@ -135,12 +171,7 @@ fn analyse(
                 if code_arg(&next_argv).is_none() && next_argv.len() == 1 {
                     push_code(ctx, out, &name, &data, nspan, depth);
                 }
-            } else if raw_next
-                .words
-                .iter()
-                .find(|w| assignment(&w.text).is_none())
-                .is_some_and(|w| basename(&w.text) == "xargs")
-            {
+            } else if next_is_xargs {
                 // `echo ~ | xargs rm -rf`: xargs appends what it reads.
                 let mut argv = next_argv.clone();
                 argv.extend(data.split_whitespace().map(str::to_owned));

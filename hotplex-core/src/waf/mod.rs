@@ -42,7 +42,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
-use regex::{Regex, RegexSet, RegexSetBuilder};
+// Byte regexes: built-in rules run in ASCII mode (`(?-u)`), which keeps their
+// automata small and every search on the DFA path; custom rules keep Unicode.
+use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
 
 pub use self::level::{Category, Level};
 pub use self::rule::{parse_rules, Rule, RuleKind, Scope};
@@ -250,11 +252,16 @@ impl ScopeSet {
 
     /// Offers every rule matching `text` to `best`.
     fn scan(&self, rules: &[Rule], text: &str, item_span: Option<&Range<usize>>, best: &mut Best) {
-        if self.patterns.is_empty() {
+        // Most texts match nothing: a plain `is_match` answers that without
+        // collecting the match set.
+        if self.patterns.is_empty() || !self.set.is_match(text.as_bytes()) {
             return;
         }
-        for k in self.set.matches(text).iter() {
-            if self.unless[k].as_ref().is_some_and(|u| u.is_match(text)) {
+        for k in self.set.matches(text.as_bytes()).iter() {
+            if self.unless[k]
+                .as_ref()
+                .is_some_and(|u| u.is_match(text.as_bytes()))
+            {
                 continue;
             }
             let ri = self.rule_idx[k];
@@ -267,16 +274,39 @@ impl ScopeSet {
                 None => self.regexes[k]
                     .get_or_init(|| Regex::new(&self.patterns[k]).ok())
                     .as_ref()
-                    .and_then(|re| re.find(text))
+                    .and_then(|re| re.find(text.as_bytes()))
                     .map_or(0..text.len(), |m| m.range()),
             };
             best.set(rule.level, ri, span, text);
         }
     }
 
+    /// Every rule of this scope that matches `text` (for explanations).
+    fn collect(&self, rules: &[Rule], scope: Scope, text: &str, hits: &mut Vec<Hit>) {
+        if self.patterns.is_empty() || !self.set.is_match(text.as_bytes()) {
+            return;
+        }
+        for k in self.set.matches(text.as_bytes()).iter() {
+            if self.unless[k]
+                .as_ref()
+                .is_some_and(|u| u.is_match(text.as_bytes()))
+            {
+                continue;
+            }
+            let r = &rules[self.rule_idx[k]];
+            hits.push(Hit {
+                rule_id: r.id.clone(),
+                level: r.level,
+                category: r.category,
+                scope: scope.as_str(),
+                text: readable(text),
+            });
+        }
+    }
+
     /// Whether an allow rule matches `text` in full.
     fn any(&self, text: &str) -> bool {
-        !self.patterns.is_empty() && self.set.is_match(text)
+        !self.patterns.is_empty() && self.set.is_match(text.as_bytes())
     }
 }
 
@@ -312,11 +342,7 @@ impl Best {
                     category: Some(r.category),
                     reason: r.description.clone(),
                     span: Some(span),
-                    canonical: Some(
-                        canonical
-                            .replace(canon::ARG_SPACE, " ")
-                            .replace(canon::PIPE_SEP, " | "),
-                    ),
+                    canonical: Some(readable(&canonical)),
                     suggestions: r.suggestions.clone(),
                 }
             }
@@ -327,6 +353,7 @@ impl Best {
 struct Compiled {
     rules: Vec<Rule>,
     text: ScopeSet,
+    script: ScopeSet,
     command: ScopeSet,
     redirect: ScopeSet,
     pipeline: ScopeSet,
@@ -349,6 +376,7 @@ impl Compiled {
         let prompt_rules = builtin::prompt_rules();
         Ok(Compiled {
             text: ScopeSet::new(&rules, danger(Scope::Text))?,
+            script: ScopeSet::new(&rules, danger(Scope::Script))?,
             command: ScopeSet::new(&rules, danger(Scope::Command))?,
             redirect: ScopeSet::new(&rules, danger(Scope::Redirect))?,
             pipeline: ScopeSet::new(&rules, danger(Scope::Pipeline))?,
@@ -387,17 +415,32 @@ impl Default for Detector {
 
 /// The result of the control-byte pre-check.
 fn control_check(input: &str) -> Option<(Level, &'static str, String, Range<usize>)> {
-    for (i, ch) in input.char_indices() {
+    // A NUL anywhere is the most severe finding (as in the seed).
+    if let Some(i) = memchr::memchr(0, input.as_bytes()) {
+        return Some((
+            Level::Critical,
+            "injection.null_byte",
+            "Null byte (\\x00) detected - potential WAF bypass attempt".to_owned(),
+            i..i + 1,
+        ));
+    }
+    // Fast path: C0 controls and DEL are single bytes; C1 controls start with
+    // 0xC2 and bidi controls with 0xE2 in UTF-8 (both lead bytes, so slicing
+    // there is on a character boundary). Most input has none of them.
+    let suspicious = |b: u8| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f || b == 0xc2 || b == 0xe2
+    };
+    // Whole 64-byte chunks are tested without branches so the loop
+    // vectorises; only a chunk with a hit is searched byte by byte.
+    let bytes = input.as_bytes();
+    let chunk = bytes
+        .chunks(64)
+        .position(|c| c.iter().fold(false, |acc, &b| acc | suspicious(b)))?;
+    let first = chunk * 64 + bytes[chunk * 64..].iter().position(|&b| suspicious(b))?;
+    for (off, ch) in input[first..].char_indices() {
+        let i = first + off;
         let span = i..i + ch.len_utf8();
         match ch {
-            '\0' => {
-                return Some((
-                    Level::Critical,
-                    "injection.null_byte",
-                    "Null byte (\\x00) detected - potential WAF bypass attempt".to_owned(),
-                    span,
-                ))
-            }
             '\t' | '\n' | '\r' => {}
             c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) => {
                 return Some((
@@ -497,6 +540,54 @@ impl Detector {
         self.audit(CheckKind::Tool, &text, v)
     }
 
+    /// Shows how a command is judged: the canonical texts of every scope,
+    /// every rule that matched (not only the most severe), and the verdict.
+    /// Nothing is audited.
+    pub fn explain(&self, command: &str) -> Explanation {
+        let verdict = self.command_verdict(command);
+        let control = control_check(command)
+            .map(|(level, id, reason, span)| precheck_verdict(level, id, reason, span));
+        let c = &*self.inner;
+        let canon = canon::canonicalize(command);
+        let mut hits = Vec::new();
+        if control.is_none() {
+            c.text.collect(&c.rules, Scope::Text, command, &mut hits);
+            c.script.collect(
+                &c.rules,
+                Scope::Script,
+                &canon.script_text(command),
+                &mut hits,
+            );
+            for item in &canon.commands {
+                if !c.safe.any(&item.text) {
+                    c.command
+                        .collect(&c.rules, Scope::Command, &item.text, &mut hits);
+                }
+            }
+            for (set, scope, items) in [
+                (&c.redirect, Scope::Redirect, &canon.redirects),
+                (&c.pipeline, Scope::Pipeline, &canon.pipelines),
+                (&c.code, Scope::Code, &canon.codes),
+            ] {
+                for item in items {
+                    set.collect(&c.rules, scope, &item.text, &mut hits);
+                }
+            }
+        }
+        let texts = |items: &[canon::Item]| items.iter().map(|i| readable(&i.text)).collect();
+        Explanation {
+            input: command.to_owned(),
+            control,
+            commands: texts(&canon.commands),
+            redirects: texts(&canon.redirects),
+            pipelines: texts(&canon.pipelines),
+            code: texts(&canon.codes),
+            incomplete: canon.incomplete,
+            hits,
+            verdict,
+        }
+    }
+
     fn audit(&self, kind: CheckKind, input: &str, v: Verdict) -> Verdict {
         if let (Some(cb), false) = (&self.inner.audit, v.is_safe()) {
             let ev = AuditEvent {
@@ -519,6 +610,12 @@ impl Detector {
         let mut best = Best::default();
         c.text.scan(&c.rules, command, None, &mut best);
         let canon = canon::canonicalize(command);
+        if !c.script.patterns.is_empty() {
+            let script = canon.script_text(command);
+            // Spans of script matches are in the shortened text; they are
+            // only exact when nothing was removed before the match.
+            c.script.scan(&c.rules, &script, None, &mut best);
+        }
         for item in &canon.commands {
             if c.safe.any(&item.text) {
                 continue;
@@ -577,6 +674,52 @@ impl Detector {
     fn allow_paths(&self) -> &[PathBuf] {
         &self.inner.allow_paths
     }
+}
+
+/// One rule that matched, in an [`Explanation`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Hit {
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's level.
+    pub level: Level,
+    /// The rule's category.
+    pub category: Category,
+    /// The scope the rule judged (`"command"`, `"pipeline"`, ...).
+    pub scope: &'static str,
+    /// The text it matched, readable (argument spaces and pipes restored).
+    pub text: String,
+}
+
+/// Every stage of judging one command, from [`Detector::explain`]: what the
+/// shell front end made of it, every rule that matched, and the verdict.
+/// Serialises to JSON; the bindings hand it over in that form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    /// The input, as given.
+    pub input: String,
+    /// The control-byte pre-check's finding, if any (it decides alone).
+    pub control: Option<Verdict>,
+    /// Canonical simple commands, each wrapper level on its own.
+    pub commands: Vec<String>,
+    /// Redirections as `op target`.
+    pub redirects: Vec<String>,
+    /// Pipelines, commands joined by `|`.
+    pub pipelines: Vec<String>,
+    /// Interpreter code and SQL statements, prefixed by the program.
+    pub code: Vec<String>,
+    /// A parse limit was hit (the verdict is then at least `moderate`).
+    pub incomplete: bool,
+    /// Every rule that matched, in scope order.
+    pub hits: Vec<Hit>,
+    /// The verdict `check_command` returns for the same input.
+    pub verdict: Verdict,
+}
+
+/// Canonical text with the internal separators shown as plain text.
+fn readable(text: &str) -> String {
+    text.replace(canon::ARG_SPACE, " ")
+        .replace(canon::PIPE_SEP, " | ")
 }
 
 /// The more severe of two verdicts (the first on a tie).

@@ -15,7 +15,7 @@
 //! A JSON array of objects with `pattern`, `description`, `level`, `category`
 //! and optional `type` (`"danger"` or `"safe"`), `id`, `suggestions`,
 //! `unless` (an exception pattern) and `scope` (`"text"`, the default,
-//! `"command"`, `"redirect"`, `"pipeline"` or `"code"`). Errors name the line on
+//! `"script"`, `"command"`, `"redirect"`, `"pipeline"` or `"code"`). Errors name the line on
 //! which the offending element starts. Input whose first non-blank character
 //! is `[` is JSON; anything else is the line format (the seed fell back to the
 //! line format on *any* JSON error, silently loading nothing).
@@ -38,6 +38,10 @@ use crate::error::{Error, Result};
 pub enum Scope {
     /// The raw input, as given. Seed-compatible; the default for custom rules.
     Text,
+    /// The input without the bodies of quoted heredocs (`<<'EOF'`), which
+    /// are data. Built-in raw-text rules (fork bombs, download-then-run)
+    /// use it, so documentation written through a heredoc never trips them.
+    Script,
     /// Each canonical simple command: argv after quote removal, expansion of
     /// `~`/`$HOME`/`$IFS`/ANSI-C strings, wrapper stripping (`sudo`, `env`,
     /// `timeout`, ...) and basename of the command word, joined by one space.
@@ -60,6 +64,7 @@ impl Scope {
     pub const fn as_str(self) -> &'static str {
         match self {
             Scope::Text => "text",
+            Scope::Script => "script",
             Scope::Command => "command",
             Scope::Redirect => "redirect",
             Scope::Pipeline => "pipeline",
@@ -165,7 +170,7 @@ fn check_pattern(line: usize, pattern: &str) -> Result<String> {
         return Err(invalid(line, "empty pattern"));
     }
     let anchored = format!("(?i){pattern}");
-    regex::Regex::new(&anchored)
+    regex::bytes::Regex::new(&anchored)
         .map_err(|e| invalid(line, format!("bad regex {pattern:?}: {e}")))?;
     Ok(anchored)
 }

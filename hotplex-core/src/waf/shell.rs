@@ -55,7 +55,7 @@ pub struct Stdin {
 }
 
 /// A simple command as the shell would run it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimpleCommand {
     /// Words, including leading `NAME=value` assignments.
     pub words: Vec<Word>,
@@ -78,6 +78,9 @@ pub struct Parsed {
     pub pipelines: Vec<Vec<usize>>,
     /// A limit (depth, count) was hit: part of the input was not analysed.
     pub incomplete: bool,
+    /// Byte ranges of the top-level input that are quoted-heredoc bodies:
+    /// data that no shell rule should read as code.
+    pub literal_bodies: Vec<Range<usize>>,
 }
 
 /// Parses `src` into simple commands.
@@ -157,6 +160,9 @@ fn is_name(s: &str) -> bool {
 
 /// Splits `NAME=value` if `word` is an assignment.
 pub fn assignment(word: &str) -> Option<(&str, &str)> {
+    if !word.starts_with(|c: char| c == '_' || c.is_ascii_alphabetic()) {
+        return None;
+    }
     let (name, value) = word.split_once('=')?;
     let name = name.strip_suffix('+').unwrap_or(name);
     is_name(name).then_some((name, value))
@@ -537,27 +543,7 @@ impl<'a> Parser<'a> {
     fn read_heredocs(&mut self, ctx: &mut Ctx) {
         for h in std::mem::take(&mut self.pending_heredocs) {
             let body_start = self.pos;
-            let mut body_end = self.src.len();
-            let mut after = self.src.len();
-            let mut line_start = self.pos;
-            while line_start < self.src.len() {
-                let line_end = self.src[line_start..]
-                    .iter()
-                    .position(|&c| c == b'\n')
-                    .map_or(self.src.len(), |i| line_start + i);
-                let line = &self.text[line_start..line_end];
-                let line = if h.strip_tabs {
-                    line.trim_start_matches('\t')
-                } else {
-                    line
-                };
-                if line == h.delim {
-                    body_end = line_start;
-                    after = (line_end + 1).min(self.src.len());
-                    break;
-                }
-                line_start = line_end + 1;
-            }
+            let (body_end, after) = self.find_heredoc_end(body_start, &h.delim, h.strip_tabs);
             let body = self.text[body_start..body_end.max(body_start)].to_owned();
             self.pos = after;
             if !h.literal {
@@ -582,6 +568,11 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
+            if h.literal && self.span.is_none() {
+                ctx.out
+                    .literal_bodies
+                    .push(body_start..body_end.max(body_start));
+            }
             if let Some(cmd) = ctx.out.commands.get_mut(h.cmd) {
                 cmd.stdin = Some(Stdin {
                     body,
@@ -589,6 +580,43 @@ impl<'a> Parser<'a> {
                 });
             }
         }
+    }
+
+    /// Where a heredoc body that starts at `start` ends: (end of the body,
+    /// position after the delimiter line). Without a delimiter line the body
+    /// runs to the end of the input. Linear, with `memchr`'s SIMD search.
+    fn find_heredoc_end(&self, start: usize, delim: &str, strip_tabs: bool) -> (usize, usize) {
+        let len = self.src.len();
+        let line_matches = |line_start: usize| -> Option<usize> {
+            let mut i = line_start;
+            if strip_tabs {
+                while self.src.get(i) == Some(&b'\t') {
+                    i += 1;
+                }
+            }
+            let end = i + delim.len();
+            (self.src.get(i..end) == Some(delim.as_bytes())
+                && matches!(self.src.get(end), None | Some(b'\n')))
+            .then_some(end)
+        };
+        if let Some(end) = line_matches(start) {
+            return (start, (end + 1).min(len));
+        }
+        if strip_tabs {
+            for nl in memchr::memchr_iter(b'\n', &self.src[start..]) {
+                if let Some(end) = line_matches(start + nl + 1) {
+                    return (start + nl + 1, (end + 1).min(len));
+                }
+            }
+        } else {
+            let needle = format!("\n{delim}");
+            for hit in memchr::memmem::find_iter(&self.src[start..], needle.as_bytes()) {
+                if let Some(end) = line_matches(start + hit + 1) {
+                    return (start + hit + 1, (end + 1).min(len));
+                }
+            }
+        }
+        (len, len)
     }
 
     /// Parses one word starting at the current position.
@@ -646,6 +674,24 @@ impl<'a> Parser<'a> {
                     text.push_str(&format!("{}({})", c as char, first_name(ctx, first)));
                 }
                 c if is_meta(c) => break,
+                c if c.is_ascii() => {
+                    // A run of plain ASCII is copied in one go.
+                    let start = self.pos;
+                    while self.peek().is_some_and(|c| {
+                        c.is_ascii()
+                            && !is_meta(c)
+                            && !matches!(c, b'\'' | b'"' | b'\\' | b'$' | b'`' | b'~')
+                    }) {
+                        self.pos += 1;
+                    }
+                    if self.pos == start {
+                        // `~` after the word's start: a plain character.
+                        text.push(c as char);
+                        self.pos += 1;
+                    } else {
+                        text.push_str(&self.text[start..self.pos]);
+                    }
+                }
                 _ => {
                     let ch = self.char_at(self.pos);
                     text.push(ch);
