@@ -30,8 +30,9 @@
  *   hotplex does not keep the pointer after the call returns.
  *
  * Output strings (const char *) are NUL-terminated UTF-8 owned by the object they came from and
- *   valid until it is freed; do not free them. The exception is hotplex_verdict_to_json(),
- *   whose string the caller owns and releases with hotplex_string_free().
+ *   valid until it is freed; do not free them. The exceptions are hotplex_verdict_to_json()
+ *   and hotplex_detector_explain(), whose strings the caller owns and releases with
+ *   hotplex_string_free().
  *
  * NULL. A NULL handle or out-param makes a status-returning function fail with
  *   HOTPLEX_STATUS_INVALID_ARGUMENT. Accessors that cannot fail return a value directly and
@@ -422,6 +423,42 @@ enum hotplex_status hotplex_detector_check_tool(const struct hotplex_detector *d
                                                 struct hotplex_verdict **out);
 
 /**
+ * Shows how a command is judged, for debugging rules and reports: the
+ * canonical texts of every scope, every rule that matched (not only the most
+ * severe) and the final verdict. Nothing is audited. On success `*json_out`
+ * receives a NUL-terminated JSON object that the caller must release with
+ * `hotplex_string_free()`. The object's keys:
+ *
+ * * `"input"`: the command, as given;
+ * * `"control"`: a verdict object (as from `hotplex_verdict_to_json()`) when
+ *   the control-byte pre-check decided alone, else `null`;
+ * * `"commands"`: canonical simple commands, each wrapper level on its own;
+ * * `"redirects"`: redirections as `"op target"`;
+ * * `"pipelines"`: pipelines, commands joined by `" | "`;
+ * * `"code"`: interpreter code and SQL statements, prefixed by the program;
+ * * `"incomplete"`: `true` when a parse limit was hit (the verdict is then
+ *   at least moderate);
+ * * `"hits"`: every rule that matched, in scope order, as objects with
+ *   `"rule_id"`, `"level"`, `"category"`, `"scope"` (`"text"`, `"script"`,
+ *   `"command"`, `"redirect"`, `"pipeline"` or `"code"`) and `"text"` (the
+ *   text it matched);
+ * * `"verdict"`: the verdict object `hotplex_detector_check_command()` gives
+ *   for the same input.
+ *
+ * Levels and categories are lower-case names (`"critical"`,
+ * `"file_delete"`). Later versions may add keys; ignore unknown ones.
+ *
+ * # Safety
+ * `d` must be NULL or a live detector; `command` must be NULL or point to
+ * `command_len` readable bytes; `json_out` must be NULL or valid for writing
+ * a pointer.
+ */
+enum hotplex_status hotplex_detector_explain(const struct hotplex_detector *d,
+                                             const char *command,
+                                             size_t command_len,
+                                             char **json_out);
+
+/**
  * The message of the last failed status-returning call on this thread:
  * NUL-terminated UTF-8, owned by hotplex, valid until the next hotplex
  * function that returns `hotplex_status` is called on this thread. NULL
@@ -547,13 +584,13 @@ const char *hotplex_verdict_suggestion(const struct hotplex_verdict *v, size_t i
 enum hotplex_status hotplex_verdict_to_json(const struct hotplex_verdict *v, char **out);
 
 /**
- * Releases a string returned by `hotplex_verdict_to_json()`. NULL is a
- * no-op. Do not pass strings from any other function (those are owned by
- * their verdict or static).
+ * Releases a string returned by `hotplex_verdict_to_json()` or
+ * `hotplex_detector_explain()`. NULL is a no-op. Do not pass strings from
+ * any other function (those are owned by their verdict or static).
  *
  * # Safety
- * `s` must be NULL or a string from `hotplex_verdict_to_json` that was not
- * freed yet.
+ * `s` must be NULL or a string from `hotplex_verdict_to_json` or
+ * `hotplex_detector_explain` that was not freed yet.
  */
 void hotplex_string_free(char *s);
 

@@ -16,6 +16,9 @@
 //	if err != nil { ... }
 //	if v.Blocked { ... } // v.Level == hotplex.LevelCritical
 //
+// Detector.Explain shows how a command is judged (canonical texts, every rule
+// that matched, the verdict) as an *Explanation, for debugging rules.
+//
 // The go command does not track include/hotplex.h (it is outside this
 // package): after the header changes, run `go clean -cache` or build with
 // tests/run-c-go.sh, which keys the build on the header's hash. The static

@@ -295,3 +295,64 @@ func TestCloseWhileChecking(t *testing.T) {
 	_ = d.Close()
 	wg.Wait()
 }
+
+func TestExplain(t *testing.T) {
+	d := newDetector(t)
+	e, err := d.Explain("echo hi | sudo rm -rf / > /dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Input != "echo hi | sudo rm -rf / > /dev/null" || e.Control != nil || e.Incomplete {
+		t.Errorf("explanation: %+v", e)
+	}
+	if len(e.Commands) < 2 || len(e.Pipelines) == 0 || len(e.Redirects) == 0 || e.Code == nil {
+		t.Errorf("canonical texts: %+v", e)
+	}
+	if !e.Verdict.Blocked || e.Verdict.Level != hotplex.LevelCritical || e.Verdict.Span == nil {
+		t.Errorf("verdict: %+v", e.Verdict)
+	}
+	// The verdict is CheckCommand's, and its rule is among the hits.
+	v, err := d.CheckCommand(e.Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.RuleID != e.Verdict.RuleID || v.Reason != e.Verdict.Reason || *v.Span != *e.Verdict.Span {
+		t.Errorf("Explain verdict %+v != CheckCommand verdict %+v", e.Verdict, v)
+	}
+	found := false
+	for _, h := range e.Hits {
+		if h.RuleID == "" || h.Category == "" || h.Scope == "" || h.Text == "" || h.Level == hotplex.LevelSafe {
+			t.Errorf("incomplete hit %+v", h)
+		}
+		found = found || (h.RuleID == v.RuleID && h.Level == v.Level)
+	}
+	if !found {
+		t.Errorf("the verdict's rule %q is not among the hits %+v", v.RuleID, e.Hits)
+	}
+	// It encodes back to the same field names.
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"hits":[{"rule_id":`, `"verdict":{"level":"critical"`, `"incomplete":false`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON %s lacks %s", b, key)
+		}
+	}
+
+	safe, err := d.Explain("ls -la")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(safe.Hits) != 0 || safe.Verdict.Level != hotplex.LevelSafe || safe.Verdict.Span != nil {
+		t.Errorf("ls -la: %+v", safe)
+	}
+
+	if e, err := d.Explain("ls \xff"); !errors.Is(err, hotplex.ErrUTF8) || e != nil {
+		t.Errorf("Explain(invalid UTF-8) = %v, %v; want ErrUTF8", e, err)
+	}
+	_ = d.Close()
+	if _, err := d.Explain("ls"); !errors.Is(err, hotplex.ErrClosed) {
+		t.Errorf("Explain after Close: %v, want ErrClosed", err)
+	}
+}

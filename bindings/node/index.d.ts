@@ -21,6 +21,12 @@ export declare class Detector {
   /** Screens a shell command line, as an agent's Bash tool would run it. */
   checkCommand(command: string): Verdict
   /**
+   * Shows how a command is judged, for debugging rules: the canonical
+   * texts of every scope, every rule that matched and the verdict. Nothing
+   * is audited.
+   */
+  explain(command: string): Explanation
+  /**
    * Screens a natural-language prompt. Prose never blocks; code in it
    * (fenced blocks, inline code, command lines) is judged as commands.
    */
@@ -61,6 +67,56 @@ export interface DetectorOptions {
    * the check returns. Exceptions it throws are caught and ignored.
    */
   onAudit?: (event: AuditEvent) => void
+}
+
+/**
+ * Every stage of judging one command, from `Detector.explain()`: what the
+ * shell front end made of it, every rule that matched and the verdict.
+ */
+export interface Explanation {
+  /** The command, as given. */
+  input: string
+  /**
+   * The control-byte pre-check's verdict when it decided alone (nothing
+   * else was analysed then), else `null`.
+   */
+  control: Verdict | null
+  /**
+   * Canonical simple commands, each wrapper level on its own
+   * (`'sudo rm -rf /'`, then `'rm -rf /'`).
+   */
+  commands: Array<string>
+  /** Redirections, as `'op target'`. */
+  redirects: Array<string>
+  /** Pipelines, commands joined by `' | '`. */
+  pipelines: Array<string>
+  /** Interpreter code and SQL statements, prefixed by the program. */
+  code: Array<string>
+  /**
+   * `true` when a parse limit was hit (the verdict is then at least
+   * `'moderate'`).
+   */
+  incomplete: boolean
+  /** Every rule that matched, in scope order (not only the reported one). */
+  hits: Array<Hit>
+  /** The verdict `checkCommand` returns for the same input. */
+  verdict: Verdict
+}
+
+/** One rule that matched, in an `Explanation`. */
+export interface Hit {
+  /** The rule's id, e.g. `'file_delete.rm_recursive_outside_tree'`. */
+  ruleId: string
+  /** The rule's level. */
+  level: 'critical' | 'high' | 'moderate' | 'safe'
+  /** The level's number: critical 1, high 2, moderate 3, safe -1. */
+  levelValue: number
+  /** The rule's category, e.g. `'file_delete'`. */
+  category: string
+  /** What the rule judged. */
+  scope: 'text' | 'script' | 'command' | 'redirect' | 'pipeline' | 'code'
+  /** The text it matched, readable (argument spaces and pipes restored). */
+  text: string
 }
 
 /**

@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void};
 use hotplex_core::waf::{AuditEvent, CheckKind, Detector, DetectorBuilder, Verdict};
 
 use crate::error::{
-    borrow, borrow_mut, check_out, guard, str_arg, value_guard, write_out, Failure,
+    borrow, borrow_mut, c_string, check_out, guard, str_arg, value_guard, write_out, Failure,
 };
 use crate::{hotplex_status, hotplex_verdict};
 
@@ -410,4 +410,56 @@ pub unsafe extern "C" fn hotplex_detector_check_tool(
     };
     // SAFETY: caller's contract.
     unsafe { run_check(d, out, check) }
+}
+
+/// Shows how a command is judged, for debugging rules and reports: the
+/// canonical texts of every scope, every rule that matched (not only the most
+/// severe) and the final verdict. Nothing is audited. On success `*json_out`
+/// receives a NUL-terminated JSON object that the caller must release with
+/// `hotplex_string_free()`. The object's keys:
+///
+/// * `"input"`: the command, as given;
+/// * `"control"`: a verdict object (as from `hotplex_verdict_to_json()`) when
+///   the control-byte pre-check decided alone, else `null`;
+/// * `"commands"`: canonical simple commands, each wrapper level on its own;
+/// * `"redirects"`: redirections as `"op target"`;
+/// * `"pipelines"`: pipelines, commands joined by `" | "`;
+/// * `"code"`: interpreter code and SQL statements, prefixed by the program;
+/// * `"incomplete"`: `true` when a parse limit was hit (the verdict is then
+///   at least moderate);
+/// * `"hits"`: every rule that matched, in scope order, as objects with
+///   `"rule_id"`, `"level"`, `"category"`, `"scope"` (`"text"`, `"script"`,
+///   `"command"`, `"redirect"`, `"pipeline"` or `"code"`) and `"text"` (the
+///   text it matched);
+/// * `"verdict"`: the verdict object `hotplex_detector_check_command()` gives
+///   for the same input.
+///
+/// Levels and categories are lower-case names (`"critical"`,
+/// `"file_delete"`). Later versions may add keys; ignore unknown ones.
+///
+/// # Safety
+/// `d` must be NULL or a live detector; `command` must be NULL or point to
+/// `command_len` readable bytes; `json_out` must be NULL or valid for writing
+/// a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_detector_explain(
+    d: *const hotplex_detector,
+    command: *const c_char,
+    command_len: usize,
+    json_out: *mut *mut c_char,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let d = unsafe { borrow(d, "detector") }?;
+        check_out(json_out, "json_out")?;
+        // SAFETY: caller's contract.
+        let text = unsafe { str_arg(command, command_len, "command") }?;
+        let json = serde_json::to_string(&d.inner.explain(text))
+            .map_err(|e| Failure::invalid_argument(format!("cannot encode explanation: {e}")))?;
+        // JSON escapes NUL as \u0000, so `c_string` never has to replace one.
+        let raw = c_string(&json).into_raw();
+        // SAFETY: checked non-NULL; the caller guarantees validity.
+        unsafe { write_out(json_out, raw) };
+        Ok(())
+    })
 }

@@ -333,13 +333,13 @@ pub unsafe extern "C" fn hotplex_verdict_to_json(
     })
 }
 
-/// Releases a string returned by `hotplex_verdict_to_json()`. NULL is a
-/// no-op. Do not pass strings from any other function (those are owned by
-/// their verdict or static).
+/// Releases a string returned by `hotplex_verdict_to_json()` or
+/// `hotplex_detector_explain()`. NULL is a no-op. Do not pass strings from
+/// any other function (those are owned by their verdict or static).
 ///
 /// # Safety
-/// `s` must be NULL or a string from `hotplex_verdict_to_json` that was not
-/// freed yet.
+/// `s` must be NULL or a string from `hotplex_verdict_to_json` or
+/// `hotplex_detector_explain` that was not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_string_free(s: *mut c_char) {
     if s.is_null() {

@@ -535,3 +535,119 @@ fn versions() {
     let v = cstr(hotplex_version()).unwrap();
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
 }
+
+fn explain(d: *const hotplex_detector, cmd: &[u8]) -> (hotplex_status, *mut c_char) {
+    let mut json = sentinel();
+    // SAFETY: `cmd` is readable for its length; `json` is a valid out-param.
+    let st = unsafe { hotplex_detector_explain(d, cmd.as_ptr().cast(), cmd.len(), &mut json) };
+    (st, json)
+}
+
+#[test]
+fn explain_returns_every_stage_as_json() {
+    let d = new_detector();
+    let (st, json) = explain(d, b"echo hi | sudo rm -rf / > /dev/null");
+    assert_eq!(st, hotplex_status::Ok);
+    assert_eq!(last_error(), None);
+    let text = cstr(json).unwrap();
+    // SAFETY: a string from hotplex_detector_explain, freed once.
+    unsafe { hotplex_string_free(json) };
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["input"], "echo hi | sudo rm -rf / > /dev/null");
+    assert!(value["control"].is_null());
+    assert!(value["commands"].as_array().unwrap().len() >= 2, "{value}");
+    assert!(
+        !value["pipelines"].as_array().unwrap().is_empty(),
+        "{value}"
+    );
+    assert!(
+        !value["redirects"].as_array().unwrap().is_empty(),
+        "{value}"
+    );
+    assert!(value["code"].is_array());
+    assert_eq!(value["incomplete"], false);
+    let hits = value["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{value}");
+    for hit in hits {
+        for key in ["rule_id", "level", "category", "scope", "text"] {
+            assert!(hit[key].is_string(), "{key} in {hit}");
+        }
+    }
+    assert_eq!(value["verdict"]["level"], "critical");
+    assert_eq!(value["verdict"]["blocked"], true);
+    // The verdict is the one check_command gives, and one of the hits.
+    let (st, v) = check_command(d, b"echo hi | sudo rm -rf / > /dev/null");
+    assert_eq!(st, hotplex_status::Ok);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        let rule = cstr(hotplex_verdict_rule_id(v)).unwrap();
+        assert_eq!(value["verdict"]["rule_id"], rule.as_str());
+        assert!(hits.iter().any(|h| h["rule_id"] == rule.as_str()));
+        hotplex_verdict_free(v);
+    }
+
+    // A safe command: no hits, a safe verdict.
+    let (st, json) = explain(d, b"ls -la");
+    assert_eq!(st, hotplex_status::Ok);
+    let value: serde_json::Value = serde_json::from_str(&cstr(json).unwrap()).unwrap();
+    // SAFETY: freed once.
+    unsafe { hotplex_string_free(json) };
+    assert_eq!(value["hits"], serde_json::json!([]));
+    assert_eq!(value["verdict"]["level"], "safe");
+    assert!(value["verdict"]["rule_id"].is_null());
+
+    // NUL bytes survive (escaped) instead of truncating the JSON.
+    let (st, json) = explain(d, b"ls\0; rm -rf /");
+    assert_eq!(st, hotplex_status::Ok);
+    let value: serde_json::Value = serde_json::from_str(&cstr(json).unwrap()).unwrap();
+    // SAFETY: freed once.
+    unsafe { hotplex_string_free(json) };
+    assert_eq!(value["input"], "ls\0; rm -rf /");
+    assert_eq!(value["verdict"]["blocked"], true);
+
+    // SAFETY: freed once.
+    unsafe { hotplex_detector_free(d) };
+}
+
+#[test]
+fn explain_errors_leave_the_out_param_untouched() {
+    // NULL detector.
+    let (st, json) = explain(ptr::null(), b"ls");
+    assert_eq!(st, hotplex_status::InvalidArgument);
+    assert_eq!(json, sentinel());
+    assert!(last_error().unwrap().contains("detector"));
+
+    let d = new_detector();
+    // Invalid UTF-8.
+    let (st, json) = explain(d, b"rm -rf \xff/");
+    assert_eq!(st, hotplex_status::Utf8);
+    assert_eq!(json, sentinel());
+    assert!(last_error().unwrap().contains("UTF-8"));
+
+    // SAFETY: valid or NULL pointers; that is what is being tested.
+    unsafe {
+        // NULL out-param.
+        assert_eq!(
+            hotplex_detector_explain(d, b"ls".as_ptr().cast(), 2, ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+        assert!(last_error().unwrap().contains("json_out"));
+        // NULL text with a length is invalid; with length 0 it is "".
+        let mut json = sentinel();
+        assert_eq!(
+            hotplex_detector_explain(d, ptr::null(), 3, &mut json),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(json, sentinel());
+        assert_eq!(
+            hotplex_detector_explain(d, ptr::null(), 0, &mut json),
+            hotplex_status::Ok
+        );
+        assert_eq!(last_error(), None);
+        let value: serde_json::Value = serde_json::from_str(&cstr(json).unwrap()).unwrap();
+        hotplex_string_free(json);
+        assert_eq!(value["input"], "");
+        assert_eq!(value["verdict"]["level"], "safe");
+        hotplex_detector_free(d);
+    }
+}

@@ -213,12 +213,46 @@ static void test_builder_and_audit(void) {
     hotplex_detector_free(d);
 }
 
+static void test_explain(void) {
+    hotplex_detector *d = NULL;
+    if (hotplex_detector_new(&d) != HOTPLEX_STATUS_OK) {
+        CHECK(0, "detector_new");
+        return;
+    }
+
+    const char *cmd = "echo hi | sudo rm -rf /";
+    char *json = NULL;
+    hotplex_status st = hotplex_detector_explain(d, cmd, strlen(cmd), &json);
+    CHECK(st == HOTPLEX_STATUS_OK && json != NULL, "explain");
+    CHECK(json != NULL && strstr(json, "\"hits\":[{") != NULL, "explain lists hits");
+    CHECK(json != NULL && strstr(json, "\"pipelines\":[\"") != NULL, "explain lists pipelines");
+    CHECK(json != NULL && strstr(json, "\"verdict\":{\"level\":\"critical\"") != NULL,
+          "explain has the verdict");
+    if (json) printf("     %s\n", json);
+    hotplex_string_free(json);
+
+    /* Errors leave the out-param untouched. */
+    char *sentinel = (char *)&passed; /* any non-NULL address */
+    json = sentinel;
+    st = hotplex_detector_explain(NULL, "ls", 2, &json);
+    CHECK(st == HOTPLEX_STATUS_INVALID_ARGUMENT && json == sentinel,
+          "explain with a NULL detector -> INVALID_ARGUMENT");
+    const char bad[] = {'l', 's', ' ', (char)0xff};
+    st = hotplex_detector_explain(d, bad, sizeof bad, &json);
+    CHECK(st == HOTPLEX_STATUS_UTF8 && json == sentinel, "explain invalid UTF-8 -> UTF8");
+    CHECK(hotplex_detector_explain(d, "ls", 2, NULL) == HOTPLEX_STATUS_INVALID_ARGUMENT,
+          "explain with a NULL out-param -> INVALID_ARGUMENT");
+
+    hotplex_detector_free(d);
+}
+
 int main(void) {
     printf("hotplex %s (ABI %u)\n", hotplex_version(), (unsigned)hotplex_abi_version());
     test_versions();
     test_rm_rf_root_and_ls();
     test_errors();
     test_builder_and_audit();
+    test_explain();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

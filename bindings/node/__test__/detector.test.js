@@ -232,10 +232,60 @@ test('TypeScript definitions exist and describe the API', () => {
     'checkTool',
     'interface Verdict',
     'interface DetectorOptions',
+    'explain(command: string): Explanation',
+    'interface Explanation',
+    'interface Hit',
+    'control: Verdict | null',
     'onAudit',
     "'critical' | 'high' | 'moderate' | 'safe'",
     'version(): string',
   ]) {
     assert.ok(dts.includes(name), `index.d.ts does not mention ${name}`)
   }
+})
+
+test('explain shows every stage of judging a command', () => {
+  const events = []
+  const d = new Detector({ onAudit: (e) => events.push(e) })
+  const cmd = 'echo hi | sudo rm -rf / > /dev/null'
+  const e = d.explain(cmd)
+  assert.deepEqual(Object.keys(e).sort(), [
+    'code', 'commands', 'control', 'hits', 'incomplete', 'input', 'pipelines', 'redirects', 'verdict',
+  ])
+  assert.equal(e.input, cmd)
+  assert.equal(e.control, null)
+  assert.equal(e.incomplete, false)
+  assert.ok(e.commands.includes('sudo rm -rf /') && e.commands.includes('rm -rf /'), e.commands)
+  assert.ok(e.pipelines.length > 0 && e.redirects.length > 0)
+  assert.deepEqual(e.code, [])
+  // The verdict is checkCommand's; explaining is not audited.
+  assertVerdictShape(e.verdict)
+  assert.equal(events.length, 0)
+  assert.deepEqual(e.verdict, d.checkCommand(cmd))
+  assert.equal(events.length, 1)
+  assert.ok(e.hits.length >= 2)
+  for (const h of e.hits) {
+    assert.deepEqual(Object.keys(h).sort(), ['category', 'level', 'levelValue', 'ruleId', 'scope', 'text'])
+    assert.equal(h.levelValue, LEVELS[h.level])
+    assert.ok(['text', 'script', 'command', 'redirect', 'pipeline', 'code'].includes(h.scope), h.scope)
+  }
+  assert.ok(e.hits.some((h) => h.ruleId === e.verdict.ruleId && h.text === 'rm -rf /'))
+  assert.ok(e.hits.some((h) => h.category === 'privilege'))
+
+  const safe = d.explain('ls -la')
+  assert.deepEqual(safe.hits, [])
+  assert.equal(safe.verdict.level, 'safe')
+  assert.equal(safe.verdict.span, null)
+
+  // Spans are JavaScript string offsets, as in verdicts.
+  const uni = 'echo 😀é; rm -rf /'
+  assert.equal(uni.slice(...d.explain(uni).verdict.span), 'rm -rf /')
+
+  // The control-byte pre-check decides alone.
+  const ctl = d.explain('ls\u001b[2J; rm -rf /')
+  assert.notEqual(ctl.control, null)
+  assertVerdictShape(ctl.control)
+  assert.deepEqual(ctl.control, ctl.verdict)
+  assert.deepEqual(ctl.hits, [])
+  assert.deepEqual(ctl.control.span, [2, 3])
 })

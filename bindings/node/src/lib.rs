@@ -80,6 +80,52 @@ pub struct AuditEvent {
     pub verdict: Verdict,
 }
 
+/// One rule that matched, in an `Explanation`.
+#[napi(object, object_from_js = false)]
+pub struct Hit {
+    /// The rule's id, e.g. `'file_delete.rm_recursive_outside_tree'`.
+    pub rule_id: String,
+    /// The rule's level.
+    #[napi(ts_type = "'critical' | 'high' | 'moderate' | 'safe'")]
+    pub level: String,
+    /// The level's number: critical 1, high 2, moderate 3, safe -1.
+    pub level_value: i32,
+    /// The rule's category, e.g. `'file_delete'`.
+    pub category: String,
+    /// What the rule judged.
+    #[napi(ts_type = "'text' | 'script' | 'command' | 'redirect' | 'pipeline' | 'code'")]
+    pub scope: String,
+    /// The text it matched, readable (argument spaces and pipes restored).
+    pub text: String,
+}
+
+/// Every stage of judging one command, from `Detector.explain()`: what the
+/// shell front end made of it, every rule that matched and the verdict.
+#[napi(object, object_from_js = false, use_nullable = true)]
+pub struct Explanation {
+    /// The command, as given.
+    pub input: String,
+    /// The control-byte pre-check's verdict when it decided alone (nothing
+    /// else was analysed then), else `null`.
+    pub control: Option<Verdict>,
+    /// Canonical simple commands, each wrapper level on its own
+    /// (`'sudo rm -rf /'`, then `'rm -rf /'`).
+    pub commands: Vec<String>,
+    /// Redirections, as `'op target'`.
+    pub redirects: Vec<String>,
+    /// Pipelines, commands joined by `' | '`.
+    pub pipelines: Vec<String>,
+    /// Interpreter code and SQL statements, prefixed by the program.
+    pub code: Vec<String>,
+    /// `true` when a parse limit was hit (the verdict is then at least
+    /// `'moderate'`).
+    pub incomplete: bool,
+    /// Every rule that matched, in scope order (not only the reported one).
+    pub hits: Vec<Hit>,
+    /// The verdict `checkCommand` returns for the same input.
+    pub verdict: Verdict,
+}
+
 /// Options for `new Detector(options)`.
 #[napi(object, object_to_js = false)]
 pub struct DetectorOptions {
@@ -174,6 +220,14 @@ impl Detector {
         let v = self.inner.check_command(&command);
         self.deliver(&env);
         to_js_verdict(&v, &command)
+    }
+
+    /// Shows how a command is judged, for debugging rules: the canonical
+    /// texts of every scope, every rule that matched and the verdict. Nothing
+    /// is audited.
+    #[napi]
+    pub fn explain(&self, command: String) -> Explanation {
+        to_js_explanation(self.inner.explain(&command), &command)
     }
 
     /// Screens a natural-language prompt. Prose never blocks; code in it
@@ -297,6 +351,44 @@ fn to_js_verdict(v: &waf::Verdict, input: &str) -> Verdict {
             .map(|s| vec![utf16_offset(input, s.start), utf16_offset(input, s.end)]),
         canonical: v.canonical.clone(),
         suggestions: v.suggestions.clone(),
+    }
+}
+
+/// Converts a core explanation; verdict spans index `input` as in
+/// [`to_js_verdict`].
+fn to_js_explanation(e: waf::Explanation, input: &str) -> Explanation {
+    // Exhaustive on purpose: a new field must be added here too.
+    let waf::Explanation {
+        input: given,
+        control,
+        commands,
+        redirects,
+        pipelines,
+        code,
+        incomplete,
+        hits,
+        verdict,
+    } = e;
+    Explanation {
+        input: given,
+        control: control.map(|v| to_js_verdict(&v, input)),
+        commands,
+        redirects,
+        pipelines,
+        code,
+        incomplete,
+        hits: hits
+            .into_iter()
+            .map(|h| Hit {
+                rule_id: h.rule_id,
+                level: h.level.as_str().to_owned(),
+                level_value: h.level.as_i32(),
+                category: h.category.as_str().to_owned(),
+                scope: h.scope.to_owned(),
+                text: h.text,
+            })
+            .collect(),
+        verdict: to_js_verdict(&verdict, input),
     }
 }
 

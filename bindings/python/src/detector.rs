@@ -8,7 +8,7 @@ use hotplex_core::waf::{self, AuditEvent, CheckKind};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyMapping, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyString};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::core_error;
@@ -74,6 +74,58 @@ fn mapping_to_json<'py>(input: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>
     let kwargs = PyDict::new(py);
     kwargs.set_item("ensure_ascii", false)?;
     dumps.call((obj,), Some(&kwargs))
+}
+
+/// An explanation as a plain dict, with the keys of its JSON form; verdicts
+/// as `Verdict.to_dict()` gives them (spans in characters of `text`), and
+/// each hit with a `level_value` beside its `level`, as verdicts have.
+fn explanation_dict<'py>(
+    py: Python<'py>,
+    e: waf::Explanation,
+    text: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    // Exhaustive on purpose: a new field must be added here too.
+    let waf::Explanation {
+        input,
+        control,
+        commands,
+        redirects,
+        pipelines,
+        code,
+        incomplete,
+        hits,
+        verdict,
+    } = e;
+    let verdict_dict = |v: waf::Verdict| Verdict::from_core(v, Some(text)).to_dict(py);
+    let d = PyDict::new(py);
+    d.set_item("input", input)?;
+    d.set_item("control", control.map(verdict_dict).transpose()?)?;
+    d.set_item("commands", commands)?;
+    d.set_item("redirects", redirects)?;
+    d.set_item("pipelines", pipelines)?;
+    d.set_item("code", code)?;
+    d.set_item("incomplete", incomplete)?;
+    let hit_list = PyList::empty(py);
+    for waf::Hit {
+        rule_id,
+        level,
+        category,
+        scope,
+        text: matched,
+    } in hits
+    {
+        let h = PyDict::new(py);
+        h.set_item("rule_id", rule_id)?;
+        h.set_item("level", level.as_str())?;
+        h.set_item("level_value", level.as_i32())?;
+        h.set_item("category", category.as_str())?;
+        h.set_item("scope", scope)?;
+        h.set_item("text", matched)?;
+        hit_list.append(h)?;
+    }
+    d.set_item("hits", hit_list)?;
+    d.set_item("verdict", verdict_dict(verdict)?)?;
+    Ok(d)
 }
 
 /// The command WAF: screens shell commands, prompts and Claude Code tool
@@ -197,6 +249,27 @@ impl Detector {
             })
         })
         .map_err(|e| core_error(py, e))
+    }
+
+    /// Shows how a command is judged, for debugging rules: a plain dict with
+    /// "input", "control" (the control-byte pre-check's verdict dict when it
+    /// decided alone, else None), "commands" (canonical simple commands, each
+    /// wrapper level on its own), "redirects", "pipelines", "code" (lists of
+    /// str), "incomplete" (a parse limit was hit), "hits" (every rule that
+    /// matched, in scope order: dicts with "rule_id", "level", "level_value",
+    /// "category", "scope" and "text") and "verdict" (check_command's
+    /// verdict, as Verdict.to_dict() gives it). Nothing is audited. command
+    /// is a str or UTF-8 bytes; raises InvalidUtf8 otherwise.
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        command: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let text = text_arg(command, "command")?;
+        let text: &str = &text;
+        let inner = &self.inner;
+        let e = py.detach(|| inner.explain(text));
+        explanation_dict(py, e, text)
     }
 
     fn __repr__(&self) -> String {

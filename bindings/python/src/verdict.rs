@@ -107,7 +107,7 @@ impl Verdict {
     }
 
     /// All fields as a plain dict (JSON-serialisable; span is a tuple or None).
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    pub fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("level", self.level())?;
         d.set_item("level_value", self.level_value())?;

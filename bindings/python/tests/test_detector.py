@@ -442,6 +442,74 @@ def test_gil_is_released_during_a_check():
     assert any(lo <= x <= hi for x in ticks), (t1 - t0, len(ticks))
 
 
+# --- explain ----------------------------------------------------------------
+
+
+def test_explain_shows_every_stage(d):
+    cmd = "echo hi | sudo rm -rf / > /dev/null"
+    e = d.explain(cmd)
+    assert type(e) is dict
+    assert list(e) == [
+        "input",
+        "control",
+        "commands",
+        "redirects",
+        "pipelines",
+        "code",
+        "incomplete",
+        "hits",
+        "verdict",
+    ]
+    assert e["input"] == cmd and e["control"] is None and e["incomplete"] is False
+    assert "sudo rm -rf /" in e["commands"] and "rm -rf /" in e["commands"]
+    assert e["pipelines"] and e["redirects"] and e["code"] == []
+    assert all(type(x) is str for k in ("commands", "redirects", "pipelines") for x in e[k])
+    # The verdict is check_command's, in Verdict.to_dict() form.
+    assert e["verdict"] == d.check_command(cmd).to_dict()
+    assert e["verdict"]["rule_id"] == RM_ROOT and e["verdict"]["blocked"] is True
+    # Every matching rule, not only the reported one.
+    assert len(e["hits"]) >= 2
+    for hit in e["hits"]:
+        assert set(hit) == {"rule_id", "level", "level_value", "category", "scope", "text"}
+        assert hit["level_value"] == {"critical": 1, "high": 2, "moderate": 3}[hit["level"]]
+        assert hit["scope"] in {"text", "script", "command", "redirect", "pipeline", "code"}
+    assert any(h["rule_id"] == RM_ROOT and h["text"] == "rm -rf /" for h in e["hits"])
+    assert any(h["category"] == "privilege" for h in e["hits"])
+    json.dumps(e)  # plain values only
+
+
+def test_explain_safe_bytes_and_spans_in_characters(d):
+    e = d.explain(b"ls -la")
+    assert e["input"] == "ls -la" and e["hits"] == []
+    assert e["verdict"] == d.check_command("ls -la").to_dict()
+    assert e["verdict"]["level"] == "safe" and e["verdict"]["span"] is None
+    text = "echo ü; rm -rf /"
+    e = d.explain(text)
+    start, end = e["verdict"]["span"]
+    assert text[start:end] == "rm -rf /"
+
+
+def test_explain_control_bytes(d):
+    # The control-byte pre-check decides alone: no hits, its verdict is final.
+    e = d.explain("ls\x1b[2J; rm -rf /")
+    assert e["control"] is not None and e["control"]["blocked"]
+    assert e["control"] == e["verdict"] and e["hits"] == []
+    assert e["verdict"]["span"] == (2, 3)
+
+
+def test_explain_is_not_audited_and_checks_its_argument():
+    events = []
+    d = hotplex.Detector(on_audit=lambda *a: events.append(a))
+    assert d.explain("rm -rf /")["verdict"]["blocked"]
+    assert events == []
+    with pytest.raises(hotplex.InvalidUtf8):
+        d.explain(b"rm -rf \xff")
+    with pytest.raises(hotplex.InvalidUtf8):
+        d.explain("rm \ud800")
+    with pytest.raises(TypeError):
+        d.explain(None)
+
+
 # --- package, stubs, version ------------------------------------------------
 
 

@@ -4,7 +4,7 @@ Docstrings here are the runtime ones (tests/test_detector.py checks that).
 """
 
 import os
-from typing import Any, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, Union, final
+from typing import Any, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
 
 __version__: str
 CORE_VERSION: str
@@ -13,6 +13,48 @@ _LevelName = Literal["critical", "high", "moderate", "safe"]
 _CheckKindName = Literal["command", "prompt", "tool"]
 _Text = Union[str, bytes]
 _AuditCallback = Callable[[_CheckKindName, str, "Verdict"], object]
+_ScopeName = Literal["text", "script", "command", "redirect", "pipeline", "code"]
+
+# The dicts of Detector.explain() (functional form: plain dicts at run time).
+_VerdictDict = TypedDict(
+    "_VerdictDict",
+    {
+        "level": _LevelName,
+        "level_value": Literal[1, 2, 3, -1],
+        "blocked": bool,
+        "rule_id": Optional[str],
+        "category": Optional[str],
+        "reason": str,
+        "span": Optional[Tuple[int, int]],
+        "canonical": Optional[str],
+        "suggestions": List[str],
+    },
+)
+_Hit = TypedDict(
+    "_Hit",
+    {
+        "rule_id": str,
+        "level": _LevelName,
+        "level_value": Literal[1, 2, 3, -1],
+        "category": str,
+        "scope": _ScopeName,
+        "text": str,
+    },
+)
+_Explanation = TypedDict(
+    "_Explanation",
+    {
+        "input": str,
+        "control": Optional[_VerdictDict],
+        "commands": List[str],
+        "redirects": List[str],
+        "pipelines": List[str],
+        "code": List[str],
+        "incomplete": bool,
+        "hits": List[_Hit],
+        "verdict": _VerdictDict,
+    },
+)
 
 @final
 class Verdict:
@@ -101,3 +143,13 @@ class Detector:
         (serialised with json.dumps) or as JSON text (str or bytes). Raises
         InvalidArgument when the input is not a JSON object. For Bash tools,
         the verdict's span indexes input["command"]."""
+    def explain(self, command: _Text) -> _Explanation:
+        """Shows how a command is judged, for debugging rules: a plain dict with
+        "input", "control" (the control-byte pre-check's verdict dict when it
+        decided alone, else None), "commands" (canonical simple commands, each
+        wrapper level on its own), "redirects", "pipelines", "code" (lists of
+        str), "incomplete" (a parse limit was hit), "hits" (every rule that
+        matched, in scope order: dicts with "rule_id", "level", "level_value",
+        "category", "scope" and "text") and "verdict" (check_command's
+        verdict, as Verdict.to_dict() gives it). Nothing is audited. command
+        is a str or UTF-8 bytes; raises InvalidUtf8 otherwise."""
