@@ -39,6 +39,9 @@ pub struct Canonical {
     pub codes: Vec<Item>,
     /// A parse limit was hit somewhere: the verdict must not be `safe`.
     pub incomplete: bool,
+    /// The input is not valid shell (unterminated quote, substitution or
+    /// heredoc): a strict check must not call it `safe`.
+    pub syntax_error: bool,
     /// Byte ranges of the input that are quoted-heredoc bodies (data); the
     /// [`super::Scope::Script`] text is the input without them.
     pub literal_bodies: Vec<Range<usize>>,
@@ -78,6 +81,7 @@ pub fn canonicalize(src: &str) -> Canonical {
     let mut out = Canonical::default();
     analyse(&mut ctx, &mut out, src, None, 0);
     out.incomplete |= ctx.out.incomplete;
+    out.syntax_error = ctx.out.syntax_error;
     out.literal_bodies = std::mem::take(&mut ctx.out.literal_bodies);
     out
 }
@@ -489,6 +493,11 @@ fn unwrap_argv(
     stdin: Option<&str>,
     depth: usize,
 ) -> Vec<String> {
+    if depth > shell::MAX_DEPTH {
+        // `find -exec find -exec ...` and friends: stop following.
+        out.incomplete = true;
+        return argv;
+    }
     for _ in 0..MAX_UNWRAP {
         if argv.is_empty() {
             return argv;

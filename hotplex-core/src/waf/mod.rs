@@ -602,7 +602,15 @@ impl Detector {
     }
 
     /// The command verdict without auditing (shared by every entry point).
+    /// Input that is not valid shell is at least `moderate`.
     pub(crate) fn command_verdict(&self, command: &str) -> Verdict {
+        self.judge(command, true)
+    }
+
+    /// Judges a command; `strict_syntax` makes invalid shell (an unterminated
+    /// quote, say) at least `moderate`. Prompts pass `false`: prose is full
+    /// of apostrophes.
+    pub(crate) fn judge(&self, command: &str, strict_syntax: bool) -> Verdict {
         if let Some((level, id, reason, span)) = control_check(command) {
             return precheck_verdict(level, id, reason, span);
         }
@@ -636,6 +644,19 @@ impl Detector {
                 .scan(&c.rules, &item.text, Some(&item.span), &mut best);
         }
         let mut v = best.verdict(&c.rules);
+        if strict_syntax && canon.syntax_error && v.is_safe() {
+            v = Verdict {
+                level: Level::Moderate,
+                blocked: false,
+                rule_id: Some("injection.syntax_error".to_owned()),
+                category: Some(Category::Injection),
+                reason: "Not valid shell (unterminated quote, substitution or heredoc): what runs is uncertain"
+                    .to_owned(),
+                span: Some(0..command.len()),
+                canonical: None,
+                suggestions: Category::Injection.suggestions().iter().map(|s| (*s).to_owned()).collect(),
+            };
+        }
         if canon.incomplete && v.is_safe() {
             v = Verdict {
                 level: Level::Moderate,

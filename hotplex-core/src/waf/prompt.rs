@@ -37,7 +37,7 @@ pub(crate) fn check(d: &Detector, prompt: &str) -> Verdict {
             if in_fence {
                 // The whole block is one script: heredocs and continuations work.
                 let block = &prompt[fence_start..offset];
-                v = stricter(v, shifted(d.command_verdict(block), fence_start));
+                v = stricter(v, shifted(d.judge(block, false), fence_start));
             } else {
                 fence_start = offset + line.len();
             }
@@ -45,9 +45,9 @@ pub(crate) fn check(d: &Detector, prompt: &str) -> Verdict {
         } else if !in_fence {
             let body = trimmed.strip_prefix("$ ").unwrap_or(trimmed);
             let start = offset + (line.len() - line.trim_start().len());
-            v = stricter(v, shifted(d.command_verdict(body), start));
+            v = stricter(v, shifted(d.judge(body, false), start));
             for (span_start, code) in inline_code(line) {
-                v = stricter(v, shifted(d.command_verdict(code), offset + span_start));
+                v = stricter(v, shifted(d.judge(code, false), offset + span_start));
             }
         }
         offset += line.len();
@@ -57,7 +57,7 @@ pub(crate) fn check(d: &Detector, prompt: &str) -> Verdict {
         v = stricter(
             v,
             shifted(
-                d.command_verdict(&prompt[fence_start.min(prompt.len())..]),
+                d.judge(&prompt[fence_start.min(prompt.len())..], false),
                 fence_start,
             ),
         );

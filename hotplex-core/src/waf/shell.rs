@@ -78,6 +78,9 @@ pub struct Parsed {
     pub pipelines: Vec<Vec<usize>>,
     /// A limit (depth, count) was hit: part of the input was not analysed.
     pub incomplete: bool,
+    /// The input is not valid shell: an unterminated quote, substitution or
+    /// heredoc. What a shell would run is then uncertain.
+    pub syntax_error: bool,
     /// Byte ranges of the top-level input that are quoted-heredoc bodies:
     /// data that no shell rule should read as code.
     pub literal_bodies: Vec<Range<usize>>,
@@ -114,8 +117,10 @@ pub(crate) fn parse_into(ctx: &mut Ctx, src: &str, span: Option<Range<usize>>, d
         span,
         depth,
         pending_heredocs: Vec::new(),
+        syntax_error: false,
     };
     p.parse_list(ctx, None);
+    ctx.out.syntax_error |= p.syntax_error;
 }
 
 struct PendingHeredoc {
@@ -132,6 +137,8 @@ struct Parser<'a> {
     span: Option<Range<usize>>,
     depth: usize,
     pending_heredocs: Vec<PendingHeredoc>,
+    /// An unterminated quote, substitution or heredoc was met.
+    syntax_error: bool,
 }
 
 /// A command being assembled.
@@ -201,7 +208,11 @@ impl<'a> Parser<'a> {
                     break;
                 }
             }
-            let Some(c) = self.peek() else { break };
+            let Some(c) = self.peek() else {
+                // Input ended inside `( ... )` or `$( ... )`.
+                self.syntax_error |= end.is_some();
+                break;
+            };
             if cur.words.is_empty() && cur.redirects.is_empty() {
                 cur.start = self.pos;
             }
@@ -433,6 +444,8 @@ impl<'a> Parser<'a> {
                 _ => {}
             }
         }
+        // Input ended before the closing bracket.
+        self.syntax_error = true;
         self.pos = self.pos.min(self.src.len());
     }
 
@@ -543,7 +556,12 @@ impl<'a> Parser<'a> {
     fn read_heredocs(&mut self, ctx: &mut Ctx) {
         for h in std::mem::take(&mut self.pending_heredocs) {
             let body_start = self.pos;
-            let (body_end, after) = self.find_heredoc_end(body_start, &h.delim, h.strip_tabs);
+            let (body_end, mut after) = self.find_heredoc_end(body_start, &h.delim, h.strip_tabs);
+            if after > self.src.len() {
+                // No delimiter line: the body runs to the end of the input.
+                self.syntax_error = true;
+                after = self.src.len();
+            }
             let body = self.text[body_start..body_end.max(body_start)].to_owned();
             self.pos = after;
             if !h.literal {
@@ -556,6 +574,7 @@ impl<'a> Parser<'a> {
                     span: Some(span),
                     depth: self.depth + 1,
                     pending_heredocs: Vec::new(),
+                    syntax_error: false,
                 };
                 while inner.pos < inner.src.len() {
                     if inner.peek() == Some(b'\\') {
@@ -584,7 +603,8 @@ impl<'a> Parser<'a> {
 
     /// Where a heredoc body that starts at `start` ends: (end of the body,
     /// position after the delimiter line). Without a delimiter line the body
-    /// runs to the end of the input. Linear, with `memchr`'s SIMD search.
+    /// runs to the end of the input and the second value is one past the end.
+    /// Linear, with `memchr`'s SIMD search.
     fn find_heredoc_end(&self, start: usize, delim: &str, strip_tabs: bool) -> (usize, usize) {
         let len = self.src.len();
         let line_matches = |line_start: usize| -> Option<usize> {
@@ -616,7 +636,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        (len, len)
+        (len, len + 1)
     }
 
     /// Parses one word starting at the current position.
@@ -634,6 +654,7 @@ impl<'a> Parser<'a> {
                         self.pos += 1;
                     }
                     text.push_str(&self.text[start..self.pos]);
+                    self.syntax_error |= self.pos >= self.src.len();
                     self.pos = (self.pos + 1).min(self.src.len());
                 }
                 b'"' => {
@@ -737,15 +758,21 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        // Input ended inside the double quotes.
+        self.syntax_error = true;
     }
 
     /// `$'...'` (opening consumed): decodes C escapes.
     fn parse_ansi_c(&mut self, text: &mut String) {
         let mut bytes: Vec<u8> = Vec::new();
+        let mut closed = false;
         while let Some(c) = self.peek() {
             self.pos += 1;
             match c {
-                b'\'' => break,
+                b'\'' => {
+                    closed = true;
+                    break;
+                }
                 b'\\' => {
                     let Some(e) = self.peek() else { break };
                     self.pos += 1;
@@ -799,6 +826,7 @@ impl<'a> Parser<'a> {
                 other => bytes.push(other),
             }
         }
+        self.syntax_error |= !closed;
         text.push_str(&String::from_utf8_lossy(&bytes));
     }
 
@@ -818,6 +846,7 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
             }
             let end = self.pos.min(self.src.len());
+            self.syntax_error |= self.peek().is_none();
             self.pos = (end + 1).min(self.src.len());
             let inner = self.text[start..end].replace("\\`", "`");
             let first = ctx.out.commands.len();
@@ -861,6 +890,11 @@ impl<'a> Parser<'a> {
                 match self.expand_var(ctx, name, in_dq) {
                     Some(v) => text.push_str(&v),
                     None => match fallback {
+                        Some(_) if self.depth >= MAX_DEPTH => {
+                            // Nested defaults past the limit: stop here.
+                            ctx.out.incomplete = true;
+                            text.push_str("${…}");
+                        }
                         Some(d) => {
                             let mut sub = Parser {
                                 src: d.as_bytes(),
@@ -869,6 +903,7 @@ impl<'a> Parser<'a> {
                                 span: self.span.clone(),
                                 depth: self.depth + 1,
                                 pending_heredocs: Vec::new(),
+                                syntax_error: false,
                             };
                             let w = sub.parse_word(ctx);
                             text.push_str(&w.text);

@@ -250,3 +250,19 @@ fn detector_is_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone>() {}
     assert_traits::<Detector>();
 }
+
+#[test]
+fn explain_shows_every_stage_and_every_hit() {
+    let d = Detector::new();
+    let e = d.explain("sudo r''m -rf ~ | tee log");
+    assert!(e.commands.contains(&"sudo rm -rf ~".to_owned()), "{e:?}");
+    assert!(e.commands.contains(&"rm -rf ~".to_owned()), "{e:?}");
+    assert_eq!(e.pipelines, vec!["rm -rf ~ | tee log".to_owned()]);
+    let ids: Vec<&str> = e.hits.iter().map(|h| h.rule_id.as_str()).collect();
+    assert!(ids.contains(&"privilege.sudo"), "{ids:?}");
+    assert!(ids.contains(&"file_delete.rm_recursive_outside_tree"), "{ids:?}");
+    assert_eq!(e.verdict, d.check_command("sudo r''m -rf ~ | tee log"));
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["verdict"]["level"], "critical");
+    assert!(d.explain("ls\0").control.is_some());
+}
