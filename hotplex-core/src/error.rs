@@ -22,6 +22,24 @@ pub enum Error {
     /// An argument was rejected (malformed JSON tool input, an empty path, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A contained process could not be started (program not found, exec
+    /// failed, the supervisor could not be forked, ...).
+    #[error("spawn failed: {0}")]
+    Spawn(String),
+    /// An operating-system call failed (pipes, sockets, files in the state
+    /// directory, ...). Holds the rendered `std::io::Error`.
+    #[error("i/o error: {0}")]
+    Io(String),
+    /// Containment could not be confirmed: the supervisor of a session died
+    /// before reporting that its process tree was empty.
+    #[error("containment failure: {0}")]
+    Containment(String),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
 }
 
 /// `Result` with [`Error`] as the error type.

@@ -1,0 +1,1285 @@
+//! The per-session supervisor: code that runs in a forked child of the host
+//! and never execs.
+//!
+//! EVERYTHING in this file after [`run`] is entered runs between `fork` and
+//! `_exit` in a copy of a (possibly multithreaded) host, so it follows the
+//! async-signal-safety rules:
+//!
+//! * no heap allocation (no `Vec`, `String`, `format!`, `Box`), no locks, no
+//!   std I/O, no thread-locals that may initialise lazily;
+//! * no panics: no slice indexing that could go out of bounds (we use
+//!   `get`/`get_mut` or loop bounds that are provably in range), no
+//!   arithmetic that can overflow in debug builds (`wrapping_*`/`saturating_*`);
+//! * only raw system calls through `libc`: `prctl`, `clone`/`fork`, `setsid`,
+//!   `setrlimit`, `dup2`, `close`, `open`, `read`, `write`, `poll`, `waitpid`,
+//!   `kill`, `sigaction`, `sigprocmask`, `signalfd`, `clock_gettime`,
+//!   `nanosleep`, `getdents64`, `execve`, `_exit`.
+//!
+//! Everything the supervisor needs (argv, envp, paths as C strings, fds) is
+//! prepared by the host in a [`Plan`] BEFORE the fork; the child only reads it.
+//!
+//! See the module docs of [`crate::proc`] for the overall design and the
+//! wire protocol.
+
+use super::proto;
+use libc::{c_char, c_int, pid_t};
+use std::ffi::CString;
+
+/// Fixed descriptor layout inside the supervisor (after the shuffle).
+pub(crate) const FD_CTRL: c_int = 3;
+const FD_IN: c_int = 4;
+const FD_OUT: c_int = 5;
+const FD_ERR: c_int = 6;
+/// First descriptor number that is not part of the fixed layout.
+const FD_FIRST_FREE: c_int = 7;
+
+/// Stages reported in an exec-failure message (`'F'`).
+pub(crate) const FAIL_CGROUP: i32 = 1;
+pub(crate) const FAIL_RLIMIT: i32 = 2;
+pub(crate) const FAIL_CHDIR: i32 = 3;
+pub(crate) const FAIL_EXEC: i32 = 4;
+pub(crate) const FAIL_FORK: i32 = 5;
+pub(crate) const FAIL_PDEATHSIG: i32 = 6;
+
+/// Everything the supervisor needs, prepared by the host before `fork`.
+///
+/// The pointer arrays point into the `CString`s held by the same plan, so
+/// the plan must outlive the fork (it does: it lives on the host's stack
+/// frame that calls fork, and the child never returns from [`run`]).
+pub(crate) struct Plan {
+    pub path: CString,
+    pub argv_ptrs: Vec<*const c_char>,
+    pub envp_ptrs: Vec<*const c_char>,
+    pub cwd: Option<CString>,
+    pub rlimits: Vec<(RlimitResource, u64)>,
+    pub cgroup_dir: Option<CString>,
+    pub cgroup_procs: Option<CString>,
+    pub cgroup_kill: Option<CString>,
+    pub cgroup_events: Option<CString>,
+    pub grace_eof_ms: i64,
+    pub grace_term_ms: i64,
+    /// Descriptors (in the host's numbering) that the supervisor keeps.
+    pub ctrl: c_int,
+    pub stdin: c_int,
+    pub stdout: c_int,
+    pub stderr: c_int,
+}
+
+/// An rlimit resource id as `setrlimit` takes it on this platform.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) type RlimitResource = libc::__rlimit_resource_t;
+/// An rlimit resource id as `setrlimit` takes it on this platform.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) type RlimitResource = c_int;
+
+// ---------------------------------------------------------------------------
+// Small async-signal-safe helpers
+// ---------------------------------------------------------------------------
+
+fn errno() -> i32 {
+    // `last_os_error` reads errno into an `Os` repr: no allocation.
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn exit_now(code: c_int) -> ! {
+    // SAFETY: `_exit` ends the process without running atexit handlers or
+    // flushing std buffers that belong to the host; always sound.
+    unsafe { libc::_exit(code) }
+}
+
+fn close(fd: c_int) {
+    // SAFETY: closing a descriptor number we own in this (child) process.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// `kill` that refuses pid <= 1 and our own pid (never `kill(0|-1, ..)`).
+fn safe_kill(pid: pid_t, sig: c_int, me: pid_t) -> bool {
+    if pid <= 1 || pid == me {
+        return false;
+    }
+    // SAFETY: plain syscall on a positive pid that is our descendant.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+// `time_t`/`c_long` are i32 on some 32-bit targets: keep the casts.
+#[allow(clippy::unnecessary_cast)]
+fn now_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a local timespec.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    (ts.tv_sec as i64)
+        .wrapping_mul(1000)
+        .wrapping_add((ts.tv_nsec as i64) / 1_000_000)
+}
+
+fn sleep_ms(ms: i64) {
+    let ts = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as _,
+    };
+    // SAFETY: valid pointer to a local timespec; a null remainder is allowed.
+    unsafe {
+        libc::nanosleep(&ts, std::ptr::null_mut());
+    }
+}
+
+/// Writes all of `buf`, retrying on EINTR; gives up silently on error (the
+/// host may be gone: SIGPIPE is ignored in the supervisor, so we get EPIPE).
+fn write_all(fd: c_int, buf: &[u8]) {
+    let mut off = 0usize;
+    while off < buf.len() {
+        let rest = match buf.get(off..) {
+            Some(r) => r,
+            None => return,
+        };
+        // SAFETY: `rest` is a valid readable slice for its length.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        off = off.wrapping_add(n as usize);
+    }
+}
+
+fn send_msg(tag: u8, a: i32, b: i32, c: i32) {
+    write_all(FD_CTRL, &proto::encode(tag, a, b, c));
+}
+
+fn set_sig(sig: c_int, handler: libc::sighandler_t) {
+    // SAFETY: a zeroed sigaction is a valid value (empty mask, no flags);
+    // we only install SIG_DFL or SIG_IGN, never a Rust handler.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Resets every catchable signal to its default action (host handlers must
+/// never run in a forked copy of the host).
+fn reset_all_signals() {
+    let mut sig: c_int = 1;
+    while sig < 65 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            set_sig(sig, libc::SIG_DFL);
+        }
+        sig += 1;
+    }
+}
+
+fn set_sigmask_empty() {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Closes every descriptor >= `from`.
+fn close_from(from: c_int) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: close_range(2) only closes descriptors; ~0 is "to the end".
+        let r = unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, !0u32, 0) };
+        if r == 0 {
+            return;
+        }
+    }
+    // Fallback (macOS, old kernels): close up to the soft fd limit (capped).
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointer to a local rlimit.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        if rl.rlim_cur > 65536 {
+            65536
+        } else {
+            rl.rlim_cur as c_int
+        }
+    } else {
+        4096
+    };
+    let mut fd = from;
+    while fd < max {
+        close(fd);
+        fd += 1;
+    }
+}
+
+/// Opens a NUL-terminated path; returns -1 on error.
+fn open_path(path: &[u8], flags: c_int) -> c_int {
+    // SAFETY: callers pass NUL-terminated buffers (checked below).
+    if path.last() != Some(&0) {
+        return -1;
+    }
+    unsafe { libc::open(path.as_ptr().cast(), flags | libc::O_CLOEXEC) }
+}
+
+/// Writes `data` to the file at a C path (cgroup control files).
+fn write_file(path: &CString, data: &[u8]) -> Result<(), i32> {
+    let fd = open_path(path.as_bytes_with_nul(), libc::O_WRONLY);
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: valid slice pointer/length.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    let e = errno();
+    close(fd);
+    if n < 0 {
+        Err(e)
+    } else {
+        Ok(())
+    }
+}
+
+/// A tiny fixed-capacity path builder on the stack.
+struct PathBuf64 {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl PathBuf64 {
+    fn new() -> Self {
+        PathBuf64 {
+            buf: [0; 96],
+            len: 0,
+        }
+    }
+    fn push(&mut self, s: &[u8]) -> &mut Self {
+        for &b in s {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len = self.len.wrapping_add(1);
+            }
+        }
+        self
+    }
+    fn push_num(&mut self, mut n: i32) -> &mut Self {
+        let mut digits = [0u8; 12];
+        let mut i = digits.len();
+        if n <= 0 {
+            n = 0;
+        }
+        loop {
+            i = i.wrapping_sub(1);
+            if let Some(d) = digits.get_mut(i) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        if let Some(d) = digits.get(i..) {
+            let mut tmp = [0u8; 12];
+            let l = d.len();
+            if let Some(t) = tmp.get_mut(..l) {
+                t.copy_from_slice(d);
+            }
+            if let Some(t) = tmp.get(..l) {
+                self.push(t);
+            }
+        }
+        self
+    }
+    /// The path with a trailing NUL (truncated paths are NUL-terminated too;
+    /// they then simply fail to open).
+    fn c(&mut self) -> &[u8] {
+        let end = if self.len < self.buf.len() {
+            self.len
+        } else {
+            self.buf.len() - 1
+        };
+        if let Some(slot) = self.buf.get_mut(end) {
+            *slot = 0;
+        }
+        self.buf.get(..=end).unwrap_or(&[0])
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Descendant enumeration (Linux: /proc/<pid>/task/<tid>/children)
+// ---------------------------------------------------------------------------
+
+/// Fixed-capacity list of pids (one pass of the walk).
+const PID_CAP: usize = 4096;
+
+struct PidList {
+    pids: [pid_t; PID_CAP],
+    len: usize,
+}
+
+impl PidList {
+    fn push(&mut self, pid: pid_t) -> bool {
+        match self.pids.get_mut(self.len) {
+            Some(slot) => {
+                *slot = pid;
+                self.len = self.len.wrapping_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Calls `f` with every pid listed in the `children` file of one task.
+#[cfg(target_os = "linux")]
+fn for_each_child_of_task(pid: pid_t, tid: pid_t, f: &mut dyn FnMut(pid_t)) {
+    let mut p = PathBuf64::new();
+    p.push(b"/proc/")
+        .push_num(pid)
+        .push(b"/task/")
+        .push_num(tid)
+        .push(b"/children");
+    let fd = open_path(p.c(), libc::O_RDONLY);
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 1024];
+    let mut cur: i64 = 0;
+    let mut have = false;
+    loop {
+        // SAFETY: reading into a local buffer of the given length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        let n = (n as usize).min(buf.len());
+        for &b in buf.get(..n).unwrap_or(&[]) {
+            if b.is_ascii_digit() {
+                cur = cur.saturating_mul(10).saturating_add((b - b'0') as i64);
+                have = true;
+            } else {
+                if have && cur > 1 && cur <= i32::MAX as i64 {
+                    f(cur as pid_t);
+                }
+                cur = 0;
+                have = false;
+            }
+        }
+    }
+    if have && cur > 1 && cur <= i32::MAX as i64 {
+        f(cur as pid_t);
+    }
+    close(fd);
+}
+
+/// Calls `f` with every child of every thread of `pid`.
+#[cfg(target_os = "linux")]
+fn for_each_child(pid: pid_t, f: &mut dyn FnMut(pid_t)) {
+    let mut p = PathBuf64::new();
+    p.push(b"/proc/").push_num(pid).push(b"/task");
+    let dfd = open_path(p.c(), libc::O_RDONLY | libc::O_DIRECTORY);
+    if dfd < 0 {
+        return;
+    }
+    // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name (NUL-term).
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: getdents64 writes at most buf.len() bytes into our buffer.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dfd,
+                buf.as_mut_ptr(),
+                buf.len() as libc::c_uint,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        let n = (n as usize).min(buf.len());
+        let mut off = 0usize;
+        while off.wrapping_add(19) < n {
+            let reclen = match buf.get(off.wrapping_add(16)..off.wrapping_add(18)) {
+                Some(r) => u16::from_ne_bytes([r[0], r[1]]) as usize,
+                None => break,
+            };
+            if reclen == 0 {
+                break;
+            }
+            let name_start = off.wrapping_add(19);
+            let name_end = off.wrapping_add(reclen).min(n);
+            let mut tid: i64 = 0;
+            let mut ok = false;
+            for &b in buf.get(name_start..name_end).unwrap_or(&[]) {
+                if b == 0 {
+                    break;
+                }
+                if b.is_ascii_digit() {
+                    tid = tid.saturating_mul(10).saturating_add((b - b'0') as i64);
+                    ok = true;
+                } else {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok && tid > 0 && tid <= i32::MAX as i64 {
+                for_each_child_of_task(pid, tid as pid_t, f);
+            }
+            off = off.wrapping_add(reclen);
+        }
+    }
+    close(dfd);
+}
+
+/// Collects every descendant of the supervisor (breadth first). With `stop`
+/// each process is sent SIGSTOP as soon as it is discovered, BEFORE its own
+/// children are read, so a stopped parent cannot fork behind our back.
+/// Returns the number collected (capped at `PID_CAP`; callers loop).
+#[cfg(target_os = "linux")]
+fn collect_descendants(me: pid_t, stop: bool, list: &mut PidList) -> usize {
+    list.len = 0;
+    let add = |pid: pid_t, list: &mut PidList| {
+        if pid <= 1 || pid == me {
+            return;
+        }
+        // Skip duplicates (a pid can show up twice while reparenting).
+        let mut i = 0usize;
+        while i < list.len {
+            if list.pids.get(i) == Some(&pid) {
+                return;
+            }
+            i = i.wrapping_add(1);
+        }
+        if stop {
+            safe_kill(pid, libc::SIGSTOP, me);
+        }
+        list.push(pid);
+    };
+    // Our own direct children: the supervisor is single-threaded, so its
+    // only task is `me`.
+    {
+        let mut direct = |c: pid_t| add(c, list);
+        // `add` borrows `list` mutably; route through a small shim.
+        for_each_child_of_task(me, me, &mut direct);
+    }
+    let mut i = 0usize;
+    while i < list.len {
+        let pid = match list.pids.get(i) {
+            Some(&p) => p,
+            None => break,
+        };
+        let mut each = |c: pid_t| add(c, list);
+        for_each_child(pid, &mut each);
+        i = i.wrapping_add(1);
+    }
+    list.len
+}
+
+// ---------------------------------------------------------------------------
+// The supervisor proper
+// ---------------------------------------------------------------------------
+
+/// Ladder phases (also reported in the final `'R'` message).
+const PHASE_RUN: i32 = 0;
+const PHASE_EOF: i32 = 1;
+const PHASE_TERM: i32 = 2;
+const PHASE_KILL: i32 = 3;
+
+struct Sup<'a> {
+    plan: &'a Plan,
+    me: pid_t,
+    agent: pid_t,
+    leader_alive: bool,
+    /// On platforms without a subreaper the leader's zombie is kept (not
+    /// reaped) until the end, so its process-group id cannot be reused.
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    leader_exited_unreaped: bool,
+    phase: i32,
+    deadline: i64,
+    /// Highest phase entered (reported).
+    reached: i32,
+    term_count: i32,
+    kill_count: i32,
+    host_gone: bool,
+    detached: bool,
+    graceful: bool,
+    #[cfg(target_os = "linux")]
+    sigfd: c_int,
+    list: PidList,
+}
+
+/// Entry point of the forked supervisor. Never returns.
+///
+/// # Safety contract (not `unsafe fn` because nothing here can be misused
+/// from the outside: it is called exactly once, in the fork child)
+pub(crate) fn run(plan: &Plan) -> ! {
+    // 1. Signals: no host handler may run here.
+    reset_all_signals();
+    for s in [
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGHUP,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGPIPE,
+    ] {
+        set_sig(s, libc::SIG_IGN);
+    }
+    // SIGCHLD and SIGTERM are blocked and read through a signalfd (Linux)
+    // or polled with sigpending (elsewhere).
+    // SAFETY: plain sigset manipulation on locals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+
+    // 2. Own process group, so terminal job-control signals aimed at the
+    // host's foreground group (Ctrl-C, Ctrl-Z) do not reach the supervisor;
+    // it reacts to the host's death through the lifeline instead.
+    // SAFETY: setpgid(0, 0) on ourselves.
+    unsafe {
+        libc::setpgid(0, 0);
+    }
+
+    // 3. Child subreaper: every orphan below us is reparented to us.
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+
+    // 4. Descriptor shuffle: keep ctrl/stdin/stdout/stderr at 3..6, close
+    // everything else the host had open (other sessions' lifelines above all).
+    let keep = [plan.ctrl, plan.stdin, plan.stdout, plan.stderr];
+    let mut high = [-1 as c_int; 4];
+    for (i, &fd) in keep.iter().enumerate() {
+        // SAFETY: F_DUPFD never clobbers an open descriptor.
+        let d = unsafe { libc::fcntl(fd, libc::F_DUPFD, 16) };
+        if d < 0 {
+            exit_now(120);
+        }
+        if let Some(h) = high.get_mut(i) {
+            *h = d;
+        }
+    }
+    for (i, &d) in high.iter().enumerate() {
+        // SAFETY: targets 3..6 are below 16, so they never alias a `high` fd.
+        if unsafe { libc::dup2(d, FD_CTRL + i as c_int) } < 0 {
+            exit_now(121);
+        }
+    }
+    close_from(FD_FIRST_FREE);
+    // Our own stdio points at /dev/null: the host's stdout may be a pipe
+    // somebody reads to EOF.
+    let null = open_path(b"/dev/null\0", libc::O_RDWR);
+    if null >= 0 {
+        // SAFETY: dup2 onto the standard descriptors.
+        unsafe {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+        }
+        if null > 2 {
+            close(null);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    let sigfd = {
+        // SAFETY: signalfd on a local, initialised sigset.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+        }
+    };
+
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+
+    // 5. Fork the agent.
+    let agent = match spawn_agent(plan, me) {
+        Ok(pid) => pid,
+        Err((stage, err)) => {
+            send_msg(proto::MSG_FAILED, stage, err, 0);
+            // Reap whatever was started, then leave.
+            loop {
+                let mut st = 0;
+                // SAFETY: waitpid with a valid status pointer.
+                let r = unsafe { libc::waitpid(-1, &mut st, 0) };
+                if r < 0 && errno() != libc::EINTR {
+                    break;
+                }
+            }
+            exit_now(0);
+        }
+    };
+    close(FD_IN);
+    close(FD_OUT);
+    close(FD_ERR);
+    send_msg(proto::MSG_STARTED, agent, 0, 0);
+
+    let mut sup = Sup {
+        plan,
+        me,
+        agent,
+        leader_alive: true,
+        leader_exited_unreaped: false,
+        phase: PHASE_RUN,
+        deadline: 0,
+        reached: PHASE_RUN,
+        term_count: 0,
+        kill_count: 0,
+        host_gone: false,
+        detached: false,
+        graceful: false,
+        #[cfg(target_os = "linux")]
+        sigfd,
+        list: PidList {
+            pids: [0; PID_CAP],
+            len: 0,
+        },
+    };
+    sup.main_loop()
+}
+
+/// Forks and execs the agent. Returns its pid, or (stage, errno).
+fn spawn_agent(plan: &Plan, me: pid_t) -> Result<pid_t, (i32, i32)> {
+    // Exec-status pipe: CLOEXEC, so a successful exec closes it (EOF).
+    let mut errp = [-1 as c_int; 2];
+    // SAFETY: pipe writes two descriptors into the local array.
+    if unsafe { libc::pipe(errp.as_mut_ptr()) } != 0 {
+        return Err((FAIL_FORK, errno()));
+    }
+    for fd in errp {
+        // SAFETY: setting FD_CLOEXEC on descriptors we just created.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+    // In cgroup mode, create the agent directly inside the session cgroup
+    // (clone3 + CLONE_INTO_CGROUP, Linux >= 5.7): migrating a running
+    // process by writing cgroup.procs costs ~0.7 ms (an RCU grace period);
+    // this costs nothing. Older kernels fall back to fork + cgroup.procs.
+    let mut joined = false;
+    let mut pid: pid_t = -1;
+    #[cfg(target_os = "linux")]
+    if let Some(dir) = &plan.cgroup_dir {
+        let cgfd = open_path(dir.as_bytes_with_nul(), libc::O_RDONLY | libc::O_DIRECTORY);
+        if cgfd >= 0 {
+            pid = fork_into_cgroup(cgfd);
+            if pid == 0 {
+                close(cgfd);
+                close(errp[0]);
+                agent_child(plan, me, errp[1], true);
+            }
+            close(cgfd);
+            joined = pid > 0;
+        }
+    }
+    if !joined {
+        pid = raw_fork();
+    }
+    if pid < 0 {
+        let e = errno();
+        close(errp[0]);
+        close(errp[1]);
+        return Err((FAIL_FORK, e));
+    }
+    if pid == 0 {
+        close(errp[0]);
+        agent_child(plan, me, errp[1], false);
+    }
+    close(errp[1]);
+    let mut buf = [0u8; 8];
+    let n = loop {
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(errp[0], buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        break n;
+    };
+    close(errp[0]);
+    if n == 8 {
+        let stage = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let err = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        return Err((stage, err));
+    }
+    Ok(pid)
+}
+
+/// In the agent's fork child: set up and exec. Never returns.
+fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
+    let fail = |stage: i32| -> ! {
+        let e = errno();
+        let mut msg = [0u8; 8];
+        msg[..4].copy_from_slice(&stage.to_ne_bytes());
+        msg[4..].copy_from_slice(&e.to_ne_bytes());
+        write_all(errfd, &msg);
+        exit_now(127)
+    };
+    // New session and process group: no controlling terminal, and the agent
+    // is the leader of its own group (pgid == pid).
+    // SAFETY: setsid has no memory-safety preconditions.
+    unsafe {
+        libc::setsid();
+    }
+    if let (Some(procs), false) = (&plan.cgroup_procs, in_cgroup) {
+        if write_file(procs, b"0").is_err() {
+            fail(FAIL_CGROUP);
+        }
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // The supervisor is single-threaded, so "parent thread died" ==
+        // "supervisor died": the agent is SIGKILLed with it.
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+            fail(FAIL_PDEATHSIG);
+        }
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != sup {
+            exit_now(127);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = sup;
+    for &(res, val) in &plan.rlimits {
+        let rl = libc::rlimit {
+            rlim_cur: val as libc::rlim_t,
+            rlim_max: val as libc::rlim_t,
+        };
+        // SAFETY: valid pointer to a local rlimit.
+        if unsafe { libc::setrlimit(res, &rl) } != 0 {
+            fail(FAIL_RLIMIT);
+        }
+    }
+    // SAFETY: dup2 onto the standard descriptors, then close the originals.
+    unsafe {
+        libc::dup2(FD_IN, 0);
+        libc::dup2(FD_OUT, 1);
+        libc::dup2(FD_ERR, 2);
+    }
+    for fd in FD_CTRL..FD_FIRST_FREE {
+        close(fd);
+    }
+    if let Some(cwd) = &plan.cwd {
+        // SAFETY: NUL-terminated path owned by the plan.
+        if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+            fail(FAIL_CHDIR);
+        }
+    }
+    // Default dispositions and an empty mask for the new program (ignored
+    // signals would otherwise survive exec, e.g. the host's SIG_IGN SIGPIPE).
+    reset_all_signals();
+    set_sigmask_empty();
+    // SAFETY: path, argv and envp are NUL-terminated C strings and
+    // NULL-terminated pointer arrays built by the host before the fork.
+    unsafe {
+        libc::execve(
+            plan.path.as_ptr(),
+            plan.argv_ptrs.as_ptr(),
+            plan.envp_ptrs.as_ptr(),
+        );
+    }
+    fail(FAIL_EXEC)
+}
+
+/// `struct clone_args` of clone3(2) (version 2, with `cgroup`).
+#[cfg(target_os = "linux")]
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+#[cfg(target_os = "linux")]
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Like [`raw_fork`], but the child starts life in the cgroup `cgfd`.
+/// Returns -1 (errno set) when the kernel lacks clone3/CLONE_INTO_CGROUP.
+#[cfg(target_os = "linux")]
+fn fork_into_cgroup(cgfd: c_int) -> pid_t {
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgfd as u64,
+    };
+    // SAFETY: clone3 with a NULL stack behaves like fork(2) (the child
+    // returns 0 on a copy of our stack); `args` is a valid clone_args of
+    // the size we pass.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        ) as pid_t
+    }
+}
+
+/// fork(2) without running `pthread_atfork` handlers.
+///
+/// On Linux this is the raw `clone` syscall with only SIGCHLD as the exit
+/// signal (what glibc's `_Fork` does): no atfork handler of the host (Python,
+/// OpenSSL, jemalloc, ...) runs in the child, where it could deadlock on a
+/// lock held by a thread that does not exist there.
+pub(crate) fn raw_fork() -> pid_t {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: clone with flags == SIGCHLD and a NULL stack behaves like
+        // fork(2): the child gets a copy of the address space and returns 0.
+        // The argument order of the remaining (zero) arguments differs by
+        // architecture, which does not matter when they are all zero.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            ) as pid_t
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: fork(2); the child runs only async-signal-safe code.
+        unsafe { libc::fork() }
+    }
+}
+
+impl Sup<'_> {
+    fn main_loop(&mut self) -> ! {
+        loop {
+            let no_children = self.reap_all();
+            if !self.leader_alive && (self.phase == PHASE_RUN || self.phase == PHASE_EOF) {
+                // The leader exited (on its own, or after stdin closed): the
+                // session is over; clean up whatever it left behind.
+                if self.tree_empty(no_children) {
+                    self.finish();
+                }
+                self.enter_term();
+            }
+            let none_left = self.reap_all();
+            if self.phase >= PHASE_TERM && self.tree_empty(none_left) {
+                self.finish();
+            }
+            let now = now_ms();
+            if self.phase == PHASE_EOF && now >= self.deadline {
+                self.enter_term();
+                continue;
+            }
+            if self.phase == PHASE_TERM && now >= self.deadline {
+                self.phase = PHASE_KILL;
+            }
+            if self.phase == PHASE_KILL {
+                self.kill_all();
+                self.finish();
+            }
+            self.wait_events(now);
+        }
+    }
+
+    /// Blocks in poll(2) until a control byte, a signal, or the next check.
+    fn wait_events(&mut self, now: i64) {
+        let mut timeout: c_int = match self.phase {
+            PHASE_RUN => -1,
+            _ => (self.deadline.saturating_sub(now)).clamp(0, 10) as c_int,
+        };
+        #[cfg(not(target_os = "linux"))]
+        {
+            // No signalfd: poll SIGCHLD/SIGTERM state every 20 ms.
+            if timeout < 0 || timeout > 20 {
+                timeout = 20;
+            }
+        }
+        if self.phase == PHASE_RUN && !self.leader_alive {
+            timeout = 0;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: if self.host_gone { -1 } else { FD_CTRL },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                #[cfg(target_os = "linux")]
+                fd: self.sigfd,
+                #[cfg(not(target_os = "linux"))]
+                fd: -1,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll on a local array of two pollfd structs.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+        if r < 0 {
+            return;
+        }
+        if fds[0].revents != 0 {
+            self.read_ctrl();
+        }
+        #[cfg(target_os = "linux")]
+        if fds[1].revents != 0 {
+            self.drain_sigfd();
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            // SAFETY: sigpending into a local set.
+            let term = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigpending(&mut set);
+                libc::sigismember(&set, libc::SIGTERM) == 1
+            };
+            if term {
+                self.phase = PHASE_KILL;
+            }
+        }
+    }
+
+    fn read_ctrl(&mut self) {
+        let mut buf = [0u8; 64];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(FD_CTRL, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = errno();
+            if e == libc::EINTR || e == libc::EAGAIN {
+                return;
+            }
+        }
+        if n <= 0 {
+            // Lifeline cut. After a 'D' (the owner dropped the handle) the
+            // graceful ladder goes on; otherwise the host died: kill now.
+            self.host_gone = true;
+            if !self.detached {
+                self.phase = PHASE_KILL;
+            }
+            return;
+        }
+        let n = (n as usize).min(buf.len());
+        for &b in buf.get(..n).unwrap_or(&[]) {
+            match b {
+                proto::CMD_KILL | proto::CMD_DETACH => {
+                    if b == proto::CMD_DETACH {
+                        self.detached = true;
+                    }
+                    if !self.graceful {
+                        self.graceful = true;
+                        if self.phase == PHASE_RUN {
+                            self.enter_eof();
+                        }
+                    }
+                }
+                proto::CMD_KILL_NOW => self.phase = PHASE_KILL,
+                _ => {}
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn drain_sigfd(&mut self) {
+        // struct signalfd_siginfo is 128 bytes; ssi_signo is the first u32.
+        let mut buf = [0u8; 128 * 4];
+        loop {
+            // SAFETY: reading into a local buffer.
+            let n = unsafe { libc::read(self.sigfd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            let n = (n as usize).min(buf.len());
+            let mut off = 0usize;
+            while off.wrapping_add(4) <= n {
+                if let Some(s) = buf.get(off..off.wrapping_add(4)) {
+                    let signo = u32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
+                    if signo == libc::SIGTERM as u32 {
+                        // Somebody (systemd, a sweep) asks us to go: fast kill.
+                        self.phase = PHASE_KILL;
+                    }
+                }
+                off = off.wrapping_add(128);
+            }
+        }
+    }
+
+    /// Sleeps until a signal arrives on the signalfd or `ms` pass.
+    #[cfg(target_os = "linux")]
+    fn wait_sigchld(&mut self, ms: i64) {
+        let mut fds = [libc::pollfd {
+            fd: self.sigfd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: poll on a local array of one pollfd.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms as c_int) };
+        if r > 0 {
+            self.drain_sigfd();
+        } else if self.sigfd < 0 {
+            sleep_ms(ms);
+        }
+    }
+
+    fn enter_eof(&mut self) {
+        self.reached = self.reached.max(PHASE_EOF);
+        if !self.leader_alive || self.plan.grace_eof_ms <= 0 {
+            self.enter_term();
+            return;
+        }
+        self.phase = PHASE_EOF;
+        self.deadline = now_ms().saturating_add(self.plan.grace_eof_ms);
+    }
+
+    fn enter_term(&mut self) {
+        self.reached = self.reached.max(PHASE_TERM);
+        self.phase = PHASE_TERM;
+        self.deadline = now_ms().saturating_add(self.plan.grace_term_ms.max(0));
+        self.term_count = self
+            .term_count
+            .saturating_add(self.signal_tree(libc::SIGTERM));
+    }
+
+    /// Sends `sig` (then SIGCONT, so stopped processes see it) to every
+    /// descendant. Returns how many processes were signalled.
+    #[cfg(target_os = "linux")]
+    fn signal_tree(&mut self, sig: c_int) -> i32 {
+        let n = collect_descendants(self.me, false, &mut self.list);
+        let mut count = 0i32;
+        for &pid in self.list.pids.get(..n).unwrap_or(&[]) {
+            if safe_kill(pid, sig, self.me) {
+                safe_kill(pid, libc::SIGCONT, self.me);
+                count = count.saturating_add(1);
+            }
+        }
+        count
+    }
+
+    /// Without a subreaper we can only reach the agent's process group, and
+    /// only while its leader is not reaped (so the pgid cannot be reused).
+    #[cfg(not(target_os = "linux"))]
+    fn signal_tree(&mut self, sig: c_int) -> i32 {
+        if self.leader_alive || self.leader_exited_unreaped {
+            // SAFETY: negative pid == process group; agent > 1 is checked.
+            if self.agent > 1 && unsafe { libc::kill(-self.agent, sig) } == 0 {
+                unsafe {
+                    libc::kill(-self.agent, libc::SIGCONT);
+                }
+                return 1;
+            }
+        }
+        0
+    }
+
+    /// Reaps every exited child without blocking. Returns true when we have
+    /// no children at all any more (waitpid says ECHILD).
+    fn reap_all(&mut self) -> bool {
+        loop {
+            let mut st: c_int = 0;
+            #[cfg(not(target_os = "linux"))]
+            if self.leader_alive {
+                // Observe the leader's exit without reaping it (WNOWAIT), so
+                // its pgid stays reserved while we signal the group.
+                // SAFETY: waitid with a local siginfo.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                let r = unsafe {
+                    libc::waitid(
+                        libc::P_PID,
+                        self.agent as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                    )
+                };
+                // SAFETY: si_pid is valid for a WEXITED result.
+                if r == 0 && unsafe { info.si_pid() } == self.agent {
+                    // Read the raw status with a non-reaping waitpid is not
+                    // possible; report after reaping in `finish`.
+                    self.leader_alive = false;
+                    self.leader_exited_unreaped = true;
+                }
+                return false;
+            }
+            #[cfg(not(target_os = "linux"))]
+            if self.leader_exited_unreaped {
+                return false;
+            }
+            // SAFETY: waitpid with a valid status pointer.
+            let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+            if r > 0 {
+                if r == self.agent && self.leader_alive {
+                    self.leader_alive = false;
+                    send_msg(proto::MSG_EXITED, st, 0, 0);
+                }
+                continue;
+            }
+            if r < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return r < 0 && errno() == libc::ECHILD;
+        }
+    }
+
+    fn tree_empty(&self, no_children: bool) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            no_children
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = no_children;
+            !self.leader_alive
+        }
+    }
+
+    /// Stop-then-kill until no descendant is left. Returns when confirmed.
+    fn kill_all(&mut self) {
+        self.reached = self.reached.max(PHASE_KILL);
+        #[cfg(target_os = "linux")]
+        {
+            let mut idle_rounds: i64 = 0;
+            loop {
+                if let Some(k) = &self.plan.cgroup_kill {
+                    // One write kills the whole cgroup atomically (no fork
+                    // race); the walk below still runs for anything that
+                    // moved itself out of the cgroup.
+                    let _ = write_file(k, b"1");
+                }
+                let n = collect_descendants(self.me, true, &mut self.list);
+                for &pid in self.list.pids.get(..n).unwrap_or(&[]) {
+                    if safe_kill(pid, libc::SIGKILL, self.me) {
+                        self.kill_count = self.kill_count.saturating_add(1);
+                    }
+                }
+                if self.reap_all() {
+                    return;
+                }
+                // Wait for the next SIGCHLD (a child died or a process was
+                // reparented to us and died), at most a few ms: processes
+                // in uninterruptible sleep die when they wake up.
+                idle_rounds = idle_rounds.saturating_add(1);
+                self.wait_sigchld(idle_rounds.min(10));
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.kill_count = self
+                .kill_count
+                .saturating_add(self.signal_tree(libc::SIGKILL));
+        }
+    }
+
+    /// Confirms the tree is empty (and the cgroup unpopulated), reports, and
+    /// exits.
+    fn finish(&mut self) -> ! {
+        #[cfg(target_os = "linux")]
+        {
+            // Belt and braces: run the kill loop once more; it returns at
+            // once when there is nobody left.
+            if !self.reap_all() {
+                self.kill_all();
+            }
+            if let Some(events) = &self.plan.cgroup_events {
+                // Wait (bounded) until the kernel says the cgroup is empty.
+                let mut tries = 0;
+                while tries < 500 && cgroup_populated(events) {
+                    if let Some(k) = &self.plan.cgroup_kill {
+                        let _ = write_file(k, b"1");
+                    }
+                    sleep_ms(2);
+                    tries += 1;
+                }
+                // Remove the (now empty) session cgroup ourselves: the host
+                // may be dead. If this fails (sub-cgroups), the host's
+                // cleanup or the sweep removes it recursively.
+                if let Some(dir) = &self.plan.cgroup_dir {
+                    // SAFETY: NUL-terminated path owned by the plan.
+                    unsafe {
+                        libc::rmdir(dir.as_ptr());
+                    }
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            if self.leader_exited_unreaped || self.leader_alive {
+                if self.leader_alive {
+                    self.kill_all();
+                }
+                let mut st: c_int = 0;
+                // SAFETY: blocking waitpid on our own child.
+                let r = unsafe { libc::waitpid(self.agent, &mut st, 0) };
+                if r == self.agent {
+                    send_msg(proto::MSG_EXITED, st, 0, 0);
+                }
+                self.leader_alive = false;
+                self.leader_exited_unreaped = false;
+            }
+        }
+        send_msg(
+            proto::MSG_REPORT,
+            self.reached,
+            self.term_count,
+            self.kill_count,
+        );
+        exit_now(0)
+    }
+}
+
+/// Reads `cgroup.events` and returns true while it says `populated 1`.
+#[cfg(target_os = "linux")]
+fn cgroup_populated(events: &CString) -> bool {
+    let fd = open_path(events.as_bytes_with_nul(), libc::O_RDONLY);
+    if fd < 0 {
+        return false;
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: reading into a local buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    close(fd);
+    if n <= 0 {
+        return false;
+    }
+    let s = buf.get(..n as usize).unwrap_or(&[]);
+    let key = b"populated ";
+    let mut i = 0usize;
+    while i.wrapping_add(key.len()) < s.len() {
+        if s.get(i..i.wrapping_add(key.len())) == Some(&key[..]) {
+            return s.get(i.wrapping_add(key.len())) == Some(&b'1');
+        }
+        i = i.wrapping_add(1);
+    }
+    false
+}
