@@ -159,11 +159,8 @@ fn analyse(
             };
             let next_argv = innermost.get(next - first).cloned().unwrap_or_default();
             let nspan = ctx.out.commands[next].span.clone();
-            let next_is_xargs = ctx.out.commands[next]
-                .words
-                .iter()
-                .find(|w| assignment(&w.text).is_none())
-                .is_some_and(|w| basename(&w.text) == "xargs");
+            let next_is_xargs = shell::command_word(&ctx.out.commands[next])
+                .is_some_and(|w| basename(w) == "xargs");
             if reads_script_from_stdin(&next_argv) {
                 analyse(ctx, out, &data, Some(nspan), depth + 1);
             } else if next_argv

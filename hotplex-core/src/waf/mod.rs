@@ -250,20 +250,25 @@ impl ScopeSet {
         })
     }
 
-    /// Offers every rule matching `text` to `best`.
-    fn scan(&self, rules: &[Rule], text: &str, item_span: Option<&Range<usize>>, best: &mut Best) {
+    /// Indices (into this set) of the patterns that match `text`, with
+    /// `unless` exceptions applied.
+    fn matching<'a>(&'a self, text: &'a str) -> impl Iterator<Item = usize> + 'a {
         // Most texts match nothing: a plain `is_match` answers that without
         // collecting the match set.
-        if self.patterns.is_empty() || !self.set.is_match(text.as_bytes()) {
-            return;
-        }
-        for k in self.set.matches(text.as_bytes()).iter() {
-            if self.unless[k]
-                .as_ref()
-                .is_some_and(|u| u.is_match(text.as_bytes()))
-            {
-                continue;
-            }
+        let any = !self.patterns.is_empty() && self.set.is_match(text.as_bytes());
+        any.then(|| self.set.matches(text.as_bytes()))
+            .into_iter()
+            .flat_map(|m| m.into_iter())
+            .filter(move |&k| {
+                !self.unless[k]
+                    .as_ref()
+                    .is_some_and(|u| u.is_match(text.as_bytes()))
+            })
+    }
+
+    /// Offers every rule matching `text` to `best`.
+    fn scan(&self, rules: &[Rule], text: &str, item_span: Option<&Range<usize>>, best: &mut Best) {
+        for k in self.matching(text) {
             let ri = self.rule_idx[k];
             let rule = &rules[ri];
             if !best.improves(rule.level, ri) {
@@ -283,16 +288,7 @@ impl ScopeSet {
 
     /// Every rule of this scope that matches `text` (for explanations).
     fn collect(&self, rules: &[Rule], scope: Scope, text: &str, hits: &mut Vec<Hit>) {
-        if self.patterns.is_empty() || !self.set.is_match(text.as_bytes()) {
-            return;
-        }
-        for k in self.set.matches(text.as_bytes()).iter() {
-            if self.unless[k]
-                .as_ref()
-                .is_some_and(|u| u.is_match(text.as_bytes()))
-            {
-                continue;
-            }
+        for k in self.matching(text) {
             let r = &rules[self.rule_idx[k]];
             hits.push(Hit {
                 rule_id: r.id.clone(),

@@ -692,7 +692,7 @@ impl<'a> Parser<'a> {
                     self.pos += 2;
                     let first = ctx.out.commands.len();
                     self.nested(ctx, |p, ctx| p.parse_list(ctx, Some(b')')));
-                    text.push_str(&format!("{}({})", c as char, first_name(ctx, first)));
+                    text.push_str(&format!("{}({})", c as char, output_name(ctx, first)));
                 }
                 c if is_meta(c) => break,
                 c if c.is_ascii() => {
@@ -1081,29 +1081,17 @@ fn output_name(ctx: &Ctx, first: usize) -> String {
     cmds.iter()
         .rev()
         .filter(|c| c.depth == level)
-        .find_map(|c| {
-            c.words
-                .iter()
-                .find(|w| assignment(&w.text).is_none())
-                .map(|w| basename(&w.text).to_owned())
-        })
+        .find_map(|c| command_word(c).map(|w| basename(w).to_owned()))
         .unwrap_or_default()
 }
 
-/// Basename of the first command word found at or after `first`.
-fn first_name(ctx: &Ctx, first: usize) -> String {
-    ctx.out
-        .commands
-        .get(first..)
-        .unwrap_or_default()
+/// The command word of a simple command: its first word that is not an
+/// assignment.
+pub fn command_word(c: &SimpleCommand) -> Option<&str> {
+    c.words
         .iter()
-        .find_map(|c| {
-            c.words
-                .iter()
-                .find(|w| assignment(&w.text).is_none())
-                .map(|w| basename(&w.text).to_owned())
-        })
-        .unwrap_or_default()
+        .find(|w| assignment(&w.text).is_none())
+        .map(|w| w.text.as_str())
 }
 
 /// The last path component of a command word (`/bin/rm` -> `rm`).

@@ -260,7 +260,10 @@ fn explain_shows_every_stage_and_every_hit() {
     assert_eq!(e.pipelines, vec!["rm -rf ~ | tee log".to_owned()]);
     let ids: Vec<&str> = e.hits.iter().map(|h| h.rule_id.as_str()).collect();
     assert!(ids.contains(&"privilege.sudo"), "{ids:?}");
-    assert!(ids.contains(&"file_delete.rm_recursive_outside_tree"), "{ids:?}");
+    assert!(
+        ids.contains(&"file_delete.rm_recursive_outside_tree"),
+        "{ids:?}"
+    );
     assert_eq!(e.verdict, d.check_command("sudo r''m -rf ~ | tee log"));
     let json = serde_json::to_value(&e).unwrap();
     assert_eq!(json["verdict"]["level"], "critical");
