@@ -12,6 +12,7 @@ const CASES: &[(&str, &str, &str)] = &[
     // file_delete
     ("file_delete.rm_recursive_outside_tree", "r''m -fr /home/u/proj", "rm -rf ./build /tmp/x"),
     ("file_delete.rm_outside_tree", "rm -f /var/log/app.log", "rm -f ./app.log"),
+    ("file_delete.rm_in_home", "rm -rf ~/.cache/pip", "rm -rf ./.cache/pip"),
     ("file_delete.rm_parent", "rm -rf ../other", "rm -rf ./other"),
     ("file_delete.rm_git", "rm -rf .git", "rm -rf .github/cache"),
     ("file_delete.rmdir_root", "rmdir /etc", "rmdir empty_dir"),

@@ -21,6 +21,9 @@ use super::rule::{Rule, Scope as S};
 const ABS: &str = r"/(?:[^t\s/]\S*|t[^m\s/]\S*|tm[^p\s/]\S*|tmp[^\s/]\S*)?";
 /// A path in the home directory (or the home directory itself).
 const HOME: &str = r"~\S*";
+/// The home directory itself or one of its top-level entries (`~`, `~/*`,
+/// `~/.ssh`, `~/Documents`); deeper paths (`~/.cache/pip`) are less drastic.
+const HOME_TOP: &str = r"~(?:/[^/\s]*)?/?";
 /// End of an argument.
 const E: &str = r"(?:\s|$)";
 /// A recursive flag of rm/chmod/chown.
@@ -67,11 +70,14 @@ pub(crate) fn rules() -> Vec<Rule> {
     vec![
         // ---------------------------------------------------------- file_delete
         r("file_delete.rm_recursive_outside_tree", FileDelete, Critical, Cmd,
-          format!(r"^rm\s(?:\S+\s)*?{RF}\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}|^rm\s(?:\S+\s)*?(?:{ABS}|{HOME})\s(?:\S+\s)*?{RF}{E}"),
+          format!(r"^rm\s(?:\S+\s)*?{RF}\s(?:\S+\s)*?(?:{ABS}|{HOME_TOP}){E}|^rm\s(?:\S+\s)*?(?:{ABS}|{HOME_TOP})\s(?:\S+\s)*?{RF}{E}"),
           "Recursive delete of the root, a system directory, the home directory or a path outside the working tree"),
         r("file_delete.rm_outside_tree", FileDelete, High, Cmd,
-          format!(r"^(?:rm|unlink)\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
+          format!(r"^(?:rm|unlink)\s(?:\S+\s)*?(?:{ABS}|{HOME_TOP}){E}"),
           "Deletes files outside the working tree"),
+        r("file_delete.rm_in_home", FileDelete, Moderate, Cmd,
+          format!(r"^(?:rm|unlink)\s(?:\S+\s)*?{HOME}{E}"),
+          "Deletes files in the home directory, outside the working tree"),
         r("file_delete.rm_parent", FileDelete, Moderate, Cmd,
           format!(r"^rm\s(?:\S+\s)*?\.\.(?:/\S*)?{E}"),
           "Deletes a path that climbs out of the working tree"),

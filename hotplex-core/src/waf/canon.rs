@@ -503,6 +503,10 @@ fn unwrap_argv(
         let name = basename(&argv[0]).to_owned();
         argv[0] = name.clone();
         normalize_args(ctx, &mut argv);
+        if matches!(name.as_str(), "ssh" | "scp" | "sftp") {
+            // `-i KEY` authenticates with the key; it does not send it.
+            drop_option_values(&mut argv, "-i");
+        }
         out.commands.push(Item {
             text: render(&argv),
             span: span.clone(),
@@ -904,6 +908,21 @@ fn unwrap_argv(
     }
     out.incomplete = true;
     argv
+}
+
+/// Removes every `flag VALUE` pair (and `flagVALUE`) from argv.
+fn drop_option_values(argv: &mut Vec<String>, flag: &str) {
+    let mut k = 1;
+    while k < argv.len() {
+        if argv[k] == flag {
+            let end = (k + 2).min(argv.len());
+            argv.drain(k..end);
+        } else if argv[k].starts_with(flag) && !argv[k].starts_with("--") {
+            argv.remove(k);
+        } else {
+            k += 1;
+        }
+    }
 }
 
 /// The value of the first of `flags` in argv (`-c X`, `-cX`, `--command=X`).
