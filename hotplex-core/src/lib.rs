@@ -8,6 +8,8 @@
 //!   Claude Code tool calls before they run.
 //! * [`proc`]: process containment: every process an agent starts dies with
 //!   its session.
+//! * [`protocol`]: the Claude Code stream-json protocol as typed values (the
+//!   session pool builds on it).
 //!
 //! The C ABI lives in `hotplex-ffi`; the Python, Node and Go bindings are thin
 //! layers over this crate (Python and Node directly, Go through the C ABI).
@@ -19,6 +21,7 @@
 
 pub mod error;
 pub mod proc;
+pub mod protocol;
 pub mod waf;
 
 pub use error::{Error, Result};

@@ -1,0 +1,502 @@
+//! The Claude Code stream-json protocol: what the CLI prints and what a host
+//! writes back, as typed values.
+//!
+//! The CLI runs as `claude -p --input-format stream-json --output-format
+//! stream-json --verbose --permission-prompt-tool stdio` and speaks one JSON
+//! object per line in both directions (see `shared/docs/claude-code-protocol.md`
+//! for the facts this module was written against, CLI 2.1.197):
+//!
+//! * stdout: `system/init` at the start of each turn, `assistant` messages
+//!   (text, thinking and tool_use blocks), `user` messages carrying
+//!   tool_result blocks, exactly one `result` per user message, and
+//!   `control_request` / `control_response` lines of the control protocol;
+//! * stdin: one `user` message per turn, `control_response` answers to
+//!   `can_use_tool` requests, and `control_request`s (`initialize`,
+//!   `interrupt`) from the host.
+//!
+//! Parsing is tolerant where the CLI varies (tool_result `content` as a
+//! string or a list of blocks, user `content` as a string or blocks) and
+//! strict where it matters: a line that is not a JSON object is an error the
+//! caller can count and skip, never a panic. Unknown line types and block
+//! types are kept as [`Line::Other`] / [`Block::Other`] so nothing is lost.
+
+use serde_json::{json, Map, Value};
+use thiserror::Error;
+
+/// A line of CLI output that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProtocolError {
+    /// Not JSON at all (the CLI printed something else, or a line was cut).
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object with a string `type`.
+    #[error("not a protocol message: {0}")]
+    NotAMessage(String),
+}
+
+/// Token counts as the CLI reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Input tokens not served from the cache.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_creation_input_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_input_tokens: u64,
+}
+
+impl Usage {
+    fn from_value(v: Option<&Value>) -> Option<Usage> {
+        let v = v?.as_object()?;
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Some(Usage {
+            input_tokens: n("input_tokens"),
+            output_tokens: n("output_tokens"),
+            cache_creation_input_tokens: n("cache_creation_input_tokens"),
+            cache_read_input_tokens: n("cache_read_input_tokens"),
+        })
+    }
+}
+
+/// A content block of an `assistant` or `user` message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// Answer text.
+    Text(String),
+    /// Extended thinking.
+    Thinking(String),
+    /// The model asks to run a tool.
+    ToolUse {
+        /// Tool call id (matches the later tool_result).
+        id: String,
+        /// Tool name (`Bash`, `Write`, ...).
+        name: String,
+        /// Tool input object.
+        input: Value,
+    },
+    /// The result of a tool call, sent back to the model.
+    ToolResult {
+        /// The tool call it answers.
+        tool_use_id: String,
+        /// Result text (list-of-blocks content is flattened to its text).
+        content: String,
+        /// Whether the tool failed (or was denied).
+        is_error: bool,
+    },
+    /// A block type this module does not know.
+    Other(Value),
+}
+
+/// The final line of a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnResult {
+    /// `success`, `error_during_execution`, `error_max_turns`, ...
+    pub subtype: String,
+    /// Whether the turn failed (interrupts report `true`).
+    pub is_error: bool,
+    /// The final answer text, if any.
+    pub result: Option<String>,
+    /// Wall time of the turn in the CLI.
+    pub duration_ms: u64,
+    /// Time spent waiting for the model API.
+    pub duration_api_ms: u64,
+    /// Model round trips in the turn.
+    pub num_turns: u64,
+    /// The CLI's session id.
+    pub session_id: Option<String>,
+    /// Cost as the CLI computes it.
+    pub total_cost_usd: f64,
+    /// Token usage of the turn.
+    pub usage: Usage,
+    /// Tool calls the permission layer denied.
+    pub permission_denials: Vec<Value>,
+}
+
+/// A control request from the CLI to the host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CliRequest {
+    /// Permission to run a tool; answer with [`allow_tool`] or [`deny_tool`].
+    CanUseTool {
+        /// Tool name.
+        tool_name: String,
+        /// Tool input object.
+        input: Value,
+    },
+    /// Any other subtype (hook callbacks, MCP messages, ...).
+    Other {
+        /// The request's subtype.
+        subtype: String,
+        /// The whole `request` object.
+        request: Value,
+    },
+}
+
+/// One line of CLI output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    /// `system/init`: the session as the CLI sees it.
+    Init {
+        /// The CLI's session id.
+        session_id: Option<String>,
+        /// The model in use.
+        model: Option<String>,
+        /// Working directory.
+        cwd: Option<String>,
+        /// The CLI version.
+        version: Option<String>,
+    },
+    /// An assistant message.
+    Assistant {
+        /// Its blocks, in order.
+        blocks: Vec<Block>,
+        /// Usage reported with the message.
+        usage: Option<Usage>,
+    },
+    /// A user message (tool results, or the CLI's interrupt note).
+    User {
+        /// Its blocks, in order (plain string content becomes one text block).
+        blocks: Vec<Block>,
+    },
+    /// The end of a turn.
+    Result(TurnResult),
+    /// A control request from the CLI.
+    ControlRequest {
+        /// Id to answer with.
+        request_id: String,
+        /// What is asked.
+        request: CliRequest,
+    },
+    /// The answer to a host control request.
+    ControlResponse {
+        /// The host request it answers.
+        request_id: String,
+        /// `success` or `error`.
+        subtype: String,
+        /// The error message, for `error`.
+        error: Option<String>,
+    },
+    /// Any other line (`system` subtypes, `stream_event` partials, ...).
+    Other {
+        /// The `type` field.
+        kind: String,
+        /// The whole line.
+        value: Value,
+    },
+}
+
+fn str_field(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The text of a tool_result `content`: a string, or a list of blocks whose
+/// text parts are joined by newlines.
+fn content_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(other) if !other.is_null() => other.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn parse_blocks(content: Option<&Value>) -> Vec<Block> {
+    match content {
+        Some(Value::String(s)) => vec![Block::Text(s.clone())],
+        Some(Value::Array(items)) => items.iter().map(parse_block).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn parse_block(b: &Value) -> Block {
+    match b.get("type").and_then(Value::as_str) {
+        Some("text") => Block::Text(str_field(b, "text").unwrap_or_default()),
+        Some("thinking") => Block::Thinking(str_field(b, "thinking").unwrap_or_default()),
+        Some("tool_use") => Block::ToolUse {
+            id: str_field(b, "id").unwrap_or_default(),
+            name: str_field(b, "name").unwrap_or_default(),
+            input: b.get("input").cloned().unwrap_or(Value::Object(Map::new())),
+        },
+        Some("tool_result") => Block::ToolResult {
+            tool_use_id: str_field(b, "tool_use_id").unwrap_or_default(),
+            content: content_text(b.get("content")),
+            is_error: b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+        },
+        _ => Block::Other(b.clone()),
+    }
+}
+
+/// Parses one line of CLI stdout (without its newline).
+pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
+    let v: Value =
+        serde_json::from_str(line.trim()).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProtocolError::NotAMessage(truncate(line, 120)))?
+        .to_owned();
+    let message = v.get("message");
+    Ok(match kind.as_str() {
+        "system" if v.get("subtype").and_then(Value::as_str) == Some("init") => Line::Init {
+            session_id: str_field(&v, "session_id"),
+            model: str_field(&v, "model"),
+            cwd: str_field(&v, "cwd"),
+            version: str_field(&v, "claude_code_version"),
+        },
+        "assistant" => Line::Assistant {
+            blocks: parse_blocks(message.and_then(|m| m.get("content"))),
+            usage: Usage::from_value(message.and_then(|m| m.get("usage"))),
+        },
+        "user" => Line::User {
+            blocks: parse_blocks(message.and_then(|m| m.get("content"))),
+        },
+        "result" => {
+            let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+            Line::Result(TurnResult {
+                subtype: str_field(&v, "subtype").unwrap_or_default(),
+                is_error: v.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+                result: str_field(&v, "result"),
+                duration_ms: n("duration_ms"),
+                duration_api_ms: n("duration_api_ms"),
+                num_turns: n("num_turns"),
+                session_id: str_field(&v, "session_id"),
+                total_cost_usd: v
+                    .get("total_cost_usd")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0),
+                usage: Usage::from_value(v.get("usage")).unwrap_or_default(),
+                permission_denials: v
+                    .get("permission_denials")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+        }
+        "control_request" => {
+            let request = v.get("request").cloned().unwrap_or(Value::Null);
+            let subtype = str_field(&request, "subtype").unwrap_or_default();
+            Line::ControlRequest {
+                request_id: str_field(&v, "request_id").unwrap_or_default(),
+                request: if subtype == "can_use_tool" {
+                    CliRequest::CanUseTool {
+                        tool_name: str_field(&request, "tool_name").unwrap_or_default(),
+                        input: request
+                            .get("input")
+                            .cloned()
+                            .unwrap_or(Value::Object(Map::new())),
+                    }
+                } else {
+                    CliRequest::Other { subtype, request }
+                },
+            }
+        }
+        "control_response" => {
+            let r = v.get("response").cloned().unwrap_or(Value::Null);
+            Line::ControlResponse {
+                request_id: str_field(&r, "request_id").unwrap_or_default(),
+                subtype: str_field(&r, "subtype").unwrap_or_default(),
+                error: str_field(&r, "error"),
+            }
+        }
+        _ => Line::Other { kind, value: v },
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// A user turn, as one stdin line (with its newline).
+pub fn user_message(text: &str) -> String {
+    line(json!({
+        "type": "user",
+        "message": {"role": "user", "content": [{"type": "text", "text": text}]},
+    }))
+}
+
+/// Allows a `can_use_tool` request, passing the input through unchanged.
+pub fn allow_tool(request_id: &str, input: &Value) -> String {
+    control_response(
+        request_id,
+        json!({"behavior": "allow", "updatedInput": input}),
+    )
+}
+
+/// Denies a `can_use_tool` request; the model sees `message` as the tool's
+/// error result and the turn goes on.
+pub fn deny_tool(request_id: &str, message: &str) -> String {
+    control_response(request_id, json!({"behavior": "deny", "message": message}))
+}
+
+/// Asks the CLI to stop the current turn; it answers with a control response
+/// and ends the turn with an `is_error` result, and the process stays usable.
+pub fn interrupt(request_id: &str) -> String {
+    line(
+        json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "interrupt"}}),
+    )
+}
+
+/// The control protocol's opening handshake.
+pub fn initialize(request_id: &str) -> String {
+    line(
+        json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "initialize", "hooks": null}}),
+    )
+}
+
+fn control_response(request_id: &str, response: Value) -> String {
+    line(json!({
+        "type": "control_response",
+        "response": {"subtype": "success", "request_id": request_id, "response": response},
+    }))
+}
+
+fn line(v: Value) -> String {
+    let mut s = v.to_string();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_line_gives_session_and_model() {
+        let l = parse_line(r#"{"type":"system","subtype":"init","session_id":"s1","cwd":"/w","tools":["Bash"],"model":"claude-x","permissionMode":"default","claude_code_version":"2.1.197"}"#).unwrap();
+        assert_eq!(
+            l,
+            Line::Init {
+                session_id: Some("s1".into()),
+                model: Some("claude-x".into()),
+                cwd: Some("/w".into()),
+                version: Some("2.1.197".into())
+            }
+        );
+    }
+
+    #[test]
+    fn assistant_blocks_keep_their_order_and_kinds() {
+        let l = parse_line(r#"{"type":"assistant","message":{"content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"hi"},{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}],"usage":{"input_tokens":3,"output_tokens":5}},"session_id":"s1"}"#).unwrap();
+        let Line::Assistant { blocks, usage } = l else {
+            panic!("{l:?}")
+        };
+        assert_eq!(blocks[0], Block::Thinking("hm".into()));
+        assert_eq!(blocks[1], Block::Text("hi".into()));
+        assert!(matches!(&blocks[2], Block::ToolUse { name, .. } if name == "Bash"));
+        assert_eq!(usage.unwrap().output_tokens, 5);
+    }
+
+    #[test]
+    fn tool_result_content_may_be_a_string_or_blocks() {
+        for content in [r#""out""#, r#"[{"type":"text","text":"out"}]"#] {
+            let line = format!(
+                r#"{{"type":"user","message":{{"content":[{{"type":"tool_result","tool_use_id":"t1","content":{content},"is_error":true}}]}}}}"#
+            );
+            let Line::User { blocks } = parse_line(&line).unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                blocks,
+                vec![Block::ToolResult {
+                    tool_use_id: "t1".into(),
+                    content: "out".into(),
+                    is_error: true
+                }]
+            );
+        }
+        let Line::User { blocks } =
+            parse_line(r#"{"type":"user","message":{"content":"[Request interrupted by user]"}}"#)
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            blocks,
+            vec![Block::Text("[Request interrupted by user]".into())]
+        );
+    }
+
+    #[test]
+    fn result_line_carries_stats_and_errors() {
+        let l = parse_line(r#"{"type":"result","subtype":"error_during_execution","is_error":true,"duration_ms":33,"duration_api_ms":20,"num_turns":1,"session_id":"s1","total_cost_usd":0.01,"usage":{"input_tokens":10,"output_tokens":2,"cache_read_input_tokens":7},"permission_denials":[]}"#).unwrap();
+        let Line::Result(r) = l else { panic!() };
+        assert!(r.is_error);
+        assert_eq!(r.subtype, "error_during_execution");
+        assert_eq!(r.usage.cache_read_input_tokens, 7);
+        assert_eq!(r.duration_ms, 33);
+    }
+
+    #[test]
+    fn can_use_tool_requests_are_typed() {
+        let l = parse_line(r#"{"type":"control_request","request_id":"r9","request":{"subtype":"can_use_tool","tool_name":"Bash","input":{"command":"rm -rf /"},"permission_suggestions":[]}}"#).unwrap();
+        assert_eq!(
+            l,
+            Line::ControlRequest {
+                request_id: "r9".into(),
+                request: CliRequest::CanUseTool {
+                    tool_name: "Bash".into(),
+                    input: json!({"command": "rm -rf /"})
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn control_responses_name_their_request() {
+        let l = parse_line(r#"{"type":"control_response","response":{"subtype":"success","request_id":"r2","response":{}}}"#).unwrap();
+        assert_eq!(
+            l,
+            Line::ControlResponse {
+                request_id: "r2".into(),
+                subtype: "success".into(),
+                error: None
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(matches!(
+            parse_line("not json"),
+            Err(ProtocolError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_line("[1,2]"),
+            Err(ProtocolError::NotAMessage(_))
+        ));
+        assert!(matches!(
+            parse_line(r#"{"no":"type"}"#),
+            Err(ProtocolError::NotAMessage(_))
+        ));
+        assert!(matches!(
+            parse_line(r#"{"type":"stream_event","event":{}}"#),
+            Ok(Line::Other { .. })
+        ));
+    }
+
+    #[test]
+    fn host_messages_are_single_json_lines() {
+        for l in [
+            user_message("hello\nworld"),
+            allow_tool("r1", &json!({"command": "ls"})),
+            deny_tool("r1", "blocked by WAF"),
+            interrupt("r2"),
+            initialize("r3"),
+        ] {
+            assert!(l.ends_with('\n') && l.matches('\n').count() == 1, "{l:?}");
+            let v: Value = serde_json::from_str(&l).unwrap();
+            assert!(v.get("type").is_some());
+        }
+        let v: Value = serde_json::from_str(&deny_tool("r1", "no")).unwrap();
+        assert_eq!(v["response"]["response"]["behavior"], "deny");
+        assert_eq!(v["response"]["request_id"], "r1");
+    }
+}
