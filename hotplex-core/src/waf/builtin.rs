@@ -31,7 +31,7 @@ const RF: &str = r"(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)";
 /// System directories whose loss breaks the host.
 const SYSDIR: &str = r"/(?:etc|usr|bin|sbin|lib|lib32|lib64|boot|var|home|root|opt|srv|sys|proc|dev|run|snap|mnt|media|data)";
 /// Files that hold secrets. `.pub` keys, `.env.example` and `/etc/passwd` are not.
-const SECRET: &str = r"(?:~/\.ssh/?|\S*\.ssh/id_[a-z0-9_]+|\S*\.ssh/\S*_key|\S*\.aws/credentials|~/\.aws/?|\S*\.aws/config|\S*\.kube/config|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|\S*\.netrc|\S*\.pgpass|\S*\.git-credentials|\S*\.docker/config\.json|\S*\.npmrc|\S*\.pypirc|\S*\.gnupg\S*|\S*\.config/gcloud\S*|\S*/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|/proc/[^\s/]+/environ|/etc/master\.passwd|\S*\.vault-token|\S*\.cargo/credentials(?:\.toml)?|\S*\.config/gh/hosts\.yml|\S*\.config/hub|\S*\.azure/\S+|\S*\.terraform\.d/credentials\S*|\S*\.boto|\S*\.s3cfg|\S*id_(?:rsa|dsa|ecdsa|ed25519)|\S*\.(?:key|p12|pfx|keystore|jks)|\S*credentials\.json|\S*service[-_]account\S*\.json|/etc/ssl/private\S*)";
+const SECRET: &str = r"(?:~/\.ssh/?|\S*\.ssh/id_[a-z0-9_]+|\S*\.ssh/\S*_key|\S*\.aws/credentials|~/\.aws/?|\S*\.aws/config|\S*\.kube/config|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|\S*\.netrc|\S*\.pgpass|\S*\.git-credentials|\S*\.docker/config\.json|\S*\.npmrc|\S*\.pypirc|\S*\.gnupg\S*|\S*\.config/gcloud\S*|\S*/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|/proc/[^\s/]+/environ|/(?:var/)?run/secrets/\S+|/etc/master\.passwd|\S*\.vault-token|\S*\.cargo/credentials(?:\.toml)?|\S*\.config/gh/hosts\.yml|\S*\.config/hub|\S*\.azure/\S+|\S*\.terraform\.d/credentials\S*|\S*\.boto|\S*\.s3cfg|\S*id_(?:rsa|dsa|ecdsa|ed25519)|\S*\.(?:key|p12|pfx|keystore|jks)|\S*credentials\.json|\S*service[-_]account\S*\.json|/etc/ssl/private\S*)";
 /// Programs that read a file and print or copy it.
 const READER: &str = r"(?:cat|tac|less|more|most|head|tail|bat|batcat|nl|view|strings|od|xxd|hexdump|base64|base32|tar|zip|7z|gzip|bzip2|xz|grep|egrep|fgrep|rg|ag|awk|sed|sort|uniq|cut|diff|vim|vi|nvim|nano|emacs|gpg|sha256sum|md5sum|curl|wget|dd|jq|yq|python[0-9.]*|perl|ruby|node|source|\.)";
 /// Programs that copy or move their leading operands to the last one.
@@ -144,6 +144,8 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("system.move_system_dir", System, Critical, Cmd,
           format!(r"^(?:mv|rename)\s(?:-\S+\s)*(?:/|{SYSDIR}/?|~/?)\s"),
           "Moves a system directory or the home directory away"),
+        r("system.windows_format", System, Critical, Cmd, r"^format(?:\.com|\.exe)?\s(?:\S+\s)*?[a-zA-Z]:",
+          "Formats a Windows drive"),
         r("system.fork_bomb", System, Critical, Text, r":\s*\(\s*\)\s*\{[^}]*:\s*\|\s*:\s*&?[^}]*\}\s*;?\s*:",
           "Fork bomb"),
         r("system.fork_bomb_named", System, Critical, Text, r"\b([A-Za-z_]\w*)\s*\(\s*\)\s*\{\s*[A-Za-z_]\w*\s*\|\s*[A-Za-z_]\w*\s*&\s*;?\s*\}\s*;\s*[A-Za-z_]\w*",
@@ -190,6 +192,9 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("privilege.root_shell", Privilege, Critical, Cmd,
           r"^(?:sudo|doas|run0)\s(?:-\S+\s)*(?:-[a-zA-Z]*[is][a-zA-Z]*)$|^(?:sudo|doas|run0)\s(?:-\S+\s(?:\S+\s)?)*?(?:\S*/)?(?:su|bash|sh|zsh|dash|fish|ksh|tcsh|csh)(?:\s-\S*)*$|^su(?:\s-|\s-l|\s--login|\sroot|\s-\sroot)*$",
           "Opens a root shell"),
+        r("privilege.root_login_shell", Privilege, Critical, Cmd,
+          r"^(?:sudo|doas|run0)(?:\s(?:-[ugCDhprtTU]\s\S+|--\S+|-[a-zA-Z]+))*\s-[a-zA-Z]*[is][a-zA-Z]*(?:\s(?:-[ugCDhprtTU]\s\S+|--\S+|-[a-zA-Z]+))*$",
+          "Opens a root shell"),
         r("privilege.pkexec", Privilege, Critical, Cmd, r"^pkexec(?:\s|$)",
           "Runs a program as root through polkit"),
         r("privilege.setuid", Privilege, Critical, Cmd,
@@ -212,7 +217,7 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Runs a command with elevated privileges"),
         // ------------------------------------------------------------ injection
         r("injection.fetch_pipe_shell", Injection, Critical, Pipe,
-          format!(r"(?:^|\x1e )(?:curl|wget|fetch|aria2c|http|https|xh|lwp-request|GET)\s[^\x1e]*(?:\x1e [^\x1e]*)*\x1e {RUNNER}(?:\s-\S*)*\s?(?:\x1e|$)"),
+          format!(r"(?:^|\x1e )(?:curl|wget|fetch|aria2c|http|https|xh|lwp-request|GET)\s[^\x1e]*(?:\x1e [^\x1e]*)*\x1e {RUNNER}(?:\s-\S*)*(?:\s--(?:\s[^\s\x1e]+)*)?\s?(?:\x1e|$)"),
           "Downloads code and pipes it straight into a shell or interpreter"),
         r("injection.decode_pipe_shell", Injection, Critical, Pipe,
           format!(r"(?:^|\x1e )(?:base64\s(?:\S+\s)*?(?:-d\S*|--decode|-D)|base32\s(?:\S+\s)*?(?:-d|--decode)|xxd\s(?:\S+\s)*?-r|openssl\s(?:\S+\s)*?-d|(?:gzip|bzip2|xz|zstd)\s(?:\S+\s)*?-d\S*|gunzip|zcat|bzcat|xzcat|uudecode|rev|tr\s|printf\s\S*\\(?:x[0-9a-fA-F]|[0-7]{{3}})|echo\s-\S*e\S*\s\S*\\x)[^\x1e]*(?:\x1e [^\x1e]*)*\x1e {RUNNER}(?:\s-\S*)*\s?(?:\x1e|$)"),
@@ -239,6 +244,12 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("file_delete.interpreter_delete", FileDelete, Critical, Code,
           r#"(?:rmtree|rmSync|rmdirSync|remove_dir_all|rm_rf|rm_r|rimraf|removedirs|emptyDirSync|removeSync|deleteRecursively|remove_tree|rmdir)\s*\(\s*['"](?:/(?:[^t'"][^'"]*|t[^m'"][^'"]*)?|~[^'"]*)['"]"#,
           "Interpreter code deletes the root, a system directory or the home directory"),
+        r("injection.interpreter_exec_remote", Injection, Critical, Code,
+          r"(?s)\b(?:exec|eval|Function)\s*\(?.*(?:urlopen|urllib\.request|requests\.get|http\.get|https\.get|fetch\(|LWP::Simple|get\(\s*['\x22]https?:|Net::HTTP|open-uri|URI\.open)",
+          "Interpreter code runs code it downloads"),
+        r("injection.interpreter_exec_decoded", Injection, Critical, Code,
+          r"(?s)\b(?:exec|eval|Function|compile)\s*\(?\s*(?:[\w.]+\()?[^;]*(?:b64decode|decode_base64|base64\.decode|Base64\.decode64|unpack\(\s*['\x22]m|from\(\s*['\x22][^'\x22]*['\x22]\s*,\s*['\x22]base64|atob\(|unhexlify|bytes\.fromhex|codecs\.decode|zlib\.decompress|marshal\.loads|rot13)",
+          "Interpreter code runs code it decodes"),
         r("injection.interpreter_shell", Injection, Moderate, Code, r"^\S+\s.*\b(?:os\.system|subprocess|child_process|popen|system\s*\(|exec\s*\(|spawn|shell_exec|passthru|`)",
           "Interpreter code runs shell commands"),
         r("injection.git_hooks_path", Injection, Moderate, Cmd, r"^git\s(?:config\s(?:\S+\s)*?)?(?:core\.hooks[pP]ath|core\.fsmonitor|core\.sshCommand|credential\.helper\s!)",
@@ -341,10 +352,10 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("persistence.git_hook_redirect", Persistence, Moderate, Redir, r"^(?:>|>>|>\||&>|&>>) \S*\.git/hooks/\S+",
           "Installs a git hook that runs on every commit"),
         // ------------------------------------------------------------ container
-        r("container.privileged", Container, Critical, Cmd, r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create|exec)\s(?:\S+\s)*?--privileged(?:=true)?(?:\s|$)",
+        r("container.privileged", Container, Critical, Cmd, r"^(?:docker|podman|nerdctl|ctr|crictl)\s(?:\S+\s)*?(?:run|create|exec)\s(?:\S+\s)*?--privileged(?:=true)?(?:\s|$)",
           "Runs a privileged container (full host access)"),
         r("container.host_root_mount", Container, Critical, Cmd,
-          format!(r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:(?:-v|--volume)[=\s]?(?:/|{SYSDIR}|~|~/\.(?:ssh|aws|kube|gnupg|docker|config/gcloud)|/var/run/docker\.sock|/run/docker\.sock)/?:|--mount[=\s]\S*(?:src|source)=(?:/|{SYSDIR}|~|/var/run/docker\.sock)/?(?:,|$|\s))"),
+          format!(r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:(?:-v|--volume)[=\s]?(?:/|/(?:etc|root|proc|sys|dev|boot|usr|bin|sbin|lib|lib64|run|var/run|var/lib|home)(?:/[^:\s]*)?|~|~/\.(?:ssh|aws|kube|gnupg|docker|config/gcloud)(?:/[^:\s]*)?)/?:|--mount[=\s]\S*(?:src|source)=(?:/|{SYSDIR}|~|/var/run/docker\.sock)/?(?:,|$|\s))"),
           "Mounts the host's root, a system directory or the Docker socket into a container"),
         r("container.host_namespaces", Container, Critical, Cmd, r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:--pid[=\s]host|--userns[=\s]host|--cap-add[=\s](?:ALL|SYS_ADMIN|SYS_MODULE|SYS_PTRACE)|--security-opt[=\s](?:apparmor|seccomp|label)[=:](?:unconfined|disable))",
           "Gives a container the host's namespaces or kernel capabilities"),
@@ -354,6 +365,9 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Gives a container the host's network"),
         r("container.host_mount", Container, Moderate, Cmd, r"^(?:docker|podman|nerdctl)\s(?:\S+\s)*?(?:run|create)\s(?:\S+\s)*?(?:-v|--volume)[=\s]?(?:/|~)\S*:",
           "Mounts a host directory into a container"),
+        r("container.kubectl_host_access", Container, Critical, Cmd,
+          r"^kubectl\s(?:\S+\s)*?(?:run|debug|create|apply)\s(?:\S+\s)*?\S*(?:hostPID|hostNetwork|hostIPC|privileged\x22?:\s?true|hostPath)|^kubectl\s(?:\S+\s)*?debug\s(?:\S+\s)*?node/",
+          "Gives a Kubernetes pod the node's namespaces, files or full privileges"),
         r("container.nsenter", Container, Critical, Cmd, r"^nsenter\s",
           "Enters another process's namespaces"),
         r("container.unshare_chroot", Container, High, Cmd, r"^(?:unshare|chroot)\s",
@@ -372,7 +386,7 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("kernel.modules_dir", Kernel, High, Cmd, r"^(?:cp|mv|install|ln|tee|rm)\s(?:\S+\s)*?/lib/modules/",
           "Changes installed kernel modules"),
         // ------------------------------------------------------------- database
-        r("database.drop", Database, Critical, Code, r"(?i)^sql\s.*\bdrop\s+(?:database|schema|table|user|role|index|collection)\b",
+        r("database.drop", Database, Critical, Code, r"(?i)^sql\s.*\bdrop\s+(?:database|schema|table|user|role|index|collection|keyspace|measurement|retention\s+policy|series)\b",
           "Drops a database object"),
         r("database.truncate", Database, Critical, Code, r"(?i)^sql\s.*\btruncate\s+(?:table\s+)?[\w.`\x22]+",
           "Empties a table"),
@@ -386,6 +400,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             .unless(r"(?i-u)\bwhere\b"),
         r("database.alter_drop", Database, Moderate, Code, r"(?i)^sql\s.*\balter\s+table\s+\S+\s+(?:drop|rename)\b",
           "Destructive ALTER TABLE"),
+        r("database.redis_flush_stdin", Database, Critical, Code, r"(?i)^sql\s+(?:flushall|flushdb)\b",
+          "Deletes every key in Redis"),
         r("database.redis_flush", Database, Critical, Cmd, r"^redis-cli\s(?:\S+\s)*?(?i:flushall|flushdb)(?:\s|$)",
           "Deletes every key in Redis"),
         r("database.dropdb", Database, Critical, Cmd, r"^(?:dropdb|dropuser)\s|^mysqladmin\s(?:\S+\s)*?drop\s",

@@ -192,8 +192,29 @@ fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<Stri
     let argv = argv?;
     match argv.first().map(String::as_str)? {
         "cat" if argv.len() == 1 => cmd.stdin.as_ref().map(|s| s.body.clone()),
+        // Paths under the start: judged as the start path itself.
+        "find" => Some(find_start(argv)),
+        "ls" => Some(
+            argv[1..]
+                .iter()
+                .filter(|a| !a.starts_with('-'))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         _ => shell::literal_output(argv),
     }
+}
+
+/// The first path find walks (its operands come before the expression).
+fn find_start(argv: &[String]) -> String {
+    argv.iter()
+        .skip(1)
+        .skip_while(|a| matches!(a.as_str(), "-H" | "-L" | "-P"))
+        .take_while(|a| !a.starts_with('-') && *a != "(" && *a != "!")
+        .next()
+        .cloned()
+        .unwrap_or_else(|| ".".to_owned())
 }
 
 const SHELLS: &[&str] = &[
@@ -698,7 +719,9 @@ fn unwrap_argv(
                 None
             }
             "find" => {
-                // Every -exec/-execdir/-ok/-okdir runs a command.
+                // Every -exec/-execdir/-ok/-okdir runs a command, with `{}`
+                // standing for what find walks (judged as its start path).
+                let start = find_start(&argv);
                 let mut i = 1;
                 while i < argv.len() {
                     if matches!(argv[i].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
@@ -706,7 +729,10 @@ fn unwrap_argv(
                             .iter()
                             .position(|a| a == ";" || a == "+")
                             .map_or(argv.len(), |p| i + 1 + p);
-                        let inner = argv[i + 1..end].to_vec();
+                        let inner: Vec<String> = argv[i + 1..end]
+                            .iter()
+                            .map(|a| if a == "{}" { start.clone() } else { a.clone() })
+                            .collect();
                         unwrap_argv(ctx, out, inner, span, None, depth + 1);
                         i = end;
                     }
@@ -968,6 +994,9 @@ const DB_CLIENTS: &[&str] = &[
     "mycli",
     "litecli",
     "usql",
+    "influx",
+    // redis-cli reads commands on stdin; they are judged like statements.
+    "redis-cli",
 ];
 
 /// Lexically normalises path arguments (`//`, `/./`, `..`) and resolves
@@ -1047,6 +1076,7 @@ fn push_sql(out: &mut Canonical, argv: &[String], stdin: Option<&str>, span: &Ra
     while k < argv.len() {
         let a = argv[k].as_str();
         let value_flags = [
+            "-execute",
             "-c",
             "--command",
             "-e",
