@@ -148,3 +148,17 @@ fn ten_mebibytes_of_plain_text_and_binary_like_text_do_not_panic() {
     let _ = d.check_command(&noise);
     let _ = d.explain(&noise);
 }
+
+#[test]
+fn unclosed_parameter_expansion_ending_in_a_multibyte_character_does_not_panic() {
+    // Found by the fuzzer: `${` never closed, input ending inside a
+    // three-byte character.
+    let d = Detector::new();
+    for cmd in ["o ${H(O untO\\-\u{715e}", "${\u{e9}", "echo ${a:-\u{1f600}"] {
+        assert!(!d.check_command(cmd).is_safe(), "{cmd:?}");
+        let _ = d.check_prompt(cmd);
+        let _ = d.explain(cmd);
+    }
+    let fuzz_input = "\n```q\n\n\n\n\n\n*\n\n\n\n\n\no ${H(O untO\\-\u{715e}";
+    let _ = d.check_prompt(fuzz_input);
+}

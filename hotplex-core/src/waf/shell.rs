@@ -419,8 +419,9 @@ impl<'a> Parser<'a> {
     }
 
     /// Skips to just after the `close` that balances an already-consumed
-    /// `open`, ignoring quoted text. Linear.
-    fn skip_balanced(&mut self, open: u8, close: u8) {
+    /// `open`, ignoring quoted text; returns whether it was found (else the
+    /// position is the end of the input). Linear.
+    fn skip_balanced(&mut self, open: u8, close: u8) -> bool {
         let mut level = 1usize;
         while let Some(c) = self.peek() {
             self.pos += 1;
@@ -438,7 +439,7 @@ impl<'a> Parser<'a> {
                 c if c == close => {
                     level -= 1;
                     if level == 0 {
-                        return;
+                        return true;
                     }
                 }
                 _ => {}
@@ -447,6 +448,7 @@ impl<'a> Parser<'a> {
         // Input ended before the closing bracket.
         self.syntax_error = true;
         self.pos = self.pos.min(self.src.len());
+        false
     }
 
     /// Ends the command being built; returns its index if it had words or
@@ -874,8 +876,15 @@ impl<'a> Parser<'a> {
             Some(b'{') => {
                 self.pos += 2;
                 let start = self.pos;
-                self.skip_balanced(b'{', b'}');
-                let inner = &self.text[start..self.pos.saturating_sub(1).max(start)];
+                // The closing `}` is not part of the expansion; an input that
+                // ends first has none to drop (and may end in a multi-byte
+                // character).
+                let end = if self.skip_balanced(b'{', b'}') {
+                    self.pos - 1
+                } else {
+                    self.pos
+                };
+                let inner = self.text.get(start..end.max(start)).unwrap_or_default();
                 let name_end = inner
                     .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
                     .unwrap_or(inner.len());
