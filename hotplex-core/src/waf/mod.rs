@@ -498,7 +498,7 @@ impl Detector {
 
     /// Screens a shell command line, as an agent's Bash tool would run it.
     pub fn check_command(&self, command: &str) -> Verdict {
-        let v = self.command_verdict(command);
+        let v = fail_closed(|| self.command_verdict(command));
         self.audit(CheckKind::Command, command, v)
     }
 
@@ -507,7 +507,7 @@ impl Detector {
     /// as commands, and a few raw-text rules catch dangerous commands and
     /// requests written in prose.
     pub fn check_prompt(&self, prompt: &str) -> Verdict {
-        let v = prompt::check(self, prompt);
+        let v = fail_closed(|| prompt::check(self, prompt));
         self.audit(CheckKind::Prompt, prompt, v)
     }
 
@@ -522,13 +522,13 @@ impl Detector {
                 "tool input must be a JSON object".to_owned(),
             ));
         }
-        let v = tool::check(self, name, &value);
+        let v = fail_closed(|| tool::check(self, name, &value));
         Ok(self.audit(CheckKind::Tool, input_json, v))
     }
 
     /// [`check_tool`](Self::check_tool) for an already-parsed input.
     pub fn check_tool_value(&self, name: &str, input: &serde_json::Value) -> Verdict {
-        let v = tool::check(self, name, input);
+        let v = fail_closed(|| tool::check(self, name, input));
         if v.is_safe() {
             return v;
         }
@@ -737,6 +737,22 @@ pub struct Explanation {
 fn readable(text: &str) -> String {
     text.replace(canon::ARG_SPACE, " ")
         .replace(canon::PIPE_SEP, " | ")
+}
+
+/// Runs an analysis; if it panics (a bug in hotplex), the input is blocked
+/// instead of the check disappearing: the WAF fails closed.
+fn fail_closed(f: impl FnOnce() -> Verdict) -> Verdict {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Verdict {
+        level: Level::High,
+        blocked: true,
+        rule_id: Some("injection.analysis_failed".to_owned()),
+        category: Some(Category::Injection),
+        reason: "The WAF failed to analyse this input (an internal error); blocked to be safe"
+            .to_owned(),
+        span: None,
+        canonical: None,
+        suggestions: vec!["Report the input to the hotplex maintainers".to_owned()],
+    })
 }
 
 /// The more severe of two verdicts (the first on a tie).

@@ -269,3 +269,11 @@ fn explain_shows_every_stage_and_every_hit() {
     assert_eq!(json["verdict"]["level"], "critical");
     assert!(d.explain("ls\0").control.is_some());
 }
+
+#[test]
+fn a_panicking_analysis_fails_closed() {
+    let v = fail_closed(|| panic!("a bug in the analyser"));
+    assert!(v.blocked);
+    assert_eq!(v.rule_id.as_deref(), Some("injection.analysis_failed"));
+    assert!(fail_closed(Verdict::safe).is_safe());
+}
