@@ -437,7 +437,17 @@ fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Ve
         .skip_while(|w| assignment(&w.text).is_some())
         .map(|w| w.text.clone())
         .collect();
-    if argv.is_empty() || (argv.len() == 1 && (argv[0] == ":" || argv[0] == "true")) {
+    let empties = |a: &[String]| match a {
+        [] => true,
+        [c] => c == ":" || c == "true",
+        [c, x] => {
+            (c == "cat" && x == "/dev/null")
+                || (c == "echo" && x == "-n")
+                || (c == "printf" && x.is_empty())
+        }
+        _ => false,
+    };
+    if empties(&argv) {
         // `> file` and `: > file` empty the file: judge it as a truncation.
         for r in &cmd.redirects {
             if r.op == ">" || r.op == ">|" {
