@@ -122,13 +122,13 @@ test('a bad custom rule throws HOTPLEX_INVALID_RULE with its line', () => {
 })
 
 test('a custom rule applies', () => {
-  const d = new Detector({ rules: 'terraform\\s+destroy|Destroys infrastructure|high|system' })
-  const v = d.checkCommand('terraform destroy -auto-approve')
+  const d = new Detector({ rules: 'acme-cli\\s+wipe|Wipes the ACME account|high|system' })
+  const v = d.checkCommand('acme-cli wipe --yes')
   assert.equal(v.blocked, true)
   assert.equal(v.level, 'high')
   assert.equal(v.category, 'system')
-  assert.equal(v.reason, 'Destroys infrastructure')
-  assert.equal(new Detector().checkCommand('terraform destroy -auto-approve').blocked, false)
+  assert.equal(v.reason, 'Wipes the ACME account')
+  assert.equal(new Detector().checkCommand('acme-cli wipe --yes').blocked, false)
 })
 
 test('builtinRules: false turns the built-in rules off', () => {

@@ -228,12 +228,12 @@ def test_check_tool_wrong_input_type(d):
 
 
 def test_custom_rule_applies():
-    d = hotplex.Detector(rules="terraform\\s+destroy|Destroys infrastructure|high|system")
-    v = d.check_command("terraform destroy -auto-approve")
+    d = hotplex.Detector(rules="acme-cli\\s+wipe|Wipes the ACME account|high|system")
+    v = d.check_command("acme-cli wipe --yes")
     assert v.blocked and v.level == "high"
     assert v.rule_id == "custom-1"
     assert v.category == "system"
-    assert v.reason == "Destroys infrastructure"
+    assert v.reason == "Wipes the ACME account"
     # built-ins still apply
     assert d.check_command("rm -rf /").blocked
 

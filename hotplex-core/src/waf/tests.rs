@@ -56,10 +56,10 @@ fn verdict_carries_span_canonical_and_suggestions() {
 #[test]
 fn custom_rules_apply_and_report_their_ids() {
     let mut b = Detector::builder();
-    b.rules_from_str("terraform\\s+destroy|Destroys infrastructure|high|system")
+    b.rules_from_str("acme-cli\\s+wipe|Wipes the ACME account|high|system")
         .unwrap();
     let d = b.build().unwrap();
-    let v = d.check_command("terraform destroy -auto-approve");
+    let v = d.check_command("acme-cli wipe --yes");
     assert!(v.blocked);
     assert_eq!(v.rule_id.as_deref(), Some("custom-1"));
 }
