@@ -177,6 +177,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("database.mongo_update_all", "mongosh --eval 'db.users.updateMany({}, {$set: {admin: true}})'", "mongosh --eval 'db.users.updateMany({id: 1}, {$set: {admin: true}})'"),
     ("network.untrusted_package", "pip install --index-url http://x.example/simple pkg", "pip install -r requirements.txt"),
     ("permission.world_writable", "chmod -R 777 ./uploads", "chmod -R 755 ./uploads"),
+    ("file_delete.rm_far_parent", "rm -rf ../../..", "rm -rf ../build"),
 ];
 
 fn single_rule_detector(rule: &Rule) -> Detector {

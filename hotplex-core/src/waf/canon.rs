@@ -410,6 +410,113 @@ fn embedded_shell(code: &str) -> Vec<String> {
     found
 }
 
+/// Names a glob in a command word may stand for (`/???/r?` runs `rm`). Only
+/// these are tried: the point is to see through obfuscation of dangerous
+/// commands, not to resolve every glob.
+const GLOB_TARGETS: &[&str] = &[
+    "rm",
+    "dd",
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "nc",
+    "ncat",
+    "curl",
+    "wget",
+    "chmod",
+    "chown",
+    "shred",
+    "mkfs",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "sudo",
+    "su",
+    "kill",
+    "pkill",
+    "eval",
+    "find",
+    "mv",
+    "cp",
+    "base64",
+    "xxd",
+    "socat",
+    "crontab",
+    "systemctl",
+    "insmod",
+    "modprobe",
+    "reboot",
+    "shutdown",
+];
+
+/// A shell glob (`?`, `*`, `[...]`) matched against a whole name.
+fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    match (pat.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
+        (Some(b'['), Some(&c)) => match pat.iter().position(|&b| b == b']') {
+            Some(close) if close > 1 => {
+                let set = &pat[1..close];
+                let (neg, set) = match set.first() {
+                    Some(b'!' | b'^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == b'-' {
+                        hit |= (set[i]..=set[i + 2]).contains(&c);
+                        i += 3;
+                    } else {
+                        hit |= set[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != neg && glob_match(&pat[close + 1..], &name[1..])
+            }
+            _ => c == b'[' && glob_match(&pat[1..], &name[1..]),
+        },
+        (Some(&p), Some(&c)) => p == c && glob_match(&pat[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// What an obfuscated command word may really be: a glob that matches a
+/// dangerous command, or a word spliced with unset variables (`r${x}m`).
+fn deobfuscated_name(word: &str) -> Option<String> {
+    let base = basename(word);
+    if base.contains(['*', '?', '[']) {
+        if let Some(t) = GLOB_TARGETS
+            .iter()
+            .find(|t| glob_match(base.as_bytes(), t.as_bytes()))
+        {
+            return Some((*t).to_owned());
+        }
+    }
+    if word.contains('$') {
+        let stripped = strip_unknown_vars(word);
+        if !stripped.is_empty() && stripped != word {
+            return Some(basename(&stripped).to_owned());
+        }
+    }
+    None
+}
+
+/// Removes `$name` and `${...}` references the parser could not resolve (an
+/// unset variable expands to nothing in the shell).
+fn strip_unknown_vars(word: &str) -> String {
+    static VAR_REF: Lazy<Regex> = Lazy::new(|| {
+        Regex::new(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$[@*#?0-9]").expect("static regex")
+    });
+    VAR_REF.replace_all(word, "").into_owned()
+}
+
 /// Unwraps one parsed simple command; returns its innermost argv.
 fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Vec<String> {
     for r in &cmd.redirects {
@@ -466,14 +573,23 @@ fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Ve
         }
         return argv;
     }
-    unwrap_argv(
-        ctx,
-        out,
-        argv,
-        &cmd.span,
-        cmd.stdin.as_ref().map(|s| s.body.as_str()),
-        cmd.depth,
-    )
+    let stdin = cmd.stdin.as_ref().map(|s| s.body.as_str());
+    // An obfuscated command word is judged both as written and as what it
+    // may run; unknown variables in the arguments are dropped too.
+    if let Some(real) = argv.first().and_then(|w| deobfuscated_name(w)) {
+        let mut alt = argv.clone();
+        alt[0] = real;
+        for a in alt.iter_mut().skip(1) {
+            if a.contains('$') {
+                *a = strip_unknown_vars(a);
+            }
+        }
+        let alt_inner = unwrap_argv(ctx, out, alt, &cmd.span, stdin, cmd.depth);
+        unwrap_argv(ctx, out, argv, &cmd.span, stdin, cmd.depth);
+        // Pipelines are judged by what the command may really run.
+        return alt_inner;
+    }
+    unwrap_argv(ctx, out, argv, &cmd.span, stdin, cmd.depth)
 }
 
 /// Index of the first operand after options. `with_arg` lists short options

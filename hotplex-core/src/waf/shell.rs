@@ -896,7 +896,14 @@ impl<'a> Parser<'a> {
                     .or_else(|| rest.strip_prefix('-'))
                     .or_else(|| rest.strip_prefix(":="))
                     .or_else(|| rest.strip_prefix('='));
-                match self.expand_var(ctx, name, in_dq) {
+                // `${X:0:0}`, `${X#pat}`, `${#X}`...: the result is not X's
+                // value, so the expansion stays unknown.
+                let known = if rest.is_empty() || fallback.is_some() {
+                    self.expand_var(ctx, name, in_dq)
+                } else {
+                    None
+                };
+                match known {
                     Some(v) => text.push_str(&v),
                     None => match fallback {
                         Some(_) if self.depth >= MAX_DEPTH => {
@@ -957,6 +964,8 @@ impl<'a> Parser<'a> {
     fn expand_var(&self, ctx: &Ctx, name: &str, in_dq: bool) -> Option<String> {
         match name {
             "HOME" => Some("~".to_owned()),
+            // The working directory: relative paths are judged as such.
+            "PWD" => Some(".".to_owned()),
             "IFS" => Some(if in_dq { ' ' } else { IFS_MARK }.to_string()),
             _ => ctx.vars.get(name).cloned(),
         }
@@ -986,6 +995,17 @@ fn subst_value(ctx: &Ctx, first: usize) -> String {
 pub fn literal_output(argv: &[String]) -> Option<String> {
     let (name, args) = argv.split_first()?;
     match name.as_str() {
+        // `$(which rm)`, `$(command -v rm)`: the command's path; its name
+        // is what matters.
+        "which" | "whence" => args.iter().rev().find(|a| !a.starts_with('-')).cloned(),
+        "command" | "type"
+            if args
+                .iter()
+                .any(|a| matches!(a.as_str(), "-v" | "-p" | "-P")) =>
+        {
+            args.iter().rev().find(|a| !a.starts_with('-')).cloned()
+        }
+        "pwd" => Some(".".to_owned()),
         "echo" => {
             let mut escapes = false;
             let mut rest = args;
