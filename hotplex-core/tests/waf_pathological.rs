@@ -162,3 +162,12 @@ fn unclosed_parameter_expansion_ending_in_a_multibyte_character_does_not_panic()
     let fuzz_input = "\n```q\n\n\n\n\n\n*\n\n\n\n\n\no ${H(O untO\\-\u{715e}";
     let _ = d.check_prompt(fuzz_input);
 }
+
+#[test]
+fn glob_command_words_of_any_size_stay_linear() {
+    let d = Detector::new();
+    let word = "*?".repeat(50_000);
+    let _ = d.check_command(&format!("/{word} -rf ~"));
+    let _ = d.check_command(&format!("{}[ -rf ~", "[a-z]*".repeat(20_000)));
+    assert!(d.check_command("/???/r? -rf ~").blocked);
+}

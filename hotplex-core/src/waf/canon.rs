@@ -452,39 +452,120 @@ const GLOB_TARGETS: &[&str] = &[
     "shutdown",
 ];
 
-/// A shell glob (`?`, `*`, `[...]`) matched against a whole name.
-fn glob_match(pat: &[u8], name: &[u8]) -> bool {
-    match (pat.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
-        (Some(b'['), Some(&c)) => match pat.iter().position(|&b| b == b']') {
-            Some(close) if close > 1 => {
-                let set = &pat[1..close];
-                let (neg, set) = match set.first() {
-                    Some(b'!' | b'^') => (true, &set[1..]),
-                    _ => (false, set),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < set.len() {
-                    if i + 2 < set.len() && set[i + 1] == b'-' {
-                        hit |= (set[i]..=set[i + 2]).contains(&c);
-                        i += 3;
-                    } else {
-                        hit |= set[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != neg && glob_match(&pat[close + 1..], &name[1..])
+/// One glob element: `?`, `*`, a `[...]` set, or a literal byte.
+enum GlobItem {
+    Any,
+    Star,
+    Set {
+        negated: bool,
+        bytes: Vec<u8>,
+        ranges: Vec<(u8, u8)>,
+    },
+    Byte(u8),
+}
+
+impl GlobItem {
+    fn matches(&self, c: u8) -> bool {
+        match self {
+            GlobItem::Any => true,
+            GlobItem::Star => false,
+            GlobItem::Set {
+                negated,
+                bytes,
+                ranges,
+            } => {
+                let hit =
+                    bytes.contains(&c) || ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+                hit != *negated
             }
-            _ => c == b'[' && glob_match(&pat[1..], &name[1..]),
-        },
-        (Some(&p), Some(&c)) => p == c && glob_match(&pat[1..], &name[1..]),
-        _ => false,
+            GlobItem::Byte(b) => *b == c,
+        }
     }
+}
+
+fn glob_items(pat: &[u8]) -> Vec<GlobItem> {
+    let mut items = Vec::with_capacity(pat.len());
+    let mut i = 0;
+    while i < pat.len() {
+        match pat[i] {
+            b'*' => {
+                if !matches!(items.last(), Some(GlobItem::Star)) {
+                    items.push(GlobItem::Star);
+                }
+                i += 1;
+            }
+            b'?' => {
+                items.push(GlobItem::Any);
+                i += 1;
+            }
+            b'[' => match pat[i + 1..].iter().position(|&b| b == b']') {
+                Some(rel) if rel > 0 => {
+                    let mut set = &pat[i + 1..i + 1 + rel];
+                    let negated = matches!(set.first(), Some(b'!' | b'^'));
+                    if negated {
+                        set = &set[1..];
+                    }
+                    let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+                    let mut k = 0;
+                    while k < set.len() {
+                        if k + 2 < set.len() && set[k + 1] == b'-' {
+                            ranges.push((set[k], set[k + 2]));
+                            k += 3;
+                        } else {
+                            bytes.push(set[k]);
+                            k += 1;
+                        }
+                    }
+                    items.push(GlobItem::Set {
+                        negated,
+                        bytes,
+                        ranges,
+                    });
+                    i += rel + 2;
+                }
+                _ => {
+                    items.push(GlobItem::Byte(b'['));
+                    i += 1;
+                }
+            },
+            b => {
+                items.push(GlobItem::Byte(b));
+                i += 1;
+            }
+        }
+    }
+    items
+}
+
+/// A shell glob (`?`, `*`, `[...]`) matched against a whole name, in
+/// O(pattern × name) with the classic single-backtrack-point algorithm.
+fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    let items = glob_items(pat);
+    let (mut p, mut n) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match items.get(p) {
+            Some(GlobItem::Star) => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(item) if item.matches(name[n]) => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    items[p.min(items.len())..]
+        .iter()
+        .all(|i| matches!(i, GlobItem::Star))
 }
 
 /// What an obfuscated command word may really be: a glob that matches a
@@ -1387,6 +1468,20 @@ mod tests {
     #[test]
     fn empty_redirect_is_a_truncation() {
         assert!(cmds(": > src/main.rs").contains(&"truncate -s 0 src/main.rs".to_owned()));
+    }
+
+    #[test]
+    fn globs_match_like_the_shell() {
+        assert!(glob_match(b"r?", b"rm"));
+        assert!(glob_match(b"r[m]", b"rm"));
+        assert!(glob_match(b"*h", b"bash"));
+        assert!(glob_match(b"c*l", b"curl"));
+        assert!(glob_match(b"[!a]m", b"rm"));
+        assert!(!glob_match(b"r?", b"rmx"));
+        assert!(!glob_match(b"[a-c]m", b"rm"));
+        // Many stars stay linear.
+        let stars = "*a".repeat(5_000);
+        assert!(!glob_match(stars.as_bytes(), b"bash"));
     }
 
     #[test]
