@@ -40,6 +40,10 @@ const COPIER: &str = r"(?:cp|mv|install|ln|scp|rsync|sftp|ditto)";
 const SINK: &str = r"(?:curl|wget|nc|ncat|netcat|socat|telnet|ssh|scp|sftp|rsync|ftp|tftp|openssl|dig|nslookup|host|http|https|xh|gh|aws|gsutil)";
 /// An environment variable that holds a credential (`$GITHUB_TOKEN`).
 const SECRET_VAR: &str = r"\$\{?[A-Za-z0-9_]*(?:SECRET|PASSWORD|PASSWD|PRIVATE_KEY|ACCESS_KEY|CREDENTIAL|API_KEY|APIKEY|TOKEN)[A-Za-z0-9_]*\}?";
+/// Interpreter code that takes the whole environment.
+const ENV_DUMP: &str = r"(?:dict\(os\.environ\)|os\.environ\.copy\(\)|dumps\(\s*(?:dict\()?os\.environ|str\(os\.environ\)|JSON\.stringify\(\s*process\.env\s*\)|%ENV\b|ENV\.to_h|getenv\(\))";
+/// Interpreter code that talks to the network.
+const NET_CALL: &str = r"(?:requests\.|urllib|urlopen|http\.client|httpx|fetch\(|axios|https?\.(?:request|get|post)|Net::HTTP|LWP|HTTP::Tiny|socket|curl)";
 /// Programs that download.
 const FETCH: &str = r"(?:curl|wget|fetch|aria2c|http|https|xh|lwp-request|GET)";
 /// Programs that decode hidden text.
@@ -205,7 +209,7 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Gives a system path to root"),
         // ------------------------------------------------------------ privilege
         r("privilege.root_shell", Privilege, Critical, Cmd,
-          r"^(?:sudo|doas|run0)\s(?:-\S+\s)*(?:-[a-zA-Z]*[is][a-zA-Z]*)$|^(?:sudo|doas|run0)\s(?:-\S+\s(?:\S+\s)?)*?(?:\S*/)?(?:su|bash|sh|zsh|dash|fish|ksh|tcsh|csh)(?:\s-\S*)*$|^su(?:\s-|\s-l|\s--login|\sroot|\s-\sroot)*$",
+          r"^(?:sudo|doas|run0)\s(?:-\S+\s(?:\S+\s)?)*?(?:\S*/)?(?:su|bash|sh|zsh|dash|fish|ksh|tcsh|csh)(?:\s-\S*)*$|^su(?:\s-|\s-l|\s--login|\sroot|\s-\sroot)*$",
           "Opens a root shell"),
         r("privilege.root_login_shell", Privilege, Critical, Cmd,
           r"^(?:sudo|doas|run0)(?:\s(?:-[ugCDhprtTU]\s\S+|--\S+|-[a-zA-Z]+))*\s-[a-zA-Z]*[is][a-zA-Z]*(?:\s(?:-[ugCDhprtTU]\s\S+|--\S+|-[a-zA-Z]+))*$",
@@ -306,7 +310,7 @@ pub(crate) fn rules() -> Vec<Rule> {
           format!(r"^(?:{SINK})\s(?:\S+\s)*?\S*{SECRET_VAR}"),
           "Sends a credential from the environment to a remote host"),
         r("network.interpreter_env_exfil", Network, Critical, Code,
-          r"(?s)(?:dict\(os\.environ\)|os\.environ\.copy\(\)|dumps\(\s*(?:dict\()?os\.environ|str\(os\.environ\)|JSON\.stringify\(\s*process\.env\s*\)|%ENV\b|ENV\.to_h|getenv\(\)).*(?:requests\.|urllib|urlopen|http\.client|httpx|fetch\(|axios|https?\.(?:request|get|post)|Net::HTTP|LWP|HTTP::Tiny|socket|curl)|(?:requests\.|urllib|urlopen|http\.client|httpx|fetch\(|axios|https?\.(?:request|get|post)|Net::HTTP|LWP|HTTP::Tiny|socket|curl).*(?:dict\(os\.environ\)|os\.environ\.copy\(\)|dumps\(\s*(?:dict\()?os\.environ|str\(os\.environ\)|JSON\.stringify\(\s*process\.env\s*\)|%ENV\b|ENV\.to_h)",
+          format!(r"(?s){ENV_DUMP}.*{NET_CALL}|{NET_CALL}.*{ENV_DUMP}"),
           "Interpreter code sends the environment to the network"),
         r("network.cloud_copy_secret", Network, Critical, Cmd,
           format!(r"^(?:aws\s(?:\S+\s)*?s3\s(?:cp|mv|sync)|gsutil\s(?:\S+\s)*?(?:cp|mv|rsync)|rclone\s(?:copy|sync|move|copyto)|az\sstorage\sblob\supload|gcloud\sstorage\scp|s3cmd\s(?:put|sync))\s(?:\S+\s)*?{SECRET}{E}"),
