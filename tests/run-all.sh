@@ -40,6 +40,7 @@ step() {
 
 step "rust fmt" cargo fmt --all -- --check
 step "rust clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "rust docs" env RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p hotplex-core -p hotplex-ffi
 step "rust tests" cargo test
 step "WAF corpus scores" cargo test -q -p hotplex-core --test corpus -- --nocapture
 step "C ABI, C program and Go" bash tests/run-c-go.sh

@@ -42,5 +42,5 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// `Result` with [`Error`] as the error type.
+/// `Result` with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,7 +13,7 @@
 //! * every fallible function returns [`hotplex_status`], writes its
 //!   out-params only on success and records a per-thread message for
 //!   [`hotplex_last_error_message`];
-//! * no panic crosses the boundary (see [`error::guard`]);
+//! * no panic crosses the boundary (see `error::guard`);
 //! * input strings are `(ptr, len)` pairs that must be UTF-8.
 //!
 //! The Rust functions are `unsafe` because they trust C callers with raw

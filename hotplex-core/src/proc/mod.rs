@@ -48,7 +48,7 @@
 //!    stdio pipes, blocks all signals in the calling thread, and forks with
 //!    the raw `clone(SIGCHLD)` syscall: like glibc's `_Fork`, this runs no
 //!    `pthread_atfork` handler, so no host library code runs in the child.
-//! 3. The child ([`supervisor`], after-fork code: async-signal-safe only, no
+//! 3. The child (`supervisor.rs`, after-fork code: async-signal-safe only, no
 //!    allocation, no locks, no panics) resets all signal dispositions,
 //!    ignores job-control signals, moves its four descriptors to 3..6 and
 //!    closes **every other descriptor** (`close_range`) — crucially the
@@ -58,7 +58,7 @@
 //!    any, sets `PR_SET_PDEATHSIG(SIGKILL)` (safe here: the supervisor is
 //!    single-threaded, so "parent thread" = "parent process"), applies the
 //!    rlimits, dup2s its stdio, resets signals and `execve`s. An exec failure
-//!    travels back over a CLOEXEC pipe and becomes [`Error::Spawn`].
+//!    travels back over a CLOEXEC pipe and becomes [`crate::Error::Spawn`].
 //! 4. The supervisor reports `S <pid>` on the socket; `spawn` returns.
 //!
 //! ## Running (`supervisor.rs`)
