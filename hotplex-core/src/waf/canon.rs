@@ -88,15 +88,20 @@ pub fn canonicalize(src: &str) -> Canonical {
 
 /// Renders argv as one canonical command text.
 pub fn render(argv: &[String]) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(argv.iter().map(|a| a.len() + 1).sum());
     for (i, a) in argv.iter().enumerate() {
         if i > 0 {
             s.push(' ');
         }
-        s.extend(
-            a.chars()
-                .map(|c| if c.is_whitespace() { ARG_SPACE } else { c }),
-        );
+        // Plain ASCII without blanks (nearly every argument) is copied as is.
+        if a.bytes().all(|c| c.is_ascii() && !c.is_ascii_whitespace()) {
+            s.push_str(a);
+        } else {
+            s.extend(
+                a.chars()
+                    .map(|c| if c.is_whitespace() { ARG_SPACE } else { c }),
+            );
+        }
     }
     s
 }
@@ -1214,11 +1219,12 @@ fn normalize_args(ctx: &Ctx, argv: &mut [String]) {
     };
     let join_cwd = PATH_CMDS.contains(&name.as_str());
     for a in argv.iter_mut().skip(1) {
+        // Options, `k=v`, URLs and `host:path` are not paths; neither is an
+        // argument with blanks (a script for `sh -c`, say). One pass decides.
         if a.starts_with('-')
-            || a.contains("://")
-            || a.contains('=')
-            || a.contains(':')
-            || a.contains(char::is_whitespace)
+            || a.bytes()
+                .any(|c| c == b'=' || c == b':' || c.is_ascii_whitespace())
+            || (!a.is_ascii() && a.contains(char::is_whitespace))
         {
             continue;
         }
