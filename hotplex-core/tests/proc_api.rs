@@ -162,25 +162,12 @@ async fn sweep_kills_leftovers_of_a_dead_host() {
     ] {
         let t = Tagged::new("sweep");
         let state = t.dir.join("state");
-        let exe = std::env::current_exe().unwrap();
-        let mut host = std::process::Command::new(exe)
-            .args(["--exact", "sweep_host_process", "--ignored", "--nocapture"])
-            .env("HOTPLEX_TEST_SWEEP_HOST", "1")
-            .env(
-                "HOTPLEX_TEST_HOST_MODE",
-                if pref == ContainmentPreference::Subreaper {
-                    "subreaper"
-                } else {
-                    "auto"
-                },
-            )
-            .env(TAG_VAR, &t.tag)
-            .env("HOTPLEX_TEST_DIR", &t.dir)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines =
-            std::io::BufRead::lines(std::io::BufReader::new(host.stdout.take().unwrap()));
+        let (mut host, mut lines) = spawn_host(
+            "sweep_host_process",
+            &t,
+            pref,
+            &[("HOTPLEX_TEST_SWEEP_HOST", "1")],
+        );
         let sup: i32 = loop {
             let l = lines.next().expect("host output").unwrap();
             if let Some(rest) = l.split("SWEEP-READY ").nth(1) {

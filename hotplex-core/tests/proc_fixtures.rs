@@ -11,8 +11,6 @@ mod proc_support;
 
 use hotplex_core::proc::{detect_mode, Contained, ContainmentMode, ContainmentPreference};
 use proc_support::*;
-use std::io::BufRead;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, BufReader};
 
@@ -163,31 +161,12 @@ async fn case_drop(name: &str, pref: ContainmentPreference) {
 /// tag through the host's environment) is gone.
 fn case_host_kill(name: &str, pref: ContainmentPreference) -> Duration {
     let t = Tagged::new("host");
-    let exe = std::env::current_exe().unwrap();
-    let mut host = Command::new(exe)
-        .args([
-            "--exact",
-            "host_process",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("HOTPLEX_TEST_HOST_FIXTURE", name)
-        .env(
-            "HOTPLEX_TEST_HOST_MODE",
-            if pref == ContainmentPreference::Subreaper {
-                "subreaper"
-            } else {
-                "auto"
-            },
-        )
-        .env(TAG_VAR, &t.tag)
-        .env("HOTPLEX_TEST_DIR", &t.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(host.stdout.take().unwrap()).lines();
+    let (mut host, mut lines) = spawn_host(
+        "host_process",
+        &t,
+        pref,
+        &[("HOTPLEX_TEST_HOST_FIXTURE", name)],
+    );
     let ready = loop {
         match lines.next() {
             Some(Ok(l)) if l.contains("HOST-READY") => break l,

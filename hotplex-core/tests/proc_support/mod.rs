@@ -17,6 +17,46 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Re-runs this test binary as a separate host process that runs only the
+/// ignored test `test_name`, with the tag, scratch directory, containment
+/// preference and `extra` variables in its environment. Returns the child
+/// and the lines of its stdout (the host announces readiness there).
+pub fn spawn_host(
+    test_name: &str,
+    t: &Tagged,
+    pref: ContainmentPreference,
+    extra: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().expect("test binary path");
+    let mode = if pref == ContainmentPreference::Subreaper {
+        "subreaper"
+    } else {
+        "auto"
+    };
+    let mut host = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            test_name,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(extra.iter().copied())
+        .env("HOTPLEX_TEST_HOST_MODE", mode)
+        .env(TAG_VAR, &t.tag)
+        .env("HOTPLEX_TEST_DIR", &t.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn the host process");
+    let stdout = host.stdout.take().expect("host stdout");
+    (host, std::io::BufReader::new(stdout).lines())
+}
+
 /// A unique tag plus a scratch directory, removed on drop.
 pub struct Tagged {
     pub tag: String,
