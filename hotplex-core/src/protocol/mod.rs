@@ -14,6 +14,9 @@
 //!   `can_use_tool` requests, and `control_request`s (`initialize`,
 //!   `interrupt`) from the host.
 //!
+//! [`events`] turns the lines of a turn into the host's events (the seed's
+//! names) and per-turn statistics.
+//!
 //! Parsing is tolerant where the CLI varies (tool_result `content` as a
 //! string or a list of blocks, user `content` as a string or blocks) and
 //! strict where it matters: a line that is not a JSON object is an error the
@@ -22,6 +25,8 @@
 
 use serde_json::{json, Map, Value};
 use thiserror::Error;
+
+pub mod events;
 
 /// A line of CLI output that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
