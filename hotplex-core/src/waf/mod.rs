@@ -540,11 +540,15 @@ impl Detector {
     /// every rule that matched (not only the most severe), and the verdict.
     /// Nothing is audited.
     pub fn explain(&self, command: &str) -> Explanation {
-        let verdict = self.command_verdict(command);
+        // Each stage runs once; the verdict is what `check_command` returns.
         let control = control_check(command)
             .map(|(level, id, reason, span)| precheck_verdict(level, id, reason, span));
         let c = &*self.inner;
         let canon = canon::canonicalize(command);
+        let verdict = fail_closed(|| match &control {
+            Some(v) => v.clone(),
+            None => self.judge_canonical(command, &canon, true),
+        });
         let mut hits = Vec::new();
         if control.is_none() {
             c.text.collect(&c.rules, Scope::Text, command, &mut hits);
@@ -610,10 +614,20 @@ impl Detector {
         if let Some((level, id, reason, span)) = control_check(command) {
             return precheck_verdict(level, id, reason, span);
         }
+        self.judge_canonical(command, &canon::canonicalize(command), strict_syntax)
+    }
+
+    /// The rules' verdict on `command`, whose canonical form is `canon`
+    /// (the control-byte check already passed).
+    fn judge_canonical(
+        &self,
+        command: &str,
+        canon: &canon::Canonical,
+        strict_syntax: bool,
+    ) -> Verdict {
         let c = &*self.inner;
         let mut best = Best::default();
         c.text.scan(&c.rules, command, None, &mut best);
-        let canon = canon::canonicalize(command);
         if !c.script.patterns.is_empty() {
             let script = canon.script_text(command);
             // Spans of script matches are in the shortened text; they are
