@@ -2,8 +2,10 @@
 # Builds everything from scratch and runs every test in every language:
 # Rust (fmt, clippy, unit + integration tests), the C ABI (header drift, a C
 # program), Go, Python (pip install + pytest) and Node (npm install + node
-# --test). Installs what it needs (rustup components, maturin and pytest in a
-# venv under target/, @napi-rs/cli from npm). `.ci/run` calls exactly this.
+# --test), then the session pool end to end with the real Claude Code CLI.
+# Installs what it needs (rustup components, maturin and pytest in a venv
+# under target/, @napi-rs/cli and the pinned @anthropic-ai/claude-code from
+# npm). `.ci/run` calls exactly this.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +47,7 @@ step "rust tests" cargo test
 step "WAF corpus scores" cargo test -q -p hotplex-core --test corpus -- --nocapture
 step "C ABI, C program and Go" bash tests/run-c-go.sh
 step "Python" bash tests/run-python.sh
+step "Claude Code CLI end-to-end" bash tests/run-e2e.sh
 step "Node" bash tests/run-node.sh
 
 echo

@@ -34,6 +34,43 @@ pub enum Error {
     /// before reporting that its process tree was empty.
     #[error("containment failure: {0}")]
     Containment(String),
+    /// An engine option, a session id, a working directory or a prompt was
+    /// rejected before anything ran (bad value, workdir outside the allowed
+    /// roots, prompt over the size limit, ...).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The WAF blocked a prompt before it reached the agent. Holds the verdict.
+    #[error("blocked by the WAF: {}", .0.reason)]
+    DangerBlocked(Box<crate::waf::Verdict>),
+    /// The turn did not finish within its timeout (or was cancelled). The
+    /// agent was interrupted; if it did not stop within the grace period its
+    /// process tree was killed and the next turn resumes the conversation in
+    /// a new process.
+    #[error("turn timed out: {0}")]
+    TurnTimeout(String),
+    /// The agent process died during the turn (crash, kill, stopped session).
+    /// The next turn on the same session starts a new process that resumes
+    /// the conversation.
+    #[error("session dead: {0}")]
+    SessionDead(String),
+    /// The agent finished the turn with an error result (`is_error`).
+    #[error("turn failed ({subtype}): {message}")]
+    TurnFailed {
+        /// The result's subtype (`error_during_execution`, `error_max_turns`, ...).
+        subtype: String,
+        /// The result text, or a description.
+        message: String,
+    },
+    /// Every session slot holds a busy session: nothing could be evicted.
+    #[error("capacity exceeded: {0}")]
+    CapacityExceeded(String),
+    /// The agent could not be started, or did not start answering within
+    /// the startup timeout.
+    #[error("agent failed to start: {0}")]
+    StartFailed(String),
+    /// The engine was closed.
+    #[error("engine is closed")]
+    Closed,
 }
 
 impl From<std::io::Error> for Error {

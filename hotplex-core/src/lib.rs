@@ -8,8 +8,9 @@
 //!   Claude Code tool calls before they run.
 //! * [`proc`]: process containment: every process an agent starts dies with
 //!   its session.
-//! * [`protocol`]: the Claude Code stream-json protocol as typed values (the
-//!   session pool builds on it).
+//! * [`protocol`]: the Claude Code stream-json protocol as typed values.
+//! * [`pool`] and [`session`]: the [`Engine`], which keeps one hot agent
+//!   process per session id and runs turns on it, one at a time each.
 //!
 //! The C ABI lives in `hotplex-ffi`; the Python, Node and Go bindings are thin
 //! layers over this crate (Python and Node directly, Go through the C ABI).
@@ -20,11 +21,16 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod pool;
 pub mod proc;
 pub mod protocol;
+pub mod session;
 pub mod waf;
 
 pub use error::{Error, Result};
+pub use pool::{Engine, EngineOptions, TurnOptions, TurnStream};
+pub use protocol::events::Event;
+pub use session::{SessionInfo, SessionStats, SessionStatus, Turn};
 
 /// The version of this crate, e.g. `"0.1.0"`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

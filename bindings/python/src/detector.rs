@@ -150,6 +150,21 @@ pub struct Detector {
     audit: AuditSlot,
 }
 
+impl Detector {
+    /// The core detector (clones share the compiled rules).
+    pub fn core(&self) -> &waf::Detector {
+        &self.inner
+    }
+
+    /// Wraps a core detector (its audit hook, if any, stays in Rust).
+    pub fn from_core(inner: waf::Detector) -> Detector {
+        Detector {
+            inner,
+            audit: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
 #[pymethods]
 impl Detector {
     #[new]

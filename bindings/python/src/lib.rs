@@ -11,12 +11,14 @@
 //! * [`text`]: `str | bytes` arguments to UTF-8, and byte spans to
 //!   character spans.
 //! * [`verdict`] and [`detector`]: the command WAF.
+//! * [`engine`]: the session pool (`Engine`, `Turn`, `Event`, ...).
 //!
 //! Every check releases the GIL while the Rust core runs.
 
 #![warn(missing_docs)]
 
 pub mod detector;
+pub mod engine;
 pub mod errors;
 pub mod text;
 pub mod verdict;
@@ -30,5 +32,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CORE_VERSION", hotplex_core::VERSION)?;
     m.add_class::<detector::Detector>()?;
     m.add_class::<verdict::Verdict>()?;
+    m.add_class::<engine::Engine>()?;
+    m.add_class::<engine::Turn>()?;
+    m.add_class::<engine::Event>()?;
+    m.add_class::<engine::TurnStream>()?;
+    m.add_class::<engine::SessionInfo>()?;
     Ok(())
 }

@@ -546,7 +546,7 @@ def test_type_stubs_are_installed_and_parse():
 def test_type_stubs_match_the_runtime():
     tree = ast.parse(_stub_source("_native.pyi").read_text(encoding="utf-8"))
     stub_classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    assert set(stub_classes) == {"Detector", "Verdict"}
+    assert set(stub_classes) == {"Detector", "Verdict", "Engine", "Turn", "Event", "TurnStream", "SessionInfo"}
     for cname, node in stub_classes.items():
         runtime = getattr(hotplex._native, cname)
         assert inspect.cleandoc(ast.get_docstring(node)) == inspect.cleandoc(runtime.__doc__), cname
@@ -565,7 +565,8 @@ def test_type_stubs_match_the_runtime():
             obj = getattr(runtime, mname)
             if callable(obj) and not isinstance(obj, property):
                 sig = inspect.signature(obj)
-                stub_params = [a.arg for a in stub_members[mname].args.args]
+                stub_args = stub_members[mname].args
+                stub_params = [a.arg for a in stub_args.args + stub_args.kwonlyargs]
                 assert stub_params == list(sig.parameters), (cname, mname)
     init = stub_classes["Detector"].body
     init_args = next(f for f in init if isinstance(f, ast.FunctionDef) and f.name == "__init__").args

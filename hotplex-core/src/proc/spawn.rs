@@ -280,10 +280,6 @@ impl Contained {
             kv.push(v);
             envp_c.push(cstring("environment", kv.as_bytes())?);
         }
-        let mut argv_ptrs: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
-        let mut envp_ptrs: Vec<*const libc::c_char> = envp_c.iter().map(|c| c.as_ptr()).collect();
-        envp_ptrs.push(std::ptr::null());
         let cwd = match &opts.cwd {
             Some(c) => Some(cstring("cwd", c.as_os_str().as_bytes())?),
             None => None,
@@ -350,33 +346,44 @@ impl Contained {
         let (out_child, out_host) = stdio_pair(opts.stdout, 1, false).map_err(remove_cg)?;
         let (err_child, err_host) = stdio_pair(opts.stderr, 2, false).map_err(remove_cg)?;
 
-        let plan = Plan {
-            path: cstring("program path", path.as_os_str().as_bytes())?,
-            argv_ptrs,
-            envp_ptrs,
-            cwd,
-            rlimits,
-            cgroup_dir,
-            cgroup_procs,
-            cgroup_kill,
-            cgroup_events,
-            grace_eof_ms: ms(opts.grace_eof),
-            grace_term_ms: ms(opts.grace_term),
-            ctrl: sup_sock.as_raw_fd(),
-            stdin: in_child.as_raw_fd(),
-            stdout: out_child.as_raw_fd(),
-            stderr: err_child.as_raw_fd(),
-        };
+        // The raw pointer arrays live only inside this block: they must not
+        // be held across an await (they would make `spawn` non-Send).
+        let sup_pid = {
+            let mut argv_ptrs: Vec<*const libc::c_char> =
+                argv_c.iter().map(|c| c.as_ptr()).collect();
+            argv_ptrs.push(std::ptr::null());
+            let mut envp_ptrs: Vec<*const libc::c_char> =
+                envp_c.iter().map(|c| c.as_ptr()).collect();
+            envp_ptrs.push(std::ptr::null());
+            let plan = Plan {
+                path: cstring("program path", path.as_os_str().as_bytes())?,
+                argv_ptrs,
+                envp_ptrs,
+                cwd,
+                rlimits,
+                cgroup_dir,
+                cgroup_procs,
+                cgroup_kill,
+                cgroup_events,
+                grace_eof_ms: ms(opts.grace_eof),
+                grace_term_ms: ms(opts.grace_term),
+                ctrl: sup_sock.as_raw_fd(),
+                stdin: in_child.as_raw_fd(),
+                stdout: out_child.as_raw_fd(),
+                stderr: err_child.as_raw_fd(),
+            };
 
-        let old_mask = sys::block_all_signals();
-        let sup_pid = supervisor::raw_fork();
-        if sup_pid == 0 {
-            // Child: never returns.
-            supervisor::run(&plan);
-        }
-        sys::restore_signals(&old_mask);
-        // Keep the C strings alive until after the fork.
-        drop(plan);
+            let old_mask = sys::block_all_signals();
+            let sup_pid = supervisor::raw_fork();
+            if sup_pid == 0 {
+                // Child: never returns.
+                supervisor::run(&plan);
+            }
+            sys::restore_signals(&old_mask);
+            // Keep the C strings alive until after the fork.
+            drop(plan);
+            sup_pid
+        };
         drop((argv_c, envp_c));
         drop((sup_sock, in_child, out_child, err_child));
         if sup_pid < 0 {

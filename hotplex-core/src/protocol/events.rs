@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{Block, CliRequest, Line, Usage};
 use crate::waf::Verdict;
@@ -120,6 +120,69 @@ impl Event {
             Event::SessionStats(_) => "session_stats",
             Event::Error(_) => "error",
         }
+    }
+}
+
+impl Event {
+    /// The event as a JSON object: `{"type": <name>, ...fields}`. Bindings
+    /// hand this shape to their host languages, so it is the same everywhere.
+    pub fn to_json(&self) -> Value {
+        let mut v = match self {
+            Event::SessionStart { session_id, model } => {
+                json!({"session_id": session_id, "model": model})
+            }
+            Event::Thinking(t) | Event::Answer(t) => json!({"text": t}),
+            Event::ToolUse { id, name, input } => json!({"id": id, "name": name, "input": input}),
+            Event::ToolResult {
+                tool_use_id,
+                name,
+                content,
+                is_error,
+            } => {
+                json!({"tool_use_id": tool_use_id, "name": name, "content": content, "is_error": is_error})
+            }
+            Event::PermissionRequest {
+                request_id,
+                tool_name,
+                input,
+            } => json!({"request_id": request_id, "tool_name": tool_name, "input": input}),
+            Event::DangerBlock(verdict) => json!({
+                "verdict": serde_json::to_value(verdict).unwrap_or(Value::Null),
+            }),
+            Event::SessionStats(stats) => stats.to_json(),
+            Event::Error(message) => json!({"message": message}),
+        };
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("type".into(), Value::String(self.name().into()));
+        }
+        v
+    }
+}
+
+impl TurnStats {
+    /// The statistics as a JSON object (durations in milliseconds).
+    pub fn to_json(&self) -> Value {
+        let u = &self.usage;
+        json!({
+            "usage": {
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "cache_creation_input_tokens": u.cache_creation_input_tokens,
+                "cache_read_input_tokens": u.cache_read_input_tokens,
+            },
+            "cost_usd": self.cost_usd,
+            "cli_duration_ms": self.cli_duration_ms,
+            "api_duration_ms": self.api_duration_ms,
+            "num_turns": self.num_turns,
+            "model": self.model,
+            "is_error": self.is_error,
+            "tools": self.tools.iter().map(|t| json!({
+                "id": t.id,
+                "name": t.name,
+                "is_error": t.is_error,
+                "duration_ms": t.duration.map(|d| d.as_secs_f64() * 1000.0),
+            })).collect::<Vec<_>>(),
+        })
     }
 }
 

@@ -117,6 +117,8 @@ pub struct TurnResult {
     pub usage: Usage,
     /// Tool calls the permission layer denied.
     pub permission_denials: Vec<Value>,
+    /// Error messages of a failed turn (e.g. a refused `--resume`).
+    pub errors: Vec<String>,
 }
 
 /// A control request from the CLI to the host.
@@ -280,6 +282,15 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default(),
+                errors: v
+                    .get("errors")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         }
         "control_request" => {
@@ -354,6 +365,15 @@ pub fn initialize(request_id: &str) -> String {
     line(
         json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "initialize", "hooks": null}}),
     )
+}
+
+/// Refuses a control request the host does not handle, so the CLI does not
+/// wait for an answer that never comes.
+pub fn control_error(request_id: &str, message: &str) -> String {
+    line(json!({
+        "type": "control_response",
+        "response": {"subtype": "error", "request_id": request_id, "error": message},
+    }))
 }
 
 fn control_response(request_id: &str, response: Value) -> String {

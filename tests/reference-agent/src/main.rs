@@ -19,10 +19,20 @@
 //! | `garbage` | prints a line that is not JSON, then answers |
 //! | `flood:<n>` | prints `<n>` assistant text lines, then answers |
 //! | `exit` | answers, then exits cleanly |
+//! | `fail` | ends the turn with an `is_error` result |
+//! | `hang` | never answers and ignores interrupts (only a kill ends it) |
+//! | `recall` | answers `history: <earlier prompts joined by " | ">` |
 //!
 //! Control requests from the host: `initialize` and `interrupt` are
 //! answered with `success`. Arguments: `--session-id <id>` / `--resume <id>`
-//! set the reported session id; everything else is ignored.
+//! set the reported session id; `--startup-delay-ms <n>` waits before
+//! reading input; `--exit-at-start` exits at once with status 2; everything
+//! else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
+//! transcript per session id there; like the CLI (2.1.197), `--resume` of
+//! an id without one prints an error `result` and `No conversation found
+//! with session ID: <id>` on stderr and exits 1, and `--session-id` of an id
+//! with one prints `Error: Session ID <id> is already in use.` and exits 1.
+//! `total_cost_usd` is a running total per process, as the CLI's is.
 
 use std::io::{BufRead, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -39,13 +49,55 @@ enum Input {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut session_id = format!("ref-{}", std::process::id());
+    let mut resume = false;
+    let mut startup_delay = Duration::ZERO;
     while let Some(a) = args.next() {
-        if a == "--session-id" || a == "--resume" {
-            if let Some(v) = args.next() {
-                session_id = v;
+        match a.as_str() {
+            "--session-id" | "--resume" => {
+                resume = a == "--resume";
+                if let Some(v) = args.next() {
+                    session_id = v;
+                }
             }
+            "--startup-delay-ms" => {
+                let ms = args.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                startup_delay = Duration::from_millis(ms);
+            }
+            "--exit-at-start" => {
+                eprintln!("reference agent: told to exit at start");
+                std::process::exit(2);
+            }
+            _ => {}
         }
     }
+    // Transcripts, like the CLI's: one file per session id, one prompt per
+    // line, so `--resume` of an unknown id fails as the real CLI's does and
+    // `recall` proves a resumed conversation kept its history.
+    let transcript = std::env::var_os("HOTPLEX_REF_STATE")
+        .map(std::path::PathBuf::from)
+        .map(|d| d.join(format!("{session_id}.txt")));
+    let existing = transcript
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    let history: Vec<String> = match (existing, &transcript) {
+        (Some(_), Some(_)) if !resume => {
+            eprintln!("Error: Session ID {session_id} is already in use.");
+            std::process::exit(1);
+        }
+        (Some(t), _) => t.lines().map(str::to_owned).collect(),
+        (None, Some(_)) if resume => {
+            let why = format!("No conversation found with session ID: {session_id}");
+            println!(
+                "{}",
+                json!({"type": "result", "subtype": "error_during_execution", "is_error": true,
+                    "num_turns": 0, "session_id": session_id, "errors": [why]})
+            );
+            eprintln!("{why}");
+            std::process::exit(1);
+        }
+        _ => Vec::new(),
+    };
+    std::thread::sleep(startup_delay);
     // stdin is read on its own thread so that an interrupt can arrive while
     // a turn is stalling.
     let (tx, rx) = mpsc::channel();
@@ -65,6 +117,8 @@ fn main() {
         rx,
         out: std::io::stdout(),
         turns: 0,
+        transcript,
+        history,
     };
     agent.run();
 }
@@ -74,6 +128,8 @@ struct Agent {
     rx: Receiver<Input>,
     out: std::io::Stdout,
     turns: u64,
+    transcript: Option<std::path::PathBuf>,
+    history: Vec<String>,
 }
 
 impl Agent {
@@ -117,7 +173,18 @@ impl Agent {
         let mut answer = format!("echo: {prompt}");
         let mut is_error = false;
         let mut subtype = "success";
-        if let Some(cmd) = prompt.strip_prefix("tool:") {
+        if prompt == "recall" {
+            answer = format!("history: {}", self.history.join(" | "));
+        }
+        self.remember(prompt);
+        if prompt == "fail" {
+            answer = "the turn failed on purpose".into();
+            is_error = true;
+            subtype = "error_during_execution";
+        } else if prompt == "hang" {
+            // Ignores interrupts: only the kill ladder ends this turn.
+            std::thread::sleep(Duration::from_secs(3600));
+        } else if let Some(cmd) = prompt.strip_prefix("tool:") {
             answer = self.tool_call(cmd);
         } else if let Some(ms) = prompt.strip_prefix("stall:") {
             let ms: u64 = ms.trim().parse().unwrap_or(1000);
@@ -148,10 +215,26 @@ impl Agent {
         }
         self.emit(json!({"type": "result", "subtype": subtype, "is_error": is_error,
             "result": answer, "duration_ms": started.elapsed().as_millis() as u64, "duration_api_ms": 0,
-            "num_turns": 1, "session_id": self.session_id, "total_cost_usd": 0.0,
+            "num_turns": 1, "session_id": self.session_id, "total_cost_usd": self.turns as f64 * 0.001,
             "usage": {"input_tokens": prompt.len(), "output_tokens": answer.len(), "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
             "permission_denials": []}));
         prompt != "exit"
+    }
+
+    /// Appends a prompt to the transcript, if there is one.
+    fn remember(&mut self, prompt: &str) {
+        self.history.push(prompt.replace('\n', " "));
+        if let Some(p) = &self.transcript {
+            let mut f = match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
+                Ok(f) => f,
+                Err(_) => return,
+            };
+            let _ = writeln!(f, "{}", prompt.replace('\n', " "));
+        }
     }
 
     /// Asks permission for a Bash tool call and reports its outcome.

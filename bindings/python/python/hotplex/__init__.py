@@ -8,18 +8,58 @@ re-exports its public API::
     d = hotplex.Detector()
     v = d.check_command("rm -rf /")
     assert v.blocked and v.level == "critical"
+
+    with hotplex.Engine() as engine:          # runs `claude` from PATH
+        turn = engine.execute("chat-1", "hello", workdir="/tmp/chat-1")
+        print(turn.text, turn.cold_start, turn.duration_ms)
 """
 
-from ._errors import HotplexError, InvalidArgument, InvalidRule, InvalidUtf8
-from ._native import CORE_VERSION, Detector, Verdict, __version__
+from ._errors import (
+    CapacityExceeded,
+    Closed,
+    DangerBlocked,
+    HotplexError,
+    InvalidArgument,
+    InvalidConfig,
+    InvalidRule,
+    InvalidUtf8,
+    SessionDead,
+    StartFailed,
+    TurnFailed,
+    TurnTimeout,
+)
+from ._native import (
+    CORE_VERSION,
+    Detector,
+    Engine,
+    Event,
+    SessionInfo,
+    Turn,
+    TurnStream,
+    Verdict,
+    __version__,
+)
 
 __all__ = [
     "__version__",
     "CORE_VERSION",
     "Detector",
     "Verdict",
+    "Engine",
+    "Turn",
+    "Event",
+    "TurnStream",
+    "SessionInfo",
     "HotplexError",
     "InvalidRule",
     "InvalidArgument",
     "InvalidUtf8",
+    "InvalidConfig",
+    "DangerBlocked",
+    "TurnTimeout",
+    "SessionDead",
+    "TurnFailed",
+    "CapacityExceeded",
+    "StartFailed",
+    "Closed",
 ]

@@ -1,0 +1,258 @@
+"""hotplex.Engine against the bundled reference agent: the Python contract
+(types, errors, callbacks, GIL release). The pool's own behaviour is tested
+in Rust (tests/reference-agent/tests/pool.rs); the real Claude Code CLI in
+tests/e2e."""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+import hotplex
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+def _agent():
+    path = os.environ.get("HOTPLEX_REFERENCE_AGENT")
+    if path:
+        return path
+    found = ROOT / "target" / "debug" / "hotplex-reference-agent"
+    if not found.exists():
+        subprocess.run(
+            ["cargo", "build", "-q", "-p", "hotplex-reference-agent"], cwd=ROOT, check=True
+        )
+    return str(found)
+
+
+AGENT = _agent()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    eng = hotplex.Engine(
+        binary=AGENT,
+        env={"HOTPLEX_REF_STATE": str(tmp_path)},
+        default_workdir=str(tmp_path / "work"),
+        interrupt_grace=0.5,
+    )
+    yield eng
+    eng.close()
+
+
+def test_execute_returns_a_turn_with_text_stats_and_events(engine):
+    seen = []
+    turn = engine.execute("s", "hello", on_event=seen.append)
+    assert isinstance(turn, hotplex.Turn)
+    assert turn.text == "echo: hello"
+    assert turn.cold_start is True and turn.resumed is False and turn.is_error is False
+    assert turn.duration_ms > 0
+    assert turn.usage["output_tokens"] == len("echo: hello")
+    assert turn.cost_usd == pytest.approx(0.001)
+    assert turn.model == "reference-model"
+    assert [e.type for e in turn.events] == ["session_start", "answer", "session_stats"]
+    assert [e.type for e in seen] == [e.type for e in turn.events]
+    assert seen[1].data == {"text": "echo: hello"}
+    hot = engine.execute("s", "again")
+    assert hot.cold_start is False and hot.pid == turn.pid
+
+
+def test_sessions_and_session_stats(engine, tmp_path):
+    engine.execute("b", "x")
+    engine.execute("a", "tool:rm -rf /")
+    infos = engine.sessions()
+    assert [i.id for i in infos] == ["a", "b"]
+    assert infos[0].status == "ready" and infos[0].turns == 1 and infos[0].pid > 0
+    assert pathlib.Path(infos[0].workdir) == (tmp_path / "work").resolve()
+    stats = engine.session_stats("a")
+    assert stats["turns"] == 1 and stats["tools_denied"] == 1 and stats["tool_calls"] == 1
+    assert engine.session_stats("nope") is None
+
+
+def test_stream_yields_events_as_they_arrive_then_the_turn(engine):
+    stream = engine.stream("s", "flood:3")
+    types = [e.type for e in stream]
+    assert types == ["session_start", "answer", "answer", "answer", "answer", "session_stats"]
+    assert stream.turn.text == "echo: flood:3"
+
+
+def test_stream_raises_the_turn_error(engine):
+    with pytest.raises(hotplex.TurnFailed) as info:
+        for _ in engine.stream("s", "fail"):
+            pass
+    assert info.value.subtype == "error_during_execution"
+
+
+def test_a_tool_call_blocked_by_the_waf_is_a_danger_block_event(engine):
+    turn = engine.execute("s", "tool:rm -rf /")
+    assert turn.text == "tool denied: rm -rf /"
+    block = next(e for e in turn.events if e.type == "danger_block")
+    assert block.data["verdict"]["level"] == "critical"
+
+
+def test_every_error_type(engine, tmp_path):
+    with pytest.raises(hotplex.DangerBlocked) as info:
+        engine.execute("s", "rm -rf /")
+    assert info.value.verdict.blocked and info.value.verdict.level == "critical"
+    assert engine.execute("s", "rm -rf /", waf_approved=True).text == "echo: rm -rf /"
+
+    with pytest.raises(hotplex.TurnTimeout):
+        engine.execute("s", "stall:5000", timeout=0.3)
+    assert engine.execute("s", "after timeout").text == "echo: after timeout"
+
+    with pytest.raises(hotplex.SessionDead):
+        engine.execute("s", "crash")
+    assert engine.execute("s", "recall").resumed is True
+
+    with pytest.raises(hotplex.TurnFailed):
+        engine.execute("s", "fail")
+
+    with pytest.raises(hotplex.InvalidConfig):
+        engine.execute("", "x")
+    with pytest.raises(hotplex.InvalidConfig):
+        hotplex.Engine(binary=AGENT, max_sessions=0)
+    with pytest.raises(ValueError):
+        hotplex.Engine(binary=AGENT, turn_timeout=-1)
+
+    with hotplex.Engine(binary=str(tmp_path / "missing")) as broken:
+        with pytest.raises(hotplex.StartFailed):
+            broken.execute("s", "x", workdir=str(tmp_path))
+
+    with hotplex.Engine(binary=AGENT, max_sessions=1, default_workdir=str(tmp_path)) as small:
+        busy = small.stream("a", "stall:1000")
+        time.sleep(0.2)
+        with pytest.raises(hotplex.CapacityExceeded):
+            small.execute("b", "x")
+        assert [e.type for e in busy][-1] == "session_stats"
+
+    engine.close()
+    engine.close()
+    assert engine.closed
+    with pytest.raises(hotplex.Closed):
+        engine.execute("s", "x")
+    for cls in (
+        hotplex.DangerBlocked,
+        hotplex.TurnTimeout,
+        hotplex.SessionDead,
+        hotplex.TurnFailed,
+        hotplex.CapacityExceeded,
+        hotplex.StartFailed,
+        hotplex.InvalidConfig,
+        hotplex.Closed,
+    ):
+        assert issubclass(cls, hotplex.HotplexError)
+
+
+def test_the_gil_is_released_while_a_turn_runs(engine):
+    ticks = []
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.005)
+
+    t = threading.Thread(target=count)
+    t.start()
+    engine.execute("s", "stall:500")
+    stop.set()
+    t.join()
+    assert len(ticks) > 20
+
+
+def test_concurrent_python_threads_on_one_session_get_their_own_answers(engine):
+    answers = {}
+
+    def run(i):
+        answers[i] = engine.execute("s", f"turn {i}").text
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == {i: f"echo: turn {i}" for i in range(8)}
+    assert engine.session_stats("s")["cold_starts"] == 1
+
+
+def test_a_failing_on_event_callback_is_reported_and_the_turn_completes(engine):
+    reported = []
+    old = __import__("sys").unraisablehook
+    __import__("sys").unraisablehook = lambda u: reported.append(u.exc_value)
+    try:
+
+        def boom(event):
+            raise RuntimeError("callback bug")
+
+        turn = engine.execute("s", "hello", on_event=boom)
+    finally:
+        __import__("sys").unraisablehook = old
+    assert turn.text == "echo: hello"
+    assert len(reported) == 3 and all(isinstance(e, RuntimeError) for e in reported)
+
+
+def test_can_use_tool_decides_what_the_waf_lets_through(tmp_path):
+    calls = []
+
+    def decide(tool, tool_input, verdict):
+        calls.append((tool, tool_input["command"], verdict.level))
+        if "deploy" in tool_input["command"]:
+            return "deploys need a human"
+        if "explode" in tool_input["command"]:
+            raise RuntimeError("bug in the host")
+        return True
+
+    with hotplex.Engine(binary=AGENT, default_workdir=str(tmp_path), can_use_tool=decide) as eng:
+        assert eng.execute("s", "tool:make deploy").text == "tool denied: make deploy"
+        assert eng.execute("s", "tool:ls").text == "tool ran: ls"
+        assert eng.execute("s", "tool:explode").text == "tool denied: explode"
+        assert eng.execute("s", "tool:rm -rf /").text == "tool denied: rm -rf /"
+    assert [c[1] for c in calls] == ["make deploy", "ls", "explode"], "the WAF decided rm -rf /"
+
+
+def test_leaving_a_stream_early_cancels_the_turn(engine):
+    with engine.stream("s", "stall:10000") as stream:
+        first = next(stream)
+        assert first.type == "session_start"
+    started = time.monotonic()
+    turn = engine.execute("s", "next")
+    assert turn.text == "echo: next" and not turn.cold_start
+    assert time.monotonic() - started < 5
+
+
+def test_engine_as_a_context_manager_kills_its_processes(tmp_path):
+    with hotplex.Engine(binary=AGENT, default_workdir=str(tmp_path)) as eng:
+        pid = eng.execute("s", "x").pid
+        assert os.path.exists(f"/proc/{pid}")
+    assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_custom_detector_is_used_for_prompts_and_tools(tmp_path):
+    det = hotplex.Detector(rules="deploy-prod|No production deploys|critical|system")
+    with hotplex.Engine(binary=AGENT, default_workdir=str(tmp_path), detector=det) as eng:
+        with pytest.raises(hotplex.DangerBlocked):
+            eng.execute("s", "please deploy-prod now")
+        turn = eng.execute("s", "tool:./deploy-prod", waf_approved=True)
+        assert turn.text == "tool denied: ./deploy-prod"
+        assert eng.detector.check_command("deploy-prod").blocked
+
+
+def test_workdir_outside_allowed_roots_is_invalid_config(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with hotplex.Engine(binary=AGENT, allowed_roots=[str(root)]) as eng:
+        assert eng.execute("s", "x", workdir=str(root / "a")).text == "echo: x"
+        with pytest.raises(hotplex.InvalidConfig):
+            eng.execute("s", "x", workdir=str(tmp_path / "elsewhere"))
+
+
+@pytest.mark.skipif(shutil.which("true") is None, reason="needs coreutils")
+def test_stop_session_returns_whether_it_existed(engine):
+    engine.execute("s", "x")
+    assert engine.stop_session("s") is True
+    assert engine.stop_session("s") is False
+    assert engine.sessions() == []

@@ -1,0 +1,963 @@
+//! One hot session: a long-lived agent process and the turns it answers.
+//!
+//! Each session is an *actor*: a tokio task that alone owns the agent
+//! process, its pipes and its turn state. Turns arrive on a queue and run one
+//! at a time in arrival order (the seed let two turns write to one process
+//! and complete each other). Between turns the actor keeps reading the
+//! agent's stdout, so a process that dies while idle is noticed and reaped,
+//! and a chatty one never blocks on a full pipe.
+//!
+//! A turn, top to bottom (`Actor::turn`):
+//!
+//! 1. If the process is missing (first turn, crash, timeout kill) or runs in
+//!    another working directory, (re)start it: take a cold-start slot from
+//!    the engine's semaphore, `--resume` the provider session if a marker
+//!    says the CLI confirmed it in this directory, else `--session-id`.
+//! 2. Write the user message at once: readiness is the protocol itself (the
+//!    pipe buffers the line until the CLI reads it), never a sleep. A cold
+//!    start must produce its first line within `startup_timeout`.
+//! 3. Read lines until the turn's `result`, turning them into [`Event`]s,
+//!    answering `can_use_tool` with the WAF (and the host's handler), and
+//!    writing the resume marker once the CLI confirms the session.
+//! 4. On timeout or when the caller goes away: send `interrupt`, wait
+//!    `interrupt_grace` for the `result`; if it does not come, run the kill
+//!    ladder. On EOF: the agent died; a resume that dies before confirming
+//!    falls back once to a fresh session.
+
+mod lines;
+pub(crate) mod marker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::timeout_at;
+
+use crate::pool::{EngineOptions, Permission, ToolRequest};
+use crate::proc::{ChildStdin, ChildStdout, Contained, SpawnOptions};
+use crate::protocol::events::{Event, TurnStats, TurnTracker};
+use crate::protocol::{self, CliRequest, Line};
+use crate::waf::Detector;
+use crate::{Error, Result};
+
+use lines::{LineReader, RawLine};
+pub use marker::provider_session_id;
+use marker::MarkerStore;
+
+/// Longest stdout line kept; longer ones are drained and counted as bad.
+const MAX_LINE: usize = 32 << 20;
+/// Bytes of the agent's stderr kept for error messages.
+const STDERR_TAIL: usize = 8 << 10;
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SessionStatus {
+    /// A turn is starting its process.
+    Starting,
+    /// The process is up and no turn runs.
+    Ready,
+    /// A turn runs.
+    Busy,
+    /// No process (it exited, crashed or was killed); the next turn starts
+    /// one, resuming the conversation.
+    Dead,
+}
+
+impl SessionStatus {
+    /// The seed's name: `starting`, `ready`, `busy` or `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Starting => "starting",
+            SessionStatus::Ready => "ready",
+            SessionStatus::Busy => "busy",
+            SessionStatus::Dead => "dead",
+        }
+    }
+}
+
+/// Totals over every turn of a session (across its process restarts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionStats {
+    /// Turns that produced a result (successful or not).
+    pub turns: u64,
+    /// Turns that ended in an error of any kind.
+    pub failed_turns: u64,
+    /// Processes started (the first one included).
+    pub cold_starts: u64,
+    /// Cold starts that resumed an earlier conversation.
+    pub resumes: u64,
+    /// Input tokens (not from cache), summed over turns.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_creation_input_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_input_tokens: u64,
+    /// Cost in USD as the CLI computes it.
+    pub cost_usd: f64,
+    /// Tool calls requested by the model.
+    pub tool_calls: u64,
+    /// Tool calls that failed or were denied.
+    pub tool_errors: u64,
+    /// Tool calls the WAF denied.
+    pub tools_denied: u64,
+    /// Wall time spent in turns, in milliseconds.
+    pub busy_ms: u64,
+    /// Lines of agent output that could not be used (not JSON, not UTF-8, too long).
+    pub bad_lines: u64,
+    /// The model, from the CLI's `system/init`.
+    pub model: Option<String>,
+}
+
+impl SessionStats {
+    /// The totals as a JSON object.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "turns": self.turns,
+            "failed_turns": self.failed_turns,
+            "cold_starts": self.cold_starts,
+            "resumes": self.resumes,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cost_usd": self.cost_usd,
+            "tool_calls": self.tool_calls,
+            "tool_errors": self.tool_errors,
+            "tools_denied": self.tools_denied,
+            "busy_ms": self.busy_ms,
+            "bad_lines": self.bad_lines,
+            "model": self.model,
+        })
+    }
+}
+
+/// A snapshot of one session, from [`crate::pool::Engine::sessions`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionInfo {
+    /// The host's session id.
+    pub id: String,
+    /// The provider (CLI) session id.
+    pub provider_session_id: String,
+    /// The agent's pid, while a process runs.
+    pub pid: Option<i32>,
+    /// Current status.
+    pub status: SessionStatus,
+    /// Turns answered.
+    pub turns: u64,
+    /// Turns queued or running.
+    pub pending: usize,
+    /// The working directory of the current (or last) process.
+    pub workdir: Option<PathBuf>,
+    /// Time since the session last saw input or output.
+    pub idle_for: Duration,
+}
+
+/// A finished turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// The answer: the `result` text, or the answer events joined.
+    pub text: String,
+    /// Always `false` for a returned turn (error results become
+    /// [`Error::TurnFailed`]); kept for hosts that log turns uniformly.
+    pub is_error: bool,
+    /// Whether this turn started the agent process.
+    pub cold_start: bool,
+    /// Whether that start resumed an earlier conversation.
+    pub resumed: bool,
+    /// Wall time from the start of the turn (after any queueing) to its result.
+    pub duration: Duration,
+    /// Time the turn waited behind earlier turns of the session.
+    pub queued: Duration,
+    /// Tokens, cost, tool calls, model.
+    pub stats: TurnStats,
+    /// Every event of the turn, in order.
+    pub events: Vec<Event>,
+    /// The agent's pid.
+    pub pid: i32,
+    /// The provider (CLI) session id.
+    pub provider_session_id: String,
+}
+
+/// What a turn sends to whoever waits on it, in order: its events, then
+/// exactly one `Done`.
+#[derive(Debug)]
+pub(crate) enum TurnMsg {
+    Event(Event),
+    Done(Result<Turn>),
+}
+
+/// A queued turn.
+pub(crate) struct TurnCmd {
+    pub prompt: String,
+    pub workdir: PathBuf,
+    pub timeout: Duration,
+    pub queued_at: Instant,
+    pub tx: mpsc::UnboundedSender<TurnMsg>,
+}
+
+/// Why a session's actor was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    Stopped,
+    Evicted,
+    Closed,
+}
+
+/// Everything engine-wide a session needs.
+pub(crate) struct Ctx {
+    pub opts: EngineOptions,
+    pub detector: Arc<Detector>,
+    pub markers: MarkerStore,
+    pub starts: Arc<Semaphore>,
+}
+
+/// The part of a session the engine reads and writes (under its lock).
+#[derive(Debug)]
+pub(crate) struct State {
+    pub status: SessionStatus,
+    pub pid: Option<i32>,
+    pub pending: usize,
+    pub last_active: Instant,
+    pub workdir: Option<PathBuf>,
+    pub stats: SessionStats,
+    pub stop: Option<StopReason>,
+}
+
+impl State {
+    pub(crate) fn new() -> State {
+        State {
+            status: SessionStatus::Dead,
+            pid: None,
+            pending: 0,
+            last_active: Instant::now(),
+            workdir: None,
+            stats: SessionStats::default(),
+            stop: None,
+        }
+    }
+}
+
+/// The running agent process of a session.
+struct Live {
+    child: Contained,
+    stdin: ChildStdin,
+    lines: LineReader<BufReader<ChildStdout>>,
+    stderr: Arc<Mutex<String>>,
+    workdir: PathBuf,
+    resumed: bool,
+    /// The CLI confirmed the session (init or result seen).
+    confirmed: bool,
+    /// Held until the first line: bounds concurrent cold starts.
+    permit: Option<OwnedSemaphorePermit>,
+    /// The CLI's `total_cost_usd` is a running total per process (verified,
+    /// CLI 2.1.197); the last one seen turns it into per-turn costs.
+    cost_seen: f64,
+}
+
+/// What woke a turn's read loop.
+enum Wake {
+    Stop,
+    CallerGone,
+    Timer,
+    Line(std::io::Result<Option<RawLine>>),
+}
+
+/// How a turn's read loop ended badly.
+enum Fail {
+    /// Any error to report as is.
+    Error(Error),
+    /// The process died before confirming the session (resume fallback).
+    Unconfirmed(String),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Error(e)
+    }
+}
+
+/// The actor of one session; see the module docs.
+pub(crate) struct Actor {
+    pub id: String,
+    pub psid: String,
+    pub ctx: Arc<Ctx>,
+    pub state: Arc<Mutex<State>>,
+    /// Finishes when the previous incarnation of this id has killed its
+    /// process: two processes must never share a provider session.
+    pub previous: Option<watch::Receiver<bool>>,
+    live: Option<Live>,
+    req_seq: u64,
+}
+
+impl Actor {
+    pub(crate) fn new(
+        id: String,
+        psid: String,
+        ctx: Arc<Ctx>,
+        state: Arc<Mutex<State>>,
+        previous: Option<watch::Receiver<bool>>,
+    ) -> Actor {
+        Actor {
+            id,
+            psid,
+            ctx,
+            state,
+            previous,
+            live: None,
+            req_seq: 0,
+        }
+    }
+
+    /// Runs until stopped or until the engine drops the queue; then kills the
+    /// process (confirmed empty tree), fails queued turns and sets `done`.
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<TurnCmd>,
+        mut stop: watch::Receiver<bool>,
+        done: watch::Sender<bool>,
+    ) {
+        if let Some(mut prev) = self.previous.take() {
+            let _ = prev.wait_for(|d| *d).await;
+        }
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.run_turn(cmd, &mut stop).await,
+                    None => break,
+                },
+                ended = idle_read(&mut self.live) => {
+                    if ended {
+                        self.reap().await;
+                    } else {
+                        self.state.lock().last_active = Instant::now();
+                    }
+                }
+            }
+        }
+        self.kill().await;
+        rx.close();
+        let reason = self.state.lock().stop;
+        while let Ok(cmd) = rx.try_recv() {
+            let _ = cmd.tx.send(TurnMsg::Done(Err(stopped_error(reason))));
+        }
+        let _ = done.send(true);
+    }
+
+    async fn run_turn(&mut self, cmd: TurnCmd, stop: &mut watch::Receiver<bool>) {
+        let started = Instant::now();
+        {
+            let mut st = self.state.lock();
+            st.status = SessionStatus::Busy;
+            st.last_active = started;
+        }
+        let result = self.turn(&cmd, started, stop).await;
+        let mut st = self.state.lock();
+        st.pending = st.pending.saturating_sub(1);
+        st.last_active = Instant::now();
+        st.status = if self.live.is_some() {
+            SessionStatus::Ready
+        } else {
+            SessionStatus::Dead
+        };
+        st.pid = self.live.as_ref().map(|l| l.child.pid());
+        let stats = &mut st.stats;
+        stats.busy_ms += started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(t) => add_turn(stats, &t.stats),
+            Err(_) => stats.failed_turns += 1,
+        }
+        drop(st);
+        let _ = cmd.tx.send(TurnMsg::Done(result));
+    }
+
+    async fn turn(
+        &mut self,
+        cmd: &TurnCmd,
+        started: Instant,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Turn> {
+        if cmd.tx.is_closed() {
+            return Err(Error::TurnTimeout("cancelled before it started".into()));
+        }
+        if self.live.as_ref().is_some_and(|l| l.workdir != cmd.workdir) {
+            // The CLI's project (transcripts, settings) follows its cwd: a
+            // new workdir needs a new process, never a silent mismatch.
+            self.kill().await;
+        }
+        // A cold start picks resume or fresh from the marker; if the CLI
+        // refuses before confirming the session, the other mode is tried
+        // once: a resume whose transcript is gone or was made in another
+        // directory ("No conversation found") starts fresh, and a fresh
+        // start whose id the CLI already knows ("Session ID ... is already
+        // in use": a transcript without a marker, e.g. markers kept in
+        // memory by an earlier engine) resumes it.
+        let mut mode: Option<bool> = None;
+        let mut first_failure: Option<String> = None;
+        loop {
+            let cold = self.live.is_none();
+            if cold {
+                self.start(&cmd.workdir, mode).await?;
+            }
+            let resumed = self.live.as_ref().is_some_and(|l| l.resumed);
+            match self.drive(cmd, cold, started, stop).await {
+                Ok(mut t) => {
+                    t.cold_start = cold;
+                    t.resumed = cold && resumed;
+                    t.queued = started.duration_since(cmd.queued_at);
+                    t.duration = started.elapsed();
+                    return Ok(t);
+                }
+                Err(Fail::Unconfirmed(msg)) if cold && first_failure.is_none() => {
+                    let what = if resumed {
+                        self.ctx.markers.delete(&self.psid);
+                        "resume failed, starting a fresh session"
+                    } else {
+                        "fresh start refused, resuming the session"
+                    };
+                    let event = Event::Error(format!("{what}: {msg}"));
+                    let _ = cmd.tx.send(TurnMsg::Event(event));
+                    mode = Some(!resumed);
+                    first_failure = Some(msg);
+                }
+                Err(Fail::Unconfirmed(msg)) if cold => {
+                    let first = first_failure.unwrap_or_default();
+                    return Err(Error::StartFailed(format!("{first}; then: {msg}")));
+                }
+                Err(Fail::Unconfirmed(msg)) => return Err(Error::SessionDead(msg)),
+                Err(Fail::Error(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Starts the agent process in `workdir`; `resume` forces the mode
+    /// (`None`: resume when a marker for this workdir exists).
+    async fn start(&mut self, workdir: &Path, resume: Option<bool>) -> Result<()> {
+        let opts = &self.ctx.opts;
+        self.state.lock().status = SessionStatus::Starting;
+        let deadline = tokio::time::Instant::now() + opts.startup_timeout;
+        let permit = timeout_at(deadline, self.ctx.starts.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::StartFailed("timed out waiting for a cold-start slot".into()))?
+            .map_err(|_| Error::Closed)?;
+        let resume =
+            resume.unwrap_or_else(|| self.ctx.markers.get(&self.psid).as_deref() == Some(workdir));
+        let mut spawn = SpawnOptions::new(&opts.binary)
+            .args(claude_args(opts, &self.psid, resume))
+            .cwd(workdir)
+            .grace(opts.kill_grace.0, opts.kill_grace.1)
+            .containment(opts.containment);
+        for name in &opts.env_allow {
+            spawn = spawn.allow_env(name.clone());
+        }
+        for (k, v) in &opts.env {
+            spawn = spawn.env(k, v);
+        }
+        if let Some(dir) = &opts.state_dir {
+            spawn = spawn.state_dir(dir.join("proc"));
+        }
+        let mut child = Contained::spawn(spawn)
+            .await
+            .map_err(|e| Error::StartFailed(e.to_string()))?;
+        let (Some(stdin), Some(stdout)) = (child.take_stdin(), child.take_stdout()) else {
+            return Err(Error::StartFailed("agent pipes missing".into()));
+        };
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(mut err) = child.take_stderr() {
+            let tail = stderr.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n) = err.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut t = tail.lock();
+                    t.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if t.len() > STDERR_TAIL {
+                        let mut cut = t.len() - STDERR_TAIL;
+                        while !t.is_char_boundary(cut) {
+                            cut += 1;
+                        }
+                        t.drain(..cut);
+                    }
+                }
+            });
+        }
+        {
+            let mut st = self.state.lock();
+            st.pid = Some(child.pid());
+            st.workdir = Some(workdir.to_owned());
+            st.stats.cold_starts += 1;
+            if resume {
+                st.stats.resumes += 1;
+            }
+        }
+        self.live = Some(Live {
+            child,
+            stdin,
+            lines: LineReader::new(BufReader::with_capacity(64 << 10, stdout), MAX_LINE),
+            stderr,
+            workdir: workdir.to_owned(),
+            resumed: resume,
+            confirmed: false,
+            permit: Some(permit),
+            cost_seen: 0.0,
+        });
+        Ok(())
+    }
+
+    /// Writes the prompt and reads the turn to its end.
+    async fn drive(
+        &mut self,
+        cmd: &TurnCmd,
+        cold: bool,
+        started: Instant,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Turn, Fail> {
+        let ctx = self.ctx.clone();
+        let opts = &ctx.opts;
+        let now = tokio::time::Instant::now();
+        // A cold turn's clock starts once the agent answers at all; until
+        // then startup_timeout bounds it.
+        let mut deadline = if cold {
+            now + opts.startup_timeout
+        } else {
+            now + cmd.timeout
+        };
+        let mut awaiting_first = cold;
+        let mut tracker = TurnTracker::new();
+        let mut events: Vec<Event> = Vec::new();
+        let mut answers = String::new();
+        // Set once an interrupt was sent: (why, give up at).
+        let mut interrupting: Option<(Error, tokio::time::Instant)> = None;
+        let mut caller_gone = false;
+
+        let msg = protocol::user_message(&cmd.prompt);
+        if self.write(&msg, deadline).await.is_err() {
+            // A dead pipe shows up as EOF below, with the exit status.
+        }
+        loop {
+            let live = match self.live.as_mut() {
+                Some(l) => l,
+                None => return Err(Fail::Error(Error::SessionDead("process gone".into()))),
+            };
+            let wake = interrupting.as_ref().map(|(_, t)| *t).unwrap_or(deadline);
+            let woke = tokio::select! {
+                biased;
+                _ = stop.changed() => Wake::Stop,
+                _ = cmd.tx.closed(), if !caller_gone => Wake::CallerGone,
+                _ = tokio::time::sleep_until(wake) => Wake::Timer,
+                line = live.lines.next() => Wake::Line(line),
+            };
+            let line = match woke {
+                Wake::Line(line) => line,
+                Wake::Stop => {
+                    let reason = self.state.lock().stop;
+                    self.kill().await;
+                    return Err(Fail::Error(stopped_error(reason)));
+                }
+                Wake::CallerGone => {
+                    caller_gone = true;
+                    if interrupting.is_none() {
+                        let e = Error::TurnTimeout("cancelled by the caller".into());
+                        interrupting =
+                            Some((e, tokio::time::Instant::now() + opts.interrupt_grace));
+                        self.send_interrupt().await;
+                    }
+                    continue;
+                }
+                Wake::Timer => {
+                    if let Some((e, _)) = interrupting.take() {
+                        // No result within the grace period: kill the tree.
+                        self.kill().await;
+                        return Err(Fail::Error(e));
+                    }
+                    if awaiting_first {
+                        self.kill().await;
+                        return Err(Fail::Error(Error::StartFailed(format!(
+                            "no output within startup_timeout ({:?})",
+                            opts.startup_timeout
+                        ))));
+                    }
+                    let e = Error::TurnTimeout(format!("no result within {:?}", cmd.timeout));
+                    interrupting = Some((e, tokio::time::Instant::now() + opts.interrupt_grace));
+                    self.send_interrupt().await;
+                    continue;
+                }
+            };
+            let text = match line {
+                Ok(Some(RawLine::Text(t))) => t,
+                Ok(Some(RawLine::Bad(_))) => {
+                    self.state.lock().stats.bad_lines += 1;
+                    continue;
+                }
+                Ok(None) | Err(_) => {
+                    let (msg, confirmed) = self.reap().await;
+                    if let Some((e, _)) = interrupting {
+                        return Err(Fail::Error(e));
+                    }
+                    return Err(if confirmed {
+                        Fail::Error(Error::SessionDead(msg))
+                    } else {
+                        Fail::Unconfirmed(msg)
+                    });
+                }
+            };
+            self.state.lock().last_active = Instant::now();
+            let Ok(parsed) = protocol::parse_line(&text) else {
+                if !text.trim().is_empty() {
+                    self.state.lock().stats.bad_lines += 1;
+                }
+                continue;
+            };
+            if awaiting_first {
+                awaiting_first = false;
+                deadline = tokio::time::Instant::now() + cmd.timeout;
+                if let Some(l) = self.live.as_mut() {
+                    l.permit = None;
+                }
+            }
+            let confirms = match &parsed {
+                Line::Init { .. } => true,
+                Line::Result(r) => !r.is_error,
+                _ => false,
+            };
+            if confirms {
+                self.confirm();
+            }
+            let mut out = tracker.push(&parsed);
+            match &parsed {
+                Line::ControlRequest {
+                    request_id,
+                    request: CliRequest::CanUseTool { tool_name, input },
+                } => {
+                    let (answer, block) = if interrupting.is_some() {
+                        (
+                            protocol::deny_tool(request_id, "the turn was interrupted"),
+                            None,
+                        )
+                    } else {
+                        self.decide(request_id, tool_name, input, &cmd.workdir)
+                    };
+                    if let Some(v) = block {
+                        self.state.lock().stats.tools_denied += 1;
+                        out.push(tracker.danger_block(v));
+                    }
+                    let _ = self.write(&answer, deadline.max(wake)).await;
+                }
+                Line::ControlRequest {
+                    request_id,
+                    request: CliRequest::Other { subtype, .. },
+                } => {
+                    let answer = protocol::control_error(
+                        request_id,
+                        &format!("hotplex does not handle {subtype} requests"),
+                    );
+                    let _ = self.write(&answer, deadline.max(wake)).await;
+                }
+                _ => {}
+            }
+            for e in out {
+                if let Event::Answer(t) = &e {
+                    if !answers.is_empty() {
+                        answers.push('\n');
+                    }
+                    answers.push_str(t);
+                }
+                let _ = cmd.tx.send(TurnMsg::Event(e.clone()));
+                events.push(e);
+            }
+            if let Line::Result(r) = &parsed {
+                if let Some((e, _)) = interrupting {
+                    return Err(Fail::Error(e));
+                }
+                let unconfirmed = !self.live.as_ref().is_some_and(|l| l.confirmed);
+                if r.is_error && unconfirmed {
+                    // The CLI refused the session before starting it (a
+                    // failed --resume prints such a result, then exits).
+                    let (msg, _) = self.reap().await;
+                    let why = r.errors.first().cloned().or_else(|| r.result.clone());
+                    return Err(Fail::Unconfirmed(match why {
+                        Some(w) => format!("{w} ({msg})"),
+                        None => msg,
+                    }));
+                }
+                if r.is_error {
+                    return Err(Fail::Error(Error::TurnFailed {
+                        subtype: r.subtype.clone(),
+                        message: r.result.clone().unwrap_or_else(|| "no result text".into()),
+                    }));
+                }
+                let mut stats = tracker.stats().clone();
+                if let Some(l) = self.live.as_mut() {
+                    stats.cost_usd = (r.total_cost_usd - l.cost_seen).max(0.0);
+                    l.cost_seen = r.total_cost_usd;
+                }
+                let pid = self.live.as_ref().map(|l| l.child.pid()).unwrap_or(0);
+                return Ok(Turn {
+                    text: r.result.clone().unwrap_or(answers),
+                    is_error: false,
+                    cold_start: cold,
+                    resumed: false,
+                    duration: started.elapsed(),
+                    queued: Duration::ZERO,
+                    stats,
+                    events,
+                    pid,
+                    provider_session_id: self.psid.clone(),
+                });
+            }
+        }
+    }
+
+    /// The WAF's answer to a tool request, then the host's handler.
+    fn decide(
+        &self,
+        request_id: &str,
+        tool_name: &str,
+        input: &Value,
+        workdir: &Path,
+    ) -> (String, Option<crate::waf::Verdict>) {
+        let verdict = self
+            .ctx
+            .detector
+            .check_tool_value(tool_name, &absolute_paths(input, workdir));
+        if verdict.blocked {
+            let why = format!(
+                "hotplex WAF blocked this {tool_name} call ({}): {}",
+                verdict.level.as_str(),
+                verdict.reason
+            );
+            return (protocol::deny_tool(request_id, &why), Some(verdict));
+        }
+        if let Some(handler) = &self.ctx.opts.permission_handler {
+            let req = ToolRequest {
+                session_id: &self.id,
+                tool_name,
+                input,
+                verdict: &verdict,
+            };
+            // A panicking handler denies: losing the check must not allow.
+            let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&req)))
+                .unwrap_or_else(|_| Permission::Deny("the permission handler failed".into()));
+            if let Permission::Deny(why) = decision {
+                return (protocol::deny_tool(request_id, &why), None);
+            }
+        }
+        (protocol::allow_tool(request_id, input), None)
+    }
+
+    fn confirm(&mut self) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        if live.confirmed {
+            return;
+        }
+        live.confirmed = true;
+        // A marker that cannot be written only costs the next resume.
+        let _ = self.ctx.markers.put(&self.psid, &self.id, &live.workdir);
+    }
+
+    async fn send_interrupt(&mut self) {
+        self.req_seq += 1;
+        let msg = protocol::interrupt(&format!("hotplex-interrupt-{}", self.req_seq));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        let _ = self.write(&msg, deadline).await;
+    }
+
+    /// Writes one line to the agent, bounded by `deadline` (a stuck agent
+    /// that stops reading must not stall the session forever).
+    async fn write(&mut self, text: &str, deadline: tokio::time::Instant) -> Result<()> {
+        let Some(live) = self.live.as_mut() else {
+            return Err(Error::SessionDead("process gone".into()));
+        };
+        match timeout_at(deadline, live.stdin.write_all(text.as_bytes())).await {
+            Ok(r) => r.map_err(|e| Error::SessionDead(format!("writing to the agent: {e}"))),
+            Err(_) => Err(Error::TurnTimeout(
+                "the agent stopped reading its input".into(),
+            )),
+        }
+    }
+
+    /// The process ended on its own: collect its status and stderr, confirm
+    /// the tree is gone. Returns a description and whether the session had
+    /// been confirmed.
+    async fn reap(&mut self) -> (String, bool) {
+        let Some(mut live) = self.live.take() else {
+            return ("process gone".into(), true);
+        };
+        let status = tokio::time::timeout(Duration::from_secs(5), live.child.wait()).await;
+        let _ = live.child.kill().await;
+        // Let the stderr reader catch the last bytes.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let status = match status {
+            Ok(Ok(s)) => s.to_string(),
+            _ => "unknown status".to_owned(),
+        };
+        let tail = live.stderr.lock().trim().to_owned();
+        let mut msg = format!("agent process {} exited ({status})", live.child.pid());
+        if !tail.is_empty() {
+            let start = tail.len().saturating_sub(600);
+            let start = (start..tail.len())
+                .find(|i| tail.is_char_boundary(*i))
+                .unwrap_or(0);
+            msg.push_str(": ");
+            msg.push_str(&tail[start..]);
+        }
+        self.mark_dead();
+        (msg, live.confirmed)
+    }
+
+    /// Kills the process (kill ladder, tree confirmed empty).
+    async fn kill(&mut self) {
+        if let Some(mut live) = self.live.take() {
+            let _ = live.child.kill().await;
+        }
+        self.mark_dead();
+    }
+
+    fn mark_dead(&self) {
+        let mut st = self.state.lock();
+        st.pid = None;
+        if st.status != SessionStatus::Busy {
+            st.status = SessionStatus::Dead;
+        }
+    }
+}
+
+/// Reads one line while no turn runs. Returns `true` at EOF (the agent
+/// died); stray lines are dropped, stray tool requests would wait forever,
+/// so there are none to answer: the CLI asks only inside a turn. Pending
+/// forever when there is no process.
+async fn idle_read(live: &mut Option<Live>) -> bool {
+    let Some(l) = live.as_mut() else {
+        return std::future::pending().await;
+    };
+    !matches!(l.lines.next().await, Ok(Some(_)))
+}
+
+fn stopped_error(reason: Option<StopReason>) -> Error {
+    match reason {
+        Some(StopReason::Closed) => Error::Closed,
+        Some(StopReason::Evicted) => Error::SessionDead("the session was evicted".into()),
+        _ => Error::SessionDead("the session was stopped".into()),
+    }
+}
+
+fn add_turn(s: &mut SessionStats, t: &TurnStats) {
+    s.turns += 1;
+    s.input_tokens += t.usage.input_tokens;
+    s.output_tokens += t.usage.output_tokens;
+    s.cache_creation_input_tokens += t.usage.cache_creation_input_tokens;
+    s.cache_read_input_tokens += t.usage.cache_read_input_tokens;
+    s.cost_usd += t.cost_usd;
+    s.tool_calls += t.tools.len() as u64;
+    s.tool_errors += t.tools.iter().filter(|c| c.is_error).count() as u64;
+    if t.model.is_some() {
+        s.model.clone_from(&t.model);
+    }
+}
+
+/// The CLI's arguments for one process.
+fn claude_args(o: &EngineOptions, psid: &str, resume: bool) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--print",
+        "--input-format",
+        "stream-json",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--permission-prompt-tool",
+        "stdio",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(if resume { "--resume" } else { "--session-id" }.into());
+    a.push(psid.into());
+    let mut opt = |flag: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            a.push(flag.into());
+            a.push(v.clone());
+        }
+    };
+    opt("--permission-mode", &o.permission_mode);
+    opt("--append-system-prompt", &o.system_prompt);
+    opt("--model", &o.model);
+    if !o.allowed_tools.is_empty() {
+        a.push("--allowed-tools".into());
+        a.push(o.allowed_tools.join(","));
+    }
+    if !o.disallowed_tools.is_empty() {
+        a.push("--disallowed-tools".into());
+        a.push(o.disallowed_tools.join(","));
+    }
+    a.extend(o.args.iter().cloned());
+    a
+}
+
+/// File tools name paths relative to the agent's cwd; the WAF must judge
+/// them there, not in the host's cwd.
+fn absolute_paths(input: &Value, workdir: &Path) -> Value {
+    let mut v = input.clone();
+    if let Some(obj) = v.as_object_mut() {
+        for key in ["file_path", "notebook_path", "path"] {
+            if let Some(Value::String(p)) = obj.get(key) {
+                if !p.is_empty() && Path::new(p).is_relative() {
+                    let abs: PathBuf = workdir.join(p);
+                    obj.insert(
+                        key.into(),
+                        Value::String(abs.to_string_lossy().into_owned()),
+                    );
+                }
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claude_args_resume_or_fresh_with_options() {
+        let o = EngineOptions {
+            permission_mode: Some("default".into()),
+            allowed_tools: vec!["Bash".into(), "Read".into()],
+            args: vec!["--x".into()],
+            ..EngineOptions::default()
+        };
+        let fresh = claude_args(&o, "p", false);
+        assert!(fresh.windows(2).any(|w| w == ["--session-id", "p"]));
+        assert!(fresh
+            .windows(2)
+            .any(|w| w == ["--permission-prompt-tool", "stdio"]));
+        assert!(fresh
+            .windows(2)
+            .any(|w| w == ["--allowed-tools", "Bash,Read"]));
+        assert_eq!(fresh.last().map(String::as_str), Some("--x"));
+        let resumed = claude_args(&o, "p", true);
+        assert!(resumed.windows(2).any(|w| w == ["--resume", "p"]));
+    }
+
+    #[test]
+    fn relative_file_paths_are_judged_in_the_workdir() {
+        let v = absolute_paths(&serde_json::json!({"file_path": "a/b"}), Path::new("/w"));
+        assert_eq!(v["file_path"], "/w/a/b");
+        let v = absolute_paths(&serde_json::json!({"file_path": "/etc/x"}), Path::new("/w"));
+        assert_eq!(v["file_path"], "/etc/x");
+    }
+}

@@ -1,0 +1,134 @@
+"""hotplex.Engine driving the real Claude Code CLI (pinned, from npm)
+against a fake Anthropic Messages API on 127.0.0.1.
+
+Prompts are directives the fake model understands (see fake_anthropic.py):
+plain text is echoed, ``bash: <cmd>`` asks to run a Bash command, ``sleep: N``
+answers after N seconds, ``recall`` lists the conversation's earlier prompts.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import hotplex
+from conftest import agent_env
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    d = tmp_path / "work"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def engine(claude, api, tmp_path):
+    eng = hotplex.Engine(
+        binary=claude,
+        env=agent_env(api, tmp_path / "home"),
+        state_dir=str(tmp_path / "state"),
+        turn_timeout=60.0,
+        startup_timeout=60.0,
+    )
+    yield eng
+    eng.close()
+
+
+def test_five_turns_on_one_process_one_cold_start_four_hot(engine, workdir):
+    turns = [engine.execute("chat", f"turn {i}", workdir=str(workdir)) for i in range(5)]
+    assert [t.text for t in turns] == [f"echo: turn {i}" for i in range(5)]
+    assert [t.cold_start for t in turns] == [True, False, False, False, False]
+    assert len({t.pid for t in turns}) == 1
+    stats = engine.session_stats("chat")
+    assert stats["turns"] == 5 and stats["cold_starts"] == 1
+    # The fake model reports 10 input / 5 output tokens per request; cost
+    # is per turn even though the CLI reports a running total.
+    assert stats["input_tokens"] == 50 and stats["output_tokens"] == 25
+    assert turns[1].cost_usd == pytest.approx(turns[2].cost_usd)
+    assert turns[0].model
+    cold, hot = turns[0].duration_ms, sorted(t.duration_ms for t in turns[1:])[1]
+    print(f"\ncold {cold:.0f} ms, hot median {hot:.0f} ms, ratio {cold / hot:.1f}x")
+
+
+def test_the_waf_denies_rm_rf_of_a_protected_directory_while_an_allowed_tool_runs(
+    engine, workdir, tmp_path
+):
+    home = tmp_path / "home"
+    keep = home / "precious.txt"
+    keep.write_text("do not delete")
+    seen = []
+    # waf_approved: the prompt itself would be blocked; this test is about
+    # the tool call the model then asks for.
+    turn = engine.execute(
+        "tools", "bash: rm -rf ~", workdir=str(workdir), on_event=seen.append, waf_approved=True
+    )
+    assert keep.read_text() == "do not delete", "the home directory survived"
+    names = [e.type for e in seen]
+    assert "permission_request" in names and "danger_block" in names
+    block = next(e for e in seen if e.type == "danger_block")
+    assert block.data["verdict"]["level"] == "critical"
+    result = next(e for e in seen if e.type == "tool_result")
+    assert result.data["is_error"] is True and "hotplex WAF blocked" in result.data["content"]
+    assert turn.text.startswith("tool said: hotplex WAF blocked")
+
+    allowed = engine.execute("tools", "bash: touch allowed.txt", workdir=str(workdir))
+    assert (workdir / "allowed.txt").exists(), "the allowed tool ran"
+    assert not any(e.type == "danger_block" for e in allowed.events)
+    assert engine.session_stats("tools")["tools_denied"] == 1
+
+
+def test_a_turn_over_turn_timeout_raises_and_the_next_turn_succeeds(engine, workdir):
+    first = engine.execute("slow", "hello", workdir=str(workdir))
+    started = time.monotonic()
+    with pytest.raises(hotplex.TurnTimeout):
+        engine.execute("slow", "sleep: 30", workdir=str(workdir), timeout=2.0)
+    assert time.monotonic() - started < 15
+    after = engine.execute("slow", "after the timeout", workdir=str(workdir))
+    assert after.text == "echo: after the timeout"
+    assert after.pid == first.pid, "the interrupt stopped the turn; the process lived on"
+
+
+def test_killing_the_agent_mid_turn_is_session_dead_and_the_next_turn_resumes(
+    engine, workdir
+):
+    engine.execute("crashy", "remember the alamo", workdir=str(workdir))
+    pid = engine.sessions()[0].pid
+    stream = engine.stream("crashy", "sleep: 30", workdir=str(workdir))
+    assert next(stream).type == "session_start"
+    # Mid-turn: the model is "thinking" for 30 s. (The CLI writes its
+    # transcript 50-90 ms after each result; a kill inside that window loses
+    # the previous turn from the CLI's own history, and resume falls back.)
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(hotplex.SessionDead):
+        for _ in stream:
+            pass
+    turn = engine.execute("crashy", "recall", workdir=str(workdir))
+    assert turn.cold_start and turn.resumed
+    assert "remember the alamo" in turn.text
+    assert turn.pid != pid
+
+
+def test_eight_sessions_run_turns_concurrently(engine, workdir):
+    results, errors = {}, []
+
+    def run(i):
+        try:
+            results[i] = engine.execute(f"c{i}", f"hello {i}", workdir=str(workdir)).text
+            results[i] += "|" + engine.execute(f"c{i}", f"again {i}", workdir=str(workdir)).text
+        except Exception as e:  # collected, asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results == {i: f"echo: hello {i}|echo: again {i}" for i in range(8)}
+    infos = engine.sessions()
+    assert len(infos) == 8 and len({i.pid for i in infos}) == 8
+    assert all(i.status == "ready" and i.turns == 2 for i in infos)

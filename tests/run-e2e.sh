@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# End-to-end: hotplex.Engine (as installed by tests/run-python.sh into
+# target/py-venv) driving the real Claude Code CLI, pinned and installed from
+# npm by tests/e2e/install-claude.sh, against tests/e2e/fake_anthropic.py on
+# 127.0.0.1. Run tests/run-python.sh first (run-all.sh does).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="$ROOT/target/py-venv/bin/python"
+[ -x "$PY" ] || { echo "run-e2e.sh: run tests/run-python.sh first" >&2; exit 1; }
+CLAUDE_BIN="$(bash "$ROOT/tests/e2e/install-claude.sh" | tail -n1)"
+export CLAUDE_BIN
+echo "== claude: $CLAUDE_BIN ($("$CLAUDE_BIN" --version))"
+cd "$ROOT/tests/e2e"
+"$PY" -m pytest -q -s -p no:cacheprovider test_claude_cli.py "$@"
