@@ -537,10 +537,17 @@ impl Engine {
         }
         let rt = self.rt()?.clone();
         let opts = Self::turn_options(workdir, timeout, waf_approved)?;
-        let mut stream = self
-            .engine
-            .submit(session_id, prompt, &opts)
-            .map_err(|e| core_error(py, e))?;
+        let mut stream = match self.engine.submit(session_id, prompt, &opts) {
+            Ok(s) => s,
+            Err(core::Error::DangerBlocked(v)) => {
+                // Reported as an event too, as the seed did.
+                if let Some(cb) = &on_event {
+                    call_on_event(py, cb, &core::Event::DangerBlock((*v).clone()));
+                }
+                return Err(core_error(py, core::Error::DangerBlocked(v)));
+            }
+            Err(e) => return Err(core_error(py, e)),
+        };
         while let Some(e) = next_event(py, &rt, &mut stream)? {
             if let Some(cb) = &on_event {
                 call_on_event(py, cb, &e);

@@ -7,6 +7,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import threading
 import time
 
@@ -95,9 +96,11 @@ def test_a_tool_call_blocked_by_the_waf_is_a_danger_block_event(engine):
 
 
 def test_every_error_type(engine, tmp_path):
+    seen = []
     with pytest.raises(hotplex.DangerBlocked) as info:
-        engine.execute("s", "rm -rf /")
+        engine.execute("s", "rm -rf /", on_event=seen.append)
     assert info.value.verdict.blocked and info.value.verdict.level == "critical"
+    assert [e.type for e in seen] == ["danger_block"]
     assert engine.execute("s", "rm -rf /", waf_approved=True).text == "echo: rm -rf /"
 
     with pytest.raises(hotplex.TurnTimeout):
@@ -181,8 +184,8 @@ def test_concurrent_python_threads_on_one_session_get_their_own_answers(engine):
 
 def test_a_failing_on_event_callback_is_reported_and_the_turn_completes(engine):
     reported = []
-    old = __import__("sys").unraisablehook
-    __import__("sys").unraisablehook = lambda u: reported.append(u.exc_value)
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: reported.append(u.exc_value)
     try:
 
         def boom(event):
@@ -190,7 +193,7 @@ def test_a_failing_on_event_callback_is_reported_and_the_turn_completes(engine):
 
         turn = engine.execute("s", "hello", on_event=boom)
     finally:
-        __import__("sys").unraisablehook = old
+        sys.unraisablehook = old
     assert turn.text == "echo: hello"
     assert len(reported) == 3 and all(isinstance(e, RuntimeError) for e in reported)
 
@@ -206,12 +209,21 @@ def test_can_use_tool_decides_what_the_waf_lets_through(tmp_path):
             raise RuntimeError("bug in the host")
         return True
 
-    with hotplex.Engine(binary=AGENT, default_workdir=str(tmp_path), can_use_tool=decide) as eng:
-        assert eng.execute("s", "tool:make deploy").text == "tool denied: make deploy"
-        assert eng.execute("s", "tool:ls").text == "tool ran: ls"
-        assert eng.execute("s", "tool:explode").text == "tool denied: explode"
-        assert eng.execute("s", "tool:rm -rf /").text == "tool denied: rm -rf /"
+    reported = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: reported.append(u.exc_value)
+    try:
+        with hotplex.Engine(
+            binary=AGENT, default_workdir=str(tmp_path), can_use_tool=decide
+        ) as eng:
+            assert eng.execute("s", "tool:make deploy").text == "tool denied: make deploy"
+            assert eng.execute("s", "tool:ls").text == "tool ran: ls"
+            assert eng.execute("s", "tool:explode").text == "tool denied: explode"
+            assert eng.execute("s", "tool:rm -rf /").text == "tool denied: rm -rf /"
+    finally:
+        sys.unraisablehook = old_hook
     assert [c[1] for c in calls] == ["make deploy", "ls", "explode"], "the WAF decided rm -rf /"
+    assert [str(e) for e in reported] == ["bug in the host"], "a failing callback denies"
 
 
 def test_leaving_a_stream_early_cancels_the_turn(engine):

@@ -17,6 +17,28 @@
 //! here blocks a runtime thread. The engine's lock is a plain mutex held for
 //! map operations only, never across an await or a system call.
 //!
+//! ```no_run
+//! use hotplex_core::{Engine, EngineOptions, TurnOptions};
+//!
+//! # async fn demo() -> hotplex_core::Result<()> {
+//! let engine = Engine::new(EngineOptions {
+//!     state_dir: Some("/var/lib/myapp/hotplex".into()),
+//!     env: vec![("ANTHROPIC_API_KEY".into(), "sk-...".into())],
+//!     ..EngineOptions::default()
+//! })?;
+//! let turn_opts = TurnOptions {
+//!     workdir: Some("/srv/repos/app".into()),
+//!     ..TurnOptions::default()
+//! };
+//! let turn = engine
+//!     .execute("chat-42", "fix the failing test", &turn_opts, |e| println!("{}", e.name()))
+//!     .await?;
+//! println!("{} (cold start: {})", turn.text, turn.cold_start);
+//! engine.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Capacity: at most `max_sessions` sessions exist. Creating one more evicts
 //! the least recently used session with no queued or running turn; when every
 //! session is busy the call fails with [`Error::CapacityExceeded`]. At most
@@ -305,6 +327,13 @@ impl Engine {
             None => std::env::current_dir()
                 .map_err(|e| Error::InvalidConfig(format!("current directory: {e}")))?,
         };
+        // A relative path with a slash means "from here", but the agent
+        // starts in its workdir: pin it to the host's cwd now.
+        if opts.binary.is_relative() && opts.binary.components().count() > 1 {
+            if let Ok(cwd) = std::env::current_dir() {
+                opts.binary = cwd.join(&opts.binary);
+            }
+        }
         let markers = MarkerStore::new(opts.state_dir.as_deref())
             .map_err(|e| Error::InvalidConfig(format!("state_dir: {e}")))?;
         let detector = opts
@@ -392,6 +421,8 @@ impl Engine {
     }
 
     /// Runs a turn to its end, calling `on_event` for each event in order.
+    /// A prompt the WAF blocks is reported as a `danger_block` event too
+    /// (as the seed did) before the [`Error::DangerBlocked`] is returned.
     pub async fn execute(
         &self,
         id: &str,
@@ -399,7 +430,14 @@ impl Engine {
         turn: &TurnOptions,
         mut on_event: impl FnMut(&Event),
     ) -> Result<Turn> {
-        let mut stream = self.submit(id, prompt, turn)?;
+        let mut stream = match self.submit(id, prompt, turn) {
+            Ok(s) => s,
+            Err(Error::DangerBlocked(v)) => {
+                on_event(&Event::DangerBlock((*v).clone()));
+                return Err(Error::DangerBlocked(v));
+            }
+            Err(e) => return Err(e),
+        };
         while let Some(e) = stream.next_event().await {
             on_event(&e);
         }

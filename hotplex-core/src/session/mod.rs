@@ -405,6 +405,8 @@ impl Actor {
         // memory by an earlier engine) resumes it.
         let mut mode: Option<bool> = None;
         let mut first_failure: Option<String> = None;
+        // Events about the fallback belong to this turn too.
+        let mut notes: Vec<Event> = Vec::new();
         loop {
             let cold = self.live.is_none();
             if cold {
@@ -417,6 +419,7 @@ impl Actor {
                     t.resumed = cold && resumed;
                     t.queued = started.duration_since(cmd.queued_at);
                     t.duration = started.elapsed();
+                    t.events.splice(0..0, notes);
                     return Ok(t);
                 }
                 Err(Fail::Unconfirmed(msg)) if cold && first_failure.is_none() => {
@@ -427,7 +430,8 @@ impl Actor {
                         "fresh start refused, resuming the session"
                     };
                     let event = Event::Error(format!("{what}: {msg}"));
-                    let _ = cmd.tx.send(TurnMsg::Event(event));
+                    let _ = cmd.tx.send(TurnMsg::Event(event.clone()));
+                    notes.push(event);
                     mode = Some(!resumed);
                     first_failure = Some(msg);
                 }

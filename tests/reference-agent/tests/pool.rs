@@ -466,6 +466,18 @@ async fn a_dangerous_prompt_is_danger_blocked_unless_approved() {
         Err(Error::DangerBlocked(v)) => assert!(v.blocked),
         other => panic!("expected DangerBlocked, got {other:?}"),
     }
+    let mut seen = Vec::new();
+    let blocked = engine
+        .execute("s", "run this: rm -rf /", &turn_opts(), |e| {
+            seen.push(e.name())
+        })
+        .await;
+    assert!(matches!(blocked, Err(Error::DangerBlocked(_))));
+    assert_eq!(
+        seen,
+        ["danger_block"],
+        "execute reports the block as an event too"
+    );
     assert!(engine.sessions().is_empty(), "nothing started");
     let approved = TurnOptions {
         waf_approved: true,
@@ -701,4 +713,57 @@ async fn cumulative_process_cost_becomes_per_turn_cost() {
     let total = engine.session_stats("s").unwrap().cost_usd;
     assert!((total - 0.004).abs() < 1e-9, "{total}");
     engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_across_more_sessions_than_slots_keeps_every_answer_right_and_leaves_no_process() {
+    let dir = TempDir::new("churn");
+    let engine = Engine::new(EngineOptions {
+        max_sessions: 6,
+        max_concurrent_starts: 2,
+        ..options(&dir)
+    })
+    .unwrap();
+    let pids = Arc::new(parking_lot::Mutex::new(std::collections::HashSet::new()));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (engine, pids, refused) = (engine.clone(), pids.clone(), refused.clone());
+        tasks.push(tokio::spawn(async move {
+            for j in 0..10 {
+                let id = format!("s{}", (i + j) % 12);
+                let prompt = format!("task {i} turn {j}");
+                loop {
+                    match engine.execute(&id, &prompt, &turn_opts(), |_| {}).await {
+                        Ok(t) => {
+                            assert_eq!(t.text, format!("echo: {prompt}"));
+                            pids.lock().insert(t.pid);
+                            break;
+                        }
+                        Err(Error::CapacityExceeded(_)) => {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        // An evicted session's queued turn: try again.
+                        Err(Error::SessionDead(m)) if m.contains("evicted") => {}
+                        Err(e) => panic!("turn {i}/{j} on {id}: {e}"),
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(engine.sessions().len() <= 6);
+    engine.close().await;
+    let pids = pids.lock();
+    assert!(pids.len() > 6, "sessions were evicted and restarted");
+    let survivors: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
+    assert!(survivors.is_empty(), "still running: {survivors:?}");
+    println!(
+        "{} processes for 240 turns, {} refusals while all slots were busy",
+        pids.len(),
+        refused.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
