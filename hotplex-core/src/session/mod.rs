@@ -826,8 +826,14 @@ impl Actor {
 
     /// Kills the process (kill ladder, tree confirmed empty).
     async fn kill(&mut self) {
-        if let Some(mut live) = self.live.take() {
-            let _ = live.child.kill().await;
+        if let Some(live) = self.live.take() {
+            // Close our end of stdin first: the ladder's first step is EOF,
+            // and an agent that never sees it would sit out `grace_eof`.
+            let Live {
+                mut child, stdin, ..
+            } = live;
+            drop(stdin);
+            let _ = child.kill().await;
         }
         self.mark_dead();
     }

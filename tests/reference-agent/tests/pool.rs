@@ -767,3 +767,28 @@ async fn churn_across_more_sessions_than_slots_keeps_every_answer_right_and_leav
         refused.load(std::sync::atomic::Ordering::Relaxed)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_session_closes_its_stdin_first_so_the_agent_exits_on_eof() {
+    // With minute-long grace periods, only a clean EOF exit can end the
+    // session quickly; the bound below is a hang guard, not a benchmark.
+    let dir = TempDir::new("eof");
+    let engine = Engine::new(EngineOptions {
+        kill_grace: (Duration::from_secs(60), Duration::from_secs(60)),
+        ..options(&dir)
+    })
+    .unwrap();
+    engine
+        .execute("s", "hi", &turn_opts(), |_| {})
+        .await
+        .unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(30), engine.stop_session("s")).await;
+    assert_eq!(stopped, Ok(true));
+    engine
+        .execute("s", "hi", &turn_opts(), |_| {})
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), engine.close())
+        .await
+        .expect("close does not wait out the grace period");
+}

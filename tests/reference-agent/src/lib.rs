@@ -1,0 +1,332 @@
+//! hotplex-reference-agent: a small stand-in for the Claude Code CLI.
+//!
+//! It speaks the same stream-json protocol on stdin/stdout as
+//! `claude -p --input-format stream-json --output-format stream-json
+//! --verbose --permission-prompt-tool stdio` (see `hotplex_core::protocol`),
+//! fast and deterministic, so tests of hotplex can run thousands of turns and
+//! inject faults on demand. It is for tests, not a replacement for the real
+//! CLI, which has its own end-to-end suite.
+//!
+//! Every user message starts a turn: a `system/init` line, then what the
+//! prompt asks for, then exactly one `result` line. A prompt is either plain
+//! text (answered with `echo: <text>`) or one directive:
+//!
+//! | prompt | behaviour |
+//! |---|---|
+//! | `tool:<command>` | asks `can_use_tool` for Bash `<command>`, waits for the host's answer, reports the tool result (an error when denied), then answers |
+//! | `stall:<ms>` | waits `<ms>` before answering; an `interrupt` control request ends the turn early with an `is_error` result |
+//! | `crash` | exits with status 3 in the middle of the turn |
+//! | `garbage` | prints a line that is not JSON, then answers |
+//! | `flood:<n>` | prints `<n>` assistant text lines, then answers |
+//! | `exit` | answers, then exits cleanly |
+//! | `fail` | ends the turn with an `is_error` result |
+//! | `hang` | never answers and ignores interrupts (only a kill ends it) |
+//! | `recall` | answers `history: <earlier prompts joined by " | ">` |
+//!
+//! Control requests from the host: `initialize` and `interrupt` are
+//! answered with `success`. Arguments: `--session-id <id>` / `--resume <id>`
+//! set the reported session id; `--startup-delay-ms <n>` waits before
+//! reading input; `--exit-at-start` exits at once with status 2; everything
+//! else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
+//! transcript per session id there; like the CLI (2.1.197), `--resume` of
+//! an id without one prints an error `result` and `No conversation found
+//! with session ID: <id>` on stderr and exits 1, and `--session-id` of an id
+//! with one prints `Error: Session ID <id> is already in use.` and exits 1.
+//! `total_cost_usd` is a running total per process, as the CLI's is.
+
+use std::io::{BufRead, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// What the stdin reader thread hands to the turn loop.
+enum Input {
+    Line(Value),
+    Eof,
+}
+
+/// Runs the agent on this process's stdin/stdout with `args` (the command
+/// line without the program name) and returns when it should exit (or
+/// exits the process itself, for `crash` and startup failures).
+///
+/// The binary calls this; the hotplex demo calls it too, re-executing
+/// itself as its own agent so it needs no second program.
+pub fn run(args: impl IntoIterator<Item = String>) {
+    let mut args = args.into_iter();
+    let mut session_id = format!("ref-{}", std::process::id());
+    let mut resume = false;
+    let mut startup_delay = Duration::ZERO;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--session-id" | "--resume" => {
+                resume = a == "--resume";
+                if let Some(v) = args.next() {
+                    session_id = v;
+                }
+            }
+            "--startup-delay-ms" => {
+                let ms = args.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                startup_delay = Duration::from_millis(ms);
+            }
+            "--exit-at-start" => {
+                eprintln!("reference agent: told to exit at start");
+                std::process::exit(2);
+            }
+            _ => {}
+        }
+    }
+    // Transcripts, like the CLI's: one file per session id, one prompt per
+    // line, so `--resume` of an unknown id fails as the real CLI's does and
+    // `recall` proves a resumed conversation kept its history.
+    let transcript = std::env::var_os("HOTPLEX_REF_STATE")
+        .map(std::path::PathBuf::from)
+        .map(|d| d.join(format!("{session_id}.txt")));
+    let existing = transcript
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    let history: Vec<String> = match (existing, &transcript) {
+        (Some(_), Some(_)) if !resume => {
+            eprintln!("Error: Session ID {session_id} is already in use.");
+            std::process::exit(1);
+        }
+        (Some(t), _) => t.lines().map(str::to_owned).collect(),
+        (None, Some(_)) if resume => {
+            let why = format!("No conversation found with session ID: {session_id}");
+            println!(
+                "{}",
+                json!({"type": "result", "subtype": "error_during_execution", "is_error": true,
+                    "num_turns": 0, "session_id": session_id, "errors": [why]})
+            );
+            eprintln!("{why}");
+            std::process::exit(1);
+        }
+        _ => Vec::new(),
+    };
+    std::thread::sleep(startup_delay);
+    // stdin is read on its own thread so that an interrupt can arrive while
+    // a turn is stalling.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if tx.send(Input::Line(v)).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Input::Eof);
+    });
+    let mut agent = Agent {
+        session_id,
+        rx,
+        out: std::io::stdout(),
+        turns: 0,
+        transcript,
+        history,
+    };
+    agent.run();
+}
+
+struct Agent {
+    session_id: String,
+    rx: Receiver<Input>,
+    out: std::io::Stdout,
+    turns: u64,
+    transcript: Option<std::path::PathBuf>,
+    history: Vec<String>,
+}
+
+impl Agent {
+    fn emit(&mut self, v: Value) {
+        let mut lock = self.out.lock();
+        let _ = writeln!(lock, "{v}");
+        let _ = lock.flush();
+    }
+
+    fn run(&mut self) {
+        loop {
+            match self.rx.recv() {
+                Ok(Input::Line(v)) => match v.get("type").and_then(Value::as_str) {
+                    Some("user") => {
+                        let text = user_text(&v);
+                        if !self.turn(&text) {
+                            return;
+                        }
+                    }
+                    Some("control_request") => self.answer_control(&v),
+                    _ => {}
+                },
+                Ok(Input::Eof) | Err(_) => return,
+            }
+        }
+    }
+
+    /// Answers a host control request with `success`.
+    fn answer_control(&mut self, v: &Value) {
+        let id = v.get("request_id").cloned().unwrap_or(Value::Null);
+        self.emit(json!({"type": "control_response", "response": {"subtype": "success", "request_id": id, "response": {}}}));
+    }
+
+    /// Runs one turn; returns false when the agent should exit.
+    fn turn(&mut self, prompt: &str) -> bool {
+        self.turns += 1;
+        let started = Instant::now();
+        self.emit(json!({"type": "system", "subtype": "init", "session_id": self.session_id,
+            "model": "reference-model", "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            "tools": ["Bash"], "permissionMode": "default", "claude_code_version": "reference"}));
+        let mut answer = format!("echo: {prompt}");
+        let mut is_error = false;
+        let mut subtype = "success";
+        if prompt == "recall" {
+            answer = format!("history: {}", self.history.join(" | "));
+        }
+        self.remember(prompt);
+        if prompt == "fail" {
+            answer = "the turn failed on purpose".into();
+            is_error = true;
+            subtype = "error_during_execution";
+        } else if prompt == "hang" {
+            // Ignores interrupts: only the kill ladder ends this turn.
+            std::thread::sleep(Duration::from_secs(3600));
+        } else if let Some(cmd) = prompt.strip_prefix("tool:") {
+            answer = self.tool_call(cmd);
+        } else if let Some(ms) = prompt.strip_prefix("stall:") {
+            let ms: u64 = ms.trim().parse().unwrap_or(1000);
+            if self.stall(Duration::from_millis(ms)) {
+                self.emit(json!({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]}}));
+                answer = String::new();
+                is_error = true;
+                subtype = "error_during_execution";
+            } else {
+                answer = format!("stalled {ms} ms");
+            }
+        } else if prompt == "crash" {
+            self.emit(json!({"type": "assistant", "message": {"content": [{"type": "text", "text": "about to crash"}]}, "session_id": self.session_id}));
+            std::process::exit(3);
+        } else if prompt == "garbage" {
+            let mut lock = self.out.lock();
+            let _ = writeln!(lock, "this line is not JSON {{");
+            let _ = lock.flush();
+        } else if let Some(n) = prompt.strip_prefix("flood:") {
+            let n: usize = n.trim().parse().unwrap_or(100);
+            for i in 0..n {
+                self.emit(json!({"type": "assistant", "message": {"content": [{"type": "text", "text": format!("line {i}")}]}, "session_id": self.session_id}));
+            }
+        }
+        if !answer.is_empty() {
+            self.emit(json!({"type": "assistant", "message": {"content": [{"type": "text", "text": answer}],
+                "usage": {"input_tokens": prompt.len(), "output_tokens": answer.len()}}, "session_id": self.session_id}));
+        }
+        self.emit(json!({"type": "result", "subtype": subtype, "is_error": is_error,
+            "result": answer, "duration_ms": started.elapsed().as_millis() as u64, "duration_api_ms": 0,
+            "num_turns": 1, "session_id": self.session_id, "total_cost_usd": self.turns as f64 * 0.001,
+            "usage": {"input_tokens": prompt.len(), "output_tokens": answer.len(), "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+            "permission_denials": []}));
+        prompt != "exit"
+    }
+
+    /// Appends a prompt to the transcript, if there is one.
+    fn remember(&mut self, prompt: &str) {
+        self.history.push(prompt.replace('\n', " "));
+        if let Some(p) = &self.transcript {
+            let mut f = match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
+                Ok(f) => f,
+                Err(_) => return,
+            };
+            let _ = writeln!(f, "{}", prompt.replace('\n', " "));
+        }
+    }
+
+    /// Asks permission for a Bash tool call and reports its outcome.
+    fn tool_call(&mut self, command: &str) -> String {
+        let tool_id = format!("toolu_{}", self.turns);
+        let request_id = format!("perm-{}", self.turns);
+        let input = json!({"command": command, "description": "reference agent tool call"});
+        self.emit(json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": tool_id, "name": "Bash", "input": input}]}, "session_id": self.session_id}));
+        self.emit(json!({"type": "control_request", "request_id": request_id,
+            "request": {"subtype": "can_use_tool", "tool_name": "Bash", "input": input, "permission_suggestions": []}}));
+        // Wait for the matching control_response (other lines are kept
+        // waiting: control requests are answered, user turns are not
+        // expected mid-turn).
+        let decision = loop {
+            match self.rx.recv() {
+                Ok(Input::Line(v))
+                    if v.get("type").and_then(Value::as_str) == Some("control_response") =>
+                {
+                    let r = &v["response"];
+                    if r.get("request_id").and_then(Value::as_str) == Some(request_id.as_str()) {
+                        break r["response"].clone();
+                    }
+                }
+                Ok(Input::Line(v))
+                    if v.get("type").and_then(Value::as_str) == Some("control_request") =>
+                {
+                    self.answer_control(&v)
+                }
+                Ok(Input::Line(_)) => {}
+                Ok(Input::Eof) | Err(_) => std::process::exit(0),
+            }
+        };
+        let allowed = decision.get("behavior").and_then(Value::as_str) == Some("allow");
+        let (content, is_error) = if allowed {
+            (format!("ran: {command}"), false)
+        } else {
+            let why = decision
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("denied");
+            (format!("Permission denied: {why}"), true)
+        };
+        self.emit(json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": content, "is_error": is_error}]}, "session_id": self.session_id}));
+        if allowed {
+            format!("tool ran: {command}")
+        } else {
+            format!("tool denied: {command}")
+        }
+    }
+
+    /// Waits `d`; returns true when an interrupt arrived first.
+    fn stall(&mut self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(Input::Line(v))
+                    if v.get("type").and_then(Value::as_str) == Some("control_request") =>
+                {
+                    let interrupt = v["request"]["subtype"].as_str() == Some("interrupt");
+                    self.answer_control(&v);
+                    if interrupt {
+                        return true;
+                    }
+                }
+                Ok(Input::Line(_)) => {}
+                Ok(Input::Eof) => std::process::exit(0),
+                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Disconnected) => std::process::exit(0),
+            }
+        }
+    }
+}
+
+/// The text of a user message: string content or the text blocks joined.
+fn user_text(v: &Value) -> String {
+    match &v["message"]["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
