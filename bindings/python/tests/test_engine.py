@@ -39,7 +39,7 @@ def engine(tmp_path):
         binary=AGENT,
         env={"HOTPLEX_REF_STATE": str(tmp_path)},
         default_workdir=str(tmp_path / "work"),
-        interrupt_grace=0.5,
+        interrupt_grace=2.0,
     )
     yield eng
     eng.close()

@@ -45,7 +45,7 @@ fn options(state: &TempDir) -> EngineOptions {
         )],
         turn_timeout: Duration::from_secs(20),
         startup_timeout: Duration::from_secs(20),
-        interrupt_grace: Duration::from_millis(500),
+        interrupt_grace: Duration::from_secs(2),
         kill_grace: (Duration::from_millis(200), Duration::from_millis(200)),
         default_workdir: Some(state.0.join("work")),
         ..EngineOptions::default()
