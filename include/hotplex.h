@@ -109,6 +109,48 @@ typedef enum hotplex_status {
      * were passed should be freed and not used again.
      */
     HOTPLEX_STATUS_PANIC = 4,
+    /**
+     * An engine option, session id, workdir or prompt was rejected before
+     * anything ran.
+     */
+    HOTPLEX_STATUS_INVALID_CONFIG = 5,
+    /**
+     * The WAF blocked the prompt; `hotplex_last_error_detail()` holds the
+     * verdict.
+     */
+    HOTPLEX_STATUS_DANGER_BLOCKED = 6,
+    /**
+     * The turn exceeded its timeout (or was cancelled); the agent was
+     * interrupted, or killed if it did not stop.
+     */
+    HOTPLEX_STATUS_TURN_TIMEOUT = 7,
+    /**
+     * The agent process died during the turn; the next turn resumes.
+     */
+    HOTPLEX_STATUS_SESSION_DEAD = 8,
+    /**
+     * The agent ended the turn with an error result;
+     * `hotplex_last_error_detail()` holds its subtype.
+     */
+    HOTPLEX_STATUS_TURN_FAILED = 9,
+    /**
+     * Every session slot holds a busy session.
+     */
+    HOTPLEX_STATUS_CAPACITY_EXCEEDED = 10,
+    /**
+     * The agent could not be started or did not answer within the startup
+     * timeout.
+     */
+    HOTPLEX_STATUS_START_FAILED = 11,
+    /**
+     * The engine was closed.
+     */
+    HOTPLEX_STATUS_CLOSED = 12,
+    /**
+     * Nothing happened within the timeout given (not an error of the
+     * turn: call again).
+     */
+    HOTPLEX_STATUS_PENDING = 13,
 } hotplex_status;
 
 /**
@@ -233,6 +275,18 @@ typedef struct hotplex_detector hotplex_detector;
  * between threads).
  */
 typedef struct hotplex_detector_builder hotplex_detector_builder;
+
+/**
+ * A session pool (opaque). Create with `hotplex_engine_new()`, release
+ * with `hotplex_engine_free()`.
+ */
+typedef struct hotplex_engine hotplex_engine;
+
+/**
+ * The events and outcome of one submitted turn (opaque). Create with
+ * `hotplex_engine_submit()`, release with `hotplex_turn_stream_free()`.
+ */
+typedef struct hotplex_turn_stream hotplex_turn_stream;
 
 /**
  * The outcome of one check. Opaque; read it with the `hotplex_verdict_*`
@@ -457,6 +511,165 @@ enum hotplex_status hotplex_detector_explain(const struct hotplex_detector *d,
                                              const char *command,
                                              size_t command_len,
                                              char **json_out);
+
+/**
+ * Creates an engine. `options_json` (may be NULL/empty for the defaults) is
+ * a JSON object with the keys of Python's `hotplex.Engine`: `binary`,
+ * `args`, `env` (object), `env_allow`, `max_sessions`,
+ * `max_concurrent_starts`, `max_prompt_bytes`, `idle_timeout`,
+ * `turn_timeout`, `startup_timeout`, `interrupt_grace` (seconds, numbers),
+ * `state_dir`, `namespace`, `permission_mode`, `allowed_tools`,
+ * `disallowed_tools`, `system_prompt`, `model`, `allowed_roots`,
+ * `default_workdir`. Unknown keys and bad values fail with
+ * `HOTPLEX_STATUS_INVALID_CONFIG`. The WAF is the built-in detector.
+ *
+ * # Safety
+ * `options_json` must be NULL or point to `options_len` readable bytes;
+ * `out` must be NULL or valid for writing a pointer.
+ */
+enum hotplex_status hotplex_engine_new(const char *options_json,
+                                       size_t options_len,
+                                       struct hotplex_engine **out);
+
+/**
+ * Releases an engine. Sessions are stopped in the background (each
+ * process tree is still killed: by its supervisor, even after this
+ * returns). Call `hotplex_engine_close()` first to wait for that. NULL is
+ * ignored.
+ *
+ * # Safety
+ * `e` must be NULL or an engine from `hotplex_engine_new()` not freed yet;
+ * no other call may use it concurrently or afterwards.
+ */
+void hotplex_engine_free(struct hotplex_engine *e);
+
+/**
+ * Queues a turn on session `session_id` (created on first use) and writes
+ * its stream to `*out`. `turn_options_json` (may be NULL/empty) is a JSON
+ * object with `workdir`, `timeout` (seconds) and `waf_approved`.
+ *
+ * Fails at once with `HOTPLEX_STATUS_DANGER_BLOCKED` for a prompt the WAF
+ * blocks (`hotplex_last_error_detail()` holds the verdict),
+ * `CAPACITY_EXCEEDED`, `INVALID_CONFIG` or `CLOSED`.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; each string must be NULL or point to
+ * its length in readable bytes; `out` must be NULL or valid for writing a
+ * pointer.
+ */
+enum hotplex_status hotplex_engine_submit(const struct hotplex_engine *e,
+                                          const char *session_id,
+                                          size_t session_id_len,
+                                          const char *prompt,
+                                          size_t prompt_len,
+                                          const char *turn_options_json,
+                                          size_t turn_options_len,
+                                          struct hotplex_turn_stream **out);
+
+/**
+ * Waits up to `timeout_ms` (negative: no limit) for the turn's next event.
+ * On `HOTPLEX_STATUS_OK`, `*event_json` is an event object (`{"type":
+ * "answer", "text": ...}`; release it with `hotplex_string_free()`), or
+ * NULL once the turn is over: then call `hotplex_turn_stream_finish()`.
+ * `HOTPLEX_STATUS_PENDING`: nothing arrived in time (nothing written).
+ *
+ * # Safety
+ * `s` must be NULL or a live stream used by one thread at a time;
+ * `event_json` must be NULL or valid for writing a pointer.
+ */
+enum hotplex_status hotplex_turn_stream_next(struct hotplex_turn_stream *s,
+                                             int64_t timeout_ms,
+                                             char **event_json);
+
+/**
+ * Waits for the end of the turn (events not read yet are dropped) and
+ * writes the turn as JSON to `*turn_json` (release with
+ * `hotplex_string_free()`): `text`, `cold_start`, `resumed`,
+ * `duration_ms`, `queued_ms`, `pid`, `provider_session_id`, `stats`
+ * (`usage`, `cost_usd`, `tools`, `model`, ...) and `events`. A failed turn
+ * returns its status (`TURN_TIMEOUT`, `SESSION_DEAD`, `TURN_FAILED` with
+ * its subtype in `hotplex_last_error_detail()`, `START_FAILED`, `CLOSED`).
+ * Either way the stream is spent: free it.
+ *
+ * # Safety
+ * `s` must be NULL or a live stream used by one thread at a time;
+ * `turn_json` must be NULL or valid for writing a pointer.
+ */
+enum hotplex_status hotplex_turn_stream_finish(struct hotplex_turn_stream *s, char **turn_json);
+
+/**
+ * Releases a stream; a turn still running is cancelled (the agent is
+ * interrupted, the session stays usable). NULL is ignored.
+ *
+ * # Safety
+ * `s` must be NULL or a stream from `hotplex_engine_submit()` not freed
+ * yet, not in use by another thread.
+ */
+void hotplex_turn_stream_free(struct hotplex_turn_stream *s);
+
+/**
+ * Writes a JSON array of session snapshots (`id`, `pid` or null, `status`
+ * "starting"/"ready"/"busy"/"dead", `turns`, `pending`, `workdir`,
+ * `idle_ms`, `provider_session_id`) to `*json` (release with
+ * `hotplex_string_free()`).
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `json` must be NULL or valid for
+ * writing a pointer.
+ */
+enum hotplex_status hotplex_engine_sessions(const struct hotplex_engine *e, char **json);
+
+/**
+ * Writes a session's totals as a JSON object (`turns`, `failed_turns`,
+ * `cold_starts`, `resumes`, token counts, `cost_usd`, `tool_calls`,
+ * `tool_errors`, `tools_denied`, `busy_ms`, `bad_lines`, `model`), or
+ * `null` for an unknown id, to `*json` (release with
+ * `hotplex_string_free()`).
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` must be NULL or point to
+ * `session_id_len` readable bytes; `json` must be NULL or valid for writing
+ * a pointer.
+ */
+enum hotplex_status hotplex_engine_session_stats(const struct hotplex_engine *e,
+                                                 const char *session_id,
+                                                 size_t session_id_len,
+                                                 char **json);
+
+/**
+ * Stops a session: its running and queued turns end with
+ * `SESSION_DEAD`, its process tree is killed (returns once confirmed
+ * gone). `*existed` tells whether the session existed (may be NULL).
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` must be NULL or point to
+ * `session_id_len` readable bytes; `existed` must be NULL or valid for
+ * writing a bool.
+ */
+enum hotplex_status hotplex_engine_stop_session(const struct hotplex_engine *e,
+                                                const char *session_id,
+                                                size_t session_id_len,
+                                                bool *existed);
+
+/**
+ * Stops every session and waits until every process tree is confirmed
+ * gone; afterwards submits fail with `HOTPLEX_STATUS_CLOSED`. Idempotent.
+ * The engine must still be freed.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine.
+ */
+enum hotplex_status hotplex_engine_close(const struct hotplex_engine *e);
+
+/**
+ * The JSON detail of the last failed status-returning call on this thread,
+ * for errors that carry more than a message, or NULL: for
+ * `HOTPLEX_STATUS_DANGER_BLOCKED` `{"error": "danger_blocked", "verdict":
+ * {...}}`, for `HOTPLEX_STATUS_TURN_FAILED` `{"error": "turn_failed",
+ * "subtype": ..., "message": ...}`. Owned by hotplex, valid until the next
+ * status-returning call on this thread. Never fails.
+ */
+const char *hotplex_last_error_detail(void);
 
 /**
  * The message of the last failed status-returning call on this thread:

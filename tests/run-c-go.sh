@@ -3,7 +3,8 @@
 #   1. cargo build -p hotplex-ffi --release   (libhotplex.so / libhotplex.a)
 #   2. cargo test -p hotplex-ffi              (ABI tests + include/hotplex.h drift check)
 #   3. tests/c/app.c, compiled and linked the way a C user would
-#   4. go vet + go test in bindings/go        (cgo, links libhotplex.a statically)
+#   4. tests/c/engine.c: the session pool, driving the reference agent
+#   5. go vet + go test in bindings/go        (cgo, links libhotplex.a statically)
 # Needs only the Rust, Go and C toolchains. Runnable from any directory.
 set -euo pipefail
 
@@ -32,6 +33,16 @@ mkdir -p "$BUILD_DIR"
 "$CC" -Wall -Wextra -Werror tests/c/app.c \
     -Iinclude -L"$TARGET_DIR/release" -lhotplex -o "$BUILD_DIR/app"
 LD_LIBRARY_PATH="$TARGET_DIR/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$BUILD_DIR/app"
+
+section "C: tests/c/engine.c (the session pool, with the reference agent)"
+cargo build -q -p hotplex-reference-agent
+"$CC" -Wall -Wextra -Werror tests/c/engine.c \
+    -Iinclude -L"$TARGET_DIR/release" -lhotplex -o "$BUILD_DIR/engine"
+ENGINE_TMP="$(mktemp -d "${TMPDIR:-/tmp}/hotplex-c-engine.XXXXXX")"
+LD_LIBRARY_PATH="$TARGET_DIR/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$BUILD_DIR/engine" "$TARGET_DIR/debug/hotplex-reference-agent" "$ENGINE_TMP"
+rm -rf "$ENGINE_TMP"
+export HOTPLEX_REFERENCE_AGENT="$TARGET_DIR/debug/hotplex-reference-agent"
 
 section "Go: bindings/go (go vet, go test)"
 cd "$ROOT/bindings/go"

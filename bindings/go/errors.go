@@ -1,6 +1,7 @@
 package hotplex
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -21,6 +22,28 @@ const (
 	StatusInvalidRule Status = 3
 	// StatusPanic: hotplex hit an internal error (a bug), which was contained.
 	StatusPanic Status = 4
+	// StatusInvalidConfig: an engine option, session id, workdir or prompt
+	// was rejected before anything ran.
+	StatusInvalidConfig Status = 5
+	// StatusDangerBlocked: the WAF blocked the prompt (Detail holds the verdict).
+	StatusDangerBlocked Status = 6
+	// StatusTurnTimeout: the turn exceeded its timeout; the agent was
+	// interrupted (or killed if it did not stop).
+	StatusTurnTimeout Status = 7
+	// StatusSessionDead: the agent died during the turn; the next turn resumes.
+	StatusSessionDead Status = 8
+	// StatusTurnFailed: the agent ended the turn with an error result
+	// (Detail holds its subtype).
+	StatusTurnFailed Status = 9
+	// StatusCapacityExceeded: every session slot holds a busy session.
+	StatusCapacityExceeded Status = 10
+	// StatusStartFailed: the agent could not be started.
+	StatusStartFailed Status = 11
+	// StatusClosed: the engine was closed.
+	StatusClosed Status = 12
+	// StatusPending: nothing happened within a poll's timeout (internal to
+	// Engine.Execute; never returned to callers).
+	StatusPending Status = 13
 )
 
 // String returns the name of the status, e.g. "invalid rule".
@@ -36,6 +59,24 @@ func (s Status) String() string {
 		return "invalid rule"
 	case StatusPanic:
 		return "internal error"
+	case StatusInvalidConfig:
+		return "invalid configuration"
+	case StatusDangerBlocked:
+		return "blocked by the WAF"
+	case StatusTurnTimeout:
+		return "turn timed out"
+	case StatusSessionDead:
+		return "session dead"
+	case StatusTurnFailed:
+		return "turn failed"
+	case StatusCapacityExceeded:
+		return "capacity exceeded"
+	case StatusStartFailed:
+		return "agent failed to start"
+	case StatusClosed:
+		return "engine closed"
+	case StatusPending:
+		return "pending"
 	}
 	return fmt.Sprintf("status %d", int(s))
 }
@@ -49,6 +90,10 @@ type Error struct {
 	// Message is the library's description, e.g.
 	// "invalid rule at line 3: unknown level ...".
 	Message string
+	// Detail is JSON for errors that carry more than a message, else nil:
+	// {"error":"danger_blocked","verdict":{...}} for StatusDangerBlocked,
+	// {"error":"turn_failed","subtype":...,"message":...} for StatusTurnFailed.
+	Detail json.RawMessage
 }
 
 // Error implements the error interface.
@@ -79,6 +124,23 @@ var (
 	ErrInvalidRule error = &Error{Status: StatusInvalidRule}
 	// ErrPanic matches internal errors of the library (bugs, contained).
 	ErrPanic error = &Error{Status: StatusPanic}
+	// ErrInvalidConfig matches rejected engine options, session ids,
+	// workdirs and prompts.
+	ErrInvalidConfig error = &Error{Status: StatusInvalidConfig}
+	// ErrDangerBlocked matches prompts the WAF blocked.
+	ErrDangerBlocked error = &Error{Status: StatusDangerBlocked}
+	// ErrTurnTimeout matches turns that exceeded their timeout.
+	ErrTurnTimeout error = &Error{Status: StatusTurnTimeout}
+	// ErrSessionDead matches turns whose agent died.
+	ErrSessionDead error = &Error{Status: StatusSessionDead}
+	// ErrTurnFailed matches turns the agent ended with an error result.
+	ErrTurnFailed error = &Error{Status: StatusTurnFailed}
+	// ErrCapacityExceeded matches a full pool of busy sessions.
+	ErrCapacityExceeded error = &Error{Status: StatusCapacityExceeded}
+	// ErrStartFailed matches agents that could not be started.
+	ErrStartFailed error = &Error{Status: StatusStartFailed}
+	// ErrEngineClosed matches calls on a closed Engine.
+	ErrEngineClosed error = &Error{Status: StatusClosed}
 	// ErrClosed is returned by checks on a closed Detector.
 	ErrClosed = errors.New("hotplex: detector is closed")
 )

@@ -1,5 +1,6 @@
-// Package hotplex is the Go binding of hotplex's command WAF: it screens the
-// shell commands, prompts and tool calls of AI coding agents before they run.
+// Package hotplex is the Go binding of hotplex: a session pool that keeps AI
+// coding agents hot (Engine), and the command WAF that screens the shell
+// commands, prompts and tool calls of those agents before they run.
 //
 // It wraps the C ABI (include/hotplex.h) with cgo and links the static
 // library target/release/libhotplex.a of the hotplex repository, so build
@@ -23,6 +24,17 @@
 // package): after the header changes, run `go clean -cache` or build with
 // tests/run-c-go.sh, which keys the build on the header's hash. The static
 // library is re-read at every link.
+//
+// Engine is the session pool: one long-lived ("hot") agent process per
+// session id (Claude Code by default), turns run one at a time per session,
+// every process tree contained, every tool call screened by the WAF:
+//
+//	e, err := hotplex.NewEngine(hotplex.EngineOptions{StateDir: "/var/lib/app/hotplex"})
+//	if err != nil { ... }
+//	defer e.Close()
+//	turn, err := e.Execute(ctx, "chat-42", "fix the test", &hotplex.TurnOptions{Workdir: "/srv/app"})
+//	if errors.Is(err, hotplex.ErrTurnTimeout) { ... }
+//	fmt.Println(turn.Text, turn.ColdStart, turn.DurationMs)
 //
 // A Detector is safe for concurrent use by many goroutines. Errors are
 // *Error values (or ErrClosed) that match the sentinels ErrInvalidArgument,
@@ -287,5 +299,9 @@ func call(fn func() C.hotplex_status) error {
 	if p := C.hotplex_last_error_message(); p != nil {
 		msg = C.GoString(p)
 	}
-	return &Error{Status: Status(status), Message: msg}
+	var detail json.RawMessage
+	if p := C.hotplex_last_error_detail(); p != nil {
+		detail = json.RawMessage(C.GoString(p))
+	}
+	return &Error{Status: Status(status), Message: msg, Detail: detail}
 }

@@ -26,6 +26,30 @@ pub enum hotplex_status {
     /// hotplex panicked (a bug). The panic was contained; the handles that
     /// were passed should be freed and not used again.
     Panic = 4,
+    /// An engine option, session id, workdir or prompt was rejected before
+    /// anything ran.
+    InvalidConfig = 5,
+    /// The WAF blocked the prompt; `hotplex_last_error_detail()` holds the
+    /// verdict.
+    DangerBlocked = 6,
+    /// The turn exceeded its timeout (or was cancelled); the agent was
+    /// interrupted, or killed if it did not stop.
+    TurnTimeout = 7,
+    /// The agent process died during the turn; the next turn resumes.
+    SessionDead = 8,
+    /// The agent ended the turn with an error result;
+    /// `hotplex_last_error_detail()` holds its subtype.
+    TurnFailed = 9,
+    /// Every session slot holds a busy session.
+    CapacityExceeded = 10,
+    /// The agent could not be started or did not answer within the startup
+    /// timeout.
+    StartFailed = 11,
+    /// The engine was closed.
+    Closed = 12,
+    /// Nothing happened within the timeout given (not an error of the
+    /// turn: call again).
+    Pending = 13,
 }
 
 /// An error on its way to C: a status and the message for
@@ -54,6 +78,14 @@ impl From<hotplex_core::Error> for Failure {
         let status = match &e {
             hotplex_core::Error::InvalidRule { .. } => hotplex_status::InvalidRule,
             hotplex_core::Error::InvalidArgument(_) => hotplex_status::InvalidArgument,
+            hotplex_core::Error::InvalidConfig(_) => hotplex_status::InvalidConfig,
+            hotplex_core::Error::DangerBlocked(_) => hotplex_status::DangerBlocked,
+            hotplex_core::Error::TurnTimeout(_) => hotplex_status::TurnTimeout,
+            hotplex_core::Error::SessionDead(_) => hotplex_status::SessionDead,
+            hotplex_core::Error::TurnFailed { .. } => hotplex_status::TurnFailed,
+            hotplex_core::Error::CapacityExceeded(_) => hotplex_status::CapacityExceeded,
+            hotplex_core::Error::StartFailed(_) => hotplex_status::StartFailed,
+            hotplex_core::Error::Closed => hotplex_status::Closed,
             // A variant newer than this crate: give it a code of its own when
             // it appears; until then it is the caller's input that failed.
             _ => hotplex_status::InvalidArgument,
@@ -75,6 +107,34 @@ pub(crate) fn c_string(s: &str) -> CString {
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+    static LAST_DETAIL: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+/// Records (or clears) the JSON detail of this thread's last error.
+pub(crate) fn set_last_detail(json: Option<String>) {
+    let _ = LAST_DETAIL.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = json.as_deref().map(c_string);
+        }
+    });
+}
+
+/// The JSON detail of the last failed status-returning call on this thread,
+/// for errors that carry more than a message, or NULL: for
+/// `HOTPLEX_STATUS_DANGER_BLOCKED` `{"error": "danger_blocked", "verdict":
+/// {...}}`, for `HOTPLEX_STATUS_TURN_FAILED` `{"error": "turn_failed",
+/// "subtype": ..., "message": ...}`. Owned by hotplex, valid until the next
+/// status-returning call on this thread. Never fails.
+#[no_mangle]
+pub extern "C" fn hotplex_last_error_detail() -> *const c_char {
+    value_guard(std::ptr::null(), || {
+        LAST_DETAIL
+            .try_with(|slot| match slot.try_borrow() {
+                Ok(s) => s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                Err(_) => std::ptr::null(),
+            })
+            .unwrap_or(std::ptr::null())
+    })
 }
 
 /// Records (or with `None` clears) this thread's last error message.
@@ -102,6 +162,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Runs the body of a status-returning entry point: catches panics, maps the
 /// outcome to a status and sets the last error message (cleared on success).
 pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> hotplex_status {
+    // A detail belongs to the call that set it.
+    set_last_detail(None);
     // AssertUnwindSafe: after a panic the caller is told (HOTPLEX_STATUS_PANIC)
     // that the handles involved must not be used again.
     match catch_unwind(AssertUnwindSafe(body)) {

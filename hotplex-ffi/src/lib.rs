@@ -8,7 +8,7 @@
 //! In short:
 //!
 //! * handles (`hotplex_detector`, `hotplex_detector_builder`,
-//!   `hotplex_verdict`) are opaque boxes, released by their `*_free`
+//!   `hotplex_verdict`, `hotplex_engine`, `hotplex_turn_stream`) are opaque boxes, released by their `*_free`
 //!   function, which accepts NULL;
 //! * every fallible function returns [`hotplex_status`], writes its
 //!   out-params only on success and records a per-thread message for
@@ -25,6 +25,7 @@
 #![allow(non_camel_case_types)]
 
 mod detector;
+mod engine;
 mod error;
 mod verdict;
 
@@ -32,7 +33,8 @@ use std::ffi::{c_char, CString};
 use std::sync::OnceLock;
 
 pub use detector::*;
-pub use error::{hotplex_last_error_message, hotplex_status};
+pub use engine::*;
+pub use error::{hotplex_last_error_detail, hotplex_last_error_message, hotplex_status};
 pub use verdict::*;
 
 /// The version of the C ABI described by this header. It changes only when

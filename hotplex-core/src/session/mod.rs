@@ -185,6 +185,43 @@ pub struct Turn {
     pub provider_session_id: String,
 }
 
+impl Turn {
+    /// The turn as a JSON object: `text`, `is_error`, `cold_start`,
+    /// `resumed`, `duration_ms`, `queued_ms`, `pid`, `provider_session_id`,
+    /// `stats` (see [`TurnStats::to_json`]) and `events` (see
+    /// [`Event::to_json`]). Bindings without native types use this shape.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "text": self.text,
+            "is_error": self.is_error,
+            "cold_start": self.cold_start,
+            "resumed": self.resumed,
+            "duration_ms": self.duration.as_secs_f64() * 1000.0,
+            "queued_ms": self.queued.as_secs_f64() * 1000.0,
+            "pid": self.pid,
+            "provider_session_id": self.provider_session_id,
+            "stats": self.stats.to_json(),
+            "events": self.events.iter().map(Event::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl SessionInfo {
+    /// The snapshot as a JSON object (`idle_ms` for [`SessionInfo::idle_for`]).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "provider_session_id": self.provider_session_id,
+            "pid": self.pid,
+            "status": self.status.as_str(),
+            "turns": self.turns,
+            "pending": self.pending,
+            "workdir": self.workdir.as_ref().map(|w| w.to_string_lossy().into_owned()),
+            "idle_ms": self.idle_for.as_secs_f64() * 1000.0,
+        })
+    }
+}
+
 /// What a turn sends to whoever waits on it, in order: its events, then
 /// exactly one `Done`.
 #[derive(Debug)]
