@@ -139,7 +139,9 @@ fn turn_options(m: &Map<String, Value>) -> Result<TurnOptions, Failure> {
             "workdir" => t.workdir = Some(string(v, k)?.into()),
             "timeout" => t.timeout = Some(seconds(v, k)?),
             "waf_approved" => {
-                t.waf_approved = v.as_bool().ok_or_else(|| bad("waf_approved must be a bool"))?
+                t.waf_approved = v
+                    .as_bool()
+                    .ok_or_else(|| bad("waf_approved must be a bool"))?
             }
             other => return Err(bad(format!("unknown turn option {other:?}"))),
         }
@@ -271,7 +273,10 @@ pub unsafe extern "C" fn hotplex_engine_submit(
         // SAFETY: as above.
         let topts = unsafe { str_arg(turn_options_json, turn_options_len, "turn_options_json") }?;
         let topts = turn_options(&json_object(topts, "turn_options_json")?)?;
-        let stream = e.engine.submit(id, prompt, &topts).map_err(engine_failure)?;
+        let stream = e
+            .engine
+            .submit(id, prompt, &topts)
+            .map_err(engine_failure)?;
         let handle = Box::new(hotplex_turn_stream {
             rt: e.rt.clone(),
             stream: Some(stream),
@@ -419,7 +424,10 @@ pub unsafe extern "C" fn hotplex_engine_session_stats(
         check_out(json, "json")?;
         // SAFETY: caller's contract.
         let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
-        let stats = e.engine.session_stats(id).map_or(Value::Null, |s| s.to_json());
+        let stats = e
+            .engine
+            .session_stats(id)
+            .map_or(Value::Null, |s| s.to_json());
         json_out(json, &stats);
         Ok(())
     })

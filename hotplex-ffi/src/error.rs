@@ -105,18 +105,38 @@ pub(crate) fn c_string(s: &str) -> CString {
     }
 }
 
+/// A per-thread C string slot (the last error message, its detail).
+type Slot = std::thread::LocalKey<RefCell<Option<CString>>>;
+
 thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
     static LAST_DETAIL: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
 
-/// Records (or clears) the JSON detail of this thread's last error.
-pub(crate) fn set_last_detail(json: Option<String>) {
-    let _ = LAST_DETAIL.try_with(|slot| {
-        if let Ok(mut slot) = slot.try_borrow_mut() {
-            *slot = json.as_deref().map(c_string);
+/// Stores (or with `None` clears) a slot's text.
+fn slot_set(slot: &'static Slot, text: Option<&str>) {
+    // `try_with`: during thread teardown the slot may be gone; then there is
+    // nobody left to read it anyway.
+    let _ = slot.try_with(|cell| {
+        if let Ok(mut cell) = cell.try_borrow_mut() {
+            *cell = text.map(c_string);
         }
     });
+}
+
+/// A slot's text as a C pointer, NULL when empty. The CString lives in the
+/// thread-local until the next status-returning call replaces it.
+fn slot_ptr(slot: &'static Slot) -> *const c_char {
+    slot.try_with(|cell| match cell.try_borrow() {
+        Ok(s) => s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+        Err(_) => std::ptr::null(),
+    })
+    .unwrap_or(std::ptr::null())
+}
+
+/// Records (or clears) the JSON detail of this thread's last error.
+pub(crate) fn set_last_detail(json: Option<String>) {
+    slot_set(&LAST_DETAIL, json.as_deref());
 }
 
 /// The JSON detail of the last failed status-returning call on this thread,
@@ -127,25 +147,12 @@ pub(crate) fn set_last_detail(json: Option<String>) {
 /// status-returning call on this thread. Never fails.
 #[no_mangle]
 pub extern "C" fn hotplex_last_error_detail() -> *const c_char {
-    value_guard(std::ptr::null(), || {
-        LAST_DETAIL
-            .try_with(|slot| match slot.try_borrow() {
-                Ok(s) => s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                Err(_) => std::ptr::null(),
-            })
-            .unwrap_or(std::ptr::null())
-    })
+    value_guard(std::ptr::null(), || slot_ptr(&LAST_DETAIL))
 }
 
 /// Records (or with `None` clears) this thread's last error message.
 fn set_last_error(message: Option<&str>) {
-    // `try_with`: during thread teardown the slot may be gone; then there is
-    // nobody left to read the message anyway.
-    let _ = LAST_ERROR.try_with(|slot| {
-        if let Ok(mut slot) = slot.try_borrow_mut() {
-            *slot = message.map(c_string);
-        }
-    });
+    slot_set(&LAST_ERROR, message);
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -204,16 +211,7 @@ pub(crate) fn value_guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 /// leave it unchanged. Never fails.
 #[no_mangle]
 pub extern "C" fn hotplex_last_error_message() -> *const c_char {
-    value_guard(std::ptr::null(), || {
-        LAST_ERROR
-            .try_with(|slot| match slot.try_borrow() {
-                // The CString lives in the thread-local until the next
-                // status-returning call replaces it.
-                Ok(s) => s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                Err(_) => std::ptr::null(),
-            })
-            .unwrap_or(std::ptr::null())
-    })
+    value_guard(std::ptr::null(), || slot_ptr(&LAST_ERROR))
 }
 
 /// Borrows a handle, or fails with INVALID_ARGUMENT if it is NULL.

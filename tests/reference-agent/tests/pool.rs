@@ -56,6 +56,21 @@ fn turn_opts() -> TurnOptions {
     TurnOptions::default()
 }
 
+fn timeout_ms(ms: u64) -> TurnOptions {
+    TurnOptions {
+        timeout: Some(Duration::from_millis(ms)),
+        ..TurnOptions::default()
+    }
+}
+
+/// Runs a turn that must succeed.
+async fn turn(engine: &Engine, id: &str, prompt: &str) -> hotplex_core::Turn {
+    engine
+        .execute(id, prompt, &turn_opts(), |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("turn {prompt:?} on {id:?}: {e}"))
+}
+
 fn alive(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -163,23 +178,11 @@ async fn a_full_pool_evicts_the_least_recently_used_idle_session() {
         ..options(&dir)
     })
     .unwrap();
-    let a = engine
-        .execute("a", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
-    engine
-        .execute("b", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
-    engine
-        .execute("a", "again", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let a = turn(&engine, "a", "hi").await;
+    turn(&engine, "b", "hi").await;
+    turn(&engine, "a", "again").await;
     // b is now the least recently used.
-    engine
-        .execute("c", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    turn(&engine, "c", "hi").await;
     let ids: Vec<String> = engine.sessions().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, ["a", "c"]);
     assert!(alive(a.pid));
@@ -203,10 +206,7 @@ async fn a_pool_of_busy_sessions_refuses_with_capacity_exceeded() {
     s1.finish().await.unwrap();
     s2.finish().await.unwrap();
     // Now both are idle: c evicts one.
-    engine
-        .execute("c", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    turn(&engine, "c", "hi").await;
     assert_eq!(engine.sessions().len(), 2);
     engine.close().await;
 }
@@ -219,10 +219,7 @@ async fn idle_timeout_evicts_idle_sessions_but_never_busy_ones() {
         ..options(&dir)
     })
     .unwrap();
-    let idle = engine
-        .execute("idle", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let idle = turn(&engine, "idle", "hi").await;
     let busy = engine.submit("busy", "stall:1500", &turn_opts()).unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let ids: Vec<String> = engine.sessions().into_iter().map(|s| s.id).collect();
@@ -231,10 +228,7 @@ async fn idle_timeout_evicts_idle_sessions_but_never_busy_ones() {
     let t = busy.finish().await.expect("the busy turn completes");
     assert_eq!(t.text, "stalled 1500 ms");
     // The evicted session comes back, resuming its conversation.
-    let back = engine
-        .execute("idle", "recall", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let back = turn(&engine, "idle", "recall").await;
     assert!(back.cold_start && back.resumed);
     assert_eq!(back.text, "history: hi");
     engine.close().await;
@@ -244,10 +238,7 @@ async fn idle_timeout_evicts_idle_sessions_but_never_busy_ones() {
 async fn close_fails_running_and_later_turns_with_closed_and_is_idempotent() {
     let dir = TempDir::new("close");
     let engine = Engine::new(options(&dir)).unwrap();
-    let first = engine
-        .execute("s", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let first = turn(&engine, "s", "hi").await;
     let running = engine.submit("s", "stall:5000", &turn_opts()).unwrap();
     let queued = engine.submit("s", "after", &turn_opts()).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -268,19 +259,13 @@ async fn close_fails_running_and_later_turns_with_closed_and_is_idempotent() {
 async fn a_crash_mid_turn_is_session_dead_and_the_next_turn_resumes() {
     let dir = TempDir::new("crash");
     let engine = Engine::new(options(&dir)).unwrap();
-    engine
-        .execute("s", "remember me", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    turn(&engine, "s", "remember me").await;
     match engine.execute("s", "crash", &turn_opts(), |_| {}).await {
         Err(Error::SessionDead(m)) => assert!(m.contains("exit status: 3"), "{m}"),
         other => panic!("expected SessionDead, got {other:?}"),
     }
     assert_eq!(engine.sessions()[0].status, SessionStatus::Dead);
-    let t = engine
-        .execute("s", "recall", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "recall").await;
     assert!(t.cold_start && t.resumed);
     assert_eq!(t.text, "history: remember me | crash");
     engine.close().await;
@@ -295,17 +280,11 @@ async fn a_failed_resume_falls_back_to_a_fresh_session() {
         ..options(&dir)
     };
     let engine = Engine::new(opts.clone()).unwrap();
-    let t = engine
-        .execute("s", "one", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "one").await;
     engine.close().await;
     // A new engine on the same state dir resumes...
     let engine = Engine::new(opts.clone()).unwrap();
-    let t2 = engine
-        .execute("s", "recall", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t2 = turn(&engine, "s", "recall").await;
     assert!(t2.resumed);
     assert_eq!(t2.text, "history: one");
     engine.close().await;
@@ -330,24 +309,15 @@ async fn a_failed_resume_falls_back_to_a_fresh_session() {
 async fn a_timeout_interrupts_the_turn_and_the_session_stays_usable() {
     let dir = TempDir::new("timeout");
     let engine = Engine::new(options(&dir)).unwrap();
-    let first = engine
-        .execute("s", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
-    let short = TurnOptions {
-        timeout: Some(Duration::from_millis(300)),
-        ..TurnOptions::default()
-    };
+    let first = turn(&engine, "s", "hi").await;
+    let short = timeout_ms(300);
     let started = std::time::Instant::now();
     assert!(matches!(
         engine.execute("s", "stall:10000", &short, |_| {}).await,
         Err(Error::TurnTimeout(_))
     ));
     assert!(started.elapsed() < Duration::from_secs(5));
-    let next = engine
-        .execute("s", "still there?", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let next = turn(&engine, "s", "still there?").await;
     assert_eq!(next.text, "echo: still there?");
     assert_eq!(next.pid, first.pid, "a clean interrupt keeps the process");
     engine.close().await;
@@ -357,23 +327,14 @@ async fn a_timeout_interrupts_the_turn_and_the_session_stays_usable() {
 async fn a_turn_that_ignores_the_interrupt_is_killed_and_the_next_turn_resumes() {
     let dir = TempDir::new("hang");
     let engine = Engine::new(options(&dir)).unwrap();
-    let first = engine
-        .execute("s", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
-    let short = TurnOptions {
-        timeout: Some(Duration::from_millis(300)),
-        ..TurnOptions::default()
-    };
+    let first = turn(&engine, "s", "hi").await;
+    let short = timeout_ms(300);
     assert!(matches!(
         engine.execute("s", "hang", &short, |_| {}).await,
         Err(Error::TurnTimeout(_))
     ));
     assert!(!alive(first.pid), "the stuck process was killed");
-    let next = engine
-        .execute("s", "recall", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let next = turn(&engine, "s", "recall").await;
     assert!(next.cold_start && next.resumed);
     assert_eq!(next.text, "history: hi | hang");
     engine.close().await;
@@ -391,10 +352,7 @@ async fn dropping_a_turn_stream_cancels_the_turn() {
     ));
     drop(stream);
     let started = std::time::Instant::now();
-    let t = engine
-        .execute("s", "next", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "next").await;
     assert_eq!(t.text, "echo: next");
     assert!(!t.cold_start, "interrupted, not killed");
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -413,10 +371,7 @@ async fn an_error_result_is_turn_failed() {
         other => panic!("expected TurnFailed, got {other:?}"),
     }
     assert_eq!(engine.session_stats("s").unwrap().failed_turns, 1);
-    engine
-        .execute("s", "ok", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    turn(&engine, "s", "ok").await;
     engine.close().await;
 }
 
@@ -495,10 +450,7 @@ async fn a_dangerous_prompt_is_danger_blocked_unless_approved() {
 async fn tool_calls_are_screened_by_the_waf_then_the_host_handler() {
     let dir = TempDir::new("tools");
     let engine = Engine::new(options(&dir)).unwrap();
-    let t = engine
-        .execute("s", "tool:rm -rf /", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "tool:rm -rf /").await;
     assert_eq!(t.text, "tool denied: rm -rf /");
     let names: Vec<&str> = t.events.iter().map(Event::name).collect();
     assert_eq!(
@@ -513,10 +465,7 @@ async fn tool_calls_are_screened_by_the_waf_then_the_host_handler() {
             "session_stats"
         ]
     );
-    let t = engine
-        .execute("s", "tool:ls -la", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "tool:ls -la").await;
     assert_eq!(t.text, "tool ran: ls -la");
     let stats = engine.session_stats("s").unwrap();
     assert_eq!(
@@ -537,15 +486,9 @@ async fn tool_calls_are_screened_by_the_waf_then_the_host_handler() {
         ..options(&dir)
     })
     .unwrap();
-    let t = engine
-        .execute("h", "tool:make deploy", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "h", "tool:make deploy").await;
     assert_eq!(t.text, "tool denied: make deploy");
-    let t = engine
-        .execute("h", "tool:make test", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "h", "tool:make test").await;
     assert_eq!(t.text, "tool ran: make test");
     engine.close().await;
 }
@@ -591,15 +534,9 @@ async fn a_new_workdir_restarts_the_process_and_roots_are_enforced() {
 async fn bad_agent_output_is_counted_and_the_turn_completes() {
     let dir = TempDir::new("garbage");
     let engine = Engine::new(options(&dir)).unwrap();
-    let t = engine
-        .execute("s", "garbage", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "garbage").await;
     assert_eq!(t.text, "echo: garbage");
-    let t = engine
-        .execute("s", "flood:2000", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "flood:2000").await;
     assert_eq!(
         t.events
             .iter()
@@ -615,20 +552,14 @@ async fn bad_agent_output_is_counted_and_the_turn_completes() {
 async fn stop_session_fails_the_running_turn_and_kills_the_process() {
     let dir = TempDir::new("stop");
     let engine = Engine::new(options(&dir)).unwrap();
-    let first = engine
-        .execute("s", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let first = turn(&engine, "s", "hi").await;
     let running = engine.submit("s", "stall:10000", &turn_opts()).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(engine.stop_session("s").await);
     assert!(!alive(first.pid));
     assert!(matches!(running.finish().await, Err(Error::SessionDead(_))));
     assert!(!engine.stop_session("s").await, "already gone");
-    let again = engine
-        .execute("s", "recall", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let again = turn(&engine, "s", "recall").await;
     assert!(again.resumed);
     engine.close().await;
 }
@@ -670,10 +601,7 @@ async fn a_known_session_resumes_even_without_a_marker() {
     // the conversation; the CLI refuses the fresh start and hotplex resumes.
     let dir = TempDir::new("nomarker");
     let engine = Engine::new(options(&dir)).unwrap();
-    engine
-        .execute("s", "first life", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    turn(&engine, "s", "first life").await;
     engine.close().await;
     let engine = Engine::new(options(&dir)).unwrap();
     let mut events = Vec::new();
@@ -694,10 +622,7 @@ async fn cumulative_process_cost_becomes_per_turn_cost() {
     let dir = TempDir::new("cost");
     let engine = Engine::new(options(&dir)).unwrap();
     for _ in 0..3 {
-        let t = engine
-            .execute("s", "x", &turn_opts(), |_| {})
-            .await
-            .unwrap();
+        let t = turn(&engine, "s", "x").await;
         assert!(
             (t.stats.cost_usd - 0.001).abs() < 1e-9,
             "{}",
@@ -705,10 +630,7 @@ async fn cumulative_process_cost_becomes_per_turn_cost() {
         );
     }
     let _ = engine.execute("s", "crash", &turn_opts(), |_| {}).await;
-    let t = engine
-        .execute("s", "x", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    let t = turn(&engine, "s", "x").await;
     assert!(t.resumed && (t.stats.cost_usd - 0.001).abs() < 1e-9);
     let total = engine.session_stats("s").unwrap().cost_usd;
     assert!((total - 0.004).abs() < 1e-9, "{total}");
@@ -778,16 +700,10 @@ async fn stopping_a_session_closes_its_stdin_first_so_the_agent_exits_on_eof() {
         ..options(&dir)
     })
     .unwrap();
-    engine
-        .execute("s", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    turn(&engine, "s", "hi").await;
     let stopped = tokio::time::timeout(Duration::from_secs(30), engine.stop_session("s")).await;
     assert_eq!(stopped, Ok(true));
-    engine
-        .execute("s", "hi", &turn_opts(), |_| {})
-        .await
-        .unwrap();
+    turn(&engine, "s", "hi").await;
     tokio::time::timeout(Duration::from_secs(30), engine.close())
         .await
         .expect("close does not wait out the grace period");
