@@ -132,3 +132,42 @@ def test_eight_sessions_run_turns_concurrently(engine, workdir):
     infos = engine.sessions()
     assert len(infos) == 8 and len({i.pid for i in infos}) == 8
     assert all(i.status == "ready" and i.turns == 2 for i in infos)
+
+
+HOST = r"""
+import json, sys, time
+import hotplex
+env = json.loads(sys.argv[2])
+engine = hotplex.Engine(binary=sys.argv[1], env=env)
+pids = [engine.execute(f"h{i}", "hello", workdir=sys.argv[3]).pid for i in range(2)]
+print(json.dumps(pids), flush=True)
+stream = engine.stream("h0", "sleep: 60", workdir=sys.argv[3])  # busy when killed
+next(stream)
+time.sleep(600)
+"""
+
+
+def test_killing_the_host_process_kills_every_agent(claude, api, tmp_path, workdir):
+    import json
+    import subprocess
+    import sys
+
+    env = agent_env(api, tmp_path / "home")
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST, claude, json.dumps(env), str(workdir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pids = json.loads(host.stdout.readline())
+        assert all(os.path.exists(f"/proc/{p}") for p in pids)
+        time.sleep(0.5)
+        host.kill()  # SIGKILL: no cleanup code runs in the host
+        host.wait()
+        deadline = time.monotonic() + 20  # a hang guard, not a benchmark
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+            time.sleep(0.05)
+        assert not any(os.path.exists(f"/proc/{p}") for p in pids), "agents outlived the host"
+    finally:
+        if host.poll() is None:
+            host.kill()
