@@ -67,7 +67,7 @@ def test_the_waf_denies_rm_rf_of_a_protected_directory_while_an_allowed_tool_run
     )
     assert keep.read_text() == "do not delete", "the home directory survived"
     names = [e.type for e in seen]
-    assert "permission_request" in names and "danger_block" in names
+    assert "danger_block" in names
     block = next(e for e in seen if e.type == "danger_block")
     assert block.data["verdict"]["level"] == "critical"
     result = next(e for e in seen if e.type == "tool_result")
@@ -77,7 +77,23 @@ def test_the_waf_denies_rm_rf_of_a_protected_directory_while_an_allowed_tool_run
     allowed = engine.execute("tools", "bash: touch allowed.txt", workdir=str(workdir))
     assert (workdir / "allowed.txt").exists(), "the allowed tool ran"
     assert not any(e.type == "danger_block" for e in allowed.events)
+    assert any(e.type == "permission_request" for e in allowed.events)
     assert engine.session_stats("tools")["tools_denied"] == 1
+
+
+def test_commands_the_cli_runs_without_asking_are_still_screened(engine, workdir):
+    # Without a hook the CLI runs `cat .env` inside the project with no
+    # can_use_tool request at all (verified: the secret reaches the model).
+    # hotplex's PreToolUse hook puts every such command in front of the WAF.
+    (workdir / ".env").write_text("API_KEY=FAKE-SECRET")
+    turn = engine.execute("ro", "bash: cat .env", workdir=str(workdir), waf_approved=True)
+    assert "FAKE-SECRET" not in turn.text
+    assert any(e.type == "danger_block" for e in turn.events)
+    assert not any(e.type == "permission_request" for e in turn.events)
+    listed = engine.execute("ro", "bash: ls", workdir=str(workdir))
+    assert not any(e.type in ("danger_block", "permission_request") for e in listed.events)
+    result = next(e for e in listed.events if e.type == "tool_result")
+    assert result.data["is_error"] is False
 
 
 def test_a_turn_over_turn_timeout_raises_and_the_next_turn_succeeds(engine, workdir):

@@ -131,7 +131,21 @@ pub enum CliRequest {
         /// Tool input object.
         input: Value,
     },
-    /// Any other subtype (hook callbacks, MCP messages, ...).
+    /// A hook the host registered with [`initialize_with_tool_hook`] fired:
+    /// for `PreToolUse`, before *every* tool call, including the read-only
+    /// ones the CLI runs without asking `can_use_tool`. Answer with
+    /// [`hook_continue`] or [`hook_deny`].
+    HookCallback {
+        /// The callback id given at `initialize`.
+        callback_id: String,
+        /// `hook_event_name`, e.g. `PreToolUse`.
+        event: String,
+        /// The tool about to run (PreToolUse).
+        tool_name: Option<String>,
+        /// Its input object.
+        tool_input: Value,
+    },
+    /// Any other subtype (MCP messages, ...).
     Other {
         /// The request's subtype.
         subtype: String,
@@ -298,16 +312,27 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
             let subtype = str_field(&request, "subtype").unwrap_or_default();
             Line::ControlRequest {
                 request_id: str_field(&v, "request_id").unwrap_or_default(),
-                request: if subtype == "can_use_tool" {
-                    CliRequest::CanUseTool {
+                request: match subtype.as_str() {
+                    "can_use_tool" => CliRequest::CanUseTool {
                         tool_name: str_field(&request, "tool_name").unwrap_or_default(),
                         input: request
                             .get("input")
                             .cloned()
                             .unwrap_or(Value::Object(Map::new())),
+                    },
+                    "hook_callback" => {
+                        let input = request.get("input").cloned().unwrap_or(Value::Null);
+                        CliRequest::HookCallback {
+                            callback_id: str_field(&request, "callback_id").unwrap_or_default(),
+                            event: str_field(&input, "hook_event_name").unwrap_or_default(),
+                            tool_name: str_field(&input, "tool_name"),
+                            tool_input: input
+                                .get("tool_input")
+                                .cloned()
+                                .unwrap_or(Value::Object(Map::new())),
+                        }
                     }
-                } else {
-                    CliRequest::Other { subtype, request }
+                    _ => CliRequest::Other { subtype, request },
                 },
             }
         }
@@ -357,6 +382,42 @@ pub fn deny_tool(request_id: &str, message: &str) -> String {
 pub fn interrupt(request_id: &str) -> String {
     line(
         json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "interrupt"}}),
+    )
+}
+
+/// The callback id hotplex registers for its `PreToolUse` hook.
+pub const TOOL_HOOK_ID: &str = "hotplex_waf";
+
+/// The opening handshake, registering a `PreToolUse` hook (id
+/// [`TOOL_HOOK_ID`]) for every tool: the CLI then sends a `hook_callback`
+/// before each tool call, even those it would run without a permission
+/// request (read-only commands such as `ls`), so the WAF sees them all.
+/// Verified against CLI 2.1.197 (`tests/e2e/FACTS.md`).
+pub fn initialize_with_tool_hook(request_id: &str) -> String {
+    line(json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": {
+            "subtype": "initialize",
+            "hooks": {"PreToolUse": [{"matcher": null, "hookCallbackIds": [TOOL_HOOK_ID]}]},
+        },
+    }))
+}
+
+/// Lets a hooked tool call go on (to the CLI's normal permission flow).
+pub fn hook_continue(request_id: &str) -> String {
+    control_response(request_id, json!({}))
+}
+
+/// Denies a hooked tool call; the model sees `reason` as the tool's error.
+pub fn hook_deny(request_id: &str, reason: &str) -> String {
+    control_response(
+        request_id,
+        json!({"hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": reason,
+        }}),
     )
 }
 

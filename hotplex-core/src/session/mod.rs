@@ -17,8 +17,11 @@
 //!    pipe buffers the line until the CLI reads it), never a sleep. A cold
 //!    start must produce its first line within `startup_timeout`.
 //! 3. Read lines until the turn's `result`, turning them into [`Event`]s,
-//!    answering `can_use_tool` with the WAF (and the host's handler), and
-//!    writing the resume marker once the CLI confirms the session.
+//!    screening every tool call with the WAF (through the `PreToolUse` hook
+//!    registered at start, which also sees the read-only commands the CLI
+//!    runs without asking, and again at `can_use_tool`, where the host's
+//!    handler decides last), and writing the resume marker once the CLI
+//!    confirms the session.
 //! 4. On timeout or when the caller goes away: send `interrupt`, wait
 //!    `interrupt_grace` for the `result`; if it does not come, run the kill
 //!    ladder. On EOF: the agent died; a resume that dies before confirming
@@ -555,6 +558,11 @@ impl Actor {
             permit: Some(permit),
             cost_seen: 0.0,
         });
+        // Register the PreToolUse hook before the first turn; the CLI
+        // answers with a control_response (ignored) and reads on.
+        self.req_seq += 1;
+        let init = protocol::initialize_with_tool_hook(&format!("hotplex-init-{}", self.req_seq));
+        let _ = self.write(&init, deadline).await;
         Ok(())
     }
 
@@ -699,6 +707,35 @@ impl Actor {
                 }
                 Line::ControlRequest {
                     request_id,
+                    request:
+                        CliRequest::HookCallback {
+                            event,
+                            tool_name,
+                            tool_input,
+                            ..
+                        },
+                } => {
+                    // The PreToolUse hook sees every tool call, including
+                    // those the CLI would run without asking permission.
+                    let verdict = match tool_name {
+                        Some(name) if event == "PreToolUse" && interrupting.is_none() => {
+                            Some((name, self.screen(name, tool_input, &cmd.workdir)))
+                        }
+                        _ => None,
+                    };
+                    let answer = match verdict {
+                        Some((name, v)) if v.blocked => {
+                            let answer = protocol::hook_deny(request_id, &block_reason(name, &v));
+                            self.state.lock().stats.tools_denied += 1;
+                            out.push(tracker.danger_block(v));
+                            answer
+                        }
+                        _ => protocol::hook_continue(request_id),
+                    };
+                    let _ = self.write(&answer, deadline.max(wake)).await;
+                }
+                Line::ControlRequest {
+                    request_id,
                     request: CliRequest::Other { subtype, .. },
                 } => {
                     let answer = protocol::control_error(
@@ -762,6 +799,13 @@ impl Actor {
         }
     }
 
+    /// The WAF's verdict on a tool call, its paths judged in the workdir.
+    fn screen(&self, tool_name: &str, input: &Value, workdir: &Path) -> crate::waf::Verdict {
+        self.ctx
+            .detector
+            .check_tool_value(tool_name, &absolute_paths(input, workdir))
+    }
+
     /// The WAF's answer to a tool request, then the host's handler.
     fn decide(
         &self,
@@ -770,16 +814,9 @@ impl Actor {
         input: &Value,
         workdir: &Path,
     ) -> (String, Option<crate::waf::Verdict>) {
-        let verdict = self
-            .ctx
-            .detector
-            .check_tool_value(tool_name, &absolute_paths(input, workdir));
+        let verdict = self.screen(tool_name, input, workdir);
         if verdict.blocked {
-            let why = format!(
-                "hotplex WAF blocked this {tool_name} call ({}): {}",
-                verdict.level.as_str(),
-                verdict.reason
-            );
+            let why = block_reason(tool_name, &verdict);
             return (protocol::deny_tool(request_id, &why), Some(verdict));
         }
         if let Some(handler) = &self.ctx.opts.permission_handler {
@@ -882,6 +919,15 @@ impl Actor {
             st.status = SessionStatus::Dead;
         }
     }
+}
+
+/// What the model is told when the WAF blocks a tool call.
+fn block_reason(tool_name: &str, v: &crate::waf::Verdict) -> String {
+    format!(
+        "hotplex WAF blocked this {tool_name} call ({}): {}",
+        v.level.as_str(),
+        v.reason
+    )
 }
 
 /// Reads one line while no turn runs. Returns `true` at EOF (the agent

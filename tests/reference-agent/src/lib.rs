@@ -14,6 +14,7 @@
 //! | prompt | behaviour |
 //! |---|---|
 //! | `tool:<command>` | asks `can_use_tool` for Bash `<command>`, waits for the host's answer, reports the tool result (an error when denied), then answers |
+//! | `readonly:<command>` | like `tool:`, but as the CLI does for commands it deems read-only: no `can_use_tool`, only the PreToolUse hook (if one was registered) |
 //! | `stall:<ms>` | waits `<ms>` before answering; an `interrupt` control request ends the turn early with an `is_error` result |
 //! | `crash` | exits with status 3 in the middle of the turn |
 //! | `garbage` | prints a line that is not JSON, then answers |
@@ -24,7 +25,9 @@
 //! | `recall` | answers `history: <earlier prompts joined by " | ">` |
 //!
 //! Control requests from the host: `initialize` and `interrupt` are
-//! answered with `success`. Arguments: `--session-id <id>` / `--resume <id>`
+//! answered with `success`; an `initialize` that registers a `PreToolUse`
+//! hook gets a `hook_callback` request before every tool call, and a
+//! `permissionDecision: deny` answer denies the call (as with the CLI). Arguments: `--session-id <id>` / `--resume <id>`
 //! set the reported session id; `--startup-delay-ms <n>` waits before
 //! reading input; `--exit-at-start` exits at once with status 2; everything
 //! else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
@@ -125,6 +128,7 @@ pub fn run(args: impl IntoIterator<Item = String>) {
         turns: 0,
         transcript,
         history,
+        pre_tool_hook: None,
     };
     agent.run();
 }
@@ -136,6 +140,8 @@ struct Agent {
     turns: u64,
     transcript: Option<std::path::PathBuf>,
     history: Vec<String>,
+    /// The callback id of a PreToolUse hook registered by `initialize`.
+    pre_tool_hook: Option<String>,
 }
 
 impl Agent {
@@ -166,6 +172,12 @@ impl Agent {
     /// Answers a host control request with `success`.
     fn answer_control(&mut self, v: &Value) {
         let id = v.get("request_id").cloned().unwrap_or(Value::Null);
+        // `initialize` may register PreToolUse hooks, as the CLI's does.
+        if v["request"]["subtype"].as_str() == Some("initialize") {
+            self.pre_tool_hook = v["request"]["hooks"]["PreToolUse"][0]["hookCallbackIds"][0]
+                .as_str()
+                .map(str::to_owned);
+        }
         self.emit(json!({"type": "control_response", "response": {"subtype": "success", "request_id": id, "response": {}}}));
     }
 
@@ -191,7 +203,9 @@ impl Agent {
             // Ignores interrupts: only the kill ladder ends this turn.
             std::thread::sleep(Duration::from_secs(3600));
         } else if let Some(cmd) = prompt.strip_prefix("tool:") {
-            answer = self.tool_call(cmd);
+            answer = self.tool_call(cmd, false);
+        } else if let Some(cmd) = prompt.strip_prefix("readonly:") {
+            answer = self.tool_call(cmd, true);
         } else if let Some(ms) = prompt.strip_prefix("stall:") {
             let ms: u64 = ms.trim().parse().unwrap_or(1000);
             if self.stall(Duration::from_millis(ms)) {
@@ -244,35 +258,33 @@ impl Agent {
     }
 
     /// Asks permission for a Bash tool call and reports its outcome.
-    fn tool_call(&mut self, command: &str) -> String {
+    fn tool_call(&mut self, command: &str, read_only: bool) -> String {
         let tool_id = format!("toolu_{}", self.turns);
-        let request_id = format!("perm-{}", self.turns);
         let input = json!({"command": command, "description": "reference agent tool call"});
         self.emit(json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": tool_id, "name": "Bash", "input": input}]}, "session_id": self.session_id}));
-        self.emit(json!({"type": "control_request", "request_id": request_id,
-            "request": {"subtype": "can_use_tool", "tool_name": "Bash", "input": input, "permission_suggestions": []}}));
-        // Wait for the matching control_response (other lines are kept
-        // waiting: control requests are answered, user turns are not
-        // expected mid-turn).
-        let decision = loop {
-            match self.rx.recv() {
-                Ok(Input::Line(v))
-                    if v.get("type").and_then(Value::as_str) == Some("control_response") =>
-                {
-                    let r = &v["response"];
-                    if r.get("request_id").and_then(Value::as_str) == Some(request_id.as_str()) {
-                        break r["response"].clone();
-                    }
-                }
-                Ok(Input::Line(v))
-                    if v.get("type").and_then(Value::as_str) == Some("control_request") =>
-                {
-                    self.answer_control(&v)
-                }
-                Ok(Input::Line(_)) => {}
-                Ok(Input::Eof) | Err(_) => std::process::exit(0),
+        // Like the CLI: a registered PreToolUse hook sees every tool call
+        // first; read-only commands then run without a permission request.
+        let mut decision = json!({"behavior": "allow"});
+        if let Some(hook) = self.pre_tool_hook.clone() {
+            let request_id = format!("hook-{}", self.turns);
+            self.emit(json!({"type": "control_request", "request_id": request_id,
+                "request": {"subtype": "hook_callback", "callback_id": hook, "tool_use_id": tool_id,
+                    "input": {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": input, "tool_use_id": tool_id}}}));
+            let out = self.await_response(&request_id);
+            let hook_out = &out["hookSpecificOutput"];
+            if hook_out["permissionDecision"].as_str() == Some("deny") {
+                let why = hook_out["permissionDecisionReason"]
+                    .as_str()
+                    .unwrap_or("denied");
+                decision = json!({"behavior": "deny", "message": why});
             }
-        };
+        }
+        if !read_only && decision["behavior"].as_str() == Some("allow") {
+            let request_id = format!("perm-{}", self.turns);
+            self.emit(json!({"type": "control_request", "request_id": request_id,
+                "request": {"subtype": "can_use_tool", "tool_name": "Bash", "input": input, "permission_suggestions": []}}));
+            decision = self.await_response(&request_id);
+        }
         let allowed = decision.get("behavior").and_then(Value::as_str) == Some("allow");
         let (content, is_error) = if allowed {
             (format!("ran: {command}"), false)
@@ -288,6 +300,31 @@ impl Agent {
             format!("tool ran: {command}")
         } else {
             format!("tool denied: {command}")
+        }
+    }
+
+    /// Waits for the host's control_response to `request_id` and returns its
+    /// `response` (control requests meanwhile are answered, other lines
+    /// wait: user turns are not expected mid-turn).
+    fn await_response(&mut self, request_id: &str) -> Value {
+        loop {
+            match self.rx.recv() {
+                Ok(Input::Line(v))
+                    if v.get("type").and_then(Value::as_str) == Some("control_response") =>
+                {
+                    let r = &v["response"];
+                    if r.get("request_id").and_then(Value::as_str) == Some(request_id) {
+                        return r["response"].clone();
+                    }
+                }
+                Ok(Input::Line(v))
+                    if v.get("type").and_then(Value::as_str) == Some("control_request") =>
+                {
+                    self.answer_control(&v)
+                }
+                Ok(Input::Line(_)) => {}
+                Ok(Input::Eof) | Err(_) => std::process::exit(0),
+            }
         }
     }
 

@@ -458,12 +458,12 @@ async fn tool_calls_are_screened_by_the_waf_then_the_host_handler() {
         [
             "session_start",
             "tool_use",
-            "permission_request",
             "danger_block",
             "tool_result",
             "answer",
             "session_stats"
-        ]
+        ],
+        "the PreToolUse hook denied it before any permission request"
     );
     let t = turn(&engine, "s", "tool:ls -la").await;
     assert_eq!(t.text, "tool ran: ls -la");
@@ -707,4 +707,20 @@ async fn stopping_a_session_closes_its_stdin_first_so_the_agent_exits_on_eof() {
     tokio::time::timeout(Duration::from_secs(30), engine.close())
         .await
         .expect("close does not wait out the grace period");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_the_agent_runs_without_asking_are_screened_by_the_hook() {
+    // The CLI runs commands it deems read-only without can_use_tool; the
+    // PreToolUse hook hotplex registers at start still shows them to the WAF.
+    let dir = TempDir::new("hook");
+    let engine = Engine::new(options(&dir)).unwrap();
+    let t = turn(&engine, "s", "readonly:cat ~/.ssh/id_rsa").await;
+    assert_eq!(t.text, "tool denied: cat ~/.ssh/id_rsa");
+    assert!(t.events.iter().any(|e| matches!(e, Event::DangerBlock(_))));
+    let t = turn(&engine, "s", "readonly:ls -la").await;
+    assert_eq!(t.text, "tool ran: ls -la");
+    let names: Vec<&str> = t.events.iter().map(Event::name).collect();
+    assert!(!names.contains(&"permission_request") && !names.contains(&"danger_block"));
+    engine.close().await;
 }
