@@ -724,6 +724,9 @@ impl Actor {
                         _ => None,
                     };
                     let answer = match verdict {
+                        _ if interrupting.is_some() => {
+                            protocol::hook_deny(request_id, "the turn was interrupted")
+                        }
                         Some((name, v)) if v.blocked => {
                             let answer = protocol::hook_deny(request_id, &block_reason(name, &v));
                             self.state.lock().stats.tools_denied += 1;
