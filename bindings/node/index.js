@@ -32,4 +32,6 @@ const binding = load()
 
 module.exports = binding
 module.exports.Detector = binding.Detector
+module.exports.Engine = binding.Engine
+module.exports.TurnStream = binding.TurnStream
 module.exports.version = binding.version

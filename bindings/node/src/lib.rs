@@ -3,9 +3,12 @@
 //! The JavaScript surface is small and camelCase:
 //!
 //! ```js
-//! const { Detector } = require('hotplex')
+//! const { Detector, Engine } = require('hotplex')
 //! const d = new Detector({ onAudit: (e) => console.log(e.kind, e.verdict.level) })
 //! d.checkCommand('rm -rf /') // { blocked: true, level: 'critical', ... }
+//!
+//! const engine = new Engine({ binary: 'claude' })
+//! const turn = await engine.execute('session-1', 'hello', { onEvent: (e) => console.log(e.type) })
 //! ```
 //!
 //! Design notes:
@@ -13,8 +16,10 @@
 //! * Verdicts are plain objects; `span` is converted from UTF-8 byte offsets
 //!   to JavaScript string (UTF-16 code unit) offsets.
 //! * Errors are JS `Error`s with a `code` (`HOTPLEX_INVALID_RULE`,
-//!   `HOTPLEX_INVALID_ARGUMENT`); [`to_js_error`] is the one place that maps
-//!   `hotplex_core::Error`.
+//!   `HOTPLEX_INVALID_CONFIG`, `HOTPLEX_CLOSED`, ...); [`to_js_error`] is the
+//!   one place that maps `hotplex_core::Error`.
+//! * The session pool (`Engine`, `TurnStream`) lives in [`engine`]; its
+//!   design notes are there.
 //! * The audit callback: the core calls its callback synchronously on the
 //!   checking thread, and requires it to be `Send + Sync`. A JS function is
 //!   neither, so the core callback only pushes owned events onto a queue; each
@@ -24,6 +29,8 @@
 //!   callback is caught and discarded, like a panic in a Rust callback.
 
 #![deny(missing_docs)]
+
+mod engine;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -314,20 +321,57 @@ fn tool_input_json(env: &Env, input: Unknown) -> Result<String> {
 }
 
 /// The one place where `hotplex_core::Error` becomes a JS `Error` with a
-/// `code` (and, for rules, a `line`).
+/// `code` (and, for rules, a `line`); see [`to_js_error_for`].
 fn to_js_error(env: &Env, err: hotplex_core::Error) -> napi::Error {
-    let (code, line) = match &err {
-        hotplex_core::Error::InvalidRule { line, .. } => ("HOTPLEX_INVALID_RULE", Some(*line)),
-        hotplex_core::Error::InvalidArgument(_) => ("HOTPLEX_INVALID_ARGUMENT", None),
-        _ => ("HOTPLEX_ERROR", None),
+    to_js_error_for(env, err, "")
+}
+
+/// Maps a core error to a JS `Error` with a `code` and, depending on the
+/// variant, more properties:
+///
+/// | variant | `code` | extra |
+/// |---|---|---|
+/// | `InvalidRule` | `HOTPLEX_INVALID_RULE` | `line` (1-based) |
+/// | `InvalidArgument` | `HOTPLEX_INVALID_ARGUMENT` | |
+/// | `InvalidConfig` | `HOTPLEX_INVALID_CONFIG` | |
+/// | `DangerBlocked` | `HOTPLEX_DANGER_BLOCKED` | `verdict` (a `Verdict`, span over `input`) |
+/// | `TurnTimeout` | `HOTPLEX_TURN_TIMEOUT` | |
+/// | `SessionDead` | `HOTPLEX_SESSION_DEAD` | |
+/// | `TurnFailed` | `HOTPLEX_TURN_FAILED` | `subtype` |
+/// | `CapacityExceeded` | `HOTPLEX_CAPACITY_EXCEEDED` | |
+/// | `StartFailed` | `HOTPLEX_START_FAILED` | |
+/// | `Closed` | `HOTPLEX_CLOSED` | |
+/// | anything else | `HOTPLEX_ERROR` | |
+///
+/// `input` is the text a blocking verdict judged (the prompt), so that its
+/// `span` indexes it in UTF-16 offsets like every other verdict.
+fn to_js_error_for(env: &Env, err: hotplex_core::Error, input: &str) -> napi::Error {
+    use hotplex_core::Error as E;
+    let code = match &err {
+        E::InvalidRule { .. } => "HOTPLEX_INVALID_RULE",
+        E::InvalidArgument(_) => "HOTPLEX_INVALID_ARGUMENT",
+        E::InvalidConfig(_) => "HOTPLEX_INVALID_CONFIG",
+        E::DangerBlocked(_) => "HOTPLEX_DANGER_BLOCKED",
+        E::TurnTimeout(_) => "HOTPLEX_TURN_TIMEOUT",
+        E::SessionDead(_) => "HOTPLEX_SESSION_DEAD",
+        E::TurnFailed { .. } => "HOTPLEX_TURN_FAILED",
+        E::CapacityExceeded(_) => "HOTPLEX_CAPACITY_EXCEEDED",
+        E::StartFailed(_) => "HOTPLEX_START_FAILED",
+        E::Closed => "HOTPLEX_CLOSED",
+        _ => "HOTPLEX_ERROR",
     };
     let message = err.to_string();
     let build = || -> Result<napi::Error> {
         let mut obj =
             env.create_error(napi::Error::new(Status::GenericFailure, message.clone()))?;
         obj.set_named_property("code", code)?;
-        if let Some(line) = line {
-            obj.set_named_property("line", line as u32)?;
+        match &err {
+            E::InvalidRule { line, .. } => {
+                obj.set_named_property("line", u32::try_from(*line).unwrap_or(u32::MAX))?;
+            }
+            E::DangerBlocked(v) => obj.set_named_property("verdict", to_js_verdict(v, input))?,
+            E::TurnFailed { subtype, .. } => obj.set_named_property("subtype", subtype.as_str())?,
+            _ => {}
         }
         Ok(napi::Error::from(obj.to_unknown()))
     };

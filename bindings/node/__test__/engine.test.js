@@ -1,0 +1,474 @@
+'use strict'
+
+// hotplex.Engine against the bundled reference agent: the Node contract
+// (types, errors, callbacks, promises, the async iterator). The pool's own
+// behaviour is tested in Rust (tests/reference-agent/tests/pool.rs); the
+// real Claude Code CLI in tests/e2e.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { execFileSync, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const { Engine, TurnStream, Detector } = require('..')
+
+// bindings/node/__test__ -> the repository root.
+const ROOT = path.resolve(__dirname, '..', '..', '..')
+
+function agent() {
+  if (process.env.HOTPLEX_REFERENCE_AGENT) return process.env.HOTPLEX_REFERENCE_AGENT
+  const found = path.join(ROOT, 'target', 'debug', 'hotplex-reference-agent')
+  if (!fs.existsSync(found)) {
+    execFileSync('cargo', ['build', '-q', '-p', 'hotplex-reference-agent'], { cwd: ROOT, stdio: 'inherit' })
+  }
+  return found
+}
+
+const AGENT = agent()
+
+function tmpDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'hotplex-node-engine-'))
+}
+
+/** Runs `fn(engine, dir)` with a fresh engine on the reference agent, then closes it. */
+async function withEngine(options, fn) {
+  if (typeof options === 'function') {
+    fn = options
+    options = {}
+  }
+  const dir = tmpDir()
+  const engine = new Engine({
+    binary: AGENT,
+    env: { HOTPLEX_REF_STATE: dir },
+    defaultWorkdir: path.join(dir, 'work'),
+    // Generous: a loaded machine must not turn a clean interrupt into a kill.
+    interruptGrace: 2,
+    ...options,
+  })
+  try {
+    return await fn(engine, dir)
+  } finally {
+    await engine.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Awaits `promise`, which must reject with an Error of `code`; returns the error. */
+async function rejectsWith(promise, code) {
+  let error = null
+  try {
+    await promise
+  } catch (e) {
+    error = e
+  }
+  assert.ok(error, `expected a rejection with ${code}`)
+  assert.ok(error instanceof Error, 'rejections are Errors')
+  assert.equal(error.code, code, `${error.code}: ${error.message}`)
+  return error
+}
+
+function throwsWith(fn, code) {
+  assert.throws(fn, (e) => e instanceof Error && e.code === code)
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+test('execute resolves a turn with text, stats and its events in order', () =>
+  withEngine(async (engine) => {
+    const seen = []
+    const turn = await engine.execute('s', 'hello', { onEvent: (e) => seen.push(e) })
+    assert.equal(turn.text, 'echo: hello')
+    assert.equal(turn.coldStart, true)
+    assert.equal(turn.resumed, false)
+    assert.equal(turn.isError, false)
+    assert.ok(turn.durationMs > 0)
+    assert.ok(turn.queuedMs >= 0)
+    assert.equal(turn.usage.output_tokens, 'echo: hello'.length)
+    assert.ok(Math.abs(turn.costUsd - 0.001) < 1e-9)
+    assert.equal(turn.model, 'reference-model')
+    assert.deepEqual(turn.tools, [])
+    assert.equal(typeof turn.providerSessionId, 'string')
+    assert.ok(turn.pid > 0)
+    assert.deepEqual(
+      turn.events.map((e) => e.type),
+      ['session_start', 'answer', 'session_stats'],
+    )
+    // Every callback ran, in order, before the promise resolved.
+    assert.deepEqual(seen, turn.events)
+    assert.deepEqual(seen[1].data, { text: 'echo: hello' })
+    assert.equal(seen[0].data.model, 'reference-model')
+    // The turn's usage is the session_stats event's, key for key.
+    assert.deepEqual({ ...turn.usage }, seen[2].data.usage)
+
+    const hot = await engine.execute('s', 'again')
+    assert.equal(hot.text, 'echo: again')
+    assert.equal(hot.coldStart, false)
+    assert.equal(hot.pid, turn.pid)
+  }))
+
+test('sessions() and sessionStats()', () =>
+  withEngine(async (engine, dir) => {
+    await engine.execute('b', 'x')
+    await engine.execute('a', 'tool:rm -rf /')
+    const infos = engine.sessions()
+    assert.deepEqual(
+      infos.map((i) => i.id),
+      ['a', 'b'],
+    )
+    const a = infos[0]
+    assert.equal(a.status, 'ready')
+    assert.equal(a.turns, 1)
+    assert.equal(a.pending, 0)
+    assert.ok(a.pid > 0)
+    assert.equal(a.workdir, fs.realpathSync(path.join(dir, 'work')))
+    assert.equal(typeof a.idleSeconds, 'number')
+    assert.equal(typeof a.providerSessionId, 'string')
+    const stats = engine.sessionStats('a')
+    assert.equal(stats.turns, 1)
+    assert.equal(stats.tool_calls, 1)
+    assert.equal(stats.tools_denied, 1)
+    assert.equal(stats.cold_starts, 1)
+    assert.equal(stats.model, 'reference-model')
+    assert.equal(engine.sessionStats('nope'), null)
+  }))
+
+test('a tool call blocked by the WAF is a danger_block event', () =>
+  withEngine(async (engine) => {
+    const turn = await engine.execute('s', 'tool:rm -rf /')
+    assert.equal(turn.text, 'tool denied: rm -rf /')
+    const types = turn.events.map((e) => e.type)
+    assert.ok(types.indexOf('tool_use') < types.indexOf('danger_block'))
+    assert.ok(types.indexOf('danger_block') < types.indexOf('tool_result'))
+    const block = turn.events.find((e) => e.type === 'danger_block')
+    assert.equal(block.data.verdict.level, 'critical')
+    assert.equal(turn.tools.length, 1)
+    assert.equal(turn.tools[0].name, 'Bash')
+    assert.equal(turn.tools[0].is_error, true)
+    const stats = turn.events.find((e) => e.type === 'session_stats')
+    assert.deepEqual(turn.tools.map((t) => ({ ...t })), stats.data.tools)
+  }))
+
+test('every error code', async () => {
+  await withEngine(async (engine) => {
+    const seen = []
+    const blocked = await rejectsWith(
+      engine.execute('s', 'rm -rf /', { onEvent: (e) => seen.push(e) }),
+      'HOTPLEX_DANGER_BLOCKED',
+    )
+    assert.deepEqual(
+      seen.map((e) => e.type),
+      ['danger_block'],
+    )
+    assert.equal(seen[0].data.verdict.level, 'critical')
+    assert.equal(blocked.verdict.blocked, true)
+    assert.equal(blocked.verdict.level, 'critical')
+    assert.equal('rm -rf /'.slice(...blocked.verdict.span), 'rm -rf /')
+    const approved = await engine.execute('s', 'rm -rf /', { wafApproved: true })
+    assert.equal(approved.text, 'echo: rm -rf /')
+
+    await rejectsWith(engine.execute('s', 'stall:5000', { timeout: 0.3 }), 'HOTPLEX_TURN_TIMEOUT')
+    assert.equal((await engine.execute('s', 'after timeout')).text, 'echo: after timeout')
+
+    await rejectsWith(engine.execute('s', 'crash'), 'HOTPLEX_SESSION_DEAD')
+    const resumed = await engine.execute('s', 'recall')
+    assert.equal(resumed.resumed, true)
+    assert.equal(resumed.coldStart, true)
+
+    const failed = await rejectsWith(engine.execute('s', 'fail'), 'HOTPLEX_TURN_FAILED')
+    assert.equal(failed.subtype, 'error_during_execution')
+
+    await rejectsWith(engine.execute('', 'x'), 'HOTPLEX_INVALID_CONFIG')
+    await rejectsWith(engine.execute('s', 'x', { timeout: -1 }), 'HOTPLEX_INVALID_CONFIG')
+  })
+
+  throwsWith(() => new Engine({ binary: AGENT, maxSessions: 0 }), 'HOTPLEX_INVALID_CONFIG')
+  throwsWith(() => new Engine({ binary: AGENT, maxSessions: -1 }), 'HOTPLEX_INVALID_CONFIG')
+  throwsWith(() => new Engine({ binary: AGENT, turnTimeout: -1 }), 'HOTPLEX_INVALID_CONFIG')
+  throwsWith(() => new Engine({ binary: AGENT, idleTimeout: 0 }), 'HOTPLEX_INVALID_CONFIG')
+  throwsWith(() => new Engine({ binary: '' }), 'HOTPLEX_INVALID_CONFIG')
+
+  const dir = tmpDir()
+  try {
+    const broken = new Engine({ binary: path.join(dir, 'missing') })
+    await rejectsWith(broken.execute('s', 'x', { workdir: dir }), 'HOTPLEX_START_FAILED')
+    await broken.close()
+
+    const small = new Engine({ binary: AGENT, maxSessions: 1, defaultWorkdir: dir })
+    const busy = small.stream('a', 'stall:1000')
+    await sleep(200)
+    await rejectsWith(small.execute('b', 'x'), 'HOTPLEX_CAPACITY_EXCEEDED')
+    const types = []
+    for await (const e of busy) types.push(e.type)
+    assert.equal(types.at(-1), 'session_stats')
+    assert.equal(busy.turn.text, 'stalled 1000 ms')
+    await small.close()
+
+    const engine = new Engine({ binary: AGENT, defaultWorkdir: dir })
+    await engine.execute('s', 'x')
+    assert.equal(engine.closed, false)
+    await engine.close()
+    await engine.close()
+    assert.equal(engine.closed, true)
+    await rejectsWith(engine.execute('s', 'x'), 'HOTPLEX_CLOSED')
+    await rejectsWith(engine.stopSession('s'), 'HOTPLEX_CLOSED')
+    await rejectsWith(engine.stream('s', 'x')[Symbol.asyncIterator]().next(), 'HOTPLEX_CLOSED')
+    await rejectsWith(
+      (async () => {
+        for await (const _ of engine.stream('s', 'x'));
+      })(),
+      'HOTPLEX_CLOSED',
+    )
+    assert.deepEqual(engine.sessions(), [])
+    assert.equal(engine.sessionStats('s'), null)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a turn in flight when the engine closes rejects with HOTPLEX_CLOSED', () =>
+  withEngine(async (engine) => {
+    const running = rejectsWith(engine.execute('s', 'stall:10000'), 'HOTPLEX_CLOSED')
+    await sleep(200)
+    await engine.close()
+    await running
+  }))
+
+test('stream() yields events as they arrive, then holds the turn', () =>
+  withEngine(async (engine) => {
+    const stream = engine.stream('s', 'flood:3')
+    assert.ok(stream instanceof TurnStream)
+    assert.equal(stream.turn, null)
+    const types = []
+    for await (const e of stream) {
+      types.push(e.type)
+      assert.equal(typeof e.data, 'object')
+    }
+    assert.deepEqual(types, ['session_start', 'answer', 'answer', 'answer', 'answer', 'session_stats'])
+    assert.equal(stream.turn.text, 'echo: flood:3')
+    assert.equal(stream.turn.events.length, types.length)
+    // Exhausted: more next() calls are done.
+    assert.deepEqual(await stream[Symbol.asyncIterator]().next(), { value: undefined, done: true })
+  }))
+
+test('stream() rejects with the turn error, and with a submit error on first next()', () =>
+  withEngine(async (engine) => {
+    const failed = await rejectsWith(
+      (async () => {
+        for await (const _ of engine.stream('s', 'fail'));
+      })(),
+      'HOTPLEX_TURN_FAILED',
+    )
+    assert.equal(failed.subtype, 'error_during_execution')
+    const stream = engine.stream('s', 'please rm -rf /')
+    const blocked = await rejectsWith(stream[Symbol.asyncIterator]().next(), 'HOTPLEX_DANGER_BLOCKED')
+    assert.equal(blocked.verdict.level, 'critical')
+    assert.equal(stream.turn, null)
+  }))
+
+test('leaving a stream early cancels the turn', () =>
+  withEngine(async (engine) => {
+    for await (const e of engine.stream('s', 'stall:10000')) {
+      assert.equal(e.type, 'session_start')
+      break
+    }
+    const started = Date.now()
+    const turn = await engine.execute('s', 'next')
+    assert.equal(turn.text, 'echo: next')
+    assert.equal(turn.coldStart, false)
+    assert.ok(Date.now() - started < 5000)
+
+    const stream = engine.stream('s', 'stall:10000')
+    const it = stream[Symbol.asyncIterator]()
+    assert.equal((await it.next()).value.type, 'session_start')
+    const pending = it.next()
+    stream.cancel()
+    assert.deepEqual(await pending, { value: undefined, done: true })
+    assert.equal((await engine.execute('s', 'after cancel')).text, 'echo: after cancel')
+  }))
+
+test('the event loop keeps running while a turn runs', () =>
+  withEngine(async (engine) => {
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 5)
+    try {
+      await engine.execute('s', 'stall:500')
+    } finally {
+      clearInterval(timer)
+    }
+    assert.ok(ticks > 20, `only ${ticks} ticks`)
+  }))
+
+test('concurrent executes on one session get their own answers', () =>
+  withEngine(async (engine) => {
+    const texts = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => engine.execute('s', `turn ${i}`).then((t) => t.text)),
+    )
+    assert.deepEqual(
+      texts,
+      Array.from({ length: 8 }, (_, i) => `echo: turn ${i}`),
+    )
+    assert.equal(engine.sessionStats('s').cold_starts, 1)
+    assert.equal(engine.sessionStats('s').turns, 8)
+  }))
+
+test('a throwing onEvent callback does not break the turn', () =>
+  withEngine(async (engine) => {
+    let calls = 0
+    const turn = await engine.execute('s', 'hello', {
+      onEvent: () => {
+        calls++
+        throw new Error('callback bug')
+      },
+    })
+    assert.equal(turn.text, 'echo: hello')
+    assert.equal(calls, 3)
+    assert.equal((await engine.execute('s', 'again')).text, 'echo: again')
+  }))
+
+test('canUseTool decides what the WAF lets through', async () => {
+  const calls = []
+  const decide = (tool, input, verdict, sessionId) => {
+    calls.push([tool, input.command, verdict.level, sessionId])
+    if (input.command.includes('deploy')) return 'deploys need a human'
+    if (input.command.includes('explode')) throw new Error('bug in the host')
+    if (input.command.includes('later')) return Promise.resolve(false)
+    if (input.command.includes('reject')) return Promise.reject(new Error('no'))
+    if (input.command.includes('async')) return sleep(50).then(() => true)
+    if (input.command.includes('sdk-deny')) return { behavior: 'deny', message: 'not this one' }
+    if (input.command.includes('sdk-allow')) return Promise.resolve({ behavior: 'allow' })
+    if (input.command.includes('object')) return { ok: true }
+    if (input.command.includes('number')) return 1
+    return true
+  }
+  await withEngine({ canUseTool: decide }, async (engine) => {
+    assert.equal((await engine.execute('s', 'tool:make deploy')).text, 'tool denied: make deploy')
+    assert.equal((await engine.execute('s', 'tool:ls')).text, 'tool ran: ls')
+    assert.equal((await engine.execute('s', 'tool:explode')).text, 'tool denied: explode')
+    assert.equal((await engine.execute('s', 'tool:later')).text, 'tool denied: later')
+    assert.equal((await engine.execute('s', 'tool:reject')).text, 'tool denied: reject')
+    assert.equal((await engine.execute('s', 'tool:async ok')).text, 'tool ran: async ok')
+    const sdkDeny = await engine.execute('s', 'tool:sdk-deny')
+    assert.equal(sdkDeny.text, 'tool denied: sdk-deny')
+    const result = sdkDeny.events.find((e) => e.type === 'tool_result')
+    assert.match(result.data.content, /not this one/)
+    assert.equal((await engine.execute('s', 'tool:sdk-allow')).text, 'tool ran: sdk-allow')
+    // Unexpected answers never allow.
+    assert.equal((await engine.execute('s', 'tool:object')).text, 'tool denied: object')
+    assert.equal((await engine.execute('s', 'tool:number')).text, 'tool denied: number')
+    assert.equal((await engine.execute('s', 'tool:rm -rf /')).text, 'tool denied: rm -rf /')
+  })
+  assert.deepEqual(
+    calls.map((c) => c[1]),
+    ['make deploy', 'ls', 'explode', 'later', 'reject', 'async ok', 'sdk-deny', 'sdk-allow', 'object', 'number'],
+    'the WAF decided rm -rf /',
+  )
+  assert.ok(calls.every((c) => c[0] === 'Bash' && typeof c[2] === 'string' && c[3] === 's'))
+})
+
+test('close() kills the agent processes', async () => {
+  const dir = tmpDir()
+  try {
+    const engine = new Engine({ binary: AGENT, defaultWorkdir: dir })
+    const { pid } = await engine.execute('s', 'x')
+    assert.ok(fs.existsSync(`/proc/${pid}`))
+    await engine.close()
+    assert.ok(!fs.existsSync(`/proc/${pid}`), `agent ${pid} still exists`)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('stopSession() resolves with whether the session existed', () =>
+  withEngine(async (engine) => {
+    const { pid } = await engine.execute('s', 'x')
+    assert.equal(await engine.stopSession('s'), true)
+    assert.ok(!fs.existsSync(`/proc/${pid}`))
+    assert.equal(await engine.stopSession('s'), false)
+    assert.deepEqual(engine.sessions(), [])
+    const again = await engine.execute('s', 'recall')
+    assert.equal(again.coldStart, true)
+    assert.equal(again.resumed, true)
+  }))
+
+test('a workdir outside allowedRoots is HOTPLEX_INVALID_CONFIG', async () => {
+  const dir = tmpDir()
+  const root = path.join(dir, 'root')
+  fs.mkdirSync(root)
+  const engine = new Engine({ binary: AGENT, allowedRoots: [root] })
+  try {
+    assert.equal((await engine.execute('s', 'x', { workdir: path.join(root, 'a') })).text, 'echo: x')
+    await rejectsWith(engine.execute('s', 'x', { workdir: path.join(dir, 'elsewhere') }), 'HOTPLEX_INVALID_CONFIG')
+  } finally {
+    await engine.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('engine.detector is the engine WAF', () =>
+  withEngine(async (engine) => {
+    assert.ok(engine.detector instanceof Detector)
+    assert.equal(engine.detector.checkCommand('rm -rf /').blocked, true)
+  }))
+
+test('index.d.ts type-checks a typical use of the engine', (t) => {
+  let tsc
+  try {
+    tsc = path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc')
+  } catch {
+    t.skip('typescript is not installed')
+    return
+  }
+  const dir = tmpDir()
+  try {
+    const index = path.join(__dirname, '..', 'index')
+    const file = path.join(dir, 'use.ts')
+    fs.writeFileSync(
+      file,
+      `import { Engine, TurnStream, TurnEvent, Turn, SessionInfo, SessionStats } from ${JSON.stringify(index)}
+async function main(): Promise<void> {
+  const engine = new Engine({
+    binary: 'claude', env: { KEY: 'v' }, maxSessions: 2, idleTimeout: 60,
+    canUseTool: (tool, input, verdict, sessionId) =>
+      verdict.level === 'safe' || \`\${sessionId}: no \${tool} \${String(input.command)}\`,
+  })
+  const turn: Turn = await engine.execute('s', 'p', {
+    timeout: 1, workdir: '/tmp', onEvent: (e: TurnEvent) => { const t: string = e.type; void t },
+  })
+  const n: number = turn.usage.output_tokens + turn.durationMs + turn.tools.length
+  const stream: TurnStream = engine.stream('s', 'p', { wafApproved: true })
+  for await (const e of stream) { const d: Record<string, any> = e.data; void d }
+  const last: Turn | null = stream.turn
+  stream.cancel()
+  const infos: SessionInfo[] = engine.sessions()
+  const stats: SessionStats | null = engine.sessionStats('s')
+  const existed: boolean = await engine.stopSession('s')
+  await engine.close()
+  const closed: boolean = engine.closed
+  void n; void last; void infos; void stats; void existed; void closed
+}
+void main
+`,
+    )
+    const r = spawnSync(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'commonjs', '--lib', 'es2022', file],
+      { encoding: 'utf8' },
+    )
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('concurrent next() calls get the events in call order', () =>
+  withEngine(async (engine) => {
+    const it = engine.stream('s', 'flood:20')[Symbol.asyncIterator]()
+    const results = await Promise.all(Array.from({ length: 30 }, () => it.next()))
+    const types = results.filter((r) => !r.done).map((r) => r.value.type)
+    assert.equal(types.length, 23)
+    assert.equal(types[0], 'session_start')
+    assert.equal(types.at(-1), 'session_stats')
+    assert.ok(results.slice(types.length).every((r) => r.done))
+  }))
