@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void};
 use hotplex_core::waf::{AuditEvent, CheckKind, Detector, DetectorBuilder, Verdict};
 
 use crate::error::{
-    borrow, borrow_mut, c_string, check_out, guard, str_arg, value_guard, write_out, Failure,
+    borrow, borrow_mut, c_string, check_out, free_box, guard, str_arg, write_out, Failure,
 };
 use crate::{hotplex_status, hotplex_verdict};
 
@@ -144,14 +144,8 @@ pub unsafe extern "C" fn hotplex_detector_new(out: *mut *mut hotplex_detector) -
 /// `d` must be NULL or a detector from this library that was not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_detector_free(d: *mut hotplex_detector) {
-    if d.is_null() {
-        return;
-    }
-    value_guard((), || {
-        // SAFETY: `d` came from Box::into_raw and is freed once (caller's
-        // contract).
-        drop(unsafe { Box::from_raw(d) });
-    })
+    // SAFETY: caller's contract (documented above).
+    unsafe { free_box(d) }
 }
 
 /// Creates a builder with the built-in rules on, no custom rules, no allow
@@ -182,14 +176,8 @@ pub unsafe extern "C" fn hotplex_detector_builder_new(
 /// `b` must be NULL or a builder from this library that was not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_detector_builder_free(b: *mut hotplex_detector_builder) {
-    if b.is_null() {
-        return;
-    }
-    value_guard((), || {
-        // SAFETY: `b` came from Box::into_raw and is freed once (caller's
-        // contract).
-        drop(unsafe { Box::from_raw(b) });
-    })
+    // SAFETY: caller's contract (documented above).
+    unsafe { free_box(b) }
 }
 
 /// Turns the built-in rules on (the default) or off.

@@ -23,15 +23,24 @@ use hotplex_core::{Engine, EngineOptions, TurnOptions, TurnStream};
 use serde_json::{Map, Value};
 
 use crate::error::{
-    borrow, borrow_mut, c_string, check_out, guard, set_last_detail, str_arg, write_out, Failure,
+    borrow, borrow_mut, c_string, check_out, free_box, guard, str_arg, write_out, Failure,
 };
 use crate::hotplex_status;
 
 /// A session pool (opaque). Create with `hotplex_engine_new()`, release
 /// with `hotplex_engine_free()`.
 pub struct hotplex_engine {
-    rt: Arc<tokio::runtime::Runtime>,
+    /// Always `Some` until dropped (taken to shut it down without waiting).
+    rt: Option<Arc<tokio::runtime::Runtime>>,
     engine: Engine,
+}
+
+impl hotplex_engine {
+    fn rt(&self) -> &Arc<tokio::runtime::Runtime> {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives as long as the engine")
+    }
 }
 
 /// The events and outcome of one submitted turn (opaque). Create with
@@ -45,6 +54,7 @@ fn bad(msg: impl Into<String>) -> Failure {
     Failure {
         status: hotplex_status::InvalidConfig,
         message: msg.into(),
+        detail: None,
     }
 }
 
@@ -149,23 +159,6 @@ fn turn_options(m: &Map<String, Value>) -> Result<TurnOptions, Failure> {
     Ok(t)
 }
 
-/// A failure from the engine, with the JSON detail of errors that carry
-/// more than a message.
-fn engine_failure(e: hotplex_core::Error) -> Failure {
-    let detail = match &e {
-        hotplex_core::Error::DangerBlocked(v) => Some(serde_json::json!({
-            "error": "danger_blocked",
-            "verdict": serde_json::to_value(v.as_ref()).unwrap_or(Value::Null),
-        })),
-        hotplex_core::Error::TurnFailed { subtype, message } => Some(serde_json::json!({
-            "error": "turn_failed", "subtype": subtype, "message": message,
-        })),
-        _ => None,
-    };
-    set_last_detail(detail.map(|d| d.to_string()));
-    Failure::from(e)
-}
-
 fn json_out(out: *mut *mut c_char, v: &Value) {
     let raw = c_string(&v.to_string()).into_raw();
     // SAFETY: every caller checked `out` with check_out first.
@@ -196,18 +189,9 @@ pub unsafe extern "C" fn hotplex_engine_new(
         // SAFETY: caller's contract.
         let text = unsafe { str_arg(options_json, options_len, "options_json") }?;
         let opts = engine_options(&json_object(text, "options_json")?)?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("hotplex")
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::invalid_argument(format!("cannot start a runtime: {e}")))?;
-        let engine = {
-            let _enter = rt.enter();
-            Engine::new(opts).map_err(engine_failure)?
-        };
+        let (engine, rt) = Engine::with_own_runtime(opts).map_err(Failure::from)?;
         let handle = Box::new(hotplex_engine {
-            rt: Arc::new(rt),
+            rt: Some(Arc::new(rt)),
             engine,
         });
         // SAFETY: checked non-NULL; the caller guarantees validity.
@@ -226,17 +210,19 @@ pub unsafe extern "C" fn hotplex_engine_new(
 /// no other call may use it concurrently or afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_engine_free(e: *mut hotplex_engine) {
-    crate::error::value_guard((), || {
-        if !e.is_null() {
-            // SAFETY: caller's contract: a live box we own from now on.
-            let e = unsafe { Box::from_raw(e) };
-            let hotplex_engine { rt, engine } = *e;
-            drop(engine);
-            if let Ok(rt) = Arc::try_unwrap(rt) {
-                rt.shutdown_background();
-            }
+    // SAFETY: caller's contract (documented above).
+    unsafe { free_box(e) }
+}
+
+impl Drop for hotplex_engine {
+    fn drop(&mut self) {
+        // The engine's actors stop on their own (each kills its tree); the
+        // runtime must not block this thread waiting for them. Streams still
+        // alive keep it (and their turns) running until they are freed.
+        if let Some(Ok(rt)) = self.rt.take().map(Arc::try_unwrap) {
+            rt.shutdown_background();
         }
-    })
+    }
 }
 
 /// Queues a turn on session `session_id` (created on first use) and writes
@@ -273,12 +259,9 @@ pub unsafe extern "C" fn hotplex_engine_submit(
         // SAFETY: as above.
         let topts = unsafe { str_arg(turn_options_json, turn_options_len, "turn_options_json") }?;
         let topts = turn_options(&json_object(topts, "turn_options_json")?)?;
-        let stream = e
-            .engine
-            .submit(id, prompt, &topts)
-            .map_err(engine_failure)?;
+        let stream = e.engine.submit(id, prompt, &topts).map_err(Failure::from)?;
         let handle = Box::new(hotplex_turn_stream {
-            rt: e.rt.clone(),
+            rt: e.rt().clone(),
             stream: Some(stream),
         });
         // SAFETY: checked non-NULL.
@@ -324,6 +307,7 @@ pub unsafe extern "C" fn hotplex_turn_stream_next(
                 return Err(Failure {
                     status: hotplex_status::Pending,
                     message: "no event within the timeout".into(),
+                    detail: None,
                 })
             }
         }
@@ -356,7 +340,7 @@ pub unsafe extern "C" fn hotplex_turn_stream_finish(
             .stream
             .take()
             .ok_or_else(|| Failure::invalid_argument("the stream was already finished"))?;
-        let turn = s.rt.block_on(stream.finish()).map_err(engine_failure)?;
+        let turn = s.rt.block_on(stream.finish()).map_err(Failure::from)?;
         json_out(turn_json, &turn.to_json());
         Ok(())
     })
@@ -370,12 +354,8 @@ pub unsafe extern "C" fn hotplex_turn_stream_finish(
 /// yet, not in use by another thread.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_turn_stream_free(s: *mut hotplex_turn_stream) {
-    crate::error::value_guard((), || {
-        if !s.is_null() {
-            // SAFETY: caller's contract.
-            drop(unsafe { Box::from_raw(s) });
-        }
-    })
+    // SAFETY: caller's contract (documented above).
+    unsafe { free_box(s) }
 }
 
 /// Writes a JSON array of session snapshots (`id`, `pid` or null, `status`
@@ -453,7 +433,7 @@ pub unsafe extern "C" fn hotplex_engine_stop_session(
         let e = unsafe { borrow(e, "engine") }?;
         // SAFETY: caller's contract.
         let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
-        let was = e.rt.block_on(e.engine.stop_session(id));
+        let was = e.rt().block_on(e.engine.stop_session(id));
         if !existed.is_null() {
             // SAFETY: non-NULL; the caller guarantees validity.
             unsafe { write_out(existed, was) };
@@ -473,7 +453,7 @@ pub unsafe extern "C" fn hotplex_engine_close(e: *const hotplex_engine) -> hotpl
     guard(|| {
         // SAFETY: caller's contract.
         let e = unsafe { borrow(e, "engine") }?;
-        e.rt.block_on(e.engine.close());
+        e.rt().block_on(e.engine.close());
         Ok(())
     })
 }

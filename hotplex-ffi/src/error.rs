@@ -58,6 +58,9 @@ pub enum hotplex_status {
 pub(crate) struct Failure {
     pub(crate) status: hotplex_status,
     pub(crate) message: String,
+    /// JSON for `hotplex_last_error_detail`, for errors that carry more
+    /// than a message.
+    pub(crate) detail: Option<String>,
 }
 
 impl Failure {
@@ -65,6 +68,7 @@ impl Failure {
         Failure {
             status: hotplex_status::InvalidArgument,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -90,9 +94,20 @@ impl From<hotplex_core::Error> for Failure {
             // it appears; until then it is the caller's input that failed.
             _ => hotplex_status::InvalidArgument,
         };
+        let detail = match &e {
+            hotplex_core::Error::DangerBlocked(v) => Some(serde_json::json!({
+                "error": "danger_blocked",
+                "verdict": serde_json::to_value(v.as_ref()).unwrap_or_default(),
+            })),
+            hotplex_core::Error::TurnFailed { subtype, message } => Some(serde_json::json!({
+                "error": "turn_failed", "subtype": subtype, "message": message,
+            })),
+            _ => None,
+        };
         Failure {
             status,
             message: e.to_string(),
+            detail: detail.map(|d| d.to_string()),
         }
     }
 }
@@ -111,6 +126,13 @@ type Slot = std::thread::LocalKey<RefCell<Option<CString>>>;
 thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
     static LAST_DETAIL: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+/// Records a call's outcome in this thread's slots: the message and detail
+/// of a failure, or nothing (both cleared) for a success.
+fn set_last(message: Option<&str>, detail: Option<&str>) {
+    slot_set(&LAST_ERROR, message);
+    slot_set(&LAST_DETAIL, detail);
 }
 
 /// Stores (or with `None` clears) a slot's text.
@@ -134,11 +156,6 @@ fn slot_ptr(slot: &'static Slot) -> *const c_char {
     .unwrap_or(std::ptr::null())
 }
 
-/// Records (or clears) the JSON detail of this thread's last error.
-pub(crate) fn set_last_detail(json: Option<String>) {
-    slot_set(&LAST_DETAIL, json.as_deref());
-}
-
 /// The JSON detail of the last failed status-returning call on this thread,
 /// for errors that carry more than a message, or NULL: for
 /// `HOTPLEX_STATUS_DANGER_BLOCKED` `{"error": "danger_blocked", "verdict":
@@ -148,11 +165,6 @@ pub(crate) fn set_last_detail(json: Option<String>) {
 #[no_mangle]
 pub extern "C" fn hotplex_last_error_detail() -> *const c_char {
     value_guard(std::ptr::null(), || slot_ptr(&LAST_DETAIL))
-}
-
-/// Records (or with `None` clears) this thread's last error message.
-fn set_last_error(message: Option<&str>) {
-    slot_set(&LAST_ERROR, message);
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -169,21 +181,19 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Runs the body of a status-returning entry point: catches panics, maps the
 /// outcome to a status and sets the last error message (cleared on success).
 pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> hotplex_status {
-    // A detail belongs to the call that set it.
-    set_last_detail(None);
     // AssertUnwindSafe: after a panic the caller is told (HOTPLEX_STATUS_PANIC)
     // that the handles involved must not be used again.
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => {
-            set_last_error(None);
+            set_last(None, None);
             hotplex_status::Ok
         }
         Ok(Err(failure)) => {
-            set_last_error(Some(&failure.message));
+            set_last(Some(&failure.message), failure.detail.as_deref());
             failure.status
         }
         Err(payload) => {
-            set_last_error(Some(&panic_message(payload.as_ref())));
+            set_last(Some(&panic_message(payload.as_ref())), None);
             // Dropping a payload can itself panic; do not let that escape.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             hotplex_status::Panic
@@ -212,6 +222,22 @@ pub(crate) fn value_guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 #[no_mangle]
 pub extern "C" fn hotplex_last_error_message() -> *const c_char {
     value_guard(std::ptr::null(), || slot_ptr(&LAST_ERROR))
+}
+
+/// Releases a handle made by `Box::into_raw`; NULL is ignored, a panic in
+/// a destructor is contained. The body of every `*_free` function.
+///
+/// # Safety
+/// `p` must be NULL or a pointer from `Box::into_raw` not freed yet, that
+/// nothing else uses any more.
+pub(crate) unsafe fn free_box<T>(p: *mut T) {
+    if p.is_null() {
+        return;
+    }
+    value_guard((), || {
+        // SAFETY: forwarded to the caller (see above).
+        drop(unsafe { Box::from_raw(p) });
+    })
 }
 
 /// Borrows a handle, or fails with INVALID_ARGUMENT if it is NULL.
@@ -284,6 +310,7 @@ pub(crate) unsafe fn str_arg<'a>(
     std::str::from_utf8(bytes).map_err(|e| Failure {
         status: hotplex_status::Utf8,
         message: format!("{what} is not valid UTF-8: {e}"),
+        detail: None,
     })
 }
 

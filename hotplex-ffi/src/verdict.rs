@@ -5,7 +5,7 @@ use std::ptr;
 
 use hotplex_core::waf::{Category, Level, Verdict};
 
-use crate::error::{self, borrow, c_string, check_out, guard, value_guard, write_out};
+use crate::error::{self, borrow, c_string, check_out, free_box, guard, value_guard, write_out};
 use crate::hotplex_status;
 
 /// How dangerous the checked input is (the seed's numbers: a smaller
@@ -142,14 +142,8 @@ fn opt_ptr(s: &Option<CString>) -> *const c_char {
 /// strings obtained from it become invalid.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_verdict_free(v: *mut hotplex_verdict) {
-    if v.is_null() {
-        return;
-    }
-    value_guard((), || {
-        // SAFETY: `v` came from Box::into_raw in a check function and is
-        // freed once (caller's contract).
-        drop(unsafe { Box::from_raw(v) });
-    })
+    // SAFETY: caller's contract (documented above).
+    unsafe { free_box(v) }
 }
 
 /// The verdict's level. For NULL: `HOTPLEX_LEVEL_CRITICAL` (fail closed: a

@@ -497,16 +497,7 @@ impl Engine {
             }
             opts.permission_handler = Some(permission_handler(cb.unbind()));
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("hotplex")
-            .enable_all()
-            .build()
-            .map_err(|e| PyValueError::new_err(format!("cannot start the runtime: {e}")))?;
-        let engine = {
-            let _guard = rt.enter();
-            core::Engine::new(opts).map_err(|e| core_error(py, e))?
-        };
+        let (engine, rt) = core::Engine::with_own_runtime(opts).map_err(|e| core_error(py, e))?;
         Ok(Engine {
             rt: Some(Arc::new(rt)),
             engine,

@@ -263,6 +263,18 @@ struct Sessions {
     retiring: HashMap<String, watch::Receiver<bool>>,
 }
 
+impl Sessions {
+    /// Removes session `id` and tells its actor to stop; its process may
+    /// still be dying, so a new session with the same id waits for `done`.
+    /// Returns that signal, or `None` if there was no such session.
+    fn retire(&mut self, id: &str, reason: StopReason) -> Option<watch::Receiver<bool>> {
+        let e = self.map.remove(id)?;
+        e.signal(reason);
+        self.retiring.insert(id.to_owned(), e.done.clone());
+        Some(e.done)
+    }
+}
+
 struct Inner {
     ctx: Arc<Ctx>,
     sessions: Mutex<Sessions>,
@@ -357,6 +369,25 @@ impl Engine {
         });
         handle.spawn(reaper(Arc::downgrade(&inner), idle));
         Ok(Engine { inner })
+    }
+
+    /// Creates an engine on a runtime of its own: two worker threads named
+    /// `hotplex`, for hosts that have no tokio runtime (the Python and C
+    /// bindings). Keep the runtime as long as the engine and its streams;
+    /// drop it with `shutdown_background` (actors kill their trees on their
+    /// own).
+    pub fn with_own_runtime(opts: EngineOptions) -> Result<(Engine, tokio::runtime::Runtime)> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hotplex")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Io(format!("cannot start a runtime: {e}")))?;
+        let engine = {
+            let _enter = rt.enter();
+            Engine::new(opts)?
+        };
+        Ok((engine, rt))
     }
 
     /// The WAF this engine screens prompts and tool calls with.
@@ -481,12 +512,10 @@ impl Engine {
     pub async fn stop_session(&self, id: &str) -> bool {
         let done = {
             let mut sessions = self.inner.sessions.lock();
-            let Some(e) = sessions.map.remove(id) else {
+            let Some(done) = sessions.retire(id, StopReason::Stopped) else {
                 return false;
             };
-            e.signal(StopReason::Stopped);
-            sessions.retiring.insert(id.to_owned(), e.done.clone());
-            e.done
+            done
         };
         wait_done(done).await;
         true
@@ -531,10 +560,7 @@ impl Engine {
                     ctx.opts.max_sessions
                 )));
             };
-            if let Some(e) = sessions.map.remove(&victim) {
-                e.signal(StopReason::Evicted);
-                sessions.retiring.insert(victim, e.done);
-            }
+            sessions.retire(&victim, StopReason::Evicted);
         }
         let psid = provider_session_id(&ctx.opts.namespace, id);
         let state = Arc::new(Mutex::new(State::new()));
@@ -648,10 +674,7 @@ async fn reaper(inner: Weak<Inner>, idle: Duration) {
             .map(|(k, _)| k.clone())
             .collect();
         for id in idle_ids {
-            if let Some(e) = sessions.map.remove(&id) {
-                e.signal(StopReason::Evicted);
-                sessions.retiring.insert(id, e.done);
-            }
+            sessions.retire(&id, StopReason::Evicted);
         }
     }
 }

@@ -290,6 +290,8 @@ struct Live {
     stdin: ChildStdin,
     lines: LineReader<BufReader<ChildStdout>>,
     stderr: Arc<Mutex<String>>,
+    /// Ends at stderr's EOF, i.e. once nothing in the tree holds it.
+    stderr_reader: Option<tokio::task::JoinHandle<()>>,
     workdir: PathBuf,
     resumed: bool,
     /// The CLI confirmed the session (init or result seen).
@@ -518,9 +520,10 @@ impl Actor {
             return Err(Error::StartFailed("agent pipes missing".into()));
         };
         let stderr = Arc::new(Mutex::new(String::new()));
+        let mut stderr_reader = None;
         if let Some(mut err) = child.take_stderr() {
             let tail = stderr.clone();
-            tokio::spawn(async move {
+            stderr_reader = Some(tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 while let Ok(n) = err.read(&mut buf).await {
                     if n == 0 {
@@ -536,7 +539,7 @@ impl Actor {
                         t.drain(..cut);
                     }
                 }
-            });
+            }));
         }
         {
             let mut st = self.state.lock();
@@ -552,6 +555,7 @@ impl Actor {
             stdin,
             lines: LineReader::new(BufReader::with_capacity(64 << 10, stdout), MAX_LINE),
             stderr,
+            stderr_reader,
             workdir: workdir.to_owned(),
             resumed: resume,
             confirmed: false,
@@ -881,8 +885,10 @@ impl Actor {
         };
         let status = tokio::time::timeout(Duration::from_secs(5), live.child.wait()).await;
         let _ = live.child.kill().await;
-        // Let the stderr reader catch the last bytes.
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The tree is gone, so stderr is at EOF: wait for its last bytes.
+        if let Some(reader) = live.stderr_reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
         let status = match status {
             Ok(Ok(s)) => s.to_string(),
             _ => "unknown status".to_owned(),
