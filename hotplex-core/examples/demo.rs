@@ -80,7 +80,7 @@ async fn demo() -> hotplex_core::Result<()> {
         let mut blocked = None;
         let t = engine
             .execute("demo", &format!("tool:{cmd}"), &opts, |e| {
-                if let Event::DangerBlock(v) = e {
+                if let Event::DangerBlock { verdict: v } = e {
                     blocked = Some(format!("{} {}", v.level.as_str(), v.reason));
                 }
             })

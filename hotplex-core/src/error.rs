@@ -41,7 +41,7 @@ pub enum Error {
     InvalidConfig(String),
     /// The WAF blocked a prompt before it reached the agent. Holds the verdict.
     #[error("blocked by the WAF: {}", .0.reason)]
-    DangerBlocked(Box<crate::waf::Verdict>),
+    DangerBlocked(Box<crate::verdict::Verdict>),
     /// The turn did not finish within its timeout (or was cancelled). The
     /// agent was interrupted; if it did not stop within the grace period its
     /// process tree was killed and the next turn resumes the conversation in

@@ -8,9 +8,12 @@
 //!   Claude Code tool calls before they run.
 //! * [`proc`]: process containment: every process an agent starts dies with
 //!   its session.
-//! * [`protocol`]: the Claude Code stream-json protocol as typed values.
-//! * [`pool`] and [`session`]: the [`Engine`], which keeps one hot agent
-//!   process per session id and runs turns on it, one at a time each.
+//! * [`engine`]: the [`Engine`], which keeps one hot agent process per
+//!   session id and runs turns on it, one at a time each.
+//! * [`contract`]: the serde types every binding shares (options, events,
+//!   turns, session records, the error table, the permission rule) and
+//!   their JSON Schema.
+//! * [`verdict`]: what a WAF check concludes (a leaf module).
 //!
 //! The C ABI lives in `hotplex-ffi`; the Python, Node and Go bindings are thin
 //! layers over this crate (Python and Node directly, Go through the C ABI).
@@ -20,17 +23,24 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod contract;
+pub mod engine;
 pub mod error;
-pub mod pool;
 pub mod proc;
+// The Claude Code wire protocol is an internal of the engine; it is public
+// only for the reference agent's protocol tests (tests/reference-agent).
+#[doc(hidden)]
 pub mod protocol;
-pub mod session;
+pub mod verdict;
 pub mod waf;
 
+pub use contract::EngineOptions;
+pub use contract::{
+    ErrorCode, Event, Permission, PermissionHandler, SessionInfo, SessionStats, SessionStatus,
+    ToolRequest, Turn, TurnOptions, TurnStats, Usage,
+};
+pub use engine::{Engine, TurnStream};
 pub use error::{Error, Result};
-pub use pool::{Engine, EngineOptions, TurnOptions, TurnStream};
-pub use protocol::events::Event;
-pub use session::{SessionInfo, SessionStats, SessionStatus, Turn};
 
 /// The version of this crate, e.g. `"0.1.0"`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,7 +14,7 @@
 //!   `can_use_tool` requests, and `control_request`s (`initialize`,
 //!   `interrupt`) from the host.
 //!
-//! [`events`] turns the lines of a turn into the host's events (the seed's
+//! [`tracker`] turns the lines of a turn into the host's events (the seed's
 //! names) and per-turn statistics.
 //!
 //! Parsing is tolerant where the CLI varies (tool_result `content` as a
@@ -26,7 +26,9 @@
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
-pub mod events;
+pub mod tracker;
+
+pub use crate::contract::Usage;
 
 /// A line of CLI output that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -39,30 +41,16 @@ pub enum ProtocolError {
     NotAMessage(String),
 }
 
-/// Token counts as the CLI reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Input tokens not served from the cache.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Input tokens written to the prompt cache.
-    pub cache_creation_input_tokens: u64,
-    /// Input tokens read from the prompt cache.
-    pub cache_read_input_tokens: u64,
-}
-
-impl Usage {
-    fn from_value(v: Option<&Value>) -> Option<Usage> {
-        let v = v?.as_object()?;
-        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-        Some(Usage {
-            input_tokens: n("input_tokens"),
-            output_tokens: n("output_tokens"),
-            cache_creation_input_tokens: n("cache_creation_input_tokens"),
-            cache_read_input_tokens: n("cache_read_input_tokens"),
-        })
-    }
+/// Token counts from the CLI's `usage` object (missing counts are 0).
+fn usage_from_value(v: Option<&Value>) -> Option<Usage> {
+    let v = v?.as_object()?;
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Some(Usage {
+        input_tokens: n("input_tokens"),
+        output_tokens: n("output_tokens"),
+        cache_creation_input_tokens: n("cache_creation_input_tokens"),
+        cache_read_input_tokens: n("cache_read_input_tokens"),
+    })
 }
 
 /// A content block of an `assistant` or `user` message.
@@ -271,7 +259,7 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
         },
         "assistant" => Line::Assistant {
             blocks: parse_blocks(message.and_then(|m| m.get("content"))),
-            usage: Usage::from_value(message.and_then(|m| m.get("usage"))),
+            usage: usage_from_value(message.and_then(|m| m.get("usage"))),
         },
         "user" => Line::User {
             blocks: parse_blocks(message.and_then(|m| m.get("content"))),
@@ -290,7 +278,7 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
                     .get("total_cost_usd")
                     .and_then(Value::as_f64)
                     .unwrap_or(0.0),
-                usage: Usage::from_value(v.get("usage")).unwrap_or_default(),
+                usage: usage_from_value(v.get("usage")).unwrap_or_default(),
                 permission_denials: v
                     .get("permission_denials")
                     .and_then(Value::as_array)

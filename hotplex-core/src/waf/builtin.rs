@@ -14,8 +14,8 @@
 //! inside an argument is `\x1f`. Paths are lexically normalised (`//`, `/./`,
 //! `..`) and `~`/`$HOME` spelled `~`.
 
-use super::level::{Category as C, Level as L};
 use super::rule::{Rule, Scope as S};
+use crate::verdict::{Category as C, Level as L};
 
 /// An absolute path outside `/tmp` (the root included).
 const ABS: &str = r"/(?:[^t\s/]\S*|t[^m\s/]\S*|tm[^p\s/]\S*|tmp[^\s/]\S*)?";

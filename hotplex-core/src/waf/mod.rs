@@ -27,11 +27,9 @@
 //!
 //! A `Detector` is immutable once built, cheap to clone, and `Send + Sync`.
 
-pub mod canon;
-pub mod level;
+pub(crate) mod canon;
 pub mod rule;
-pub mod shell;
-pub mod verdict;
+pub(crate) mod shell;
 
 mod builtin;
 mod prompt;
@@ -46,10 +44,9 @@ use once_cell::sync::OnceCell;
 // automata small and every search on the DFA path; custom rules keep Unicode.
 use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
 
-pub use self::level::{Category, Level};
 pub use self::rule::{parse_rules, Rule, RuleKind, Scope};
-pub use self::verdict::Verdict;
 use crate::error::{Error, Result};
+pub use crate::verdict::{Category, Level, Verdict};
 
 /// Which entry point produced an audited verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -25,8 +25,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::level::{Category, Level};
 use crate::error::{Error, Result};
+use crate::verdict::{Category, Level};
 
 /// What text a rule's pattern is matched against.
 ///

@@ -86,7 +86,9 @@ pub struct Parsed {
     pub literal_bodies: Vec<Range<usize>>,
 }
 
-/// Parses `src` into simple commands.
+/// Parses `src` into simple commands (the canonicaliser calls
+/// [`parse_into`] directly; this is the tests' entry point).
+#[cfg(test)]
 pub fn parse(src: &str) -> Parsed {
     let mut ctx = Ctx::default();
     parse_into(&mut ctx, src, None, 0);

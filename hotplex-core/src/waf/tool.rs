@@ -14,8 +14,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use super::level::{Category, Level};
 use super::{Detector, Verdict};
+use crate::verdict::{Category, Level};
 
 /// Screens one tool call.
 pub(crate) fn check(d: &Detector, name: &str, input: &Value) -> Verdict {

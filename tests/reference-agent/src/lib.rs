@@ -286,6 +286,11 @@ impl Agent {
             decision = self.await_response(&request_id);
         }
         let allowed = decision.get("behavior").and_then(Value::as_str) == Some("allow");
+        // Like the CLI, an allow may rewrite the call (`updatedInput`).
+        let command = decision["updatedInput"]["command"]
+            .as_str()
+            .unwrap_or(command)
+            .to_owned();
         let (content, is_error) = if allowed {
             (format!("ran: {command}"), false)
         } else {

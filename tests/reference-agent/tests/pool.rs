@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotplex_core::pool::{Permission, PermissionHandler};
 use hotplex_core::{Engine, EngineOptions, Error, Event, SessionStatus, TurnOptions};
+use hotplex_core::{Permission, PermissionHandler};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_hotplex-reference-agent");
 
@@ -300,7 +300,7 @@ async fn a_failed_resume_falls_back_to_a_fresh_session() {
     assert_eq!(t3.text, "history: ");
     assert!(events
         .iter()
-        .any(|e| matches!(e, Event::Error(m) if m.contains("No conversation found"))));
+        .any(|e| matches!(e, Event::Error { message: m } if m.contains("No conversation found"))));
     assert_eq!(engine.session_stats("s").unwrap().cold_starts, 2);
     engine.close().await;
 }
@@ -378,16 +378,6 @@ async fn an_error_result_is_turn_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_failures_are_start_failed() {
     let dir = TempDir::new("start");
-    let missing = Engine::new(EngineOptions {
-        binary: "/nonexistent/agent".into(),
-        ..options(&dir)
-    })
-    .unwrap();
-    assert!(matches!(
-        missing.execute("s", "hi", &turn_opts(), |_| {}).await,
-        Err(Error::StartFailed(_))
-    ));
-    missing.close().await;
 
     let exits = Engine::new(EngineOptions {
         args: vec!["--exit-at-start".into()],
@@ -411,6 +401,115 @@ async fn start_failures_are_start_failed() {
         other => panic!("expected StartFailed, got {other:?}"),
     }
     slow.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_binary_is_invalid_config_when_the_engine_is_built() {
+    let dir = TempDir::new("binary");
+    for (binary, names) in [
+        ("/nonexistent/agent", "/nonexistent/agent"),
+        ("no-such-agent-cli-xyz", "no-such-agent-cli-xyz"),
+    ] {
+        match Engine::new(EngineOptions {
+            binary: binary.into(),
+            ..options(&dir)
+        }) {
+            Err(Error::InvalidConfig(m)) => {
+                assert!(m.contains(names) && m.contains("hint"), "{m}")
+            }
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_turn_without_a_workdir_continues_in_the_sessions_workdir() {
+    let dir = TempDir::new("follow");
+    let engine = Engine::new(options(&dir)).unwrap();
+    let project = TurnOptions {
+        workdir: Some(dir.0.join("project")),
+        ..TurnOptions::default()
+    };
+    let first = engine
+        .execute("s", "remember me", &project, |_| {})
+        .await
+        .unwrap();
+    // No workdir: the session's, not the engine's default.
+    let next = turn(&engine, "s", "recall").await;
+    assert!(!next.cold_start && next.pid == first.pid);
+    assert_eq!(next.text, "history: remember me");
+    let info = engine.sessions();
+    assert_eq!(
+        info[0].workdir.as_deref(),
+        Some(
+            std::fs::canonicalize(dir.0.join("project"))
+                .unwrap()
+                .as_path()
+        )
+    );
+    // After a stop the marker remembers where the conversation lives.
+    engine.stop_session("s").await;
+    let back = turn(&engine, "s", "recall").await;
+    assert!(back.cold_start && back.resumed, "{back:?}");
+    // A first turn without a workdir runs in the default.
+    turn(&engine, "other", "hi").await;
+    let other = engine
+        .sessions()
+        .into_iter()
+        .find(|s| s.id == "other")
+        .unwrap();
+    assert!(other.workdir.unwrap().ends_with("work"));
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_stats_event_carries_the_same_per_turn_cost_as_the_turn() {
+    let dir = TempDir::new("statscost");
+    let engine = Engine::new(options(&dir)).unwrap();
+    for _ in 0..3 {
+        let mut event_cost = None;
+        let t = engine
+            .execute("s", "x", &turn_opts(), |e| {
+                if let Event::SessionStats(s) = e {
+                    event_cost = Some(s.cost_usd);
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(event_cost, Some(t.stats.cost_usd));
+        assert!((t.stats.cost_usd - 0.001).abs() < 1e-9);
+    }
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_answer_that_rewrites_the_input_runs_it_and_the_waf_screens_it() {
+    let dir = TempDir::new("rewrite");
+    let handler: PermissionHandler = Arc::new(|req| {
+        let answer = match req.input["command"].as_str() {
+            Some("make test") => {
+                serde_json::json!({"behavior": "allow", "updatedInput": {"command": "make check"}})
+            }
+            _ => serde_json::json!({"behavior": "allow", "updatedInput": {"command": "rm -rf /"}}),
+        };
+        Permission::from_answer(&answer)
+    });
+    let engine = Engine::new(EngineOptions {
+        permission_handler: Some(handler),
+        ..options(&dir)
+    })
+    .unwrap();
+    assert_eq!(
+        turn(&engine, "s", "tool:make test").await.text,
+        "tool ran: make check"
+    );
+    let t = turn(&engine, "s", "tool:ls").await;
+    assert_eq!(t.text, "tool denied: ls");
+    assert!(t
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::DangerBlock { .. })));
+    engine.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -540,7 +639,7 @@ async fn bad_agent_output_is_counted_and_the_turn_completes() {
     assert_eq!(
         t.events
             .iter()
-            .filter(|e| matches!(e, Event::Answer(_)))
+            .filter(|e| matches!(e, Event::Answer { .. }))
             .count(),
         2001
     );
@@ -613,7 +712,7 @@ async fn a_known_session_resumes_even_without_a_marker() {
     assert_eq!(t.text, "history: first life");
     assert!(events
         .iter()
-        .any(|e| matches!(e, Event::Error(m) if m.contains("already in use"))));
+        .any(|e| matches!(e, Event::Error { message: m } if m.contains("already in use"))));
     engine.close().await;
 }
 
@@ -717,7 +816,10 @@ async fn tool_calls_the_agent_runs_without_asking_are_screened_by_the_hook() {
     let engine = Engine::new(options(&dir)).unwrap();
     let t = turn(&engine, "s", "readonly:cat ~/.ssh/id_rsa").await;
     assert_eq!(t.text, "tool denied: cat ~/.ssh/id_rsa");
-    assert!(t.events.iter().any(|e| matches!(e, Event::DangerBlock(_))));
+    assert!(t
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::DangerBlock { .. })));
     let t = turn(&engine, "s", "readonly:ls -la").await;
     assert_eq!(t.text, "tool ran: ls -la");
     let names: Vec<&str> = t.events.iter().map(Event::name).collect();

@@ -1,16 +1,24 @@
-//! The answer of a check: [`Verdict`].
+//! What a WAF check concludes: [`Verdict`], with its [`Level`] and
+//! [`Category`].
+//!
+//! A leaf module (it imports nothing of the crate), so that [`crate::error`],
+//! [`crate::contract`] and [`crate::waf`] can all use it without importing
+//! each other.
+
+mod level;
+
+pub use level::{Category, Level};
 
 use std::ops::Range;
 
+use schemars::JsonSchema;
 use serde::Serialize;
-
-use super::level::{Category, Level};
 
 /// The outcome of screening one command, prompt or tool call.
 ///
 /// When several rules match, the **most severe** one is reported (ties go to
 /// the rule that comes first in the detector's rule list).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Verdict {
     /// Severity of the reported match, or [`Level::Safe`] if nothing matched.
     pub level: Level,

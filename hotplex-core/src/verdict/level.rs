@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How dangerous a command is.
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// `High = 2`, `Moderate = 3`, `Safe = -1`. A *smaller positive* number is more
 /// severe. `Critical` and `High` block; `Moderate` means "a person should
 /// confirm"; `Safe` means nothing matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[repr(i32)]
 pub enum Level {
@@ -104,7 +105,7 @@ impl FromStr for Level {
 }
 
 /// What kind of danger a rule guards against: the seed's twelve categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[repr(i32)]
 pub enum Category {

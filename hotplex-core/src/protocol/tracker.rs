@@ -11,185 +11,25 @@
 //! Statistics follow the CLI's own accounting: tokens and cost come from the
 //! `result` line of the turn (never summed from assistant messages, which
 //! would count the same tokens twice), tool durations from the time between
-//! a `tool_use` and its `tool_result`.
+//! a `tool_use` and its `tool_result`. The CLI's `total_cost_usd` is a
+//! running total per process (verified, CLI 2.1.197): the tracker is told
+//! what the process had cost before the turn ([`TurnTracker::with_cost_base`])
+//! so the `session_stats` event and the finished turn carry the same
+//! per-turn cost.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::{json, Value};
-
-use super::{Block, CliRequest, Line, Usage};
-use crate::waf::Verdict;
-
-/// One tool call of a turn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolCall {
-    /// Tool call id.
-    pub id: String,
-    /// Tool name.
-    pub name: String,
-    /// Whether its result was an error (or a denial).
-    pub is_error: bool,
-    /// From `tool_use` to `tool_result`; `None` if no result arrived.
-    pub duration: Option<Duration>,
-}
-
-/// Statistics of one turn.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TurnStats {
-    /// Token usage reported by the turn's `result`.
-    pub usage: Usage,
-    /// Cost reported by the turn's `result`.
-    pub cost_usd: f64,
-    /// The CLI's own duration of the turn.
-    pub cli_duration_ms: u64,
-    /// Time spent waiting for the model API.
-    pub api_duration_ms: u64,
-    /// Model round trips.
-    pub num_turns: u64,
-    /// Tool calls, in order.
-    pub tools: Vec<ToolCall>,
-    /// The model from `system/init`.
-    pub model: Option<String>,
-    /// Whether the turn ended with an error.
-    pub is_error: bool,
-}
-
-/// An event of a turn, in the order it happened.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// `session_start`: the CLI announced its session.
-    SessionStart {
-        /// The CLI's session id.
-        session_id: Option<String>,
-        /// The model in use.
-        model: Option<String>,
-    },
-    /// `thinking`: extended thinking text.
-    Thinking(String),
-    /// `answer`: answer text.
-    Answer(String),
-    /// `tool_use`: the model asks to run a tool.
-    ToolUse {
-        /// Tool call id.
-        id: String,
-        /// Tool name.
-        name: String,
-        /// Tool input.
-        input: Value,
-    },
-    /// `tool_result`: a tool's result.
-    ToolResult {
-        /// The call it answers.
-        tool_use_id: String,
-        /// The tool's name, when known from its `tool_use`.
-        name: Option<String>,
-        /// Result text.
-        content: String,
-        /// Whether it failed or was denied.
-        is_error: bool,
-    },
-    /// `permission_request`: the CLI asks whether a tool may run.
-    PermissionRequest {
-        /// Id to answer with.
-        request_id: String,
-        /// Tool name.
-        tool_name: String,
-        /// Tool input.
-        input: Value,
-    },
-    /// `danger_block`: the WAF denied a tool call or a prompt.
-    DangerBlock(Verdict),
-    /// `session_stats`: the turn's statistics, at its end.
-    SessionStats(TurnStats),
-    /// `error`: the turn ended with an error.
-    Error(String),
-}
-
-impl Event {
-    /// The seed's event name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Event::SessionStart { .. } => "session_start",
-            Event::Thinking(_) => "thinking",
-            Event::Answer(_) => "answer",
-            Event::ToolUse { .. } => "tool_use",
-            Event::ToolResult { .. } => "tool_result",
-            Event::PermissionRequest { .. } => "permission_request",
-            Event::DangerBlock(_) => "danger_block",
-            Event::SessionStats(_) => "session_stats",
-            Event::Error(_) => "error",
-        }
-    }
-}
-
-impl Event {
-    /// The event as a JSON object: `{"type": <name>, ...fields}`. Bindings
-    /// hand this shape to their host languages, so it is the same everywhere.
-    pub fn to_json(&self) -> Value {
-        let mut v = match self {
-            Event::SessionStart { session_id, model } => {
-                json!({"session_id": session_id, "model": model})
-            }
-            Event::Thinking(t) | Event::Answer(t) => json!({"text": t}),
-            Event::ToolUse { id, name, input } => json!({"id": id, "name": name, "input": input}),
-            Event::ToolResult {
-                tool_use_id,
-                name,
-                content,
-                is_error,
-            } => {
-                json!({"tool_use_id": tool_use_id, "name": name, "content": content, "is_error": is_error})
-            }
-            Event::PermissionRequest {
-                request_id,
-                tool_name,
-                input,
-            } => json!({"request_id": request_id, "tool_name": tool_name, "input": input}),
-            Event::DangerBlock(verdict) => json!({
-                "verdict": serde_json::to_value(verdict).unwrap_or(Value::Null),
-            }),
-            Event::SessionStats(stats) => stats.to_json(),
-            Event::Error(message) => json!({"message": message}),
-        };
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("type".into(), Value::String(self.name().into()));
-        }
-        v
-    }
-}
-
-impl TurnStats {
-    /// The statistics as a JSON object (durations in milliseconds).
-    pub fn to_json(&self) -> Value {
-        let u = &self.usage;
-        json!({
-            "usage": {
-                "input_tokens": u.input_tokens,
-                "output_tokens": u.output_tokens,
-                "cache_creation_input_tokens": u.cache_creation_input_tokens,
-                "cache_read_input_tokens": u.cache_read_input_tokens,
-            },
-            "cost_usd": self.cost_usd,
-            "cli_duration_ms": self.cli_duration_ms,
-            "api_duration_ms": self.api_duration_ms,
-            "num_turns": self.num_turns,
-            "model": self.model,
-            "is_error": self.is_error,
-            "tools": self.tools.iter().map(|t| json!({
-                "id": t.id,
-                "name": t.name,
-                "is_error": t.is_error,
-                "duration_ms": t.duration.map(|d| d.as_secs_f64() * 1000.0),
-            })).collect::<Vec<_>>(),
-        })
-    }
-}
+use super::{Block, CliRequest, Line};
+use crate::contract::{Event, ToolCall, TurnStats};
+use crate::verdict::Verdict;
 
 /// Follows one turn; see the module docs.
 #[derive(Debug, Default)]
 pub struct TurnTracker {
     stats: TurnStats,
+    /// The process's running cost before this turn.
+    cost_base: f64,
     /// Open tool calls: id -> (index in `stats.tools`, start).
     open: HashMap<String, (usize, Instant)>,
     done: bool,
@@ -199,6 +39,15 @@ impl TurnTracker {
     /// A tracker for a new turn.
     pub fn new() -> TurnTracker {
         TurnTracker::default()
+    }
+
+    /// A tracker for a turn of a process that had cost `total_before` USD
+    /// so far (the last `total_cost_usd` it reported).
+    pub fn with_cost_base(total_before: f64) -> TurnTracker {
+        TurnTracker {
+            cost_base: total_before,
+            ..TurnTracker::default()
+        }
     }
 
     /// Whether the turn's `result` was seen.
@@ -213,7 +62,7 @@ impl TurnTracker {
 
     /// A WAF denial, as an event in order with the others.
     pub fn danger_block(&mut self, verdict: Verdict) -> Event {
-        Event::DangerBlock(verdict)
+        Event::DangerBlock { verdict }
     }
 
     /// Feeds one line; returns the events it produces, in order. Lines
@@ -238,9 +87,9 @@ impl TurnTracker {
                 for b in blocks {
                     match b {
                         Block::Text(t) if matches!(line, Line::Assistant { .. }) => {
-                            out.push(Event::Answer(t.clone()))
+                            out.push(Event::Answer { text: t.clone() })
                         }
-                        Block::Thinking(t) => out.push(Event::Thinking(t.clone())),
+                        Block::Thinking(t) => out.push(Event::Thinking { text: t.clone() }),
                         Block::ToolUse { id, name, input } => {
                             self.open.insert(id.clone(), (self.stats.tools.len(), now));
                             self.stats.tools.push(ToolCall {
@@ -290,20 +139,22 @@ impl TurnTracker {
             Line::Result(r) => {
                 self.done = true;
                 self.stats.usage = r.usage;
-                self.stats.cost_usd = r.total_cost_usd;
+                self.stats.cost_usd = (r.total_cost_usd - self.cost_base).max(0.0);
                 self.stats.cli_duration_ms = r.duration_ms;
                 self.stats.api_duration_ms = r.duration_api_ms;
                 self.stats.num_turns = r.num_turns;
                 self.stats.is_error = r.is_error;
                 if r.is_error {
-                    out.push(Event::Error(format!(
-                        "turn ended with {}{}",
-                        r.subtype,
-                        r.result
-                            .as_deref()
-                            .map(|t| format!(": {t}"))
-                            .unwrap_or_default()
-                    )));
+                    out.push(Event::Error {
+                        message: format!(
+                            "turn ended with {}{}",
+                            r.subtype,
+                            r.result
+                                .as_deref()
+                                .map(|t| format!(": {t}"))
+                                .unwrap_or_default()
+                        ),
+                    });
                 }
                 out.push(Event::SessionStats(self.stats.clone()));
             }
@@ -372,6 +223,22 @@ mod tests {
         );
         assert_eq!(names, ["error", "session_stats"]);
         assert!(t.stats().is_error);
+    }
+
+    #[test]
+    fn the_cost_is_per_turn_in_the_stats_event_too() {
+        let mut t = TurnTracker::with_cost_base(0.05);
+        let out = t.push(
+            &parse_line(
+                r#"{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.08}"#,
+            )
+            .unwrap(),
+        );
+        let Some(Event::SessionStats(s)) = out.last() else {
+            panic!("no session_stats")
+        };
+        assert!((s.cost_usd - 0.03).abs() < 1e-12);
+        assert_eq!(s.cost_usd, t.stats().cost_usd);
     }
 
     #[test]

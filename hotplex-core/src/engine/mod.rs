@@ -1,6 +1,12 @@
 //! The session pool: an [`Engine`] keeps one hot agent process per session
 //! id and runs turns on it.
 //!
+//! Files: this one is the pool (get-or-create, capacity, eviction, close);
+//! `session` is one session's actor (process, turns, interrupts); `state`
+//! the part of a session both read, with the one owner of its pending count
+//! and stop flag; `lines` and `marker` the actor's line reader and resume
+//! markers.
+//!
 //! ```text
 //!   Engine::submit(id, prompt)
 //!     ├─ validate (session id, prompt size, workdir under allowed roots)
@@ -52,160 +58,22 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use serde_json::Value;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::proc::{ContainmentPreference, DEFAULT_ENV_ALLOW};
-use crate::protocol::events::Event;
-use crate::session::marker::{provider_session_id, MarkerStore};
-use crate::session::{
-    Actor, Ctx, SessionInfo, SessionStats, SessionStatus, State, StopReason, Turn, TurnCmd, TurnMsg,
+use crate::contract::{
+    EngineOptions, Event, SessionInfo, SessionStats, SessionStatus, Turn, TurnOptions,
 };
-use crate::waf::{Detector, Verdict};
+use crate::waf::Detector;
 use crate::{Error, Result};
 
-/// A tool call the WAF let through, for the host's [`PermissionHandler`].
-#[derive(Debug)]
-pub struct ToolRequest<'a> {
-    /// The host's session id.
-    pub session_id: &'a str,
-    /// Tool name (`Bash`, `Write`, ...).
-    pub tool_name: &'a str,
-    /// Tool input, as the agent sent it.
-    pub input: &'a Value,
-    /// The WAF's verdict (not blocking, possibly moderate or low).
-    pub verdict: &'a Verdict,
-}
+use marker::{provider_session_id, MarkerStore};
+use session::{Actor, SessionCtx, TurnCmd, TurnMsg};
+use state::{State, StopReason};
 
-/// The host's answer to a [`ToolRequest`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Permission {
-    /// Let the tool run.
-    Allow,
-    /// Refuse; the model sees the message as the tool's error.
-    Deny(String),
-}
-
-/// Decides tool calls the WAF did not block. Runs on a runtime thread:
-/// keep it quick. A panic counts as a denial.
-pub type PermissionHandler = Arc<dyn Fn(&ToolRequest<'_>) -> Permission + Send + Sync>;
-
-/// How an [`Engine`] runs its agents. `Default` gives the documented values.
-#[derive(Clone)]
-pub struct EngineOptions {
-    /// The agent program (looked up in `PATH`). Default `claude`.
-    pub binary: PathBuf,
-    /// Extra arguments appended to the CLI's.
-    pub args: Vec<String>,
-    /// Environment variables set for the agent (override inherited ones).
-    pub env: Vec<(String, String)>,
-    /// Host variables the agent inherits (`*` suffix = prefix match).
-    /// Default: [`DEFAULT_ENV_ALLOW`]; secrets are passed through `env`.
-    pub env_allow: Vec<String>,
-    /// Most sessions at once. Default 64.
-    pub max_sessions: usize,
-    /// Most processes starting at once. Default 4.
-    pub max_concurrent_starts: usize,
-    /// A session with no turn and no output for this long is stopped (its
-    /// conversation resumes on the next turn). Default 30 min.
-    pub idle_timeout: Duration,
-    /// Default limit of one turn, after the agent first answered. Default 5 min.
-    pub turn_timeout: Duration,
-    /// Limit for a new process to print its first line. Default 30 s.
-    pub startup_timeout: Duration,
-    /// How long an interrupted turn may take to end before the process is
-    /// killed. Default 5 s.
-    pub interrupt_grace: Duration,
-    /// The kill ladder's two grace periods (after closing stdin, after
-    /// SIGTERM). Default 2 s and 3 s.
-    pub kill_grace: (Duration, Duration),
-    /// Resume markers and containment records live here; `None` keeps
-    /// markers in memory (resume works within this engine only).
-    pub state_dir: Option<PathBuf>,
-    /// Salt of the deterministic provider session id. Default `default`.
-    pub namespace: String,
-    /// `--permission-mode`.
-    pub permission_mode: Option<String>,
-    /// `--allowed-tools` (comma-joined).
-    pub allowed_tools: Vec<String>,
-    /// `--disallowed-tools` (comma-joined).
-    pub disallowed_tools: Vec<String>,
-    /// `--append-system-prompt`.
-    pub system_prompt: Option<String>,
-    /// `--model`.
-    pub model: Option<String>,
-    /// Workdirs must lie under one of these (after resolving symlinks).
-    /// Empty: any directory.
-    pub allowed_roots: Vec<PathBuf>,
-    /// Workdir of turns that name none. Default: the host's cwd.
-    pub default_workdir: Option<PathBuf>,
-    /// Largest prompt accepted, in bytes. Default 1 MiB.
-    pub max_prompt_bytes: usize,
-    /// The WAF; `None` uses the built-in rules.
-    pub detector: Option<Arc<Detector>>,
-    /// Decides tool calls the WAF allowed; `None` allows them.
-    pub permission_handler: Option<PermissionHandler>,
-    /// How agents are contained.
-    pub containment: ContainmentPreference,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions {
-            binary: PathBuf::from("claude"),
-            args: Vec::new(),
-            env: Vec::new(),
-            env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
-            max_sessions: 64,
-            max_concurrent_starts: 4,
-            idle_timeout: Duration::from_secs(1800),
-            turn_timeout: Duration::from_secs(300),
-            startup_timeout: Duration::from_secs(30),
-            interrupt_grace: Duration::from_secs(5),
-            kill_grace: (Duration::from_secs(2), Duration::from_secs(3)),
-            state_dir: None,
-            namespace: "default".into(),
-            permission_mode: None,
-            allowed_tools: Vec::new(),
-            disallowed_tools: Vec::new(),
-            system_prompt: None,
-            model: None,
-            allowed_roots: Vec::new(),
-            default_workdir: None,
-            max_prompt_bytes: 1 << 20,
-            detector: None,
-            permission_handler: None,
-            containment: ContainmentPreference::default(),
-        }
-    }
-}
-
-impl std::fmt::Debug for EngineOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineOptions")
-            .field("binary", &self.binary)
-            .field("args", &self.args)
-            .field("max_sessions", &self.max_sessions)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("turn_timeout", &self.turn_timeout)
-            .field("startup_timeout", &self.startup_timeout)
-            .field("state_dir", &self.state_dir)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Per-turn options.
-#[derive(Debug, Clone, Default)]
-pub struct TurnOptions {
-    /// The agent's working directory (created if missing). A session whose
-    /// process runs elsewhere is restarted here.
-    pub workdir: Option<PathBuf>,
-    /// Overrides the engine's `turn_timeout`.
-    pub timeout: Option<Duration>,
-    /// Skip the prompt check: a higher layer already approved this prompt
-    /// (the seed's `WAFApproved`). Tool calls are still screened.
-    pub waf_approved: bool,
-}
+mod lines;
+mod marker;
+mod session;
+mod state;
 
 /// The events of a submitted turn, then its outcome. Dropping it before the
 /// end cancels the turn (the agent is interrupted).
@@ -234,6 +102,19 @@ impl TurnStream {
         }
     }
 
+    /// A stream that is over before it began: it yields a `danger_block`
+    /// event for a blocked prompt (as the seed reported it), then ends
+    /// with `err`.
+    fn failed(err: Error) -> TurnStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Error::DangerBlocked(v) = &err {
+            let verdict = (**v).clone();
+            let _ = tx.send(TurnMsg::Event(Event::DangerBlock { verdict }));
+        }
+        let _ = tx.send(TurnMsg::Done(Err(err)));
+        TurnStream { rx, outcome: None }
+    }
+
     /// Waits for the end of the turn (dropping events not yet read).
     pub async fn finish(mut self) -> Result<Turn> {
         while self.next_event().await.is_some() {}
@@ -247,11 +128,14 @@ struct Entry {
     stop: watch::Sender<bool>,
     done: watch::Receiver<bool>,
     psid: String,
+    /// The workdir of the latest turn submitted: where a turn that names
+    /// none runs (the session's conversation lives there).
+    workdir: Option<PathBuf>,
 }
 
 impl Entry {
     fn signal(&self, reason: StopReason) {
-        self.state.lock().stop.get_or_insert(reason);
+        self.state.lock().request_stop(reason);
         let _ = self.stop.send(true);
     }
 }
@@ -276,7 +160,7 @@ impl Sessions {
 }
 
 struct Inner {
-    ctx: Arc<Ctx>,
+    ctx: Arc<SessionCtx>,
     sessions: Mutex<Sessions>,
     closed: AtomicBool,
     allowed_roots: Vec<PathBuf>,
@@ -303,26 +187,13 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Creates an engine. Must be called inside a tokio runtime (it starts
     /// the idle reaper there); sessions run on that runtime.
+    /// Fails with [`Error::InvalidConfig`] for a bad option, including an
+    /// agent binary that cannot be found (the error names the path tried).
     pub fn new(mut opts: EngineOptions) -> Result<Engine> {
-        let bad = |m: &str| Err(Error::InvalidConfig(m.to_owned()));
-        if opts.max_sessions == 0 {
-            return bad("max_sessions must be at least 1");
-        }
-        if opts.max_concurrent_starts == 0 {
-            return bad("max_concurrent_starts must be at least 1");
-        }
-        for (name, d) in [
-            ("idle_timeout", opts.idle_timeout),
-            ("turn_timeout", opts.turn_timeout),
-            ("startup_timeout", opts.startup_timeout),
-        ] {
-            if d.is_zero() {
-                return Err(Error::InvalidConfig(format!("{name} must be positive")));
-            }
-        }
-        if opts.binary.as_os_str().is_empty() {
-            return bad("binary must not be empty");
-        }
+        opts.validate()?;
+        // Found now, not at the first turn: a typo must fail here. The agent
+        // starts in its workdir, so the path is pinned to an absolute one.
+        opts.binary = opts.resolve_binary()?;
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidConfig("Engine::new must be called inside a tokio runtime".into())
         })?;
@@ -339,13 +210,6 @@ impl Engine {
             None => std::env::current_dir()
                 .map_err(|e| Error::InvalidConfig(format!("current directory: {e}")))?,
         };
-        // A relative path with a slash means "from here", but the agent
-        // starts in its workdir: pin it to the host's cwd now.
-        if opts.binary.is_relative() && opts.binary.components().count() > 1 {
-            if let Ok(cwd) = std::env::current_dir() {
-                opts.binary = cwd.join(&opts.binary);
-            }
-        }
         let markers = MarkerStore::new(opts.state_dir.as_deref())
             .map_err(|e| Error::InvalidConfig(format!("state_dir: {e}")))?;
         let detector = opts
@@ -355,7 +219,7 @@ impl Engine {
         let starts = Arc::new(Semaphore::new(opts.max_concurrent_starts));
         let idle = opts.idle_timeout;
         let inner = Arc::new(Inner {
-            ctx: Arc::new(Ctx {
+            ctx: Arc::new(SessionCtx {
                 opts,
                 detector,
                 markers,
@@ -422,15 +286,18 @@ impl Engine {
                 return Err(Error::DangerBlocked(Box::new(v)));
             }
         }
-        let workdir = self.workdir(turn.workdir.as_deref())?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let cmd = TurnCmd {
-            prompt: prompt.to_owned(),
-            workdir,
-            timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
-            queued_at: Instant::now(),
-            tx,
+        // Resolved outside the lock (they touch the file system): the turn's
+        // own workdir, or where the session's conversation lives if it is
+        // not in the pool (its resume marker), or the default.
+        let wanted = match &turn.workdir {
+            Some(w) => Some(self.workdir(w)?),
+            None => None,
         };
+        let fallback = match wanted {
+            Some(_) => None,
+            None => Some(self.fallback_workdir(id)?),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
         let mut sessions = self.inner.sessions.lock();
         // Checked again under the lock: close() drains the map under it.
         if self.is_closed() {
@@ -441,19 +308,41 @@ impl Engine {
         }
         let entry = sessions
             .map
-            .get(id)
+            .get_mut(id)
             .ok_or_else(|| Error::SessionDead("session vanished".into()))?;
-        entry.state.lock().pending += 1;
+        // A turn that names no workdir follows the session's latest one.
+        let workdir = match wanted.or_else(|| entry.workdir.clone()).or(fallback) {
+            Some(w) => w,
+            None => return Err(Error::InvalidConfig("no workdir".into())),
+        };
+        entry.workdir = Some(workdir.clone());
+        let cmd = TurnCmd {
+            prompt: prompt.to_owned(),
+            workdir,
+            timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
+            queued_at: Instant::now(),
+            tx,
+        };
+        entry.state.lock().enqueue();
         if entry.tx.send(cmd).is_err() {
-            entry.state.lock().pending -= 1;
+            entry.state.lock().dequeue();
             return Err(Error::SessionDead("the session is shutting down".into()));
         }
         Ok(TurnStream { rx, outcome: None })
     }
 
-    /// Runs a turn to its end, calling `on_event` for each event in order.
-    /// A prompt the WAF blocks is reported as a `danger_block` event too
-    /// (as the seed did) before the [`Error::DangerBlocked`] is returned.
+    /// Like [`submit`](Self::submit), but never fails: an error is the
+    /// stream's outcome, and a prompt the WAF blocks is reported as a
+    /// `danger_block` event first (as the seed did). The shape of
+    /// [`execute`](Self::execute) and of every binding's `execute`.
+    pub fn start(&self, id: &str, prompt: &str, turn: &TurnOptions) -> TurnStream {
+        self.submit(id, prompt, turn)
+            .unwrap_or_else(TurnStream::failed)
+    }
+
+    /// Runs a turn to its end, calling `on_event` for each event in order
+    /// (see [`start`](Self::start): a blocked prompt is a `danger_block`
+    /// event, then [`Error::DangerBlocked`]).
     pub async fn execute(
         &self,
         id: &str,
@@ -461,14 +350,7 @@ impl Engine {
         turn: &TurnOptions,
         mut on_event: impl FnMut(&Event),
     ) -> Result<Turn> {
-        let mut stream = match self.submit(id, prompt, turn) {
-            Ok(s) => s,
-            Err(Error::DangerBlocked(v)) => {
-                on_event(&Event::DangerBlock((*v).clone()));
-                return Err(Error::DangerBlocked(v));
-            }
-            Err(e) => return Err(e),
-        };
+        let mut stream = self.start(id, prompt, turn);
         while let Some(e) = stream.next_event().await {
             on_event(&e);
         }
@@ -489,7 +371,7 @@ impl Engine {
                     pid: st.pid,
                     status: st.status,
                     turns: st.stats.turns,
-                    pending: st.pending,
+                    pending: st.pending(),
                     workdir: st.workdir.clone(),
                     idle_for: st.last_active.elapsed(),
                 }
@@ -550,7 +432,7 @@ impl Engine {
                 .iter()
                 .filter_map(|(k, e)| {
                     let st = e.state.lock();
-                    (st.pending == 0).then(|| (st.last_active, k.clone()))
+                    (st.pending() == 0).then(|| (st.last_active, k.clone()))
                 })
                 .min()
                 .map(|(_, k)| k);
@@ -585,15 +467,31 @@ impl Engine {
                 stop: stop_tx,
                 done: done_rx,
                 psid,
+                workdir: None,
             },
         );
         Ok(())
     }
 
+    /// Where a turn that names no workdir runs if session `id` has no turn
+    /// in the pool yet: the workdir of its resume marker while that is still
+    /// an allowed directory (the conversation lives there), else the
+    /// engine's default.
+    fn fallback_workdir(&self, id: &str) -> Result<PathBuf> {
+        let psid = provider_session_id(&self.inner.ctx.opts.namespace, id);
+        if let Some(dir) = self.inner.ctx.markers.get(&psid) {
+            if dir.is_dir() {
+                if let Ok(dir) = self.workdir(&dir) {
+                    return Ok(dir);
+                }
+            }
+        }
+        self.workdir(&self.inner.default_workdir)
+    }
+
     /// Resolves a turn's workdir: created if missing (0700), symlinks
     /// resolved, and checked against the allowed roots.
-    fn workdir(&self, wanted: Option<&Path>) -> Result<PathBuf> {
-        let dir = wanted.unwrap_or(&self.inner.default_workdir);
+    fn workdir(&self, dir: &Path) -> Result<PathBuf> {
         if dir.as_os_str().is_empty() {
             return Err(Error::InvalidConfig("workdir must not be empty".into()));
         }
@@ -667,7 +565,7 @@ async fn reaper(inner: Weak<Inner>, idle: Duration) {
             .iter()
             .filter(|(_, e)| {
                 let st = e.state.lock();
-                st.pending == 0
+                st.pending() == 0
                     && st.status != SessionStatus::Busy
                     && st.last_active.elapsed() >= idle
             })

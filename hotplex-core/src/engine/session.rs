@@ -27,9 +27,6 @@
 //!    ladder. On EOF: the agent died; a resume that dies before confirming
 //!    falls back once to a fresh session.
 
-mod lines;
-pub(crate) mod marker;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,190 +37,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout_at;
 
-use crate::pool::{EngineOptions, Permission, ToolRequest};
+use super::lines::{LineReader, RawLine};
+use super::marker::MarkerStore;
+use super::state::{State, StopReason};
+use crate::contract::{EngineOptions, Event, Permission, SessionStatus, ToolRequest, Turn};
 use crate::proc::{ChildStdin, ChildStdout, Contained, SpawnOptions};
-use crate::protocol::events::{Event, TurnStats, TurnTracker};
+use crate::protocol::tracker::TurnTracker;
 use crate::protocol::{self, CliRequest, Line};
+use crate::verdict::Verdict;
 use crate::waf::Detector;
 use crate::{Error, Result};
-
-use lines::{LineReader, RawLine};
-pub use marker::provider_session_id;
-use marker::MarkerStore;
 
 /// Longest stdout line kept; longer ones are drained and counted as bad.
 const MAX_LINE: usize = 32 << 20;
 /// Bytes of the agent's stderr kept for error messages.
 const STDERR_TAIL: usize = 8 << 10;
-
-/// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SessionStatus {
-    /// A turn is starting its process.
-    Starting,
-    /// The process is up and no turn runs.
-    Ready,
-    /// A turn runs.
-    Busy,
-    /// No process (it exited, crashed or was killed); the next turn starts
-    /// one, resuming the conversation.
-    Dead,
-}
-
-impl SessionStatus {
-    /// The seed's name: `starting`, `ready`, `busy` or `dead`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Starting => "starting",
-            SessionStatus::Ready => "ready",
-            SessionStatus::Busy => "busy",
-            SessionStatus::Dead => "dead",
-        }
-    }
-}
-
-/// Totals over every turn of a session (across its process restarts).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SessionStats {
-    /// Turns that produced a result (successful or not).
-    pub turns: u64,
-    /// Turns that ended in an error of any kind.
-    pub failed_turns: u64,
-    /// Processes started (the first one included).
-    pub cold_starts: u64,
-    /// Cold starts that resumed an earlier conversation.
-    pub resumes: u64,
-    /// Input tokens (not from cache), summed over turns.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Input tokens written to the prompt cache.
-    pub cache_creation_input_tokens: u64,
-    /// Input tokens read from the prompt cache.
-    pub cache_read_input_tokens: u64,
-    /// Cost in USD as the CLI computes it.
-    pub cost_usd: f64,
-    /// Tool calls requested by the model.
-    pub tool_calls: u64,
-    /// Tool calls that failed or were denied.
-    pub tool_errors: u64,
-    /// Tool calls the WAF denied.
-    pub tools_denied: u64,
-    /// Wall time spent in turns, in milliseconds.
-    pub busy_ms: u64,
-    /// Lines of agent output that could not be used (not JSON, not UTF-8, too long).
-    pub bad_lines: u64,
-    /// The model, from the CLI's `system/init`.
-    pub model: Option<String>,
-}
-
-impl SessionStats {
-    /// The totals as a JSON object.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "turns": self.turns,
-            "failed_turns": self.failed_turns,
-            "cold_starts": self.cold_starts,
-            "resumes": self.resumes,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cost_usd": self.cost_usd,
-            "tool_calls": self.tool_calls,
-            "tool_errors": self.tool_errors,
-            "tools_denied": self.tools_denied,
-            "busy_ms": self.busy_ms,
-            "bad_lines": self.bad_lines,
-            "model": self.model,
-        })
-    }
-}
-
-/// A snapshot of one session, from [`crate::pool::Engine::sessions`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionInfo {
-    /// The host's session id.
-    pub id: String,
-    /// The provider (CLI) session id.
-    pub provider_session_id: String,
-    /// The agent's pid, while a process runs.
-    pub pid: Option<i32>,
-    /// Current status.
-    pub status: SessionStatus,
-    /// Turns answered.
-    pub turns: u64,
-    /// Turns queued or running.
-    pub pending: usize,
-    /// The working directory of the current (or last) process.
-    pub workdir: Option<PathBuf>,
-    /// Time since the session last saw input or output.
-    pub idle_for: Duration,
-}
-
-/// A finished turn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Turn {
-    /// The answer: the `result` text, or the answer events joined.
-    pub text: String,
-    /// Always `false` for a returned turn (error results become
-    /// [`Error::TurnFailed`]); kept for hosts that log turns uniformly.
-    pub is_error: bool,
-    /// Whether this turn started the agent process.
-    pub cold_start: bool,
-    /// Whether that start resumed an earlier conversation.
-    pub resumed: bool,
-    /// Wall time from the start of the turn (after any queueing) to its result.
-    pub duration: Duration,
-    /// Time the turn waited behind earlier turns of the session.
-    pub queued: Duration,
-    /// Tokens, cost, tool calls, model.
-    pub stats: TurnStats,
-    /// Every event of the turn, in order.
-    pub events: Vec<Event>,
-    /// The agent's pid.
-    pub pid: i32,
-    /// The provider (CLI) session id.
-    pub provider_session_id: String,
-}
-
-impl Turn {
-    /// The turn as a JSON object: `text`, `is_error`, `cold_start`,
-    /// `resumed`, `duration_ms`, `queued_ms`, `pid`, `provider_session_id`,
-    /// `stats` (see [`TurnStats::to_json`]) and `events` (see
-    /// [`Event::to_json`]). Bindings without native types use this shape.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "text": self.text,
-            "is_error": self.is_error,
-            "cold_start": self.cold_start,
-            "resumed": self.resumed,
-            "duration_ms": self.duration.as_secs_f64() * 1000.0,
-            "queued_ms": self.queued.as_secs_f64() * 1000.0,
-            "pid": self.pid,
-            "provider_session_id": self.provider_session_id,
-            "stats": self.stats.to_json(),
-            "events": self.events.iter().map(Event::to_json).collect::<Vec<_>>(),
-        })
-    }
-}
-
-impl SessionInfo {
-    /// The snapshot as a JSON object (`idle_ms` for [`SessionInfo::idle_for`]).
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "id": self.id,
-            "provider_session_id": self.provider_session_id,
-            "pid": self.pid,
-            "status": self.status.as_str(),
-            "turns": self.turns,
-            "pending": self.pending,
-            "workdir": self.workdir.as_ref().map(|w| w.to_string_lossy().into_owned()),
-            "idle_ms": self.idle_for.as_secs_f64() * 1000.0,
-        })
-    }
-}
 
 /// What a turn sends to whoever waits on it, in order: its events, then
 /// exactly one `Done`.
@@ -242,46 +70,12 @@ pub(crate) struct TurnCmd {
     pub tx: mpsc::UnboundedSender<TurnMsg>,
 }
 
-/// Why a session's actor was told to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    Stopped,
-    Evicted,
-    Closed,
-}
-
 /// Everything engine-wide a session needs.
-pub(crate) struct Ctx {
+pub(crate) struct SessionCtx {
     pub opts: EngineOptions,
     pub detector: Arc<Detector>,
     pub markers: MarkerStore,
     pub starts: Arc<Semaphore>,
-}
-
-/// The part of a session the engine reads and writes (under its lock).
-#[derive(Debug)]
-pub(crate) struct State {
-    pub status: SessionStatus,
-    pub pid: Option<i32>,
-    pub pending: usize,
-    pub last_active: Instant,
-    pub workdir: Option<PathBuf>,
-    pub stats: SessionStats,
-    pub stop: Option<StopReason>,
-}
-
-impl State {
-    pub(crate) fn new() -> State {
-        State {
-            status: SessionStatus::Dead,
-            pid: None,
-            pending: 0,
-            last_active: Instant::now(),
-            workdir: None,
-            stats: SessionStats::default(),
-            stop: None,
-        }
-    }
 }
 
 /// The running agent process of a session.
@@ -329,7 +123,7 @@ impl From<Error> for Fail {
 pub(crate) struct Actor {
     pub id: String,
     pub psid: String,
-    pub ctx: Arc<Ctx>,
+    pub ctx: Arc<SessionCtx>,
     pub state: Arc<Mutex<State>>,
     /// Finishes when the previous incarnation of this id has killed its
     /// process: two processes must never share a provider session.
@@ -342,7 +136,7 @@ impl Actor {
     pub(crate) fn new(
         id: String,
         psid: String,
-        ctx: Arc<Ctx>,
+        ctx: Arc<SessionCtx>,
         state: Arc<Mutex<State>>,
         previous: Option<watch::Receiver<bool>>,
     ) -> Actor {
@@ -390,7 +184,7 @@ impl Actor {
         }
         self.kill().await;
         rx.close();
-        let reason = self.state.lock().stop;
+        let reason = self.state.lock().stop_reason();
         while let Ok(cmd) = rx.try_recv() {
             let _ = cmd.tx.send(TurnMsg::Done(Err(stopped_error(reason))));
         }
@@ -406,7 +200,7 @@ impl Actor {
         }
         let result = self.turn(&cmd, started, stop).await;
         let mut st = self.state.lock();
-        st.pending = st.pending.saturating_sub(1);
+        st.dequeue();
         st.last_active = Instant::now();
         st.status = if self.live.is_some() {
             SessionStatus::Ready
@@ -417,7 +211,7 @@ impl Actor {
         let stats = &mut st.stats;
         stats.busy_ms += started.elapsed().as_millis() as u64;
         match &result {
-            Ok(t) => add_turn(stats, &t.stats),
+            Ok(t) => stats.add_turn(&t.stats),
             Err(_) => stats.failed_turns += 1,
         }
         drop(st);
@@ -471,7 +265,9 @@ impl Actor {
                     } else {
                         "fresh start refused, resuming the session"
                     };
-                    let event = Event::Error(format!("{what}: {msg}"));
+                    let event = Event::Error {
+                        message: format!("{what}: {msg}"),
+                    };
                     let _ = cmd.tx.send(TurnMsg::Event(event.clone()));
                     notes.push(event);
                     mode = Some(!resumed);
@@ -589,7 +385,8 @@ impl Actor {
             now + cmd.timeout
         };
         let mut awaiting_first = cold;
-        let mut tracker = TurnTracker::new();
+        let cost_before = self.live.as_ref().map_or(0.0, |l| l.cost_seen);
+        let mut tracker = TurnTracker::with_cost_base(cost_before);
         let mut events: Vec<Event> = Vec::new();
         let mut answers = String::new();
         // Set once an interrupt was sent: (why, give up at).
@@ -616,7 +413,7 @@ impl Actor {
             let line = match woke {
                 Wake::Line(line) => line,
                 Wake::Stop => {
-                    let reason = self.state.lock().stop;
+                    let reason = self.state.lock().stop_reason();
                     self.kill().await;
                     return Err(Fail::Error(stopped_error(reason)));
                 }
@@ -754,7 +551,7 @@ impl Actor {
                 _ => {}
             }
             for e in out {
-                if let Event::Answer(t) = &e {
+                if let Event::Answer { text: t } = &e {
                     if !answers.is_empty() {
                         answers.push('\n');
                     }
@@ -784,15 +581,13 @@ impl Actor {
                         message: r.result.clone().unwrap_or_else(|| "no result text".into()),
                     }));
                 }
-                let mut stats = tracker.stats().clone();
+                let stats = tracker.stats().clone();
                 if let Some(l) = self.live.as_mut() {
-                    stats.cost_usd = (r.total_cost_usd - l.cost_seen).max(0.0);
                     l.cost_seen = r.total_cost_usd;
                 }
                 let pid = self.live.as_ref().map(|l| l.child.pid()).unwrap_or(0);
                 return Ok(Turn {
                     text: r.result.clone().unwrap_or(answers),
-                    is_error: false,
                     cold_start: cold,
                     resumed: false,
                     duration: started.elapsed(),
@@ -807,7 +602,7 @@ impl Actor {
     }
 
     /// The WAF's verdict on a tool call, its paths judged in the workdir.
-    fn screen(&self, tool_name: &str, input: &Value, workdir: &Path) -> crate::waf::Verdict {
+    fn screen(&self, tool_name: &str, input: &Value, workdir: &Path) -> Verdict {
         self.ctx
             .detector
             .check_tool_value(tool_name, &absolute_paths(input, workdir))
@@ -820,7 +615,7 @@ impl Actor {
         tool_name: &str,
         input: &Value,
         workdir: &Path,
-    ) -> (String, Option<crate::waf::Verdict>) {
+    ) -> (String, Option<Verdict>) {
         let verdict = self.screen(tool_name, input, workdir);
         if verdict.blocked {
             let why = block_reason(tool_name, &verdict);
@@ -835,9 +630,19 @@ impl Actor {
             };
             // A panicking handler denies: losing the check must not allow.
             let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&req)))
-                .unwrap_or_else(|_| Permission::Deny("the permission handler failed".into()));
-            if let Permission::Deny(why) = decision {
-                return (protocol::deny_tool(request_id, &why), None);
+                .unwrap_or_else(|_| Permission::failed("the handler panicked"));
+            match decision {
+                Permission::Deny(why) => return (protocol::deny_tool(request_id, &why), None),
+                Permission::AllowWithInput(new_input) => {
+                    // The host rewrote the call: what runs is screened too.
+                    let verdict = self.screen(tool_name, &new_input, workdir);
+                    if verdict.blocked {
+                        let why = block_reason(tool_name, &verdict);
+                        return (protocol::deny_tool(request_id, &why), Some(verdict));
+                    }
+                    return (protocol::allow_tool(request_id, &new_input), None);
+                }
+                Permission::Allow => {}
             }
         }
         (protocol::allow_tool(request_id, input), None)
@@ -931,7 +736,7 @@ impl Actor {
 }
 
 /// What the model is told when the WAF blocks a tool call.
-fn block_reason(tool_name: &str, v: &crate::waf::Verdict) -> String {
+fn block_reason(tool_name: &str, v: &Verdict) -> String {
     format!(
         "hotplex WAF blocked this {tool_name} call ({}): {}",
         v.level.as_str(),
@@ -955,20 +760,6 @@ fn stopped_error(reason: Option<StopReason>) -> Error {
         Some(StopReason::Closed) => Error::Closed,
         Some(StopReason::Evicted) => Error::SessionDead("the session was evicted".into()),
         _ => Error::SessionDead("the session was stopped".into()),
-    }
-}
-
-fn add_turn(s: &mut SessionStats, t: &TurnStats) {
-    s.turns += 1;
-    s.input_tokens += t.usage.input_tokens;
-    s.output_tokens += t.usage.output_tokens;
-    s.cache_creation_input_tokens += t.usage.cache_creation_input_tokens;
-    s.cache_read_input_tokens += t.usage.cache_read_input_tokens;
-    s.cost_usd += t.cost_usd;
-    s.tool_calls += t.tools.len() as u64;
-    s.tool_errors += t.tools.iter().filter(|c| c.is_error).count() as u64;
-    if t.model.is_some() {
-        s.model.clone_from(&t.model);
     }
 }
 

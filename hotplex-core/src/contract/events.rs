@@ -1,0 +1,248 @@
+//! The events of a turn and its statistics.
+//!
+//! An [`Event`] serializes as one JSON object tagged by `type`, the seed's
+//! event name, with a typed payload per kind: this is the shape every
+//! binding shows its host (Python's `Event.type`/`Event.data`, Node's
+//! camelCased objects, C's JSON text, Go's `Event`).
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::verdict::Verdict;
+
+/// Token counts of a turn, as the CLI's `result` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Usage {
+    /// Input tokens not served from the cache.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_creation_input_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_input_tokens: u64,
+}
+
+/// One tool call of a turn.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ToolCall {
+    /// Tool call id.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Whether its result was an error (or a denial).
+    pub is_error: bool,
+    /// From `tool_use` to `tool_result`; `None` if no result arrived.
+    /// Milliseconds on the wire (`duration_ms`).
+    #[serde(rename = "duration_ms", serialize_with = "opt_millis")]
+    #[schemars(rename = "duration_ms", with = "Option<f64>")]
+    pub duration: Option<Duration>,
+}
+
+/// Statistics of one turn.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
+pub struct TurnStats {
+    /// Token usage reported by the turn's `result`.
+    pub usage: Usage,
+    /// Cost of this turn in USD (the CLI reports a running total per
+    /// process; hotplex subtracts what the process had cost before).
+    pub cost_usd: f64,
+    /// The CLI's own duration of the turn.
+    pub cli_duration_ms: u64,
+    /// Time spent waiting for the model API.
+    pub api_duration_ms: u64,
+    /// Model round trips.
+    pub num_turns: u64,
+    /// Tool calls, in order.
+    pub tools: Vec<ToolCall>,
+    /// The model from `system/init`.
+    pub model: Option<String>,
+    /// Whether the turn ended with an error.
+    pub is_error: bool,
+}
+
+/// An event of a turn, in the order it happened. The variant names are the
+/// seed's event names (`type` on the wire).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// `session_start`: the CLI announced its session.
+    SessionStart {
+        /// The CLI's session id.
+        session_id: Option<String>,
+        /// The model in use.
+        model: Option<String>,
+    },
+    /// `thinking`: extended thinking text.
+    Thinking {
+        /// The text.
+        text: String,
+    },
+    /// `answer`: answer text.
+    Answer {
+        /// The text.
+        text: String,
+    },
+    /// `tool_use`: the model asks to run a tool.
+    ToolUse {
+        /// Tool call id.
+        id: String,
+        /// Tool name.
+        name: String,
+        /// Tool input.
+        input: Value,
+    },
+    /// `tool_result`: a tool's result.
+    ToolResult {
+        /// The call it answers.
+        tool_use_id: String,
+        /// The tool's name, when known from its `tool_use`.
+        name: Option<String>,
+        /// Result text.
+        content: String,
+        /// Whether it failed or was denied.
+        is_error: bool,
+    },
+    /// `permission_request`: the CLI asks whether a tool may run.
+    PermissionRequest {
+        /// Id to answer with.
+        request_id: String,
+        /// Tool name.
+        tool_name: String,
+        /// Tool input.
+        input: Value,
+    },
+    /// `danger_block`: the WAF denied a tool call or a prompt.
+    DangerBlock {
+        /// Why.
+        verdict: Verdict,
+    },
+    /// `session_stats`: the turn's statistics, at its end.
+    SessionStats(TurnStats),
+    /// `error`: something went wrong in the turn (an error result, a resume
+    /// that fell back to a fresh start, ...).
+    Error {
+        /// What.
+        message: String,
+    },
+}
+
+impl Event {
+    /// Every event name, in declaration order.
+    pub const NAMES: [&'static str; 9] = [
+        "session_start",
+        "thinking",
+        "answer",
+        "tool_use",
+        "tool_result",
+        "permission_request",
+        "danger_block",
+        "session_stats",
+        "error",
+    ];
+
+    /// The seed's event name (`type` on the wire).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::SessionStart { .. } => "session_start",
+            Event::Thinking { .. } => "thinking",
+            Event::Answer { .. } => "answer",
+            Event::ToolUse { .. } => "tool_use",
+            Event::ToolResult { .. } => "tool_result",
+            Event::PermissionRequest { .. } => "permission_request",
+            Event::DangerBlock { .. } => "danger_block",
+            Event::SessionStats(_) => "session_stats",
+            Event::Error { .. } => "error",
+        }
+    }
+
+    /// The event as its JSON object: `{"type": <name>, ...fields}`.
+    pub fn to_json(&self) -> Value {
+        super::to_value(self)
+    }
+
+    /// The event's fields without `type` (Python's `Event.data`, Go's
+    /// `Event.Data`).
+    pub fn data(&self) -> Value {
+        let mut v = self.to_json();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("type");
+        }
+        v
+    }
+}
+
+pub(crate) fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+fn opt_millis<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => millis(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_event_serializes_with_its_seed_name() {
+        let events = [
+            Event::SessionStart {
+                session_id: None,
+                model: None,
+            },
+            Event::Thinking { text: "t".into() },
+            Event::Answer { text: "a".into() },
+            Event::ToolUse {
+                id: "i".into(),
+                name: "Bash".into(),
+                input: json!({}),
+            },
+            Event::ToolResult {
+                tool_use_id: "i".into(),
+                name: None,
+                content: "c".into(),
+                is_error: false,
+            },
+            Event::PermissionRequest {
+                request_id: "r".into(),
+                tool_name: "Bash".into(),
+                input: json!({}),
+            },
+            Event::DangerBlock {
+                verdict: Verdict::safe(),
+            },
+            Event::SessionStats(TurnStats::default()),
+            Event::Error {
+                message: "m".into(),
+            },
+        ];
+        for (e, name) in events.iter().zip(Event::NAMES) {
+            assert_eq!(e.name(), name);
+            assert_eq!(e.to_json()["type"], name);
+            assert!(e.data().get("type").is_none());
+        }
+        assert_eq!(events[2].data(), json!({"text": "a"}));
+        let stats = events[7].to_json();
+        assert_eq!(stats["usage"]["input_tokens"], 0);
+        assert_eq!(stats["cost_usd"], 0.0);
+    }
+
+    #[test]
+    fn tool_durations_are_milliseconds() {
+        let c = ToolCall {
+            id: "i".into(),
+            name: "n".into(),
+            is_error: false,
+            duration: Some(Duration::from_micros(1500)),
+        };
+        assert_eq!(serde_json::to_value(&c).unwrap()["duration_ms"], 1.5);
+    }
+}

@@ -1,0 +1,34 @@
+//! The contract: the serde types every binding shares.
+//!
+//! Each binding is a thin, idiomatic layer over these definitions, never a
+//! copy of them:
+//!
+//! * [`options`]: engine and turn options with their defaults and
+//!   validation; bindings pass the host's options in as JSON.
+//! * [`events`]: the events of a turn (the seed's names) and its statistics.
+//! * [`records`]: finished turns, session snapshots and totals, which go out
+//!   through serde.
+//! * [`errors`]: the error table, exhaustive over [`crate::Error`].
+//! * [`permission`]: the one rule that reads a host's answer to a tool
+//!   call.
+//! * [`schema`]: all of the above as a JSON Schema, committed and checked
+//!   for drift, which the bindings' tests read.
+
+pub mod errors;
+pub mod events;
+pub mod options;
+pub mod permission;
+pub mod records;
+pub mod schema;
+
+pub use errors::ErrorCode;
+pub use events::{Event, ToolCall, TurnStats, Usage};
+pub use options::{EngineOptions, TurnOptions};
+pub use permission::{Permission, PermissionHandler, ToolRequest};
+pub use records::{SessionInfo, SessionStats, SessionStatus, Turn};
+
+/// Serializes a contract value. These types serialize infallibly (string
+/// keys, no custom errors); `Null` stands in should that ever change.
+pub(crate) fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,412 @@
+//! Engine and turn options: the one definition of every option, its default
+//! and its validation.
+//!
+//! Bindings do not copy these: they hand the host's options to
+//! [`EngineOptions::from_json`] / [`TurnOptions::from_json`] as a JSON object
+//! (Python through a dict, Node through napi's serde support with its
+//! camelCase keys turned into these snake_case ones, C and Go as JSON text).
+//! On that wire every duration is a number of **seconds** (a float), every
+//! path a string, `env` an object of strings; unknown keys are rejected with
+//! an error that names them, and so is every bad value
+//! ([`Error::InvalidConfig`] with the option's name first).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::permission::PermissionHandler;
+use crate::proc::{ContainmentPreference, DEFAULT_ENV_ALLOW};
+use crate::waf::Detector;
+use crate::{Error, Result};
+
+/// How an [`crate::Engine`] runs its agents. `Default` gives the documented
+/// values, which are the only copy of them: bindings read them from here.
+#[derive(Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineOptions {
+    /// The agent program: a name looked up in `PATH` (the agent's `PATH`
+    /// when `env` sets one) or a path. Resolved when the engine is built.
+    /// Default `claude`.
+    #[schemars(with = "String")]
+    pub binary: PathBuf,
+    /// Extra arguments appended to the CLI's.
+    pub args: Vec<String>,
+    /// Environment variables set for the agent (override inherited ones).
+    #[serde(deserialize_with = "env_map")]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
+    pub env: Vec<(String, String)>,
+    /// Host variables the agent inherits (`*` suffix = prefix match).
+    /// Default: [`DEFAULT_ENV_ALLOW`]; secrets are passed through `env`.
+    pub env_allow: Vec<String>,
+    /// Most sessions at once. Default 64.
+    pub max_sessions: usize,
+    /// Most processes starting at once. Default 4.
+    pub max_concurrent_starts: usize,
+    /// A session with no turn and no output for this long is stopped (its
+    /// conversation resumes on the next turn). Seconds on the wire.
+    /// Default 1800 s.
+    #[serde(deserialize_with = "seconds")]
+    #[schemars(with = "f64")]
+    pub idle_timeout: Duration,
+    /// Default limit of one turn, after the agent first answered. Seconds
+    /// on the wire. Default 300 s.
+    #[serde(deserialize_with = "seconds")]
+    #[schemars(with = "f64")]
+    pub turn_timeout: Duration,
+    /// Limit for a new process to print its first line. Seconds on the
+    /// wire. Default 30 s.
+    #[serde(deserialize_with = "seconds")]
+    #[schemars(with = "f64")]
+    pub startup_timeout: Duration,
+    /// How long an interrupted turn may take to end before the process is
+    /// killed. Seconds on the wire. Default 5 s.
+    #[serde(deserialize_with = "seconds")]
+    #[schemars(with = "f64")]
+    pub interrupt_grace: Duration,
+    /// The kill ladder's two grace periods (after closing stdin, after
+    /// SIGTERM). Not an option on the wire. Default 2 s and 3 s.
+    #[serde(skip)]
+    pub kill_grace: (Duration, Duration),
+    /// Resume markers and containment records live here; `None` keeps
+    /// markers in memory (resume works within this engine only).
+    #[schemars(with = "Option<String>")]
+    pub state_dir: Option<PathBuf>,
+    /// Salt of the deterministic provider session id. Default `default`.
+    pub namespace: String,
+    /// `--permission-mode`.
+    pub permission_mode: Option<String>,
+    /// `--allowed-tools` (comma-joined).
+    pub allowed_tools: Vec<String>,
+    /// `--disallowed-tools` (comma-joined).
+    pub disallowed_tools: Vec<String>,
+    /// `--append-system-prompt`.
+    pub system_prompt: Option<String>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// Workdirs must lie under one of these (after resolving symlinks).
+    /// Empty: any directory.
+    #[schemars(with = "Vec<String>")]
+    pub allowed_roots: Vec<PathBuf>,
+    /// Workdir of a session's first turn when the turn names none. Default:
+    /// the host's cwd. Later turns without a workdir stay in the session's
+    /// workdir (its conversation lives there).
+    #[schemars(with = "Option<String>")]
+    pub default_workdir: Option<PathBuf>,
+    /// Largest prompt accepted, in bytes. Default 1 MiB.
+    pub max_prompt_bytes: usize,
+    /// The WAF; `None` uses the built-in rules. Not on the wire (bindings
+    /// pass their `Detector` object).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub detector: Option<Arc<Detector>>,
+    /// Decides tool calls the WAF allowed; `None` allows them. Not on the
+    /// wire (bindings pass a callback).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub permission_handler: Option<PermissionHandler>,
+    /// How agents are contained. Not on the wire.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub containment: ContainmentPreference,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            binary: PathBuf::from("claude"),
+            args: Vec::new(),
+            env: Vec::new(),
+            env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
+            max_sessions: 64,
+            max_concurrent_starts: 4,
+            idle_timeout: Duration::from_secs(1800),
+            turn_timeout: Duration::from_secs(300),
+            startup_timeout: Duration::from_secs(30),
+            interrupt_grace: Duration::from_secs(5),
+            kill_grace: (Duration::from_secs(2), Duration::from_secs(3)),
+            state_dir: None,
+            namespace: "default".into(),
+            permission_mode: None,
+            allowed_tools: Vec::new(),
+            disallowed_tools: Vec::new(),
+            system_prompt: None,
+            model: None,
+            allowed_roots: Vec::new(),
+            default_workdir: None,
+            max_prompt_bytes: 1 << 20,
+            detector: None,
+            permission_handler: None,
+            containment: ContainmentPreference::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("binary", &self.binary)
+            .field("args", &self.args)
+            .field("max_sessions", &self.max_sessions)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("turn_timeout", &self.turn_timeout)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("state_dir", &self.state_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineOptions {
+    /// Options from their wire form: a JSON object whose keys are the field
+    /// names above (absent or `null`: the default). Fails with
+    /// [`Error::InvalidConfig`] naming the option: an unknown key, a value
+    /// of the wrong type or range (`max_sessions: -1`, `env: {"A": 1}`,
+    /// `turn_timeout: -1`).
+    pub fn from_json(v: &Value) -> Result<EngineOptions> {
+        let opts: EngineOptions = from_wire(v, "engine")?;
+        opts.validate()?;
+        Ok(opts)
+    }
+
+    /// Checks the values no type can express (positive durations and
+    /// counts, a non-empty binary). [`crate::Engine::new`] calls it too.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name: &str, what: &str| Err(Error::InvalidConfig(format!("{name}: {what}")));
+        if self.max_sessions == 0 {
+            return bad("max_sessions", "must be at least 1");
+        }
+        if self.max_concurrent_starts == 0 {
+            return bad("max_concurrent_starts", "must be at least 1");
+        }
+        for (name, d) in [
+            ("idle_timeout", self.idle_timeout),
+            ("turn_timeout", self.turn_timeout),
+            ("startup_timeout", self.startup_timeout),
+            ("interrupt_grace", self.interrupt_grace),
+        ] {
+            if d.is_zero() {
+                return bad(name, "must be a positive number of seconds");
+            }
+        }
+        if self.binary.as_os_str().is_empty() {
+            return bad("binary", "must not be empty");
+        }
+        if self.namespace.is_empty() {
+            return bad("namespace", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The agent program as it will be run: a path with a slash is made
+    /// absolute against the host's cwd (the agent starts in its workdir),
+    /// a bare name is looked up in the agent's `PATH` (from `env`, else the
+    /// host's). Fails with [`Error::InvalidConfig`] naming what was tried
+    /// and how to fix it.
+    pub fn resolve_binary(&self) -> Result<PathBuf> {
+        let b = &self.binary;
+        if b.components().count() > 1 || b.is_absolute() {
+            let path = if b.is_relative() {
+                std::env::current_dir()
+                    .map_err(|e| Error::InvalidConfig(format!("binary: current directory: {e}")))?
+                    .join(b)
+            } else {
+                b.clone()
+            };
+            return if is_executable(&path) {
+                Ok(path)
+            } else {
+                Err(Error::InvalidConfig(format!(
+                    "binary: {} is not an executable file (hint: pass the path of the agent CLI, e.g. binary=\"/usr/local/bin/claude\")",
+                    path.display()
+                )))
+            };
+        }
+        let path_var = self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        let found = std::env::split_paths(&path_var)
+            .map(|dir| dir.join(b))
+            .find(|p| is_executable(p));
+        found.ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "binary: {:?} was not found in PATH ({}) (hint: install it, e.g. `npm install -g @anthropic-ai/claude-code`, or pass binary= the full path of the agent CLI)",
+                b.display().to_string(),
+                path_var.to_string_lossy()
+            ))
+        })
+    }
+}
+
+/// Per-turn options.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnOptions {
+    /// The agent's working directory (created if missing). `None`: the
+    /// session's current workdir, or for a session's first turn the
+    /// engine's `default_workdir`. A session whose process runs elsewhere
+    /// is restarted in the new directory.
+    #[schemars(with = "Option<String>")]
+    pub workdir: Option<PathBuf>,
+    /// Overrides the engine's `turn_timeout`. Seconds on the wire.
+    #[serde(deserialize_with = "opt_seconds")]
+    #[schemars(with = "Option<f64>")]
+    pub timeout: Option<Duration>,
+    /// Skip the prompt check: a higher layer already approved this prompt
+    /// (the seed's `WAFApproved`). Tool calls are still screened.
+    pub waf_approved: bool,
+}
+
+impl TurnOptions {
+    /// Turn options from their wire form (see [`EngineOptions::from_json`]).
+    pub fn from_json(v: &Value) -> Result<TurnOptions> {
+        from_wire(v, "turn")
+    }
+}
+
+/// Deserializes `v` (an object, or `null` for all defaults), with errors
+/// that start with the path of the offending option.
+fn from_wire<T: for<'de> Deserialize<'de> + Default>(v: &Value, what: &str) -> Result<T> {
+    if v.is_null() {
+        return Ok(T::default());
+    }
+    let Some(obj) = v.as_object() else {
+        return Err(Error::InvalidConfig(format!(
+            "{what} options must be an object"
+        )));
+    };
+    // `null` means "the default": drop such keys rather than fail on them.
+    let cleaned: serde_json::Map<String, Value> = obj
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_path_to_error::deserialize(Value::Object(cleaned)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            // serde says "unknown field `x`, expected one of ...".
+            Error::InvalidConfig(format!("{what} options: {inner}"))
+        } else {
+            Error::InvalidConfig(format!("{path}: {inner}"))
+        }
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn to_duration<E: serde::de::Error>(s: f64) -> Result<Duration, E> {
+    if !s.is_finite() || s <= 0.0 {
+        return Err(E::custom(format!(
+            "must be a positive number of seconds, not {s}"
+        )));
+    }
+    Duration::try_from_secs_f64(s).map_err(E::custom)
+}
+
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    to_duration(f64::deserialize(d)?)
+}
+
+fn opt_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Option::<f64>::deserialize(d)?.map(to_duration).transpose()
+}
+
+fn env_map<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    let m = std::collections::BTreeMap::<String, String>::deserialize(d)?;
+    Ok(m.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(v: Value) -> String {
+        match EngineOptions::from_json(&v) {
+            Err(Error::InvalidConfig(m)) => m,
+            other => panic!("expected InvalidConfig, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn defaults_come_from_one_place() {
+        let o = EngineOptions::from_json(&json!({})).unwrap();
+        let d = EngineOptions::default();
+        assert_eq!(o.max_sessions, d.max_sessions);
+        assert_eq!(o.turn_timeout, Duration::from_secs(300));
+        assert_eq!(o.env_allow, d.env_allow);
+        assert!(EngineOptions::from_json(&Value::Null).is_ok());
+    }
+
+    #[test]
+    fn wire_values_are_seconds_paths_and_string_maps() {
+        let o = EngineOptions::from_json(&json!({
+            "binary": "/bin/sh", "turn_timeout": 1.5, "env": {"B": "2", "A": "1"},
+            "state_dir": "/tmp/x", "max_sessions": 3, "model": null
+        }))
+        .unwrap();
+        assert_eq!(o.turn_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            o.env,
+            vec![("A".into(), "1".into()), ("B".into(), "2".into())]
+        );
+        assert_eq!(o.state_dir.as_deref(), Some(Path::new("/tmp/x")));
+        assert_eq!(o.max_sessions, 3);
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        assert!(err(json!({"turn_timeout": -1})).starts_with("turn_timeout:"));
+        assert!(err(json!({"turn_timeout": 0})).starts_with("turn_timeout:"));
+        assert!(err(json!({"max_sessions": -1})).starts_with("max_sessions:"));
+        assert!(err(json!({"max_sessions": 0})).starts_with("max_sessions:"));
+        assert!(err(json!({"env": {"A": 1}})).starts_with("env.A:"));
+        assert!(err(json!({"args": "x"})).starts_with("args:"));
+        let unknown = err(json!({"max_sesions": 3}));
+        assert!(unknown.contains("max_sesions"), "{unknown}");
+        assert!(err(json!([1])).contains("object"));
+    }
+
+    #[test]
+    fn turn_options_reject_unknown_keys_and_bad_timeouts() {
+        let t = TurnOptions::from_json(&json!({"workdir": "/w", "timeout": 2})).unwrap();
+        assert_eq!(t.timeout, Some(Duration::from_secs(2)));
+        assert!(TurnOptions::from_json(&json!({"timout": 2})).is_err());
+        assert!(TurnOptions::from_json(&json!({"timeout": -2})).is_err());
+    }
+
+    #[test]
+    fn the_binary_is_resolved_with_a_hint() {
+        let o = EngineOptions {
+            binary: "sh".into(),
+            ..EngineOptions::default()
+        };
+        assert!(o.resolve_binary().unwrap().is_absolute());
+        let missing = EngineOptions {
+            binary: "no-such-agent-cli".into(),
+            ..EngineOptions::default()
+        };
+        let Err(Error::InvalidConfig(m)) = missing.resolve_binary() else {
+            panic!("a missing binary must be InvalidConfig")
+        };
+        assert!(m.contains("no-such-agent-cli") && m.contains("hint"), "{m}");
+        let path = EngineOptions {
+            binary: "/nonexistent/agent".into(),
+            ..EngineOptions::default()
+        };
+        assert!(
+            matches!(path.resolve_binary(), Err(Error::InvalidConfig(m)) if m.contains("/nonexistent/agent"))
+        );
+    }
+}
