@@ -422,12 +422,14 @@ pub enum LadderStage {
 }
 
 impl LadderStage {
-    fn from_phase(p: i32) -> Self {
+    /// The stage a supervisor's last ladder phase stands for (the agent
+    /// still running when the tree was found empty: nothing was needed).
+    fn from_phase(p: proto::Phase) -> Self {
         match p {
-            1 => LadderStage::Eof,
-            2 => LadderStage::Term,
-            3 => LadderStage::Kill,
-            _ => LadderStage::None,
+            proto::Phase::Run => LadderStage::None,
+            proto::Phase::Eof => LadderStage::Eof,
+            proto::Phase::Term => LadderStage::Term,
+            proto::Phase::Kill => LadderStage::Kill,
         }
     }
 }

@@ -7,43 +7,152 @@
 //! other. When the host process dies, however it dies, the kernel closes its
 //! end and the supervisor sees EOF/POLLHUP.
 //!
-//! Host -> supervisor: single command bytes ([`CMD_KILL`], [`CMD_DETACH`],
-//! [`CMD_KILL_NOW`]).
+//! Host -> supervisor: single command bytes ([`Cmd`]).
 //!
 //! Supervisor -> host: fixed 16-byte records `[tag, 0, 0, 0, a, b, c]` with
-//! `a`, `b`, `c` native-endian `i32`s (both ends are the same machine):
+//! `a`, `b`, `c` native-endian `i32`s (both ends are the same machine) and
+//! the tag a [`Msg`]:
 //!
 //! | tag | meaning | a | b | c |
 //! |-----|---------|---|---|---|
 //! | `S` | agent started (exec succeeded) | agent pid | | |
-//! | `F` | agent could not be started | stage | errno | |
+//! | `F` | agent could not be started | [`FailStage`] | errno | |
 //! | `X` | agent (the leader) exited | raw wait status | | |
-//! | `R` | tree confirmed empty; supervisor exits next | last ladder phase | # SIGTERMed | # SIGKILLed |
+//! | `R` | tree confirmed empty; supervisor exits next | last ladder [`Phase`] | # SIGTERMed | # SIGKILLed |
+//!
+//! Every code is an enum with its wire value as the discriminant, so each
+//! number is written down once, here; decoding searches the variants for
+//! it. The supervisor side runs after `fork` and must not allocate: neither
+//! the `as` cast that encodes nor the search that decodes does.
 
-/// Graceful kill: run the whole ladder; the host stays to read the report.
-pub(crate) const CMD_KILL: u8 = b'K';
-/// Graceful kill, and the host end is about to be closed (handle dropped):
-/// the EOF that follows is not a host death.
-pub(crate) const CMD_DETACH: u8 = b'D';
-/// Skip the grace periods: stop-then-kill the whole tree now.
-pub(crate) const CMD_KILL_NOW: u8 = b'Q';
+/// A command byte, host -> supervisor.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmd {
+    /// Graceful kill: run the whole ladder; the host stays to read the report.
+    Kill = b'K',
+    /// Graceful kill, and the host end is about to be closed (handle
+    /// dropped): the EOF that follows is not a host death.
+    Detach = b'D',
+    /// Skip the grace periods: stop-then-kill the whole tree now.
+    KillNow = b'Q',
+}
 
-/// Agent started.
-pub(crate) const MSG_STARTED: u8 = b'S';
-/// Agent failed to start.
-pub(crate) const MSG_FAILED: u8 = b'F';
-/// Agent exited.
-pub(crate) const MSG_EXITED: u8 = b'X';
-/// Tree empty, final report.
-pub(crate) const MSG_REPORT: u8 = b'R';
+impl TryFrom<u8> for Cmd {
+    /// The byte, when it is no command (ignored by the supervisor).
+    type Error = u8;
+
+    fn try_from(b: u8) -> Result<Self, u8> {
+        [Cmd::Kill, Cmd::Detach, Cmd::KillNow]
+            .into_iter()
+            .find(|c| *c as u8 == b)
+            .ok_or(b)
+    }
+}
+
+/// The tag of a supervisor -> host record.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Msg {
+    /// Agent started.
+    Started = b'S',
+    /// Agent failed to start.
+    Failed = b'F',
+    /// Agent exited.
+    Exited = b'X',
+    /// Tree empty, final report.
+    Report = b'R',
+}
+
+impl TryFrom<u8> for Msg {
+    /// The tag byte, when it is no known tag.
+    type Error = u8;
+
+    fn try_from(b: u8) -> Result<Self, u8> {
+        [Msg::Started, Msg::Failed, Msg::Exited, Msg::Report]
+            .into_iter()
+            .find(|m| *m as u8 == b)
+            .ok_or(b)
+    }
+}
+
+/// The step at which starting the agent failed (`a` of an `F` record).
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailStage {
+    /// Joining the session cgroup (`cgroup.procs`).
+    Cgroup = 1,
+    /// `setrlimit`.
+    Rlimit = 2,
+    /// `chdir` to the working directory.
+    Chdir = 3,
+    /// `execve`.
+    Exec = 4,
+    /// `fork` (or the pipe that reports exec failures).
+    Fork = 5,
+    /// `prctl(PR_SET_PDEATHSIG)`.
+    PdeathSig = 6,
+}
+
+impl FailStage {
+    /// The stage with wire code `v`, if there is one.
+    pub(crate) fn from_i32(v: i32) -> Option<Self> {
+        [
+            FailStage::Cgroup,
+            FailStage::Rlimit,
+            FailStage::Chdir,
+            FailStage::Exec,
+            FailStage::Fork,
+            FailStage::PdeathSig,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == v)
+    }
+
+    /// What was being done, for the spawn error ("{what} failed for ...").
+    pub(crate) fn action(self) -> &'static str {
+        match self {
+            FailStage::Cgroup => "joining the session cgroup",
+            FailStage::Rlimit => "setting rlimits",
+            FailStage::Chdir => "changing to the working directory",
+            FailStage::Exec => "exec",
+            FailStage::Fork => "fork",
+            FailStage::PdeathSig => "prctl(PR_SET_PDEATHSIG)",
+        }
+    }
+}
+
+/// A phase of the supervisor's kill ladder (`a` of the final `R` record:
+/// the furthest phase entered). Ordered: a later phase compares greater.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    /// The agent runs; no kill requested.
+    Run = 0,
+    /// Stdin closed; waiting for the agent to exit on its own.
+    Eof = 1,
+    /// The tree was SIGTERMed; waiting for it to go.
+    Term = 2,
+    /// Stop-then-SIGKILL until nothing is left.
+    Kill = 3,
+}
+
+impl Phase {
+    /// The phase with wire code `v`, if there is one.
+    pub(crate) fn from_i32(v: i32) -> Option<Self> {
+        [Phase::Run, Phase::Eof, Phase::Term, Phase::Kill]
+            .into_iter()
+            .find(|p| *p as i32 == v)
+    }
+}
 
 /// Size of one supervisor -> host record.
 pub(crate) const MSG_LEN: usize = 16;
 
 /// Encodes one record (no allocation: used after fork).
-pub(crate) fn encode(tag: u8, a: i32, b: i32, c: i32) -> [u8; MSG_LEN] {
+pub(crate) fn encode(tag: Msg, a: i32, b: i32, c: i32) -> [u8; MSG_LEN] {
     let mut m = [0u8; MSG_LEN];
-    m[0] = tag;
+    m[0] = tag as u8;
     let (a, b, c) = (a.to_ne_bytes(), b.to_ne_bytes(), c.to_ne_bytes());
     let mut i = 0;
     while i < 4 {
@@ -55,7 +164,8 @@ pub(crate) fn encode(tag: u8, a: i32, b: i32, c: i32) -> [u8; MSG_LEN] {
     m
 }
 
-/// Decodes one record.
+/// Decodes one record into its raw tag byte and words (see [`Msg`] for the
+/// tag; the words' meaning depends on it).
 pub(crate) fn decode(m: &[u8; MSG_LEN]) -> (u8, i32, i32, i32) {
     let word = |o: usize| i32::from_ne_bytes([m[o], m[o + 1], m[o + 2], m[o + 3]]);
     (m[0], word(4), word(8), word(12))

@@ -1,10 +1,11 @@
 //! Host side: preparing a [`Plan`], forking the supervisor, and the
 //! [`Contained`] handle.
 
+use super::proto::{self, Cmd, FailStage, Msg, Phase};
 use super::supervisor::{self, Plan, RlimitResource};
 use super::{
-    cgroup, env, proto, state, sys, ContainmentMode, ContainmentPreference, KillReport,
-    LadderStage, SpawnOptions, StdioMode,
+    cgroup, env, state, sys, ContainmentMode, ContainmentPreference, KillReport, LadderStage,
+    SpawnOptions, StdioMode,
 };
 use crate::{Error, Result};
 use parking_lot::Mutex;
@@ -421,18 +422,12 @@ impl Contained {
         };
         me.ctrl = Some(ctrl?);
         // From here on, an early return drops `me`, which cleans up.
-        match me.next_msg().await? {
-            Some((proto::MSG_STARTED, pid, _, _)) if pid > 1 => me.pid = pid,
-            Some((proto::MSG_FAILED, stage, errno, _)) => {
-                let what = match stage {
-                    supervisor::FAIL_CGROUP => "joining the session cgroup",
-                    supervisor::FAIL_RLIMIT => "setting rlimits",
-                    supervisor::FAIL_CHDIR => "changing to the working directory",
-                    supervisor::FAIL_EXEC => "exec",
-                    supervisor::FAIL_FORK => "fork",
-                    supervisor::FAIL_PDEATHSIG => "prctl(PR_SET_PDEATHSIG)",
-                    _ => "starting the agent",
-                };
+        let first = me.next_msg().await?;
+        match first.map(|(tag, a, b, _)| (Msg::try_from(tag), a, b)) {
+            Some((Ok(Msg::Started), pid, _)) if pid > 1 => me.pid = pid,
+            Some((Ok(Msg::Failed), stage, errno)) => {
+                let what =
+                    FailStage::from_i32(stage).map_or("starting the agent", FailStage::action);
                 me.drain_and_reap().await;
                 return Err(Error::Spawn(format!(
                     "{what} failed for {}: {}",
@@ -440,10 +435,10 @@ impl Contained {
                     std::io::Error::from_raw_os_error(errno)
                 )));
             }
-            other => {
+            _ => {
                 me.drain_and_reap().await;
                 return Err(Error::Spawn(format!(
-                    "supervisor failed before starting the agent ({other:?})"
+                    "supervisor failed before starting the agent ({first:?})"
                 )));
             }
         }
@@ -532,12 +527,13 @@ impl Contained {
             if self.rlen == proto::MSG_LEN {
                 self.rlen = 0;
                 let m = proto::decode(&self.rbuf);
-                match m.0 {
-                    proto::MSG_EXITED => self.status = Some(ExitStatus::from_raw(m.1)),
-                    proto::MSG_REPORT => {
+                match Msg::try_from(m.0) {
+                    Ok(Msg::Exited) => self.status = Some(ExitStatus::from_raw(m.1)),
+                    Ok(Msg::Report) => {
                         self.report = Some(KillReport {
                             exit_status: self.status,
-                            stage: LadderStage::from_phase(m.1),
+                            stage: Phase::from_i32(m.1)
+                                .map_or(LadderStage::None, LadderStage::from_phase),
                             terminated: m.2.max(0) as u32,
                             killed: m.3.max(0) as u32,
                             elapsed: Duration::ZERO,
@@ -605,22 +601,22 @@ impl Contained {
     ///
     /// Idempotent: a second call returns the first report.
     pub async fn kill(&mut self) -> Result<KillReport> {
-        self.kill_with(proto::CMD_KILL).await
+        self.kill_with(Cmd::Kill).await
     }
 
     /// Like [`kill`](Self::kill) but skips both grace periods: stop and
     /// SIGKILL the whole tree at once.
     pub async fn kill_now(&mut self) -> Result<KillReport> {
-        self.kill_with(proto::CMD_KILL_NOW).await
+        self.kill_with(Cmd::KillNow).await
     }
 
-    async fn kill_with(&mut self, cmd: u8) -> Result<KillReport> {
+    async fn kill_with(&mut self, cmd: Cmd) -> Result<KillReport> {
         let started = Instant::now();
         self.stdin = None;
         if !self.kill_sent && !self.eof {
             if let Some(c) = &self.ctrl {
                 // EPIPE means the supervisor already finished: fine.
-                let _ = sys::send_byte(c.as_raw_fd(), cmd);
+                let _ = sys::send_byte(c.as_raw_fd(), cmd as u8);
             }
             self.kill_sent = true;
         }
@@ -652,7 +648,7 @@ impl Drop for Contained {
         self.stdin = None;
         if let Some(c) = self.ctrl.take() {
             if !self.eof {
-                let _ = sys::send_byte(c.as_raw_fd(), proto::CMD_DETACH);
+                let _ = sys::send_byte(c.as_raw_fd(), Cmd::Detach as u8);
             }
             drop(c);
         }

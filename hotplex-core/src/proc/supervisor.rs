@@ -21,7 +21,7 @@
 //! See the module docs of [`crate::proc`] for the overall design and the
 //! wire protocol.
 
-use super::proto;
+use super::proto::{self, Cmd, FailStage, Msg, Phase};
 use libc::{c_char, c_int, pid_t};
 use std::ffi::CString;
 
@@ -32,14 +32,6 @@ const FD_OUT: c_int = 5;
 const FD_ERR: c_int = 6;
 /// First descriptor number that is not part of the fixed layout.
 const FD_FIRST_FREE: c_int = 7;
-
-/// Stages reported in an exec-failure message (`'F'`).
-pub(crate) const FAIL_CGROUP: i32 = 1;
-pub(crate) const FAIL_RLIMIT: i32 = 2;
-pub(crate) const FAIL_CHDIR: i32 = 3;
-pub(crate) const FAIL_EXEC: i32 = 4;
-pub(crate) const FAIL_FORK: i32 = 5;
-pub(crate) const FAIL_PDEATHSIG: i32 = 6;
 
 /// Everything the supervisor needs, prepared by the host before `fork`.
 ///
@@ -154,7 +146,7 @@ fn write_all(fd: c_int, buf: &[u8]) {
     }
 }
 
-fn send_msg(tag: u8, a: i32, b: i32, c: i32) {
+fn send_msg(tag: Msg, a: i32, b: i32, c: i32) {
     write_all(FD_CTRL, &proto::encode(tag, a, b, c));
 }
 
@@ -490,12 +482,6 @@ fn collect_descendants(me: pid_t, stop: bool, list: &mut PidList) -> usize {
 // The supervisor proper
 // ---------------------------------------------------------------------------
 
-/// Ladder phases (also reported in the final `'R'` message).
-const PHASE_RUN: i32 = 0;
-const PHASE_EOF: i32 = 1;
-const PHASE_TERM: i32 = 2;
-const PHASE_KILL: i32 = 3;
-
 struct Sup<'a> {
     plan: &'a Plan,
     me: pid_t,
@@ -505,10 +491,11 @@ struct Sup<'a> {
     /// reaped) until the end, so its process-group id cannot be reused.
     #[cfg_attr(target_os = "linux", allow(dead_code))]
     leader_exited_unreaped: bool,
-    phase: i32,
+    /// The ladder phase the supervisor is in.
+    phase: Phase,
     deadline: i64,
     /// Highest phase entered (reported).
-    reached: i32,
+    reached: Phase,
     term_count: i32,
     kill_count: i32,
     host_gone: bool,
@@ -618,7 +605,7 @@ pub(crate) fn run(plan: &Plan) -> ! {
     let agent = match spawn_agent(plan, me) {
         Ok(pid) => pid,
         Err((stage, err)) => {
-            send_msg(proto::MSG_FAILED, stage, err, 0);
+            send_msg(Msg::Failed, stage, err, 0);
             // Reap whatever was started, then leave.
             loop {
                 let mut st = 0;
@@ -634,7 +621,7 @@ pub(crate) fn run(plan: &Plan) -> ! {
     close(FD_IN);
     close(FD_OUT);
     close(FD_ERR);
-    send_msg(proto::MSG_STARTED, agent, 0, 0);
+    send_msg(Msg::Started, agent, 0, 0);
 
     let mut sup = Sup {
         plan,
@@ -642,9 +629,9 @@ pub(crate) fn run(plan: &Plan) -> ! {
         agent,
         leader_alive: true,
         leader_exited_unreaped: false,
-        phase: PHASE_RUN,
+        phase: Phase::Run,
         deadline: 0,
-        reached: PHASE_RUN,
+        reached: Phase::Run,
         term_count: 0,
         kill_count: 0,
         host_gone: false,
@@ -660,13 +647,15 @@ pub(crate) fn run(plan: &Plan) -> ! {
     sup.main_loop()
 }
 
-/// Forks and execs the agent. Returns its pid, or (stage, errno).
+/// Forks and execs the agent. Returns its pid, or (stage, errno) with the
+/// stage as its wire code ([`FailStage`] as `i32`): a stage the agent's
+/// child reports is relayed to the host as read, never interpreted here.
 fn spawn_agent(plan: &Plan, me: pid_t) -> Result<pid_t, (i32, i32)> {
     // Exec-status pipe: CLOEXEC, so a successful exec closes it (EOF).
     let mut errp = [-1 as c_int; 2];
     // SAFETY: pipe writes two descriptors into the local array.
     if unsafe { libc::pipe(errp.as_mut_ptr()) } != 0 {
-        return Err((FAIL_FORK, errno()));
+        return Err((FailStage::Fork as i32, errno()));
     }
     for fd in errp {
         // SAFETY: setting FD_CLOEXEC on descriptors we just created.
@@ -701,7 +690,7 @@ fn spawn_agent(plan: &Plan, me: pid_t) -> Result<pid_t, (i32, i32)> {
         let e = errno();
         close(errp[0]);
         close(errp[1]);
-        return Err((FAIL_FORK, e));
+        return Err((FailStage::Fork as i32, e));
     }
     if pid == 0 {
         close(errp[0]);
@@ -728,10 +717,10 @@ fn spawn_agent(plan: &Plan, me: pid_t) -> Result<pid_t, (i32, i32)> {
 
 /// In the agent's fork child: set up and exec. Never returns.
 fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
-    let fail = |stage: i32| -> ! {
+    let fail = |stage: FailStage| -> ! {
         let e = errno();
         let mut msg = [0u8; 8];
-        msg[..4].copy_from_slice(&stage.to_ne_bytes());
+        msg[..4].copy_from_slice(&(stage as i32).to_ne_bytes());
         msg[4..].copy_from_slice(&e.to_ne_bytes());
         write_all(errfd, &msg);
         exit_now(127)
@@ -744,7 +733,7 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
     }
     if let (Some(procs), false) = (&plan.cgroup_procs, in_cgroup) {
         if write_file(procs, b"0").is_err() {
-            fail(FAIL_CGROUP);
+            fail(FailStage::Cgroup);
         }
     }
     #[cfg(target_os = "linux")]
@@ -753,7 +742,7 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
         // "supervisor died": the agent is SIGKILLed with it.
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
-            fail(FAIL_PDEATHSIG);
+            fail(FailStage::PdeathSig);
         }
         // SAFETY: getppid has no preconditions.
         if unsafe { libc::getppid() } != sup {
@@ -769,7 +758,7 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
         };
         // SAFETY: valid pointer to a local rlimit.
         if unsafe { libc::setrlimit(res, &rl) } != 0 {
-            fail(FAIL_RLIMIT);
+            fail(FailStage::Rlimit);
         }
     }
     // SAFETY: dup2 onto the standard descriptors, then close the originals.
@@ -784,7 +773,7 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
     if let Some(cwd) = &plan.cwd {
         // SAFETY: NUL-terminated path owned by the plan.
         if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
-            fail(FAIL_CHDIR);
+            fail(FailStage::Chdir);
         }
     }
     // Default dispositions and an empty mask for the new program (ignored
@@ -800,7 +789,7 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
             plan.envp_ptrs.as_ptr(),
         );
     }
-    fail(FAIL_EXEC)
+    fail(FailStage::Exec)
 }
 
 /// `struct clone_args` of clone3(2) (version 2, with `cgroup`).
@@ -887,7 +876,7 @@ impl Sup<'_> {
     fn main_loop(&mut self) -> ! {
         loop {
             let no_children = self.reap_all();
-            if !self.leader_alive && (self.phase == PHASE_RUN || self.phase == PHASE_EOF) {
+            if !self.leader_alive && (self.phase == Phase::Run || self.phase == Phase::Eof) {
                 // The leader exited (on its own, or after stdin closed): the
                 // session is over; clean up whatever it left behind.
                 if self.tree_empty(no_children) {
@@ -896,18 +885,18 @@ impl Sup<'_> {
                 self.enter_term();
             }
             let none_left = self.reap_all();
-            if self.phase >= PHASE_TERM && self.tree_empty(none_left) {
+            if self.phase >= Phase::Term && self.tree_empty(none_left) {
                 self.finish();
             }
             let now = now_ms();
-            if self.phase == PHASE_EOF && now >= self.deadline {
+            if self.phase == Phase::Eof && now >= self.deadline {
                 self.enter_term();
                 continue;
             }
-            if self.phase == PHASE_TERM && now >= self.deadline {
-                self.phase = PHASE_KILL;
+            if self.phase == Phase::Term && now >= self.deadline {
+                self.phase = Phase::Kill;
             }
-            if self.phase == PHASE_KILL {
+            if self.phase == Phase::Kill {
                 self.kill_all();
                 self.finish();
             }
@@ -918,7 +907,7 @@ impl Sup<'_> {
     /// Blocks in poll(2) until a control byte, a signal, or the next check.
     fn wait_events(&mut self, now: i64) {
         let mut timeout: c_int = match self.phase {
-            PHASE_RUN => -1,
+            Phase::Run => -1,
             _ => (self.deadline.saturating_sub(now)).clamp(0, 10) as c_int,
         };
         #[cfg(not(target_os = "linux"))]
@@ -928,7 +917,7 @@ impl Sup<'_> {
                 timeout = 20;
             }
         }
-        if self.phase == PHASE_RUN && !self.leader_alive {
+        if self.phase == Phase::Run && !self.leader_alive {
             timeout = 0;
         }
         let mut fds = [
@@ -968,7 +957,7 @@ impl Sup<'_> {
                 libc::sigismember(&set, libc::SIGTERM) == 1
             };
             if term {
-                self.phase = PHASE_KILL;
+                self.phase = Phase::Kill;
             }
         }
     }
@@ -988,26 +977,26 @@ impl Sup<'_> {
             // graceful ladder goes on; otherwise the host died: kill now.
             self.host_gone = true;
             if !self.detached {
-                self.phase = PHASE_KILL;
+                self.phase = Phase::Kill;
             }
             return;
         }
         let n = (n as usize).min(buf.len());
         for &b in buf.get(..n).unwrap_or(&[]) {
-            match b {
-                proto::CMD_KILL | proto::CMD_DETACH => {
-                    if b == proto::CMD_DETACH {
+            match Cmd::try_from(b) {
+                Ok(cmd @ (Cmd::Kill | Cmd::Detach)) => {
+                    if cmd == Cmd::Detach {
                         self.detached = true;
                     }
                     if !self.graceful {
                         self.graceful = true;
-                        if self.phase == PHASE_RUN {
+                        if self.phase == Phase::Run {
                             self.enter_eof();
                         }
                     }
                 }
-                proto::CMD_KILL_NOW => self.phase = PHASE_KILL,
-                _ => {}
+                Ok(Cmd::KillNow) => self.phase = Phase::Kill,
+                Err(_) => {}
             }
         }
     }
@@ -1029,7 +1018,7 @@ impl Sup<'_> {
                     let signo = u32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
                     if signo == libc::SIGTERM as u32 {
                         // Somebody (systemd, a sweep) asks us to go: fast kill.
-                        self.phase = PHASE_KILL;
+                        self.phase = Phase::Kill;
                     }
                 }
                 off = off.wrapping_add(128);
@@ -1055,18 +1044,18 @@ impl Sup<'_> {
     }
 
     fn enter_eof(&mut self) {
-        self.reached = self.reached.max(PHASE_EOF);
+        self.reached = self.reached.max(Phase::Eof);
         if !self.leader_alive || self.plan.grace_eof_ms <= 0 {
             self.enter_term();
             return;
         }
-        self.phase = PHASE_EOF;
+        self.phase = Phase::Eof;
         self.deadline = now_ms().saturating_add(self.plan.grace_eof_ms);
     }
 
     fn enter_term(&mut self) {
-        self.reached = self.reached.max(PHASE_TERM);
-        self.phase = PHASE_TERM;
+        self.reached = self.reached.max(Phase::Term);
+        self.phase = Phase::Term;
         self.deadline = now_ms().saturating_add(self.plan.grace_term_ms.max(0));
         self.term_count = self
             .term_count
@@ -1141,7 +1130,7 @@ impl Sup<'_> {
             if r > 0 {
                 if r == self.agent && self.leader_alive {
                     self.leader_alive = false;
-                    send_msg(proto::MSG_EXITED, st, 0, 0);
+                    send_msg(Msg::Exited, st, 0, 0);
                 }
                 continue;
             }
@@ -1166,7 +1155,7 @@ impl Sup<'_> {
 
     /// Stop-then-kill until no descendant is left. Returns when confirmed.
     fn kill_all(&mut self) {
-        self.reached = self.reached.max(PHASE_KILL);
+        self.reached = self.reached.max(Phase::Kill);
         #[cfg(target_os = "linux")]
         {
             let mut idle_rounds: i64 = 0;
@@ -1242,15 +1231,15 @@ impl Sup<'_> {
                 // SAFETY: blocking waitpid on our own child.
                 let r = unsafe { libc::waitpid(self.agent, &mut st, 0) };
                 if r == self.agent {
-                    send_msg(proto::MSG_EXITED, st, 0, 0);
+                    send_msg(Msg::Exited, st, 0, 0);
                 }
                 self.leader_alive = false;
                 self.leader_exited_unreaped = false;
             }
         }
         send_msg(
-            proto::MSG_REPORT,
-            self.reached,
+            Msg::Report,
+            self.reached as i32,
             self.term_count,
             self.kill_count,
         );

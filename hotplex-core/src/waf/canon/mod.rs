@@ -1,0 +1,522 @@
+//! From parsed simple commands to the canonical texts rules are matched on.
+//!
+//! For every simple command this strips wrappers (`sudo`, `env`, `timeout`,
+//! `xargs`, `find -exec`, ...), follows code into shells (`sh -c`, `eval`,
+//! `su -c`, `ssh host cmd`, heredocs and pipes into shells) and tool-native
+//! execution (`git -c alias.x='!...'`, `tar --checkpoint-action=exec=`,
+//! `vim -c '!...'`), and collects interpreter code (`python -c`, `awk`,
+//! `sed`). Each wrapper level is emitted as a command of its own, so
+//! `sudo rm -rf /opt` yields both `sudo rm -rf /opt` (for privilege rules) and
+//! `rm -rf /opt` (for deletion rules).
+//!
+//! This module holds the entry points and the flow: [`canonicalize`] parses,
+//! `analyse` walks commands and pipelines, `unwrap_command` and
+//! `unwrap_argv` peel one wrapper level after another, dispatching on the
+//! command name to the module that knows the command:
+//!
+//! * `wrappers`: commands that run another command (a table for the simple
+//!   ones, code for the rest);
+//! * `shells`: commands that run shell code they are handed;
+//! * `tools`: programs that run code they are configured with;
+//! * `code`: interpreter code (`python -c`, `awk`, `sed`);
+//! * `sql`: statements given to database clients;
+//! * `glob`: obfuscated command words (`/???/r?`, `r${x}m`);
+//! * `paths`: path arguments and the directory a `cd` leaves behind;
+//! * `args`: getopt-style option parsing the others share.
+
+mod args;
+mod code;
+mod glob;
+mod paths;
+mod shells;
+mod sql;
+mod tools;
+mod wrappers;
+
+use std::ops::Range;
+
+use super::shell::{self, assignment, basename, Ctx, SimpleCommand};
+
+pub use self::paths::normalize_path;
+
+/// A canonical text and the input span it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The text rules of one [`super::Scope`] are matched on.
+    pub text: String,
+    /// Byte range in the checked input.
+    pub span: Range<usize>,
+}
+
+/// Everything rules look at for one command line.
+#[derive(Debug, Default, Clone)]
+pub struct Canonical {
+    /// [`super::Scope::Command`] texts.
+    pub commands: Vec<Item>,
+    /// [`super::Scope::Redirect`] texts.
+    pub redirects: Vec<Item>,
+    /// [`super::Scope::Pipeline`] texts.
+    pub pipelines: Vec<Item>,
+    /// [`super::Scope::Code`] texts, each prefixed by the interpreter's name
+    /// and a space (`python3 import os; ...`).
+    pub codes: Vec<Item>,
+    /// A parse limit was hit somewhere: the verdict must not be `safe`.
+    pub incomplete: bool,
+    /// The input is not valid shell (unterminated quote, substitution or
+    /// heredoc): a strict check must not call it `safe`.
+    pub syntax_error: bool,
+    /// Byte ranges of the input that are quoted-heredoc bodies (data); the
+    /// [`super::Scope::Script`] text is the input without them.
+    pub literal_bodies: Vec<Range<usize>>,
+}
+
+impl Canonical {
+    /// The input without quoted-heredoc bodies: what built-in raw-text rules
+    /// read. Borrowed when there is nothing to remove.
+    pub fn script_text<'a>(&self, input: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.literal_bodies.is_empty() {
+            return std::borrow::Cow::Borrowed(input);
+        }
+        let mut out = String::with_capacity(input.len());
+        let mut at = 0;
+        for r in &self.literal_bodies {
+            if r.start >= at && r.end <= input.len() {
+                out.push_str(&input[at..r.start]);
+                at = r.end;
+            }
+        }
+        out.push_str(&input[at..]);
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// Separates the commands of a pipeline in [`Canonical::pipelines`].
+pub const PIPE_SEP: &str = " \u{1e} ";
+/// Stands for whitespace *inside* one argument in canonical command texts.
+pub const ARG_SPACE: char = '\u{1f}';
+
+/// Most wrapper levels unwrapped for one command.
+const MAX_UNWRAP: usize = 16;
+
+/// Canonicalises a shell command line.
+pub fn canonicalize(src: &str) -> Canonical {
+    let mut ctx = Ctx::default();
+    let mut out = Canonical::default();
+    analyse(&mut ctx, &mut out, src, None, 0);
+    out.incomplete |= ctx.out.incomplete;
+    out.syntax_error = ctx.out.syntax_error;
+    out.literal_bodies = std::mem::take(&mut ctx.out.literal_bodies);
+    out
+}
+
+/// Renders argv as one canonical command text.
+pub fn render(argv: &[String]) -> String {
+    let mut s = String::with_capacity(argv.iter().map(|a| a.len() + 1).sum());
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        // Plain ASCII without blanks (nearly every argument) is copied as is.
+        if a.bytes().all(|c| c.is_ascii() && !c.is_ascii_whitespace()) {
+            s.push_str(a);
+        } else {
+            s.extend(
+                a.chars()
+                    .map(|c| if c.is_whitespace() { ARG_SPACE } else { c }),
+            );
+        }
+    }
+    s
+}
+
+/// Parses `src` (the whole input, or code found inside it) and emits the
+/// canonical texts of every command and pipeline in it.
+fn analyse(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    src: &str,
+    span: Option<Range<usize>>,
+    depth: usize,
+) {
+    if depth > shell::MAX_DEPTH {
+        out.incomplete = true;
+        return;
+    }
+    let first = ctx.out.commands.len();
+    let first_pipe = ctx.out.pipelines.len();
+    shell::parse_into(ctx, src, span, depth);
+    let last = ctx.out.commands.len();
+    let last_pipe = ctx.out.pipelines.len();
+    // The innermost argv of each command is only needed for pipelines.
+    let has_pipes = last_pipe > first_pipe;
+    let mut innermost: Vec<Vec<String>> =
+        Vec::with_capacity(if has_pipes { last - first } else { 0 });
+    for i in first..last {
+        // Move the command out while it is unwrapped (nested analysis only
+        // appends to the list), so a large heredoc body is never copied.
+        let cmd = std::mem::take(&mut ctx.out.commands[i]);
+        let argv = unwrap_command(ctx, out, &cmd);
+        if has_pipes {
+            innermost.push(argv);
+        }
+        ctx.out.commands[i] = cmd;
+    }
+    for pi in first_pipe..last_pipe {
+        let pipe = ctx.out.pipelines[pi].clone();
+        let parts: Vec<String> = pipe
+            .iter()
+            .map(|&i| {
+                innermost
+                    .get(i - first)
+                    .map(|a| render(a))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let span = merge(
+            &ctx.out.commands[pipe[0]].span,
+            &ctx.out.commands[pipe[pipe.len() - 1]].span,
+        );
+        out.pipelines.push(Item {
+            text: parts.join(PIPE_SEP),
+            span: span.clone(),
+        });
+        // What the previous command writes may become code or arguments.
+        for w in pipe.windows(2) {
+            let (prev, next) = (w[0], w[1]);
+            let Some(data) = produced_data(&ctx.out.commands[prev], innermost.get(prev - first))
+            else {
+                continue;
+            };
+            let next_argv = innermost.get(next - first).cloned().unwrap_or_default();
+            let nspan = ctx.out.commands[next].span.clone();
+            let next_is_xargs = shell::command_word(&ctx.out.commands[next])
+                .is_some_and(|w| basename(w) == "xargs");
+            if shells::reads_script_from_stdin(&next_argv) {
+                analyse(ctx, out, &data, Some(nspan), depth + 1);
+            } else if next_argv.first().is_some_and(|n| sql::is_db_client(n)) {
+                sql::push_sql(out, &next_argv, Some(&data), &nspan);
+            } else if let Some(name) = code::interpreter(&next_argv) {
+                if code::code_arg(&next_argv).is_none() && next_argv.len() == 1 {
+                    code::push_code(ctx, out, &name, &data, nspan, depth);
+                }
+            } else if next_is_xargs {
+                // `echo ~ | xargs rm -rf`: xargs appends what it reads.
+                let mut argv = next_argv.clone();
+                argv.extend(data.split_whitespace().map(str::to_owned));
+                unwrap_argv(ctx, out, argv, &nspan, None, depth);
+            }
+        }
+    }
+}
+
+/// The smallest range covering both `a` and `b`.
+fn merge(a: &Range<usize>, b: &Range<usize>) -> Range<usize> {
+    a.start.min(b.start)..a.end.max(b.end)
+}
+
+/// [`analyse`] for code found inside the command at `span` (the argument of
+/// `sh -c`, a git alias, ...): one nesting level deeper, every command
+/// reported at the span of the command that carried the code.
+fn analyse_nested(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    src: &str,
+    span: &Range<usize>,
+    depth: usize,
+) {
+    analyse(ctx, out, src, Some(span.clone()), depth + 1);
+}
+
+/// Literal text a command writes to stdout that a pipe could hand on: a
+/// heredoc or here-string through `cat`, or `echo`/`printf` arguments.
+fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<String> {
+    let argv = argv?;
+    match argv.first().map(String::as_str)? {
+        "cat" if argv.len() == 1 => cmd.stdin.as_ref().map(|s| s.body.clone()),
+        // Paths under the start: judged as the start path itself.
+        "find" => Some(wrappers::find_start(argv)),
+        "ls" => Some(
+            argv[1..]
+                .iter()
+                .filter(|a| !a.starts_with('-'))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => shell::literal_output(argv),
+    }
+}
+
+/// Unwraps one parsed simple command; returns its innermost argv.
+fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Vec<String> {
+    for r in &cmd.redirects {
+        if r.op != "<<<" {
+            out.redirects.push(Item {
+                text: format!("{} {}", r.op, r.target),
+                span: cmd.span.clone(),
+            });
+        }
+    }
+    let assigns = cmd
+        .words
+        .iter()
+        .take_while(|w| assignment(&w.text).is_some());
+    tools::code_assignments(
+        ctx,
+        out,
+        assigns.map(|w| w.text.as_str()),
+        &cmd.span,
+        cmd.depth,
+    );
+    let argv: Vec<String> = cmd
+        .words
+        .iter()
+        .skip_while(|w| assignment(&w.text).is_some())
+        .map(|w| w.text.clone())
+        .collect();
+    let empties = |a: &[String]| match a {
+        [] => true,
+        [c] => c == ":" || c == "true",
+        [c, x] => {
+            (c == "cat" && x == "/dev/null")
+                || (c == "echo" && x == "-n")
+                || (c == "printf" && x.is_empty())
+        }
+        _ => false,
+    };
+    if empties(&argv) {
+        // `> file` and `: > file` empty the file: judge it as a truncation.
+        for r in &cmd.redirects {
+            if r.op == ">" || r.op == ">|" {
+                let mut t = vec![
+                    "truncate".to_owned(),
+                    "-s".to_owned(),
+                    "0".to_owned(),
+                    r.target.clone(),
+                ];
+                paths::normalize_args(ctx, &mut t);
+                out.commands.push(Item {
+                    text: render(&t),
+                    span: cmd.span.clone(),
+                });
+            }
+        }
+        return argv;
+    }
+    let stdin = cmd.stdin.as_ref().map(|s| s.body.as_str());
+    // An obfuscated command word is judged both as written and as what it
+    // may run; unknown variables in the arguments are dropped too.
+    if let Some(real) = argv.first().and_then(|w| glob::deobfuscated_name(w)) {
+        let mut alt = argv.clone();
+        alt[0] = real;
+        for a in alt.iter_mut().skip(1) {
+            if a.contains('$') {
+                *a = glob::strip_unknown_vars(a);
+            }
+        }
+        let alt_inner = unwrap_argv(ctx, out, alt, &cmd.span, stdin, cmd.depth);
+        unwrap_argv(ctx, out, argv, &cmd.span, stdin, cmd.depth);
+        // Pipelines are judged by what the command may really run.
+        return alt_inner;
+    }
+    unwrap_argv(ctx, out, argv, &cmd.span, stdin, cmd.depth)
+}
+
+/// What one wrapper level leaves to unwrap next.
+enum Next {
+    /// Nothing: the current argv is the innermost command.
+    Done,
+    /// The wrapped command starts at this index of the current argv (no
+    /// command when the index is 0 or past the end).
+    At(usize),
+    /// This argv replaces the current one and is unwrapped in its place
+    /// (`env -S 'cmd args'` splits one argument into an argv).
+    Replace(Vec<String>),
+    /// This argv is emitted as a level of its own and is the innermost
+    /// command (`git` without its global options).
+    Last(Vec<String>),
+}
+
+/// Emits canonical commands for `argv` and every wrapper level inside it;
+/// returns the innermost argv.
+fn unwrap_argv(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    mut argv: Vec<String>,
+    span: &Range<usize>,
+    stdin: Option<&str>,
+    depth: usize,
+) -> Vec<String> {
+    if depth > shell::MAX_DEPTH {
+        // `find -exec find -exec ...` and friends: stop following.
+        out.incomplete = true;
+        return argv;
+    }
+    for _ in 0..MAX_UNWRAP {
+        if argv.is_empty() {
+            return argv;
+        }
+        // The command word: unescaped basename (`/bin/rm`, `\rm` -> `rm`).
+        argv[0] = basename(&argv[0]).to_owned();
+        paths::normalize_args(ctx, &mut argv);
+        if matches!(argv[0].as_str(), "ssh" | "scp" | "sftp") {
+            // `-i KEY` authenticates with the key; it does not send it.
+            args::drop_option_values(&mut argv, "-i");
+        }
+        out.commands.push(Item {
+            text: render(&argv),
+            span: span.clone(),
+        });
+        if sql::is_db_client(&argv[0]) {
+            sql::push_sql(out, &argv, stdin, span);
+        }
+        match unwrap_one(ctx, out, &argv, span, stdin, depth) {
+            Next::At(i) if i < argv.len() && i > 0 => {
+                argv.drain(..i);
+            }
+            Next::Replace(replacement) => argv = replacement,
+            Next::Last(inner) => {
+                out.commands.push(Item {
+                    text: render(&inner),
+                    span: span.clone(),
+                });
+                return inner;
+            }
+            Next::At(_) | Next::Done => return argv,
+        }
+    }
+    out.incomplete = true;
+    argv
+}
+
+/// Follows what the command `argv` (already emitted, command word reduced
+/// to its basename) runs: code it is handed goes to [`analyse`], wrapped
+/// commands found inside are unwrapped; the result says where the command
+/// it wraps, if any, starts.
+fn unwrap_one(
+    ctx: &mut Ctx,
+    out: &mut Canonical,
+    argv: &[String],
+    span: &Range<usize>,
+    stdin: Option<&str>,
+    depth: usize,
+) -> Next {
+    let name = argv[0].as_str();
+    if let Some(wrapper) = wrappers::simple(name) {
+        return Next::At(wrapper.command_at(argv));
+    }
+    match name {
+        "cd" | "pushd" => {
+            paths::change_dir(ctx, argv);
+            Next::Done
+        }
+        "command" => wrappers::command(argv),
+        "watch" => wrappers::watch(ctx, out, argv, span, depth),
+        "flock" => wrappers::flock(ctx, out, argv, span, depth),
+        "env" => wrappers::env(ctx, out, argv, span, depth),
+        "xargs" => wrappers::xargs(ctx, out, argv, span, stdin, depth),
+        "parallel" => wrappers::parallel(ctx, out, argv, span, depth),
+        "find" => wrappers::find(ctx, out, argv, span, depth),
+        "bundle" | "poetry" | "pipenv" | "uv" | "pdm" | "hatch" | "rye" | "pnpm" | "yarn"
+        | "npm" | "conda" | "mamba" => wrappers::package_runner(argv),
+        "at" | "batch" | "source" | "." => shells::stdin_script(ctx, out, argv, span, stdin, depth),
+        "su" => shells::su(ctx, out, argv, span, depth),
+        "eval" => shells::eval(ctx, out, argv, span, depth),
+        "ssh" => shells::ssh(ctx, out, argv, span, depth),
+        n if shells::is_shell(n) => shells::shell(ctx, out, argv, span, stdin, depth),
+        "git" => tools::git(ctx, out, argv, span, depth),
+        "tar" => tools::tar(ctx, out, argv, span, depth),
+        "vim" | "vi" | "nvim" | "ex" | "view" => tools::vim(ctx, out, argv, span, depth),
+        "zip" => tools::zip(ctx, out, argv, span, depth),
+        "rg" | "ripgrep" => tools::ripgrep(ctx, out, argv, span, depth),
+        "awk" | "gawk" | "mawk" | "nawk" => code::awk(ctx, out, argv, span, depth),
+        "sed" => code::sed(out, argv, span),
+        _ => code::inline_code(ctx, out, argv, span, stdin, depth),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmds(src: &str) -> Vec<String> {
+        canonicalize(src)
+            .commands
+            .into_iter()
+            .map(|i| i.text.replace(ARG_SPACE, "_"))
+            .collect()
+    }
+
+    #[test]
+    fn wrappers_are_stripped_level_by_level() {
+        assert_eq!(
+            cmds("sudo -u root timeout 5 nice -n 19 /bin/rm -rf /var"),
+            vec![
+                "sudo -u root timeout 5 nice -n 19 /bin/rm -rf /var",
+                "timeout 5 nice -n 19 /bin/rm -rf /var",
+                "nice -n 19 /bin/rm -rf /var",
+                "rm -rf /var",
+            ]
+        );
+    }
+
+    #[test]
+    fn shells_and_eval_are_followed() {
+        assert!(cmds("bash -c \"rm -rf /\"").contains(&"rm -rf /".to_owned()));
+        assert!(cmds("eval \"rm -rf ~\"").contains(&"rm -rf ~".to_owned()));
+        assert!(cmds("sh -c 'rm -rf \"$0\"' ~").contains(&"rm -rf ~".to_owned()));
+        assert!(cmds("cat <<EOF | bash\nrm -rf ~\nEOF").contains(&"rm -rf ~".to_owned()));
+    }
+
+    #[test]
+    fn find_exec_and_xargs_run_commands() {
+        assert!(
+            cmds("find . -maxdepth 0 -exec sh -c 'rm -rf \"$HOME\"' \\;")
+                .contains(&"rm -rf ~".to_owned())
+        );
+        assert!(cmds("echo ~ | xargs rm -rf").contains(&"rm -rf ~".to_owned()));
+    }
+
+    #[test]
+    fn tool_native_execution_is_followed() {
+        assert!(cmds("git -c alias.x='!rm -rf ~' x").contains(&"rm -rf ~".to_owned()));
+        assert!(
+            cmds("tar -cf /dev/null f --checkpoint=1 --checkpoint-action=exec='rm -rf ~'")
+                .contains(&"rm -rf ~".to_owned())
+        );
+        assert!(cmds("vim -es -c '!rm -rf ~' -c 'q!'").contains(&"rm -rf ~".to_owned()));
+        assert!(cmds("awk 'BEGIN{system(\"rm -rf ~\")}'").contains(&"rm -rf ~".to_owned()));
+    }
+
+    #[test]
+    fn git_global_options_are_dropped() {
+        assert!(cmds("git -C ../other reset --hard").contains(&"git reset --hard".to_owned()));
+    }
+
+    #[test]
+    fn paths_are_normalised_and_follow_cd() {
+        assert!(cmds("rm -rf /tmp/../etc").contains(&"rm -rf /etc".to_owned()));
+        assert!(cmds("cd / && rm -rf *").contains(&"rm -rf /*".to_owned()));
+        assert_eq!(normalize_path("./a//b/./c/"), "a/b/c");
+        assert_eq!(normalize_path("../x"), "../x");
+        assert_eq!(normalize_path("~/"), "~");
+        assert_eq!(normalize_path("/.."), "/");
+    }
+
+    #[test]
+    fn sql_is_extracted_without_its_string_literals() {
+        let c = canonicalize("psql -c \"SELECT 'DROP TABLE users' AS example; DELETE FROM t\"");
+        let codes: Vec<&str> = c.codes.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(codes, vec!["sql SELECT '' AS example", "sql DELETE FROM t"]);
+    }
+
+    #[test]
+    fn empty_redirect_is_a_truncation() {
+        assert!(cmds(": > src/main.rs").contains(&"truncate -s 0 src/main.rs".to_owned()));
+    }
+
+    #[test]
+    fn data_arguments_keep_their_spaces_encoded() {
+        assert_eq!(cmds("echo 'rm -rf /'"), vec!["echo rm_-rf_/".to_owned()]);
+    }
+}
