@@ -2,7 +2,9 @@
 # Builds everything from scratch and runs every test in every language:
 # Rust (fmt, clippy, unit + integration tests), the C ABI (header drift, a C
 # program), Go, Python (pip install + pytest) and Node (npm install + node
-# --test), then the session pool end to end with the real Claude Code CLI.
+# --test), then the session pool end to end with the real Claude Code CLI,
+# and last every README snippet (each is a file under examples/ that README
+# includes verbatim, or is marked a fragment) and the demo.
 # Installs what it needs (rustup components, maturin and pytest in a venv
 # under target/, @napi-rs/cli and the pinned @anthropic-ai/claude-code from
 # npm). `.ci/run` calls exactly this.
@@ -49,6 +51,7 @@ step "C ABI, C program and Go" bash tests/run-c-go.sh
 step "Python" bash tests/run-python.sh
 step "Claude Code CLI end-to-end" bash tests/run-e2e.sh
 step "Node" bash tests/run-node.sh
+step "README snippets and the demo" bash tests/run-readme.sh
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then

@@ -90,14 +90,16 @@ pub struct Parsed {
 /// [`parse_into`] directly; this is the tests' entry point).
 #[cfg(test)]
 pub fn parse(src: &str) -> Parsed {
-    let mut ctx = Ctx::default();
+    let mut ctx = ParseState::default();
     parse_into(&mut ctx, src, None, 0);
     ctx.out
 }
 
-/// Accumulates results across nested parses.
+/// What a parse has gathered so far, shared by nested parses (an `sh -c`
+/// argument, a heredoc fed to a shell): the commands found and the shell's
+/// state (variables, the directory of the last `cd`).
 #[derive(Default)]
-pub(crate) struct Ctx {
+pub(crate) struct ParseState {
     pub(crate) out: Parsed,
     /// Variables assigned so far (shell variables are global to the input).
     pub(crate) vars: HashMap<String, String>,
@@ -107,7 +109,7 @@ pub(crate) struct Ctx {
 
 /// Parses `src` and appends to `ctx`. When `span` is given (re-parsing the
 /// argument of `sh -c`, say), every command found gets that span.
-pub(crate) fn parse_into(ctx: &mut Ctx, src: &str, span: Option<Range<usize>>, depth: usize) {
+pub(crate) fn parse_into(ctx: &mut ParseState, src: &str, span: Option<Range<usize>>, depth: usize) {
     if depth > MAX_DEPTH {
         ctx.out.incomplete = true;
         return;
@@ -196,7 +198,7 @@ impl<'a> Parser<'a> {
 
     /// Parses a command list until end of input or the closing byte `end`
     /// (consumed). Returns when done.
-    fn parse_list(&mut self, ctx: &mut Ctx, end: Option<u8>) {
+    fn parse_list(&mut self, ctx: &mut ParseState, end: Option<u8>) {
         let mut pipeline: Vec<usize> = Vec::new();
         let mut cur = self.new_building();
         loop {
@@ -379,7 +381,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Adds a word, splitting on `$IFS` markers and expanding brace lists.
-    fn push_word(&mut self, ctx: &mut Ctx, cur: &mut Building, w: Word) {
+    fn push_word(&mut self, ctx: &mut ParseState, cur: &mut Building, w: Word) {
         let _ = ctx;
         for part in w.text.split(IFS_MARK) {
             if part.is_empty() && w.text.contains(IFS_MARK) {
@@ -409,7 +411,7 @@ impl<'a> Parser<'a> {
 
     /// Runs `f` one level deeper, or flags the parse incomplete and skips the
     /// balanced rest when the depth limit is reached.
-    fn nested(&mut self, ctx: &mut Ctx, f: impl FnOnce(&mut Self, &mut Ctx)) {
+    fn nested(&mut self, ctx: &mut ParseState, f: impl FnOnce(&mut Self, &mut ParseState)) {
         if self.depth >= MAX_DEPTH {
             ctx.out.incomplete = true;
             self.skip_balanced(b'(', b')');
@@ -455,7 +457,7 @@ impl<'a> Parser<'a> {
 
     /// Ends the command being built; returns its index if it had words or
     /// redirections.
-    fn finish(&mut self, ctx: &mut Ctx, cur: &mut Building) -> Option<usize> {
+    fn finish(&mut self, ctx: &mut ParseState, cur: &mut Building) -> Option<usize> {
         let b = std::mem::replace(cur, self.new_building());
         if b.words.is_empty() && b.redirects.is_empty() && b.stdin.is_none() {
             return None;
@@ -488,7 +490,7 @@ impl<'a> Parser<'a> {
         Some(idx)
     }
 
-    fn end_pipeline(&self, ctx: &mut Ctx, pipeline: &mut Vec<usize>, last: Option<usize>) {
+    fn end_pipeline(&self, ctx: &mut ParseState, pipeline: &mut Vec<usize>, last: Option<usize>) {
         if let Some(i) = last {
             pipeline.push(i);
         }
@@ -500,7 +502,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reserves the command's slot so a heredoc body read later can attach.
-    fn reserve(&self, ctx: &mut Ctx, cur: &mut Building) -> usize {
+    fn reserve(&self, ctx: &mut ParseState, cur: &mut Building) -> usize {
         if let Some(i) = cur.slot {
             return i;
         }
@@ -516,7 +518,7 @@ impl<'a> Parser<'a> {
         i
     }
 
-    fn parse_redirect(&mut self, ctx: &mut Ctx, cur: &mut Building) {
+    fn parse_redirect(&mut self, ctx: &mut ParseState, cur: &mut Building) {
         let ops = [
             "<<<", "<<-", "&>>", ">>", "<<", ">&", "<&", "&>", ">|", "<>", ">", "<",
         ];
@@ -557,7 +559,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads the bodies of heredocs opened on the line just ended.
-    fn read_heredocs(&mut self, ctx: &mut Ctx) {
+    fn read_heredocs(&mut self, ctx: &mut ParseState) {
         for h in std::mem::take(&mut self.pending_heredocs) {
             let body_start = self.pos;
             let (body_end, mut after) = self.find_heredoc_end(body_start, &h.delim, h.strip_tabs);
@@ -644,7 +646,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses one word starting at the current position.
-    fn parse_word(&mut self, ctx: &mut Ctx) -> Word {
+    fn parse_word(&mut self, ctx: &mut ParseState) -> Word {
         let mut text = String::new();
         let mut quoted = false;
         let at_start = self.pos;
@@ -736,7 +738,7 @@ impl<'a> Parser<'a> {
 
     /// Inside `"..."` (the opening quote consumed): `\` escapes only
     /// `$ \` " \ newline`; substitutions run.
-    fn parse_double_quoted(&mut self, ctx: &mut Ctx, text: &mut String) {
+    fn parse_double_quoted(&mut self, ctx: &mut ParseState, text: &mut String) {
         while let Some(c) = self.peek() {
             match c {
                 b'"' => {
@@ -835,7 +837,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `$...` or a backtick at the current position.
-    fn parse_dollar_or_backtick(&mut self, ctx: &mut Ctx, text: &mut String, in_dq: bool) {
+    fn parse_dollar_or_backtick(&mut self, ctx: &mut ParseState, text: &mut String, in_dq: bool) {
         if self.peek() == Some(b'`') {
             self.pos += 1;
             let start = self.pos;
@@ -963,7 +965,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expand_var(&self, ctx: &Ctx, name: &str, in_dq: bool) -> Option<String> {
+    fn expand_var(&self, ctx: &ParseState, name: &str, in_dq: bool) -> Option<String> {
         match name {
             "HOME" => Some("~".to_owned()),
             // The working directory: relative paths are judged as such.
@@ -979,7 +981,7 @@ const IFS_MARK: char = '\u{1}';
 
 /// The value a command substitution contributes to its word: the output of a
 /// literal `echo`/`printf`, or `$(name)` where `name` is the first command.
-fn subst_value(ctx: &Ctx, first: usize) -> String {
+fn subst_value(ctx: &ParseState, first: usize) -> String {
     let cmds = &ctx.out.commands[first.min(ctx.out.commands.len())..];
     if let [only] = cmds {
         if only.redirects.is_empty() {
@@ -1104,7 +1106,7 @@ fn unescape(s: &str) -> String {
 /// Basename of the command whose output a substitution yields: the last
 /// command at the substitution's own level (`$(echo x | base64 -d)` ->
 /// `base64`).
-fn output_name(ctx: &Ctx, first: usize) -> String {
+fn output_name(ctx: &ParseState, first: usize) -> String {
     let cmds = ctx.out.commands.get(first..).unwrap_or_default();
     let Some(level) = cmds.iter().map(|c| c.depth).min() else {
         return String::new();

@@ -14,7 +14,7 @@ use regex::Regex;
 
 use super::args::skip_opts;
 use super::{analyse, Canonical, Item, Next};
-use crate::waf::shell::Ctx;
+use crate::waf::shell::ParseState;
 
 /// The interpreter's name if argv runs one (`python3`, `perl`, ...).
 pub(super) fn interpreter(argv: &[String]) -> Option<String> {
@@ -63,7 +63,7 @@ static SHELL_CALL: Lazy<Regex> = Lazy::new(|| {
 /// Records interpreter code and follows shell commands it spells out
 /// literally (`os.system("...")`, `system "rm", "-rf", $ENV{HOME}`).
 pub(super) fn push_code(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     name: &str,
     code: &str,
@@ -130,7 +130,7 @@ fn embedded_shell(code: &str) -> Vec<String> {
 /// `awk PROGRAM [FILE...]`: the program is interpreter code (its `system()`
 /// calls are followed). A program read from a file (`-f`) is not seen.
 pub(super) fn awk(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -177,7 +177,7 @@ pub(super) fn sed(out: &mut Canonical, argv: &[String], span: &Range<usize>) -> 
 /// Any other command: when it is an interpreter, its inline code operand
 /// (`-c`/`-e`), or the heredoc it reads when it has no operand at all.
 pub(super) fn inline_code(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,

@@ -35,9 +35,10 @@ mod wrappers;
 
 use std::ops::Range;
 
-use super::shell::{self, assignment, basename, Ctx, SimpleCommand};
+use super::shell::{self, assignment, basename, ParseState, SimpleCommand};
 
-pub use self::paths::normalize_path;
+#[cfg(test)]
+use self::paths::normalize_path;
 
 /// A canonical text and the input span it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +101,7 @@ const MAX_UNWRAP: usize = 16;
 
 /// Canonicalises a shell command line.
 pub fn canonicalize(src: &str) -> Canonical {
-    let mut ctx = Ctx::default();
+    let mut ctx = ParseState::default();
     let mut out = Canonical::default();
     analyse(&mut ctx, &mut out, src, None, 0);
     out.incomplete |= ctx.out.incomplete;
@@ -132,7 +133,7 @@ pub fn render(argv: &[String]) -> String {
 /// Parses `src` (the whole input, or code found inside it) and emits the
 /// canonical texts of every command and pipeline in it.
 fn analyse(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     src: &str,
     span: Option<Range<usize>>,
@@ -218,7 +219,7 @@ fn merge(a: &Range<usize>, b: &Range<usize>) -> Range<usize> {
 /// `sh -c`, a git alias, ...): one nesting level deeper, every command
 /// reported at the span of the command that carried the code.
 fn analyse_nested(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     src: &str,
     span: &Range<usize>,
@@ -248,7 +249,7 @@ fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<Stri
 }
 
 /// Unwraps one parsed simple command; returns its innermost argv.
-fn unwrap_command(ctx: &mut Ctx, out: &mut Canonical, cmd: &SimpleCommand) -> Vec<String> {
+fn unwrap_command(ctx: &mut ParseState, out: &mut Canonical, cmd: &SimpleCommand) -> Vec<String> {
     for r in &cmd.redirects {
         if r.op != "<<<" {
             out.redirects.push(Item {
@@ -340,7 +341,7 @@ enum Next {
 /// Emits canonical commands for `argv` and every wrapper level inside it;
 /// returns the innermost argv.
 fn unwrap_argv(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     mut argv: Vec<String>,
     span: &Range<usize>,
@@ -394,7 +395,7 @@ fn unwrap_argv(
 /// commands found inside are unwrapped; the result says where the command
 /// it wraps, if any, starts.
 fn unwrap_one(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,

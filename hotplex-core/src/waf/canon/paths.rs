@@ -5,7 +5,7 @@
 //! and `cd / && rm -rf etc` must all read as `/etc` by the time rules see
 //! them. Everything here is lexical: the file system is never consulted.
 
-use crate::waf::shell::Ctx;
+use crate::waf::shell::ParseState;
 
 /// Commands whose path operands are resolved against a preceding `cd`.
 const PATH_CMDS: &[&str] = &[
@@ -15,7 +15,7 @@ const PATH_CMDS: &[&str] = &[
 /// `cd DIR` / `pushd DIR`: later relative operands of path-taking commands
 /// are resolved against `DIR`. No operand means home; an option (`cd -`)
 /// leaves the directory unknown to us, so it is not recorded.
-pub(super) fn change_dir(ctx: &mut Ctx, argv: &[String]) {
+pub(super) fn change_dir(ctx: &mut ParseState, argv: &[String]) {
     let target = argv.get(1).map_or("~", String::as_str);
     if !target.starts_with('-') {
         ctx.cwd = Some(target.to_owned());
@@ -24,7 +24,7 @@ pub(super) fn change_dir(ctx: &mut Ctx, argv: &[String]) {
 
 /// Lexically normalises path arguments (`//`, `/./`, `..`) and resolves
 /// relative operands of path-taking commands against a known `cd` target.
-pub(super) fn normalize_args(ctx: &Ctx, argv: &mut [String]) {
+pub(super) fn normalize_args(ctx: &ParseState, argv: &mut [String]) {
     let Some(name) = argv.first().cloned() else {
         return;
     };

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use super::args::{flag_value, skip_opts};
 use super::{analyse_nested, Canonical, Next};
-use crate::waf::shell::Ctx;
+use crate::waf::shell::ParseState;
 
 /// Command names of POSIX-ish shells (`busybox-sh` is busybox's applet name).
 const SHELLS: &[&str] = &[
@@ -49,7 +49,7 @@ pub(super) fn reads_script_from_stdin(argv: &[String]) -> bool {
 /// stdin (a heredoc or here-string). The arguments after the code become
 /// the positional parameters `$0`, `$1`, ... the code is parsed with.
 pub(super) fn shell(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -89,7 +89,7 @@ pub(super) fn shell(
 /// `at`, `batch`, `source -`, `. /dev/stdin`: they run their standard input
 /// as a script.
 pub(super) fn stdin_script(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -104,7 +104,7 @@ pub(super) fn stdin_script(
 
 /// `su [USER] -c CODE`.
 pub(super) fn su(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -118,7 +118,7 @@ pub(super) fn su(
 
 /// `eval WORDS...`: the words, joined by spaces, are shell input.
 pub(super) fn eval(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -133,7 +133,7 @@ pub(super) fn eval(
 /// on the other machine is as much the agent's doing), and so is a local
 /// `-o ProxyCommand=...`.
 pub(super) fn ssh(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,

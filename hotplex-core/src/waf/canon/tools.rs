@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::args::flag_value;
 use super::{analyse_nested, Canonical, Item, Next};
-use crate::waf::shell::{assignment, Ctx};
+use crate::waf::shell::{assignment, ParseState};
 
 /// Environment variables whose value a program runs as a command.
 const CODE_VARS: &[&str] = &[
@@ -37,7 +37,7 @@ const CODE_VARS: &[&str] = &[
 /// and records library preloading as a command text of its own
 /// (`LD_PRELOAD=/tmp/x.so`).
 pub(super) fn code_assignments<'a>(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     words: impl Iterator<Item = &'a str>,
     span: &Range<usize>,
@@ -62,7 +62,7 @@ pub(super) fn code_assignments<'a>(
 /// `git -C ../other reset --hard` is judged as `git reset --hard`; the code
 /// `-c key=value` and `git config key value` hand to git is followed.
 pub(super) fn git(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -113,7 +113,7 @@ pub(super) fn git(
 /// `git -c key=value`: aliases starting with `!`, pagers, editors and ssh
 /// commands are shell code.
 fn git_config_code(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     kv: &str,
     span: &Range<usize>,
@@ -150,7 +150,7 @@ fn git_config_code(
 /// `tar --checkpoint-action=exec=CMD` and the other options whose value
 /// tar runs as a command.
 pub(super) fn tar(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -175,7 +175,7 @@ pub(super) fn tar(
 /// `vim -c '!CMD'`, `vim +'!CMD'`, `vim --cmd ':!CMD'`: ex commands that
 /// start with `!` run a shell command.
 pub(super) fn vim(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -196,7 +196,7 @@ pub(super) fn vim(
 
 /// `zip -TT CMD` / `zip --unzip-command CMD`: the archive test command.
 pub(super) fn zip(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -210,7 +210,7 @@ pub(super) fn zip(
 
 /// `rg --pre CMD`: ripgrep runs its preprocessor on every file it searches.
 pub(super) fn ripgrep(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,

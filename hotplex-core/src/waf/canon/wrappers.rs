@@ -14,7 +14,7 @@ use std::ops::Range;
 use super::args::{flag_value, skip_opts};
 use super::tools::code_assignments;
 use super::{analyse_nested, unwrap_argv, Canonical, Next};
-use crate::waf::shell::{assignment, Ctx};
+use crate::waf::shell::{assignment, ParseState};
 
 /// A wrapper that skips its own options (and a fixed number of operands)
 /// and then runs the rest of its argument vector as a command.
@@ -178,7 +178,7 @@ pub(super) fn command(argv: &[String]) -> Next {
 /// `watch [OPTS] CMD...` runs its arguments through `sh -c`, so they are
 /// shell input (joined by spaces), not an argument vector.
 pub(super) fn watch(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -194,7 +194,7 @@ pub(super) fn watch(
 /// `flock [OPTS] LOCK CMD...` wraps CMD; `flock LOCK -c CODE` runs CODE
 /// through a shell instead.
 pub(super) fn flock(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -213,7 +213,7 @@ pub(super) fn flock(
 /// CMD (`GIT_SSH_COMMAND=...`), and `env -S 'CMD ARGS'` splits one
 /// argument into the argument vector to run.
 pub(super) fn env(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -242,7 +242,7 @@ pub(super) fn env(
 /// `xargs [OPTS] CMD...` wraps CMD; when its input is known here (a
 /// here-string, say), CMD with that input appended is a level of its own.
 pub(super) fn xargs(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -280,7 +280,7 @@ pub(super) fn xargs(
 /// `parallel CMD ::: ARG...` runs CMD once per argument; without `:::` the
 /// arguments are a command template, judged as shell input.
 pub(super) fn parallel(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,
@@ -321,7 +321,7 @@ pub(super) fn package_runner(argv: &[String]) -> Next {
 /// command is a level of its own, with `{}` standing for what find walks
 /// (judged as its start path).
 pub(super) fn find(
-    ctx: &mut Ctx,
+    ctx: &mut ParseState,
     out: &mut Canonical,
     argv: &[String],
     span: &Range<usize>,

@@ -1,0 +1,7 @@
+module github.com/hotplex/hotplex/examples/go
+
+go 1.22
+
+require github.com/hotplex/hotplex/bindings/go v0.0.0
+
+replace github.com/hotplex/hotplex/bindings/go => ../../bindings/go
