@@ -27,10 +27,14 @@ pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod proc;
-// The Claude Code wire protocol is an internal of the engine; it is public
-// only for the reference agent's protocol tests (tests/reference-agent).
+// The Claude Code wire protocol is internal to the engine. The `internals`
+// feature, enabled only by tests/reference-agent (whose protocol tests drive
+// an agent line by line), makes it public; it is not part of the API.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod protocol;
+#[cfg(not(feature = "internals"))]
+pub(crate) mod protocol;
 pub mod verdict;
 pub mod waf;
 

@@ -410,6 +410,7 @@ pub fn hook_deny(request_id: &str, reason: &str) -> String {
 }
 
 /// The control protocol's opening handshake.
+#[cfg(test)]
 pub fn initialize(request_id: &str) -> String {
     line(
         json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "initialize", "hooks": null}}),

@@ -37,6 +37,8 @@ pub struct TurnTracker {
 
 impl TurnTracker {
     /// A tracker for a new turn.
+    // Used by the reference agent's protocol tests (feature `internals`).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn new() -> TurnTracker {
         TurnTracker::default()
     }
@@ -51,6 +53,7 @@ impl TurnTracker {
     }
 
     /// Whether the turn's `result` was seen.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn is_done(&self) -> bool {
         self.done
     }

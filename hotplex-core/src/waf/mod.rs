@@ -16,7 +16,7 @@
 //!
 //! 1. Control bytes: a NUL is critical, other C0/C1 controls and bidi
 //!    overrides are high (the seed's `null_byte` / `control_char`).
-//! 2. [`shell`] parses the command line the way a shell would; [`canon`]
+//! 2. `shell` parses the command line the way a shell would; `canon`
 //!    strips wrappers and follows code into `sh -c`, `eval`, heredocs,
 //!    interpreters and tool-native execution.
 //! 3. Every rule is matched against the texts of its [`Scope`]: canonical

@@ -109,7 +109,12 @@ pub(crate) struct ParseState {
 
 /// Parses `src` and appends to `ctx`. When `span` is given (re-parsing the
 /// argument of `sh -c`, say), every command found gets that span.
-pub(crate) fn parse_into(ctx: &mut ParseState, src: &str, span: Option<Range<usize>>, depth: usize) {
+pub(crate) fn parse_into(
+    ctx: &mut ParseState,
+    src: &str,
+    span: Option<Range<usize>>,
+    depth: usize,
+) {
     if depth > MAX_DEPTH {
         ctx.out.incomplete = true;
         return;
