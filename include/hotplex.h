@@ -18,6 +18,7 @@
  * Status codes. Every function that can fail returns hotplex_status: HOTPLEX_STATUS_OK (0) on
  *   success. Out-params are written ONLY on success; on error they keep whatever they held.
  *   New codes may be added in later versions: treat any unknown non-zero value as an error.
+ *   hotplex_status_name() gives a code's stable name ("invalid_config", ...).
  *
  * Error messages. hotplex_last_error_message() returns the message of the last call on the
  *   calling thread that returned a hotplex_status: NULL if it succeeded, otherwise a
@@ -46,7 +47,8 @@
  * Threads. A hotplex_detector is immutable: any number of threads may check with the same
  *   detector at once. A hotplex_detector_builder or a hotplex_verdict must be used by one
  *   thread at a time (handing it to another thread is fine). The audit callback runs on the
- *   checking thread, so it must be thread-safe when a detector is shared.
+ *   checking thread, so it must be thread-safe when a detector is shared. An engine's permission
+ *   callback runs on the engine's own threads (see hotplex_permission_callback).
  *
  * Versions. HOTPLEX_ABI_VERSION below is the ABI this header describes; hotplex_abi_version()
  *   is the ABI of the loaded library. They must be equal. hotplex_version() is the release.
@@ -82,7 +84,9 @@
 /**
  * What a fallible hotplex function returns. `HOTPLEX_STATUS_OK` (0) is
  * success; anything else is an error, described by
- * `hotplex_last_error_message()`. Later versions may add codes: treat any
+ * `hotplex_last_error_message()` and named by `hotplex_status_name()`. The
+ * numbers are hotplex's error codes (the `x-hotplex-errors` table of
+ * `schema/hotplex.schema.json`). Later versions may add codes: treat any
  * unknown non-zero value as an error.
  */
 typedef enum hotplex_status {
@@ -111,7 +115,7 @@ typedef enum hotplex_status {
     HOTPLEX_STATUS_PANIC = 4,
     /**
      * An engine option, session id, workdir or prompt was rejected before
-     * anything ran.
+     * anything ran; the message names the option.
      */
     HOTPLEX_STATUS_INVALID_CONFIG = 5,
     /**
@@ -151,6 +155,18 @@ typedef enum hotplex_status {
      * turn: call again).
      */
     HOTPLEX_STATUS_PENDING = 13,
+    /**
+     * A contained process could not be spawned.
+     */
+    HOTPLEX_STATUS_SPAWN = 14,
+    /**
+     * An operating-system call failed.
+     */
+    HOTPLEX_STATUS_IO = 15,
+    /**
+     * Containment of an agent could not be confirmed.
+     */
+    HOTPLEX_STATUS_CONTAINMENT = 16,
 } hotplex_status;
 
 /**
@@ -283,8 +299,16 @@ typedef struct hotplex_detector_builder hotplex_detector_builder;
 typedef struct hotplex_engine hotplex_engine;
 
 /**
+ * Where a `hotplex_permission_callback` puts its answer (opaque). It lives
+ * only during the callback that received it: set it from that call, on
+ * that thread, and do not keep the pointer.
+ */
+typedef struct hotplex_permission_answer hotplex_permission_answer;
+
+/**
  * The events and outcome of one submitted turn (opaque). Create with
- * `hotplex_engine_submit()`, release with `hotplex_turn_stream_free()`.
+ * `hotplex_engine_start()` or `hotplex_engine_submit()`, release with
+ * `hotplex_turn_stream_free()`.
  */
 typedef struct hotplex_turn_stream hotplex_turn_stream;
 
@@ -312,6 +336,35 @@ typedef void (*hotplex_audit_callback)(void *user_data,
                                        const char *input,
                                        size_t input_len,
                                        const struct hotplex_verdict *verdict);
+
+/**
+ * Decides a tool call the WAF did not block, for an engine made with
+ * `hotplex_engine_new_with_permission()`.
+ *
+ * `request_json` points to `request_len` bytes (followed by a NUL) of a
+ * JSON object: `session_id`, `tool_name`, `input` (the tool input object)
+ * and `verdict` (the WAF's verdict, not blocking). The callback answers by
+ * calling `hotplex_permission_answer_set(answer, json, len)` once, with:
+ * `true` (allow), `false` (deny), a string (deny with that message),
+ * `{"behavior": "deny", "message": "..."}`, `{"behavior": "allow"}` or
+ * `{"behavior": "allow", "updatedInput": {...}}` (run this input instead; the
+ * WAF screens it too). Anything else denies, and so does a callback that
+ * sets nothing, sets invalid JSON, sets twice or calls
+ * `hotplex_permission_answer_fail()`: a lost answer never allows.
+ *
+ * Threads: it runs on one of the engine's runtime threads (not the thread
+ * that submitted the turn), possibly concurrently for different sessions,
+ * and the session waits for it: keep it quick, and do not wait on the
+ * engine's turns from inside it (`hotplex_turn_stream_next()`,
+ * `_finish()`, `hotplex_engine_stop_session()`, `hotplex_engine_close()`).
+ * `user_data` must be safe to use from those threads. `request_json` and
+ * `answer` are valid only during the call. The callback must not unwind
+ * (no C++ exceptions, no longjmp out of it).
+ */
+typedef void (*hotplex_permission_callback)(void *user_data,
+                                            const char *request_json,
+                                            size_t request_len,
+                                            struct hotplex_permission_answer *answer);
 
 #ifdef __cplusplus
 extern "C" {
@@ -513,15 +566,15 @@ enum hotplex_status hotplex_detector_explain(const struct hotplex_detector *d,
                                              char **json_out);
 
 /**
- * Creates an engine. `options_json` (may be NULL/empty for the defaults) is
- * a JSON object with the keys of Python's `hotplex.Engine`: `binary`,
- * `args`, `env` (object), `env_allow`, `max_sessions`,
- * `max_concurrent_starts`, `max_prompt_bytes`, `idle_timeout`,
- * `turn_timeout`, `startup_timeout`, `interrupt_grace` (seconds, numbers),
- * `state_dir`, `namespace`, `permission_mode`, `allowed_tools`,
- * `disallowed_tools`, `system_prompt`, `model`, `allowed_roots`,
- * `default_workdir`. Unknown keys and bad values fail with
- * `HOTPLEX_STATUS_INVALID_CONFIG`. The WAF is the built-in detector.
+ * Creates an engine. `options_json` (NULL or empty: every default) is
+ * the JSON form of the core's `EngineOptions`: an object whose keys are the
+ * `EngineOptions` properties of `schema/hotplex.schema.json` (`binary`,
+ * `env`, `max_sessions`, `turn_timeout`, ...), durations in seconds,
+ * `null` for a default. Unknown keys, bad values and an agent binary that
+ * cannot be found fail with `HOTPLEX_STATUS_INVALID_CONFIG`, the message
+ * naming the option (and for the binary the path tried). The WAF is the
+ * built-in detector; every tool call it allows runs (see
+ * `hotplex_engine_new_with_permission()` to decide them).
  *
  * # Safety
  * `options_json` must be NULL or point to `options_len` readable bytes;
@@ -530,6 +583,25 @@ enum hotplex_status hotplex_detector_explain(const struct hotplex_detector *d,
 enum hotplex_status hotplex_engine_new(const char *options_json,
                                        size_t options_len,
                                        struct hotplex_engine **out);
+
+/**
+ * Like `hotplex_engine_new()`, and `callback` (may be NULL: allow) decides
+ * every tool call the WAF did not block (see `hotplex_permission_callback`
+ * for the request, the answers and the thread rules). `user_data` is passed
+ * to every call unchanged; it must stay valid, and safe to use from the
+ * engine's threads, until `hotplex_engine_close()` has returned (which
+ * waits for every session). An engine freed without closing may still call
+ * it while its sessions stop: close first.
+ *
+ * # Safety
+ * As for `hotplex_engine_new()`; `callback` must be NULL or a function with
+ * the `hotplex_permission_callback` contract.
+ */
+enum hotplex_status hotplex_engine_new_with_permission(const char *options_json,
+                                                       size_t options_len,
+                                                       hotplex_permission_callback callback,
+                                                       void *user_data,
+                                                       struct hotplex_engine **out);
 
 /**
  * Releases an engine. Sessions are stopped in the background (each
@@ -545,12 +617,15 @@ void hotplex_engine_free(struct hotplex_engine *e);
 
 /**
  * Queues a turn on session `session_id` (created on first use) and writes
- * its stream to `*out`. `turn_options_json` (may be NULL/empty) is a JSON
- * object with `workdir`, `timeout` (seconds) and `waf_approved`.
+ * its stream to `*out`. `turn_options_json` (may be NULL/empty) is the
+ * JSON form of the core's `TurnOptions`: `workdir` (NULL: the session's
+ * current workdir), `timeout` (seconds) and `waf_approved`.
  *
  * Fails at once with `HOTPLEX_STATUS_DANGER_BLOCKED` for a prompt the WAF
  * blocks (`hotplex_last_error_detail()` holds the verdict),
- * `CAPACITY_EXCEEDED`, `INVALID_CONFIG` or `CLOSED`.
+ * `CAPACITY_EXCEEDED`, `INVALID_CONFIG` or `CLOSED`. See
+ * `hotplex_engine_start()` for the form that reports all of these through
+ * the stream.
  *
  * # Safety
  * `e` must be NULL or a live engine; each string must be NULL or point to
@@ -565,6 +640,27 @@ enum hotplex_status hotplex_engine_submit(const struct hotplex_engine *e,
                                           const char *turn_options_json,
                                           size_t turn_options_len,
                                           struct hotplex_turn_stream **out);
+
+/**
+ * Like `hotplex_engine_submit()`, but fails only for bad arguments (a NULL
+ * pointer, text that is not UTF-8, turn options that are not valid):
+ * everything else is the stream's outcome, returned by
+ * `hotplex_turn_stream_finish()`. A prompt the WAF blocks yields a
+ * `danger_block` event first, then finishes with
+ * `HOTPLEX_STATUS_DANGER_BLOCKED`. This is the shape of every binding's
+ * `execute`.
+ *
+ * # Safety
+ * As for `hotplex_engine_submit()`.
+ */
+enum hotplex_status hotplex_engine_start(const struct hotplex_engine *e,
+                                         const char *session_id,
+                                         size_t session_id_len,
+                                         const char *prompt,
+                                         size_t prompt_len,
+                                         const char *turn_options_json,
+                                         size_t turn_options_len,
+                                         struct hotplex_turn_stream **out);
 
 /**
  * Waits up to `timeout_ms` (negative: no limit) for the turn's next event.
@@ -584,9 +680,9 @@ enum hotplex_status hotplex_turn_stream_next(struct hotplex_turn_stream *s,
 /**
  * Waits for the end of the turn (events not read yet are dropped) and
  * writes the turn as JSON to `*turn_json` (release with
- * `hotplex_string_free()`): `text`, `cold_start`, `resumed`,
- * `duration_ms`, `queued_ms`, `pid`, `provider_session_id`, `stats`
- * (`usage`, `cost_usd`, `tools`, `model`, ...) and `events`. A failed turn
+ * `hotplex_string_free()`): the core's `Turn` (`text`, `cold_start`,
+ * `resumed`, `duration_ms`, `queued_ms`, `usage`, `cost_usd`, `tools`,
+ * `model`, `events`, `pid`, ...: the `Turn` of the schema). A failed turn
  * returns its status (`TURN_TIMEOUT`, `SESSION_DEAD`, `TURN_FAILED` with
  * its subtype in `hotplex_last_error_detail()`, `START_FAILED`, `CLOSED`).
  * Either way the stream is spent: free it.
@@ -602,15 +698,15 @@ enum hotplex_status hotplex_turn_stream_finish(struct hotplex_turn_stream *s, ch
  * interrupted, the session stays usable). NULL is ignored.
  *
  * # Safety
- * `s` must be NULL or a stream from `hotplex_engine_submit()` not freed
- * yet, not in use by another thread.
+ * `s` must be NULL or a stream from `hotplex_engine_start()` or
+ * `hotplex_engine_submit()` not freed yet, not in use by another thread.
  */
 void hotplex_turn_stream_free(struct hotplex_turn_stream *s);
 
 /**
- * Writes a JSON array of session snapshots (`id`, `pid` or null, `status`
- * "starting"/"ready"/"busy"/"dead", `turns`, `pending`, `workdir`,
- * `idle_ms`, `provider_session_id`) to `*json` (release with
+ * Writes a JSON array of session snapshots (the schema's `SessionInfo`:
+ * `id`, `pid` or null, `status` "starting"/"ready"/"busy"/"dead", `turns`,
+ * `pending`, `workdir`, `idle_ms`, ...) to `*json` (release with
  * `hotplex_string_free()`).
  *
  * # Safety
@@ -620,9 +716,9 @@ void hotplex_turn_stream_free(struct hotplex_turn_stream *s);
 enum hotplex_status hotplex_engine_sessions(const struct hotplex_engine *e, char **json);
 
 /**
- * Writes a session's totals as a JSON object (`turns`, `failed_turns`,
- * `cold_starts`, `resumes`, token counts, `cost_usd`, `tool_calls`,
- * `tool_errors`, `tools_denied`, `busy_ms`, `bad_lines`, `model`), or
+ * Writes a session's totals as a JSON object (the schema's
+ * `SessionStats`: `turns`, `failed_turns`, `cold_starts`, token counts,
+ * `cost_usd`, ...), or
  * `null` for an unknown id, to `*json` (release with
  * `hotplex_string_free()`).
  *
@@ -662,6 +758,16 @@ enum hotplex_status hotplex_engine_stop_session(const struct hotplex_engine *e,
 enum hotplex_status hotplex_engine_close(const struct hotplex_engine *e);
 
 /**
+ * The stable name of a status: `"ok"`, `"invalid_config"`,
+ * `"turn_timeout"`, ... (the `name` column of the schema's
+ * `x-hotplex-errors`), or `"unknown"` for a number that is no status. A
+ * static NUL-terminated string: do not free it. Takes an `int32_t` so that
+ * any value (also a status from a newer library) is safe to pass. Never
+ * fails.
+ */
+const char *hotplex_status_name(int32_t status);
+
+/**
  * The JSON detail of the last failed status-returning call on this thread,
  * for errors that carry more than a message, or NULL: for
  * `HOTPLEX_STATUS_DANGER_BLOCKED` `{"error": "danger_blocked", "verdict":
@@ -680,6 +786,36 @@ const char *hotplex_last_error_detail(void);
  * leave it unchanged. Never fails.
  */
 const char *hotplex_last_error_message(void);
+
+/**
+ * Sets the answer of a `hotplex_permission_callback`: `json` points to
+ * `json_len` bytes of JSON (see the callback for the values understood).
+ * Fails with `HOTPLEX_STATUS_INVALID_ARGUMENT` for a NULL `answer`, JSON
+ * that does not parse or a second answer, `HOTPLEX_STATUS_UTF8` for text
+ * that is not UTF-8; each of those (but the NULL) also makes the answer a
+ * denial for good.
+ *
+ * # Safety
+ * `answer` must be NULL or the `answer` of a callback that is running on
+ * this thread; `json` must be NULL or point to `json_len` readable bytes.
+ */
+enum hotplex_status hotplex_permission_answer_set(struct hotplex_permission_answer *answer,
+                                                  const char *json,
+                                                  size_t json_len);
+
+/**
+ * Denies the tool call because the host's check itself failed (an
+ * exception, a timeout): `why` (`why_len` bytes, may be empty) says what
+ * went wrong, and the model sees "the host's permission check failed:
+ * <why>". Overrides any answer set before. Fails only for a NULL `answer`
+ * (`HOTPLEX_STATUS_INVALID_ARGUMENT`); text that is not UTF-8 still denies.
+ *
+ * # Safety
+ * As for `hotplex_permission_answer_set()`.
+ */
+enum hotplex_status hotplex_permission_answer_fail(struct hotplex_permission_answer *answer,
+                                                   const char *why,
+                                                   size_t why_len);
 
 /**
  * Frees a verdict. NULL is a no-op.

@@ -2,8 +2,26 @@ package hotplex
 
 /*
 #include <stdbool.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include "hotplex.h"
+
+// Implemented in Go (permission.go).
+extern void hotplexGoPermission(uintptr_t handle, char *request, size_t request_len,
+                                hotplex_permission_answer *answer);
+
+// Forwards tool calls to Go; user_data carries a runtime/cgo.Handle.
+static void hotplex_go_permission_trampoline(void *user_data, const char *request,
+                                             size_t request_len,
+                                             hotplex_permission_answer *answer) {
+    hotplexGoPermission((uintptr_t)user_data, (char *)request, request_len, answer);
+}
+
+// Creates an engine whose tool calls go to the Go function behind handle (0: none).
+static hotplex_status hotplex_go_engine_new(const char *opts, size_t len, uintptr_t handle,
+                                            hotplex_engine **out) {
+    return hotplex_engine_new_with_permission(
+        opts, len, handle ? hotplex_go_permission_trampoline : NULL, (void *)handle, out);
+}
 */
 import "C"
 
@@ -11,6 +29,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
+	"runtime/cgo"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,159 +39,207 @@ import (
 // pollInterval is how often Execute wakes to check its context.
 const pollInterval = 50 * time.Millisecond
 
-// EngineOptions configures an Engine. Zero values mean the library's
-// defaults (binary "claude", 64 sessions, idle timeout 30 min, turn timeout
-// 5 min, startup timeout 30 s, interrupt grace 5 s, 4 concurrent starts).
+// EngineOptions configures an Engine: the core's engine options (the
+// schema's EngineOptions), one field per option, the json tag naming it. A
+// zero field leaves the option to the core's default; durations are sent as
+// seconds. A bad value makes NewEngine fail with ErrInvalidConfig naming
+// the option.
 type EngineOptions struct {
-	// Binary is the agent program (looked up in PATH).
-	Binary string
+	// Binary is the agent program: a name looked up in PATH (Env's PATH if
+	// it sets one) or a path. NewEngine fails if it cannot be found.
+	Binary string `json:"binary"`
 	// Args are appended to the CLI's arguments.
-	Args []string
+	Args []string `json:"args"`
 	// Env is added to the agent's environment.
-	Env map[string]string
+	Env map[string]string `json:"env"`
 	// EnvAllow replaces the allow-list of host variables the agent inherits
-	// (default PATH, HOME, USER, LANG, LC_*, TERM, TMPDIR, SHELL).
-	EnvAllow []string
+	// ("*" suffix: prefix match).
+	EnvAllow []string `json:"env_allow"`
 	// MaxSessions is the most sessions at once.
-	MaxSessions int
+	MaxSessions int `json:"max_sessions"`
 	// MaxConcurrentStarts is the most processes starting at once.
-	MaxConcurrentStarts int
+	MaxConcurrentStarts int `json:"max_concurrent_starts"`
 	// MaxPromptBytes is the largest prompt accepted.
-	MaxPromptBytes int
+	MaxPromptBytes int `json:"max_prompt_bytes"`
 	// IdleTimeout stops sessions with no turn and no output for this long.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `json:"idle_timeout"`
 	// TurnTimeout is the default limit of one turn.
-	TurnTimeout time.Duration
+	TurnTimeout time.Duration `json:"turn_timeout"`
 	// StartupTimeout bounds a new process's first output.
-	StartupTimeout time.Duration
+	StartupTimeout time.Duration `json:"startup_timeout"`
 	// InterruptGrace is how long an interrupted turn may take to end
 	// before its process is killed.
-	InterruptGrace time.Duration
+	InterruptGrace time.Duration `json:"interrupt_grace"`
 	// StateDir holds resume markers and containment records; empty keeps
 	// markers in memory.
-	StateDir string
-	// Namespace salts the deterministic provider session id ("default").
-	Namespace string
-	// PermissionMode, AllowedTools, DisallowedTools, SystemPrompt and Model
-	// become the CLI's --permission-mode, --allowed-tools,
-	// --disallowed-tools, --append-system-prompt and --model.
-	PermissionMode  string
-	AllowedTools    []string
-	DisallowedTools []string
-	SystemPrompt    string
-	Model           string
+	StateDir string `json:"state_dir"`
+	// Namespace salts the deterministic provider session id.
+	Namespace string `json:"namespace"`
+	// PermissionMode is the CLI's --permission-mode.
+	PermissionMode string `json:"permission_mode"`
+	// AllowedTools is the CLI's --allowed-tools.
+	AllowedTools []string `json:"allowed_tools"`
+	// DisallowedTools is the CLI's --disallowed-tools.
+	DisallowedTools []string `json:"disallowed_tools"`
+	// SystemPrompt is the CLI's --append-system-prompt.
+	SystemPrompt string `json:"system_prompt"`
+	// Model is the CLI's --model.
+	Model string `json:"model"`
 	// AllowedRoots restricts workdirs to these directories.
-	AllowedRoots []string
-	// DefaultWorkdir is the workdir of turns that name none (default: the
-	// host's current directory).
-	DefaultWorkdir string
+	AllowedRoots []string `json:"allowed_roots"`
+	// DefaultWorkdir is the workdir of a session's first turn when the turn
+	// names none (default: the host's current directory).
+	DefaultWorkdir string `json:"default_workdir"`
+	// CanUseTool, if set, decides every tool call the WAF did not block. It
+	// returns any JSON-encodable answer: true (allow), false (deny), a
+	// string (deny with that message), map[string]any{"behavior": "deny",
+	// "message": ...}, or {"behavior": "allow", "updatedInput": {...}} (run
+	// this input instead; the WAF screens it too). Anything else denies, and
+	// so do a panic and an answer that cannot be encoded. It runs on a
+	// hotplex thread, possibly concurrently for different sessions, while
+	// the session waits: keep it quick and safe for concurrent use, and do
+	// not call Close or StopSession of its engine from it.
+	CanUseTool func(ToolRequest) any `json:"-"`
 }
 
-func (o EngineOptions) toJSON() ([]byte, error) {
-	m := map[string]any{}
-	set := func(k string, v any, present bool) {
-		if present {
-			m[k] = v
-		}
-	}
-	set("binary", o.Binary, o.Binary != "")
-	set("args", o.Args, o.Args != nil)
-	set("env", o.Env, o.Env != nil)
-	set("env_allow", o.EnvAllow, o.EnvAllow != nil)
-	set("max_sessions", o.MaxSessions, o.MaxSessions != 0)
-	set("max_concurrent_starts", o.MaxConcurrentStarts, o.MaxConcurrentStarts != 0)
-	set("max_prompt_bytes", o.MaxPromptBytes, o.MaxPromptBytes != 0)
-	set("idle_timeout", o.IdleTimeout.Seconds(), o.IdleTimeout != 0)
-	set("turn_timeout", o.TurnTimeout.Seconds(), o.TurnTimeout != 0)
-	set("startup_timeout", o.StartupTimeout.Seconds(), o.StartupTimeout != 0)
-	set("interrupt_grace", o.InterruptGrace.Seconds(), o.InterruptGrace != 0)
-	set("state_dir", o.StateDir, o.StateDir != "")
-	set("namespace", o.Namespace, o.Namespace != "")
-	set("permission_mode", o.PermissionMode, o.PermissionMode != "")
-	set("allowed_tools", o.AllowedTools, o.AllowedTools != nil)
-	set("disallowed_tools", o.DisallowedTools, o.DisallowedTools != nil)
-	set("system_prompt", o.SystemPrompt, o.SystemPrompt != "")
-	set("model", o.Model, o.Model != "")
-	set("allowed_roots", o.AllowedRoots, o.AllowedRoots != nil)
-	set("default_workdir", o.DefaultWorkdir, o.DefaultWorkdir != "")
-	return json.Marshal(m)
-}
-
-// TurnOptions configures one turn; the zero value is fine.
+// TurnOptions configures one turn (the core's turn options); the zero value
+// is fine.
 type TurnOptions struct {
-	// Workdir is the agent's working directory (created if missing). A
-	// session whose process runs elsewhere is restarted there.
-	Workdir string
+	// Workdir is the agent's working directory (created if missing). Empty:
+	// the session's current one. A session whose process runs elsewhere is
+	// restarted there.
+	Workdir string `json:"workdir"`
 	// Timeout overrides the engine's TurnTimeout.
-	Timeout time.Duration
+	Timeout time.Duration `json:"timeout"`
 	// WAFApproved skips the prompt check (tool calls are still screened).
-	WAFApproved bool
+	WAFApproved bool `json:"waf_approved"`
 	// OnEvent, if set, is called for each event in order, on the calling
 	// goroutine, before Execute returns.
-	OnEvent func(Event)
+	OnEvent func(Event) `json:"-"`
+}
+
+// wire encodes an options struct as the core's JSON form: every field with
+// a json tag and a non-zero value, durations as float seconds.
+func wire(opts any) ([]byte, error) {
+	v := reflect.ValueOf(opts)
+	m := map[string]any{}
+	for i := 0; i < v.NumField(); i++ {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		f := v.Field(i)
+		switch {
+		case name == "" || name == "-" || f.IsZero():
+		case f.Type() == reflect.TypeOf(time.Duration(0)):
+			m[name] = time.Duration(f.Int()).Seconds()
+		default:
+			m[name] = f.Interface()
+		}
+	}
+	return json.Marshal(m)
 }
 
 // Event is one event of a turn. Type is the seed's name: "session_start",
 // "thinking", "answer", "tool_use", "tool_result", "permission_request",
-// "danger_block", "session_stats" or "error"; Data holds its fields.
+// "danger_block", "session_stats" or "error"; Data holds its fields (the
+// schema's Event).
 type Event struct {
+	// Type is the event's name.
 	Type string
+	// Data is the event's fields, without "type".
 	Data map[string]any
+}
+
+// UnmarshalJSON decodes an event object ({"type": ..., fields...}).
+func (e *Event) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &e.Data); err != nil {
+		return err
+	}
+	e.Type, _ = e.Data["type"].(string)
+	delete(e.Data, "type")
+	return nil
 }
 
 // Usage is a turn's token counts.
 type Usage struct {
-	InputTokens              int64 `json:"input_tokens"`
-	OutputTokens             int64 `json:"output_tokens"`
+	// InputTokens are input tokens not served from the cache.
+	InputTokens int64 `json:"input_tokens"`
+	// OutputTokens are output tokens.
+	OutputTokens int64 `json:"output_tokens"`
+	// CacheCreationInputTokens were written to the prompt cache.
 	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+	// CacheReadInputTokens were read from the prompt cache.
+	CacheReadInputTokens int64 `json:"cache_read_input_tokens"`
 }
 
 // ToolCall is one tool call of a turn.
 type ToolCall struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	IsError    bool     `json:"is_error"`
+	// ID is the tool call id.
+	ID string `json:"id"`
+	// Name is the tool name.
+	Name string `json:"name"`
+	// IsError tells whether its result was an error (or a denial).
+	IsError bool `json:"is_error"`
+	// DurationMs is from tool_use to tool_result; nil if no result came.
 	DurationMs *float64 `json:"duration_ms"`
 }
 
-// TurnStats are the statistics of one turn.
-type TurnStats struct {
-	Usage         Usage      `json:"usage"`
-	CostUSD       float64    `json:"cost_usd"`
-	CLIDurationMs int64      `json:"cli_duration_ms"`
-	APIDurationMs int64      `json:"api_duration_ms"`
-	NumTurns      int64      `json:"num_turns"`
-	Model         string     `json:"model"`
-	Tools         []ToolCall `json:"tools"`
-}
-
-// Turn is a finished turn.
+// Turn is a finished turn (the schema's Turn).
 type Turn struct {
-	Text              string    `json:"text"`
-	ColdStart         bool      `json:"cold_start"`
-	Resumed           bool      `json:"resumed"`
-	DurationMs        float64   `json:"duration_ms"`
-	QueuedMs          float64   `json:"queued_ms"`
-	PID               int       `json:"pid"`
-	ProviderSessionID string    `json:"provider_session_id"`
-	Stats             TurnStats `json:"stats"`
-	Events            []Event   `json:"-"`
+	// Text is the answer.
+	Text string `json:"text"`
+	// ColdStart tells whether this turn started the agent process.
+	ColdStart bool `json:"cold_start"`
+	// Resumed tells whether that start resumed an earlier conversation.
+	Resumed bool `json:"resumed"`
+	// DurationMs is the turn's wall time, after any queueing.
+	DurationMs float64 `json:"duration_ms"`
+	// QueuedMs is the time spent behind earlier turns of the session.
+	QueuedMs float64 `json:"queued_ms"`
+	// Usage is the turn's token counts.
+	Usage Usage `json:"usage"`
+	// CostUSD is the cost of this turn.
+	CostUSD float64 `json:"cost_usd"`
+	// CLIDurationMs is the CLI's own duration of the turn.
+	CLIDurationMs int64 `json:"cli_duration_ms"`
+	// APIDurationMs is the time spent waiting for the model API.
+	APIDurationMs int64 `json:"api_duration_ms"`
+	// NumTurns is the number of model round trips.
+	NumTurns int64 `json:"num_turns"`
+	// Tools are the turn's tool calls, in order.
+	Tools []ToolCall `json:"tools"`
+	// Model is the model the CLI reported.
+	Model string `json:"model"`
+	// IsError is always false for a returned turn (errors are *Error).
+	IsError bool `json:"is_error"`
+	// Events are every event of the turn, in order.
+	Events []Event `json:"events"`
+	// PID is the agent's process id.
+	PID int `json:"pid"`
+	// ProviderSessionID is the CLI's session id.
+	ProviderSessionID string `json:"provider_session_id"`
 }
 
-// SessionInfo is a snapshot of one session.
+// SessionInfo is a snapshot of one session (the schema's SessionInfo).
 type SessionInfo struct {
-	ID                string  `json:"id"`
-	PID               int     `json:"pid"` // 0 when no process runs
-	Status            string  `json:"status"`
-	Turns             int64   `json:"turns"`
-	Pending           int64   `json:"pending"`
-	Workdir           string  `json:"workdir"`
-	IdleMs            float64 `json:"idle_ms"`
-	ProviderSessionID string  `json:"provider_session_id"`
+	// ID is the session id.
+	ID string `json:"id"`
+	// ProviderSessionID is the CLI's session id.
+	ProviderSessionID string `json:"provider_session_id"`
+	// PID is the agent's process id, 0 when no process runs.
+	PID int `json:"pid"`
+	// Status is "starting", "ready", "busy" or "dead".
+	Status string `json:"status"`
+	// Turns is the number of turns answered.
+	Turns int64 `json:"turns"`
+	// Pending is the number of turns queued or running.
+	Pending int64 `json:"pending"`
+	// Workdir is the working directory of the current (or last) process.
+	Workdir string `json:"workdir"`
+	// IdleMs is the time since the session last saw input or output.
+	IdleMs float64 `json:"idle_ms"`
 }
 
-// SessionStats are a session's totals over all its turns.
+// SessionStats are a session's totals over all its turns (the schema's
+// SessionStats; the fields are named as there).
 type SessionStats struct {
 	Turns                    int64   `json:"turns"`
 	FailedTurns              int64   `json:"failed_turns"`
@@ -192,23 +261,37 @@ type SessionStats struct {
 // Engine is the session pool: one hot agent process per session id, each
 // contained, every tool call screened by the WAF. Safe for concurrent use.
 type Engine struct {
-	mu sync.RWMutex
-	e  *C.hotplex_engine
+	mu     sync.RWMutex
+	e      *C.hotplex_engine // nil once closed
+	handle cgo.Handle        // CanUseTool's handle, or 0
 }
 
-// NewEngine starts an engine.
+// NewEngine starts an engine. It fails with ErrInvalidConfig for a bad
+// option, including an agent binary that cannot be found.
 func NewEngine(opts EngineOptions) (*Engine, error) {
-	js, err := opts.toJSON()
+	js, err := wire(opts)
 	if err != nil {
 		return nil, err
 	}
-	var out *C.hotplex_engine
-	text := string(js)
-	p, n := cString(text)
-	if err := call(func() C.hotplex_status { return C.hotplex_status(C.hotplex_engine_new(p, n, &out)) }); err != nil {
+	return newEngine(string(js), opts.CanUseTool)
+}
+
+// newEngine starts an engine from the options' JSON text.
+func newEngine(options string, canUseTool func(ToolRequest) any) (*Engine, error) {
+	e := &Engine{}
+	if canUseTool != nil {
+		e.handle = cgo.NewHandle(canUseTool)
+	}
+	p, n := cString(options)
+	if err := call(func() C.hotplex_status {
+		return C.hotplex_status(C.hotplex_go_engine_new(p, n, C.uintptr_t(e.handle), &e.e))
+	}); err != nil {
+		if e.handle != 0 {
+			e.handle.Delete()
+		}
 		return nil, err
 	}
-	return &Engine{e: out}, nil
+	return e, nil
 }
 
 // jsonString copies a C string owned by hotplex and frees it.
@@ -217,35 +300,18 @@ func jsonString(p *C.char) []byte {
 	return []byte(C.GoString(p))
 }
 
-func decodeEvent(raw []byte) Event {
-	var data map[string]any
-	_ = json.Unmarshal(raw, &data)
-	typ, _ := data["type"].(string)
-	delete(data, "type")
-	return Event{Type: typ, Data: data}
-}
-
 // Execute runs one turn on session sessionID (started or resumed on first
 // use) and returns it. Cancelling ctx cancels the turn (the agent is
 // interrupted; the session stays usable) and returns ctx.Err(). Failures
 // are *Error values matching ErrDangerBlocked, ErrTurnTimeout,
 // ErrSessionDead, ErrTurnFailed, ErrCapacityExceeded, ErrStartFailed,
-// ErrInvalidConfig or ErrEngineClosed.
+// ErrInvalidConfig or ErrEngineClosed. A prompt the WAF blocks is a
+// "danger_block" event for OnEvent, then ErrDangerBlocked.
 func (e *Engine) Execute(ctx context.Context, sessionID, prompt string, opts *TurnOptions) (*Turn, error) {
 	if opts == nil {
 		opts = &TurnOptions{}
 	}
-	topts := map[string]any{}
-	if opts.Workdir != "" {
-		topts["workdir"] = opts.Workdir
-	}
-	if opts.Timeout > 0 {
-		topts["timeout"] = opts.Timeout.Seconds()
-	}
-	if opts.WAFApproved {
-		topts["waf_approved"] = true
-	}
-	tjs, err := json.Marshal(topts)
+	tjs, err := wire(*opts)
 	if err != nil {
 		return nil, err
 	}
@@ -253,25 +319,18 @@ func (e *Engine) Execute(ctx context.Context, sessionID, prompt string, opts *Tu
 		return nil, err
 	}
 	var stream *C.hotplex_turn_stream
-	e.mu.RLock()
-	if e.e == nil {
-		e.mu.RUnlock()
-		return nil, ErrEngineClosed
-	}
-	tText := string(tjs)
 	ip, in := cString(sessionID)
 	pp, pn := cString(prompt)
-	tp, tn := cString(tText)
-	err = call(func() C.hotplex_status {
-		return C.hotplex_status(C.hotplex_engine_submit(e.e, ip, in, pp, pn, tp, tn, &stream))
-	})
-	e.mu.RUnlock()
-	if err != nil {
+	tp, tn := cString(string(tjs))
+	if err := e.use(func() error {
+		return call(func() C.hotplex_status {
+			return C.hotplex_status(C.hotplex_engine_start(e.e, ip, in, pp, pn, tp, tn, &stream))
+		})
+	}); err != nil {
 		return nil, err
 	}
 	// Freeing the stream before the end cancels the turn.
 	defer C.hotplex_turn_stream_free(stream)
-	var events []Event
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -280,8 +339,7 @@ func (e *Engine) Execute(ctx context.Context, sessionID, prompt string, opts *Tu
 		err := call(func() C.hotplex_status {
 			return C.hotplex_status(C.hotplex_turn_stream_next(stream, C.int64_t(pollInterval.Milliseconds()), &ev))
 		})
-		var he *Error
-		if errors.As(err, &he) && he.Status == StatusPending {
+		if errors.Is(err, errPending) {
 			continue
 		}
 		if err != nil {
@@ -290,9 +348,12 @@ func (e *Engine) Execute(ctx context.Context, sessionID, prompt string, opts *Tu
 		if ev == nil {
 			break
 		}
-		event := decodeEvent(jsonString(ev))
-		events = append(events, event)
+		raw := jsonString(ev)
 		if opts.OnEvent != nil {
+			var event Event
+			if err := json.Unmarshal(raw, &event); err != nil {
+				return nil, err
+			}
 			opts.OnEvent(event)
 		}
 	}
@@ -304,7 +365,6 @@ func (e *Engine) Execute(ctx context.Context, sessionID, prompt string, opts *Tu
 	if err := json.Unmarshal(jsonString(tj), turn); err != nil {
 		return nil, err
 	}
-	turn.Events = events
 	return turn, nil
 }
 
@@ -331,15 +391,12 @@ func (e *Engine) SessionStats(sessionID string) (*SessionStats, error) {
 // ErrSessionDead and its process tree is killed (it returns once the tree
 // is confirmed gone). It reports whether the session existed.
 func (e *Engine) StopSession(sessionID string) (bool, error) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.e == nil {
-		return false, ErrEngineClosed
-	}
 	var existed C.bool
 	ip, in := cString(sessionID)
-	err := call(func() C.hotplex_status {
-		return C.hotplex_status(C.hotplex_engine_stop_session(e.e, ip, in, &existed))
+	err := e.use(func() error {
+		return call(func() C.hotplex_status {
+			return C.hotplex_status(C.hotplex_engine_stop_session(e.e, ip, in, &existed))
+		})
 	})
 	return bool(existed), err
 }
@@ -347,30 +404,38 @@ func (e *Engine) StopSession(sessionID string) (bool, error) {
 // Close stops every session, waits until every process tree is gone and
 // releases the engine. Running turns fail with ErrEngineClosed. Idempotent.
 func (e *Engine) Close() error {
-	e.mu.RLock()
-	if e.e != nil {
-		// Concurrent turns see Closed at once; freeing waits for them to
-		// leave the engine (they keep only their own streams).
-		_ = call(func() C.hotplex_status { return C.hotplex_status(C.hotplex_engine_close(e.e)) })
-	}
-	e.mu.RUnlock()
+	// Concurrent turns see Closed at once; freeing waits for them to leave
+	// the engine (they keep only their own streams).
+	_ = e.use(func() error {
+		return call(func() C.hotplex_status { return C.hotplex_status(C.hotplex_engine_close(e.e)) })
+	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.e != nil {
 		C.hotplex_engine_free(e.e)
 		e.e = nil
 	}
+	// Closing waited for every session: CanUseTool is called no more.
+	if e.handle != 0 {
+		e.handle.Delete()
+		e.handle = 0
+	}
 	return nil
 }
 
-func (e *Engine) withJSON(fn func(**C.char) C.hotplex_status, into any) error {
+// use runs fn with the engine held open, or returns ErrEngineClosed.
+func (e *Engine) use(fn func() error) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.e == nil {
 		return ErrEngineClosed
 	}
+	return fn()
+}
+
+func (e *Engine) withJSON(fn func(**C.char) C.hotplex_status, into any) error {
 	var p *C.char
-	if err := call(func() C.hotplex_status { return fn(&p) }); err != nil {
+	if err := e.use(func() error { return call(func() C.hotplex_status { return fn(&p) }) }); err != nil {
 		return err
 	}
 	return json.Unmarshal(jsonString(p), into)

@@ -62,7 +62,7 @@ func TestEngineTurnsStayHotOnOneProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Text != "echo: hello" || !first.ColdStart || first.Stats.Model != "reference-model" {
+	if first.Text != "echo: hello" || !first.ColdStart || first.Model != "reference-model" {
 		t.Fatalf("first turn: %+v", first)
 	}
 	if strings.Join(seen, ",") != "session_start,answer,session_stats" || len(first.Events) != 3 {
@@ -115,10 +115,14 @@ func TestEngineErrors(t *testing.T) {
 	e := newEngine(t, nil)
 	ctx := context.Background()
 
-	_, err := e.Execute(ctx, "s", "rm -rf /", nil)
+	var blockedEvents []string
+	_, err := e.Execute(ctx, "s", "rm -rf /", &hotplex.TurnOptions{OnEvent: func(ev hotplex.Event) { blockedEvents = append(blockedEvents, ev.Type) }})
 	var he *hotplex.Error
 	if !errors.Is(err, hotplex.ErrDangerBlocked) || !errors.As(err, &he) {
 		t.Fatalf("prompt: %v", err)
+	}
+	if strings.Join(blockedEvents, ",") != "danger_block" {
+		t.Fatalf("a blocked prompt must be a danger_block event first: %v", blockedEvents)
 	}
 	var detail struct {
 		Verdict struct{ Level string } `json:"verdict"`
@@ -144,14 +148,6 @@ func TestEngineErrors(t *testing.T) {
 	}
 	if _, err := e.Execute(ctx, "", "x", nil); !errors.Is(err, hotplex.ErrInvalidConfig) {
 		t.Fatalf("empty id: %v", err)
-	}
-	if _, err := hotplex.NewEngine(hotplex.EngineOptions{MaxSessions: -1}); !errors.Is(err, hotplex.ErrInvalidConfig) {
-		t.Fatalf("bad option: %v", err)
-	}
-
-	missing := newEngine(t, func(o *hotplex.EngineOptions) { o.Binary = "/nonexistent/agent" })
-	if _, err := missing.Execute(ctx, "s", "x", nil); !errors.Is(err, hotplex.ErrStartFailed) {
-		t.Fatalf("missing binary: %v", err)
 	}
 
 	small := newEngine(t, func(o *hotplex.EngineOptions) { o.MaxSessions = 1 })
@@ -227,5 +223,146 @@ func TestEngineConcurrentSessions(t *testing.T) {
 	}
 	if infos, _ := e.Sessions(); len(infos) != 8 {
 		t.Fatalf("%d sessions", len(infos))
+	}
+}
+
+func TestEngineBadOptionsFailNamingTheOption(t *testing.T) {
+	agent := referenceAgent(t)
+	cases := []struct {
+		opts hotplex.EngineOptions
+		want string
+	}{
+		{hotplex.EngineOptions{Binary: agent, TurnTimeout: -time.Second}, "turn_timeout"},
+		{hotplex.EngineOptions{Binary: agent, MaxSessions: -1}, "max_sessions"},
+		{hotplex.EngineOptions{Binary: agent, IdleTimeout: -time.Millisecond}, "idle_timeout"},
+		{hotplex.EngineOptions{Binary: "/nonexistent/agent"}, "/nonexistent/agent"},
+	}
+	for _, c := range cases {
+		e, err := hotplex.NewEngine(c.opts)
+		if !errors.Is(err, hotplex.ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) || e != nil {
+			t.Errorf("%s: got %v, want ErrInvalidConfig naming it", c.want, err)
+		}
+	}
+	if _, err := newEngine(t, nil).Execute(context.Background(), "s", "x", &hotplex.TurnOptions{Timeout: -time.Second}); !errors.Is(err, hotplex.ErrInvalidConfig) || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("turn timeout: %v", err)
+	}
+}
+
+func TestEngineFollowUpTurnWithoutWorkdirContinuesTheSession(t *testing.T) {
+	e := newEngine(t, nil)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "elsewhere")
+	first, err := e.Execute(ctx, "s", "first", &hotplex.TurnOptions{Workdir: dir})
+	if err != nil || !first.ColdStart {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	next, err := e.Execute(ctx, "s", "recall", nil)
+	if err != nil || next.ColdStart || next.Text != "history: first" || next.PID != first.PID {
+		t.Fatalf("a turn without workdir must continue the session: %+v %v", next, err)
+	}
+	infos, _ := e.Sessions()
+	if real, _ := filepath.EvalSymlinks(dir); len(infos) != 1 || infos[0].Workdir != real {
+		t.Fatalf("sessions: %+v", infos)
+	}
+}
+
+func TestEngineSessionStatsEventCostEqualsTheTurnCost(t *testing.T) {
+	e := newEngine(t, nil)
+	total := 0.0
+	for i := 0; i < 3; i++ {
+		var eventCost any
+		turn, err := e.Execute(context.Background(), "s", "hi", &hotplex.TurnOptions{OnEvent: func(ev hotplex.Event) {
+			if ev.Type == "session_stats" {
+				eventCost = ev.Data["cost_usd"]
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if turn.CostUSD <= 0 || eventCost != turn.CostUSD {
+			t.Fatalf("turn %d: session_stats cost %v, turn cost %v", i, eventCost, turn.CostUSD)
+		}
+		total += turn.CostUSD
+	}
+	if stats, _ := e.SessionStats("s"); stats == nil || stats.CostUSD != total {
+		t.Fatalf("stats %+v, want cost %v", stats, total)
+	}
+}
+
+// permissionEngine is an engine whose CanUseTool answers with answer(req).
+func permissionEngine(t *testing.T, answer func(hotplex.ToolRequest) any) *hotplex.Engine {
+	return newEngine(t, func(o *hotplex.EngineOptions) { o.CanUseTool = answer })
+}
+
+// toolTurn runs "tool:<cmd>" and returns its text and tool_result contents.
+func toolTurn(t *testing.T, e *hotplex.Engine, cmd string) (string, string) {
+	t.Helper()
+	turn, err := e.Execute(context.Background(), "s", "tool:"+cmd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for _, ev := range turn.Events {
+		if ev.Type == "tool_result" {
+			results = append(results, fmt.Sprint(ev.Data["content"]))
+		}
+	}
+	return turn.Text, strings.Join(results, "\n")
+}
+
+func TestEnginePermissionAnswers(t *testing.T) {
+	var mu sync.Mutex
+	var answer any
+	var seen []hotplex.ToolRequest
+	e := permissionEngine(t, func(req hotplex.ToolRequest) any {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, req)
+		return answer
+	})
+	set := func(a any) { mu.Lock(); answer = a; mu.Unlock() }
+
+	set(true)
+	if text, _ := toolTurn(t, e, "ls"); text != "tool ran: ls" {
+		t.Fatalf("allow: %q", text)
+	}
+	if len(seen) != 1 || seen[0].SessionID != "s" || seen[0].ToolName != "Bash" || seen[0].Input["command"] != "ls" || seen[0].Verdict == nil || seen[0].Verdict.Blocked {
+		t.Fatalf("request: %+v", seen)
+	}
+	set(map[string]any{"behavior": "deny", "message": "not today"})
+	if text, result := toolTurn(t, e, "ls"); text != "tool denied: ls" || !strings.Contains(result, "not today") {
+		t.Fatalf("deny object: %q %q", text, result)
+	}
+	set("ask a human")
+	if text, result := toolTurn(t, e, "ls"); text != "tool denied: ls" || !strings.Contains(result, "ask a human") {
+		t.Fatalf("message string: %q %q", text, result)
+	}
+	// Anything but an explicit allow denies; so does an answer that cannot
+	// be encoded (a func).
+	for _, unexpected := range []any{false, 42, []any{}, map[string]any{"behavior": "maybe"}, func() {}} {
+		set(unexpected)
+		if text, _ := toolTurn(t, e, "ls"); text != "tool denied: ls" {
+			t.Fatalf("%T %v must deny: %q", unexpected, unexpected, text)
+		}
+	}
+	set(map[string]any{"behavior": "allow", "updatedInput": map[string]any{"command": "make check"}})
+	if text, _ := toolTurn(t, e, "ls"); text != "tool ran: make check" {
+		t.Fatalf("updatedInput: %q", text)
+	}
+	seen = nil
+	if text, _ := toolTurn(t, e, "rm -rf /"); text != "tool denied: rm -rf /" || len(seen) != 0 {
+		t.Fatalf("the WAF decides first: %q %d", text, len(seen))
+	}
+}
+
+func TestEnginePanickingCanUseToolDenies(t *testing.T) {
+	e := permissionEngine(t, func(hotplex.ToolRequest) any { panic("boom") })
+	text, result := toolTurn(t, e, "ls")
+	if text != "tool denied: ls" || !strings.Contains(result, "panicked: boom") {
+		t.Fatalf("a panic must deny: %q %q", text, result)
+	}
+	// The session and the engine stay usable.
+	if turn, err := e.Execute(context.Background(), "s", "hi", nil); err != nil || turn.Text != "echo: hi" {
+		t.Fatalf("after the panic: %+v %v", turn, err)
 	}
 }

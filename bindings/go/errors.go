@@ -1,15 +1,21 @@
 package hotplex
 
+/*
+#include <stdint.h>
+#include "hotplex.h"
+*/
+import "C"
+
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 )
 
 // Status is a hotplex_status code of the C ABI.
 type Status int
 
-// The status codes of the C ABI. Later versions may add codes.
+// The status codes of the C ABI: hotplex's error codes (the schema's
+// x-hotplex-errors). Later versions may add codes.
 const (
 	// StatusOK is success; it never appears in an *Error.
 	StatusOK Status = 0
@@ -44,41 +50,18 @@ const (
 	// StatusPending: nothing happened within a poll's timeout (internal to
 	// Engine.Execute; never returned to callers).
 	StatusPending Status = 13
+	// StatusSpawn: a contained process could not be spawned.
+	StatusSpawn Status = 14
+	// StatusIO: an operating-system call failed.
+	StatusIO Status = 15
+	// StatusContainment: containment of an agent could not be confirmed.
+	StatusContainment Status = 16
 )
 
-// String returns the name of the status, e.g. "invalid rule".
+// String returns the status's stable name: "ok", "invalid_config",
+// "turn_timeout", ... (the schema's x-hotplex-errors), or "unknown".
 func (s Status) String() string {
-	switch s {
-	case StatusOK:
-		return "ok"
-	case StatusInvalidArgument:
-		return "invalid argument"
-	case StatusUTF8:
-		return "invalid UTF-8"
-	case StatusInvalidRule:
-		return "invalid rule"
-	case StatusPanic:
-		return "internal error"
-	case StatusInvalidConfig:
-		return "invalid configuration"
-	case StatusDangerBlocked:
-		return "blocked by the WAF"
-	case StatusTurnTimeout:
-		return "turn timed out"
-	case StatusSessionDead:
-		return "session dead"
-	case StatusTurnFailed:
-		return "turn failed"
-	case StatusCapacityExceeded:
-		return "capacity exceeded"
-	case StatusStartFailed:
-		return "agent failed to start"
-	case StatusClosed:
-		return "engine closed"
-	case StatusPending:
-		return "pending"
-	}
-	return fmt.Sprintf("status %d", int(s))
+	return C.GoString(C.hotplex_status_name(C.int32_t(s)))
 }
 
 // Error is an error reported by the hotplex library: its status code and
@@ -141,6 +124,15 @@ var (
 	ErrStartFailed error = &Error{Status: StatusStartFailed}
 	// ErrEngineClosed matches calls on a closed Engine.
 	ErrEngineClosed error = &Error{Status: StatusClosed}
+	// ErrSpawn matches contained processes that could not be spawned.
+	ErrSpawn error = &Error{Status: StatusSpawn}
+	// ErrIO matches failed operating-system calls.
+	ErrIO error = &Error{Status: StatusIO}
+	// ErrContainment matches containment that could not be confirmed.
+	ErrContainment error = &Error{Status: StatusContainment}
 	// ErrClosed is returned by checks on a closed Detector.
 	ErrClosed = errors.New("hotplex: detector is closed")
+
+	// errPending is a poll that saw nothing (internal to Engine.Execute).
+	errPending error = &Error{Status: StatusPending}
 )

@@ -2,7 +2,7 @@
 //! `hotplex_turn_stream`.
 //!
 //! Options, turns, events and session snapshots cross the boundary as JSON
-//! (the same shapes as `Event::to_json` and friends in hotplex-core), which
+//! (the core's serde forms, described by `schema/hotplex.schema.json`), which
 //! keeps the ABI small and lets it grow without breaking: unknown keys in
 //! results are to be ignored by callers, unknown option keys are rejected
 //! (a typo must not silently fall back to a default).
@@ -14,18 +14,19 @@
 //! poll for cancellation (Go's `context.Context`, a UI's stop button).
 //! Freeing an unfinished stream cancels its turn (the agent is interrupted).
 
-use std::ffi::c_char;
-use std::path::PathBuf;
+use std::ffi::{c_char, c_void};
+use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hotplex_core::{Engine, EngineOptions, TurnOptions, TurnStream};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{
     borrow, borrow_mut, c_string, check_out, free_box, guard, str_arg, write_out, Failure,
 };
 use crate::hotplex_status;
+use crate::permission::{self, hotplex_permission_callback};
 
 /// A session pool (opaque). Create with `hotplex_engine_new()`, release
 /// with `hotplex_engine_free()`.
@@ -44,119 +45,24 @@ impl hotplex_engine {
 }
 
 /// The events and outcome of one submitted turn (opaque). Create with
-/// `hotplex_engine_submit()`, release with `hotplex_turn_stream_free()`.
+/// `hotplex_engine_start()` or `hotplex_engine_submit()`, release with
+/// `hotplex_turn_stream_free()`.
 pub struct hotplex_turn_stream {
     rt: Arc<tokio::runtime::Runtime>,
     stream: Option<TurnStream>,
 }
 
-fn bad(msg: impl Into<String>) -> Failure {
-    Failure {
-        status: hotplex_status::InvalidConfig,
-        message: msg.into(),
-        detail: None,
-    }
-}
-
-fn seconds(v: &Value, key: &str) -> Result<Duration, Failure> {
-    v.as_f64()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| bad(format!("{key} must be a positive number of seconds")))
-}
-
-fn string(v: &Value, key: &str) -> Result<String, Failure> {
-    v.as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| bad(format!("{key} must be a string")))
-}
-
-fn strings(v: &Value, key: &str) -> Result<Vec<String>, Failure> {
-    v.as_array()
-        .ok_or_else(|| bad(format!("{key} must be an array of strings")))?
-        .iter()
-        .map(|s| string(s, key))
-        .collect()
-}
-
-fn count(v: &Value, key: &str) -> Result<usize, Failure> {
-    v.as_u64()
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| bad(format!("{key} must be a non-negative integer")))
-}
-
-fn json_object(text: &str, what: &str) -> Result<Map<String, Value>, Failure> {
+/// Parses a JSON argument; empty text is `null` (all defaults).
+fn json_arg(text: &str, what: &str) -> Result<Value, Failure> {
     if text.trim().is_empty() {
-        return Ok(Map::new());
+        return Ok(Value::Null);
     }
-    match serde_json::from_str(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(bad(format!("{what} must be a JSON object"))),
-        Err(e) => Err(bad(format!("{what} is not valid JSON: {e}"))),
-    }
-}
-
-/// Engine options from their JSON form (keys as in Python's `Engine`).
-fn engine_options(m: &Map<String, Value>) -> Result<EngineOptions, Failure> {
-    let mut o = EngineOptions::default();
-    for (k, v) in m {
-        if v.is_null() {
-            continue;
-        }
-        match k.as_str() {
-            "binary" => o.binary = string(v, k)?.into(),
-            "args" => o.args = strings(v, k)?,
-            "env" => {
-                let env = v
-                    .as_object()
-                    .ok_or_else(|| bad("env must be an object of strings"))?;
-                for (name, value) in env {
-                    o.env.push((name.clone(), string(value, "env values")?));
-                }
-            }
-            "env_allow" => o.env_allow = strings(v, k)?,
-            "max_sessions" => o.max_sessions = count(v, k)?,
-            "max_concurrent_starts" => o.max_concurrent_starts = count(v, k)?,
-            "max_prompt_bytes" => o.max_prompt_bytes = count(v, k)?,
-            "idle_timeout" => o.idle_timeout = seconds(v, k)?,
-            "turn_timeout" => o.turn_timeout = seconds(v, k)?,
-            "startup_timeout" => o.startup_timeout = seconds(v, k)?,
-            "interrupt_grace" => o.interrupt_grace = seconds(v, k)?,
-            "state_dir" => o.state_dir = Some(string(v, k)?.into()),
-            "namespace" => o.namespace = string(v, k)?,
-            "permission_mode" => o.permission_mode = Some(string(v, k)?),
-            "allowed_tools" => o.allowed_tools = strings(v, k)?,
-            "disallowed_tools" => o.disallowed_tools = strings(v, k)?,
-            "system_prompt" => o.system_prompt = Some(string(v, k)?),
-            "model" => o.model = Some(string(v, k)?),
-            "allowed_roots" => {
-                o.allowed_roots = strings(v, k)?.into_iter().map(PathBuf::from).collect()
-            }
-            "default_workdir" => o.default_workdir = Some(string(v, k)?.into()),
-            other => return Err(bad(format!("unknown engine option {other:?}"))),
-        }
-    }
-    Ok(o)
-}
-
-fn turn_options(m: &Map<String, Value>) -> Result<TurnOptions, Failure> {
-    let mut t = TurnOptions::default();
-    for (k, v) in m {
-        if v.is_null() {
-            continue;
-        }
-        match k.as_str() {
-            "workdir" => t.workdir = Some(string(v, k)?.into()),
-            "timeout" => t.timeout = Some(seconds(v, k)?),
-            "waf_approved" => {
-                t.waf_approved = v
-                    .as_bool()
-                    .ok_or_else(|| bad("waf_approved must be a bool"))?
-            }
-            other => return Err(bad(format!("unknown turn option {other:?}"))),
-        }
-    }
-    Ok(t)
+    serde_json::from_str(text).map_err(|e| {
+        Failure::new(
+            hotplex_status::InvalidConfig,
+            format!("{what} is not valid JSON: {e}"),
+        )
+    })
 }
 
 fn json_out(out: *mut *mut c_char, v: &Value) {
@@ -165,15 +71,15 @@ fn json_out(out: *mut *mut c_char, v: &Value) {
     unsafe { write_out(out, raw) };
 }
 
-/// Creates an engine. `options_json` (may be NULL/empty for the defaults) is
-/// a JSON object with the keys of Python's `hotplex.Engine`: `binary`,
-/// `args`, `env` (object), `env_allow`, `max_sessions`,
-/// `max_concurrent_starts`, `max_prompt_bytes`, `idle_timeout`,
-/// `turn_timeout`, `startup_timeout`, `interrupt_grace` (seconds, numbers),
-/// `state_dir`, `namespace`, `permission_mode`, `allowed_tools`,
-/// `disallowed_tools`, `system_prompt`, `model`, `allowed_roots`,
-/// `default_workdir`. Unknown keys and bad values fail with
-/// `HOTPLEX_STATUS_INVALID_CONFIG`. The WAF is the built-in detector.
+/// Creates an engine. `options_json` (NULL or empty: every default) is
+/// the JSON form of the core's `EngineOptions`: an object whose keys are the
+/// `EngineOptions` properties of `schema/hotplex.schema.json` (`binary`,
+/// `env`, `max_sessions`, `turn_timeout`, ...), durations in seconds,
+/// `null` for a default. Unknown keys, bad values and an agent binary that
+/// cannot be found fail with `HOTPLEX_STATUS_INVALID_CONFIG`, the message
+/// naming the option (and for the binary the path tried). The WAF is the
+/// built-in detector; every tool call it allows runs (see
+/// `hotplex_engine_new_with_permission()` to decide them).
 ///
 /// # Safety
 /// `options_json` must be NULL or point to `options_len` readable bytes;
@@ -184,12 +90,38 @@ pub unsafe extern "C" fn hotplex_engine_new(
     options_len: usize,
     out: *mut *mut hotplex_engine,
 ) -> hotplex_status {
+    // SAFETY: caller's contract; no callback.
+    unsafe {
+        hotplex_engine_new_with_permission(options_json, options_len, None, ptr::null_mut(), out)
+    }
+}
+
+/// Like `hotplex_engine_new()`, and `callback` (may be NULL: allow) decides
+/// every tool call the WAF did not block (see `hotplex_permission_callback`
+/// for the request, the answers and the thread rules). `user_data` is passed
+/// to every call unchanged; it must stay valid, and safe to use from the
+/// engine's threads, until `hotplex_engine_close()` has returned (which
+/// waits for every session). An engine freed without closing may still call
+/// it while its sessions stop: close first.
+///
+/// # Safety
+/// As for `hotplex_engine_new()`; `callback` must be NULL or a function with
+/// the `hotplex_permission_callback` contract.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_new_with_permission(
+    options_json: *const c_char,
+    options_len: usize,
+    callback: hotplex_permission_callback,
+    user_data: *mut c_void,
+    out: *mut *mut hotplex_engine,
+) -> hotplex_status {
     guard(|| {
         check_out(out, "out")?;
         // SAFETY: caller's contract.
         let text = unsafe { str_arg(options_json, options_len, "options_json") }?;
-        let opts = engine_options(&json_object(text, "options_json")?)?;
-        let (engine, rt) = Engine::with_own_runtime(opts).map_err(Failure::from)?;
+        let mut opts = EngineOptions::from_json(&json_arg(text, "options_json")?)?;
+        opts.permission_handler = permission::handler(callback, user_data);
+        let (engine, rt) = Engine::with_own_runtime(opts)?;
         let handle = Box::new(hotplex_engine {
             rt: Some(Arc::new(rt)),
             engine,
@@ -226,12 +158,15 @@ impl Drop for hotplex_engine {
 }
 
 /// Queues a turn on session `session_id` (created on first use) and writes
-/// its stream to `*out`. `turn_options_json` (may be NULL/empty) is a JSON
-/// object with `workdir`, `timeout` (seconds) and `waf_approved`.
+/// its stream to `*out`. `turn_options_json` (may be NULL/empty) is the
+/// JSON form of the core's `TurnOptions`: `workdir` (NULL: the session's
+/// current workdir), `timeout` (seconds) and `waf_approved`.
 ///
 /// Fails at once with `HOTPLEX_STATUS_DANGER_BLOCKED` for a prompt the WAF
 /// blocks (`hotplex_last_error_detail()` holds the verdict),
-/// `CAPACITY_EXCEEDED`, `INVALID_CONFIG` or `CLOSED`.
+/// `CAPACITY_EXCEEDED`, `INVALID_CONFIG` or `CLOSED`. See
+/// `hotplex_engine_start()` for the form that reports all of these through
+/// the stream.
 ///
 /// # Safety
 /// `e` must be NULL or a live engine; each string must be NULL or point to
@@ -248,18 +183,64 @@ pub unsafe extern "C" fn hotplex_engine_submit(
     turn_options_len: usize,
     out: *mut *mut hotplex_turn_stream,
 ) -> hotplex_status {
+    let args = (session_id, session_id_len, prompt, prompt_len);
+    // SAFETY: caller's contract.
+    unsafe { queue(e, args, (turn_options_json, turn_options_len), out, false) }
+}
+
+/// Like `hotplex_engine_submit()`, but fails only for bad arguments (a NULL
+/// pointer, text that is not UTF-8, turn options that are not valid):
+/// everything else is the stream's outcome, returned by
+/// `hotplex_turn_stream_finish()`. A prompt the WAF blocks yields a
+/// `danger_block` event first, then finishes with
+/// `HOTPLEX_STATUS_DANGER_BLOCKED`. This is the shape of every binding's
+/// `execute`.
+///
+/// # Safety
+/// As for `hotplex_engine_submit()`.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_start(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    prompt: *const c_char,
+    prompt_len: usize,
+    turn_options_json: *const c_char,
+    turn_options_len: usize,
+    out: *mut *mut hotplex_turn_stream,
+) -> hotplex_status {
+    let args = (session_id, session_id_len, prompt, prompt_len);
+    // SAFETY: caller's contract.
+    unsafe { queue(e, args, (turn_options_json, turn_options_len), out, true) }
+}
+
+/// The body of `_submit` (`start == false`) and `_start`.
+///
+/// # Safety
+/// As for `hotplex_engine_submit()`.
+unsafe fn queue(
+    e: *const hotplex_engine,
+    (id, id_len, prompt, prompt_len): (*const c_char, usize, *const c_char, usize),
+    (topts, topts_len): (*const c_char, usize),
+    out: *mut *mut hotplex_turn_stream,
+    start: bool,
+) -> hotplex_status {
     guard(|| {
         // SAFETY: caller's contract (all pointer arguments).
         let e = unsafe { borrow(e, "engine") }?;
         check_out(out, "out")?;
         // SAFETY: as above.
-        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        let id = unsafe { str_arg(id, id_len, "session_id") }?;
         // SAFETY: as above.
         let prompt = unsafe { str_arg(prompt, prompt_len, "prompt") }?;
         // SAFETY: as above.
-        let topts = unsafe { str_arg(turn_options_json, turn_options_len, "turn_options_json") }?;
-        let topts = turn_options(&json_object(topts, "turn_options_json")?)?;
-        let stream = e.engine.submit(id, prompt, &topts).map_err(Failure::from)?;
+        let topts = unsafe { str_arg(topts, topts_len, "turn_options_json") }?;
+        let topts = TurnOptions::from_json(&json_arg(topts, "turn_options_json")?)?;
+        let stream = if start {
+            e.engine.start(id, prompt, &topts)
+        } else {
+            e.engine.submit(id, prompt, &topts)?
+        };
         let handle = Box::new(hotplex_turn_stream {
             rt: e.rt().clone(),
             stream: Some(stream),
@@ -304,11 +285,8 @@ pub unsafe extern "C" fn hotplex_turn_stream_next(
             // SAFETY: checked non-NULL.
             Ok(None) => unsafe { write_out(event_json, std::ptr::null_mut()) },
             Err(_) => {
-                return Err(Failure {
-                    status: hotplex_status::Pending,
-                    message: "no event within the timeout".into(),
-                    detail: None,
-                })
+                let why = "no event within the timeout";
+                return Err(Failure::new(hotplex_status::Pending, why));
             }
         }
         Ok(())
@@ -317,9 +295,9 @@ pub unsafe extern "C" fn hotplex_turn_stream_next(
 
 /// Waits for the end of the turn (events not read yet are dropped) and
 /// writes the turn as JSON to `*turn_json` (release with
-/// `hotplex_string_free()`): `text`, `cold_start`, `resumed`,
-/// `duration_ms`, `queued_ms`, `pid`, `provider_session_id`, `stats`
-/// (`usage`, `cost_usd`, `tools`, `model`, ...) and `events`. A failed turn
+/// `hotplex_string_free()`): the core's `Turn` (`text`, `cold_start`,
+/// `resumed`, `duration_ms`, `queued_ms`, `usage`, `cost_usd`, `tools`,
+/// `model`, `events`, `pid`, ...: the `Turn` of the schema). A failed turn
 /// returns its status (`TURN_TIMEOUT`, `SESSION_DEAD`, `TURN_FAILED` with
 /// its subtype in `hotplex_last_error_detail()`, `START_FAILED`, `CLOSED`).
 /// Either way the stream is spent: free it.
@@ -340,7 +318,7 @@ pub unsafe extern "C" fn hotplex_turn_stream_finish(
             .stream
             .take()
             .ok_or_else(|| Failure::invalid_argument("the stream was already finished"))?;
-        let turn = s.rt.block_on(stream.finish()).map_err(Failure::from)?;
+        let turn = s.rt.block_on(stream.finish())?;
         json_out(turn_json, &turn.to_json());
         Ok(())
     })
@@ -350,17 +328,17 @@ pub unsafe extern "C" fn hotplex_turn_stream_finish(
 /// interrupted, the session stays usable). NULL is ignored.
 ///
 /// # Safety
-/// `s` must be NULL or a stream from `hotplex_engine_submit()` not freed
-/// yet, not in use by another thread.
+/// `s` must be NULL or a stream from `hotplex_engine_start()` or
+/// `hotplex_engine_submit()` not freed yet, not in use by another thread.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_turn_stream_free(s: *mut hotplex_turn_stream) {
     // SAFETY: caller's contract (documented above).
     unsafe { free_box(s) }
 }
 
-/// Writes a JSON array of session snapshots (`id`, `pid` or null, `status`
-/// "starting"/"ready"/"busy"/"dead", `turns`, `pending`, `workdir`,
-/// `idle_ms`, `provider_session_id`) to `*json` (release with
+/// Writes a JSON array of session snapshots (the schema's `SessionInfo`:
+/// `id`, `pid` or null, `status` "starting"/"ready"/"busy"/"dead", `turns`,
+/// `pending`, `workdir`, `idle_ms`, ...) to `*json` (release with
 /// `hotplex_string_free()`).
 ///
 /// # Safety
@@ -381,9 +359,9 @@ pub unsafe extern "C" fn hotplex_engine_sessions(
     })
 }
 
-/// Writes a session's totals as a JSON object (`turns`, `failed_turns`,
-/// `cold_starts`, `resumes`, token counts, `cost_usd`, `tool_calls`,
-/// `tool_errors`, `tools_denied`, `busy_ms`, `bad_lines`, `model`), or
+/// Writes a session's totals as a JSON object (the schema's
+/// `SessionStats`: `turns`, `failed_turns`, `cold_starts`, token counts,
+/// `cost_usd`, ...), or
 /// `null` for an unknown id, to `*json` (release with
 /// `hotplex_string_free()`).
 ///

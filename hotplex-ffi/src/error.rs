@@ -5,10 +5,15 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+use hotplex_core::ErrorCode;
 
 /// What a fallible hotplex function returns. `HOTPLEX_STATUS_OK` (0) is
 /// success; anything else is an error, described by
-/// `hotplex_last_error_message()`. Later versions may add codes: treat any
+/// `hotplex_last_error_message()` and named by `hotplex_status_name()`. The
+/// numbers are hotplex's error codes (the `x-hotplex-errors` table of
+/// `schema/hotplex.schema.json`). Later versions may add codes: treat any
 /// unknown non-zero value as an error.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,7 +32,7 @@ pub enum hotplex_status {
     /// were passed should be freed and not used again.
     Panic = 4,
     /// An engine option, session id, workdir or prompt was rejected before
-    /// anything ran.
+    /// anything ran; the message names the option.
     InvalidConfig = 5,
     /// The WAF blocked the prompt; `hotplex_last_error_detail()` holds the
     /// verdict.
@@ -50,6 +55,104 @@ pub enum hotplex_status {
     /// Nothing happened within the timeout given (not an error of the
     /// turn: call again).
     Pending = 13,
+    /// A contained process could not be spawned.
+    Spawn = 14,
+    /// An operating-system call failed.
+    Io = 15,
+    /// Containment of an agent could not be confirmed.
+    Containment = 16,
+}
+
+/// Every error status, in the order of `ErrorCode::ALL`.
+const ERRORS: [hotplex_status; 16] = [
+    hotplex_status::InvalidArgument,
+    hotplex_status::Utf8,
+    hotplex_status::InvalidRule,
+    hotplex_status::Panic,
+    hotplex_status::InvalidConfig,
+    hotplex_status::DangerBlocked,
+    hotplex_status::TurnTimeout,
+    hotplex_status::SessionDead,
+    hotplex_status::TurnFailed,
+    hotplex_status::CapacityExceeded,
+    hotplex_status::StartFailed,
+    hotplex_status::Closed,
+    hotplex_status::Pending,
+    hotplex_status::Spawn,
+    hotplex_status::Io,
+    hotplex_status::Containment,
+];
+
+// The core's `ErrorCode` is `#[non_exhaustive]`, so no match over it can be
+// exhaustive here; this check is the compile-time equivalent: a code added
+// to the core (and to `ErrorCode::ALL`) stops this crate from building
+// until it has a status of its own with the same number.
+const _: () = {
+    assert!(ErrorCode::ALL.len() == ERRORS.len());
+    let mut i = 0;
+    while i < ERRORS.len() {
+        assert!(ErrorCode::ALL[i].number() == ERRORS[i] as i32);
+        i += 1;
+    }
+};
+
+impl hotplex_status {
+    /// The core's code for this status (`None` for `Ok`). Exhaustive: a new
+    /// status needs a code.
+    pub(crate) fn code(self) -> Option<ErrorCode> {
+        Some(match self {
+            hotplex_status::Ok => return None,
+            hotplex_status::InvalidArgument => ErrorCode::InvalidArgument,
+            hotplex_status::Utf8 => ErrorCode::Utf8,
+            hotplex_status::InvalidRule => ErrorCode::InvalidRule,
+            hotplex_status::Panic => ErrorCode::Panic,
+            hotplex_status::InvalidConfig => ErrorCode::InvalidConfig,
+            hotplex_status::DangerBlocked => ErrorCode::DangerBlocked,
+            hotplex_status::TurnTimeout => ErrorCode::TurnTimeout,
+            hotplex_status::SessionDead => ErrorCode::SessionDead,
+            hotplex_status::TurnFailed => ErrorCode::TurnFailed,
+            hotplex_status::CapacityExceeded => ErrorCode::CapacityExceeded,
+            hotplex_status::StartFailed => ErrorCode::StartFailed,
+            hotplex_status::Closed => ErrorCode::Closed,
+            hotplex_status::Pending => ErrorCode::Pending,
+            hotplex_status::Spawn => ErrorCode::Spawn,
+            hotplex_status::Io => ErrorCode::Io,
+            hotplex_status::Containment => ErrorCode::Containment,
+        })
+    }
+}
+
+impl From<ErrorCode> for hotplex_status {
+    fn from(code: ErrorCode) -> hotplex_status {
+        // The numbers are equal (checked above at compile time); a code
+        // outside `ErrorCode::ALL` cannot exist, but would be a bug.
+        ERRORS
+            .into_iter()
+            .find(|s| *s as i32 == code.number())
+            .unwrap_or(hotplex_status::Panic)
+    }
+}
+
+/// The stable name of a status: `"ok"`, `"invalid_config"`,
+/// `"turn_timeout"`, ... (the `name` column of the schema's
+/// `x-hotplex-errors`), or `"unknown"` for a number that is no status. A
+/// static NUL-terminated string: do not free it. Takes an `int32_t` so that
+/// any value (also a status from a newer library) is safe to pass. Never
+/// fails.
+#[no_mangle]
+pub extern "C" fn hotplex_status_name(status: i32) -> *const c_char {
+    static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    value_guard(c"unknown".as_ptr(), || {
+        // Indexed by number: ERRORS[i] is status i + 1 (checked above).
+        let names = NAMES.get_or_init(|| {
+            let errors = ERRORS.map(|s| s.code().map_or("unknown", ErrorCode::name));
+            std::iter::once("ok").chain(errors).map(c_string).collect()
+        });
+        usize::try_from(status)
+            .ok()
+            .and_then(|i| names.get(i))
+            .map_or(c"unknown".as_ptr(), |n| n.as_ptr())
+    })
 }
 
 /// An error on its way to C: a status and the message for
@@ -64,12 +167,16 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    pub(crate) fn invalid_argument(message: impl Into<String>) -> Failure {
+    pub(crate) fn new(status: hotplex_status, message: impl Into<String>) -> Failure {
         Failure {
-            status: hotplex_status::InvalidArgument,
+            status,
             message: message.into(),
             detail: None,
         }
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Failure {
+        Failure::new(hotplex_status::InvalidArgument, message)
     }
 
     pub(crate) fn null(what: &str) -> Failure {
@@ -79,35 +186,10 @@ impl Failure {
 
 impl From<hotplex_core::Error> for Failure {
     fn from(e: hotplex_core::Error) -> Failure {
-        let status = match &e {
-            hotplex_core::Error::InvalidRule { .. } => hotplex_status::InvalidRule,
-            hotplex_core::Error::InvalidArgument(_) => hotplex_status::InvalidArgument,
-            hotplex_core::Error::InvalidConfig(_) => hotplex_status::InvalidConfig,
-            hotplex_core::Error::DangerBlocked(_) => hotplex_status::DangerBlocked,
-            hotplex_core::Error::TurnTimeout(_) => hotplex_status::TurnTimeout,
-            hotplex_core::Error::SessionDead(_) => hotplex_status::SessionDead,
-            hotplex_core::Error::TurnFailed { .. } => hotplex_status::TurnFailed,
-            hotplex_core::Error::CapacityExceeded(_) => hotplex_status::CapacityExceeded,
-            hotplex_core::Error::StartFailed(_) => hotplex_status::StartFailed,
-            hotplex_core::Error::Closed => hotplex_status::Closed,
-            // A variant newer than this crate: give it a code of its own when
-            // it appears; until then it is the caller's input that failed.
-            _ => hotplex_status::InvalidArgument,
-        };
-        let detail = match &e {
-            hotplex_core::Error::DangerBlocked(v) => Some(serde_json::json!({
-                "error": "danger_blocked",
-                "verdict": serde_json::to_value(v.as_ref()).unwrap_or_default(),
-            })),
-            hotplex_core::Error::TurnFailed { subtype, message } => Some(serde_json::json!({
-                "error": "turn_failed", "subtype": subtype, "message": message,
-            })),
-            _ => None,
-        };
         Failure {
-            status,
+            status: e.code().into(),
             message: e.to_string(),
-            detail: detail.map(|d| d.to_string()),
+            detail: e.detail().map(|d| d.to_string()),
         }
     }
 }
@@ -307,10 +389,11 @@ pub(crate) unsafe fn str_arg<'a>(
     }
     // SAFETY: non-NULL, `len` readable bytes (caller), len <= isize::MAX.
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).map_err(|e| Failure {
-        status: hotplex_status::Utf8,
-        message: format!("{what} is not valid UTF-8: {e}"),
-        detail: None,
+    std::str::from_utf8(bytes).map_err(|e| {
+        Failure::new(
+            hotplex_status::Utf8,
+            format!("{what} is not valid UTF-8: {e}"),
+        )
     })
 }
 
@@ -343,15 +426,58 @@ mod tests {
     }
 
     #[test]
-    fn core_errors_map_to_their_codes() {
-        let f = Failure::from(hotplex_core::Error::InvalidRule {
+    fn every_error_code_has_the_status_with_its_number_and_name() {
+        assert_eq!(ERRORS.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            let status = hotplex_status::from(code);
+            assert_eq!(status as i32, code.number(), "{code:?}");
+            assert_eq!(status.code(), Some(code), "{code:?}");
+            // SAFETY: hotplex_status_name returns a static C string.
+            let name = unsafe { CStr::from_ptr(hotplex_status_name(status as i32)) };
+            assert_eq!(name.to_str().unwrap(), code.name());
+        }
+        assert_eq!(hotplex_status::Ok.code(), None);
+        for (n, want) in [
+            (0, "ok"),
+            (-1, "unknown"),
+            (17, "unknown"),
+            (i32::MAX, "unknown"),
+        ] {
+            // SAFETY: as above.
+            let name = unsafe { CStr::from_ptr(hotplex_status_name(n)) };
+            assert_eq!(name.to_str().unwrap(), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn core_errors_reach_c_with_their_own_status_and_detail() {
+        use hotplex_core::Error;
+        let cases = [
+            (Error::Spawn("x".into()), hotplex_status::Spawn),
+            (Error::Io("x".into()), hotplex_status::Io),
+            (Error::Containment("x".into()), hotplex_status::Containment),
+            (
+                Error::InvalidArgument("y".into()),
+                hotplex_status::InvalidArgument,
+            ),
+            (Error::Closed, hotplex_status::Closed),
+        ];
+        for (e, status) in cases {
+            assert_eq!(Failure::from(e).status, status);
+        }
+        let f = Failure::from(Error::InvalidRule {
             line: 3,
             message: "x".into(),
         });
         assert_eq!(f.status, hotplex_status::InvalidRule);
         assert!(f.message.contains("line 3"));
-        let f = Failure::from(hotplex_core::Error::InvalidArgument("y".into()));
-        assert_eq!(f.status, hotplex_status::InvalidArgument);
+        assert!(f.detail.unwrap().contains("\"line\":3"));
+        let f = Failure::from(Error::TurnFailed {
+            subtype: "error_max_turns".into(),
+            message: "m".into(),
+        });
+        assert_eq!(f.status, hotplex_status::TurnFailed);
+        assert!(f.detail.unwrap().contains("error_max_turns"));
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! * every fallible function returns [`hotplex_status`], writes its
 //!   out-params only on success and records a per-thread message for
 //!   [`hotplex_last_error_message`];
-//! * no panic crosses the boundary (see `error::guard`);
+//! * no panic crosses the boundary (see `error::guard`), also not out of a
+//!   callback (the audit and permission callbacks);
 //! * input strings are `(ptr, len)` pairs that must be UTF-8.
 //!
 //! The Rust functions are `unsafe` because they trust C callers with raw
@@ -27,6 +28,7 @@
 mod detector;
 mod engine;
 mod error;
+mod permission;
 mod verdict;
 
 use std::ffi::{c_char, CString};
@@ -34,7 +36,10 @@ use std::sync::OnceLock;
 
 pub use detector::*;
 pub use engine::*;
-pub use error::{hotplex_last_error_detail, hotplex_last_error_message, hotplex_status};
+pub use error::{
+    hotplex_last_error_detail, hotplex_last_error_message, hotplex_status, hotplex_status_name,
+};
+pub use permission::*;
 pub use verdict::*;
 
 /// The version of the C ABI described by this header. It changes only when

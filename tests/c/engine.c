@@ -1,6 +1,9 @@
 /* The session pool through the C ABI, driving the bundled reference agent:
  * hot turns, a tool call denied by the WAF, every error status, PENDING
- * polls, NULL arguments, close. Usage: engine <reference-agent> <tmpdir> */
+ * polls, NULL arguments, close; the permission callback's answers, a
+ * follow-up turn without workdir, session_stats costs, option errors naming
+ * the option, a blocked prompt through hotplex_engine_start().
+ * Usage: engine <reference-agent> <tmpdir> */
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,11 +26,53 @@ static int checks = 0;
         }                                                                  \
     } while (0)
 
+/* The host's side of the permission callback: the answer JSON to set (NULL:
+ * set nothing), whether to set it twice, and what it saw. */
+struct permission_host {
+    const char *answer;
+    bool twice;
+    int calls;
+    hotplex_status set_status;
+    char request[4096];
+};
+
+static void on_permission(void *user_data, const char *request_json, size_t request_len,
+                          hotplex_permission_answer *answer) {
+    struct permission_host *h = user_data;
+    h->calls++;
+    snprintf(h->request, sizeof h->request, "%.*s", (int)request_len, request_json);
+    if (!h->answer) return;
+    h->set_status = hotplex_permission_answer_set(answer, h->answer, strlen(h->answer));
+    if (h->twice) h->set_status = hotplex_permission_answer_set(answer, "true", 4);
+}
+
+/* The number after "key": in a JSON text (its first occurrence), or -1. */
+static double json_number(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
 static hotplex_status submit(hotplex_engine *e, const char *id, const char *prompt,
                              const char *opts, hotplex_turn_stream **out) {
     return hotplex_engine_submit(e, id, strlen(id), prompt, strlen(prompt), opts,
                                  opts ? strlen(opts) : 0, out);
 }
+
+/* Bad options fail hotplex_engine_new with INVALID_CONFIG naming `want`. */
+static bool rejects_option(const char *opts, const char *want) {
+    hotplex_engine *bad = NULL;
+    hotplex_status st = hotplex_engine_new(opts, strlen(opts), &bad);
+    const char *m = hotplex_last_error_message();
+    bool ok = st == HOTPLEX_STATUS_INVALID_CONFIG && bad == NULL && m && strstr(m, want);
+    if (!ok) fprintf(stderr, "options %s: status %d, message %s\n", opts, st, m ? m : "none");
+    return ok;
+}
+
+/* The last session_stats event of run() and the first event's JSON. */
+static char last_stats[4096];
+static char first_event[4096];
 
 /* Runs a turn to its end; returns its status, the turn JSON in *turn (or
  * NULL) and whether any event's JSON contained `want_event`. */
@@ -37,6 +82,7 @@ static hotplex_status run(hotplex_engine *e, const char *id, const char *prompt,
     hotplex_turn_stream *s = NULL;
     *turn = NULL;
     if (saw) *saw = false;
+    last_stats[0] = first_event[0] = '\0';
     hotplex_status st = submit(e, id, prompt, opts, &s);
     if (st != HOTPLEX_STATUS_OK) return st;
     for (;;) {
@@ -44,11 +90,27 @@ static hotplex_status run(hotplex_engine *e, const char *id, const char *prompt,
         st = hotplex_turn_stream_next(s, -1, &ev);
         if (st != HOTPLEX_STATUS_OK || ev == NULL) break;
         if (want_event && saw && strstr(ev, want_event)) *saw = true;
+        if (!first_event[0]) snprintf(first_event, sizeof first_event, "%s", ev);
+        if (strstr(ev, "\"type\":\"session_stats\""))
+            snprintf(last_stats, sizeof last_stats, "%s", ev);
         hotplex_string_free(ev);
     }
     st = hotplex_turn_stream_finish(s, turn);
     hotplex_turn_stream_free(s);
     return st;
+}
+
+/* Runs `tool:<cmd>` on an engine whose permission callback answers `answer`;
+ * returns the turn JSON (free it) or NULL. */
+static char *tool_turn(hotplex_engine *e, struct permission_host *h, const char *answer,
+                       const char *cmd) {
+    char prompt[256];
+    char *turn = NULL;
+    h->answer = answer;
+    h->calls = 0;
+    snprintf(prompt, sizeof prompt, "tool:%s", cmd);
+    if (run(e, "p", prompt, NULL, &turn, NULL, NULL) != HOTPLEX_STATUS_OK) return NULL;
+    return turn;
 }
 
 int main(int argc, char **argv) {
@@ -126,13 +188,36 @@ int main(int argc, char **argv) {
     CHECK(json && strcmp(json, "null") == 0);
     hotplex_string_free(json);
 
-    /* Bad input. */
-    hotplex_engine *bad = NULL;
-    CHECK(hotplex_engine_new("{\"max_sessions\":0}", 18, &bad) ==
+    /* A blocked prompt through hotplex_engine_start(): a danger_block event
+     * first, then DANGER_BLOCKED with the verdict. */
+    CHECK(hotplex_engine_start(e, "s", 1, "rm -rf /", 8, NULL, 0, &s) == HOTPLEX_STATUS_OK && s);
+    char *blocked = NULL;
+    CHECK(hotplex_turn_stream_next(s, -1, &blocked) == HOTPLEX_STATUS_OK && blocked);
+    CHECK(blocked && strstr(blocked, "\"type\":\"danger_block\"") && strstr(blocked, "critical"));
+    hotplex_string_free(blocked);
+    CHECK(hotplex_turn_stream_next(s, -1, &blocked) == HOTPLEX_STATUS_OK && blocked == NULL);
+    CHECK(hotplex_turn_stream_finish(s, &turn) == HOTPLEX_STATUS_DANGER_BLOCKED);
+    detail = hotplex_last_error_detail();
+    CHECK(detail && strstr(detail, "\"verdict\""));
+    hotplex_turn_stream_free(s);
+    /* start fails only for bad arguments. */
+    s = NULL;
+    CHECK(hotplex_engine_start(e, "s", 1, "x", 1, "{\"timeout\":-1}", 14, &s) ==
           HOTPLEX_STATUS_INVALID_CONFIG);
-    CHECK(hotplex_engine_new("{\"bogus\":1}", 11, &bad) == HOTPLEX_STATUS_INVALID_CONFIG);
-    CHECK(hotplex_engine_new("[1]", 3, &bad) == HOTPLEX_STATUS_INVALID_CONFIG);
-    CHECK(bad == NULL);
+    CHECK(hotplex_engine_start(e, "s", 1, "\xff", 1, NULL, 0, &s) == HOTPLEX_STATUS_UTF8);
+    CHECK(hotplex_engine_start(NULL, "s", 1, "x", 1, NULL, 0, &s) ==
+          HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+
+    /* Bad options name the option; a missing binary fails at once. */
+    CHECK(rejects_option("{\"turn_timeout\":-1}", "turn_timeout"));
+    CHECK(rejects_option("{\"max_sessions\":-1}", "max_sessions"));
+    CHECK(rejects_option("{\"max_sessions\":0}", "max_sessions"));
+    CHECK(rejects_option("{\"env\":{\"A\":1}}", "env.A"));
+    CHECK(rejects_option("{\"bogus\":1}", "bogus"));
+    CHECK(rejects_option("[1]", "object"));
+    CHECK(rejects_option("{nope", "options_json"));
+    CHECK(rejects_option("{\"binary\":\"/nonexistent/agent\"}", "/nonexistent/agent"));
     CHECK(hotplex_engine_new(NULL, 0, NULL) == HOTPLEX_STATUS_INVALID_ARGUMENT);
     CHECK(hotplex_engine_submit(NULL, "s", 1, "x", 1, NULL, 0, &s) ==
           HOTPLEX_STATUS_INVALID_ARGUMENT);
@@ -142,6 +227,30 @@ int main(int argc, char **argv) {
     hotplex_turn_stream_free(NULL);
     hotplex_engine_free(NULL);
 
+    /* A follow-up turn without workdir continues where the session is. */
+    char workdir_opts[4200];
+    snprintf(workdir_opts, sizeof workdir_opts, "{\"workdir\":\"%s/elsewhere\"}", argv[2]);
+    CHECK(run(e, "w", "first", workdir_opts, &turn, NULL, NULL) == HOTPLEX_STATUS_OK);
+    CHECK(turn && strstr(turn, "\"cold_start\":true"));
+    hotplex_string_free(turn);
+    CHECK(run(e, "w", "recall", NULL, &turn, NULL, NULL) == HOTPLEX_STATUS_OK);
+    CHECK(turn && strstr(turn, "history: first") && strstr(turn, "\"cold_start\":false"));
+    hotplex_string_free(turn);
+
+    /* The session_stats event costs what the turn costs, every turn. */
+    for (int i = 0; i < 3; i++) {
+        CHECK(run(e, "c", "cost", NULL, &turn, NULL, NULL) == HOTPLEX_STATUS_OK);
+        double cost = json_number(turn, "cost_usd");
+        CHECK(cost > 0 && cost == json_number(last_stats, "cost_usd"));
+        hotplex_string_free(turn);
+    }
+
+    /* Status names are the contract's. */
+    CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_OK), "ok") == 0);
+    CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_INVALID_CONFIG), "invalid_config") == 0);
+    CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_CONTAINMENT), "containment") == 0);
+    CHECK(strcmp(hotplex_status_name(99), "unknown") == 0);
+
     /* Stop, close, then everything is CLOSED. */
     bool existed = false;
     CHECK(hotplex_engine_stop_session(e, "s", 1, &existed) == HOTPLEX_STATUS_OK && existed);
@@ -150,6 +259,61 @@ int main(int argc, char **argv) {
     CHECK(hotplex_engine_close(e) == HOTPLEX_STATUS_OK);
     CHECK(submit(e, "s", "x", NULL, &s) == HOTPLEX_STATUS_CLOSED);
     hotplex_engine_free(e);
+
+    /* The permission callback: the host's answer JSON, read by the core's
+     * one rule; whatever is not an explicit allow denies. */
+    struct permission_host host = {0};
+    hotplex_engine *pe = NULL;
+    CHECK(hotplex_engine_new_with_permission(opts, strlen(opts), on_permission, &host, &pe) ==
+              HOTPLEX_STATUS_OK &&
+          pe);
+    char *t = tool_turn(pe, &host, "true", "ls");
+    CHECK(t && strstr(t, "tool ran: ls") && host.calls == 1);
+    CHECK(strstr(host.request, "\"session_id\":\"p\"") &&
+          strstr(host.request, "\"tool_name\":\"Bash\"") &&
+          strstr(host.request, "\"command\":\"ls\"") && strstr(host.request, "\"verdict\""));
+    hotplex_string_free(t);
+    t = tool_turn(pe, &host, "{\"behavior\":\"deny\",\"message\":\"not today\"}", "ls");
+    CHECK(t && strstr(t, "tool denied: ls") && strstr(t, "not today"));
+    hotplex_string_free(t);
+    t = tool_turn(pe, &host, "\"ask a human\"", "ls");
+    CHECK(t && strstr(t, "tool denied: ls") && strstr(t, "ask a human"));
+    hotplex_string_free(t);
+    t = tool_turn(pe, &host, "false", "ls");
+    CHECK(t && strstr(t, "tool denied: ls"));
+    hotplex_string_free(t);
+    const char *unexpected[] = {"42", "[]", "{\"behavior\":\"maybe\"}", "null x"};
+    for (size_t i = 0; i < sizeof unexpected / sizeof *unexpected; i++) {
+        t = tool_turn(pe, &host, unexpected[i], "ls");
+        CHECK(t && strstr(t, "tool denied: ls"));
+        hotplex_string_free(t);
+    }
+    CHECK(host.set_status == HOTPLEX_STATUS_INVALID_ARGUMENT); /* "null x" */
+    t = tool_turn(pe, &host, NULL, "ls"); /* sets nothing */
+    CHECK(t && strstr(t, "tool denied: ls") && strstr(t, "set no answer"));
+    hotplex_string_free(t);
+    host.twice = true;
+    t = tool_turn(pe, &host, "true", "ls");
+    CHECK(t && strstr(t, "tool denied: ls") && host.set_status == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    hotplex_string_free(t);
+    host.twice = false;
+    t = tool_turn(pe, &host,
+                  "{\"behavior\":\"allow\",\"updatedInput\":{\"command\":\"make check\"}}",
+                  "ls");
+    CHECK(t && strstr(t, "\"text\":\"tool ran: make check\""));
+    hotplex_string_free(t);
+    /* A rewritten input is screened by the WAF again. */
+    t = tool_turn(pe, &host, "{\"behavior\":\"allow\",\"updatedInput\":{\"command\":\"rm -rf /\"}}",
+                  "ls");
+    CHECK(t && strstr(t, "tool denied") && strstr(t, "danger_block"));
+    hotplex_string_free(t);
+    /* The WAF decides before the host: a blocked call never reaches it. */
+    t = tool_turn(pe, &host, "true", "rm -rf /");
+    CHECK(t && strstr(t, "tool denied: rm -rf /") && host.calls == 0);
+    hotplex_string_free(t);
+    CHECK(hotplex_permission_answer_set(NULL, "true", 4) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_close(pe) == HOTPLEX_STATUS_OK);
+    hotplex_engine_free(pe);
 
     printf("C engine: %d checks, %d failed\n", checks, failures);
     return failures == 0 ? 0 : 1;
