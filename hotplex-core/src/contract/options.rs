@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::permission::PermissionHandler;
@@ -23,9 +23,9 @@ use crate::proc::{ContainmentPreference, DEFAULT_ENV_ALLOW};
 use crate::waf::Detector;
 use crate::{Error, Result};
 
-/// How an [`crate::Engine`] runs its agents. `Default` gives the documented
-/// values, which are the only copy of them: bindings read them from here.
-#[derive(Clone, Deserialize, JsonSchema)]
+/// How an engine runs its agents. The defaults given here are the only copy
+/// of them: every binding reads them from the core.
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineOptions {
     /// The agent program: a name looked up in `PATH` (the agent's `PATH`
@@ -36,11 +36,12 @@ pub struct EngineOptions {
     /// Extra arguments appended to the CLI's.
     pub args: Vec<String>,
     /// Environment variables set for the agent (override inherited ones).
-    #[serde(deserialize_with = "env_map")]
+    #[serde(deserialize_with = "env_map", serialize_with = "env_map_out")]
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub env: Vec<(String, String)>,
     /// Host variables the agent inherits (`*` suffix = prefix match).
-    /// Default: [`DEFAULT_ENV_ALLOW`]; secrets are passed through `env`.
+    /// Default: `PATH`, `HOME`, `USER`, `LANG`, `LC_*`, `TERM`, `TMPDIR`,
+    /// `SHELL`; secrets are passed through `env`.
     pub env_allow: Vec<String>,
     /// Most sessions at once. Default 64.
     pub max_sessions: usize,
@@ -49,29 +50,29 @@ pub struct EngineOptions {
     /// A session with no turn and no output for this long is stopped (its
     /// conversation resumes on the next turn). Seconds on the wire.
     /// Default 1800 s.
-    #[serde(deserialize_with = "seconds")]
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     #[schemars(with = "f64")]
     pub idle_timeout: Duration,
     /// Default limit of one turn, after the agent first answered. Seconds
     /// on the wire. Default 300 s.
-    #[serde(deserialize_with = "seconds")]
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     #[schemars(with = "f64")]
     pub turn_timeout: Duration,
     /// Limit for a new process to print its first line. Seconds on the
     /// wire. Default 30 s.
-    #[serde(deserialize_with = "seconds")]
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     #[schemars(with = "f64")]
     pub startup_timeout: Duration,
     /// How long an interrupted turn may take to end before the process is
     /// killed. Seconds on the wire. Default 5 s.
-    #[serde(deserialize_with = "seconds")]
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     #[schemars(with = "f64")]
     pub interrupt_grace: Duration,
     /// The kill ladder's two grace periods (after closing stdin, after
     /// SIGTERM). Not an option on the wire. Default 2 s and 3 s.
     #[serde(skip)]
     pub kill_grace: (Duration, Duration),
-    /// Resume markers and containment records live here; `None` keeps
+    /// Resume markers and containment records live here; unset keeps
     /// markers in memory (resume works within this engine only).
     #[schemars(with = "Option<String>")]
     pub state_dir: Option<PathBuf>,
@@ -171,6 +172,15 @@ impl EngineOptions {
         Ok(opts)
     }
 
+    /// The options in their wire form (what [`from_json`](Self::from_json)
+    /// reads): `EngineOptions::default().to_json()` is how bindings show the
+    /// defaults without a copy of them. Options that cannot travel as JSON
+    /// (the detector, the permission handler, containment, the kill ladder)
+    /// are left out.
+    pub fn to_json(&self) -> Value {
+        super::to_value(self)
+    }
+
     /// Checks the values no type can express (positive durations and
     /// counts, a non-empty binary). [`crate::Engine::new`] calls it too.
     pub fn validate(&self) -> Result<()> {
@@ -219,7 +229,7 @@ impl EngineOptions {
                 Ok(path)
             } else {
                 Err(Error::InvalidConfig(format!(
-                    "binary: {} is not an executable file (hint: pass the path of the agent CLI, e.g. binary=\"/usr/local/bin/claude\")",
+                    "binary: {} is not an executable file (hint: set the binary option to the path of the agent CLI, e.g. /usr/local/bin/claude)",
                     path.display()
                 )))
             };
@@ -237,7 +247,7 @@ impl EngineOptions {
             .find(|p| is_executable(p));
         found.ok_or_else(|| {
             Error::InvalidConfig(format!(
-                "binary: {:?} was not found in PATH ({}) (hint: install it, e.g. `npm install -g @anthropic-ai/claude-code`, or pass binary= the full path of the agent CLI)",
+                "binary: {:?} was not found in PATH ({}) (hint: install it, e.g. `npm install -g @anthropic-ai/claude-code`, or set the binary option to the agent CLI's full path)",
                 b.display().to_string(),
                 path_var.to_string_lossy()
             ))
@@ -246,17 +256,17 @@ impl EngineOptions {
 }
 
 /// Per-turn options.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TurnOptions {
-    /// The agent's working directory (created if missing). `None`: the
+    /// The agent's working directory (created if missing). Unset: the
     /// session's current workdir, or for a session's first turn the
     /// engine's `default_workdir`. A session whose process runs elsewhere
     /// is restarted in the new directory.
     #[schemars(with = "Option<String>")]
     pub workdir: Option<PathBuf>,
     /// Overrides the engine's `turn_timeout`. Seconds on the wire.
-    #[serde(deserialize_with = "opt_seconds")]
+    #[serde(deserialize_with = "opt_seconds", serialize_with = "opt_as_seconds")]
     #[schemars(with = "Option<f64>")]
     pub timeout: Option<Duration>,
     /// Skip the prompt check: a higher layer already approved this prompt
@@ -273,7 +283,10 @@ impl TurnOptions {
 
 /// Deserializes `v` (an object, or `null` for all defaults), with errors
 /// that start with the path of the offending option.
-fn from_wire<T: for<'de> Deserialize<'de> + Default>(v: &Value, what: &str) -> Result<T> {
+fn from_wire<T: for<'de> Deserialize<'de> + Default + Serialize>(
+    v: &Value,
+    what: &str,
+) -> Result<T> {
     if v.is_null() {
         return Ok(T::default());
     }
@@ -282,6 +295,23 @@ fn from_wire<T: for<'de> Deserialize<'de> + Default>(v: &Value, what: &str) -> R
             "{what} options must be an object"
         )));
     };
+    // A misspelt key is an error even when its value is null (which
+    // otherwise means "the default" and is dropped below).
+    let known = super::to_value(&T::default());
+    if let Some(unknown) = obj.keys().find(|k| known.get(k.as_str()).is_none()) {
+        let mut names: Vec<&String> = known
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        names.sort();
+        let names: Vec<String> = names.iter().map(|k| format!("`{k}`")).collect();
+        return Err(Error::InvalidConfig(format!(
+            "{what} options: unknown field `{unknown}`, expected one of {}",
+            names.join(", ")
+        )));
+    }
     // `null` means "the default": drop such keys rather than fail on them.
     let cleaned: serde_json::Map<String, Value> = obj
         .iter()
@@ -322,6 +352,21 @@ fn opt_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
     Option::<f64>::deserialize(d)?.map(to_duration).transpose()
 }
 
+fn as_seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn opt_as_seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => as_seconds(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn env_map_out<S: Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(env.iter().map(|(k, v)| (k, v)))
+}
+
 fn env_map<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
     let m = std::collections::BTreeMap::<String, String>::deserialize(d)?;
     Ok(m.into_iter().collect())
@@ -350,6 +395,16 @@ mod tests {
     }
 
     #[test]
+    fn the_wire_form_round_trips_with_seconds() {
+        let d = EngineOptions::default().to_json();
+        assert_eq!(d["turn_timeout"], 300.0);
+        assert_eq!(d["env"], json!({}));
+        assert!(d.get("detector").is_none());
+        let back = EngineOptions::from_json(&d).unwrap();
+        assert_eq!(back.turn_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
     fn wire_values_are_seconds_paths_and_string_maps() {
         let o = EngineOptions::from_json(&json!({
             "binary": "/bin/sh", "turn_timeout": 1.5, "env": {"B": "2", "A": "1"},
@@ -375,6 +430,8 @@ mod tests {
         assert!(err(json!({"args": "x"})).starts_with("args:"));
         let unknown = err(json!({"max_sesions": 3}));
         assert!(unknown.contains("max_sesions"), "{unknown}");
+        let unknown_null = err(json!({"max_sesions": null}));
+        assert!(unknown_null.contains("max_sesions"), "{unknown_null}");
         assert!(err(json!([1])).contains("object"));
     }
 
