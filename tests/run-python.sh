@@ -2,7 +2,8 @@
 # Builds and tests the Python binding the way users install it:
 #   pip install ./bindings/python
 # in a venv under target/py-venv (created once, then reused), runs pytest on
-# bindings/python/tests, then a smoke import from an unrelated directory.
+# bindings/python/tests, mypy's stubtest (the type stubs must match the
+# installed package), then a smoke import from an unrelated directory.
 #
 # Usage: tests/run-python.sh [extra pytest args]   (from any directory)
 # Env:   PYTHON=python3.X to pick the interpreter for a new venv.
@@ -22,14 +23,14 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/n
 fi
 PY="$VENV/bin/python"
 
-echo "== pip install ./bindings/python pytest"
+echo "== pip install ./bindings/python pytest mypy"
 # Exactly what the README tells users; pip fetches maturin as the build
 # backend and builds the extension from source. --force-reinstall of hotplex
 # only, so an unchanged version number never leaves a stale build installed.
 # pip >= 21.3 builds local directories in place, which the workspace path
 # dependency (hotplex-core) needs; the pip bundled with an old 3.9 is older.
 "$PY" -m pip install --disable-pip-version-check --quiet --upgrade 'pip>=21.3'
-"$PY" -m pip install --disable-pip-version-check --quiet pytest
+"$PY" -m pip install --disable-pip-version-check --quiet pytest mypy
 "$PY" -m pip install --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 
 echo "== pytest bindings/python/tests"
@@ -43,6 +44,13 @@ if [[ $status -eq 5 ]]; then
 elif [[ $status -ne 0 ]]; then
     exit "$status"
 fi
+
+echo "== mypy.stubtest hotplex"
+# Every stub must match the runtime; the allowlist holds the few documented
+# differences stubtest cannot see through.
+# Run from target/ so mypy's cache lands there, not in the source tree.
+(cd "$ROOT/target" && "$PY" -m mypy.stubtest hotplex \
+    --allowlist "$ROOT/bindings/python/stubtest-allowlist.txt")
 
 echo "== smoke test from another directory"
 SMOKE_DIR="$(mktemp -d)"

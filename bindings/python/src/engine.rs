@@ -1,27 +1,29 @@
-//! `hotplex.Engine`: the session pool, for Python.
+//! `hotplex.Engine`: the session pool, for Python, as a thin layer over
+//! `hotplex_core::Engine`.
 //!
-//! The engine owns a small tokio runtime (two worker threads) on which every
-//! session's actor runs. Python calls block on it with the GIL released,
-//! waking every 100 ms to let Ctrl-C (and other signals) through: a signal
-//! cancels the turn (the agent is interrupted) and raises in the caller.
+//! Options go in as one JSON object read by the core
+//! (`EngineOptions::from_json`, `TurnOptions::from_json`), so defaults and
+//! validation exist only there. Records go out as the core's JSON, wrapped
+//! by the dataclasses of `hotplex/_records.py`. A permission answer is
+//! converted to JSON and read by `Permission::from_answer`.
 //!
-//! Callbacks (`on_event`, `can_use_tool`) are Python callables. `on_event`
-//! runs in the calling thread, in event order. `can_use_tool` runs on a
-//! runtime thread (it takes the GIL); an exception in either is reported
-//! through `sys.unraisablehook` and never breaks the turn (a failing
-//! `can_use_tool` denies).
+//! The engine owns a small tokio runtime on which every session's actor
+//! runs. Python calls block on it with the GIL released, waking every
+//! 100 ms to let Ctrl-C (and other signals) through: a signal cancels the
+//! turn (the agent is interrupted) and raises in the caller.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotplex_core::pool::{Permission, PermissionHandler, ToolRequest};
-use hotplex_core::{self as core, EngineOptions, TurnOptions};
+use hotplex_core::{
+    self as core, EngineOptions, Permission, PermissionHandler, ToolRequest, TurnOptions,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
-use serde_json::Value;
+use pyo3::types::{PyDict, PyTuple};
+use serde_json::{Map, Value};
 
+use crate::convert::{json_to_py, py_to_json};
 use crate::detector::Detector;
 use crate::errors::core_error;
 use crate::verdict::Verdict;
@@ -29,232 +31,33 @@ use crate::verdict::Verdict;
 /// How often a blocked call wakes to check for signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
-/// JSON to Python objects, through the json module (exact and simple).
-pub(crate) fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    py.import("json")?.call_method1("loads", (v.to_string(),))
+/// The parameters `Engine()` takes positionally, in their historical order;
+/// every other option is keyword-only.
+const POSITIONAL: [&str; 12] = [
+    "binary",
+    "args",
+    "env",
+    "max_sessions",
+    "idle_timeout",
+    "turn_timeout",
+    "startup_timeout",
+    "state_dir",
+    "permission_mode",
+    "allowed_tools",
+    "disallowed_tools",
+    "allowed_roots",
+];
+
+fn invalid_config(py: Python<'_>, message: String) -> PyErr {
+    core_error(py, core::Error::InvalidConfig(message))
 }
 
-fn seconds(name: &str, v: f64) -> PyResult<Duration> {
-    if !v.is_finite() || v <= 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a positive number of seconds"
-        )));
-    }
-    Duration::try_from_secs_f64(v).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
-}
-
-fn str_list(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Vec<String>> {
-    let Some(obj) = obj else {
-        return Ok(Vec::new());
-    };
-    if obj.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(format!(
-            "{name} must be a list of str, not a single str"
-        )));
-    }
-    obj.try_iter()?.map(|i| i?.extract::<String>()).collect()
-}
-
-/// One event of a turn: `type` is the seed's name (`session_start`,
-/// `thinking`, `answer`, `tool_use`, `tool_result`, `permission_request`,
-/// `danger_block`, `session_stats`, `error`); `data` holds its fields.
-#[pyclass(frozen, module = "hotplex", name = "Event")]
-pub struct Event {
-    kind: &'static str,
-    json: Value,
-}
-
-impl Event {
-    fn from_core(e: &core::Event) -> Event {
-        Event {
-            kind: e.name(),
-            json: e.to_json(),
-        }
-    }
-}
-
-#[pymethods]
-impl Event {
-    /// The event name.
-    #[getter(r#type)]
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-
-    /// The event's fields as a dict (the same keys as the other bindings).
-    #[getter]
-    fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let mut v = self.json.clone();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("type");
-        }
-        json_to_py(py, &v)
-    }
-
-    fn __repr__(&self) -> String {
-        let mut text = self.json.to_string();
-        if text.len() > 200 {
-            let mut cut = 200;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str("...");
-        }
-        format!("Event({:?}, {text})", self.kind)
-    }
-}
-
-/// A finished turn.
-#[pyclass(frozen, module = "hotplex", name = "Turn")]
-pub struct Turn {
-    inner: core::Turn,
-}
-
-#[pymethods]
-impl Turn {
-    /// The answer text.
-    #[getter]
-    fn text(&self) -> &str {
-        &self.inner.text
-    }
-    /// False for a returned turn (error results raise TurnFailed).
-    #[getter]
-    fn is_error(&self) -> bool {
-        self.inner.is_error
-    }
-    /// Whether this turn started the agent process.
-    #[getter]
-    fn cold_start(&self) -> bool {
-        self.inner.cold_start
-    }
-    /// Whether that start resumed an earlier conversation.
-    #[getter]
-    fn resumed(&self) -> bool {
-        self.inner.resumed
-    }
-    /// Wall time of the turn in milliseconds (after any queueing).
-    #[getter]
-    fn duration_ms(&self) -> f64 {
-        self.inner.duration.as_secs_f64() * 1000.0
-    }
-    /// Milliseconds the turn waited behind earlier turns of its session.
-    #[getter]
-    fn queued_ms(&self) -> f64 {
-        self.inner.queued.as_secs_f64() * 1000.0
-    }
-    /// Token usage: input_tokens, output_tokens, cache_creation_input_tokens,
-    /// cache_read_input_tokens.
-    #[getter]
-    fn usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.inner.stats.to_json()["usage"])
-    }
-    /// Cost in USD as the CLI reports it.
-    #[getter]
-    fn cost_usd(&self) -> f64 {
-        self.inner.stats.cost_usd
-    }
-    /// The model, from the CLI's system/init.
-    #[getter]
-    fn model(&self) -> Option<&str> {
-        self.inner.stats.model.as_deref()
-    }
-    /// Tool calls: dicts with id, name, is_error, duration_ms.
-    #[getter]
-    fn tools<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.inner.stats.to_json()["tools"])
-    }
-    /// Every event of the turn, in order.
-    #[getter]
-    fn events(&self) -> Vec<Event> {
-        self.inner.events.iter().map(Event::from_core).collect()
-    }
-    /// The agent's pid.
-    #[getter]
-    fn pid(&self) -> i32 {
-        self.inner.pid
-    }
-    /// The provider (CLI) session id.
-    #[getter]
-    fn provider_session_id(&self) -> &str {
-        &self.inner.provider_session_id
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "Turn(text={:?}, cold_start={}, duration_ms={:.1})",
-            self.inner.text.chars().take(60).collect::<String>(),
-            if self.inner.cold_start {
-                "True"
-            } else {
-                "False"
-            },
-            self.inner.duration.as_secs_f64() * 1000.0
-        )
-    }
-}
-
-/// A snapshot of one session.
-#[pyclass(frozen, module = "hotplex", name = "SessionInfo")]
-pub struct SessionInfo {
-    inner: core::SessionInfo,
-}
-
-#[pymethods]
-impl SessionInfo {
-    /// The host's session id.
-    #[getter]
-    fn id(&self) -> &str {
-        &self.inner.id
-    }
-    /// The agent's pid, or None when no process runs.
-    #[getter]
-    fn pid(&self) -> Option<i32> {
-        self.inner.pid
-    }
-    /// "starting", "ready", "busy" or "dead".
-    #[getter]
-    fn status(&self) -> &'static str {
-        self.inner.status.as_str()
-    }
-    /// Turns answered.
-    #[getter]
-    fn turns(&self) -> u64 {
-        self.inner.turns
-    }
-    /// Turns queued or running.
-    #[getter]
-    fn pending(&self) -> usize {
-        self.inner.pending
-    }
-    /// The working directory of the current (or last) process.
-    #[getter]
-    fn workdir(&self) -> Option<PathBuf> {
-        self.inner.workdir.clone()
-    }
-    /// Seconds since the session last saw input or output.
-    #[getter]
-    fn idle_seconds(&self) -> f64 {
-        self.inner.idle_for.as_secs_f64()
-    }
-    /// The provider (CLI) session id.
-    #[getter]
-    fn provider_session_id(&self) -> &str {
-        &self.inner.provider_session_id
-    }
-
-    fn __repr__(&self) -> String {
-        let pid = self
-            .inner
-            .pid
-            .map_or_else(|| "None".to_owned(), |p| p.to_string());
-        format!(
-            "SessionInfo(id={:?}, pid={pid}, status={:?}, turns={})",
-            self.inner.id,
-            self.inner.status.as_str(),
-            self.inner.turns
-        )
-    }
+/// `hotplex._records.<class>._from_json(v)`: a record from the core's JSON.
+fn record(py: Python<'_>, class: &str, v: &Value) -> PyResult<Py<PyAny>> {
+    let cls = py.import("hotplex._records")?.getattr(class)?;
+    Ok(cls
+        .call_method1("_from_json", (json_to_py(py, v)?,))?
+        .unbind())
 }
 
 /// Waits for the next event with the GIL released, checking for signals.
@@ -275,16 +78,6 @@ fn next_event(
     }
 }
 
-fn call_on_event(py: Python<'_>, cb: &Bound<'_, PyAny>, e: &core::Event) {
-    let ev = match Bound::new(py, Event::from_core(e)) {
-        Ok(ev) => ev,
-        Err(err) => return err.write_unraisable(py, None),
-    };
-    if let Err(err) = cb.call1((ev,)) {
-        err.write_unraisable(py, Some(cb));
-    }
-}
-
 /// Iterates the events of one turn as they arrive; see Engine.stream.
 /// After the last event, `turn` holds the finished Turn, or iteration
 /// raised the turn's error. `close()` (or leaving a `with` block, or
@@ -293,7 +86,7 @@ fn call_on_event(py: Python<'_>, cb: &Bound<'_, PyAny>, e: &core::Event) {
 pub struct TurnStream {
     rt: Arc<tokio::runtime::Runtime>,
     stream: Option<core::TurnStream>,
-    turn: Option<Py<Turn>>,
+    turn: Option<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -302,36 +95,31 @@ impl TurnStream {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Event>> {
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(None);
         };
         let rt = self.rt.clone();
-        match next_event(py, &rt, stream) {
-            Ok(Some(e)) => Ok(Some(Event::from_core(&e))),
-            Ok(None) => {
-                let stream = self
-                    .stream
-                    .take()
-                    .ok_or_else(|| PyValueError::new_err("no turn"))?;
-                match py.detach(|| rt.block_on(stream.finish())) {
-                    Ok(t) => {
-                        self.turn = Some(Py::new(py, Turn { inner: t })?);
-                        Ok(None)
-                    }
-                    Err(e) => Err(core_error(py, e)),
-                }
-            }
-            Err(signal) => {
-                self.stream = None;
-                Err(signal)
-            }
+        let event = next_event(py, &rt, stream);
+        if let Ok(Some(e)) = &event {
+            return record(py, "Event", &e.to_json()).map(Some);
         }
+        // The turn is over (or a signal cancels it).
+        let stream = self.stream.take();
+        event?;
+        let Some(stream) = stream else {
+            return Ok(None);
+        };
+        let turn = py
+            .detach(|| rt.block_on(stream.finish()))
+            .map_err(|e| core_error(py, e))?;
+        self.turn = Some(record(py, "Turn", &turn.to_json())?);
+        Ok(None)
     }
 
     /// The finished turn, once iteration ended without an error.
     #[getter]
-    fn turn(&self, py: Python<'_>) -> Option<Py<Turn>> {
+    fn turn(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         self.turn.as_ref().map(|t| t.clone_ref(py))
     }
 
@@ -345,32 +133,65 @@ impl TurnStream {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&mut self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) {
         self.stream = None;
-        false
     }
 }
 
 /// The session pool: one hot agent process per session id.
 ///
-/// Engine(binary="claude", args=[], env={}, max_sessions=64,
-/// idle_timeout=1800.0, turn_timeout=300.0, startup_timeout=30.0,
-/// state_dir=None, permission_mode=None, allowed_tools=None,
-/// disallowed_tools=None, allowed_roots=None, *, namespace="default",
-/// system_prompt=None, model=None, env_allow=None, max_concurrent_starts=4,
-/// interrupt_grace=5.0, max_prompt_bytes=1048576, default_workdir=None,
-/// detector=None, can_use_tool=None)
+/// Options are hotplex-core's EngineOptions, same names; one left out or None
+/// takes the core's default (listed below). Durations are float seconds, paths
+/// str or os.PathLike, env a dict of str added to the agent's environment
+/// (which otherwise inherits only env_allow). A bad or unknown option, or a
+/// binary that cannot be found, raises InvalidConfig naming it. detector is a
+/// hotplex.Detector (default: the built-in rules).
 ///
-/// Durations are in seconds. env is added to the agent's environment, which
-/// otherwise inherits only env_allow (default: PATH, HOME, USER, LANG, LC_*,
-/// TERM, TMPDIR, SHELL). detector is a hotplex.Detector (default: built-in
-/// rules). can_use_tool(tool_name, input, verdict) decides tool calls the
-/// WAF let through: True/None allows, False denies, a str denies with that
-/// message. Raises InvalidConfig for bad options.
+/// can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
+/// through, on an engine thread: True, None or {"behavior": "allow"[,
+/// "updatedInput": {...}]} allow (the new input is screened again); False, a
+/// str, {"behavior": "deny"[, "message": str]} and anything else deny. An
+/// async callback runs on the asyncio loop that was running when the Engine
+/// was created (call execute via asyncio.to_thread to keep it free), waited
+/// for up to turn_timeout. Without that loop, or if the callback raises or
+/// times out, the error goes to sys.unraisablehook and the call is denied.
 #[pyclass(module = "hotplex", name = "Engine")]
 pub struct Engine {
     rt: Option<Arc<tokio::runtime::Runtime>>,
     engine: core::Engine,
+}
+
+/// Asks the host's `can_use_tool`: its answer (awaited on the host's loop
+/// by `hotplex._permission.resolve` when it is a coroutine) goes to the
+/// core's rule as JSON.
+fn permission_handler(
+    cb: Py<PyAny>,
+    event_loop: Option<Py<PyAny>>,
+    timeout: f64,
+) -> PermissionHandler {
+    Arc::new(move |req: &ToolRequest<'_>| {
+        Python::attach(|py| {
+            let cb = cb.bind(py);
+            let ask = || -> PyResult<Bound<'_, PyAny>> {
+                let input = json_to_py(py, req.input)?;
+                let verdict = Verdict::from_core(req.verdict.clone(), None);
+                let answer = cb.call1((req.tool_name, input, verdict))?;
+                let resolve = py.import("hotplex._permission")?.getattr("resolve")?;
+                resolve.call1((answer, event_loop.as_ref().map(|l| l.bind(py)), timeout))
+            };
+            match ask() {
+                Ok(answer) => match py_to_json(&answer, "can_use_tool answer") {
+                    Ok(v) => Permission::from_answer(&v),
+                    Err(what) => Permission::unexpected(&what),
+                },
+                Err(err) => {
+                    let why = err.value(py).to_string();
+                    err.write_unraisable(py, Some(cb));
+                    Permission::failed(&why)
+                }
+            }
+        })
+    })
 }
 
 impl Engine {
@@ -380,122 +201,88 @@ impl Engine {
             .ok_or_else(|| PyValueError::new_err("engine runtime is gone"))
     }
 
+    /// The turn options as the core reads them; None values are left out.
     fn turn_options(
-        workdir: Option<PathBuf>,
-        timeout: Option<f64>,
-        waf_approved: bool,
+        py: Python<'_>,
+        given: [(&str, Option<&Bound<'_, PyAny>>); 3],
     ) -> PyResult<TurnOptions> {
-        Ok(TurnOptions {
-            workdir,
-            timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
-            waf_approved,
-        })
+        let mut wire = Map::new();
+        for (name, value) in given {
+            if let Some(v) = value {
+                let v = py_to_json(v, name).map_err(|m| invalid_config(py, m))?;
+                wire.insert(name.to_owned(), v);
+            }
+        }
+        TurnOptions::from_json(&Value::Object(wire)).map_err(|e| core_error(py, e))
     }
-}
-
-fn permission_handler(cb: Py<PyAny>) -> PermissionHandler {
-    Arc::new(move |req: &ToolRequest<'_>| {
-        Python::attach(|py| {
-            let cb = cb.bind(py);
-            let call = || -> PyResult<Permission> {
-                let input = json_to_py(py, req.input)?;
-                let verdict = Verdict::from_core(req.verdict.clone(), None);
-                let answer = cb.call1((req.tool_name, input, verdict))?;
-                if answer.is_none() {
-                    return Ok(Permission::Allow);
-                }
-                if let Ok(msg) = answer.extract::<String>() {
-                    return Ok(Permission::Deny(msg));
-                }
-                Ok(if answer.is_truthy()? {
-                    Permission::Allow
-                } else {
-                    Permission::Deny("denied by the host".into())
-                })
-            };
-            call().unwrap_or_else(|err| {
-                err.write_unraisable(py, Some(cb));
-                Permission::Deny("the host's permission check failed".into())
-            })
-        })
-    })
 }
 
 #[pymethods]
 impl Engine {
     #[new]
     #[pyo3(
-        text_signature = "(binary='claude', args=None, env=None, max_sessions=64, idle_timeout=1800.0, turn_timeout=300.0, startup_timeout=30.0, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace='default', system_prompt=None, model=None, env_allow=None, max_concurrent_starts=4, interrupt_grace=5.0, max_prompt_bytes=1048576, default_workdir=None, detector=None, can_use_tool=None)"
+        signature = (*args, **kwargs),
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, default_workdir=None, detector=None, can_use_tool=None)"
     )]
-    #[pyo3(signature = (
-        binary=PathBuf::from("claude"), args=None, env=None, max_sessions=64, idle_timeout=1800.0,
-        turn_timeout=300.0, startup_timeout=30.0, state_dir=None, permission_mode=None,
-        allowed_tools=None, disallowed_tools=None, allowed_roots=None, *,
-        namespace="default", system_prompt=None, model=None, env_allow=None,
-        max_concurrent_starts=4, interrupt_grace=5.0, max_prompt_bytes=1048576,
-        default_workdir=None, detector=None, can_use_tool=None
-    ))]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        binary: PathBuf,
-        args: Option<&Bound<'_, PyAny>>,
-        env: Option<&Bound<'_, PyDict>>,
-        max_sessions: usize,
-        idle_timeout: f64,
-        turn_timeout: f64,
-        startup_timeout: f64,
-        state_dir: Option<PathBuf>,
-        permission_mode: Option<String>,
-        allowed_tools: Option<&Bound<'_, PyAny>>,
-        disallowed_tools: Option<&Bound<'_, PyAny>>,
-        allowed_roots: Option<Vec<PathBuf>>,
-        namespace: &str,
-        system_prompt: Option<String>,
-        model: Option<String>,
-        env_allow: Option<&Bound<'_, PyAny>>,
-        max_concurrent_starts: usize,
-        interrupt_grace: f64,
-        max_prompt_bytes: usize,
-        default_workdir: Option<PathBuf>,
-        detector: Option<PyRef<'_, Detector>>,
-        can_use_tool: Option<Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Engine> {
-        let mut opts = EngineOptions {
-            binary,
-            args: str_list(args, "args")?,
-            max_sessions,
-            idle_timeout: seconds("idle_timeout", idle_timeout)?,
-            turn_timeout: seconds("turn_timeout", turn_timeout)?,
-            startup_timeout: seconds("startup_timeout", startup_timeout)?,
-            interrupt_grace: seconds("interrupt_grace", interrupt_grace)?,
-            state_dir,
-            namespace: namespace.to_owned(),
-            permission_mode,
-            allowed_tools: str_list(allowed_tools, "allowed_tools")?,
-            disallowed_tools: str_list(disallowed_tools, "disallowed_tools")?,
-            system_prompt,
-            model,
-            allowed_roots: allowed_roots.unwrap_or_default(),
-            default_workdir,
-            max_concurrent_starts,
-            max_prompt_bytes,
-            detector: detector.map(|d| Arc::new(d.core().clone())),
-            ..EngineOptions::default()
-        };
-        if let Some(env) = env {
-            for (k, v) in env.iter() {
-                opts.env.push((k.extract()?, v.extract()?));
+        if args.len() > POSITIONAL.len() {
+            return Err(PyTypeError::new_err(format!(
+                "Engine() takes at most {} positional arguments ({} given)",
+                POSITIONAL.len(),
+                args.len()
+            )));
+        }
+        let mut given: Vec<(String, Bound<'_, PyAny>)> = POSITIONAL
+            .iter()
+            .map(|n| n.to_string())
+            .zip(args.iter())
+            .collect();
+        for (k, v) in kwargs.into_iter().flat_map(|kw| kw.iter()) {
+            let name: String = k.extract()?;
+            if given.iter().any(|(n, _)| *n == name) {
+                return Err(PyTypeError::new_err(format!(
+                    "Engine() got multiple values for argument '{name}'"
+                )));
+            }
+            given.push((name, v));
+        }
+        let (mut detector, mut can_use_tool) = (None, None);
+        let mut wire = Map::new();
+        for (name, v) in given {
+            match name.as_str() {
+                // Not wire options: objects of this language.
+                "detector" => detector = Some(v),
+                "can_use_tool" => can_use_tool = Some(v),
+                _ => {
+                    let json = py_to_json(&v, &name).map_err(|m| invalid_config(py, m))?;
+                    wire.insert(name, json);
+                }
             }
         }
-        if env_allow.is_some() {
-            opts.env_allow = str_list(env_allow, "env_allow")?;
+        let mut opts =
+            EngineOptions::from_json(&Value::Object(wire)).map_err(|e| core_error(py, e))?;
+        if let Some(d) = detector.filter(|d| !d.is_none()) {
+            let d = d
+                .extract::<PyRef<'_, Detector>>()
+                .map_err(|_| PyTypeError::new_err("detector must be a hotplex.Detector"))?;
+            opts.detector = Some(Arc::new(d.core().clone()));
         }
-        if let Some(cb) = can_use_tool {
+        if let Some(cb) = can_use_tool.filter(|c| !c.is_none()) {
             if !cb.is_callable() {
                 return Err(PyTypeError::new_err("can_use_tool must be callable"));
             }
-            opts.permission_handler = Some(permission_handler(cb.unbind()));
+            // The loop an async callback's coroutines run on, if any.
+            let event_loop = py
+                .import("asyncio")?
+                .call_method0("get_running_loop")
+                .ok()
+                .map(Bound::unbind);
+            let timeout = opts.turn_timeout.as_secs_f64();
+            opts.permission_handler = Some(permission_handler(cb.unbind(), event_loop, timeout));
         }
         let (engine, rt) = core::Engine::with_own_runtime(opts).map_err(|e| core_error(py, e))?;
         Ok(Engine {
@@ -506,65 +293,76 @@ impl Engine {
 
     /// Runs one turn on session_id (started or resumed on first use) and
     /// returns the finished Turn. Blocks with the GIL released. on_event(event)
-    /// is called for each event, in order, in this thread. Raises
-    /// DangerBlocked (prompt blocked by the WAF), TurnTimeout, SessionDead,
-    /// TurnFailed, CapacityExceeded, StartFailed, InvalidConfig or Closed.
-    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=false))]
+    /// is called for each event, in order, in this thread. A turn without a
+    /// workdir continues in the session's (the first turn: default_workdir).
+    /// timeout and waf_approved left out or None take the engine's defaults.
+    /// Raises DangerBlocked (prompt blocked by the WAF, after a danger_block
+    /// event), TurnTimeout, SessionDead, TurnFailed, CapacityExceeded,
+    /// StartFailed, InvalidConfig or Closed.
+    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=None))]
     #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
         py: Python<'_>,
         session_id: &str,
         prompt: &str,
-        workdir: Option<PathBuf>,
-        on_event: Option<Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-        waf_approved: bool,
-    ) -> PyResult<Turn> {
-        if let Some(cb) = &on_event {
-            if !cb.is_callable() {
-                return Err(PyTypeError::new_err("on_event must be callable"));
-            }
+        workdir: Option<&Bound<'_, PyAny>>,
+        on_event: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        waf_approved: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let on_event = on_event.filter(|cb| !cb.is_none());
+        if on_event.is_some_and(|cb| !cb.is_callable()) {
+            return Err(PyTypeError::new_err("on_event must be callable"));
         }
         let rt = self.rt()?.clone();
-        let opts = Self::turn_options(workdir, timeout, waf_approved)?;
-        let mut stream = match self.engine.submit(session_id, prompt, &opts) {
-            Ok(s) => s,
-            Err(core::Error::DangerBlocked(v)) => {
-                // Reported as an event too, as the seed did.
-                if let Some(cb) = &on_event {
-                    call_on_event(py, cb, &core::Event::DangerBlock((*v).clone()));
-                }
-                return Err(core_error(py, core::Error::DangerBlocked(v)));
-            }
-            Err(e) => return Err(core_error(py, e)),
-        };
+        let opts = Self::turn_options(
+            py,
+            [
+                ("workdir", workdir),
+                ("timeout", timeout),
+                ("waf_approved", waf_approved),
+            ],
+        )?;
+        let mut stream = self.engine.start(session_id, prompt, &opts);
         while let Some(e) = next_event(py, &rt, &mut stream)? {
-            if let Some(cb) = &on_event {
-                call_on_event(py, cb, &e);
+            if let Some(cb) = on_event {
+                // A failing callback is reported and never breaks the turn.
+                let called = record(py, "Event", &e.to_json()).and_then(|ev| cb.call1((ev,)));
+                if let Err(err) = called {
+                    err.write_unraisable(py, Some(cb));
+                }
             }
         }
-        match py.detach(|| rt.block_on(stream.finish())) {
-            Ok(t) => Ok(Turn { inner: t }),
-            Err(e) => Err(core_error(py, e)),
-        }
+        let turn = py
+            .detach(|| rt.block_on(stream.finish()))
+            .map_err(|e| core_error(py, e))?;
+        record(py, "Turn", &turn.to_json())
     }
 
     /// Like execute, but returns an iterator over the turn's events as they
     /// arrive; its `turn` attribute holds the Turn afterwards, and errors
-    /// are raised by the iteration.
-    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=false))]
+    /// are raised by the iteration (those found before the turn is queued,
+    /// such as DangerBlocked, by this call).
+    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None))]
     fn stream(
         &self,
         py: Python<'_>,
         session_id: &str,
         prompt: &str,
-        workdir: Option<PathBuf>,
-        timeout: Option<f64>,
-        waf_approved: bool,
+        workdir: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        waf_approved: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TurnStream> {
         let rt = self.rt()?.clone();
-        let opts = Self::turn_options(workdir, timeout, waf_approved)?;
+        let opts = Self::turn_options(
+            py,
+            [
+                ("workdir", workdir),
+                ("timeout", timeout),
+                ("waf_approved", waf_approved),
+            ],
+        )?;
         let stream = self
             .engine
             .submit(session_id, prompt, &opts)
@@ -577,17 +375,16 @@ impl Engine {
     }
 
     /// Snapshots of every session, sorted by id.
-    fn sessions(&self) -> Vec<SessionInfo> {
-        self.engine
-            .sessions()
-            .into_iter()
-            .map(|inner| SessionInfo { inner })
+    fn sessions(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        let infos = self.engine.sessions();
+        infos
+            .iter()
+            .map(|s| record(py, "SessionInfo", &s.to_json()))
             .collect()
     }
 
-    /// Totals of a session as a dict (turns, failed_turns, cold_starts,
-    /// resumes, tokens, cost_usd, tool_calls, tool_errors, tools_denied,
-    /// busy_ms, bad_lines, model), or None for an unknown id.
+    /// Totals of a session as a dict (see hotplex.SessionStats for the
+    /// keys), or None for an unknown id.
     fn session_stats<'py>(
         &self,
         py: Python<'py>,
@@ -634,10 +431,10 @@ impl Engine {
         slf
     }
 
+    // Returns None, not False: `with Engine() as e: return ...` type-checks.
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.close(py)?;
-        Ok(false)
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.close(py)
     }
 
     fn __repr__(&self) -> String {
@@ -660,4 +457,23 @@ impl Drop for Engine {
             }
         }
     }
+}
+
+/// The defaults of the engine options, for `Engine.__doc__`: read from the
+/// core's schema (generated from `EngineOptions::default()`), so this
+/// binding holds no copy of them. Empty and None defaults are left out.
+pub fn defaults_doc() -> String {
+    // The core's wire form of its defaults (durations in seconds).
+    let defaults = core::EngineOptions::default().to_json();
+    let mut lines = Vec::new();
+    for (name, value) in defaults.as_object().into_iter().flatten() {
+        let shown = match value {
+            Value::Null => continue,
+            Value::Array(a) if a.is_empty() => continue,
+            Value::Object(o) if o.is_empty() => continue,
+            v => v.to_string(),
+        };
+        lines.push(format!("    {name}={shown}"));
+    }
+    format!("Defaults (from hotplex-core):\n\n{}", lines.join("\n"))
 }

@@ -1,91 +1,56 @@
-//! The Python exceptions of hotplex and the one place that maps
-//! [`hotplex_core::Error`] onto them.
+//! The one place that maps [`hotplex_core::Error`] onto Python exceptions.
 //!
-//! The classes are defined in Python (`hotplex/_errors.py`) because they
-//! need multiple inheritance (`InvalidRule(HotplexError, ValueError)`), which
-//! PyO3's `create_exception!` cannot express. They are looked up once and
-//! cached.
+//! The class is the core's [`ErrorCode::class_name`] of the error's code,
+//! looked up in `hotplex/_errors.py`. The classes are defined in Python
+//! because they need multiple inheritance (`InvalidRule(HotplexError,
+//! ValueError)`), which PyO3's `create_exception!` cannot express.
 
-use hotplex_core::Error;
+use hotplex_core::{Error, ErrorCode};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::PyTuple;
 
 use crate::verdict::Verdict;
 
 /// The Python module that defines the exception classes.
 const ERRORS_MODULE: &str = "hotplex._errors";
 
-static HOTPLEX_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static INVALID_RULE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static INVALID_ARGUMENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static INVALID_UTF8: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static INVALID_CONFIG: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static DANGER_BLOCKED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static TURN_TIMEOUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static SESSION_DEAD: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static TURN_FAILED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static CAPACITY_EXCEEDED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static START_FAILED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static CLOSED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-
-/// Instantiates `hotplex.<name>(*args)` as a `PyErr`. If the class cannot be
-/// loaded (a broken install), the import error is raised instead.
-fn raise<'py, A>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyType>>,
-    name: &str,
-    args: A,
-) -> PyErr
-where
-    A: pyo3::call::PyCallArgs<'py>,
-{
-    match cell
-        .import(py, ERRORS_MODULE, name)
-        .and_then(|cls| cls.call1(args))
-    {
+/// Instantiates `hotplex.<class>(*args)` as a `PyErr`. If the class cannot
+/// be loaded (a broken install), that error is raised instead.
+fn raise(py: Python<'_>, class: &str, args: PyResult<Bound<'_, PyTuple>>) -> PyErr {
+    let exc = args.and_then(|args| py.import(ERRORS_MODULE)?.getattr(class)?.call1(args));
+    match exc {
         Ok(exc) => PyErr::from_value(exc),
         Err(err) => err,
     }
 }
 
-/// Maps a core error to its Python exception:
-///
-/// * `InvalidRule { line, .. }` to `hotplex.InvalidRule` (with `.line`),
-/// * `InvalidArgument` to `hotplex.InvalidArgument`,
-/// * `InvalidConfig`, `DangerBlocked` (with `.verdict`), `TurnTimeout`,
-///   `SessionDead`, `TurnFailed` (with `.subtype`), `CapacityExceeded`,
-///   `StartFailed` and `Closed` to the engine's exceptions of those names,
-/// * anything newer to the base class `hotplex.HotplexError`.
+/// Maps a core error to the exception of its code's class name
+/// (`InvalidConfig`, `TurnTimeout`, `SpawnFailed`, ...), with what the error
+/// carries beyond its message: `InvalidRule.line`, `DangerBlocked.verdict`
+/// (a `hotplex.Verdict`) and `TurnFailed.subtype`.
 pub fn core_error(py: Python<'_>, err: Error) -> PyErr {
     let message = err.to_string();
-    match err {
-        Error::InvalidRule { line, .. } => raise(py, &INVALID_RULE, "InvalidRule", (message, line)),
-        Error::InvalidArgument(_) => raise(py, &INVALID_ARGUMENT, "InvalidArgument", (message,)),
-        Error::InvalidConfig(_) => raise(py, &INVALID_CONFIG, "InvalidConfig", (message,)),
-        Error::DangerBlocked(v) => {
-            let verdict = Verdict::from_core(*v, None);
-            match Py::new(py, verdict) {
-                Ok(v) => raise(py, &DANGER_BLOCKED, "DangerBlocked", (message, v)),
-                Err(e) => e,
-            }
-        }
-        Error::TurnTimeout(_) => raise(py, &TURN_TIMEOUT, "TurnTimeout", (message,)),
-        Error::SessionDead(_) => raise(py, &SESSION_DEAD, "SessionDead", (message,)),
-        Error::TurnFailed { subtype, .. } => {
-            raise(py, &TURN_FAILED, "TurnFailed", (message, subtype))
-        }
-        Error::CapacityExceeded(_) => raise(py, &CAPACITY_EXCEEDED, "CapacityExceeded", (message,)),
-        Error::StartFailed(_) => raise(py, &START_FAILED, "StartFailed", (message,)),
-        Error::Closed => raise(py, &CLOSED, "Closed", (message,)),
-        _ => raise(py, &HOTPLEX_ERROR, "HotplexError", (message,)),
-    }
+    let class = err.code().class_name();
+    let args = match err {
+        Error::InvalidRule { line, .. } => (message, line).into_pyobject(py),
+        Error::DangerBlocked(v) => match Bound::new(py, Verdict::from_core(*v, None)) {
+            Ok(v) => (message, v).into_pyobject(py),
+            Err(e) => Err(e),
+        },
+        Error::TurnFailed { subtype, .. } => (message, subtype).into_pyobject(py),
+        _ => (message,).into_pyobject(py),
+    };
+    raise(py, class, args)
 }
 
 /// `hotplex.InvalidUtf8(message)`, chained to `cause` (the codec error) when
 /// there is one.
 pub fn invalid_utf8(py: Python<'_>, message: String, cause: Option<PyErr>) -> PyErr {
-    let err = raise(py, &INVALID_UTF8, "InvalidUtf8", (message,));
+    let err = raise(
+        py,
+        ErrorCode::Utf8.class_name(),
+        (message,).into_pyobject(py),
+    );
     if cause.is_some() {
         err.set_cause(py, cause);
     }

@@ -4,19 +4,22 @@
 //! re-exports everything from here; users never import `_native` directly.
 //! The binding calls `hotplex-core` directly (not the C ABI).
 //!
-//! Layout, so later features (`Engine`, `Turn`, ...) slot in beside the WAF:
+//! Layout:
 //!
 //! * [`errors`]: the one mapping from `hotplex_core::Error` to the Python
 //!   exception classes (defined in `hotplex/_errors.py`).
+//! * [`convert`]: Python values to and from JSON (options, answers, records).
 //! * [`text`]: `str | bytes` arguments to UTF-8, and byte spans to
 //!   character spans.
 //! * [`verdict`] and [`detector`]: the command WAF.
-//! * [`engine`]: the session pool (`Engine`, `Turn`, `Event`, ...).
+//! * [`engine`]: the session pool (`Engine`, `TurnStream`); its records
+//!   (`Turn`, `Event`, `SessionInfo`) are dataclasses in `hotplex/_records.py`.
 //!
 //! Every check releases the GIL while the Rust core runs.
 
 #![warn(missing_docs)]
 
+pub mod convert;
 pub mod detector;
 pub mod engine;
 pub mod errors;
@@ -33,9 +36,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<detector::Detector>()?;
     m.add_class::<verdict::Verdict>()?;
     m.add_class::<engine::Engine>()?;
-    m.add_class::<engine::Turn>()?;
-    m.add_class::<engine::Event>()?;
     m.add_class::<engine::TurnStream>()?;
-    m.add_class::<engine::SessionInfo>()?;
+    // The defaults come from the core at import, never from a copy here.
+    let engine = m.getattr("Engine")?;
+    let doc = format!(
+        "{}\n\n{}",
+        engine.getattr("__doc__")?,
+        engine::defaults_doc()
+    );
+    engine.setattr("__doc__", doc)?;
     Ok(())
 }

@@ -68,7 +68,7 @@ def test_sessions_and_session_stats(engine, tmp_path):
     infos = engine.sessions()
     assert [i.id for i in infos] == ["a", "b"]
     assert infos[0].status == "ready" and infos[0].turns == 1 and infos[0].pid > 0
-    assert pathlib.Path(infos[0].workdir) == (tmp_path / "work").resolve()
+    assert infos[0].workdir == (tmp_path / "work").resolve()
     stats = engine.session_stats("a")
     assert stats["turns"] == 1 and stats["tools_denied"] == 1 and stats["tool_calls"] == 1
     assert engine.session_stats("nope") is None
@@ -121,7 +121,10 @@ def test_every_error_type(engine, tmp_path):
     with pytest.raises(ValueError):
         hotplex.Engine(binary=AGENT, turn_timeout=-1)
 
-    with hotplex.Engine(binary=str(tmp_path / "missing")) as broken:
+    # A missing binary is InvalidConfig at construction now (see
+    # test_a_missing_binary_fails_when_the_engine_is_built); StartFailed is
+    # an agent that exits at start.
+    with hotplex.Engine(binary=AGENT, args=["--exit-at-start"]) as broken:
         with pytest.raises(hotplex.StartFailed):
             broken.execute("s", "x", workdir=str(tmp_path))
 
@@ -268,3 +271,177 @@ def test_stop_session_returns_whether_it_existed(engine):
     assert engine.stop_session("s") is True
     assert engine.stop_session("s") is False
     assert engine.sessions() == []
+
+
+# --- regressions of the contract (issue 9) ------------------------------------
+
+
+def _engine_with(tmp_path, decide):
+    return hotplex.Engine(binary=AGENT, default_workdir=str(tmp_path), can_use_tool=decide)
+
+
+def _denial(turn):
+    return next(e.data["content"] for e in turn.events if e.type == "tool_result")
+
+
+def test_a_deny_dict_denies_with_its_message(tmp_path):
+    with _engine_with(tmp_path, lambda t, i, v: {"behavior": "deny", "message": "no"}) as eng:
+        turn = eng.execute("s", "tool:ls")
+        assert turn.text == "tool denied: ls"
+        assert "no" in _denial(turn)
+    with _engine_with(tmp_path, lambda t, i, v: {"behavior": "deny"}) as eng:
+        assert eng.execute("s", "tool:ls").text == "tool denied: ls"
+
+
+@pytest.mark.parametrize("answer", [1, 0.5, [True], {"behavior": "maybe"}, {}, object()])
+def test_an_unexpected_answer_denies(tmp_path, answer):
+    with _engine_with(tmp_path, lambda t, i, v: answer) as eng:
+        turn = eng.execute("s", "tool:ls")
+    assert turn.text == "tool denied: ls"
+    assert "unexpected value" in _denial(turn)
+
+
+def test_allow_with_updated_input_runs_the_rewritten_command(tmp_path):
+    def decide(tool, tool_input, verdict):
+        return {"behavior": "allow", "updatedInput": {"command": "make check"}}
+
+    with _engine_with(tmp_path, decide) as eng:
+        assert eng.execute("s", "tool:make deploy").text == "tool ran: make check"
+
+
+def test_an_updated_input_is_screened_by_the_waf_again(tmp_path):
+    def decide(tool, tool_input, verdict):
+        return {"behavior": "allow", "updatedInput": {"command": "rm -rf /"}}
+
+    with _engine_with(tmp_path, decide) as eng:
+        assert eng.execute("s", "tool:ls").text == "tool denied: ls"
+
+
+def test_an_async_callback_is_awaited_on_the_loop_the_engine_was_created_in(tmp_path):
+    import asyncio
+
+    async def decide(tool, tool_input, verdict):
+        await asyncio.sleep(0.01)
+        if "deploy" in tool_input["command"]:
+            return {"behavior": "deny", "message": "no"}
+        return True
+
+    async def main():
+        with _engine_with(tmp_path, decide) as eng:
+            denied = await asyncio.to_thread(eng.execute, "s", "tool:make deploy")
+            allowed = await asyncio.to_thread(eng.execute, "s", "tool:ls")
+        return denied, allowed
+
+    denied, allowed = asyncio.run(main())
+    assert denied.text == "tool denied: make deploy" and "no" in _denial(denied)
+    assert allowed.text == "tool ran: ls"
+
+
+def test_an_async_callback_without_a_running_loop_denies_and_is_reported(tmp_path):
+    awaited = []
+
+    async def decide(tool, tool_input, verdict):
+        awaited.append(tool)
+        return True
+
+    reported = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: reported.append(u.exc_value)
+    try:
+        with _engine_with(tmp_path, decide) as eng:
+            turn = eng.execute("s", "tool:ls")
+    finally:
+        sys.unraisablehook = old
+    assert turn.text == "tool denied: ls", "an unawaited coroutine must never allow"
+    assert awaited == [], "the coroutine was closed, not run"
+    assert len(reported) == 1 and "no running event loop was captured" in str(reported[0])
+
+
+def test_an_async_callback_whose_loop_has_stopped_denies(tmp_path):
+    import asyncio
+
+    async def decide(tool, tool_input, verdict):
+        return True
+
+    async def build():
+        return _engine_with(tmp_path, decide)
+
+    eng = asyncio.run(build())  # the loop is gone once run() returns
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: None
+    try:
+        with eng:
+            assert eng.execute("s", "tool:ls").text == "tool denied: ls"
+    finally:
+        sys.unraisablehook = old
+
+
+def test_a_follow_up_turn_without_workdir_continues_in_the_sessions_workdir(engine, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    first = engine.execute("s", "a", workdir=str(elsewhere))
+    second = engine.execute("s", "recall")
+    assert second.text == "history: a"
+    assert second.cold_start is False and second.pid == first.pid
+    assert engine.sessions()[0].workdir == elsewhere.resolve()
+
+
+def test_the_session_stats_event_cost_equals_the_turn_cost_on_every_turn(engine):
+    for i in range(3):
+        turn = engine.execute("s", f"turn {i}")
+        stats = next(e for e in turn.events if e.type == "session_stats")
+        assert stats.data["cost_usd"] == turn.cost_usd
+        assert turn.cost_usd == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("turn_timeout", -1),
+        ("max_sessions", -1),
+        ("env", {"A": 1}),
+        ("idle_timeout", "soon"),
+        ("args", object()),
+        ("nonsense", 1),
+    ],
+)
+def test_a_bad_option_is_invalid_config_naming_it(option, value):
+    with pytest.raises(hotplex.InvalidConfig) as info:
+        hotplex.Engine(binary=AGENT, **{option: value})
+    assert option in str(info.value)
+
+
+def test_a_bad_turn_option_is_invalid_config_naming_it(engine):
+    with pytest.raises(hotplex.InvalidConfig, match="timeout"):
+        engine.execute("s", "x", timeout=-1)
+    with pytest.raises(hotplex.InvalidConfig, match="workdir"):
+        engine.stream("s", "x", workdir=3)
+
+
+def test_options_left_out_or_none_take_the_core_defaults(tmp_path):
+    # None is "not given": no default is copied into the binding.
+    with hotplex.Engine(
+        AGENT, None, None, None, None, None, None, None, None, None, None, None,
+        default_workdir=tmp_path, model=None,
+    ) as eng:
+        assert eng.execute("s", "x", timeout=None, waf_approved=None).text == "echo: x"
+    assert "max_sessions=64" in hotplex.Engine.__doc__, "the doc lists the core's defaults"
+    with pytest.raises(TypeError):
+        hotplex.Engine(AGENT, binary=AGENT)
+
+
+def test_a_missing_binary_fails_when_the_engine_is_built(tmp_path):
+    missing = tmp_path / "missing"
+    with pytest.raises(hotplex.InvalidConfig, match=str(missing)):
+        hotplex.Engine(binary=missing)
+    with pytest.raises(hotplex.InvalidConfig, match="no-such-agent-xyz"):
+        hotplex.Engine(binary="no-such-agent-xyz")
+
+
+def test_a_blocked_prompt_reports_a_danger_block_event_from_the_core(engine):
+    seen = []
+    with pytest.raises(hotplex.DangerBlocked) as info:
+        engine.execute("s", "rm -rf /", on_event=seen.append)
+    assert [e.type for e in seen] == ["danger_block"]
+    assert seen[0].data["verdict"]["rule_id"] == info.value.verdict.rule_id
+    with pytest.raises(hotplex.DangerBlocked):
+        engine.stream("s", "rm -rf /")  # stream raises at once

@@ -17,13 +17,17 @@ re-exports its public API::
 from ._errors import (
     CapacityExceeded,
     Closed,
+    ContainmentFailed,
     DangerBlocked,
     HotplexError,
+    InternalError,
     InvalidArgument,
     InvalidConfig,
     InvalidRule,
     InvalidUtf8,
+    IoError,
     SessionDead,
+    SpawnFailed,
     StartFailed,
     TurnFailed,
     TurnTimeout,
@@ -32,13 +36,11 @@ from ._native import (
     CORE_VERSION,
     Detector,
     Engine,
-    Event,
-    SessionInfo,
-    Turn,
     TurnStream,
     Verdict,
     __version__,
 )
+from ._records import Event, SessionInfo, SessionStats, Turn
 
 __all__ = [
     "__version__",
@@ -50,6 +52,7 @@ __all__ = [
     "Event",
     "TurnStream",
     "SessionInfo",
+    "SessionStats",
     "HotplexError",
     "InvalidRule",
     "InvalidArgument",
@@ -62,4 +65,8 @@ __all__ = [
     "CapacityExceeded",
     "StartFailed",
     "Closed",
+    "SpawnFailed",
+    "IoError",
+    "ContainmentFailed",
+    "InternalError",
 ]

@@ -4,7 +4,11 @@ Docstrings here are the runtime ones (tests/test_detector.py checks that).
 """
 
 import os
-from typing import Any, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
+from typing import Any, Awaitable, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
+
+from hotplex._records import Event, SessionInfo, SessionStats, Turn
+
+__all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream"]
 
 __version__: str
 CORE_VERSION: str
@@ -100,8 +104,8 @@ class Verdict:
         """What to do instead (a new list on every access)."""
     def to_dict(self) -> Dict[str, Any]:
         """All fields as a plain dict (JSON-serialisable; span is a tuple or None)."""
-    def __eq__(self, other: object) -> bool: ...
-    def __ne__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
 
 @final
 class Detector:
@@ -123,13 +127,13 @@ class Detector:
     relative allow path.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         rules: Optional[_Text] = None,
         allow_paths: Optional[Iterable[Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]]] = None,
         builtin_rules: bool = True,
         on_audit: Optional[_AuditCallback] = None,
-    ) -> None: ...
+    ) -> Detector: ...
     def check_command(self, command: _Text) -> Verdict:
         """Screens a shell command line, as an agent's Bash tool would run it.
         command is a str or UTF-8 bytes; raises InvalidUtf8 otherwise."""
@@ -154,69 +158,11 @@ class Detector:
         verdict, as Verdict.to_dict() gives it). Nothing is audited. command
         is a str or UTF-8 bytes; raises InvalidUtf8 otherwise."""
 
-_EventName = Literal[
-    "session_start", "thinking", "answer", "tool_use", "tool_result",
-    "permission_request", "danger_block", "session_stats", "error",
-]
-_CanUseTool = Callable[[str, Dict[str, Any], "Verdict"], Union[bool, str, None]]
-
-@final
-class Event:
-    """One event of a turn: `type` is the seed's name (`session_start`,
-    `thinking`, `answer`, `tool_use`, `tool_result`, `permission_request`,
-    `danger_block`, `session_stats`, `error`); `data` holds its fields.
-    """
-    @property
-    def type(self) -> _EventName:
-        """The event name."""
-    @property
-    def data(self) -> Dict[str, Any]:
-        """The event's fields as a dict (the same keys as the other bindings)."""
-
-@final
-class Turn:
-    """A finished turn."""
-    @property
-    def duration_ms(self) -> float:
-        """Wall time of the turn in milliseconds (after any queueing)."""
-    @property
-    def queued_ms(self) -> float:
-        """Milliseconds the turn waited behind earlier turns of its session."""
-    @property
-    def tools(self) -> List[Dict[str, Any]]:
-        """Tool calls: dicts with id, name, is_error, duration_ms."""
-    @property
-    def usage(self) -> Dict[str, int]:
-        """Token usage: input_tokens, output_tokens, cache_creation_input_tokens,
-        cache_read_input_tokens.
-        """
-    @property
-    def model(self) -> Optional[str]:
-        """The model, from the CLI's system/init."""
-    @property
-    def events(self) -> List[Event]:
-        """Every event of the turn, in order."""
-    @property
-    def pid(self) -> int:
-        """The agent's pid."""
-    @property
-    def is_error(self) -> bool:
-        """False for a returned turn (error results raise TurnFailed)."""
-    @property
-    def cold_start(self) -> bool:
-        """Whether this turn started the agent process."""
-    @property
-    def cost_usd(self) -> float:
-        """Cost in USD as the CLI reports it."""
-    @property
-    def provider_session_id(self) -> str:
-        """The provider (CLI) session id."""
-    @property
-    def text(self) -> str:
-        """The answer text."""
-    @property
-    def resumed(self) -> bool:
-        """Whether that start resumed an earlier conversation."""
+_Path = Union[str, "os.PathLike[str]"]
+_Strs = Union[List[str], Tuple[str, ...]]
+# A can_use_tool answer, read by the core's rule (see Engine).
+_Answer = Union[bool, str, None, Mapping[str, Any]]
+_CanUseTool = Callable[[str, Dict[str, Any], Verdict], Union[_Answer, Awaitable[_Answer]]]
 
 @final
 class TurnStream:
@@ -228,7 +174,7 @@ class TurnStream:
     def __iter__(self) -> TurnStream: ...
     def __next__(self) -> Event: ...
     def __enter__(self) -> TurnStream: ...
-    def __exit__(self, *exc: object) -> bool: ...
+    def __exit__(self, *_exc: object) -> None: ...
     def close(self) -> None:
         """Cancels the turn if it still runs (the agent is interrupted)."""
     @property
@@ -236,98 +182,91 @@ class TurnStream:
         """The finished turn, once iteration ended without an error."""
 
 @final
-class SessionInfo:
-    """A snapshot of one session."""
-    @property
-    def provider_session_id(self) -> str:
-        """The provider (CLI) session id."""
-    @property
-    def id(self) -> str:
-        """The host's session id."""
-    @property
-    def pending(self) -> int:
-        """Turns queued or running."""
-    @property
-    def idle_seconds(self) -> float:
-        """Seconds since the session last saw input or output."""
-    @property
-    def status(self) -> Literal["starting", "ready", "busy", "dead"]:
-        """"starting", "ready", "busy" or "dead"."""
-    @property
-    def workdir(self) -> Optional[str]:
-        """The working directory of the current (or last) process."""
-    @property
-    def pid(self) -> Optional[int]:
-        """The agent's pid, or None when no process runs."""
-    @property
-    def turns(self) -> int:
-        """Turns answered."""
-
-@final
 class Engine:
     """The session pool: one hot agent process per session id.
 
-    Engine(binary="claude", args=[], env={}, max_sessions=64,
-    idle_timeout=1800.0, turn_timeout=300.0, startup_timeout=30.0,
-    state_dir=None, permission_mode=None, allowed_tools=None,
-    disallowed_tools=None, allowed_roots=None, *, namespace="default",
-    system_prompt=None, model=None, env_allow=None, max_concurrent_starts=4,
-    interrupt_grace=5.0, max_prompt_bytes=1048576, default_workdir=None,
-    detector=None, can_use_tool=None)
+    Options are hotplex-core's EngineOptions, same names; one left out or None
+    takes the core's default (listed below). Durations are float seconds, paths
+    str or os.PathLike, env a dict of str added to the agent's environment
+    (which otherwise inherits only env_allow). A bad or unknown option, or a
+    binary that cannot be found, raises InvalidConfig naming it. detector is a
+    hotplex.Detector (default: the built-in rules).
 
-    Durations are in seconds. env is added to the agent's environment, which
-    otherwise inherits only env_allow (default: PATH, HOME, USER, LANG, LC_*,
-    TERM, TMPDIR, SHELL). detector is a hotplex.Detector (default: built-in
-    rules). can_use_tool(tool_name, input, verdict) decides tool calls the
-    WAF let through: True/None allows, False denies, a str denies with that
-    message. Raises InvalidConfig for bad options.
+    can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
+    through, on an engine thread: True, None or {"behavior": "allow"[,
+    "updatedInput": {...}]} allow (the new input is screened again); False, a
+    str, {"behavior": "deny"[, "message": str]} and anything else deny. An
+    async callback runs on the asyncio loop that was running when the Engine
+    was created (call execute via asyncio.to_thread to keep it free), waited
+    for up to turn_timeout. Without that loop, or if the callback raises or
+    times out, the error goes to sys.unraisablehook and the call is denied.
     """
-    def __init__(
-        self,
-        binary: Union[str, os.PathLike[str]] = "claude",
-        args: Optional[Iterable[str]] = None,
-        env: Optional[Mapping[str, str]] = None,
-        max_sessions: int = 64,
-        idle_timeout: float = 1800.0,
-        turn_timeout: float = 300.0,
-        startup_timeout: float = 30.0,
-        state_dir: Optional[Union[str, os.PathLike[str]]] = None,
+    def __new__(
+        cls,
+        binary: Optional[_Path] = None,
+        args: Optional[_Strs] = None,
+        env: Optional[Dict[str, str]] = None,
+        max_sessions: Optional[int] = None,
+        idle_timeout: Optional[float] = None,
+        turn_timeout: Optional[float] = None,
+        startup_timeout: Optional[float] = None,
+        state_dir: Optional[_Path] = None,
         permission_mode: Optional[str] = None,
-        allowed_tools: Optional[Iterable[str]] = None,
-        disallowed_tools: Optional[Iterable[str]] = None,
-        allowed_roots: Optional[Iterable[Union[str, os.PathLike[str]]]] = None,
+        allowed_tools: Optional[_Strs] = None,
+        disallowed_tools: Optional[_Strs] = None,
+        allowed_roots: Optional[Union[List[_Path], Tuple[_Path, ...]]] = None,
         *,
-        namespace: str = "default",
+        namespace: Optional[str] = None,
         system_prompt: Optional[str] = None,
         model: Optional[str] = None,
-        env_allow: Optional[Iterable[str]] = None,
-        max_concurrent_starts: int = 4,
-        interrupt_grace: float = 5.0,
-        max_prompt_bytes: int = 1048576,
-        default_workdir: Optional[Union[str, os.PathLike[str]]] = None,
+        env_allow: Optional[_Strs] = None,
+        max_concurrent_starts: Optional[int] = None,
+        interrupt_grace: Optional[float] = None,
+        max_prompt_bytes: Optional[int] = None,
+        default_workdir: Optional[_Path] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
-    ) -> None: ...
+    ) -> Engine: ...
     def __enter__(self) -> Engine: ...
-    def __exit__(self, *exc: object) -> bool: ...
-    def execute(self, session_id: str, prompt: str, workdir: Optional[Union[str, os.PathLike[str]]] = None, on_event: Optional[Callable[[Event], object]] = None, *, timeout: Optional[float] = None, waf_approved: bool = False) -> Turn:
+    def __exit__(self, *_exc: object) -> None: ...
+    def execute(
+        self,
+        session_id: str,
+        prompt: str,
+        workdir: Optional[_Path] = None,
+        on_event: Optional[Callable[[Event], object]] = None,
+        *,
+        timeout: Optional[float] = None,
+        waf_approved: Optional[bool] = None,
+    ) -> Turn:
         """Runs one turn on session_id (started or resumed on first use) and
         returns the finished Turn. Blocks with the GIL released. on_event(event)
-        is called for each event, in order, in this thread. Raises
-        DangerBlocked (prompt blocked by the WAF), TurnTimeout, SessionDead,
-        TurnFailed, CapacityExceeded, StartFailed, InvalidConfig or Closed.
+        is called for each event, in order, in this thread. A turn without a
+        workdir continues in the session's (the first turn: default_workdir).
+        timeout and waf_approved left out or None take the engine's defaults.
+        Raises DangerBlocked (prompt blocked by the WAF, after a danger_block
+        event), TurnTimeout, SessionDead, TurnFailed, CapacityExceeded,
+        StartFailed, InvalidConfig or Closed.
         """
-    def stream(self, session_id: str, prompt: str, workdir: Optional[Union[str, os.PathLike[str]]] = None, *, timeout: Optional[float] = None, waf_approved: bool = False) -> TurnStream:
+    def stream(
+        self,
+        session_id: str,
+        prompt: str,
+        workdir: Optional[_Path] = None,
+        *,
+        timeout: Optional[float] = None,
+        waf_approved: Optional[bool] = None,
+    ) -> TurnStream:
         """Like execute, but returns an iterator over the turn's events as they
         arrive; its `turn` attribute holds the Turn afterwards, and errors
-        are raised by the iteration.
+        are raised by the iteration (those found before the turn is queued,
+        such as DangerBlocked, by this call).
         """
     def sessions(self) -> List[SessionInfo]:
         """Snapshots of every session, sorted by id."""
-    def session_stats(self, session_id: str) -> Optional[Dict[str, Any]]:
-        """Totals of a session as a dict (turns, failed_turns, cold_starts,
-        resumes, tokens, cost_usd, tool_calls, tool_errors, tools_denied,
-        busy_ms, bad_lines, model), or None for an unknown id.
+    def session_stats(self, session_id: str) -> Optional[SessionStats]:
+        """Totals of a session as a dict (see hotplex.SessionStats for the
+        keys), or None for an unknown id.
         """
     def stop_session(self, session_id: str) -> bool:
         """Stops a session: its running and queued turns raise SessionDead and

@@ -1,0 +1,47 @@
+"""Typical typed use of hotplex, checked with mypy --strict by
+test_contract.py (never run): the stubs must accept it as written."""
+
+import asyncio
+import pathlib
+from typing import Any, Dict, List, Optional, cast
+
+import hotplex
+from hotplex._records import AnswerData
+
+
+def answer(binary: str, prompt: str) -> str:
+    # `with` then `return`: needs Engine.__exit__ -> None, not bool.
+    with hotplex.Engine(binary=binary) as e:
+        return e.execute("s", prompt).text
+
+
+def workdir(engine: hotplex.Engine) -> Optional[pathlib.Path]:
+    infos = engine.sessions()
+    return infos[0].workdir if infos else None
+
+
+def answers(turn: hotplex.Turn) -> List[str]:
+    return [cast(AnswerData, e.data)["text"] for e in turn.events if e.type == "answer"]
+
+
+def blocked_rule(err: hotplex.DangerBlocked) -> Optional[str]:
+    return err.verdict.rule_id if err.verdict is not None else None
+
+
+def cost(engine: hotplex.Engine) -> float:
+    stats = engine.session_stats("s")
+    return stats["cost_usd"] if stats is not None else 0.0
+
+
+async def decide(tool: str, tool_input: Dict[str, Any], verdict: hotplex.Verdict) -> Dict[str, str]:
+    await asyncio.sleep(0)
+    return {"behavior": "deny", "message": "no"}
+
+
+async def run(binary: str) -> str:
+    engine = hotplex.Engine(binary, env={"A": "b"}, turn_timeout=30.0, can_use_tool=decide)
+    with engine:
+        turn = await asyncio.to_thread(engine.execute, "s", "hi", pathlib.Path("/tmp"))
+        for event in engine.stream("s", "again", timeout=5.0):
+            print(event.type)
+        return turn.text
