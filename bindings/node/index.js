@@ -28,10 +28,11 @@ function load() {
   }
 }
 
-const binding = load()
+const { __errorCodes, ...binding } = load()
 
 module.exports = binding
-module.exports.Detector = binding.Detector
-module.exports.Engine = binding.Engine
-module.exports.TurnStream = binding.TurnStream
-module.exports.version = binding.version
+// Every error's `code` by name, from the core's table:
+// `ErrorCode.INVALID_CONFIG === 'HOTPLEX_INVALID_CONFIG'`.
+module.exports.ErrorCode = Object.freeze(
+  Object.fromEntries(__errorCodes().map((code) => [code.slice('HOTPLEX_'.length), code])),
+)

@@ -85,7 +85,7 @@ test('execute resolves a turn with text, stats and its events in order', () =>
     assert.equal(turn.isError, false)
     assert.ok(turn.durationMs > 0)
     assert.ok(turn.queuedMs >= 0)
-    assert.equal(turn.usage.output_tokens, 'echo: hello'.length)
+    assert.equal(turn.usage.outputTokens, 'echo: hello'.length)
     assert.ok(Math.abs(turn.costUsd - 0.001) < 1e-9)
     assert.equal(turn.model, 'reference-model')
     assert.deepEqual(turn.tools, [])
@@ -123,13 +123,13 @@ test('sessions() and sessionStats()', () =>
     assert.equal(a.pending, 0)
     assert.ok(a.pid > 0)
     assert.equal(a.workdir, fs.realpathSync(path.join(dir, 'work')))
-    assert.equal(typeof a.idleSeconds, 'number')
+    assert.equal(typeof a.idleMs, 'number')
     assert.equal(typeof a.providerSessionId, 'string')
     const stats = engine.sessionStats('a')
     assert.equal(stats.turns, 1)
-    assert.equal(stats.tool_calls, 1)
-    assert.equal(stats.tools_denied, 1)
-    assert.equal(stats.cold_starts, 1)
+    assert.equal(stats.toolCalls, 1)
+    assert.equal(stats.toolsDenied, 1)
+    assert.equal(stats.coldStarts, 1)
     assert.equal(stats.model, 'reference-model')
     assert.equal(engine.sessionStats('nope'), null)
   }))
@@ -145,7 +145,7 @@ test('a tool call blocked by the WAF is a danger_block event', () =>
     assert.equal(block.data.verdict.level, 'critical')
     assert.equal(turn.tools.length, 1)
     assert.equal(turn.tools[0].name, 'Bash')
-    assert.equal(turn.tools[0].is_error, true)
+    assert.equal(turn.tools[0].isError, true)
     const stats = turn.events.find((e) => e.type === 'session_stats')
     assert.deepEqual(turn.tools.map((t) => ({ ...t })), stats.data.tools)
   }))
@@ -191,7 +191,7 @@ test('every error code', async () => {
 
   const dir = tmpDir()
   try {
-    const broken = new Engine({ binary: path.join(dir, 'missing') })
+    const broken = new Engine({ binary: AGENT, args: ['--exit-at-start'] })
     await rejectsWith(broken.execute('s', 'x', { workdir: dir }), 'HOTPLEX_START_FAILED')
     await broken.close()
 
@@ -309,7 +309,7 @@ test('concurrent executes on one session get their own answers', () =>
       texts,
       Array.from({ length: 8 }, (_, i) => `echo: turn ${i}`),
     )
-    assert.equal(engine.sessionStats('s').cold_starts, 1)
+    assert.equal(engine.sessionStats('s').coldStarts, 1)
     assert.equal(engine.sessionStats('s').turns, 8)
   }))
 
@@ -426,7 +426,10 @@ test('index.d.ts type-checks a typical use of the engine', (t) => {
     const file = path.join(dir, 'use.ts')
     fs.writeFileSync(
       file,
-      `import { Engine, TurnStream, TurnEvent, Turn, SessionInfo, SessionStats } from ${JSON.stringify(index)}
+      `import {
+  Engine, TurnStream, TurnEvent, Turn, SessionInfo, SessionStats, Verdict, ErrorCode,
+  AnyHotplexError, HotplexErrorCode, TurnFailedError, DangerBlockedError,
+} from ${JSON.stringify(index)}
 async function main(): Promise<void> {
   const engine = new Engine({
     binary: 'claude', env: { KEY: 'v' }, maxSessions: 2, idleTimeout: 60,
@@ -436,17 +439,34 @@ async function main(): Promise<void> {
   const turn: Turn = await engine.execute('s', 'p', {
     timeout: 1, workdir: '/tmp', onEvent: (e: TurnEvent) => { const t: string = e.type; void t },
   })
-  const n: number = turn.usage.output_tokens + turn.durationMs + turn.tools.length
+  const n: number = turn.usage.outputTokens + turn.durationMs + turn.tools.length + turn.costUsd
   const stream: TurnStream = engine.stream('s', 'p', { wafApproved: true })
-  for await (const e of stream) { const d: Record<string, any> = e.data; void d }
+  for await (const e of stream) {
+    if (e.type === 'answer') { const t: string = e.data.text; void t }
+    if (e.type === 'session_stats') { const c: number = e.data.costUsd + e.data.usage.inputTokens; void c }
+    if (e.type === 'danger_block') { const v: Verdict = e.data.verdict; void v.levelValue }
+    if (e.type === 'tool_result') { const id: string = e.data.toolUseId; void id }
+  }
+  try {
+    await engine.execute('s', 'rm -rf /')
+  } catch (err) {
+    const e = err as AnyHotplexError
+    if (e.code === ErrorCode.DANGER_BLOCKED) { const v: Verdict = e.verdict; void v }
+    if (e.code === 'HOTPLEX_TURN_FAILED') { const s: string = e.subtype; void s }
+    const code: HotplexErrorCode = e.code
+    const failed: TurnFailedError | DangerBlockedError | null = null
+    void code; void failed
+  }
   const last: Turn | null = stream.turn
   stream.cancel()
   const infos: SessionInfo[] = engine.sessions()
+  const idle: number = infos[0].idleMs
   const stats: SessionStats | null = engine.sessionStats('s')
+  const cost: number | undefined = stats?.costUsd
   const existed: boolean = await engine.stopSession('s')
   await engine.close()
   const closed: boolean = engine.closed
-  void n; void last; void infos; void stats; void existed; void closed
+  void n; void last; void infos; void idle; void stats; void cost; void existed; void closed
 }
 void main
 `,
@@ -471,4 +491,189 @@ test('concurrent next() calls get the events in call order', () =>
     assert.equal(types[0], 'session_start')
     assert.equal(types.at(-1), 'session_stats')
     assert.ok(results.slice(types.length).every((r) => r.done))
+  }))
+
+// ---- Regression tests for the thin binding (issue 9) ----
+
+/** The tool_result event's content of a turn. */
+const toolResult = (turn) => turn.events.find((e) => e.type === 'tool_result').data
+
+test('canUseTool: an SDK-style deny object denies', () =>
+  withEngine({ canUseTool: () => ({ behavior: 'deny' }) }, async (engine) => {
+    const turn = await engine.execute('s', 'tool:ls')
+    assert.equal(turn.text, 'tool denied: ls')
+    assert.equal(toolResult(turn).isError, true)
+  }))
+
+test('canUseTool: an async callback is awaited (deny with its message, or allow)', async () => {
+  const decide = async (tool, input) => {
+    await sleep(20)
+    return input.command === 'ls' ? true : { behavior: 'deny', message: 'no' }
+  }
+  await withEngine({ canUseTool: decide }, async (engine) => {
+    const denied = await engine.execute('s', 'tool:make deploy')
+    assert.equal(denied.text, 'tool denied: make deploy')
+    assert.match(toolResult(denied).content, /no/)
+    assert.equal((await engine.execute('s', 'tool:ls')).text, 'tool ran: ls')
+  })
+})
+
+test('canUseTool: an unexpected answer (42, [], {}, a function) denies', async () => {
+  const answers = { n: 42, list: [], obj: {}, fn: () => true, maybe: { behavior: 'maybe' } }
+  await withEngine({ canUseTool: (tool, input) => answers[input.command] }, async (engine) => {
+    for (const key of Object.keys(answers)) {
+      const turn = await engine.execute('s', `tool:${key}`)
+      assert.equal(turn.text, `tool denied: ${key}`, key)
+      assert.match(toolResult(turn).content, /unexpected/, key)
+    }
+    // undefined is null: allow.
+    assert.equal((await engine.execute('s', 'tool:missing')).text, 'tool ran: missing')
+  })
+})
+
+test('canUseTool: allow with updatedInput runs the rewritten command', () =>
+  withEngine(
+    { canUseTool: () => ({ behavior: 'allow', updatedInput: { command: 'make check' } }) },
+    async (engine) => {
+      const turn = await engine.execute('s', 'tool:make deploy')
+      assert.equal(turn.text, 'tool ran: make check')
+      // Events show the agent's input as it sent it.
+      const use = turn.events.find((e) => e.type === 'tool_use')
+      assert.deepEqual(use.data.input, { command: 'make deploy', description: 'reference agent tool call' })
+    },
+  ))
+
+test('canUseTool: a rewritten input the WAF blocks is denied', () =>
+  withEngine({ canUseTool: () => ({ behavior: 'allow', updatedInput: { command: 'rm -rf /' } }) }, async (engine) => {
+    assert.equal((await engine.execute('s', 'tool:ls')).text, 'tool denied: ls')
+  }))
+
+test('a follow-up turn without workdir continues in the session workdir', () =>
+  withEngine(async (engine, dir) => {
+    const elsewhere = path.join(dir, 'elsewhere')
+    const first = await engine.execute('s', 'first', { workdir: elsewhere })
+    assert.equal(first.coldStart, true)
+    const second = await engine.execute('s', 'recall')
+    assert.equal(second.coldStart, false, 'not a cold start')
+    assert.equal(second.pid, first.pid)
+    assert.equal(second.text, 'history: first')
+    assert.equal(engine.sessions()[0].workdir, fs.realpathSync(elsewhere))
+  }))
+
+test('the session_stats event cost equals the turn cost on every turn', () =>
+  withEngine(async (engine) => {
+    for (let i = 0; i < 3; i++) {
+      const turn = await engine.execute('s', `turn ${i}`)
+      const stats = turn.events.find((e) => e.type === 'session_stats').data
+      assert.equal(stats.costUsd, turn.costUsd, `turn ${i}`)
+      assert.ok(Math.abs(turn.costUsd - 0.001) < 1e-9, `turn ${i} costs one turn, not the running total`)
+      assert.deepEqual(stats.usage, turn.usage)
+    }
+    assert.ok(Math.abs(engine.sessionStats('s').costUsd - 0.003) < 1e-9)
+  }))
+
+/** The error `fn` throws, which must have `code`. */
+function thrown(fn, code) {
+  let error = null
+  try {
+    fn()
+  } catch (e) {
+    error = e
+  }
+  assert.ok(error, `expected ${code}`)
+  assert.equal(error.code, code, `${error.code}: ${error.message}`)
+  return error
+}
+
+test('bad engine options throw HOTPLEX_INVALID_CONFIG naming the option in camelCase', () => {
+  const cases = [
+    [{ turnTimeout: -1 }, /: turnTimeout: /],
+    [{ maxSessions: -1 }, /: maxSessions: /],
+    [{ maxSessions: 0 }, /: maxSessions: /],
+    [{ idleTimeout: 'soon' }, /: idleTimeout: /],
+    [{ env: { A: 1 } }, /: env\.A: /],
+    [{ envAllow: 'PATH' }, /: envAllow: /],
+    [{ maxSesions: 3 }, /`maxSesions`.*`maxSessions`/],
+    [{ max_sessions: 3 }, /`max_sessions`/],
+    [{ canUseTool: 'yes' }, /: canUseTool: /],
+  ]
+  for (const [opts, pattern] of cases) {
+    const e = thrown(() => new Engine({ binary: AGENT, ...opts }), 'HOTPLEX_INVALID_CONFIG')
+    assert.match(e.message, pattern, JSON.stringify(opts))
+    assert.doesNotMatch(e.message, /turn_timeout|max_sessions: |env_allow|idle_timeout/, e.message)
+  }
+  thrown(() => new Engine('claude'), 'HOTPLEX_INVALID_CONFIG')
+  // Keys inside env are variable names: never converted.
+  const keep = new Engine({ binary: AGENT, env: { MY_VAR: 'x', camelVar: 'y' }, canUseTool: null, model: undefined })
+  void keep.close()
+})
+
+test('bad turn options reject with HOTPLEX_INVALID_CONFIG naming the option', () =>
+  withEngine(async (engine) => {
+    const typo = await rejectsWith(engine.execute('s', 'x', { timout: 1 }), 'HOTPLEX_INVALID_CONFIG')
+    assert.match(typo.message, /`timout`.*`wafApproved`/)
+    const bad = await rejectsWith(engine.execute('s', 'x', { wafApproved: 'yes' }), 'HOTPLEX_INVALID_CONFIG')
+    assert.match(bad.message, /: wafApproved: /)
+    await rejectsWith(engine.stream('s', 'x', { timeout: -1 })[Symbol.asyncIterator]().next(), 'HOTPLEX_INVALID_CONFIG')
+    const onEvent = await rejectsWith(engine.execute('s', 'x', { onEvent: 1 }), 'HOTPLEX_INVALID_CONFIG')
+    assert.match(onEvent.message, /: onEvent: /)
+  }))
+
+test('a missing binary throws HOTPLEX_INVALID_CONFIG from the constructor, naming the path', () => {
+  const missing = path.join(os.tmpdir(), 'hotplex-no-such-dir', 'agent')
+  const e = thrown(() => new Engine({ binary: missing }), 'HOTPLEX_INVALID_CONFIG')
+  assert.ok(e.message.includes(missing), e.message)
+  const name = thrown(() => new Engine({ binary: 'hotplex-no-such-agent-cli' }), 'HOTPLEX_INVALID_CONFIG')
+  assert.ok(name.message.includes('hotplex-no-such-agent-cli'), name.message)
+})
+
+test('a danger_block event carries the Detector verdict shape', () =>
+  withEngine(async (engine) => {
+    const seen = []
+    const prompt = 'é then rm -rf /'
+    const err = await rejectsWith(engine.execute('s', prompt, { onEvent: (e) => seen.push(e) }), 'HOTPLEX_DANGER_BLOCKED')
+    assert.deepEqual(seen[0].data.verdict, { ...err.verdict })
+    assert.deepEqual(Object.keys(seen[0].data.verdict).sort(), Object.keys(new Detector().checkCommand('ls')).sort())
+    // The span indexes the prompt in UTF-16 offsets, as checkPrompt's does.
+    assert.deepEqual(seen[0].data.verdict, { ...engine.detector.checkPrompt(prompt) })
+    assert.match(prompt.slice(...seen[0].data.verdict.span), /rm -rf \/$/)
+
+    const turn = await engine.execute('s', 'tool:rm -rf /')
+    const block = turn.events.find((e) => e.type === 'danger_block').data.verdict
+    const direct = engine.detector.checkCommand('rm -rf /')
+    assert.deepEqual(block, { ...direct })
+  }))
+
+/** Every property of `$defs[name]`, camelCased. */
+function schemaKeys(name) {
+  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schema', 'hotplex.schema.json'), 'utf8'))
+  const camel = (k) => k.replace(/_(.)/g, (_, c) => c.toUpperCase())
+  return Object.keys(schema.$defs[name].properties).map(camel)
+}
+
+/** The member names of `interface name` in the generated declarations. */
+function tsMembers(name) {
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'contract.d.ts'), 'utf8')
+  const body = dts.match(new RegExp(`export interface ${name} \\{\\n([\\s\\S]*?)\\n\\}`))
+  assert.ok(body, `interface ${name} is generated`)
+  return [...body[1].matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1])
+}
+
+test('every schema field of Turn, SessionInfo and SessionStats reaches JS and the TS types', () =>
+  withEngine(async (engine) => {
+    const turn = await engine.execute('s', 'tool:ls')
+    const objects = { Turn: turn, SessionInfo: engine.sessions()[0], SessionStats: engine.sessionStats('s') }
+    for (const [name, obj] of Object.entries(objects)) {
+      const members = tsMembers(name)
+      for (const key of schemaKeys(name)) {
+        assert.ok(key in obj, `${name}.${key} is missing from the JS object`)
+        assert.ok(members.includes(key), `${name}.${key} is missing from the TS types`)
+      }
+      assert.deepEqual(Object.keys(obj).sort(), schemaKeys(name).sort(), `${name} has no other keys`)
+    }
+    for (const key of schemaKeys('Usage')) assert.ok(key in turn.usage, `usage.${key}`)
+    for (const key of schemaKeys('ToolCall')) assert.ok(key in turn.tools[0], `tools[0].${key}`)
+    const result = turn.events.find((e) => e.type === 'tool_result').data
+    assert.equal(typeof result.toolUseId, 'string')
+    assert.equal(result.isError, false)
   }))

@@ -15,9 +15,10 @@
 //!
 //! * Verdicts are plain objects; `span` is converted from UTF-8 byte offsets
 //!   to JavaScript string (UTF-16 code unit) offsets.
-//! * Errors are JS `Error`s with a `code` (`HOTPLEX_INVALID_RULE`,
-//!   `HOTPLEX_INVALID_CONFIG`, `HOTPLEX_CLOSED`, ...); [`to_js_error`] is the
-//!   one place that maps `hotplex_core::Error`.
+//! * Errors are JS `Error`s with a `code`: `HOTPLEX_` + the core's error
+//!   name upper-cased (`HOTPLEX_INVALID_RULE`, `HOTPLEX_INVALID_CONFIG`,
+//!   `HOTPLEX_CLOSED`, ...; `index.js` exports them as `ErrorCode`);
+//!   [`to_js_error_for`] is the one place that maps `hotplex_core::Error`.
 //! * The session pool (`Engine`, `TurnStream`) lives in [`engine`]; its
 //!   design notes are there.
 //! * The audit callback: the core calls its callback synchronously on the
@@ -31,10 +32,12 @@
 #![deny(missing_docs)]
 
 mod engine;
+mod json;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hotplex_core::waf::{self, CheckKind};
+use hotplex_core::ErrorCode;
 use napi::bindgen_prelude::{Function, FunctionRef, JsObjectValue, Object, Unknown};
 use napi::{Env, JsValue, Result, Status, ValueType};
 use napi_derive::napi;
@@ -50,6 +53,8 @@ pub fn version() -> String {
 /// When several rules match, the most severe one is reported (ties go to the
 /// rule that comes first).
 #[napi(object, object_from_js = false, use_nullable = true)]
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Verdict {
     /// `true` when `level` is `'critical'` or `'high'`: the caller must not run it.
     pub blocked: bool,
@@ -320,59 +325,58 @@ fn tool_input_json(env: &Env, input: Unknown) -> Result<String> {
     }
 }
 
-/// The one place where `hotplex_core::Error` becomes a JS `Error` with a
-/// `code` (and, for rules, a `line`); see [`to_js_error_for`].
+/// The JS `code` of a core error code: `HOTPLEX_` + its name upper-cased
+/// (`HOTPLEX_INVALID_CONFIG`, ...).
+fn js_code(code: ErrorCode) -> String {
+    format!("HOTPLEX_{}", code.name().to_ascii_uppercase())
+}
+
+/// The `code` of every error, in the core's table order. `index.js` builds
+/// the exported `ErrorCode` object from it.
+#[napi(js_name = "__errorCodes", skip_typescript)]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL.into_iter().map(js_code).collect()
+}
+
+/// The one place where `hotplex_core::Error` becomes a JS `Error`; see
+/// [`to_js_error_for`].
 fn to_js_error(env: &Env, err: hotplex_core::Error) -> napi::Error {
     to_js_error_for(env, err, "")
 }
 
-/// Maps a core error to a JS `Error` with a `code` and, depending on the
-/// variant, more properties:
-///
-/// | variant | `code` | extra |
-/// |---|---|---|
-/// | `InvalidRule` | `HOTPLEX_INVALID_RULE` | `line` (1-based) |
-/// | `InvalidArgument` | `HOTPLEX_INVALID_ARGUMENT` | |
-/// | `InvalidConfig` | `HOTPLEX_INVALID_CONFIG` | |
-/// | `DangerBlocked` | `HOTPLEX_DANGER_BLOCKED` | `verdict` (a `Verdict`, span over `input`) |
-/// | `TurnTimeout` | `HOTPLEX_TURN_TIMEOUT` | |
-/// | `SessionDead` | `HOTPLEX_SESSION_DEAD` | |
-/// | `TurnFailed` | `HOTPLEX_TURN_FAILED` | `subtype` |
-/// | `CapacityExceeded` | `HOTPLEX_CAPACITY_EXCEEDED` | |
-/// | `StartFailed` | `HOTPLEX_START_FAILED` | |
-/// | `Closed` | `HOTPLEX_CLOSED` | |
-/// | anything else | `HOTPLEX_ERROR` | |
-///
-/// `input` is the text a blocking verdict judged (the prompt), so that its
-/// `span` indexes it in UTF-16 offsets like every other verdict.
+/// Maps a core error to a JS `Error` whose `code` is [`js_code`] of
+/// [`hotplex_core::Error::code`], with what [`hotplex_core::Error::detail`]
+/// carries as camelCase properties (`subtype` of a failed turn, `line` of a
+/// bad rule). A blocked prompt's `verdict` is a `Verdict` like
+/// `Detector`'s, its `span` over `input` (the prompt) in UTF-16 offsets.
 fn to_js_error_for(env: &Env, err: hotplex_core::Error, input: &str) -> napi::Error {
-    use hotplex_core::Error as E;
-    let code = match &err {
-        E::InvalidRule { .. } => "HOTPLEX_INVALID_RULE",
-        E::InvalidArgument(_) => "HOTPLEX_INVALID_ARGUMENT",
-        E::InvalidConfig(_) => "HOTPLEX_INVALID_CONFIG",
-        E::DangerBlocked(_) => "HOTPLEX_DANGER_BLOCKED",
-        E::TurnTimeout(_) => "HOTPLEX_TURN_TIMEOUT",
-        E::SessionDead(_) => "HOTPLEX_SESSION_DEAD",
-        E::TurnFailed { .. } => "HOTPLEX_TURN_FAILED",
-        E::CapacityExceeded(_) => "HOTPLEX_CAPACITY_EXCEEDED",
-        E::StartFailed(_) => "HOTPLEX_START_FAILED",
-        E::Closed => "HOTPLEX_CLOSED",
-        _ => "HOTPLEX_ERROR",
-    };
-    let message = err.to_string();
-    let build = || -> Result<napi::Error> {
-        let mut obj =
-            env.create_error(napi::Error::new(Status::GenericFailure, message.clone()))?;
-        obj.set_named_property("code", code)?;
-        match &err {
-            E::InvalidRule { line, .. } => {
-                obj.set_named_property("line", u32::try_from(*line).unwrap_or(u32::MAX))?;
-            }
-            E::DangerBlocked(v) => obj.set_named_property("verdict", to_js_verdict(v, input))?,
-            E::TurnFailed { subtype, .. } => obj.set_named_property("subtype", subtype.as_str())?,
-            _ => {}
+    js_error(env, err.code(), &err.to_string(), |obj| {
+        if let hotplex_core::Error::DangerBlocked(v) = &err {
+            return obj.set_named_property("verdict", to_js_verdict(v, input));
         }
+        if let Some(serde_json::Value::Object(detail)) = err.detail() {
+            for (k, v) in detail {
+                // `error` repeats the code; `message` is the Error's own.
+                if k != "error" && k != "message" {
+                    obj.set_named_property(&json::camel(&k), v)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A JS `Error` with `message`, the `code` of `code` and what `extra` sets.
+fn js_error(
+    env: &Env,
+    code: ErrorCode,
+    message: &str,
+    extra: impl FnOnce(&mut Object) -> Result<()>,
+) -> napi::Error {
+    let build = || -> Result<napi::Error> {
+        let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, message))?;
+        obj.set_named_property("code", js_code(code))?;
+        extra(&mut obj)?;
         Ok(napi::Error::from(obj.to_unknown()))
     };
     // Fall back to a plain error (napi puts `code` on it from the status).
