@@ -806,8 +806,8 @@ enum hotplex_status hotplex_permission_answer_set(struct hotplex_permission_answ
 /**
  * Denies the tool call because the host's check itself failed (an
  * exception, a timeout): `why` (`why_len` bytes, may be empty) says what
- * went wrong, and the model sees "the host's permission check failed:
- * <why>". Overrides any answer set before. Fails only for a NULL `answer`
+ * went wrong, and the model sees `the host's permission check failed:
+ * WHY`. Overrides any answer set before. Fails only for a NULL `answer`
  * (`HOTPLEX_STATUS_INVALID_ARGUMENT`); text that is not UTF-8 still denies.
  *
  * # Safety

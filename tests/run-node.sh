@@ -30,11 +30,6 @@ if ! npm ci --ignore-scripts --no-audit --no-fund >"$TMP/npm-ci.log" 2>&1; then
   npm install --ignore-scripts --no-save --no-audit --no-fund
 fi
 
-# The contract types are generated from the core's JSON Schema; napi build
-# puts them at the top of index.d.ts, so they are checked first.
-step "contract.d.ts drift check (regenerates from schema/hotplex.schema.json, compares)"
-node scripts/gen-types.js --check
-
 # Before `npm run build`: napi build rewrites index.d.ts in place, so checking
 # afterwards would compare the generated file with itself.
 step "index.d.ts drift check (regenerates into a temp dir, compares with the committed file)"

@@ -139,8 +139,8 @@ pub unsafe extern "C" fn hotplex_permission_answer_set(
 
 /// Denies the tool call because the host's check itself failed (an
 /// exception, a timeout): `why` (`why_len` bytes, may be empty) says what
-/// went wrong, and the model sees "the host's permission check failed:
-/// <why>". Overrides any answer set before. Fails only for a NULL `answer`
+/// went wrong, and the model sees `the host's permission check failed:
+/// WHY`. Overrides any answer set before. Fails only for a NULL `answer`
 /// (`HOTPLEX_STATUS_INVALID_ARGUMENT`); text that is not UTF-8 still denies.
 ///
 /// # Safety

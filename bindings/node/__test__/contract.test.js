@@ -8,17 +8,13 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 
 const { ErrorCode } = require('..')
-const { render, SCHEMA, OUT } = require('../scripts/gen-types.js')
+const { render, SCHEMA } = require('../scripts/gen-types.js')
 
 const schema = JSON.parse(fs.readFileSync(SCHEMA, 'utf8'))
 
-test('contract.d.ts is what scripts/gen-types.js generates from the schema', () => {
-  assert.equal(fs.readFileSync(OUT, 'utf8'), render(schema), 'run `node scripts/gen-types.js` and `npm run build`')
-})
-
-test('index.d.ts includes the generated contract types', () => {
+test('index.d.ts starts with the types scripts/gen-types.js generates from the schema', () => {
   const index = fs.readFileSync(`${__dirname}/../index.d.ts`, 'utf8')
-  assert.ok(index.startsWith(fs.readFileSync(OUT, 'utf8')), 'napi build puts contract.d.ts first (napi.dtsHeaderFile)')
+  assert.ok(index.startsWith(render(schema)), 'run `npm run build` and commit index.d.ts')
 })
 
 test('every error of the schema table has its code exported', () => {

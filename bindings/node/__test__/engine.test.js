@@ -653,7 +653,7 @@ function schemaKeys(name) {
 
 /** The member names of `interface name` in the generated declarations. */
 function tsMembers(name) {
-  const dts = fs.readFileSync(path.join(__dirname, '..', 'contract.d.ts'), 'utf8')
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
   const body = dts.match(new RegExp(`export interface ${name} \\{\\n([\\s\\S]*?)\\n\\}`))
   assert.ok(body, `interface ${name} is generated`)
   return [...body[1].matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1])

@@ -52,6 +52,8 @@ function lineDiff(a, b) {
 
 function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotplex-dts-'))
+  // The contract types (from the core's schema) head index.d.ts.
+  require('./gen-types.js').write()
   try {
     const r = spawnSync(
       process.execPath,

@@ -12,8 +12,8 @@
 // the callbacks (`canUseTool`, `onEvent`), the `{ type, data }` shape of an
 // event, `Verdict` (napi's, with UTF-16 spans), and the `HOTPLEX_` codes.
 //
-//   node scripts/gen-types.js           # write contract.d.ts
-//   node scripts/gen-types.js --check   # exit 1 if contract.d.ts is stale
+//   node scripts/gen-types.js   # write contract.d.ts (npm run build and
+//                               # scripts/check-dts.js run it first)
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -203,23 +203,21 @@ ${errors.map((e) => `  | ${errorInterface(e.class)}\n`).join('')}`)
   return out.join('\n')
 }
 
+/**
+ * Writes contract.d.ts, a build intermediate (not committed): `napi build`
+ * puts it at the top of index.d.ts (package.json: napi.dtsHeaderFile), and
+ * index.d.ts is the committed, drift-checked file.
+ */
+function write() {
+  fs.writeFileSync(OUT, render(JSON.parse(fs.readFileSync(SCHEMA, 'utf8'))))
+}
+
 function main() {
-  const generated = render(JSON.parse(fs.readFileSync(SCHEMA, 'utf8')))
-  const current = fs.existsSync(OUT) ? fs.readFileSync(OUT, 'utf8') : ''
-  if (generated === current) {
-    console.log('gen-types: contract.d.ts is up to date')
-    return 0
-  }
-  if (process.argv.includes('--check')) {
-    console.error('gen-types: contract.d.ts differs from what schema/hotplex.schema.json generates.')
-    console.error('Run `node scripts/gen-types.js`, then `npm run build`, and commit both .d.ts files.')
-    return 1
-  }
-  fs.writeFileSync(OUT, generated)
+  write()
   console.log('gen-types: contract.d.ts written')
   return 0
 }
 
-module.exports = { render, camel, SCHEMA, OUT }
+module.exports = { render, camel, write, SCHEMA, OUT }
 
 if (require.main === module) process.exitCode = main()

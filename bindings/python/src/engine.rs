@@ -202,10 +202,19 @@ impl Engine {
     }
 
     /// The turn options as the core reads them; None values are left out.
+    /// The keyword arguments `workdir`, `timeout` and `waf_approved` of
+    /// `execute`/`stream`, read by the core (None: the core's default).
     fn turn_options(
         py: Python<'_>,
-        given: [(&str, Option<&Bound<'_, PyAny>>); 3],
+        workdir: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        waf_approved: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TurnOptions> {
+        let given = [
+            ("workdir", workdir),
+            ("timeout", timeout),
+            ("waf_approved", waf_approved),
+        ];
         let mut wire = Map::new();
         for (name, value) in given {
             if let Some(v) = value {
@@ -316,14 +325,7 @@ impl Engine {
             return Err(PyTypeError::new_err("on_event must be callable"));
         }
         let rt = self.rt()?.clone();
-        let opts = Self::turn_options(
-            py,
-            [
-                ("workdir", workdir),
-                ("timeout", timeout),
-                ("waf_approved", waf_approved),
-            ],
-        )?;
+        let opts = Self::turn_options(py, workdir, timeout, waf_approved)?;
         let mut stream = self.engine.start(session_id, prompt, &opts);
         while let Some(e) = next_event(py, &rt, &mut stream)? {
             if let Some(cb) = on_event {
@@ -355,14 +357,7 @@ impl Engine {
         waf_approved: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TurnStream> {
         let rt = self.rt()?.clone();
-        let opts = Self::turn_options(
-            py,
-            [
-                ("workdir", workdir),
-                ("timeout", timeout),
-                ("waf_approved", waf_approved),
-            ],
-        )?;
+        let opts = Self::turn_options(py, workdir, timeout, waf_approved)?;
         let stream = self
             .engine
             .submit(session_id, prompt, &opts)
