@@ -19,11 +19,12 @@ use serde_json::{json, Value};
 use crate::Error;
 
 /// A stable error code. The numbers are part of the C ABI and never change;
-/// new codes get new numbers.
+/// new codes get new numbers. Deliberately not `#[non_exhaustive]`: this is
+/// the table every binding maps, so a new code must break their builds (an
+/// exhaustive `match`) until each has given it a status, class or sentinel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[repr(i32)]
-#[non_exhaustive]
 pub enum ErrorCode {
     /// An argument was rejected (a NULL handle, tool input that is not a
     /// JSON object, a relative allow path, ...).
