@@ -13,7 +13,7 @@
 //!     ├─ WAF check_prompt (unless waf_approved)       -> Error::DangerBlocked
 //!     ├─ get-or-create the session (one actor per id; capacity / LRU eviction)
 //!     └─ enqueue the turn on the session's FIFO queue -> TurnStream
-//!   session actor (crate::session): one turn at a time; start/resume,
+//!   session actor (engine::session): one turn at a time; start/resume,
 //!     write, read to `result`, answer tool requests with the WAF,
 //!     interrupt + kill ladder on timeout or cancel
 //!   reaper task: evicts sessions idle for `idle_timeout` (never busy ones)
@@ -286,49 +286,63 @@ impl Engine {
                 return Err(Error::DangerBlocked(Box::new(v)));
             }
         }
-        // Resolved outside the lock (they touch the file system): the turn's
-        // own workdir, or where the session's conversation lives if it is
-        // not in the pool (its resume marker), or the default.
+        // Workdirs are resolved outside the lock (that touches the file
+        // system): the turn's own; else the session's latest, read under the
+        // lock; else, for a session not in the pool, where its conversation
+        // lives (its resume marker) or the default. The last is computed
+        // only when needed, and again should the session leave the pool
+        // between the look and the lock.
         let wanted = match &turn.workdir {
             Some(w) => Some(self.workdir(w)?),
             None => None,
         };
-        let fallback = match wanted {
-            Some(_) => None,
-            None => Some(self.fallback_workdir(id)?),
-        };
+        let mut fallback = None;
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut sessions = self.inner.sessions.lock();
-        // Checked again under the lock: close() drains the map under it.
-        if self.is_closed() {
-            return Err(Error::Closed);
+        loop {
+            if wanted.is_none() && fallback.is_none() && !self.has_workdir(id) {
+                fallback = Some(self.fallback_workdir(id)?);
+            }
+            let mut sessions = self.inner.sessions.lock();
+            // Checked again under the lock: close() drains the map under it.
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
+            if !sessions.map.contains_key(id) {
+                self.create(&mut sessions, id)?;
+            }
+            let entry = sessions
+                .map
+                .get_mut(id)
+                .ok_or_else(|| Error::SessionDead("session vanished".into()))?;
+            let Some(workdir) = wanted
+                .clone()
+                .or_else(|| entry.workdir.clone())
+                .or_else(|| fallback.clone())
+            else {
+                // Evicted after the look above; a new entry was made.
+                continue;
+            };
+            entry.workdir = Some(workdir.clone());
+            let cmd = TurnCmd {
+                prompt: prompt.to_owned(),
+                workdir,
+                timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
+                queued_at: Instant::now(),
+                tx,
+            };
+            entry.state.lock().enqueue();
+            if entry.tx.send(cmd).is_err() {
+                entry.state.lock().dequeue();
+                return Err(Error::SessionDead("the session is shutting down".into()));
+            }
+            return Ok(TurnStream { rx, outcome: None });
         }
-        if !sessions.map.contains_key(id) {
-            self.create(&mut sessions, id)?;
-        }
-        let entry = sessions
-            .map
-            .get_mut(id)
-            .ok_or_else(|| Error::SessionDead("session vanished".into()))?;
-        // A turn that names no workdir follows the session's latest one.
-        let workdir = match wanted.or_else(|| entry.workdir.clone()).or(fallback) {
-            Some(w) => w,
-            None => return Err(Error::InvalidConfig("no workdir".into())),
-        };
-        entry.workdir = Some(workdir.clone());
-        let cmd = TurnCmd {
-            prompt: prompt.to_owned(),
-            workdir,
-            timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
-            queued_at: Instant::now(),
-            tx,
-        };
-        entry.state.lock().enqueue();
-        if entry.tx.send(cmd).is_err() {
-            entry.state.lock().dequeue();
-            return Err(Error::SessionDead("the session is shutting down".into()));
-        }
-        Ok(TurnStream { rx, outcome: None })
+    }
+
+    /// Whether session `id` is in the pool with a workdir of its own.
+    fn has_workdir(&self, id: &str) -> bool {
+        let sessions = self.inner.sessions.lock();
+        sessions.map.get(id).is_some_and(|e| e.workdir.is_some())
     }
 
     /// Like [`submit`](Self::submit), but never fails: an error is the
