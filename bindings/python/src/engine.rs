@@ -4,7 +4,7 @@
 //! Options go in as one JSON object read by the core
 //! (`EngineOptions::from_json`, `TurnOptions::from_json`), so defaults and
 //! validation exist only there. Records go out as the core's JSON, wrapped
-//! by the dataclasses of `hotplex/_records.py`. A permission answer is
+//! by the dataclasses of `hotplex/_contract.py`. A permission answer is
 //! converted to JSON and read by `Permission::from_answer`.
 //!
 //! The engine owns a small tokio runtime on which every session's actor
@@ -52,9 +52,9 @@ fn invalid_config(py: Python<'_>, message: String) -> PyErr {
     core_error(py, core::Error::InvalidConfig(message))
 }
 
-/// `hotplex._records.<class>._from_json(v)`: a record from the core's JSON.
+/// `hotplex._contract.<class>._from_json(v)`: a record from the core's JSON.
 fn record(py: Python<'_>, class: &str, v: &Value) -> PyResult<Py<PyAny>> {
-    let cls = py.import("hotplex._records")?.getattr(class)?;
+    let cls = py.import("hotplex._contract")?.getattr(class)?;
     Ok(cls
         .call_method1("_from_json", (json_to_py(py, v)?,))?
         .unbind())

@@ -1,8 +1,9 @@
 //! The one place that maps [`hotplex_core::Error`] onto Python exceptions.
 //!
 //! The class is the core's [`ErrorCode::class_name`] of the error's code,
-//! looked up in `hotplex/_errors.py`. The classes are defined in Python
-//! because they need multiple inheritance (`InvalidRule(HotplexError,
+//! looked up in `hotplex/_contract.py` (generated from the schema's
+//! `x-hotplex-errors` by `scripts/gen_contract.py`). The classes are defined
+//! in Python because they need multiple inheritance (`InvalidRule(HotplexError,
 //! ValueError)`), which PyO3's `create_exception!` cannot express.
 
 use hotplex_core::{Error, ErrorCode};
@@ -12,7 +13,7 @@ use pyo3::types::PyTuple;
 use crate::verdict::Verdict;
 
 /// The Python module that defines the exception classes.
-const ERRORS_MODULE: &str = "hotplex._errors";
+const ERRORS_MODULE: &str = "hotplex._contract";
 
 /// Instantiates `hotplex.<class>(*args)` as a `PyErr`. If the class cannot
 /// be loaded (a broken install), that error is raised instead.

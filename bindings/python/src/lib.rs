@@ -7,13 +7,14 @@
 //! Layout:
 //!
 //! * [`errors`]: the one mapping from `hotplex_core::Error` to the Python
-//!   exception classes (defined in `hotplex/_errors.py`).
+//!   exception classes (defined in `hotplex/_contract.py`).
 //! * [`convert`]: Python values to and from JSON (options, answers, records).
 //! * [`text`]: `str | bytes` arguments to UTF-8, and byte spans to
 //!   character spans.
 //! * [`verdict`] and [`detector`]: the command WAF.
 //! * [`engine`]: the session pool (`Engine`, `TurnStream`); its records
-//!   (`Turn`, `Event`, `SessionInfo`) are dataclasses in `hotplex/_records.py`.
+//!   (`Turn`, `Event`, `SessionInfo`) are dataclasses in `hotplex/_contract.py`,
+//!   which `scripts/gen_contract.py` generates from the schema.
 //!
 //! Every check releases the GIL while the Rust core runs.
 

@@ -1,7 +1,15 @@
-"""The Python binding against the core's contract, schema/hotplex.schema.json:
-every record field and error class the schema names exists here, in the
-objects and in their types; the stubs type-check typical user code."""
+"""The Python binding against the core's contract, schema/hotplex.schema.json.
 
+The records and exceptions are generated from the schema
+(scripts/gen_contract.py writes hotplex/_contract.py); these tests check that
+the committed and installed copy is what the schema generates, that the
+objects built from real engine output hold every field the schema names, with
+values of the annotated types, and that the stubs type-check typical user code.
+"""
+
+import dataclasses
+import importlib.resources
+import importlib.util
 import json
 import pathlib
 import subprocess
@@ -9,11 +17,31 @@ import sys
 import typing
 
 import hotplex
-import hotplex._records as records
+import hotplex._contract as contract
 from test_engine import AGENT, ROOT
 
 SCHEMA = json.loads((ROOT / "schema" / "hotplex.schema.json").read_text(encoding="utf-8"))
 DEFS = SCHEMA["$defs"]
+GENERATOR = ROOT / "bindings" / "python" / "scripts" / "gen_contract.py"
+REGENERATE = "run `python bindings/python/scripts/gen_contract.py`"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen_contract", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_generated_contract_is_what_the_schema_generates():
+    gen = _generator()
+    expected = gen.render()
+    committed = gen.OUTPUT.read_text(encoding="utf-8")
+    assert committed == expected, f"{gen.OUTPUT} is stale: {REGENERATE}"
+    installed = importlib.resources.files("hotplex").joinpath("_contract.py")
+    assert installed.read_text(encoding="utf-8") == expected, "the installed package is stale"
+    check = subprocess.run([sys.executable, str(GENERATOR), "--check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
 
 
 def _properties(definition):
@@ -24,8 +52,39 @@ def _properties(definition):
     return props
 
 
-def _typed(cls):
-    return set(typing.get_type_hints(cls))
+def _conforms(value, annotation, where):
+    """Asserts that value (from the engine) is of the annotated type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is typing.Any:
+        return
+    if origin is typing.Union:
+        errors = []
+        for arg in args:
+            try:
+                return _conforms(value, arg, where)
+            except AssertionError as e:
+                errors.append(str(e))
+        raise AssertionError("; ".join(errors))
+    if origin is typing.Literal:
+        assert value in args, f"{where}: {value!r} not in {args}"
+    elif origin is list:
+        assert isinstance(value, list), f"{where}: {value!r} is not a list"
+        for i, item in enumerate(value):
+            _conforms(item, args[0], f"{where}[{i}]")
+    elif isinstance(annotation, type) and issubclass(annotation, dict):  # a TypedDict
+        assert isinstance(value, dict), f"{where}: {value!r} is not a dict"
+        hints = typing.get_type_hints(annotation)
+        assert set(value) == set(hints), f"{where}: keys {sorted(value)} != {sorted(hints)}"
+        for key, hint in hints.items():
+            _conforms(value[key], hint, f"{where}.{key}")
+    elif dataclasses.is_dataclass(annotation):
+        assert isinstance(value, annotation), f"{where}: {value!r}"
+        for name, hint in typing.get_type_hints(annotation).items():
+            _conforms(getattr(value, name), hint, f"{where}.{name}")
+    else:
+        accepted = {float: (int, float), type(None): type(None)}.get(annotation, annotation)
+        assert isinstance(value, accepted), f"{where}: {value!r} is not {annotation}"
+        assert annotation is bool or not isinstance(value, bool), f"{where}: {value!r} is a bool"
 
 
 def _run_turns(tmp_path):
@@ -40,7 +99,7 @@ def _run_turns(tmp_path):
         return turn, eng.sessions()[0], eng.session_stats("s"), seen
 
 
-def test_every_record_field_of_the_schema_is_in_the_objects_and_their_types(tmp_path):
+def test_records_from_the_engine_hold_every_schema_field_with_its_annotated_type(tmp_path):
     turn, info, stats, events = _run_turns(tmp_path)
     for name, obj, typed in [
         ("Turn", turn, hotplex.Turn),
@@ -48,28 +107,23 @@ def test_every_record_field_of_the_schema_is_in_the_objects_and_their_types(tmp_
         ("SessionStats", stats, hotplex.SessionStats),
     ]:
         fields = _properties(DEFS[name])
-        assert fields - _typed(typed) == set(), f"{name}: missing from the types"
-        if isinstance(obj, dict):
-            assert fields - set(obj) == set(), f"{name}: missing from the dict"
-        else:
-            assert {f for f in fields if not hasattr(obj, f)} == set(), f"{name}: missing"
-            assert _typed(typed) - fields == set(), f"{name}: fields the core does not have"
+        present = set(obj) if isinstance(obj, dict) else {f for f in fields if hasattr(obj, f)}
+        assert fields - present == set(), f"{name}: missing"
+        _conforms(obj, typed, name)
+    assert isinstance(info.workdir, pathlib.Path) and info.idle_seconds == info.idle_ms / 1000.0
     seen = {e.type for e in events}
     assert {"session_start", "tool_use", "tool_result", "danger_block", "session_stats", "error"} <= seen
-    names = []
     for variant in DEFS["Event"]["oneOf"]:
         name = variant["properties"]["type"]["const"]
-        names.append(name)
-        fields = _properties(variant) - {"type"}
-        data_type = getattr(records, "".join(w.title() for w in name.split("_")) + "Data")
-        assert fields - _typed(data_type) == set(), f"event {name}: missing from {data_type}"
+        data_type = getattr(contract, "".join(w.title() for w in name.split("_")) + "Data")
         for e in (e for e in events if e.type == name):
-            assert set(e.data) == fields, f"event {name}"
-        assert data_type in typing.get_args(records.EventData)
-    assert names == SCHEMA["x-hotplex-events"] == list(typing.get_args(records.EventName))
+            assert set(e.data) == _properties(variant) - {"type"}, f"event {name}"
+            _conforms(e.data, data_type, f"event {name}")
+    for i, e in enumerate(events):
+        _conforms(e, hotplex.Event, f"events[{i}]")
 
 
-def test_every_error_code_has_its_own_exception_class():
+def test_every_error_code_has_its_own_public_exception_class():
     for entry in SCHEMA["x-hotplex-errors"]:
         if entry["name"] == "pending":  # C's poll status, not an error
             continue

@@ -14,11 +14,12 @@ re-exports its public API::
         print(turn.text, turn.cold_start, turn.duration_ms)
 """
 
-from ._errors import (
+from ._contract import (
     CapacityExceeded,
     Closed,
     ContainmentFailed,
     DangerBlocked,
+    Event,
     HotplexError,
     InternalError,
     InvalidArgument,
@@ -27,8 +28,11 @@ from ._errors import (
     InvalidUtf8,
     IoError,
     SessionDead,
+    SessionInfo,
+    SessionStats,
     SpawnFailed,
     StartFailed,
+    Turn,
     TurnFailed,
     TurnTimeout,
 )
@@ -40,7 +44,6 @@ from ._native import (
     Verdict,
     __version__,
 )
-from ._records import Event, SessionInfo, SessionStats, Turn
 
 __all__ = [
     "__version__",

@@ -6,7 +6,7 @@ Docstrings here are the runtime ones (tests/test_detector.py checks that).
 import os
 from typing import Any, Awaitable, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
 
-from hotplex._records import Event, SessionInfo, SessionStats, Turn
+from hotplex._contract import Event, SessionInfo, SessionStats, Turn
 
 __all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream"]
 
