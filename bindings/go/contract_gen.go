@@ -109,6 +109,21 @@ type SessionStats struct {
 	Model string `json:"model"`
 }
 
+// LogRecord is the contract's LogRecord record.
+//
+// One log line of hotplex, for a host's log bridge.
+type LogRecord struct {
+	// Its level. One of "trace", "debug", "info", "warn" or "error".
+	Level string `json:"level"`
+	// Where in hotplex it comes from (`hotplex_core::engine`, `hotplex::agent`
+	// for agent stderr).
+	Target string `json:"target"`
+	// The message, with its fields (`key=value`) appended.
+	Message string `json:"message"`
+	// The session it concerns, if any. Empty ("") when null.
+	SessionID string `json:"session_id"`
+}
+
 // Usage is the contract's Usage record.
 //
 // Token counts of a turn, as the CLI's `result` reports them.

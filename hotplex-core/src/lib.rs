@@ -14,6 +14,8 @@
 //!   turns, session records, the error table, the permission rule) and
 //!   their JSON Schema.
 //! * [`verdict`]: what a WAF check concludes (a leaf module).
+//! * [`telemetry`]: Prometheus metrics per engine, a lifecycle observer and
+//!   logs, all owned by the host (no port, no global registry).
 //!
 //! The C ABI lives in `hotplex-ffi`; the Python, Node and Go bindings are thin
 //! layers over this crate (Python and Node directly, Go through the C ABI).
@@ -35,6 +37,7 @@ pub mod proc;
 pub mod protocol;
 #[cfg(not(feature = "internals"))]
 pub(crate) mod protocol;
+pub mod telemetry;
 pub mod verdict;
 pub mod waf;
 

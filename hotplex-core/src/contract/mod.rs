@@ -11,6 +11,8 @@
 //! * [`errors`]: the error table, exhaustive over [`crate::Error`].
 //! * [`permission`]: the one rule that reads a host's answer to a tool
 //!   call.
+//! * [`telemetry`]: lifecycle and log records, and the label values of the
+//!   metrics.
 //! * [`schema`]: all of the above as a JSON Schema, committed and checked
 //!   for drift, which the bindings' tests read.
 
@@ -20,6 +22,7 @@ pub mod options;
 pub mod permission;
 pub mod records;
 pub mod schema;
+pub mod telemetry;
 
 pub use errors::ErrorCode;
 pub use events::{Event, ToolCall, TurnStats, Usage};

@@ -109,6 +109,11 @@ pub struct EngineOptions {
     #[serde(skip)]
     #[schemars(skip)]
     pub permission_handler: Option<PermissionHandler>,
+    /// Receives the engine's lifecycle records (off the hot path, through a
+    /// bounded queue). Not on the wire (bindings pass a callback).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub observer: Option<crate::telemetry::Observer>,
     /// How agents are contained. Not on the wire.
     #[serde(skip)]
     #[schemars(skip)]
@@ -141,6 +146,7 @@ impl Default for EngineOptions {
             max_prompt_bytes: 1 << 20,
             detector: None,
             permission_handler: None,
+            observer: None,
             containment: ContainmentPreference::default(),
         }
     }

@@ -17,8 +17,9 @@ use super::records::{SessionInfo, SessionStats, Turn};
 use crate::verdict::Verdict;
 
 /// The whole contract as one schema document: `$defs` holds `EngineOptions`,
-/// `TurnOptions`, `Event`, `Turn`, `SessionInfo`, `SessionStats`, `Verdict`
-/// and what they use.
+/// `TurnOptions`, `Event`, `Turn`, `SessionInfo`, `SessionStats`, `Verdict`,
+/// `LifecycleRecord`, `LogRecord` and what they use. `x-hotplex-metrics`
+/// lists the metric families (name, type, labels, help).
 pub fn schema() -> Value {
     let mut gen = SchemaSettings::draft2020_12().into_generator();
     let roots = [
@@ -30,6 +31,8 @@ pub fn schema() -> Value {
         gen.subschema_for::<SessionStats>(),
         gen.subschema_for::<Verdict>(),
         gen.subschema_for::<ErrorCode>(),
+        gen.subschema_for::<super::telemetry::LifecycleRecord>(),
+        gen.subschema_for::<super::telemetry::LogRecord>(),
     ];
     let roots: Vec<Value> = roots.into_iter().map(|s| s.to_value()).collect();
     let defs = gen.take_definitions(true);
@@ -42,6 +45,9 @@ pub fn schema() -> Value {
         "$defs": defs,
         "x-hotplex-errors": ErrorCode::table(),
         "x-hotplex-events": Event::NAMES,
+        "x-hotplex-metrics": crate::telemetry::METRICS.iter().map(|m| json!({
+            "name": m.name, "type": m.kind.as_str(), "labels": m.labels, "help": m.help,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -60,9 +60,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::contract::telemetry::{LifecycleRecord, TurnOutcome, WafSource};
 use crate::contract::{
     EngineOptions, Event, SessionInfo, SessionStats, SessionStatus, Turn, TurnOptions,
 };
+use crate::telemetry::metrics::LiveView;
+use crate::telemetry::Telemetry;
 use crate::waf::Detector;
 use crate::{Error, Result};
 
@@ -161,6 +164,8 @@ impl Sessions {
 
 struct Inner {
     ctx: Arc<SessionCtx>,
+    /// The engine's own metrics registry (prefix `hotplex`).
+    registry: prometheus_client::registry::Registry,
     sessions: Mutex<Sessions>,
     closed: AtomicBool,
     allowed_roots: Vec<PathBuf>,
@@ -218,18 +223,31 @@ impl Engine {
             .unwrap_or_else(|| Arc::new(Detector::new()));
         let starts = Arc::new(Semaphore::new(opts.max_concurrent_starts));
         let idle = opts.idle_timeout;
-        let inner = Arc::new(Inner {
-            ctx: Arc::new(SessionCtx {
-                opts,
-                detector,
-                markers,
-                starts,
-            }),
-            sessions: Mutex::new(Sessions::default()),
-            closed: AtomicBool::new(false),
-            allowed_roots,
-            default_workdir,
-            handle: handle.clone(),
+        let containment = match opts.containment {
+            crate::proc::ContainmentPreference::Auto => crate::proc::detect_mode().as_str(),
+            _ => crate::proc::ContainmentMode::Subreaper.as_str(),
+        };
+        let telemetry = Arc::new(Telemetry::new(opts.observer.take(), containment));
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let mut registry = prometheus_client::registry::Registry::with_prefix("hotplex");
+            telemetry
+                .metrics
+                .register(&mut registry, Arc::new(Live(weak.clone())));
+            Inner {
+                ctx: Arc::new(SessionCtx {
+                    opts,
+                    detector,
+                    markers,
+                    starts,
+                    telemetry,
+                }),
+                registry,
+                sessions: Mutex::new(Sessions::default()),
+                closed: AtomicBool::new(false),
+                allowed_roots,
+                default_workdir,
+                handle: handle.clone(),
+            }
         });
         handle.spawn(reaper(Arc::downgrade(&inner), idle));
         Ok(Engine { inner })
@@ -252,6 +270,35 @@ impl Engine {
             Engine::new(opts)?
         };
         Ok((engine, rt))
+    }
+
+    /// The engine's metrics as OpenMetrics text (what a Prometheus scrape
+    /// of `/metrics` returns; the host serves it where it likes).
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
+        out
+    }
+
+    /// The engine's metrics as JSON (see
+    /// [`crate::telemetry::metrics::snapshot_from_text`]).
+    pub fn metrics_snapshot(&self) -> serde_json::Value {
+        crate::telemetry::metrics::snapshot_from_text(&self.metrics_text())
+    }
+
+    /// Registers this engine's metric families into the host's own
+    /// registry, under the prefix `hotplex` (a sub-registry), so they appear
+    /// in the host's existing `/metrics`. They share their values with the
+    /// engine's own; register each engine into its own registry (or a
+    /// sub-registry with a label) to tell several apart.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        let sub = registry.sub_registry_with_prefix("hotplex");
+        self.inner
+            .ctx
+            .telemetry
+            .metrics
+            .register(sub, Arc::new(Live(Arc::downgrade(&self.inner))));
     }
 
     /// The WAF this engine screens prompts and tool calls with.
@@ -281,8 +328,24 @@ impl Engine {
             )));
         }
         if !turn.waf_approved {
+            let t0 = Instant::now();
             let v = ctx.detector.check_prompt(prompt);
+            let tel = &ctx.telemetry;
+            tel.metrics
+                .waf_checked(WafSource::Prompt, &v, t0.elapsed().as_secs_f64());
+            tel.record(|| waf_record(id, WafSource::Prompt, &v));
             if v.blocked {
+                tel.metrics.turn_ended(TurnOutcome::Blocked, None);
+                tel.record(|| LifecycleRecord::TurnFinished {
+                    session_id: id.to_owned(),
+                    outcome: TurnOutcome::Blocked,
+                    duration_ms: 0.0,
+                    queued_ms: 0.0,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    cost_usd: 0.0,
+                });
+                tracing::warn!(session_id = id, rule = ?v.rule_id, "prompt blocked by the WAF");
                 return Err(Error::DangerBlocked(Box::new(v)));
             }
         }
@@ -451,6 +514,7 @@ impl Engine {
                 .min()
                 .map(|(_, k)| k);
             let Some(victim) = victim else {
+                ctx.telemetry.metrics.capacity_rejected();
                 return Err(Error::CapacityExceeded(format!(
                     "all {} sessions are busy",
                     ctx.opts.max_sessions
@@ -472,7 +536,11 @@ impl Engine {
             state.clone(),
             previous,
         );
-        self.inner.handle.spawn(actor.run(rx, stop_rx, done_tx));
+        let span = tracing::info_span!("session", session_id = %id);
+        self.inner.handle.spawn(tracing::Instrument::instrument(
+            actor.run(rx, stop_rx, done_tx),
+            span,
+        ));
         sessions.map.insert(
             id.to_owned(),
             Entry {
@@ -551,6 +619,44 @@ impl Drop for Inner {
     }
 }
 
+/// The scrape-time view of an engine's sessions (weak: the registry lives
+/// inside the engine).
+#[derive(Debug)]
+struct Live(Weak<Inner>);
+
+impl LiveView for Live {
+    fn sessions(&self) -> Vec<(SessionStatus, Option<i32>)> {
+        let Some(inner) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let sessions = inner.sessions.lock();
+        sessions
+            .map
+            .values()
+            .map(|e| {
+                let st = e.state.lock();
+                (st.status, st.pid)
+            })
+            .collect()
+    }
+}
+
+/// The observer's record of a WAF verdict.
+pub(crate) fn waf_record(
+    id: &str,
+    source: WafSource,
+    v: &crate::verdict::Verdict,
+) -> LifecycleRecord {
+    LifecycleRecord::WafVerdict {
+        session_id: id.to_owned(),
+        source,
+        level: v.level,
+        category: v.category,
+        rule_id: v.rule_id.clone(),
+        blocked: v.blocked,
+    }
+}
+
 fn validate_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 512 || id.contains('\0') {
         return Err(Error::InvalidConfig(
@@ -586,7 +692,7 @@ async fn reaper(inner: Weak<Inner>, idle: Duration) {
             .map(|(k, _)| k.clone())
             .collect();
         for id in idle_ids {
-            sessions.retire(&id, StopReason::Evicted);
+            sessions.retire(&id, StopReason::Idle);
         }
     }
 }

@@ -40,13 +40,18 @@ use tokio::time::timeout_at;
 use super::lines::{LineReader, RawLine};
 use super::marker::MarkerStore;
 use super::state::{State, StopReason};
+use crate::contract::telemetry::{
+    ExitReason, KillStage, LifecycleRecord, StartMode, TurnOutcome, WafSource,
+};
 use crate::contract::{EngineOptions, Event, Permission, SessionStatus, ToolRequest, Turn};
-use crate::proc::{ChildStdin, ChildStdout, Contained, SpawnOptions};
+use crate::proc::{ChildStdin, ChildStdout, Contained, KillReport, LadderStage, SpawnOptions};
 use crate::protocol::tracker::TurnTracker;
 use crate::protocol::{self, CliRequest, Line};
+use crate::telemetry::Telemetry;
 use crate::verdict::Verdict;
 use crate::waf::Detector;
 use crate::{Error, Result};
+use tracing::Instrument;
 
 /// Longest stdout line kept; longer ones are drained and counted as bad.
 const MAX_LINE: usize = 32 << 20;
@@ -76,6 +81,7 @@ pub(crate) struct SessionCtx {
     pub detector: Arc<Detector>,
     pub markers: MarkerStore,
     pub starts: Arc<Semaphore>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// The running agent process of a session.
@@ -95,6 +101,8 @@ struct Live {
     /// The CLI's `total_cost_usd` is a running total per process (verified,
     /// CLI 2.1.197); the last one seen turns it into per-turn costs.
     cost_seen: f64,
+    /// When the process was spawned (for the cold-start histogram).
+    spawned_at: Instant,
 }
 
 /// What woke a turn's read loop.
@@ -130,6 +138,8 @@ pub(crate) struct Actor {
     pub previous: Option<watch::Receiver<bool>>,
     live: Option<Live>,
     req_seq: u64,
+    /// The current turn's caller went away (its outcome is `cancelled`).
+    cancelled: bool,
 }
 
 impl Actor {
@@ -148,6 +158,7 @@ impl Actor {
             previous,
             live: None,
             req_seq: 0,
+            cancelled: false,
         }
     }
 
@@ -182,10 +193,12 @@ impl Actor {
                 }
             }
         }
-        self.kill().await;
-        rx.close();
         let reason = self.state.lock().stop_reason();
+        self.kill(reason.map_or(ExitReason::Closed, StopReason::exit_reason))
+            .await;
+        rx.close();
         while let Ok(cmd) = rx.try_recv() {
+            self.turn_ended(TurnOutcome::Interrupted, None, None);
             let _ = cmd.tx.send(TurnMsg::Done(Err(stopped_error(reason))));
         }
         let _ = done.send(true);
@@ -198,7 +211,14 @@ impl Actor {
             st.status = SessionStatus::Busy;
             st.last_active = started;
         }
-        let result = self.turn(&cmd, started, stop).await;
+        self.cancelled = false;
+        let result = self
+            .turn(&cmd, started, stop)
+            .instrument(tracing::info_span!("turn"))
+            .await;
+        let times = (started.elapsed(), started.duration_since(cmd.queued_at));
+        let outcome = self.outcome(&result);
+        self.turn_ended(outcome, Some(times), result.as_ref().ok());
         let mut st = self.state.lock();
         st.dequeue();
         st.last_active = Instant::now();
@@ -225,12 +245,13 @@ impl Actor {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Turn> {
         if cmd.tx.is_closed() {
+            self.cancelled = true;
             return Err(Error::TurnTimeout("cancelled before it started".into()));
         }
         if self.live.as_ref().is_some_and(|l| l.workdir != cmd.workdir) {
             // The CLI's project (transcripts, settings) follows its cwd: a
             // new workdir needs a new process, never a silent mismatch.
-            self.kill().await;
+            self.kill(ExitReason::Stopped).await;
         }
         // A cold start picks resume or fresh from the marker; if the CLI
         // refuses before confirming the session, the other mode is tried
@@ -312,6 +333,21 @@ impl Actor {
         let mut child = Contained::spawn(spawn)
             .await
             .map_err(|e| Error::StartFailed(e.to_string()))?;
+        let spawned_at = Instant::now();
+        let mode = if resume {
+            StartMode::Resume
+        } else {
+            StartMode::Fresh
+        };
+        let tel = &self.ctx.telemetry;
+        tel.metrics.session_started(mode);
+        let pid = child.pid();
+        tel.record(|| LifecycleRecord::SessionStarted {
+            session_id: self.id.clone(),
+            pid,
+            mode,
+        });
+        tracing::info!(pid, mode = mode.as_str(), "agent started");
         let (Some(stdin), Some(stdout)) = (child.take_stdin(), child.take_stdout()) else {
             return Err(Error::StartFailed("agent pipes missing".into()));
         };
@@ -319,14 +355,17 @@ impl Actor {
         let mut stderr_reader = None;
         if let Some(mut err) = child.take_stderr() {
             let tail = stderr.clone();
+            let mut log = StderrLog::new(self.id.clone());
             stderr_reader = Some(tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 while let Ok(n) = err.read(&mut buf).await {
                     if n == 0 {
                         break;
                     }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    log.push(&text);
                     let mut t = tail.lock();
-                    t.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    t.push_str(&text);
                     if t.len() > STDERR_TAIL {
                         let mut cut = t.len() - STDERR_TAIL;
                         while !t.is_char_boundary(cut) {
@@ -357,6 +396,7 @@ impl Actor {
             confirmed: false,
             permit: Some(permit),
             cost_seen: 0.0,
+            spawned_at,
         });
         // Register the PreToolUse hook before the first turn; the CLI
         // answers with a control_response (ignored) and reads on.
@@ -392,6 +432,8 @@ impl Actor {
         // Set once an interrupt was sent: (why, give up at).
         let mut interrupting: Option<(Error, tokio::time::Instant)> = None;
         let mut caller_gone = false;
+        // The turn's first line of output (time to first token).
+        let mut first_seen = false;
 
         let msg = protocol::user_message(&cmd.prompt);
         if self.write(&msg, deadline).await.is_err() {
@@ -414,11 +456,13 @@ impl Actor {
                 Wake::Line(line) => line,
                 Wake::Stop => {
                     let reason = self.state.lock().stop_reason();
-                    self.kill().await;
+                    self.kill(reason.map_or(ExitReason::Closed, StopReason::exit_reason))
+                        .await;
                     return Err(Fail::Error(stopped_error(reason)));
                 }
                 Wake::CallerGone => {
                     caller_gone = true;
+                    self.cancelled = true;
                     if interrupting.is_none() {
                         let e = Error::TurnTimeout("cancelled by the caller".into());
                         interrupting =
@@ -430,11 +474,11 @@ impl Actor {
                 Wake::Timer => {
                     if let Some((e, _)) = interrupting.take() {
                         // No result within the grace period: kill the tree.
-                        self.kill().await;
+                        self.kill(ExitReason::Crashed).await;
                         return Err(Fail::Error(e));
                     }
                     if awaiting_first {
-                        self.kill().await;
+                        self.kill(ExitReason::StartFailed).await;
                         return Err(Fail::Error(Error::StartFailed(format!(
                             "no output within startup_timeout ({:?})",
                             opts.startup_timeout
@@ -450,6 +494,7 @@ impl Actor {
                 Ok(Some(RawLine::Text(t))) => t,
                 Ok(Some(RawLine::Bad(_))) => {
                     self.state.lock().stats.bad_lines += 1;
+                    self.ctx.telemetry.metrics.bad_line();
                     continue;
                 }
                 Ok(None) | Err(_) => {
@@ -465,9 +510,18 @@ impl Actor {
                 }
             };
             self.state.lock().last_active = Instant::now();
+            if !first_seen {
+                first_seen = true;
+                let metrics = &self.ctx.telemetry.metrics;
+                metrics.first_output(cmd.queued_at.elapsed().as_secs_f64());
+                if let Some(l) = self.live.as_ref().filter(|_| cold) {
+                    metrics.cold_start(l.spawned_at.elapsed().as_secs_f64());
+                }
+            }
             let Ok(parsed) = protocol::parse_line(&text) else {
                 if !text.trim().is_empty() {
                     self.state.lock().stats.bad_lines += 1;
+                    self.ctx.telemetry.metrics.bad_line();
                 }
                 continue;
             };
@@ -603,9 +657,19 @@ impl Actor {
 
     /// The WAF's verdict on a tool call, its paths judged in the workdir.
     fn screen(&self, tool_name: &str, input: &Value, workdir: &Path) -> Verdict {
-        self.ctx
+        let t0 = Instant::now();
+        let v = self
+            .ctx
             .detector
-            .check_tool_value(tool_name, &absolute_paths(input, workdir))
+            .check_tool_value(tool_name, &absolute_paths(input, workdir));
+        let tel = &self.ctx.telemetry;
+        tel.metrics
+            .waf_checked(WafSource::Tool, &v, t0.elapsed().as_secs_f64());
+        tel.record(|| super::waf_record(&self.id, WafSource::Tool, &v));
+        if v.blocked {
+            tracing::warn!(tool = tool_name, rule = ?v.rule_id, "tool call blocked by the WAF");
+        }
+        v
     }
 
     /// The WAF's answer to a tool request, then the host's handler.
@@ -689,7 +753,13 @@ impl Actor {
             return ("process gone".into(), true);
         };
         let status = tokio::time::timeout(Duration::from_secs(5), live.child.wait()).await;
-        let _ = live.child.kill().await;
+        let report = live.child.kill().await.ok();
+        let reason = if live.confirmed {
+            ExitReason::Crashed
+        } else {
+            ExitReason::StartFailed
+        };
+        self.exited(live.child.pid(), report.as_ref(), reason);
         // The tree is gone, so stderr is at EOF: wait for its last bytes.
         if let Some(reader) = live.stderr_reader.take() {
             let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
@@ -712,8 +782,9 @@ impl Actor {
         (msg, live.confirmed)
     }
 
-    /// Kills the process (kill ladder, tree confirmed empty).
-    async fn kill(&mut self) {
+    /// Kills the process (kill ladder, tree confirmed empty); `reason` is
+    /// how its end is counted.
+    async fn kill(&mut self, reason: ExitReason) {
         if let Some(live) = self.live.take() {
             // Close our end of stdin first: the ladder's first step is EOF,
             // and an agent that never sees it would sit out `grace_eof`.
@@ -721,9 +792,82 @@ impl Actor {
                 mut child, stdin, ..
             } = live;
             drop(stdin);
-            let _ = child.kill().await;
+            let report = child.kill().await.ok();
+            self.exited(child.pid(), report.as_ref(), reason);
         }
         self.mark_dead();
+    }
+
+    /// Counts and reports the end of process `pid`.
+    fn exited(&self, pid: i32, report: Option<&KillReport>, reason: ExitReason) {
+        let tel = &self.ctx.telemetry;
+        tel.metrics.session_exited(reason);
+        let stage = match report.map(|r| r.stage) {
+            Some(LadderStage::Eof) => Some(KillStage::Eof),
+            Some(LadderStage::Term) => Some(KillStage::Term),
+            Some(LadderStage::Kill) => Some(KillStage::Kill),
+            _ => None,
+        };
+        if let (Some(stage), Some(r)) = (stage, report) {
+            // `killed` counts SIGKILL rounds; a process is counted once.
+            let processes = u64::from(r.terminated.max(r.killed));
+            tel.metrics.killed(stage, processes);
+            tel.record(|| LifecycleRecord::ProcessSignalled {
+                session_id: self.id.clone(),
+                pid,
+                stage,
+                processes,
+            });
+        }
+        tel.record(|| LifecycleRecord::SessionExited {
+            session_id: self.id.clone(),
+            reason,
+        });
+        tracing::info!(pid, reason = reason.as_str(), stage = ?stage, "agent exited");
+    }
+
+    /// How a turn's result is counted.
+    fn outcome(&self, result: &Result<Turn>) -> TurnOutcome {
+        match result {
+            Ok(_) => TurnOutcome::Ok,
+            Err(Error::TurnTimeout(_)) if self.cancelled => TurnOutcome::Cancelled,
+            Err(Error::TurnTimeout(_)) => TurnOutcome::Timeout,
+            Err(Error::Closed) => TurnOutcome::Interrupted,
+            Err(Error::SessionDead(_)) if self.state.lock().stop_reason().is_some() => {
+                TurnOutcome::Interrupted
+            }
+            Err(Error::SessionDead(_)) => TurnOutcome::Dead,
+            Err(_) => TurnOutcome::Failed,
+        }
+    }
+
+    /// Counts and reports a turn's end: `times` (duration, queueing) for
+    /// turns that started, the turn itself when it succeeded.
+    fn turn_ended(
+        &self,
+        outcome: TurnOutcome,
+        times: Option<(Duration, Duration)>,
+        turn: Option<&Turn>,
+    ) {
+        let tel = &self.ctx.telemetry;
+        let secs = times.map(|(d, q)| (d.as_secs_f64(), q.as_secs_f64()));
+        tel.metrics.turn_ended(outcome, secs);
+        if let Some(t) = turn {
+            let tools = t.stats.tools.iter().map(|c| c.name.as_str());
+            tel.metrics
+                .turn_work(&t.stats.usage, t.stats.cost_usd, tools);
+        }
+        let (duration_ms, queued_ms) = secs.map_or((0.0, 0.0), |(d, q)| (d * 1e3, q * 1e3));
+        tel.record(|| LifecycleRecord::TurnFinished {
+            session_id: self.id.clone(),
+            outcome,
+            duration_ms,
+            queued_ms,
+            input_tokens: turn.map_or(0, |t| t.stats.usage.input_tokens),
+            output_tokens: turn.map_or(0, |t| t.stats.usage.output_tokens),
+            cost_usd: turn.map_or(0.0, |t| t.stats.cost_usd),
+        });
+        tracing::info!(outcome = outcome.as_str(), duration_ms, "turn ended");
     }
 
     fn mark_dead(&self) {
@@ -732,6 +876,66 @@ impl Actor {
         if st.status != SessionStatus::Busy {
             st.status = SessionStatus::Dead;
         }
+    }
+}
+
+/// The agent's stderr as debug log lines (target `hotplex::agent`), at most
+/// [`StderrLog::PER_SECOND`] lines a second per session: a chatty agent
+/// must not flood the host's logs (the rest is counted and reported).
+struct StderrLog {
+    session_id: String,
+    /// A line not finished yet (bounded).
+    partial: String,
+    window: Instant,
+    in_window: u32,
+    suppressed: u64,
+}
+
+impl StderrLog {
+    const PER_SECOND: u32 = 20;
+    const MAX_LINE: usize = 4096;
+
+    fn new(session_id: String) -> StderrLog {
+        StderrLog {
+            session_id,
+            partial: String::new(),
+            window: Instant::now(),
+            in_window: 0,
+            suppressed: 0,
+        }
+    }
+
+    fn push(&mut self, text: &str) {
+        if !tracing::enabled!(target: "hotplex::agent", tracing::Level::DEBUG) {
+            return;
+        }
+        self.partial.push_str(text);
+        while let Some(i) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=i).collect();
+            self.line(line.trim_end());
+        }
+        if self.partial.len() > Self::MAX_LINE {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            if self.suppressed > 0 {
+                tracing::debug!(target: "hotplex::agent", session_id = %self.session_id,
+                    "{} stderr lines suppressed", self.suppressed);
+            }
+            self.window = Instant::now();
+            self.in_window = 0;
+            self.suppressed = 0;
+        }
+        if self.in_window >= Self::PER_SECOND {
+            self.suppressed += 1;
+            return;
+        }
+        self.in_window += 1;
+        tracing::debug!(target: "hotplex::agent", session_id = %self.session_id, "{line}");
     }
 }
 

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::contract::telemetry::ExitReason;
 use crate::contract::{SessionStats, SessionStatus};
 
 /// Why a session's actor was told to stop.
@@ -15,10 +16,24 @@ use crate::contract::{SessionStats, SessionStatus};
 pub(crate) enum StopReason {
     /// `stop_session`.
     Stopped,
-    /// LRU eviction or the idle reaper.
+    /// LRU eviction (`max_sessions`).
     Evicted,
+    /// The idle reaper (`idle_timeout`).
+    Idle,
     /// The engine was closed or dropped.
     Closed,
+}
+
+impl StopReason {
+    /// How a process ended by this stop is counted.
+    pub(crate) fn exit_reason(self) -> ExitReason {
+        match self {
+            StopReason::Stopped => ExitReason::Stopped,
+            StopReason::Evicted => ExitReason::Evicted,
+            StopReason::Idle => ExitReason::Idle,
+            StopReason::Closed => ExitReason::Closed,
+        }
+    }
 }
 
 /// A session's shared state, behind the engine's per-session mutex.
