@@ -27,6 +27,7 @@ tail -n 3 "$TMP/demo.log"
 step "Rust examples"
 cargo run -q -p hotplex-core --example readme_waf
 cargo run -q -p hotplex-core --example readme_containment
+cargo run -q -p hotplex-core --example readme_telemetry
 
 step "Python examples"
 for f in examples/python/*.py; do

@@ -823,7 +823,8 @@ impl Actor {
             session_id: self.id.clone(),
             reason,
         });
-        tracing::info!(pid, reason = reason.as_str(), stage = ?stage, "agent exited");
+        let stage_name = stage.map_or("none", KillStage::as_str);
+        tracing::info!(pid, reason = reason.as_str(), stage = stage_name, "agent exited");
     }
 
     /// How a turn's result is counted.
