@@ -9,7 +9,8 @@ before it is ``<!-- fragment -->`` (optionally ``<!-- fragment: why -->``):
 shell commands, output, formats. Any other block fails this check, so a
 snippet can no longer rot unnoticed.
 
-Usage: tests/check_readme.py [README.md]   (prints the included paths)
+Usage: tests/check_readme.py [--sync] [README.md]   (prints the included paths)
+  --sync  rewrite each included block from its file (after editing an example)
 """
 
 import pathlib
@@ -42,8 +43,34 @@ def blocks(lines):
         i = j + 1
 
 
+def sync(readme: pathlib.Path) -> None:
+    """Replaces every included block's text with its file's."""
+    lines = readme.read_text(encoding="utf-8").splitlines(keepends=True)
+    out, i = [], 0
+    while i < len(lines):
+        out.append(lines[i])
+        m = FENCE.match(lines[i])
+        k = len(out) - 2
+        while k >= 0 and not out[k].strip():
+            k -= 1
+        inc = INCLUDE.match(out[k].strip()) if m and k >= 0 else None
+        if not m:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and not lines[j].startswith(m.group(1)):
+            j += 1
+        out.extend([(ROOT / inc.group(1)).read_text(encoding="utf-8")] if inc else lines[i + 1 : j])
+        out.append(lines[j] if j < len(lines) else "")
+        i = j + 1
+    readme.write_text("".join(out), encoding="utf-8")
+
+
 def main() -> int:
-    readme = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "README.md"
+    args = [a for a in sys.argv[1:] if a != "--sync"]
+    readme = pathlib.Path(args[0]) if args else ROOT / "README.md"
+    if "--sync" in sys.argv:
+        sync(readme)
     lines = readme.read_text(encoding="utf-8").splitlines(keepends=True)
     errors, included, fragments = [], [], 0
     for line, marker, lang, body in blocks(lines):

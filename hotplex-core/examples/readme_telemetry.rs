@@ -36,7 +36,10 @@ async fn main() -> hotplex_core::Result<()> {
         .await?;
     // OpenMetrics text for the host's /metrics ...
     let text = engine.metrics_text();
-    for line in text.lines().filter(|l| l.starts_with("hotplex_turns_total")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("hotplex_turns_total"))
+    {
         println!("{line}");
     }
     // ... or the same families in the host's own prometheus-client registry.
