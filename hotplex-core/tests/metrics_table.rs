@@ -33,7 +33,9 @@ fn table() -> String {
 fn the_readme_metric_table_is_generated_from_the_code() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
     let readme = std::fs::read_to_string(path).expect("README.md");
-    let start = readme.find(BEGIN).expect("README has a metrics:begin marker");
+    let start = readme
+        .find(BEGIN)
+        .expect("README has a metrics:begin marker");
     let body = start + readme[start..].find("-->\n").expect("marker end") + 4;
     let end = readme.find(END).expect("README has a metrics:end marker");
     let want = table();

@@ -281,6 +281,19 @@ impl Engine {
         out
     }
 
+    /// The engine's metrics in the Prometheus text format (0.0.4), for a
+    /// `/metrics` whose scraper does not ask for OpenMetrics (its `Accept`
+    /// header lacks `application/openmetrics-text`) and for tools that read
+    /// only this format (`promtool check metrics`). Counter families are
+    /// named with `_total` here.
+    pub fn metrics_text_prometheus(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.inner.registry);
+        out
+    }
+
     /// The engine's metrics as JSON (see
     /// [`crate::telemetry::metrics::snapshot_from_text`]).
     pub fn metrics_snapshot(&self) -> serde_json::Value {

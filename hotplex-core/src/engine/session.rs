@@ -824,7 +824,12 @@ impl Actor {
             reason,
         });
         let stage_name = stage.map_or("none", KillStage::as_str);
-        tracing::info!(pid, reason = reason.as_str(), stage = stage_name, "agent exited");
+        tracing::info!(
+            pid,
+            reason = reason.as_str(),
+            stage = stage_name,
+            "agent exited"
+        );
     }
 
     /// How a turn's result is counted.

@@ -19,7 +19,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::contract::telemetry::{ExitReason, KillStage, StartMode, TurnOutcome, WafSource};
@@ -35,8 +34,6 @@ pub enum MetricKind {
     Gauge,
     /// A distribution in buckets (`_bucket`, `_sum`, `_count`).
     Histogram,
-    /// Constant labels with the value 1 (`_info`).
-    Info,
 }
 
 impl MetricKind {
@@ -46,7 +43,6 @@ impl MetricKind {
             MetricKind::Counter => "counter",
             MetricKind::Gauge => "gauge",
             MetricKind::Histogram => "histogram",
-            MetricKind::Info => "info",
         }
     }
 }
@@ -116,8 +112,8 @@ docs! {
         "Resident memory of every agent process tree, read at scrape time";
     OBSERVER_DROPPED: "hotplex_observer_dropped_total", Counter, [],
         "Lifecycle records dropped because the observer's queue was full";
-    BUILD: "hotplex_build_info", Info, ["version", "containment"],
-        "The hotplex version and the containment mode of this host";
+    BUILD: "hotplex_build_info", Gauge, ["version", "containment"],
+        "The hotplex version and the containment mode of this host (always 1; a gauge, as Prometheus' own *_info metrics, so both text formats carry it)";
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -295,7 +291,6 @@ impl Metrics {
         fn base(doc: &MetricDoc, unit: Option<&str>) -> String {
             let n = doc.name.strip_prefix("hotplex_").unwrap_or(doc.name);
             let n = n.strip_suffix("_total").unwrap_or(n);
-            let n = n.strip_suffix("_info").unwrap_or(n);
             match unit {
                 Some(u) => n
                     .strip_suffix(u)
@@ -346,14 +341,14 @@ impl Metrics {
             only: AGENT_MEMORY,
         }));
         plain!(OBSERVER_DROPPED, self.observer_dropped);
-        reg.register(
-            base(&BUILD, None),
-            BUILD.help,
-            Info::new(Build {
+        let build = Family::<Build, Gauge>::default();
+        build
+            .get_or_create(&Build {
                 version: crate::VERSION,
                 containment: self.containment,
-            }),
-        );
+            })
+            .set(1);
+        reg.register(base(&BUILD, None), BUILD.help, build);
     }
 
     pub(crate) fn session_started(&self, mode: StartMode) {
@@ -512,7 +507,6 @@ mod tests {
             assert!(d.name.starts_with("hotplex_"), "{}", d.name);
             match d.kind {
                 MetricKind::Counter => assert!(d.name.ends_with("_total"), "{}", d.name),
-                MetricKind::Info => assert!(d.name.ends_with("_info"), "{}", d.name),
                 MetricKind::Histogram => assert!(d.name.ends_with("_seconds"), "{}", d.name),
                 MetricKind::Gauge => {}
             }
