@@ -23,14 +23,16 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/n
 fi
 PY="$VENV/bin/python"
 
-echo "== pip install ./bindings/python pytest mypy"
+echo "== pip install ./bindings/python pytest mypy prometheus_client"
 # Exactly what the README tells users; pip fetches maturin as the build
 # backend and builds the extension from source. --force-reinstall of hotplex
 # only, so an unchanged version number never leaves a stale build installed.
 # pip >= 21.3 builds local directories in place, which the workspace path
 # dependency (hotplex-core) needs; the pip bundled with an old 3.9 is older.
 "$PY" -m pip install --disable-pip-version-check --quiet --upgrade 'pip>=21.3'
-"$PY" -m pip install --disable-pip-version-check --quiet pytest mypy
+# prometheus_client is a test dependency only (test_telemetry.py parses the
+# metrics with it); hotplex imports it only when PrometheusCollector is used.
+"$PY" -m pip install --disable-pip-version-check --quiet pytest mypy prometheus_client
 "$PY" -m pip install --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 
 echo "== pytest bindings/python/tests"

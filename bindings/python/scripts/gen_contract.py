@@ -6,7 +6,9 @@ core's contract, from schema/hotplex.schema.json (standard library only).
     python bindings/python/scripts/gen_contract.py --check   # exit 1 if stale
 
 Everything the schema says is taken from it: the records' fields, their
-types and descriptions, the event variants, the error classes. The tables
+types and descriptions, the event variants, the lifecycle records of an
+observer (one dataclass per variant, tagged by `type`), the metric families
+(for PrometheusCollector.describe), the error classes. The tables
 below hold only what is Python's own: names, the built-in base of each
 exception, the extra attributes of three exceptions, and the few
 conveniences of the dataclasses (pathlib.Path, idle_seconds, ...).
@@ -43,6 +45,8 @@ AS_STR = ("Category",)
 AFTER = {"Turn": {"model": "tools"}, "SessionInfo": {"pid": "provider_session_id", "workdir": "pending"}}
 # Fields held as a Python type, converted from the JSON value by calling it.
 CONVERT = {("SessionInfo", "workdir"): "pathlib.Path"}
+# Where optional fields of a lifecycle record go, as AFTER.
+AFTER["WafVerdict"] = {"category": "level", "rule_id": "category"}
 # Fields left out of repr().
 NO_REPR = {("Turn", "events")}
 # Python notes appended to a docstring.
@@ -206,9 +210,16 @@ class Generator:
         self.public.append(pyname)
         return pyname
 
-    def dataclass(self, name: str) -> str:
-        definition = self.defs[name]
+    def dataclass(self, name: str, definition: Optional[Dict[str, Any]] = None) -> str:
+        """A frozen dataclass with a _from_json; a variant of a tagged union
+        (a definition whose `type` is a const) gets that `type` as its first
+        field, fixed (not an argument of the constructor)."""
+        definition = definition if definition is not None else self.defs[name]
         body, args = "", []
+        tag = definition.get("properties", {}).get("type", {}).get("const")
+        if tag is not None:
+            body += (f"    type: Literal[{json.dumps(tag)}] = dataclasses.field("
+                     f"default={json.dumps(tag)}, init=False)\n")
         for field, prop in self.fields(definition, name):
             ptype, value = self.pytype(prop), f'd["{field}"]'
             if field not in definition.get("required", []):
@@ -297,9 +308,45 @@ class Generator:
         )
         return blocks
 
+    def lifecycle(self) -> List[str]:
+        """One dataclass per LifecycleRecord variant (named after its `type`),
+        the LifecycleRecord union, and the function the extension builds them
+        with."""
+        definition = self.defs["LifecycleRecord"]
+        blocks, names, tags = [], [], []
+        for variant in definition["oneOf"]:
+            tags.append(variant["properties"]["type"]["const"])
+            names.append("".join(w.title() for w in tags[-1].split("_")))
+            blocks.append(self.dataclass(names[-1], variant))
+        listed = ", ".join(names)
+        note = textwrap.fill(f"One of {listed}; `type` tells them apart (the wire's tag).", 88 - 2)
+        union = ("".join(_comment(p, "") for p in [definition.get("description"), note])
+                 + "LifecycleRecord = Union[\n" + "".join(f"    {n},\n" for n in names) + "]\n")
+        self.public.append("LifecycleRecord")
+        table = "".join(f"    {json.dumps(t)}: {n}._from_json,\n" for t, n in zip(tags, names))
+        blocks.append(union)
+        blocks.append(
+            "_LIFECYCLE: Dict[str, Callable[[Dict[str, Any]], LifecycleRecord]] = {\n"
+            + table + "}\n\n\n"
+            "def _lifecycle_record(d: Dict[str, Any]) -> LifecycleRecord:\n"
+            '    """The record of the core\'s JSON (`{"type": ..., ...}`)."""\n'
+            '    return _LIFECYCLE[d["type"]](d)\n'
+        )
+        return blocks
+
+    def metrics(self) -> str:
+        """The metric families (x-hotplex-metrics), for PrometheusCollector.describe."""
+        rows = "".join(
+            f"    ({json.dumps(m['name'])}, {json.dumps(m['type'])}, {json.dumps(m['help'])}),\n"
+            for m in self.schema["x-hotplex-metrics"]
+        )
+        return ("# Every metric family of an engine: (name as exposed, type, help).\n"
+                "_METRICS: Tuple[Tuple[str, str, str], ...] = (\n" + rows + ")\n")
+
     def render(self) -> str:
         event = self.event()
         records = [self.dataclass(name) for name in DATACLASSES]
+        lifecycle = self.lifecycle()
         self.typeddict("SessionStats")
         errors = self.errors()
         head = (
@@ -308,8 +355,10 @@ class Generator:
             "exceptions of hotplex, from schema/hotplex.schema.json.\n\n"
             "Turn, SessionInfo and Event are frozen dataclasses built from the core's\n"
             "JSON; the dicts inside them (and SessionStats) are TypedDicts, plain dicts\n"
-            "at run time. Every core error is a HotplexError subclass named by the\n"
-            "``class`` of its code in ``x-hotplex-errors``.\n"
+            "at run time. The records of an Engine's observer (LifecycleRecord) are\n"
+            "frozen dataclasses too, one per kind, told apart by ``type``. Every core\n"
+            "error is a HotplexError subclass named by the ``class`` of its code in\n"
+            "``x-hotplex-errors``.\n"
             '"""\n\n'
             "import dataclasses\nimport pathlib\n"
             "from typing import (\n    TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional, Tuple, TypedDict,\n"
@@ -320,7 +369,7 @@ class Generator:
             "def _convert(convert: Callable[[Any], _T], value: Any) -> Optional[_T]:\n"
             "    return None if value is None else convert(value)\n"
         )
-        sections = self.aliases + self.dicts + [event] + records + errors
+        sections = self.aliases + self.dicts + [event] + records + lifecycle + [self.metrics()] + errors
         return head + "".join("\n\n" + s for s in sections)
 
 

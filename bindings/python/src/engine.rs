@@ -21,11 +21,13 @@ use hotplex_core::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
 use serde_json::{Map, Value};
 
 use crate::convert::{json_to_py, py_to_json};
 use crate::detector::Detector;
 use crate::errors::core_error;
+use crate::telemetry::{self, ObserverSlot};
 use crate::verdict::Verdict;
 
 /// How often a blocked call wakes to check for signals.
@@ -155,10 +157,19 @@ impl TurnStream {
 /// was created (call execute via asyncio.to_thread to keep it free), waited
 /// for up to turn_timeout. Without that loop, or if the callback raises or
 /// times out, the error goes to sys.unraisablehook and the call is denied.
+///
+/// observer(record) receives a hotplex.LifecycleRecord for each lifecycle
+/// event (a session started or exited, a turn finished, a WAF verdict, a
+/// process tree signalled), in order, on hotplex's observer thread (never
+/// the caller's), through a bounded queue: a slow observer loses records,
+/// counted in hotplex_observer_dropped_total, and never stalls a turn. An
+/// exception in it goes to sys.unraisablehook and loses that record only.
 #[pyclass(module = "hotplex", name = "Engine")]
 pub struct Engine {
     rt: Option<Arc<tokio::runtime::Runtime>>,
     engine: core::Engine,
+    /// The observer, also held by the core (visible to the GC from here).
+    observer: Option<ObserverSlot>,
 }
 
 /// Asks the host's `can_use_tool`: its answer (awaited on the host's loop
@@ -231,7 +242,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, default_workdir=None, detector=None, can_use_tool=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, default_workdir=None, detector=None, can_use_tool=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -259,13 +270,14 @@ impl Engine {
             }
             given.push((name, v));
         }
-        let (mut detector, mut can_use_tool) = (None, None);
+        let (mut detector, mut can_use_tool, mut observer) = (None, None, None);
         let mut wire = Map::new();
         for (name, v) in given {
             match name.as_str() {
                 // Not wire options: objects of this language.
                 "detector" => detector = Some(v),
                 "can_use_tool" => can_use_tool = Some(v),
+                "observer" => observer = Some(v),
                 _ => {
                     let json = py_to_json(&v, &name).map_err(|m| invalid_config(py, m))?;
                     wire.insert(name, json);
@@ -293,10 +305,20 @@ impl Engine {
             let timeout = opts.turn_timeout.as_secs_f64();
             opts.permission_handler = Some(permission_handler(cb.unbind(), event_loop, timeout));
         }
+        let mut slot = None;
+        if let Some(cb) = observer.filter(|o| !o.is_none()) {
+            if !cb.is_callable() {
+                return Err(PyTypeError::new_err("observer must be callable"));
+            }
+            let (observer, held) = telemetry::observer(cb.unbind());
+            opts.observer = Some(observer);
+            slot = Some(held);
+        }
         let (engine, rt) = core::Engine::with_own_runtime(opts).map_err(|e| core_error(py, e))?;
         Ok(Engine {
             rt: Some(Arc::new(rt)),
             engine,
+            observer: slot,
         })
     }
 
@@ -410,6 +432,22 @@ impl Engine {
         Ok(())
     }
 
+    /// The engine's metrics as OpenMetrics text (ending with "# EOF"), what
+    /// a Prometheus scrape of /metrics returns; serve it where you like, or
+    /// register hotplex.PrometheusCollector(engine) with prometheus_client.
+    /// hotplex opens no port. Every family is listed in the schema's
+    /// x-hotplex-metrics.
+    fn metrics_text(&self) -> String {
+        self.engine.metrics_text()
+    }
+
+    /// The engine's metrics as a list of families, each a dict with "name"
+    /// (as exposed: counters end in _total), "type", "help" and "samples"
+    /// (dicts with "name", "labels" (a dict of str) and "value").
+    fn metrics_snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.engine.metrics_snapshot())
+    }
+
     /// Whether close() was called.
     #[getter]
     fn closed(&self) -> bool {
@@ -430,6 +468,20 @@ impl Engine {
     #[pyo3(signature = (*_exc))]
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
         self.close(py)
+    }
+
+    // The observer may hold this engine (a bound method of its owner).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        match &self.observer {
+            Some(slot) => slot.traverse(&visit),
+            None => Ok(()),
+        }
+    }
+
+    fn __clear__(&mut self) {
+        if let Some(slot) = &self.observer {
+            drop(slot.clear());
+        }
     }
 
     fn __repr__(&self) -> String {

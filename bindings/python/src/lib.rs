@@ -15,6 +15,9 @@
 //! * [`engine`]: the session pool (`Engine`, `TurnStream`); its records
 //!   (`Turn`, `Event`, `SessionInfo`) are dataclasses in `hotplex/_contract.py`,
 //!   which `scripts/gen_contract.py` generates from the schema.
+//! * [`telemetry`]: the engine's lifecycle observer (records are
+//!   `LifecycleRecord` dataclasses of `_contract.py`) and the log bridge
+//!   behind `hotplex.enable_logging` (`hotplex/_logging.py`).
 //!
 //! Every check releases the GIL while the Rust core runs.
 
@@ -24,6 +27,7 @@ pub mod convert;
 pub mod detector;
 pub mod engine;
 pub mod errors;
+pub mod telemetry;
 pub mod text;
 pub mod verdict;
 
@@ -38,6 +42,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<verdict::Verdict>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<engine::TurnStream>()?;
+    m.add_function(wrap_pyfunction!(telemetry::set_log_sink, m)?)?;
     // The defaults come from the core at import, never from a copy here.
     let engine = m.getattr("Engine")?;
     let doc = format!(

@@ -2,8 +2,11 @@
 test_contract.py (never run): the stubs must accept it as written."""
 
 import asyncio
+import logging
 import pathlib
 from typing import Any, Dict, List, Optional, cast
+
+from prometheus_client import CollectorRegistry
 
 import hotplex
 from hotplex._records import AnswerData
@@ -45,3 +48,24 @@ async def run(binary: str) -> str:
         for event in engine.stream("s", "again", timeout=5.0):
             print(event.type)
         return turn.text
+
+
+def observe(record: hotplex.LifecycleRecord) -> Optional[float]:
+    # `type` narrows the union, as isinstance does.
+    if record.type == "turn_finished":
+        return record.cost_usd
+    if isinstance(record, hotplex.SessionExited) and record.reason == "crashed":
+        print(record.session_id)
+    return None
+
+
+def telemetry(binary: str) -> str:
+    hotplex.enable_logging(logging.DEBUG)
+    engine = hotplex.Engine(binary, observer=observe)
+    registry = CollectorRegistry()
+    registry.register(hotplex.PrometheusCollector(engine))
+    counted = sum(
+        s["value"] for f in engine.metrics_snapshot() if f["type"] == "counter" for s in f["samples"]
+    )
+    hotplex.disable_logging()
+    return engine.metrics_text() + str(counted)

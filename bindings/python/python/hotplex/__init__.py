@@ -12,6 +12,12 @@ re-exports its public API::
     with hotplex.Engine() as engine:          # runs `claude` from PATH
         turn = engine.execute("chat-1", "hello", workdir="/tmp/chat-1")
         print(turn.text, turn.cold_start, turn.duration_ms)
+
+Telemetry: ``engine.metrics_text()`` (OpenMetrics text; hotplex opens no
+port), ``hotplex.PrometheusCollector(engine)`` for a ``prometheus_client``
+registry, ``Engine(observer=...)`` for typed lifecycle records
+(``hotplex.LifecycleRecord``), and ``hotplex.enable_logging()`` for hotplex's
+logs in the ``logging`` logger ``"hotplex"``.
 """
 
 from ._contract import (
@@ -27,15 +33,22 @@ from ._contract import (
     InvalidRule,
     InvalidUtf8,
     IoError,
+    LifecycleRecord,
+    ProcessSignalled,
     SessionDead,
+    SessionExited,
     SessionInfo,
+    SessionStarted,
     SessionStats,
     SpawnFailed,
     StartFailed,
     Turn,
     TurnFailed,
+    TurnFinished,
     TurnTimeout,
+    WafVerdict,
 )
+from ._logging import disable_logging, enable_logging
 from ._native import (
     CORE_VERSION,
     Detector,
@@ -44,6 +57,7 @@ from ._native import (
     Verdict,
     __version__,
 )
+from ._prometheus import PrometheusCollector
 
 __all__ = [
     "__version__",
@@ -56,6 +70,15 @@ __all__ = [
     "TurnStream",
     "SessionInfo",
     "SessionStats",
+    "LifecycleRecord",
+    "SessionStarted",
+    "SessionExited",
+    "TurnFinished",
+    "WafVerdict",
+    "ProcessSignalled",
+    "PrometheusCollector",
+    "enable_logging",
+    "disable_logging",
     "HotplexError",
     "InvalidRule",
     "InvalidArgument",

@@ -4,8 +4,10 @@ exceptions of hotplex, from schema/hotplex.schema.json.
 
 Turn, SessionInfo and Event are frozen dataclasses built from the core's
 JSON; the dicts inside them (and SessionStats) are TypedDicts, plain dicts
-at run time. Every core error is a HotplexError subclass named by the
-``class`` of its code in ``x-hotplex-errors``.
+at run time. The records of an Engine's observer (LifecycleRecord) are
+frozen dataclasses too, one per kind, told apart by ``type``. Every core
+error is a HotplexError subclass named by the ``class`` of its code in
+``x-hotplex-errors``.
 """
 
 import dataclasses
@@ -38,6 +40,12 @@ __all__ = [
     "Turn",
     "SessionStatus",
     "SessionInfo",
+    "SessionStarted",
+    "SessionExited",
+    "TurnFinished",
+    "WafVerdict",
+    "ProcessSignalled",
+    "LifecycleRecord",
     "SessionStats",
     "HotplexError",
     "InvalidArgument",
@@ -413,6 +421,186 @@ class SessionInfo:
             workdir=_convert(pathlib.Path, d.get("workdir")),
             idle_ms=d["idle_ms"],
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionStarted:
+    """An agent process started for a session."""
+
+    type: Literal["session_started"] = dataclasses.field(default="session_started", init=False)
+    # The host's session id.
+    session_id: str
+    # The agent's pid.
+    pid: int
+    # Fresh or resumed conversation.
+    mode: Literal["fresh", "resume"]
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "SessionStarted":
+        return cls(
+            session_id=d["session_id"],
+            pid=d["pid"],
+            mode=d["mode"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionExited:
+    """A session's agent process ended."""
+
+    type: Literal["session_exited"] = dataclasses.field(default="session_exited", init=False)
+    # The host's session id.
+    session_id: str
+    # Why.
+    reason: Literal["idle", "stopped", "evicted", "crashed", "closed", "start_failed"]
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "SessionExited":
+        return cls(
+            session_id=d["session_id"],
+            reason=d["reason"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TurnFinished:
+    """A turn ended, one way or another."""
+
+    type: Literal["turn_finished"] = dataclasses.field(default="turn_finished", init=False)
+    # The host's session id.
+    session_id: str
+    # How it ended.
+    outcome: Literal["ok", "failed", "timeout", "interrupted", "cancelled", "dead", "blocked"]
+    # Wall time of the turn (after queueing), in milliseconds.
+    duration_ms: float
+    # Time it waited behind earlier turns, in milliseconds.
+    queued_ms: float
+    # Input tokens (not from cache).
+    input_tokens: int
+    # Output tokens.
+    output_tokens: int
+    # Cost of the turn in USD.
+    cost_usd: float
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "TurnFinished":
+        return cls(
+            session_id=d["session_id"],
+            outcome=d["outcome"],
+            duration_ms=d["duration_ms"],
+            queued_ms=d["queued_ms"],
+            input_tokens=d["input_tokens"],
+            output_tokens=d["output_tokens"],
+            cost_usd=d["cost_usd"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class WafVerdict:
+    """The WAF judged a prompt or a tool call."""
+
+    type: Literal["waf_verdict"] = dataclasses.field(default="waf_verdict", init=False)
+    # The host's session id.
+    session_id: str
+    # What was judged.
+    source: Literal["prompt", "tool", "command"]
+    # The verdict's level.
+    level: Literal["critical", "high", "moderate", "safe"]
+    # The matched rule's category, if any.
+    category: Optional[str]
+    # The matched rule, if any.
+    rule_id: Optional[str]
+    # Whether it was blocked.
+    blocked: bool
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "WafVerdict":
+        return cls(
+            session_id=d["session_id"],
+            source=d["source"],
+            level=d["level"],
+            category=d.get("category"),
+            rule_id=d.get("rule_id"),
+            blocked=d["blocked"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessSignalled:
+    """The kill ladder ended an agent's process tree."""
+
+    type: Literal["process_signalled"] = dataclasses.field(default="process_signalled", init=False)
+    # The host's session id.
+    session_id: str
+    # The agent's pid.
+    pid: int
+    # The last step the ladder needed.
+    stage: Literal["eof", "term", "kill"]
+    # Processes of the tree terminated or killed.
+    processes: int
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "ProcessSignalled":
+        return cls(
+            session_id=d["session_id"],
+            pid=d["pid"],
+            stage=d["stage"],
+            processes=d["processes"],
+        )
+
+
+# One thing that happened in the engine, for a host's observer. Records are delivered in
+# order, off the hot path, through a bounded queue: an observer that cannot keep up
+# loses records (counted in `hotplex_observer_dropped_total`), never stalls a turn.
+# One of SessionStarted, SessionExited, TurnFinished, WafVerdict, ProcessSignalled;
+# `type` tells them apart (the wire's tag).
+LifecycleRecord = Union[
+    SessionStarted,
+    SessionExited,
+    TurnFinished,
+    WafVerdict,
+    ProcessSignalled,
+]
+
+
+_LIFECYCLE: Dict[str, Callable[[Dict[str, Any]], LifecycleRecord]] = {
+    "session_started": SessionStarted._from_json,
+    "session_exited": SessionExited._from_json,
+    "turn_finished": TurnFinished._from_json,
+    "waf_verdict": WafVerdict._from_json,
+    "process_signalled": ProcessSignalled._from_json,
+}
+
+
+def _lifecycle_record(d: Dict[str, Any]) -> LifecycleRecord:
+    """The record of the core's JSON (`{"type": ..., ...}`)."""
+    return _LIFECYCLE[d["type"]](d)
+
+
+# Every metric family of an engine: (name as exposed, type, help).
+_METRICS: Tuple[Tuple[str, str, str], ...] = (
+    ("hotplex_sessions", "gauge", "Sessions in the pool by status (starting, ready, busy), read at scrape time"),
+    ("hotplex_session_starts_total", "counter", "Agent processes started, fresh or resuming a conversation"),
+    ("hotplex_session_exits_total", "counter", "Agent processes ended, by reason (idle, stopped, evicted, crashed, closed, start_failed)"),
+    ("hotplex_capacity_rejections_total", "counter", "Turns refused because every session slot held a busy session"),
+    ("hotplex_turns_total", "counter", "Turns ended, by outcome (ok, failed, timeout, interrupted, cancelled, dead, blocked)"),
+    ("hotplex_turn_duration_seconds", "histogram", "Wall time of a turn from its start (after queueing) to its end"),
+    ("hotplex_turn_queue_seconds", "histogram", "Time a turn waited behind earlier turns of its session"),
+    ("hotplex_cold_start_seconds", "histogram", "Time from starting an agent process to its first line of output"),
+    ("hotplex_first_output_seconds", "histogram", "Time from submitting a turn to the agent's first line for it (time to first token)"),
+    ("hotplex_tokens_total", "counter", "Tokens of finished turns (input, output, cache_read, cache_write)"),
+    ("hotplex_cost_usd_total", "counter", "Cost of finished turns in USD, as the agent reports it"),
+    ("hotplex_tool_calls_total", "counter", "Tool calls of finished turns, by tool (known tool names, else other; appears with the first call)"),
+    ("hotplex_agent_bad_lines_total", "counter", "Lines of agent output that could not be used (not JSON, not UTF-8, too long)"),
+    ("hotplex_waf_checks_total", "counter", "WAF checks the engine made, by what was judged (prompt, tool)"),
+    ("hotplex_waf_blocks_total", "counter", "WAF checks that blocked, by source, rule category and level (appears with the first block)"),
+    ("hotplex_waf_check_seconds", "histogram", "Time of one WAF check made by the engine"),
+    ("hotplex_kill_ladder_total", "counter", "Agent process trees ended by the kill ladder, by the last step needed (eof, term, kill)"),
+    ("hotplex_processes_killed_total", "counter", "Processes of agent trees that the kill ladder terminated or killed"),
+    ("hotplex_agent_memory_bytes", "gauge", "Resident memory of every agent process tree, read at scrape time"),
+    ("hotplex_observer_dropped_total", "counter", "Lifecycle records dropped because the observer's queue was full"),
+    ("hotplex_build_info", "gauge", "The hotplex version and the containment mode of this host (always 1; a gauge, as Prometheus' own *_info metrics, so both text formats carry it)"),
+)
 
 
 class HotplexError(Exception):

@@ -6,9 +6,9 @@ Docstrings here are the runtime ones (tests/test_detector.py checks that).
 import os
 from typing import Any, Awaitable, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
 
-from hotplex._contract import Event, SessionInfo, SessionStats, Turn
+from hotplex._contract import Event, LifecycleRecord, SessionInfo, SessionStats, Turn
 
-__all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream"]
+__all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream", "_set_log_sink"]
 
 __version__: str
 CORE_VERSION: str
@@ -163,6 +163,35 @@ _Strs = Union[List[str], Tuple[str, ...]]
 # A can_use_tool answer, read by the core's rule (see Engine).
 _Answer = Union[bool, str, None, Mapping[str, Any]]
 _CanUseTool = Callable[[str, Dict[str, Any], Verdict], Union[_Answer, Awaitable[_Answer]]]
+_Observer = Callable[[LifecycleRecord], object]
+_LogLevelName = Literal["trace", "debug", "info", "warn", "error"]
+_LogSink = Callable[[_LogLevelName, str, str, Optional[str]], object]
+
+# The dicts of Engine.metrics_snapshot() (functional form: plain dicts at run time).
+_MetricSample = TypedDict(
+    "_MetricSample",
+    {
+        "name": str,
+        "labels": Dict[str, str],
+        "value": float,
+    },
+)
+_MetricFamily = TypedDict(
+    "_MetricFamily",
+    {
+        "name": str,
+        "type": Literal["counter", "gauge", "histogram", "info", "unknown"],
+        "help": str,
+        "samples": List[_MetricSample],
+    },
+)
+
+def _set_log_sink(level: _LogLevelName, sink: Optional[_LogSink]) -> None:
+    """Sends hotplex's log records at `level` ("trace", "debug", "info",
+    "warn" or "error") and above to `sink(level, target, message,
+    session_id)` on hotplex's log thread; `sink=None` stops logging.
+    Process-wide. Raises InvalidConfig if the process already has another
+    `tracing` subscriber. Use hotplex.enable_logging instead."""
 
 @final
 class TurnStream:
@@ -200,6 +229,13 @@ class Engine:
     was created (call execute via asyncio.to_thread to keep it free), waited
     for up to turn_timeout. Without that loop, or if the callback raises or
     times out, the error goes to sys.unraisablehook and the call is denied.
+
+    observer(record) receives a hotplex.LifecycleRecord for each lifecycle
+    event (a session started or exited, a turn finished, a WAF verdict, a
+    process tree signalled), in order, on hotplex's observer thread (never
+    the caller's), through a bounded queue: a slow observer loses records,
+    counted in hotplex_observer_dropped_total, and never stalls a turn. An
+    exception in it goes to sys.unraisablehook and loses that record only.
     """
     def __new__(
         cls,
@@ -226,6 +262,7 @@ class Engine:
         default_workdir: Optional[_Path] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
+        observer: Optional[_Observer] = None,
     ) -> Engine: ...
     def __enter__(self) -> Engine: ...
     def __exit__(self, *_exc: object) -> None: ...
@@ -278,6 +315,16 @@ class Engine:
         """Stops every session and kills every process tree; afterwards every
         call raises Closed. Idempotent.
         """
+    def metrics_text(self) -> str:
+        """The engine's metrics as OpenMetrics text (ending with "# EOF"), what
+        a Prometheus scrape of /metrics returns; serve it where you like, or
+        register hotplex.PrometheusCollector(engine) with prometheus_client.
+        hotplex opens no port. Every family is listed in the schema's
+        x-hotplex-metrics."""
+    def metrics_snapshot(self) -> List[_MetricFamily]:
+        """The engine's metrics as a list of families, each a dict with "name"
+        (as exposed: counters end in _total), "type", "help" and "samples"
+        (dicts with "name", "labels" (a dict of str) and "value")."""
     @property
     def detector(self) -> Detector:
         """The WAF screening this engine's prompts and tool calls."""
