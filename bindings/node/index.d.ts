@@ -4,6 +4,9 @@
 // schema/hotplex.schema.json (do not edit them: run `node scripts/gen-types.js`).
 // Node spells every key in camelCase; a tool call's `input` is the agent's.
 
+/** What kind of danger a rule guards against: the seed's twelve categories. */
+export type Category = 'injection' | 'privilege' | 'network' | 'persistence' | 'recon' | 'container' | 'kernel' | 'file_delete' | 'system' | 'permission' | 'database' | 'git'
+
 /**
  * How an engine runs its agents. The defaults given here are the only copy
  * of them: every binding reads them from the core.
@@ -91,6 +94,15 @@ export interface EngineOptions {
    * The verdict is the WAF's (not blocking).
    */
   canUseTool?: (toolName: string, input: Record<string, any>, verdict: Verdict, sessionId: string) => PermissionAnswer | Promise<PermissionAnswer>
+  /**
+   * Receives the engine's lifecycle records, in order, on the JS thread,
+   * off the hot path: records wait in bounded queues, and when the JS
+   * thread cannot keep up they are dropped (counted in
+   * `hotplex_observer_dropped_total`), so turns never wait for it. An
+   * exception it throws loses that record only. It does not keep Node
+   * running.
+   */
+  observer?: (record: LifecycleRecord) => void
 }
 
 /** The `data` of a `session_start` event. */
@@ -187,6 +199,122 @@ export type TurnEvent =
 /** The name of an event (`TurnEvent['type']`). */
 export type TurnEventType = TurnEvent['type']
 
+/** Why an agent process ended. */
+export type ExitReason = 'idle' | 'stopped' | 'evicted' | 'crashed' | 'closed' | 'start_failed'
+
+/** A step of the kill ladder that ended an agent's process tree. */
+export type KillStage = 'eof' | 'term' | 'kill'
+
+/**
+ * How dangerous a command is.
+ *
+ * The numeric values are the seed's and are part of the C ABI: `Critical = 1`,
+ * `High = 2`, `Moderate = 3`, `Safe = -1`. A *smaller positive* number is more
+ * severe. `Critical` and `High` block; `Moderate` means "a person should
+ * confirm"; `Safe` means nothing matched.
+ */
+export type Level = 'critical' | 'high' | 'moderate' | 'safe'
+
+/** An agent process started for a session. */
+export interface SessionStartedRecord {
+  type: 'session_started'
+  /** Fresh or resumed conversation. */
+  mode: StartMode
+  /** The agent's pid. */
+  pid: number
+  /** The host's session id. */
+  sessionId: string
+}
+
+/** A session's agent process ended. */
+export interface SessionExitedRecord {
+  type: 'session_exited'
+  /** Why. */
+  reason: ExitReason
+  /** The host's session id. */
+  sessionId: string
+}
+
+/** A turn ended, one way or another. */
+export interface TurnFinishedRecord {
+  type: 'turn_finished'
+  /** Cost of the turn in USD. */
+  costUsd: number
+  /** Wall time of the turn (after queueing), in milliseconds. */
+  durationMs: number
+  /** Input tokens (not from cache). */
+  inputTokens: number
+  /** How it ended. */
+  outcome: TurnOutcome
+  /** Output tokens. */
+  outputTokens: number
+  /** Time it waited behind earlier turns, in milliseconds. */
+  queuedMs: number
+  /** The host's session id. */
+  sessionId: string
+}
+
+/** The WAF judged a prompt or a tool call. */
+export interface WafVerdictRecord {
+  type: 'waf_verdict'
+  /** Whether it was blocked. */
+  blocked: boolean
+  /** The matched rule's category, if any. */
+  category: Category | null
+  /** The verdict's level. */
+  level: Level
+  /** The matched rule, if any. */
+  ruleId: string | null
+  /** The host's session id. */
+  sessionId: string
+  /** What was judged. */
+  source: WafSource
+}
+
+/** The kill ladder ended an agent's process tree. */
+export interface ProcessSignalledRecord {
+  type: 'process_signalled'
+  /** The agent's pid. */
+  pid: number
+  /** Processes of the tree terminated or killed. */
+  processes: number
+  /** The host's session id. */
+  sessionId: string
+  /** The last step the ladder needed. */
+  stage: KillStage
+}
+
+/**
+ * One thing that happened in the engine, for a host's observer. Records
+ * are delivered in order, off the hot path, through a bounded queue: an
+ * observer that cannot keep up loses records (counted in
+ * `hotplex_observer_dropped_total`), never stalls a turn.
+ */
+export type LifecycleRecord =
+  | SessionStartedRecord
+  | SessionExitedRecord
+  | TurnFinishedRecord
+  | WafVerdictRecord
+  | ProcessSignalledRecord
+
+/** The `type` of a `LifecycleRecord`. */
+export type LifecycleRecordType = LifecycleRecord['type']
+
+/** The level of a log record. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'
+
+/** One log line of hotplex, for a host's log bridge. */
+export interface LogRecord {
+  /** Its level. */
+  level: LogLevel
+  /** The message, with its fields (`key=value`) appended. */
+  message: string
+  /** The session it concerns, if any. */
+  sessionId: string | null
+  /** Where in hotplex it comes from (`hotplex_core::engine`, `hotplex::agent` for agent stderr). */
+  target: string
+}
+
 /** A snapshot of one session, from `Engine::sessions`. */
 export interface SessionInfo {
   /** The host's session id. */
@@ -246,6 +374,9 @@ export interface SessionStats {
 
 /** Where a session is in its life. */
 export type SessionStatus = 'starting' | 'ready' | 'busy' | 'dead'
+
+/** How an agent process was started. */
+export type StartMode = 'fresh' | 'resume'
 
 /** One tool call of a turn. */
 export interface ToolCall {
@@ -328,6 +459,9 @@ export interface TurnOptions {
   workdir?: string | null
 }
 
+/** How a turn ended. */
+export type TurnOutcome = 'ok' | 'failed' | 'timeout' | 'interrupted' | 'cancelled' | 'dead' | 'blocked'
+
 /** Statistics of one turn. */
 export interface TurnStats {
   /** Time spent waiting for the model API. */
@@ -363,6 +497,9 @@ export interface Usage {
   outputTokens: number
 }
 
+/** What the WAF was asked to judge. */
+export type WafSource = 'prompt' | 'tool' | 'command'
+
 /** Options of `Engine.execute()`: the turn's options and its event callback. */
 export interface ExecuteOptions extends TurnOptions {
   /**
@@ -380,6 +517,71 @@ export type PermissionAnswer =
   | undefined
   | { behavior: 'allow'; updatedInput?: Record<string, any> }
   | { behavior: 'deny'; message?: string }
+
+/** The name of a metric family hotplex exposes (as in `MetricFamily.name`). */
+export type MetricName =
+  | 'hotplex_sessions'
+  | 'hotplex_session_starts_total'
+  | 'hotplex_session_exits_total'
+  | 'hotplex_capacity_rejections_total'
+  | 'hotplex_turns_total'
+  | 'hotplex_turn_duration_seconds'
+  | 'hotplex_turn_queue_seconds'
+  | 'hotplex_cold_start_seconds'
+  | 'hotplex_first_output_seconds'
+  | 'hotplex_tokens_total'
+  | 'hotplex_cost_usd_total'
+  | 'hotplex_tool_calls_total'
+  | 'hotplex_agent_bad_lines_total'
+  | 'hotplex_waf_checks_total'
+  | 'hotplex_waf_blocks_total'
+  | 'hotplex_waf_check_seconds'
+  | 'hotplex_kill_ladder_total'
+  | 'hotplex_processes_killed_total'
+  | 'hotplex_agent_memory_bytes'
+  | 'hotplex_observer_dropped_total'
+  | 'hotplex_build_info'
+
+/** One sample of a metric family: a counter's or gauge's value, a histogram's `_bucket`, `_sum` or `_count`. */
+export interface MetricSample {
+  /** The sample's name (`hotplex_turns_total`, `hotplex_turn_duration_seconds_bucket`, ...). */
+  name: string
+  /** Its labels, by their Prometheus names (`le` for a bucket's bound). */
+  labels: Record<string, string>
+  /** Its value. */
+  value: number
+}
+
+/** A metric family of `Engine.metricsSnapshot()`, as in `metricsText()`. */
+export interface MetricFamily {
+  /** The family's name as exposed (a counter's ends in `_total`). */
+  name: MetricName
+  /** Its type. */
+  type: 'gauge' | 'counter' | 'histogram'
+  /** What it measures. */
+  help: string
+  /** Its samples (none yet for a family whose labels appear with their first event). */
+  samples: Array<MetricSample>
+}
+
+/** What `registerPromClient` needs of a `prom-client` `Registry` (the package is not a dependency of hotplex). */
+export interface PromClientRegistry {
+  registerMetric(metric: any): void
+  /** Read at scrape time: an OpenMetrics registry names counter families without `_total`. */
+  readonly contentType?: string
+}
+
+/**
+ * Registers every metric family of `engine` into a `prom-client` registry
+ * (`register`, or `new client.Registry()`): their values are read from
+ * `engine.metricsSnapshot()` when the registry is scraped
+ * (`await register.metrics()`), in either of its text formats. Counters,
+ * gauges and histograms keep their types and labels. Throws if the
+ * registry already has a metric of one of those names (register each engine
+ * into a registry of its own, and merge them with `Registry.merge` if need
+ * be). Returns the names registered.
+ */
+export declare function registerPromClient(engine: Engine, register: PromClientRegistry): Array<MetricName>
 
 /** The `code` of every error hotplex throws: `'HOTPLEX_'` + the core's error name, upper-cased. */
 export type HotplexErrorCode =
@@ -665,6 +867,28 @@ export declare class Engine {
   /** Whether `close()` was called. */
   get closed(): boolean
   /**
+   * The engine's metrics as OpenMetrics text (ends with `# EOF`), for the
+   * host to serve on its own `/metrics` route (hotplex opens no port).
+   * Families and labels: see `x-hotplex-metrics` in the schema, or
+   * `registerPromClient` to add them to a `prom-client` registry.
+   */
+  metricsText(): string
+  /**
+   * The engine's metrics in the Prometheus text format (0.0.4), for a
+   * `/metrics` whose scraper does not ask for OpenMetrics (its `Accept`
+   * header lacks `application/openmetrics-text`) and for tools that read
+   * only this format (`promtool check metrics`).
+   */
+  metricsTextPrometheus(): string
+  /**
+   * The engine's metrics as data: one `MetricFamily` per family
+   * (`{ name, type, help, samples: [{ name, labels, value }] }`), as in
+   * `metricsText()`. A counter family is named as exposed
+   * (`hotplex_turns_total`); a histogram's samples are its `_bucket`
+   * (label `le`), `_sum` and `_count`.
+   */
+  metricsSnapshot(): Array<MetricFamily>
+  /**
    * The WAF screening this engine's prompts and tool calls (the built-in
    * rules), as a `Detector`.
    */
@@ -774,6 +998,19 @@ export interface Hit {
   /** The text it matched, readable (argument spaces and pipes restored). */
   text: string
 }
+
+/**
+ * Sends hotplex's logs to `logger` (process-wide: every engine, every
+ * `Worker`; the last call wins), at `level` and above (default `'info'`;
+ * agent stderr lines come at `'debug'`). `setLogger(null)` turns logging
+ * off. Records are `{ level, target, message, sessionId }` (`sessionId` is
+ * `null` when the record concerns no session), delivered on the JS thread
+ * in order, off hotplex's hot path: when the JS thread cannot keep up they
+ * are dropped. The logger does not keep Node running; what it throws loses
+ * that record only. Throws `HOTPLEX_INVALID_ARGUMENT` for a bad level or
+ * a logger that is not a function.
+ */
+export declare function setLogger(logger: ((record: LogRecord) => void) | null, level?: LogLevel | undefined | null): void
 
 /**
  * The outcome of screening one command, prompt or tool call.

@@ -47,6 +47,9 @@
 //!   the runtime keeps serving other sessions. A promise is awaited; the
 //!   answer, as JSON, goes to the core's `Permission::from_answer`.
 //!   Throwing, rejecting or not answering within the turn timeout denies.
+//! * **`observer`.** Lifecycle records reach the JS function through a
+//!   weak, bounded threadsafe function called without blocking: see
+//!   [`crate::telemetry`].
 //! * **Panics.** Synchronous methods run under `catch_unwind` (a panic
 //!   becomes a thrown `HOTPLEX_PANIC`); futures are spawned by napi, which
 //!   turns a panic into a rejection; the core catches panics of the
@@ -54,6 +57,7 @@
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
@@ -73,6 +77,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{oneshot, watch, Mutex as AsyncMutex};
 
 use crate::json::{self, Events, OptionNames};
+use crate::telemetry::{self, RecordCallback};
 use crate::{js_error, to_js_error, to_js_error_for, to_js_verdict, Detector, Verdict};
 
 /// `onEvent`: called on the JS thread with each event; its return value is
@@ -88,11 +93,11 @@ type PermissionCallback =
 
 /// A JS options object split into its wire JSON for the core (top-level
 /// keys snake_cased, `undefined` values left out) and its function-valued
-/// option `callback`, if the API has one. Whatever is wrong with it is
-/// `InvalidConfig` naming the option as the user wrote it.
+/// options (`callbacks` names those the API has). Whatever is wrong with it
+/// is `InvalidConfig` naming the option as the user wrote it.
 struct JsOptions<'a> {
     wire: Value,
-    callback: Option<Unknown<'a>>,
+    callbacks: Vec<(&'static str, Unknown<'a>)>,
     names: OptionNames,
 }
 
@@ -101,13 +106,13 @@ impl<'a> JsOptions<'a> {
         env: &Env,
         options: Option<Unknown<'a>>,
         what: &str,
-        callback: Option<&str>,
+        callbacks: &[&'static str],
     ) -> hc::Result<JsOptions<'a>> {
         let bad = |why: String| hc::Error::InvalidConfig(why);
         let napi_bad = |key: &str, e: napi::Error| bad(format!("{key}: {}", e.reason));
         let mut out = JsOptions {
             wire: Value::Null,
-            callback: None,
+            callbacks: Vec::new(),
             names: OptionNames::default(),
         };
         let Some(options) = options else {
@@ -125,9 +130,9 @@ impl<'a> JsOptions<'a> {
             let Some(value) = obj.get::<Unknown>(&key).map_err(|e| napi_bad(&key, e))? else {
                 continue; // `undefined`: the core's default.
             };
-            if Some(key.as_str()) == callback {
+            if let Some(name) = callbacks.iter().find(|c| **c == key) {
                 match value.get_type().ok() {
-                    Some(ValueType::Function) => out.callback = Some(value),
+                    Some(ValueType::Function) => out.callbacks.push((name, value)),
                     Some(ValueType::Null) => {}
                     _ => return Err(bad(format!("{key}: must be a function"))),
                 }
@@ -147,23 +152,25 @@ impl<'a> JsOptions<'a> {
         Ok(out)
     }
 
-    /// The function-valued option as napi type `F`.
-    fn callback<F: FromNapiValue>(&self, env: &Env) -> Result<Option<F>> {
-        self.callback
+    /// The function-valued option `name` as napi type `F`.
+    fn callback<F: FromNapiValue>(&self, env: &Env, name: &str) -> Result<Option<F>> {
+        self.callbacks
+            .iter()
+            .find(|(n, _)| *n == name)
             // SAFETY: a live function of this env, on its thread.
-            .map(|f| unsafe { F::from_napi_value(env.raw(), f.raw()) })
+            .map(|(_, f)| unsafe { F::from_napi_value(env.raw(), f.raw()) })
             .transpose()
     }
 }
 
-/// The core's turn options from a JS options object; `callback` names the
-/// one function-valued option allowed (`onEvent` of `execute`).
+/// The core's turn options from a JS options object; `callbacks` names the
+/// function-valued options allowed (`onEvent` of `execute`).
 fn turn_options<'a>(
     env: &Env,
     options: Option<Unknown<'a>>,
-    callback: Option<&str>,
+    callbacks: &[&'static str],
 ) -> hc::Result<(hc::TurnOptions, JsOptions<'a>)> {
-    let o = JsOptions::read(env, options, "turn", callback)?;
+    let o = JsOptions::read(env, options, "turn", callbacks)?;
     let turn = hc::TurnOptions::from_json(&o.wire).map_err(|e| o.names.rename(e))?;
     Ok((turn, o))
 }
@@ -301,6 +308,9 @@ pub struct Engine {
     /// (weakly).
     core: Arc<hc::Engine>,
     hook: Option<CleanupEnvHook<EnvExit>>,
+    /// Lifecycle records the JS hop of the observer dropped (see
+    /// [`crate::telemetry`]).
+    js_drops: Arc<AtomicU64>,
 }
 
 /// What the env cleanup hook needs to close an engine.
@@ -347,11 +357,16 @@ impl Engine {
     ) -> Result<Self> {
         guard(&env, || {
             let fail = |e| to_js_error(&env, e);
-            let o = JsOptions::read(&env, options, "engine", Some("canUseTool")).map_err(fail)?;
+            let o = JsOptions::read(&env, options, "engine", &["canUseTool", "observer"])
+                .map_err(fail)?;
             let mut opts =
                 hc::EngineOptions::from_json(&o.wire).map_err(|e| fail(o.names.rename(e)))?;
-            if let Some(cb) = o.callback::<PermissionCallback>(&env)? {
+            if let Some(cb) = o.callback::<PermissionCallback>(&env, "canUseTool")? {
                 opts.permission_handler = Some(permission_handler(cb, opts.turn_timeout));
+            }
+            let js_drops = Arc::new(AtomicU64::new(0));
+            if let Some(cb) = o.callback::<RecordCallback>(&env, "observer")? {
+                opts.observer = Some(telemetry::observer(cb, Arc::clone(&js_drops)));
             }
             // The core spawns its tasks on the runtime of the calling
             // context: napi's (see the module docs).
@@ -371,7 +386,11 @@ impl Engine {
                 rt,
             };
             let hook = env.add_env_cleanup_hook(exit, EnvExit::run).ok();
-            Ok(Engine { core, hook })
+            Ok(Engine {
+                core,
+                hook,
+                js_drops,
+            })
         })
     }
 
@@ -393,10 +412,10 @@ impl Engine {
         #[napi(ts_arg_type = "ExecuteOptions | undefined | null")] options: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, Value>> {
         guard(env, || {
-            let (stream, on_event) = match turn_options(env, options, Some("onEvent")) {
+            let (stream, on_event) = match turn_options(env, options, &["onEvent"]) {
                 Ok((turn, o)) => (
                     Ok(self.core.start(&session_id, &prompt, &turn)),
-                    o.callback::<EventCallback>(env)?,
+                    o.callback::<EventCallback>(env, "onEvent")?,
                 ),
                 Err(e) => (Err(e), None),
             };
@@ -449,7 +468,7 @@ impl Engine {
         #[napi(ts_arg_type = "TurnOptions | undefined | null")] options: Option<Unknown>,
     ) -> Result<TurnStream> {
         guard(&env, || {
-            let submitted = turn_options(&env, options, None)
+            let submitted = turn_options(&env, options, &[])
                 .and_then(|(turn, _)| self.core.submit(&session_id, &prompt, &turn));
             let prompt: Arc<str> = prompt.into();
             let state = match submitted {
@@ -529,6 +548,39 @@ impl Engine {
         self.core.is_closed()
     }
 
+    /// The engine's metrics as OpenMetrics text (ends with `# EOF`), for the
+    /// host to serve on its own `/metrics` route (hotplex opens no port).
+    /// Families and labels: see `x-hotplex-metrics` in the schema, or
+    /// `registerPromClient` to add them to a `prom-client` registry.
+    #[napi]
+    pub fn metrics_text(&self, env: Env) -> Result<String> {
+        guard(&env, || Ok(self.text()))
+    }
+
+    /// The engine's metrics in the Prometheus text format (0.0.4), for a
+    /// `/metrics` whose scraper does not ask for OpenMetrics (its `Accept`
+    /// header lacks `application/openmetrics-text`) and for tools that read
+    /// only this format (`promtool check metrics`).
+    #[napi]
+    pub fn metrics_text_prometheus(&self, env: Env) -> Result<String> {
+        guard(&env, || {
+            Ok(telemetry::add_js_drops(
+                self.core.metrics_text_prometheus(),
+                self.js_drops.load(Ordering::Relaxed),
+            ))
+        })
+    }
+
+    /// The engine's metrics as data: one `MetricFamily` per family
+    /// (`{ name, type, help, samples: [{ name, labels, value }] }`), as in
+    /// `metricsText()`. A counter family is named as exposed
+    /// (`hotplex_turns_total`); a histogram's samples are its `_bucket`
+    /// (label `le`), `_sum` and `_count`.
+    #[napi(ts_return_type = "Array<MetricFamily>")]
+    pub fn metrics_snapshot(&self, env: Env) -> Result<Value> {
+        guard(&env, || Ok(hc::telemetry::snapshot_from_text(&self.text())))
+    }
+
     /// The WAF screening this engine's prompts and tool calls (the built-in
     /// rules), as a `Detector`.
     #[napi(getter)]
@@ -537,6 +589,16 @@ impl Engine {
             inner: self.core.detector().clone(),
             audit: None,
         }
+    }
+}
+
+impl Engine {
+    /// The core's metrics text, the observer's JS-hop drops included.
+    fn text(&self) -> String {
+        telemetry::add_js_drops(
+            self.core.metrics_text(),
+            self.js_drops.load(Ordering::Relaxed),
+        )
     }
 }
 

@@ -20,7 +20,8 @@
 //!   `HOTPLEX_CLOSED`, ...; `index.js` exports them as `ErrorCode`);
 //!   [`to_js_error_for`] is the one place that maps `hotplex_core::Error`.
 //! * The session pool (`Engine`, `TurnStream`) lives in [`engine`]; its
-//!   design notes are there.
+//!   design notes are there. Metrics, the lifecycle observer and the log
+//!   bridge (`setLogger`) live in [`telemetry`].
 //! * The audit callback: the core calls its callback synchronously on the
 //!   checking thread, and requires it to be `Send + Sync`. A JS function is
 //!   neither, so the core callback only pushes owned events onto a queue; each
@@ -33,6 +34,7 @@
 
 mod engine;
 mod json;
+mod telemetry;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
