@@ -514,6 +514,7 @@ impl Engine {
     }
 
     fn create(&self, sessions: &mut Sessions, id: &str) -> Result<()> {
+        let mut evicted = None;
         let ctx = &self.inner.ctx;
         if sessions.map.len() >= ctx.opts.max_sessions {
             // Evict the least recently used session with nothing to do.
@@ -533,14 +534,23 @@ impl Engine {
                     ctx.opts.max_sessions
                 )));
             };
-            sessions.retire(&victim, StopReason::Evicted);
+            evicted = sessions.retire(&victim, StopReason::Evicted);
         }
         let psid = provider_session_id(&ctx.opts.namespace, id);
         let state = Arc::new(Mutex::new(State::new()));
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(false);
-        let previous = sessions.retiring.remove(id);
+        // The new process waits until the ones it replaces are confirmed
+        // gone: an earlier incarnation of this id (two processes must never
+        // share a provider session) and the session it evicted (so that
+        // `max_sessions` bounds processes, not just map entries).
+        let previous: Vec<_> = sessions
+            .retiring
+            .remove(id)
+            .into_iter()
+            .chain(evicted)
+            .collect();
         sessions.retiring.retain(|_, d| !*d.borrow());
         let actor = Actor::new(
             id.to_owned(),

@@ -133,9 +133,10 @@ pub(crate) struct Actor {
     pub psid: String,
     pub ctx: Arc<SessionCtx>,
     pub state: Arc<Mutex<State>>,
-    /// Finishes when the previous incarnation of this id has killed its
-    /// process: two processes must never share a provider session.
-    pub previous: Option<watch::Receiver<bool>>,
+    /// Finish when the processes this session replaces are gone (an
+    /// earlier incarnation of its id, a session it evicted); it starts none
+    /// of its own before.
+    pub previous: Vec<watch::Receiver<bool>>,
     live: Option<Live>,
     req_seq: u64,
     /// The current turn's caller went away (its outcome is `cancelled`).
@@ -148,7 +149,7 @@ impl Actor {
         psid: String,
         ctx: Arc<SessionCtx>,
         state: Arc<Mutex<State>>,
-        previous: Option<watch::Receiver<bool>>,
+        previous: Vec<watch::Receiver<bool>>,
     ) -> Actor {
         Actor {
             id,
@@ -170,7 +171,7 @@ impl Actor {
         mut stop: watch::Receiver<bool>,
         done: watch::Sender<bool>,
     ) {
-        if let Some(mut prev) = self.previous.take() {
+        for mut prev in std::mem::take(&mut self.previous) {
             let _ = prev.wait_for(|d| *d).await;
         }
         loop {

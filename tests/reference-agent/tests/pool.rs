@@ -179,13 +179,19 @@ async fn a_full_pool_evicts_the_least_recently_used_idle_session() {
     })
     .unwrap();
     let a = turn(&engine, "a", "hi").await;
-    turn(&engine, "b", "hi").await;
+    let b = turn(&engine, "b", "hi").await;
     turn(&engine, "a", "again").await;
     // b is now the least recently used.
     turn(&engine, "c", "hi").await;
     let ids: Vec<String> = engine.sessions().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, ["a", "c"]);
     assert!(alive(a.pid));
+    // c's process started only once b's was gone: max_sessions bounds
+    // processes, never exceeded even for a moment.
+    assert!(
+        !alive(b.pid),
+        "the evicted agent outlived the turn that evicted it"
+    );
     engine.close().await;
 }
 
