@@ -31,8 +31,9 @@
  *   hotplex does not keep the pointer after the call returns.
  *
  * Output strings (const char *) are NUL-terminated UTF-8 owned by the object they came from and
- *   valid until it is freed; do not free them. The exceptions are hotplex_verdict_to_json()
- *   and hotplex_detector_explain(), whose strings the caller owns and releases with
+ *   valid until it is freed; do not free them. The exceptions are the char ** out-params
+ *   (hotplex_verdict_to_json(), hotplex_detector_explain(), the engine's JSON results,
+ *   hotplex_engine_metrics_text()), whose strings the caller owns and releases with
  *   hotplex_string_free().
  *
  * NULL. A NULL handle or out-param makes a status-returning function fail with
@@ -48,7 +49,10 @@
  *   detector at once. A hotplex_detector_builder or a hotplex_verdict must be used by one
  *   thread at a time (handing it to another thread is fine). The audit callback runs on the
  *   checking thread, so it must be thread-safe when a detector is shared. An engine's permission
- *   callback runs on the engine's own threads (see hotplex_permission_callback).
+ *   callback runs on the engine's own threads (see hotplex_permission_callback), its observer
+ *   on its observer thread (hotplex_observer_callback), and the log callback on hotplex's log
+ *   thread (hotplex_log_callback). Every callback must return normally (no C++ exception, no
+ *   longjmp out of it).
  *
  * Versions. HOTPLEX_ABI_VERSION below is the ABI this header describes; hotplex_abi_version()
  *   is the ABI of the loaded library. They must be equal. hotplex_version() is the release.
@@ -80,6 +84,33 @@
  * `hotplex_abi_version()` at run time to detect a mismatched library.
  */
 #define HOTPLEX_ABI_VERSION 1
+
+/**
+ * `min_level` of `hotplex_set_log_callback()`: everything.
+ */
+#define HOTPLEX_LOG_TRACE 0
+
+/**
+ * `min_level` of `hotplex_set_log_callback()`: debug and above (agent
+ * stderr lines, protocol details).
+ */
+#define HOTPLEX_LOG_DEBUG 1
+
+/**
+ * `min_level` of `hotplex_set_log_callback()`: info and above (sessions
+ * starting and ending, turns ending).
+ */
+#define HOTPLEX_LOG_INFO 2
+
+/**
+ * `min_level` of `hotplex_set_log_callback()`: warnings and errors.
+ */
+#define HOTPLEX_LOG_WARN 3
+
+/**
+ * `min_level` of `hotplex_set_log_callback()`: errors only.
+ */
+#define HOTPLEX_LOG_ERROR 4
 
 /**
  * What a fallible hotplex function returns. `HOTPLEX_STATUS_OK` (0) is
@@ -366,6 +397,99 @@ typedef void (*hotplex_permission_callback)(void *user_data,
                                             size_t request_len,
                                             struct hotplex_permission_answer *answer);
 
+/**
+ * Receives an engine's lifecycle records, given in
+ * `hotplex_engine_callbacks.observer`.
+ *
+ * `record_json` points to `len` bytes (followed by a NUL) of one JSON
+ * object, the schema's `LifecycleRecord`: `{"type": "session_started",
+ * "session_id", "pid", "mode"}`, `"session_exited"` (`reason`),
+ * `"turn_finished"` (`outcome`, `duration_ms`, `queued_ms`,
+ * `input_tokens`, `output_tokens`, `cost_usd`), `"waf_verdict"` (`source`,
+ * `level`, `category`, `rule_id`, `blocked`) or `"process_signalled"`
+ * (`pid`, `stage`, `processes`). Later versions may add types and keys:
+ * ignore what you do not know. It is valid only during the call.
+ *
+ * Threads: it runs on the engine's observer thread (never on a session's,
+ * never on the caller's), one record at a time, in the order things
+ * happened. Records wait in a bounded queue (1024): while the callback is
+ * slow, new records are dropped and counted in the metric
+ * `hotplex_observer_dropped_total`; a turn never waits for it.
+ *
+ * Lifetime: `observer_data` is passed to every call unchanged; it must stay
+ * valid, and usable from the observer thread, until
+ * `hotplex_engine_free()` has returned. After that the callback is never
+ * called again. `hotplex_engine_free()` of a closed engine first waits
+ * (up to 2 s) for the records still queued, so the callback sees every
+ * record of the sessions `hotplex_engine_close()` stopped; freeing an
+ * engine that was not closed drops them.
+ *
+ * It must not unwind (no C++ exceptions, no longjmp out of it). It may
+ * call any hotplex function, `hotplex_engine_free()` of its own engine
+ * included (no record is delivered after that).
+ */
+typedef void (*hotplex_observer_callback)(void *user_data, const char *record_json, size_t len);
+
+/**
+ * The host's callbacks for `hotplex_engine_new_with_callbacks()`.
+ * Zero-initialise it, set `size` to `sizeof(hotplex_engine_callbacks)`,
+ * then set the callbacks wanted; a NULL callback is "none".
+ *
+ * The struct grows by appending fields (each pointer-sized); `size` tells
+ * the library which fields the caller knows. Fields past `size` read as
+ * NULL, so a program built against an older header keeps working; a
+ * program built against a newer header that sets a callback this library
+ * does not know fails with `HOTPLEX_STATUS_INVALID_ARGUMENT` instead of
+ * having it ignored.
+ */
+typedef struct hotplex_engine_callbacks {
+    /**
+     * `sizeof(hotplex_engine_callbacks)` as the caller compiled it.
+     */
+    size_t size;
+    /**
+     * Decides every tool call the WAF did not block (NULL: allow); see
+     * `hotplex_permission_callback` for the request, the answers and the
+     * thread rules.
+     */
+    hotplex_permission_callback permission;
+    /**
+     * Passed to `permission` unchanged; valid, and usable from the
+     * engine's threads, until `hotplex_engine_close()` has returned.
+     */
+    void *permission_data;
+    /**
+     * Receives the engine's lifecycle records (NULL: none); see
+     * `hotplex_observer_callback` for the records and the thread.
+     */
+    hotplex_observer_callback observer;
+    /**
+     * Passed to `observer` unchanged; valid, and usable from the observer
+     * thread, until `hotplex_engine_free()` has returned.
+     */
+    void *observer_data;
+} hotplex_engine_callbacks;
+
+/**
+ * Receives hotplex's log records, set with `hotplex_set_log_callback()`.
+ *
+ * `record_json` points to `len` bytes (followed by a NUL) of one JSON
+ * object, the schema's `LogRecord`: `level` (`"trace"`, `"debug"`,
+ * `"info"`, `"warn"` or `"error"`), `target` (where in hotplex it comes
+ * from; `"hotplex::agent"` for agent stderr lines, which arrive at debug),
+ * `message` (its fields appended as `key=value`) and `session_id` (a
+ * string, or null). It is valid only during the call.
+ *
+ * Threads: it runs on hotplex's log thread (one for the process), one
+ * record at a time, in order. Records wait in a bounded queue: while the
+ * callback is slow, new records are dropped, logging never stalls a
+ * session. `user_data` must stay valid, and usable from that thread, until
+ * a later `hotplex_set_log_callback()` has returned; after that this
+ * callback is never called again (records still queued for it are
+ * dropped). It must not unwind.
+ */
+typedef void (*hotplex_log_callback)(void *user_data, const char *record_json, size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -585,13 +709,30 @@ enum hotplex_status hotplex_engine_new(const char *options_json,
                                        struct hotplex_engine **out);
 
 /**
+ * Like `hotplex_engine_new()`, with the host's callbacks (`callbacks` may
+ * be NULL: none). See `hotplex_engine_callbacks` for what each one does and
+ * how long its user data must live. The callbacks are copied: the struct
+ * itself need not outlive the call.
+ *
+ * # Safety
+ * As for `hotplex_engine_new()`; `callbacks` must be NULL or point to
+ * `callbacks->size` readable bytes, and each callback it sets must have
+ * its typedef's contract.
+ */
+enum hotplex_status hotplex_engine_new_with_callbacks(const char *options_json,
+                                                      size_t options_len,
+                                                      const struct hotplex_engine_callbacks *callbacks,
+                                                      struct hotplex_engine **out);
+
+/**
  * Like `hotplex_engine_new()`, and `callback` (may be NULL: allow) decides
  * every tool call the WAF did not block (see `hotplex_permission_callback`
  * for the request, the answers and the thread rules). `user_data` is passed
  * to every call unchanged; it must stay valid, and safe to use from the
  * engine's threads, until `hotplex_engine_close()` has returned (which
  * waits for every session). An engine freed without closing may still call
- * it while its sessions stop: close first.
+ * it while its sessions stop: close first. The same as
+ * `hotplex_engine_new_with_callbacks()` with only `permission` set.
  *
  * # Safety
  * As for `hotplex_engine_new()`; `callback` must be NULL or a function with
@@ -606,8 +747,10 @@ enum hotplex_status hotplex_engine_new_with_permission(const char *options_json,
 /**
  * Releases an engine. Sessions are stopped in the background (each
  * process tree is still killed: by its supervisor, even after this
- * returns). Call `hotplex_engine_close()` first to wait for that. NULL is
- * ignored.
+ * returns). Call `hotplex_engine_close()` first to wait for that. When
+ * this returns the observer callback is not running and is never called
+ * again; for a closed engine it first waits (up to 2 s) until the
+ * observer has had the records still queued. NULL is ignored.
  *
  * # Safety
  * `e` must be NULL or an engine from `hotplex_engine_new()` not freed yet;
@@ -748,6 +891,35 @@ enum hotplex_status hotplex_engine_stop_session(const struct hotplex_engine *e,
                                                 bool *existed);
 
 /**
+ * Writes the engine's metrics as OpenMetrics text (what a Prometheus
+ * scrape of `/metrics` returns, ending with `# EOF`; the host serves it
+ * where it likes) to `*text` (release with `hotplex_string_free()`). The
+ * families are those of the schema's `x-hotplex-metrics`
+ * (`hotplex_turns_total{outcome="ok"}`, `hotplex_turn_duration_seconds`,
+ * ...). Each engine has its own counters, starting at zero.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `text` must be NULL or valid for
+ * writing a pointer.
+ */
+enum hotplex_status hotplex_engine_metrics_text(const struct hotplex_engine *e, char **text);
+
+/**
+ * Writes the engine's metrics as JSON to `*json_out` (release with
+ * `hotplex_string_free()`): an array of families `{"name", "type"
+ * ("counter", "gauge", "histogram", "info"), "help", "samples"}`, each
+ * sample `{"name", "labels": {...}, "value"}` as in the text (histograms
+ * as their `_bucket` samples with `le`, `_sum` and `_count`; a value that
+ * is not finite is null).
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `json_out` must be NULL or valid for
+ * writing a pointer.
+ */
+enum hotplex_status hotplex_engine_metrics_snapshot(const struct hotplex_engine *e,
+                                                    char **json_out);
+
+/**
  * Stops every session and waits until every process tree is confirmed
  * gone; afterwards submits fail with `HOTPLEX_STATUS_CLOSED`. Idempotent.
  * The engine must still be freed.
@@ -816,6 +988,26 @@ enum hotplex_status hotplex_permission_answer_set(struct hotplex_permission_answ
 enum hotplex_status hotplex_permission_answer_fail(struct hotplex_permission_answer *answer,
                                                    const char *why,
                                                    size_t why_len);
+
+/**
+ * Sends hotplex's log records at `min_level` and above to `callback`, or
+ * with a NULL `callback` turns logging off. Process-wide: it replaces the
+ * callback set before (for every engine). Levels: 0 trace, 1 debug,
+ * 2 info, 3 warn, 4 error (`HOTPLEX_LOG_TRACE` .. `HOTPLEX_LOG_ERROR`);
+ * any other number fails with
+ * `HOTPLEX_STATUS_INVALID_ARGUMENT` (and changes nothing). See
+ * `hotplex_log_callback` for the records, the thread and the lifetime of
+ * `user_data`: when this returns, the previous callback is not running
+ * and is never called again. May be called from any thread, also from
+ * inside a log callback.
+ *
+ * # Safety
+ * `callback` must be NULL or a function with the `hotplex_log_callback`
+ * contract.
+ */
+enum hotplex_status hotplex_set_log_callback(int32_t min_level,
+                                             hotplex_log_callback callback,
+                                             void *user_data);
 
 /**
  * Frees a verdict. NULL is a no-op.

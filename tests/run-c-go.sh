@@ -5,6 +5,9 @@
 #   3. tests/c/app.c, compiled and linked the way a C user would
 #   4. tests/c/engine.c: the session pool, driving the reference agent
 #   5. go vet + go test in bindings/go        (cgo, links libhotplex.a statically)
+#   6. go vet + go test in bindings/go/promcollector (a module of its own: the
+#      client_golang collector, and the telemetry scenario parsed by
+#      Prometheus' OpenMetrics parser; its modules come from the Go proxy)
 # Needs only the Rust, Go and C toolchains. Runnable from any directory.
 set -euo pipefail
 
@@ -53,6 +56,12 @@ export CGO_ENABLED=1
 # library itself is re-read at every link.)
 HEADER_SUM="$(sha256sum "$ROOT/include/hotplex.h" | cut -c1-16)"
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DHOTPLEX_HEADER_SHA256_PREFIX=0x$HEADER_SUM"
+go vet ./...
+go test -count=1 ./...
+
+section "Go: bindings/go/promcollector (go vet, go test; same cgo flags)"
+cd "$ROOT/bindings/go/promcollector"
+go mod download
 go vet ./...
 go test -count=1 ./...
 

@@ -109,6 +109,75 @@ type SessionStats struct {
 	Model string `json:"model"`
 }
 
+// LifecycleRecord is the contract's LifecycleRecord record: one struct for
+// all its variants, told apart by Type; the fields of other variants are
+// zero.
+//
+// One thing that happened in the engine, for a host's observer. Records
+// are delivered in order, off the hot path, through a bounded queue: an
+// observer that cannot keep up loses records (counted in
+// `hotplex_observer_dropped_total`), never stalls a turn.
+type LifecycleRecord struct {
+	// The variant: "session_started", "session_exited", "turn_finished",
+	// "waf_verdict" or "process_signalled".
+	Type string `json:"type"`
+	// The host's session id.
+	// Set in every variant.
+	SessionID string `json:"session_id"`
+	// The agent's pid.
+	// Set in session_started, process_signalled.
+	PID int `json:"pid"`
+	// Fresh or resumed conversation. One of "fresh" or "resume".
+	// Set in session_started.
+	Mode string `json:"mode"`
+	// Why. One of "idle", "stopped", "evicted", "crashed", "closed" or
+	// "start_failed".
+	// Set in session_exited.
+	Reason string `json:"reason"`
+	// How it ended. One of "ok", "failed", "timeout", "interrupted",
+	// "cancelled", "dead" or "blocked".
+	// Set in turn_finished.
+	Outcome string `json:"outcome"`
+	// Wall time of the turn (after queueing), in milliseconds.
+	// Set in turn_finished.
+	DurationMs float64 `json:"duration_ms"`
+	// Time it waited behind earlier turns, in milliseconds.
+	// Set in turn_finished.
+	QueuedMs float64 `json:"queued_ms"`
+	// Input tokens (not from cache).
+	// Set in turn_finished.
+	InputTokens int64 `json:"input_tokens"`
+	// Output tokens.
+	// Set in turn_finished.
+	OutputTokens int64 `json:"output_tokens"`
+	// Cost of the turn in USD.
+	// Set in turn_finished.
+	CostUSD float64 `json:"cost_usd"`
+	// What was judged. One of "prompt", "tool" or "command".
+	// Set in waf_verdict.
+	Source string `json:"source"`
+	// The verdict's level. One of "critical", "high", "moderate" or "safe".
+	// Set in waf_verdict.
+	Level string `json:"level"`
+	// Whether it was blocked.
+	// Set in waf_verdict.
+	Blocked bool `json:"blocked"`
+	// The matched rule's category, if any. One of "injection", "privilege",
+	// "network", "persistence", "recon", "container", "kernel", "file_delete",
+	// "system", "permission", "database" or "git". Empty ("") when null.
+	// Set in waf_verdict.
+	Category string `json:"category"`
+	// The matched rule, if any. Empty ("") when null.
+	// Set in waf_verdict.
+	RuleID string `json:"rule_id"`
+	// The last step the ladder needed. One of "eof", "term" or "kill".
+	// Set in process_signalled.
+	Stage string `json:"stage"`
+	// Processes of the tree terminated or killed.
+	// Set in process_signalled.
+	Processes int64 `json:"processes"`
+}
+
 // LogRecord is the contract's LogRecord record.
 //
 // One log line of hotplex, for a host's log bridge.

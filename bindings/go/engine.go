@@ -5,9 +5,10 @@ package hotplex
 #include <stdint.h>
 #include "hotplex.h"
 
-// Implemented in Go (permission.go).
+// Implemented in Go (permission.go, telemetry.go).
 extern void hotplexGoPermission(uintptr_t handle, char *request, size_t request_len,
                                 hotplex_permission_answer *answer);
+extern void hotplexGoObserver(uintptr_t handle, char *record, size_t len);
 
 // Forwards tool calls to Go; user_data carries a runtime/cgo.Handle.
 static void hotplex_go_permission_trampoline(void *user_data, const char *request,
@@ -16,11 +17,22 @@ static void hotplex_go_permission_trampoline(void *user_data, const char *reques
     hotplexGoPermission((uintptr_t)user_data, (char *)request, request_len, answer);
 }
 
-// Creates an engine whose tool calls go to the Go function behind handle (0: none).
-static hotplex_status hotplex_go_engine_new(const char *opts, size_t len, uintptr_t handle,
-                                            hotplex_engine **out) {
-    return hotplex_engine_new_with_permission(
-        opts, len, handle ? hotplex_go_permission_trampoline : NULL, (void *)handle, out);
+// Forwards lifecycle records to Go; user_data carries a runtime/cgo.Handle.
+static void hotplex_go_observer_trampoline(void *user_data, const char *record, size_t len) {
+    hotplexGoObserver((uintptr_t)user_data, (char *)record, len);
+}
+
+// Creates an engine whose tool calls and lifecycle records go to the Go
+// values behind the handles (0: none).
+static hotplex_status hotplex_go_engine_new(const char *opts, size_t len, uintptr_t permission,
+                                            uintptr_t observer, hotplex_engine **out) {
+    hotplex_engine_callbacks cb = {0};
+    cb.size = sizeof cb;
+    cb.permission = permission ? hotplex_go_permission_trampoline : NULL;
+    cb.permission_data = (void *)permission;
+    cb.observer = observer ? hotplex_go_observer_trampoline : NULL;
+    cb.observer_data = (void *)observer;
+    return hotplex_engine_new_with_callbacks(opts, len, &cb, out);
 }
 */
 import "C"
@@ -100,6 +112,16 @@ type EngineOptions struct {
 	// the session waits: keep it quick and safe for concurrent use, and do
 	// not call Close or StopSession of its engine from it.
 	CanUseTool func(ToolRequest) any `json:"-"`
+	// Observer, if set, receives the engine's lifecycle records (sessions
+	// started and exited, turns finished, WAF verdicts, process trees
+	// signalled), in order, on a goroutine of the engine's own: never on a
+	// turn's path. While it is slow, records wait in a bounded queue and
+	// then are dropped, counted in hotplex_observer_dropped_total (see
+	// MetricsText); a turn never waits for it. A panic loses that record
+	// only. Records of the sessions Close stops are delivered too, possibly
+	// shortly after Close returns. It must not call Close of its engine
+	// (Close waits for the records still queued).
+	Observer func(LifecycleRecord) `json:"-"`
 }
 
 // TurnOptions configures one turn (the core's turn options); the zero value
@@ -164,9 +186,12 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // Engine is the session pool: one hot agent process per session id, each
 // contained, every tool call screened by the WAF. Safe for concurrent use.
 type Engine struct {
-	mu     sync.RWMutex
-	e      *C.hotplex_engine // nil once closed
-	handle cgo.Handle        // CanUseTool's handle, or 0
+	mu       sync.RWMutex
+	e        *C.hotplex_engine // nil once closed
+	handle   cgo.Handle        // CanUseTool's handle, or 0
+	observer cgo.Handle        // the observer feed's handle, or 0
+	feed     *observerFeed     // nil without an Observer
+	final    *finalMetrics     // the metrics as Close left them
 }
 
 // NewEngine starts an engine. It fails with ErrInvalidConfig for a bad
@@ -176,25 +201,45 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newEngine(string(js), opts.CanUseTool)
+	return newEngine(string(js), opts.CanUseTool, opts.Observer)
 }
 
 // newEngine starts an engine from the options' JSON text.
-func newEngine(options string, canUseTool func(ToolRequest) any) (*Engine, error) {
+func newEngine(options string, canUseTool func(ToolRequest) any, observer func(LifecycleRecord)) (*Engine, error) {
 	e := &Engine{}
 	if canUseTool != nil {
 		e.handle = cgo.NewHandle(canUseTool)
 	}
+	if observer != nil {
+		e.feed = startObserver(observer)
+		e.observer = cgo.NewHandle(e.feed)
+	}
 	p, n := cString(options)
 	if err := call(func() C.hotplex_status {
-		return C.hotplex_status(C.hotplex_go_engine_new(p, n, C.uintptr_t(e.handle), &e.e))
+		return C.hotplex_status(C.hotplex_go_engine_new(p, n, C.uintptr_t(e.handle), C.uintptr_t(e.observer), &e.e))
 	}); err != nil {
-		if e.handle != 0 {
-			e.handle.Delete()
-		}
+		e.release()
 		return nil, err
 	}
 	return e, nil
+}
+
+// release lets go of the Go side of the callbacks, once the library calls
+// none of them any more (after hotplex_engine_free, or a failed start).
+func (e *Engine) release() {
+	if e.handle != 0 {
+		e.handle.Delete()
+		e.handle = 0
+	}
+	if e.observer != 0 {
+		e.observer.Delete()
+		e.observer = 0
+	}
+	if e.feed != nil {
+		// The goroutine delivers what it holds, then ends.
+		close(e.feed.records)
+		e.feed = nil
+	}
 }
 
 // jsonString copies a C string owned by hotplex and frees it.
@@ -315,13 +360,13 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.e != nil {
+		// Kept for a last scrape: the counters of a closed engine stay.
+		e.final = readFinalMetrics(e.e)
+		// Freeing a closed engine hands the observer what was queued; once
+		// it returns, no callback runs any more.
 		C.hotplex_engine_free(e.e)
 		e.e = nil
-	}
-	// Closing waited for every session: CanUseTool is called no more.
-	if e.handle != 0 {
-		e.handle.Delete()
-		e.handle = 0
+		e.release()
 	}
 	return nil
 }

@@ -36,6 +36,19 @@
 //	if errors.Is(err, hotplex.ErrTurnTimeout) { ... }
 //	fmt.Println(turn.Text, turn.ColdStart, turn.DurationMs)
 //
+// Telemetry: Engine.MetricsText returns the engine's Prometheus metrics as
+// OpenMetrics text (Engine.MetricsSnapshot as values; the separate module
+// bindings/go/promcollector registers them with client_golang),
+// EngineOptions.Observer receives typed LifecycleRecords off the turns'
+// path, and SetLogHandler bridges hotplex's logs to a slog.Handler:
+//
+//	_ = hotplex.SetLogHandler(slog.Default().Handler(), slog.LevelInfo)
+//	http.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+//		text, _ := e.MetricsText()
+//		w.Header().Set("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+//		io.WriteString(w, text)
+//	})
+//
 // A Detector is safe for concurrent use by many goroutines. Errors are
 // *Error values (or ErrClosed) that match the sentinels ErrInvalidArgument,
 // ErrUTF8, ErrInvalidRule and ErrPanic with errors.Is.

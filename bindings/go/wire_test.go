@@ -32,7 +32,7 @@ func TestOptionsTheTypesCannotExpressAreRejectedByName(t *testing.T) {
 		`{"bogus":1}`:        "bogus",
 		`{"max_sessions":0}`: "max_sessions",
 	} {
-		e, err := newEngine(text, nil)
+		e, err := newEngine(text, nil, nil)
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), want) || e != nil {
 			t.Errorf("%s: got %v, want ErrInvalidConfig naming %s", text, err, want)
 		}

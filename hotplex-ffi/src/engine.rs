@@ -27,6 +27,7 @@ use crate::error::{
 };
 use crate::hotplex_status;
 use crate::permission::{self, hotplex_permission_callback};
+use crate::telemetry::{self, hotplex_observer_callback, ObserverLink};
 
 /// A session pool (opaque). Create with `hotplex_engine_new()`, release
 /// with `hotplex_engine_free()`.
@@ -34,6 +35,8 @@ pub struct hotplex_engine {
     /// Always `Some` until dropped (taken to shut it down without waiting).
     rt: Option<Arc<tokio::runtime::Runtime>>,
     engine: Engine,
+    /// The C observer, ended by `hotplex_engine_free()` after the engine.
+    observer: Option<ObserverLink>,
 }
 
 impl hotplex_engine {
@@ -65,7 +68,7 @@ fn json_arg(text: &str, what: &str) -> Result<Value, Failure> {
     })
 }
 
-fn json_out(out: *mut *mut c_char, v: &Value) {
+fn write_json(out: *mut *mut c_char, v: &Value) {
     let raw = c_string(&v.to_string()).into_raw();
     // SAFETY: every caller checked `out` with check_out first.
     unsafe { write_out(out, raw) };
@@ -96,13 +99,141 @@ pub unsafe extern "C" fn hotplex_engine_new(
     }
 }
 
+/// The host's callbacks for `hotplex_engine_new_with_callbacks()`.
+/// Zero-initialise it, set `size` to `sizeof(hotplex_engine_callbacks)`,
+/// then set the callbacks wanted; a NULL callback is "none".
+///
+/// The struct grows by appending fields (each pointer-sized); `size` tells
+/// the library which fields the caller knows. Fields past `size` read as
+/// NULL, so a program built against an older header keeps working; a
+/// program built against a newer header that sets a callback this library
+/// does not know fails with `HOTPLEX_STATUS_INVALID_ARGUMENT` instead of
+/// having it ignored.
+#[repr(C)]
+pub struct hotplex_engine_callbacks {
+    /// `sizeof(hotplex_engine_callbacks)` as the caller compiled it.
+    pub size: usize,
+    /// Decides every tool call the WAF did not block (NULL: allow); see
+    /// `hotplex_permission_callback` for the request, the answers and the
+    /// thread rules.
+    pub permission: hotplex_permission_callback,
+    /// Passed to `permission` unchanged; valid, and usable from the
+    /// engine's threads, until `hotplex_engine_close()` has returned.
+    pub permission_data: *mut c_void,
+    /// Receives the engine's lifecycle records (NULL: none); see
+    /// `hotplex_observer_callback` for the records and the thread.
+    pub observer: hotplex_observer_callback,
+    /// Passed to `observer` unchanged; valid, and usable from the observer
+    /// thread, until `hotplex_engine_free()` has returned.
+    pub observer_data: *mut c_void,
+}
+
+/// The largest `size` accepted (a guard against garbage, far above any
+/// real version of the struct).
+const MAX_CALLBACKS_SIZE: usize = 4096;
+
+/// Reads the caller's callbacks: the fields inside `size`, NULL for the rest.
+///
+/// # Safety
+/// `cb` must be NULL or point to `(*cb).size` readable bytes.
+unsafe fn read_callbacks(
+    cb: *const hotplex_engine_callbacks,
+) -> Result<hotplex_engine_callbacks, Failure> {
+    let known = std::mem::size_of::<hotplex_engine_callbacks>();
+    let mut out = hotplex_engine_callbacks {
+        size: known,
+        permission: None,
+        permission_data: ptr::null_mut(),
+        observer: None,
+        observer_data: ptr::null_mut(),
+    };
+    if cb.is_null() {
+        return Ok(out);
+    }
+    // SAFETY: `size` is the first field, present in every version.
+    let size = unsafe { ptr::read_unaligned(cb.cast::<usize>()) };
+    if size == 0 || size > MAX_CALLBACKS_SIZE {
+        return Err(Failure::invalid_argument(format!(
+            "callbacks.size is {size}: set it to sizeof(hotplex_engine_callbacks)"
+        )));
+    }
+    if size > known {
+        // SAFETY: the caller's `size` bytes are readable.
+        let tail = unsafe { std::slice::from_raw_parts(cb.cast::<u8>().add(known), size - known) };
+        if tail.iter().any(|b| *b != 0) {
+            return Err(Failure::invalid_argument(
+                "callbacks sets fields this library does not know (a newer hotplex.h?)",
+            ));
+        }
+    }
+    // Every field is pointer-sized: copy whole fields only, so that none is
+    // half read.
+    let word = std::mem::size_of::<usize>();
+    let n = size.min(known) / word * word;
+    // SAFETY: `n` bytes are readable (caller) and fit in `out`; every bit
+    // pattern the caller's compiler wrote for these fields is a valid
+    // pointer or a NULL / function pointer for the same C types.
+    unsafe { ptr::copy_nonoverlapping(cb.cast::<u8>(), ptr::addr_of_mut!(out).cast::<u8>(), n) };
+    out.size = known;
+    Ok(out)
+}
+
+/// Like `hotplex_engine_new()`, with the host's callbacks (`callbacks` may
+/// be NULL: none). See `hotplex_engine_callbacks` for what each one does and
+/// how long its user data must live. The callbacks are copied: the struct
+/// itself need not outlive the call.
+///
+/// # Safety
+/// As for `hotplex_engine_new()`; `callbacks` must be NULL or point to
+/// `callbacks->size` readable bytes, and each callback it sets must have
+/// its typedef's contract.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_new_with_callbacks(
+    options_json: *const c_char,
+    options_len: usize,
+    callbacks: *const hotplex_engine_callbacks,
+    out: *mut *mut hotplex_engine,
+) -> hotplex_status {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY: caller's contract.
+        let text = unsafe { str_arg(options_json, options_len, "options_json") }?;
+        // SAFETY: caller's contract.
+        let cb = unsafe { read_callbacks(callbacks) }?;
+        let mut opts = EngineOptions::from_json(&json_arg(text, "options_json")?)?;
+        opts.permission_handler = permission::handler(cb.permission, cb.permission_data);
+        let (observer, link) = telemetry::observer(cb.observer, cb.observer_data).unzip();
+        opts.observer = observer;
+        let built = Engine::with_own_runtime(opts);
+        let (engine, rt) = match built {
+            Ok(pair) => pair,
+            Err(e) => {
+                // The core dropped the observer with its options.
+                if let Some(link) = link {
+                    link.finish(false);
+                }
+                return Err(e.into());
+            }
+        };
+        let handle = Box::new(hotplex_engine {
+            rt: Some(Arc::new(rt)),
+            engine,
+            observer: link,
+        });
+        // SAFETY: checked non-NULL; the caller guarantees validity.
+        unsafe { write_out(out, Box::into_raw(handle)) };
+        Ok(())
+    })
+}
+
 /// Like `hotplex_engine_new()`, and `callback` (may be NULL: allow) decides
 /// every tool call the WAF did not block (see `hotplex_permission_callback`
 /// for the request, the answers and the thread rules). `user_data` is passed
 /// to every call unchanged; it must stay valid, and safe to use from the
 /// engine's threads, until `hotplex_engine_close()` has returned (which
 /// waits for every session). An engine freed without closing may still call
-/// it while its sessions stop: close first.
+/// it while its sessions stop: close first. The same as
+/// `hotplex_engine_new_with_callbacks()` with only `permission` set.
 ///
 /// # Safety
 /// As for `hotplex_engine_new()`; `callback` must be NULL or a function with
@@ -115,35 +246,42 @@ pub unsafe extern "C" fn hotplex_engine_new_with_permission(
     user_data: *mut c_void,
     out: *mut *mut hotplex_engine,
 ) -> hotplex_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY: caller's contract.
-        let text = unsafe { str_arg(options_json, options_len, "options_json") }?;
-        let mut opts = EngineOptions::from_json(&json_arg(text, "options_json")?)?;
-        opts.permission_handler = permission::handler(callback, user_data);
-        let (engine, rt) = Engine::with_own_runtime(opts)?;
-        let handle = Box::new(hotplex_engine {
-            rt: Some(Arc::new(rt)),
-            engine,
-        });
-        // SAFETY: checked non-NULL; the caller guarantees validity.
-        unsafe { write_out(out, Box::into_raw(handle)) };
-        Ok(())
-    })
+    let callbacks = hotplex_engine_callbacks {
+        size: std::mem::size_of::<hotplex_engine_callbacks>(),
+        permission: callback,
+        permission_data: user_data,
+        observer: None,
+        observer_data: ptr::null_mut(),
+    };
+    // SAFETY: caller's contract; `callbacks` is a complete struct.
+    unsafe { hotplex_engine_new_with_callbacks(options_json, options_len, &callbacks, out) }
 }
 
 /// Releases an engine. Sessions are stopped in the background (each
 /// process tree is still killed: by its supervisor, even after this
-/// returns). Call `hotplex_engine_close()` first to wait for that. NULL is
-/// ignored.
+/// returns). Call `hotplex_engine_close()` first to wait for that. When
+/// this returns the observer callback is not running and is never called
+/// again; for a closed engine it first waits (up to 2 s) until the
+/// observer has had the records still queued. NULL is ignored.
 ///
 /// # Safety
 /// `e` must be NULL or an engine from `hotplex_engine_new()` not freed yet;
 /// no other call may use it concurrently or afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_engine_free(e: *mut hotplex_engine) {
-    // SAFETY: caller's contract (documented above).
-    unsafe { free_box(e) }
+    if e.is_null() {
+        return;
+    }
+    // SAFETY: caller's contract (documented above): a live box, ours now.
+    let mut handle = unsafe { Box::from_raw(e) };
+    let link = handle.observer.take();
+    let drain = handle.engine.is_closed();
+    crate::error::value_guard((), move || drop(handle));
+    // Ended even if dropping the engine panicked: the promise about
+    // `observer_data` holds regardless.
+    if let Some(link) = link {
+        crate::error::value_guard((), || link.finish(drain));
+    }
 }
 
 impl Drop for hotplex_engine {
@@ -281,7 +419,7 @@ pub unsafe extern "C" fn hotplex_turn_stream_next(
             rt.block_on(async { tokio::time::timeout(wait, stream.next_event()).await })
         };
         match next {
-            Ok(Some(ev)) => json_out(event_json, &ev.to_json()),
+            Ok(Some(ev)) => write_json(event_json, &ev.to_json()),
             // SAFETY: checked non-NULL.
             Ok(None) => unsafe { write_out(event_json, std::ptr::null_mut()) },
             Err(_) => {
@@ -319,7 +457,7 @@ pub unsafe extern "C" fn hotplex_turn_stream_finish(
             .take()
             .ok_or_else(|| Failure::invalid_argument("the stream was already finished"))?;
         let turn = s.rt.block_on(stream.finish())?;
-        json_out(turn_json, &turn.to_json());
+        write_json(turn_json, &turn.to_json());
         Ok(())
     })
 }
@@ -354,7 +492,7 @@ pub unsafe extern "C" fn hotplex_engine_sessions(
         let e = unsafe { borrow(e, "engine") }?;
         check_out(json, "json")?;
         let list: Vec<Value> = e.engine.sessions().iter().map(|s| s.to_json()).collect();
-        json_out(json, &Value::Array(list));
+        write_json(json, &Value::Array(list));
         Ok(())
     })
 }
@@ -386,7 +524,7 @@ pub unsafe extern "C" fn hotplex_engine_session_stats(
             .engine
             .session_stats(id)
             .map_or(Value::Null, |s| s.to_json());
-        json_out(json, &stats);
+        write_json(json, &stats);
         Ok(())
     })
 }
@@ -416,6 +554,56 @@ pub unsafe extern "C" fn hotplex_engine_stop_session(
             // SAFETY: non-NULL; the caller guarantees validity.
             unsafe { write_out(existed, was) };
         }
+        Ok(())
+    })
+}
+
+/// Writes the engine's metrics as OpenMetrics text (what a Prometheus
+/// scrape of `/metrics` returns, ending with `# EOF`; the host serves it
+/// where it likes) to `*text` (release with `hotplex_string_free()`). The
+/// families are those of the schema's `x-hotplex-metrics`
+/// (`hotplex_turns_total{outcome="ok"}`, `hotplex_turn_duration_seconds`,
+/// ...). Each engine has its own counters, starting at zero.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `text` must be NULL or valid for
+/// writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_metrics_text(
+    e: *const hotplex_engine,
+    text: *mut *mut c_char,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        check_out(text, "text")?;
+        let raw = c_string(&e.engine.metrics_text()).into_raw();
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(text, raw) };
+        Ok(())
+    })
+}
+
+/// Writes the engine's metrics as JSON to `*json_out` (release with
+/// `hotplex_string_free()`): an array of families `{"name", "type"
+/// ("counter", "gauge", "histogram", "info"), "help", "samples"}`, each
+/// sample `{"name", "labels": {...}, "value"}` as in the text (histograms
+/// as their `_bucket` samples with `le`, `_sum` and `_count`; a value that
+/// is not finite is null).
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `json_out` must be NULL or valid for
+/// writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_metrics_snapshot(
+    e: *const hotplex_engine,
+    json_out: *mut *mut c_char,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        check_out(json_out, "json_out")?;
+        write_json(json_out, &e.engine.metrics_snapshot());
         Ok(())
     })
 }

@@ -14,7 +14,7 @@
 //!   out-params only on success and records a per-thread message for
 //!   [`hotplex_last_error_message`];
 //! * no panic crosses the boundary (see `error::guard`), also not out of a
-//!   callback (the audit and permission callbacks);
+//!   callback (the audit, permission, observer and log callbacks);
 //! * input strings are `(ptr, len)` pairs that must be UTF-8.
 //!
 //! The Rust functions are `unsafe` because they trust C callers with raw
@@ -29,6 +29,7 @@ mod detector;
 mod engine;
 mod error;
 mod permission;
+mod telemetry;
 mod verdict;
 
 use std::ffi::{c_char, CString};
@@ -40,6 +41,10 @@ pub use error::{
     hotplex_last_error_detail, hotplex_last_error_message, hotplex_status, hotplex_status_name,
 };
 pub use permission::*;
+pub use telemetry::{
+    hotplex_log_callback, hotplex_observer_callback, hotplex_set_log_callback, HOTPLEX_LOG_DEBUG,
+    HOTPLEX_LOG_ERROR, HOTPLEX_LOG_INFO, HOTPLEX_LOG_TRACE, HOTPLEX_LOG_WARN,
+};
 pub use verdict::*;
 
 /// The version of the C ABI described by this header. It changes only when

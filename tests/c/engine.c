@@ -2,7 +2,8 @@
  * hot turns, a tool call denied by the WAF, every error status, PENDING
  * polls, NULL arguments, close; the permission callback's answers, a
  * follow-up turn without workdir, session_stats costs, option errors naming
- * the option, a blocked prompt through hotplex_engine_start().
+ * the option, a blocked prompt through hotplex_engine_start(); telemetry:
+ * the metrics text and snapshot, the lifecycle observer, the log callback.
  * Usage: engine <reference-agent> <tmpdir> */
 
 #include <stdbool.h>
@@ -44,6 +45,63 @@ static void on_permission(void *user_data, const char *request_json, size_t requ
     if (!h->answer) return;
     h->set_status = hotplex_permission_answer_set(answer, h->answer, strlen(h->answer));
     if (h->twice) h->set_status = hotplex_permission_answer_set(answer, "true", 4);
+}
+
+/* What the observer callback saw. It runs on the engine's observer thread;
+ * main reads this only after hotplex_engine_free(), after which no call
+ * runs (the library's promise). */
+struct observed {
+    int records;
+    int turns_finished;
+    char outcomes[512]; /* "ok,ok,..." */
+    char exits[256];    /* "closed,..." */
+};
+
+/* The value of "key":"..." in a JSON text, copied into out (empty if absent). */
+static void json_string(const char *json, const char *key, char *out, size_t n) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr(json, pat);
+    out[0] = '\0';
+    if (!p) return;
+    p += strlen(pat);
+    const char *end = strchr(p, '"');
+    if (end) snprintf(out, n, "%.*s", (int)(end - p), p);
+}
+
+static void append(char *list, size_t n, const char *item) {
+    size_t used = strlen(list);
+    snprintf(list + used, n - used, "%s%s", used ? "," : "", item);
+}
+
+static void on_record(void *user_data, const char *record_json, size_t len) {
+    struct observed *o = user_data;
+    char value[64];
+    o->records++;
+    if (strlen(record_json) != len) return; /* len is the text's length */
+    if (strstr(record_json, "\"type\":\"turn_finished\"")) {
+        o->turns_finished++;
+        json_string(record_json, "outcome", value, sizeof value);
+        append(o->outcomes, sizeof o->outcomes, value);
+    } else if (strstr(record_json, "\"type\":\"session_exited\"")) {
+        json_string(record_json, "reason", value, sizeof value);
+        append(o->exits, sizeof o->exits, value);
+    }
+}
+
+/* What the log callback saw (read after it was turned off). */
+struct logged {
+    int records;
+    int info_with_session; /* info records naming session "m" */
+    char first[1024];
+};
+
+static void on_log(void *user_data, const char *record_json, size_t len) {
+    struct logged *l = user_data;
+    if (!l->records++) snprintf(l->first, sizeof l->first, "%.*s", (int)len, record_json);
+    if (strstr(record_json, "\"level\":\"info\"") &&
+        strstr(record_json, "\"session_id\":\"m\""))
+        l->info_with_session++;
 }
 
 /* The number after "key": in a JSON text (its first occurrence), or -1. */
@@ -314,6 +372,80 @@ int main(int argc, char **argv) {
     CHECK(hotplex_permission_answer_set(NULL, "true", 4) == HOTPLEX_STATUS_INVALID_ARGUMENT);
     CHECK(hotplex_engine_close(pe) == HOTPLEX_STATUS_OK);
     hotplex_engine_free(pe);
+
+    /* Telemetry. Logs: process-wide, levels 0 (trace) .. 4 (error). */
+    struct logged logs = {0};
+    CHECK(hotplex_set_log_callback(5, on_log, &logs) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_set_log_callback(-1, NULL, NULL) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_set_log_callback(HOTPLEX_LOG_INFO, on_log, &logs) == HOTPLEX_STATUS_OK);
+
+    /* The callbacks struct: size is required, unknown fields must be zero. */
+    struct observed obs = {0};
+    hotplex_engine *te = NULL;
+    hotplex_engine_callbacks cb = {0};
+    CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &cb, &te) ==
+          HOTPLEX_STATUS_INVALID_ARGUMENT);
+    struct {
+        hotplex_engine_callbacks cb;
+        void *newer_callback;
+    } newer = {{sizeof newer, NULL, NULL, NULL, NULL}, (void *)on_log};
+    CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &newer.cb, &te) ==
+          HOTPLEX_STATUS_INVALID_ARGUMENT);
+    newer.newer_callback = NULL; /* a newer struct with nothing new set is fine */
+    CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &newer.cb, &te) ==
+              HOTPLEX_STATUS_OK &&
+          te);
+    hotplex_engine_free(te);
+    te = NULL;
+    CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &cb, NULL) ==
+          HOTPLEX_STATUS_INVALID_ARGUMENT);
+    cb.size = sizeof cb;
+    cb.observer = on_record;
+    cb.observer_data = &obs;
+    CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &cb, &te) == HOTPLEX_STATUS_OK &&
+          te);
+
+    /* Three ok turns and a blocked prompt move the counters exactly. */
+    for (int i = 0; i < 3; i++) {
+        CHECK(run(te, "m", "hello", NULL, &turn, NULL, NULL) == HOTPLEX_STATUS_OK);
+        hotplex_string_free(turn);
+    }
+    CHECK(submit(te, "m", "rm -rf /", NULL, &s) == HOTPLEX_STATUS_DANGER_BLOCKED);
+    char *metrics = NULL;
+    CHECK(hotplex_engine_metrics_text(te, &metrics) == HOTPLEX_STATUS_OK && metrics);
+    CHECK(metrics && strstr(metrics, "hotplex_turns_total{outcome=\"ok\"} 3\n"));
+    CHECK(metrics && strstr(metrics, "hotplex_turns_total{outcome=\"blocked\"} 1\n"));
+    CHECK(metrics && strstr(metrics, "hotplex_session_starts_total{mode=\"fresh\"} 1\n"));
+    CHECK(metrics && strstr(metrics, "hotplex_waf_checks_total{source=\"prompt\"} 4\n"));
+    CHECK(metrics && strlen(metrics) > 6 &&
+          strcmp(metrics + strlen(metrics) - 6, "# EOF\n") == 0);
+    hotplex_string_free(metrics);
+    CHECK(hotplex_engine_metrics_snapshot(te, &json) == HOTPLEX_STATUS_OK && json);
+    CHECK(json && strstr(json, "\"name\":\"hotplex_turns_total\"") &&
+          strstr(json, "\"type\":\"counter\"") &&
+          strstr(json, "{\"outcome\":\"ok\"}"));
+    hotplex_string_free(json);
+    metrics = (char *)1;
+    CHECK(hotplex_engine_metrics_text(NULL, &metrics) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_metrics_text(te, NULL) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_metrics_snapshot(NULL, &metrics) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_metrics_snapshot(te, NULL) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(metrics == (char *)1);
+
+    /* Freeing a closed engine delivers what was queued, then no more calls. */
+    CHECK(hotplex_engine_close(te) == HOTPLEX_STATUS_OK);
+    hotplex_engine_free(te);
+    CHECK(obs.turns_finished == 4);
+    CHECK(strcmp(obs.outcomes, "ok,ok,ok,blocked") == 0);
+    CHECK(strcmp(obs.exits, "closed") == 0);
+    if (strcmp(obs.outcomes, "ok,ok,ok,blocked") != 0 || strcmp(obs.exits, "closed") != 0)
+        fprintf(stderr, "observer saw outcomes [%s], exits [%s]\n", obs.outcomes, obs.exits);
+
+    /* Turning logs off: when it returns, on_log runs no more. */
+    CHECK(hotplex_set_log_callback(HOTPLEX_LOG_ERROR, NULL, NULL) == HOTPLEX_STATUS_OK);
+    CHECK(logs.records > 0 && logs.info_with_session > 0);
+    CHECK(strstr(logs.first, "\"target\":") && strstr(logs.first, "\"message\":"));
+    if (!logs.info_with_session) fprintf(stderr, "logs: %d, first %s\n", logs.records, logs.first);
 
     printf("C engine: %d checks, %d failed\n", checks, failures);
     return failures == 0 ? 0 : 1;

@@ -3,8 +3,10 @@
 // generated from hotplex-core's contract module):
 //
 //   - the records of the schema's top-level anyOf (Turn, SessionInfo,
-//     SessionStats) and the records they reference (Usage, ToolCall), except
-//     the types written by hand (hand below);
+//     SessionStats, LogRecord) and the records they reference (Usage,
+//     ToolCall), except the types written by hand (hand below);
+//   - its tagged unions (LifecycleRecord) as one struct each: Type and the
+//     fields of every variant;
 //   - the Status constants of x-hotplex-errors and their errors.Is sentinels.
 //
 // Run it through go generate from bindings/go:
@@ -142,7 +144,7 @@ func render(raw []byte) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("top-level anyOf entry without a $ref")
 		}
-		if d := s.Defs[name]; d != nil && d.Properties != nil && hand[name] == "" {
+		if d := s.Defs[name]; d != nil && (d.Properties != nil || isUnion(d)) && hand[name] == "" {
 			g.queue = append(g.queue, name)
 			g.seen[name] = true
 		}
@@ -204,6 +206,9 @@ const wrapAt = 72
 // record writes the struct of a $defs record.
 func (g *gen) record(name string) error {
 	d := g.s.Defs[name]
+	if isUnion(d) {
+		return g.union(name)
+	}
 	g.line("")
 	g.comment(fmt.Sprintf("%s is the contract's %s record.\n\n%s", name, name, doc(d.Description)))
 	g.line("type %s struct {", name)
@@ -230,6 +235,92 @@ func (g *gen) record(name string) error {
 	return nil
 }
 
+// isUnion tells a tagged union: a oneOf of objects, each with a constant
+// "type" (LifecycleRecord).
+func isUnion(d *def) bool {
+	if d == nil || len(d.OneOf) == 0 {
+		return false
+	}
+	for _, v := range d.OneOf {
+		t := v.Properties["type"]
+		if t == nil || t.Const == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// union writes one struct for a tagged union: Type, then every field of
+// every variant (first seen first), each noting the variants that have it.
+// A field that two variants type differently is an error.
+func (g *gen) union(name string) error {
+	d := g.s.Defs[name]
+	g.line("")
+	g.comment(fmt.Sprintf("%s is the contract's %s record: one struct for all its variants, told "+
+		"apart by Type; the fields of other variants are zero.\n\n%s", name, name, doc(d.Description)))
+	g.line("type %s struct {", name)
+	type field struct {
+		typ, text string
+		in        []string
+	}
+	fields := map[string]*field{}
+	var order, variants []string
+	for _, v := range d.OneOf {
+		variant := *v.Properties["type"].Const
+		variants = append(variants, strconv.Quote(variant))
+		for _, prop := range fieldOrder(v) {
+			if prop == "type" {
+				continue
+			}
+			p := v.Properties[prop]
+			typ, typeNote, err := g.goType(name+"."+prop, p)
+			if err != nil {
+				return fmt.Errorf("%s.%s (%s): %w", name, prop, variant, err)
+			}
+			if f := fields[prop]; f != nil {
+				if f.typ != typ {
+					return fmt.Errorf("%s.%s is %s in one variant and %s in %s", name, prop, f.typ, typ, variant)
+				}
+				f.in = append(f.in, variant)
+				continue
+			}
+			text := doc(p.Description)
+			if text == "" {
+				return fmt.Errorf("%s.%s (%s) has no description", name, prop, variant)
+			}
+			if typeNote != "" {
+				text += " " + typeNote
+			}
+			if note := goNotes[name+"."+prop]; note != "" {
+				text += "\n" + note
+			}
+			fields[prop] = &field{typ: typ, text: text, in: []string{variant}}
+			order = append(order, prop)
+		}
+	}
+	g.comment("The variant: " + oneOf(variants) + ".")
+	g.line("Type string `json:\"type\"`")
+	for _, prop := range order {
+		f := fields[prop]
+		in := "Set in " + strings.Join(f.in, ", ") + "."
+		if len(f.in) == len(variants) {
+			in = "Set in every variant."
+		}
+		g.comment(f.text + "\n" + in)
+		g.line("%s %s `json:%q`", camel(prop), f.typ, prop)
+	}
+	g.line("}")
+	return nil
+}
+
+// oneOf lists quoted values: "a", "b" or "c".
+func oneOf(values []string) string {
+	if n := len(values); n > 1 {
+		return strings.Join(values[:n-1], ", ") + " or " + values[n-1]
+	}
+	return strings.Join(values, "")
+}
+
 // fieldOrder is the required properties in the schema's (declaration)
 // order, then the optional ones by name.
 func fieldOrder(d *def) []string {
@@ -251,7 +342,15 @@ func (g *gen) goType(key string, p *def) (string, string, error) {
 		return g.refType(p.Ref)
 	}
 	if len(p.AnyOf) > 0 {
-		return "", "", fmt.Errorf("anyOf properties are not supported")
+		// Only a nullable reference: [{"$ref": ...}, {"type": "null"}].
+		if len(p.AnyOf) != 2 || p.AnyOf[0].Ref == "" || string(p.AnyOf[1].Type) != `"null"` {
+			return "", "", fmt.Errorf("anyOf properties other than a nullable $ref are not supported")
+		}
+		typ, note, err := g.refType(p.AnyOf[0].Ref)
+		if err != nil || typ != "string" {
+			return "*" + typ, note, err
+		}
+		return typ, strings.TrimSpace(note + ` Empty ("") when null.`), nil
 	}
 	var types []string
 	if len(p.Type) > 0 && p.Type[0] == '[' {
@@ -335,11 +434,7 @@ func (g *gen) refType(ref string) (string, string, error) {
 			}
 			values = append(values, strconv.Quote(*v.Const))
 		}
-		note := "One of " + strings.Join(values, ", ") + "."
-		if n := len(values); n > 1 {
-			note = "One of " + strings.Join(values[:n-1], ", ") + " or " + values[n-1] + "."
-		}
-		return "string", note, nil
+		return "string", "One of " + oneOf(values) + ".", nil
 	}
 	if d.Properties == nil {
 		return "", "", fmt.Errorf("%s: not a record", name)
