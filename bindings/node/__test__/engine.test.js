@@ -7,53 +7,13 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { execFileSync, spawnSync } = require('node:child_process')
+const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
 const { Engine, TurnStream, Detector } = require('..')
-
-// bindings/node/__test__ -> the repository root.
-const ROOT = path.resolve(__dirname, '..', '..', '..')
-
-function agent() {
-  if (process.env.HOTPLEX_REFERENCE_AGENT) return process.env.HOTPLEX_REFERENCE_AGENT
-  const found = path.join(ROOT, 'target', 'debug', 'hotplex-reference-agent')
-  if (!fs.existsSync(found)) {
-    execFileSync('cargo', ['build', '-q', '-p', 'hotplex-reference-agent'], { cwd: ROOT, stdio: 'inherit' })
-  }
-  return found
-}
-
-const AGENT = agent()
-
-function tmpDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'hotplex-node-engine-'))
-}
-
-/** Runs `fn(engine, dir)` with a fresh engine on the reference agent, then closes it. */
-async function withEngine(options, fn) {
-  if (typeof options === 'function') {
-    fn = options
-    options = {}
-  }
-  const dir = tmpDir()
-  const engine = new Engine({
-    binary: AGENT,
-    env: { HOTPLEX_REF_STATE: dir },
-    defaultWorkdir: path.join(dir, 'work'),
-    // Generous: a loaded machine must not turn a clean interrupt into a kill.
-    interruptGrace: 2,
-    ...options,
-  })
-  try {
-    return await fn(engine, dir)
-  } finally {
-    await engine.close()
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
-}
+const { ROOT, AGENT, tmpDir, withEngine } = require('./support')
 
 /** Awaits `promise`, which must reject with an Error of `code`; returns the error. */
 async function rejectsWith(promise, code) {

@@ -10,7 +10,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { execFileSync, spawnSync } = require('node:child_process')
+const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -19,47 +19,7 @@ const parsePrometheus = require('parse-prometheus-text-format')
 const client = require('prom-client')
 
 const { Engine, setLogger, registerPromClient } = require('..')
-
-// bindings/node/__test__ -> the repository root.
-const ROOT = path.resolve(__dirname, '..', '..', '..')
-
-function agent() {
-  if (process.env.HOTPLEX_REFERENCE_AGENT) return process.env.HOTPLEX_REFERENCE_AGENT
-  const found = path.join(ROOT, 'target', 'debug', 'hotplex-reference-agent')
-  if (!fs.existsSync(found)) {
-    execFileSync('cargo', ['build', '-q', '-p', 'hotplex-reference-agent'], { cwd: ROOT, stdio: 'inherit' })
-  }
-  return found
-}
-
-const AGENT = agent()
-
-/** The options of the engine tests (and of the core's scenario). */
-function options(dir, extra = {}) {
-  return {
-    binary: AGENT,
-    env: { HOTPLEX_REF_STATE: dir },
-    defaultWorkdir: path.join(dir, 'work'),
-    interruptGrace: 2,
-    ...extra,
-  }
-}
-
-function tmpDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'hotplex-node-telemetry-'))
-}
-
-/** Runs `fn(engine)` with a fresh engine on the reference agent, then closes it. */
-async function withEngine(extra, fn) {
-  const dir = tmpDir()
-  const engine = new Engine(options(dir, extra))
-  try {
-    return await fn(engine, dir)
-  } finally {
-    await engine.close()
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
-}
+const { ROOT, AGENT, tmpDir, options, withEngine } = require('./support')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
