@@ -34,7 +34,7 @@
 
 mod engine;
 mod json;
-mod telemetry;
+pub mod telemetry;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
