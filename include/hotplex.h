@@ -47,11 +47,17 @@
  *
  * Threads. A hotplex_detector is immutable: any number of threads may check with the same
  *   detector at once. A hotplex_detector_builder or a hotplex_verdict must be used by one
- *   thread at a time (handing it to another thread is fine). The audit callback runs on the
- *   checking thread, so it must be thread-safe when a detector is shared. An engine's permission
- *   callback runs on the engine's own threads (see hotplex_permission_callback), its observer
- *   on its observer thread (hotplex_observer_callback), and the log callback on hotplex's log
- *   thread (hotplex_log_callback). Every callback must return normally (no C++ exception, no
+ *   thread at a time (handing it to another thread is fine). A hotplex_engine is safe for
+ *   concurrent use (except hotplex_engine_free()). A hotplex_turn_stream is read (_next,
+ *   _finish, _fd) by one thread at a time, but hotplex_turn_stream_cancel() may be called from
+ *   any thread at any time. No *_free may run concurrently with another call on its handle.
+ *   Streams may outlive their engine, verdicts their detector (see hotplex_engine and
+ *   hotplex_turn_stream below). The audit callback runs on the checking thread, so it must be
+ *   thread-safe when a detector is shared. An engine's permission callback runs on the
+ *   engine's own threads (see hotplex_permission_callback), its observer on its observer
+ *   thread (hotplex_observer_callback), the callbacks of a turn on the engine's threads
+ *   (hotplex_event_callback), and the log callback on hotplex's log thread
+ *   (hotplex_log_callback). Every callback must return normally (no C++ exception, no
  *   longjmp out of it).
  *
  * Versions. HOTPLEX_ABI_VERSION below is the ABI this header describes; hotplex_abi_version()
@@ -326,6 +332,19 @@ typedef struct hotplex_detector_builder hotplex_detector_builder;
 /**
  * A session pool (opaque). Create with `hotplex_engine_new()`, release
  * with `hotplex_engine_free()`.
+ *
+ * Threads: an engine is safe for concurrent use. Any number of threads may
+ * call `hotplex_engine_start()`, `_submit()`, `_start_with_callback()`,
+ * `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()` and
+ * `_close()` on the same engine at once. `hotplex_engine_free()` must not
+ * run concurrently with any other call on the engine, nor from inside one
+ * of its callbacks.
+ *
+ * Lifetime: the turn streams of an engine may outlive it (see
+ * `hotplex_turn_stream`): freeing the engine stops its sessions, so their
+ * turns end (`HOTPLEX_STATUS_CLOSED` or `HOTPLEX_STATUS_SESSION_DEAD`),
+ * and its threads stay until its last stream is freed and its last
+ * callback turn has had its final call and `destroy`.
  */
 typedef struct hotplex_engine hotplex_engine;
 
@@ -338,8 +357,24 @@ typedef struct hotplex_permission_answer hotplex_permission_answer;
 
 /**
  * The events and outcome of one submitted turn (opaque). Create with
- * `hotplex_engine_start()` or `hotplex_engine_submit()`, release with
+ * `hotplex_engine_start()`, `hotplex_engine_submit()` or
+ * `hotplex_engine_start_with_callback()`, release with
  * `hotplex_turn_stream_free()`.
+ *
+ * Threads: `hotplex_turn_stream_next()`, `_finish()` and `_fd()` on one
+ * stream must be called by one thread at a time (handing the stream to
+ * another thread between calls is fine; different streams are
+ * independent). `hotplex_turn_stream_cancel()` may be called from any
+ * thread at any time while the stream is alive, also while another thread
+ * waits in `_next()` or `_finish()` (which then return promptly).
+ * `hotplex_turn_stream_free()` must not run concurrently with any other
+ * call on the stream.
+ *
+ * Lifetime: a stream may outlive its engine. When the engine is freed
+ * first, its sessions are stopped and the turn ends (`_finish()` returns
+ * `HOTPLEX_STATUS_CLOSED` or `HOTPLEX_STATUS_SESSION_DEAD`, or the turn if
+ * it had already ended); the engine's threads stay until the last stream
+ * is freed.
  */
 typedef struct hotplex_turn_stream hotplex_turn_stream;
 
@@ -469,6 +504,48 @@ typedef struct hotplex_engine_callbacks {
      */
     void *observer_data;
 } hotplex_engine_callbacks;
+
+/**
+ * Receives one event of a turn started with
+ * `hotplex_engine_start_with_callback()`: `event_json` is an event object
+ * (`{"type": "answer", "text": ...}`), `len` bytes of UTF-8 plus a
+ * terminating NUL, valid only during the call (copy what you keep).
+ *
+ * It runs on one of the engine's threads, one call at a time per turn, in
+ * the order of the turn's events (calls for different turns may run
+ * concurrently). Keep it short: it holds one of the engine's two worker
+ * threads. It may call `hotplex_turn_stream_cancel()` and
+ * `hotplex_turn_stream_free()` on its own stream, but none of the calls
+ * that block (`hotplex_turn_stream_next()` with a timeout,
+ * `hotplex_turn_stream_finish()`, `hotplex_engine_close()`,
+ * `hotplex_engine_stop_session()`), and must not free its engine.
+ */
+typedef void (*hotplex_event_callback)(void *user_data, const char *event_json, size_t len);
+
+/**
+ * The final call for a turn started with
+ * `hotplex_engine_start_with_callback()`, after its last event.
+ * `HOTPLEX_STATUS_OK`: `text` is the turn as JSON (as
+ * `hotplex_turn_stream_finish()` writes it). Any other status is the
+ * turn's failure (as `_finish()` would return it; `TURN_TIMEOUT` also for
+ * a cancelled turn, `CLOSED` when the engine went away): `text` is the
+ * message, and `hotplex_last_error_message()` / `hotplex_last_error_detail()`
+ * called on this thread during the call return the message and the detail.
+ * `text` is `len` bytes of UTF-8 plus a NUL, valid only during the call.
+ * Same thread rules as `hotplex_event_callback`.
+ */
+typedef void (*hotplex_done_callback)(void *user_data,
+                                      enum hotplex_status status,
+                                      const char *text,
+                                      size_t len);
+
+/**
+ * Releases the `user_data` of `hotplex_engine_start_with_callback()`:
+ * called exactly once, after the final `on_done` call (or, when the start
+ * fails, before `hotplex_engine_start_with_callback()` returns, on the
+ * calling thread). No callback of the turn runs afterwards.
+ */
+typedef void (*hotplex_destroy_callback)(void *user_data);
 
 /**
  * Receives hotplex's log records, set with `hotplex_set_log_callback()`.
@@ -752,6 +829,12 @@ enum hotplex_status hotplex_engine_new_with_permission(const char *options_json,
  * again; for a closed engine it first waits (up to 2 s) until the
  * observer has had the records still queued. NULL is ignored.
  *
+ * Streams and callback turns of the engine may outlive it: their turns
+ * end (`HOTPLEX_STATUS_CLOSED` or `_SESSION_DEAD`), a callback turn still
+ * gets its final call and `destroy` (on a hotplex thread, possibly after
+ * this returns), and the engine's threads stay until the last of them is
+ * done. The permission callback may still run while they stop.
+ *
  * # Safety
  * `e` must be NULL or an engine from `hotplex_engine_new()` not freed yet;
  * no other call may use it concurrently or afterwards.
@@ -806,45 +889,48 @@ enum hotplex_status hotplex_engine_start(const struct hotplex_engine *e,
                                          struct hotplex_turn_stream **out);
 
 /**
- * Waits up to `timeout_ms` (negative: no limit) for the turn's next event.
- * On `HOTPLEX_STATUS_OK`, `*event_json` is an event object (`{"type":
- * "answer", "text": ...}`; release it with `hotplex_string_free()`), or
- * NULL once the turn is over: then call `hotplex_turn_stream_finish()`.
- * `HOTPLEX_STATUS_PENDING`: nothing arrived in time (nothing written).
+ * Starts a turn like `hotplex_engine_start()`, but delivers it to
+ * callbacks instead of a stream to read: each event, in order, to
+ * `on_event(user_data, event_json, len)` (may be NULL: events are
+ * dropped), then one final `on_done(user_data, status, text, len)` (may be
+ * NULL) with the turn or its failure, then `destroy(user_data)` (may be
+ * NULL). All of them run on one of the engine's threads; see
+ * `hotplex_event_callback` and `hotplex_done_callback` for what they may
+ * do there.
+ *
+ * `destroy` is called exactly once in every case: after `on_done` when
+ * the turn ends (completed, failed, cancelled, or its engine freed: then
+ * `on_done` gets `HOTPLEX_STATUS_CLOSED` or `_SESSION_DEAD`), and when
+ * this function fails (bad arguments, as for `hotplex_engine_start()`),
+ * before it returns, on the calling thread, without `on_done`. So
+ * `user_data` must stay valid, and usable from the engine's threads, until
+ * `destroy` is called (with `destroy` NULL: until `on_done` has returned).
+ *
+ * `out` may be NULL: nobody can cancel the turn then (it runs to its end,
+ * or until its session is stopped or the engine closed or freed).
+ * Otherwise `*out` is a handle for `hotplex_turn_stream_cancel()` (from any
+ * thread, also from the callbacks) and `hotplex_turn_stream_free()`
+ * (which cancels a turn still running, like freeing any stream; the final
+ * callback and `destroy` still follow, possibly after free returns); the
+ * reading calls (`_next()`, `_finish()`, `_fd()`) fail on it with
+ * `HOTPLEX_STATUS_INVALID_ARGUMENT`.
  *
  * # Safety
- * `s` must be NULL or a live stream used by one thread at a time;
- * `event_json` must be NULL or valid for writing a pointer.
+ * As for `hotplex_engine_start()`, except that `out` may be NULL; each
+ * callback must be NULL or a function with its typedef's contract.
  */
-enum hotplex_status hotplex_turn_stream_next(struct hotplex_turn_stream *s,
-                                             int64_t timeout_ms,
-                                             char **event_json);
-
-/**
- * Waits for the end of the turn (events not read yet are dropped) and
- * writes the turn as JSON to `*turn_json` (release with
- * `hotplex_string_free()`): the core's `Turn` (`text`, `cold_start`,
- * `resumed`, `duration_ms`, `queued_ms`, `usage`, `cost_usd`, `tools`,
- * `model`, `events`, `pid`, ...: the `Turn` of the schema). A failed turn
- * returns its status (`TURN_TIMEOUT`, `SESSION_DEAD`, `TURN_FAILED` with
- * its subtype in `hotplex_last_error_detail()`, `START_FAILED`, `CLOSED`).
- * Either way the stream is spent: free it.
- *
- * # Safety
- * `s` must be NULL or a live stream used by one thread at a time;
- * `turn_json` must be NULL or valid for writing a pointer.
- */
-enum hotplex_status hotplex_turn_stream_finish(struct hotplex_turn_stream *s, char **turn_json);
-
-/**
- * Releases a stream; a turn still running is cancelled (the agent is
- * interrupted, the session stays usable). NULL is ignored.
- *
- * # Safety
- * `s` must be NULL or a stream from `hotplex_engine_start()` or
- * `hotplex_engine_submit()` not freed yet, not in use by another thread.
- */
-void hotplex_turn_stream_free(struct hotplex_turn_stream *s);
+enum hotplex_status hotplex_engine_start_with_callback(const struct hotplex_engine *e,
+                                                       const char *session_id,
+                                                       size_t session_id_len,
+                                                       const char *prompt,
+                                                       size_t prompt_len,
+                                                       const char *turn_options_json,
+                                                       size_t turn_options_len,
+                                                       hotplex_event_callback on_event,
+                                                       hotplex_done_callback on_done,
+                                                       void *user_data,
+                                                       hotplex_destroy_callback destroy,
+                                                       struct hotplex_turn_stream **out);
 
 /**
  * Writes a JSON array of session snapshots (the schema's `SessionInfo`:
@@ -1008,6 +1094,105 @@ enum hotplex_status hotplex_permission_answer_fail(struct hotplex_permission_ans
 enum hotplex_status hotplex_set_log_callback(int32_t min_level,
                                              hotplex_log_callback callback,
                                              void *user_data);
+
+/**
+ * Waits up to `timeout_ms` (negative: no limit) for the turn's next event.
+ * On `HOTPLEX_STATUS_OK`, `*event_json` is an event object (`{"type":
+ * "answer", "text": ...}`; release it with `hotplex_string_free()`), or
+ * NULL once the turn is over: then call `hotplex_turn_stream_finish()`.
+ * `HOTPLEX_STATUS_PENDING`: nothing arrived in time (nothing written).
+ * With `timeout_ms` 0 it never waits: the way to drain a stream after its
+ * descriptor (`hotplex_turn_stream_fd()`) polled readable. After
+ * `hotplex_turn_stream_cancel()` the events already queued are still
+ * returned, then NULL. A stream of the callback form fails with
+ * `HOTPLEX_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `s` must be NULL or a live stream, not used by another thread except
+ * through `hotplex_turn_stream_cancel()`; `event_json` must be NULL or
+ * valid for writing a pointer.
+ */
+enum hotplex_status hotplex_turn_stream_next(const struct hotplex_turn_stream *s,
+                                             int64_t timeout_ms,
+                                             char **event_json);
+
+/**
+ * Waits for the end of the turn (events not read yet are dropped) and
+ * writes the turn as JSON to `*turn_json` (release with
+ * `hotplex_string_free()`): the core's `Turn` (`text`, `cold_start`,
+ * `resumed`, `duration_ms`, `queued_ms`, `usage`, `cost_usd`, `tools`,
+ * `model`, `events`, `pid`, ...: the `Turn` of the schema). A failed turn
+ * returns its status (`TURN_TIMEOUT`, also for a turn cancelled with
+ * `hotplex_turn_stream_cancel()`; `SESSION_DEAD`, `TURN_FAILED` with its
+ * subtype in `hotplex_last_error_detail()`, `START_FAILED`, `CLOSED`).
+ * Either way the stream is spent: free it. A stream of the callback form
+ * fails with `HOTPLEX_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `s` must be NULL or a live stream, not used by another thread except
+ * through `hotplex_turn_stream_cancel()`; `turn_json` must be NULL or
+ * valid for writing a pointer.
+ */
+enum hotplex_status hotplex_turn_stream_finish(const struct hotplex_turn_stream *s,
+                                               char **turn_json);
+
+/**
+ * Writes to `*fd` a file descriptor that is readable whenever
+ * `hotplex_turn_stream_next(s, 0, ...)` would return at once with an event
+ * or with the end of the turn, so that a host can wait for the stream in
+ * poll(), select(), epoll or libuv (`uv_poll_t`) and then drain it with a
+ * zero timeout. Level-triggered: it stays readable while anything is
+ * queued, and from the end of the turn on (like a socket at end of file)
+ * until the stream is freed. Do not read from it or write to it: the
+ * stream resets it itself when `_next()` takes the last queued event.
+ *
+ * Every call returns the same descriptor (created by the first; Linux:
+ * an eventfd, non-blocking, close-on-exec). It belongs to the stream:
+ * `hotplex_turn_stream_free()` closes it; the host must not close it, and
+ * must remove it from an epoll set or a libuv poll handle before freeing
+ * the stream. Fails with `HOTPLEX_STATUS_IO` if no descriptor can be made
+ * (or the platform has no eventfd), `HOTPLEX_STATUS_INVALID_ARGUMENT` for
+ * a stream of the callback form.
+ *
+ * # Safety
+ * `s` must be NULL or a live stream, not used by another thread except
+ * through `hotplex_turn_stream_cancel()`; `fd` must be NULL or valid for
+ * writing an int.
+ */
+enum hotplex_status hotplex_turn_stream_fd(const struct hotplex_turn_stream *s, int *fd);
+
+/**
+ * Cancels the turn if it still runs: the agent is interrupted (then, after
+ * the engine's `interrupt_grace`, its process tree is killed); after a
+ * clean interrupt the session stays hot for its next turn. The stream then
+ * ends: `hotplex_turn_stream_next()` returns the events already queued,
+ * then NULL, and `_finish()` returns `HOTPLEX_STATUS_TURN_TIMEOUT`; the
+ * callback form gets its final call with that status. A turn that is over
+ * keeps its outcome. Idempotent; does not wait for the agent.
+ *
+ * Unlike the other stream calls it may be called from any thread at any
+ * time while the stream is alive, also while another thread is blocked in
+ * `_next()` or `_finish()` on it (they return promptly), and from inside
+ * the stream's own callbacks. The stream must still be freed.
+ *
+ * # Safety
+ * `s` must be NULL or a live stream (not being freed).
+ */
+enum hotplex_status hotplex_turn_stream_cancel(const struct hotplex_turn_stream *s);
+
+/**
+ * Releases a stream; a turn still running is cancelled (as by
+ * `hotplex_turn_stream_cancel()`; the agent is interrupted, the session
+ * stays usable) and its descriptor, if `hotplex_turn_stream_fd()` made
+ * one, is closed. For the callback form the final callback and
+ * `destroy` still follow, on a hotplex thread, possibly after this
+ * returns. NULL is ignored.
+ *
+ * # Safety
+ * `s` must be NULL or a stream not freed yet, and no other call may use it
+ * concurrently (not even `_cancel()`) or afterwards.
+ */
+void hotplex_turn_stream_free(struct hotplex_turn_stream *s);
 
 /**
  * Frees a verdict. NULL is a no-op.

@@ -40,16 +40,12 @@ import "C"
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"reflect"
 	"runtime/cgo"
 	"strings"
 	"sync"
 	"time"
 )
-
-// pollInterval is how often Execute wakes to check its context.
-const pollInterval = 50 * time.Millisecond
 
 // EngineOptions configures an Engine: the core's engine options (the
 // schema's EngineOptions), one field per option, the json tag naming it. A
@@ -162,12 +158,16 @@ func wire(opts any) ([]byte, error) {
 // Event is one event of a turn. Type is the seed's name: "session_start",
 // "thinking", "answer", "tool_use", "tool_result", "permission_request",
 // "danger_block", "session_stats" or "error"; Data holds its fields (the
-// schema's Event).
+// schema's Event). Stream ends a turn that succeeded with one more, of
+// Type EventTurn, whose Turn is the turn.
 type Event struct {
 	// Type is the event's name.
 	Type string
 	// Data is the event's fields, without "type".
 	Data map[string]any
+	// Turn is the finished turn, set only on Stream's last event (Type
+	// EventTurn).
+	Turn *Turn
 }
 
 // UnmarshalJSON decodes an event object ({"type": ..., fields...}).
@@ -254,66 +254,19 @@ func jsonString(p *C.char) []byte {
 // are *Error values matching ErrDangerBlocked, ErrTurnTimeout,
 // ErrSessionDead, ErrTurnFailed, ErrCapacityExceeded, ErrStartFailed,
 // ErrInvalidConfig or ErrEngineClosed. A prompt the WAF blocks is a
-// "danger_block" event for OnEvent, then ErrDangerBlocked.
+// "danger_block" event for OnEvent, then ErrDangerBlocked. See Stream for
+// the same turn as a sequence to range over.
 func (e *Engine) Execute(ctx context.Context, sessionID, prompt string, opts *TurnOptions) (*Turn, error) {
-	if opts == nil {
-		opts = &TurnOptions{}
+	var onEvent func(Event)
+	if opts != nil {
+		onEvent = opts.OnEvent
 	}
-	tjs, err := wire(*opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var stream *C.hotplex_turn_stream
-	ip, in := cString(sessionID)
-	pp, pn := cString(prompt)
-	tp, tn := cString(string(tjs))
-	if err := e.use(func() error {
-		return call(func() C.hotplex_status {
-			return C.hotplex_status(C.hotplex_engine_start(e.e, ip, in, pp, pn, tp, tn, &stream))
-		})
-	}); err != nil {
-		return nil, err
-	}
-	// Freeing the stream before the end cancels the turn.
-	defer C.hotplex_turn_stream_free(stream)
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	return e.run(ctx, sessionID, prompt, opts, func(ev Event) bool {
+		if onEvent != nil {
+			onEvent(ev)
 		}
-		var ev *C.char
-		err := call(func() C.hotplex_status {
-			return C.hotplex_status(C.hotplex_turn_stream_next(stream, C.int64_t(pollInterval.Milliseconds()), &ev))
-		})
-		if errors.Is(err, errPending) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ev == nil {
-			break
-		}
-		raw := jsonString(ev)
-		if opts.OnEvent != nil {
-			var event Event
-			if err := json.Unmarshal(raw, &event); err != nil {
-				return nil, err
-			}
-			opts.OnEvent(event)
-		}
-	}
-	var tj *C.char
-	if err := call(func() C.hotplex_status { return C.hotplex_status(C.hotplex_turn_stream_finish(stream, &tj)) }); err != nil {
-		return nil, err
-	}
-	turn := &Turn{}
-	if err := json.Unmarshal(jsonString(tj), turn); err != nil {
-		return nil, err
-	}
-	return turn, nil
+		return true
+	})
 }
 
 // Sessions returns a snapshot of every session, sorted by id.

@@ -10,49 +10,55 @@
 //! Each engine owns a small tokio runtime (two worker threads) on which its
 //! sessions run. Blocking calls (`hotplex_turn_stream_next`, `_finish`,
 //! `hotplex_engine_stop_session`, `hotplex_engine_close`) wait on the
-//! calling thread; `hotplex_turn_stream_next` takes a timeout so a host can
-//! poll for cancellation (Go's `context.Context`, a UI's stop button).
-//! Freeing an unfinished stream cancels its turn (the agent is interrupted).
+//! calling thread. A turn is read from its stream (`turn.rs`): blocking,
+//! with a timeout, or after its pollable descriptor became readable; or it
+//! is delivered to callbacks. Cancelling or freeing an unfinished stream
+//! cancels its turn (the agent is interrupted).
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use hotplex_core::{Engine, EngineOptions, TurnOptions, TurnStream};
 use serde_json::Value;
 
-use crate::error::{
-    borrow, borrow_mut, c_string, check_out, free_box, guard, str_arg, write_out, Failure,
-};
+use crate::error::{borrow, c_string, check_out, guard, str_arg, write_out, Failure};
 use crate::hotplex_status;
 use crate::permission::{self, hotplex_permission_callback};
 use crate::telemetry::{self, hotplex_observer_callback, ObserverLink};
+use crate::turn::{
+    self, hotplex_destroy_callback, hotplex_done_callback, hotplex_event_callback,
+    hotplex_turn_stream, RuntimeRef,
+};
 
 /// A session pool (opaque). Create with `hotplex_engine_new()`, release
 /// with `hotplex_engine_free()`.
+///
+/// Threads: an engine is safe for concurrent use. Any number of threads may
+/// call `hotplex_engine_start()`, `_submit()`, `_start_with_callback()`,
+/// `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()` and
+/// `_close()` on the same engine at once. `hotplex_engine_free()` must not
+/// run concurrently with any other call on the engine, nor from inside one
+/// of its callbacks.
+///
+/// Lifetime: the turn streams of an engine may outlive it (see
+/// `hotplex_turn_stream`): freeing the engine stops its sessions, so their
+/// turns end (`HOTPLEX_STATUS_CLOSED` or `HOTPLEX_STATUS_SESSION_DEAD`),
+/// and its threads stay until its last stream is freed and its last
+/// callback turn has had its final call and `destroy`.
 pub struct hotplex_engine {
-    /// Always `Some` until dropped (taken to shut it down without waiting).
-    rt: Option<Arc<tokio::runtime::Runtime>>,
+    /// Declared before `engine`: as before, the runtime is let go (shut
+    /// down in the background if no stream holds it) before the engine's
+    /// sessions are told to stop; each kills its own tree.
+    rt: RuntimeRef,
     engine: Engine,
     /// The C observer, ended by `hotplex_engine_free()` after the engine.
     observer: Option<ObserverLink>,
 }
 
 impl hotplex_engine {
-    fn rt(&self) -> &Arc<tokio::runtime::Runtime> {
-        self.rt
-            .as_ref()
-            .expect("the runtime lives as long as the engine")
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.get()
     }
-}
-
-/// The events and outcome of one submitted turn (opaque). Create with
-/// `hotplex_engine_start()` or `hotplex_engine_submit()`, release with
-/// `hotplex_turn_stream_free()`.
-pub struct hotplex_turn_stream {
-    rt: Arc<tokio::runtime::Runtime>,
-    stream: Option<TurnStream>,
 }
 
 /// Parses a JSON argument; empty text is `null` (all defaults).
@@ -178,6 +184,41 @@ unsafe fn read_callbacks(
     Ok(out)
 }
 
+/// `Engine::with_own_runtime`, but the runtime's threads block SIGPIPE.
+///
+/// The engine writes to its agents' stdin from these threads; a write to an
+/// agent that has just exited (a resume that failed, a kill racing an
+/// interrupt) raises SIGPIPE, whose default action kills the whole process.
+/// Rust programs, Python, Node and Go ignore it, a C host usually does not:
+/// blocked on the threads that write, the write fails with EPIPE instead,
+/// which the engine handles, and the host's own disposition is untouched.
+/// (A core `Builder` hook would make this copy unnecessary.)
+fn with_own_runtime(opts: EngineOptions) -> Result<(Engine, tokio::runtime::Runtime), Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("hotplex")
+        .enable_all()
+        .on_thread_start(block_sigpipe)
+        .build()
+        .map_err(|e| Failure::new(hotplex_status::Io, format!("cannot start a runtime: {e}")))?;
+    let engine = {
+        let _enter = rt.enter();
+        Engine::new(opts)?
+    };
+    Ok((engine, rt))
+}
+
+/// Blocks SIGPIPE on the calling thread (see `with_own_runtime`).
+fn block_sigpipe() {
+    // SAFETY: plain libc calls on a local, initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Like `hotplex_engine_new()`, with the host's callbacks (`callbacks` may
 /// be NULL: none). See `hotplex_engine_callbacks` for what each one does and
 /// how long its user data must live. The callbacks are copied: the struct
@@ -204,7 +245,7 @@ pub unsafe extern "C" fn hotplex_engine_new_with_callbacks(
         opts.permission_handler = permission::handler(cb.permission, cb.permission_data);
         let (observer, link) = telemetry::observer(cb.observer, cb.observer_data).unzip();
         opts.observer = observer;
-        let built = Engine::with_own_runtime(opts);
+        let built = with_own_runtime(opts);
         let (engine, rt) = match built {
             Ok(pair) => pair,
             Err(e) => {
@@ -212,11 +253,11 @@ pub unsafe extern "C" fn hotplex_engine_new_with_callbacks(
                 if let Some(link) = link {
                     link.finish(false);
                 }
-                return Err(e.into());
+                return Err(e);
             }
         };
         let handle = Box::new(hotplex_engine {
-            rt: Some(Arc::new(rt)),
+            rt: RuntimeRef::new(rt),
             engine,
             observer: link,
         });
@@ -264,6 +305,12 @@ pub unsafe extern "C" fn hotplex_engine_new_with_permission(
 /// again; for a closed engine it first waits (up to 2 s) until the
 /// observer has had the records still queued. NULL is ignored.
 ///
+/// Streams and callback turns of the engine may outlive it: their turns
+/// end (`HOTPLEX_STATUS_CLOSED` or `_SESSION_DEAD`), a callback turn still
+/// gets its final call and `destroy` (on a hotplex thread, possibly after
+/// this returns), and the engine's threads stay until the last of them is
+/// done. The permission callback may still run while they stop.
+///
 /// # Safety
 /// `e` must be NULL or an engine from `hotplex_engine_new()` not freed yet;
 /// no other call may use it concurrently or afterwards.
@@ -281,17 +328,6 @@ pub unsafe extern "C" fn hotplex_engine_free(e: *mut hotplex_engine) {
     // `observer_data` holds regardless.
     if let Some(link) = link {
         crate::error::value_guard((), || link.finish(drain));
-    }
-}
-
-impl Drop for hotplex_engine {
-    fn drop(&mut self) {
-        // The engine's actors stop on their own (each kills its tree); the
-        // runtime must not block this thread waiting for them. Streams still
-        // alive keep it (and their turns) running until they are freed.
-        if let Some(Ok(rt)) = self.rt.take().map(Arc::try_unwrap) {
-            rt.shutdown_background();
-        }
     }
 }
 
@@ -358,8 +394,8 @@ pub unsafe extern "C" fn hotplex_engine_start(
 /// As for `hotplex_engine_submit()`.
 unsafe fn queue(
     e: *const hotplex_engine,
-    (id, id_len, prompt, prompt_len): (*const c_char, usize, *const c_char, usize),
-    (topts, topts_len): (*const c_char, usize),
+    args: (*const c_char, usize, *const c_char, usize),
+    topts: (*const c_char, usize),
     out: *mut *mut hotplex_turn_stream,
     start: bool,
 ) -> hotplex_status {
@@ -368,110 +404,103 @@ unsafe fn queue(
         let e = unsafe { borrow(e, "engine") }?;
         check_out(out, "out")?;
         // SAFETY: as above.
-        let id = unsafe { str_arg(id, id_len, "session_id") }?;
-        // SAFETY: as above.
-        let prompt = unsafe { str_arg(prompt, prompt_len, "prompt") }?;
-        // SAFETY: as above.
-        let topts = unsafe { str_arg(topts, topts_len, "turn_options_json") }?;
-        let topts = TurnOptions::from_json(&json_arg(topts, "turn_options_json")?)?;
-        let stream = if start {
-            e.engine.start(id, prompt, &topts)
-        } else {
-            e.engine.submit(id, prompt, &topts)?
-        };
-        let handle = Box::new(hotplex_turn_stream {
-            rt: e.rt().clone(),
-            stream: Some(stream),
-        });
+        let stream = unsafe { core_stream(e, args, topts, start) }?;
+        let handle = Box::new(turn::polled_stream(&e.rt, stream));
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, Box::into_raw(handle)) };
         Ok(())
     })
 }
 
-/// Waits up to `timeout_ms` (negative: no limit) for the turn's next event.
-/// On `HOTPLEX_STATUS_OK`, `*event_json` is an event object (`{"type":
-/// "answer", "text": ...}`; release it with `hotplex_string_free()`), or
-/// NULL once the turn is over: then call `hotplex_turn_stream_finish()`.
-/// `HOTPLEX_STATUS_PENDING`: nothing arrived in time (nothing written).
+/// Reads a turn's arguments and queues it in the core.
 ///
 /// # Safety
-/// `s` must be NULL or a live stream used by one thread at a time;
-/// `event_json` must be NULL or valid for writing a pointer.
+/// Each string must be NULL or point to its length in readable bytes.
+unsafe fn core_stream(
+    e: &hotplex_engine,
+    (id, id_len, prompt, prompt_len): (*const c_char, usize, *const c_char, usize),
+    (topts, topts_len): (*const c_char, usize),
+    start: bool,
+) -> Result<TurnStream, Failure> {
+    // SAFETY: caller's contract.
+    let id = unsafe { str_arg(id, id_len, "session_id") }?;
+    // SAFETY: as above.
+    let prompt = unsafe { str_arg(prompt, prompt_len, "prompt") }?;
+    // SAFETY: as above.
+    let topts = unsafe { str_arg(topts, topts_len, "turn_options_json") }?;
+    let topts = TurnOptions::from_json(&json_arg(topts, "turn_options_json")?)?;
+    Ok(if start {
+        e.engine.start(id, prompt, &topts)
+    } else {
+        e.engine.submit(id, prompt, &topts)?
+    })
+}
+
+/// Starts a turn like `hotplex_engine_start()`, but delivers it to
+/// callbacks instead of a stream to read: each event, in order, to
+/// `on_event(user_data, event_json, len)` (may be NULL: events are
+/// dropped), then one final `on_done(user_data, status, text, len)` (may be
+/// NULL) with the turn or its failure, then `destroy(user_data)` (may be
+/// NULL). All of them run on one of the engine's threads; see
+/// `hotplex_event_callback` and `hotplex_done_callback` for what they may
+/// do there.
+///
+/// `destroy` is called exactly once in every case: after `on_done` when
+/// the turn ends (completed, failed, cancelled, or its engine freed: then
+/// `on_done` gets `HOTPLEX_STATUS_CLOSED` or `_SESSION_DEAD`), and when
+/// this function fails (bad arguments, as for `hotplex_engine_start()`),
+/// before it returns, on the calling thread, without `on_done`. So
+/// `user_data` must stay valid, and usable from the engine's threads, until
+/// `destroy` is called (with `destroy` NULL: until `on_done` has returned).
+///
+/// `out` may be NULL: nobody can cancel the turn then (it runs to its end,
+/// or until its session is stopped or the engine closed or freed).
+/// Otherwise `*out` is a handle for `hotplex_turn_stream_cancel()` (from any
+/// thread, also from the callbacks) and `hotplex_turn_stream_free()`
+/// (which cancels a turn still running, like freeing any stream; the final
+/// callback and `destroy` still follow, possibly after free returns); the
+/// reading calls (`_next()`, `_finish()`, `_fd()`) fail on it with
+/// `HOTPLEX_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// As for `hotplex_engine_start()`, except that `out` may be NULL; each
+/// callback must be NULL or a function with its typedef's contract.
 #[no_mangle]
-pub unsafe extern "C" fn hotplex_turn_stream_next(
-    s: *mut hotplex_turn_stream,
-    timeout_ms: i64,
-    event_json: *mut *mut c_char,
+pub unsafe extern "C" fn hotplex_engine_start_with_callback(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    prompt: *const c_char,
+    prompt_len: usize,
+    turn_options_json: *const c_char,
+    turn_options_len: usize,
+    on_event: hotplex_event_callback,
+    on_done: hotplex_done_callback,
+    user_data: *mut c_void,
+    destroy: hotplex_destroy_callback,
+    out: *mut *mut hotplex_turn_stream,
 ) -> hotplex_status {
-    guard(|| {
-        // SAFETY: caller's contract.
-        let s = unsafe { borrow_mut(s, "stream") }?;
-        check_out(event_json, "event_json")?;
-        let rt = s.rt.clone();
-        let Some(stream) = s.stream.as_mut() else {
-            return Err(Failure::invalid_argument("the stream was already finished"));
-        };
-        let next = if timeout_ms < 0 {
-            Ok(rt.block_on(stream.next_event()))
-        } else {
-            let wait = Duration::from_millis(timeout_ms as u64);
-            rt.block_on(async { tokio::time::timeout(wait, stream.next_event()).await })
-        };
-        match next {
-            Ok(Some(ev)) => write_json(event_json, &ev.to_json()),
-            // SAFETY: checked non-NULL.
-            Ok(None) => unsafe { write_out(event_json, std::ptr::null_mut()) },
-            Err(_) => {
-                let why = "no event within the timeout";
-                return Err(Failure::new(hotplex_status::Pending, why));
-            }
+    // Owned from here: whatever happens below, dropping it calls destroy.
+    let sink = turn::Callbacks {
+        on_event,
+        on_done,
+        user_data,
+        destroy,
+    }
+    .into_sink();
+    guard(move || {
+        // SAFETY: caller's contract (all pointer arguments).
+        let e = unsafe { borrow(e, "engine") }?;
+        let args = (session_id, session_id_len, prompt, prompt_len);
+        // SAFETY: as above.
+        let stream = unsafe { core_stream(e, args, (turn_options_json, turn_options_len), true) }?;
+        if let Some(handle) = turn::callback_turn(&e.rt, stream, sink, !out.is_null()) {
+            // SAFETY: a handle is made only for a non-NULL `out`; the
+            // caller guarantees validity.
+            unsafe { write_out(out, Box::into_raw(Box::new(handle))) };
         }
         Ok(())
     })
-}
-
-/// Waits for the end of the turn (events not read yet are dropped) and
-/// writes the turn as JSON to `*turn_json` (release with
-/// `hotplex_string_free()`): the core's `Turn` (`text`, `cold_start`,
-/// `resumed`, `duration_ms`, `queued_ms`, `usage`, `cost_usd`, `tools`,
-/// `model`, `events`, `pid`, ...: the `Turn` of the schema). A failed turn
-/// returns its status (`TURN_TIMEOUT`, `SESSION_DEAD`, `TURN_FAILED` with
-/// its subtype in `hotplex_last_error_detail()`, `START_FAILED`, `CLOSED`).
-/// Either way the stream is spent: free it.
-///
-/// # Safety
-/// `s` must be NULL or a live stream used by one thread at a time;
-/// `turn_json` must be NULL or valid for writing a pointer.
-#[no_mangle]
-pub unsafe extern "C" fn hotplex_turn_stream_finish(
-    s: *mut hotplex_turn_stream,
-    turn_json: *mut *mut c_char,
-) -> hotplex_status {
-    guard(|| {
-        // SAFETY: caller's contract.
-        let s = unsafe { borrow_mut(s, "stream") }?;
-        check_out(turn_json, "turn_json")?;
-        let stream = s
-            .stream
-            .take()
-            .ok_or_else(|| Failure::invalid_argument("the stream was already finished"))?;
-        let turn = s.rt.block_on(stream.finish())?;
-        write_json(turn_json, &turn.to_json());
-        Ok(())
-    })
-}
-
-/// Releases a stream; a turn still running is cancelled (the agent is
-/// interrupted, the session stays usable). NULL is ignored.
-///
-/// # Safety
-/// `s` must be NULL or a stream from `hotplex_engine_start()` or
-/// `hotplex_engine_submit()` not freed yet, not in use by another thread.
-#[no_mangle]
-pub unsafe extern "C" fn hotplex_turn_stream_free(s: *mut hotplex_turn_stream) {
-    // SAFETY: caller's contract (documented above).
-    unsafe { free_box(s) }
 }
 
 /// Writes a JSON array of session snapshots (the schema's `SessionInfo`:

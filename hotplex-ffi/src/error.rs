@@ -169,7 +169,7 @@ thread_local! {
 
 /// Records a call's outcome in this thread's slots: the message and detail
 /// of a failure, or nothing (both cleared) for a success.
-fn set_last(message: Option<&str>, detail: Option<&str>) {
+pub(crate) fn set_last(message: Option<&str>, detail: Option<&str>) {
     slot_set(&LAST_ERROR, message);
     slot_set(&LAST_DETAIL, detail);
 }

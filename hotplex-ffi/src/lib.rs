@@ -14,7 +14,7 @@
 //!   out-params only on success and records a per-thread message for
 //!   [`hotplex_last_error_message`];
 //! * no panic crosses the boundary (see `error::guard`), also not out of a
-//!   callback (the audit, permission, observer and log callbacks);
+//!   callback (the audit, permission, observer, log and turn callbacks);
 //! * input strings are `(ptr, len)` pairs that must be UTF-8.
 //!
 //! The Rust functions are `unsafe` because they trust C callers with raw
@@ -30,6 +30,7 @@ mod engine;
 mod error;
 mod permission;
 mod telemetry;
+mod turn;
 mod verdict;
 
 use std::ffi::{c_char, CString};
@@ -44,6 +45,11 @@ pub use permission::*;
 pub use telemetry::{
     hotplex_log_callback, hotplex_observer_callback, hotplex_set_log_callback, HOTPLEX_LOG_DEBUG,
     HOTPLEX_LOG_ERROR, HOTPLEX_LOG_INFO, HOTPLEX_LOG_TRACE, HOTPLEX_LOG_WARN,
+};
+pub use turn::{
+    hotplex_destroy_callback, hotplex_done_callback, hotplex_event_callback, hotplex_turn_stream,
+    hotplex_turn_stream_cancel, hotplex_turn_stream_fd, hotplex_turn_stream_finish,
+    hotplex_turn_stream_free, hotplex_turn_stream_next,
 };
 pub use verdict::*;
 
