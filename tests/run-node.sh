@@ -42,6 +42,16 @@ step "node --test"
 node --test
 
 SMOKE="const {Detector}=require('hotplex'); const d=new Detector(); const v=d.checkCommand('rm -rf /'); if(!v.blocked||v.level!=='critical') process.exit(1); if(d.checkCommand('ls -la').level!=='safe') process.exit(1); console.log('node install ok')"
+# The same through the ES module entry (package.json "exports" -> index.mjs).
+ESM_SMOKE="import { Detector, Engine } from 'hotplex'; import hotplex from 'hotplex'; if (hotplex.Engine !== Engine) process.exit(1); if (!new Detector().checkCommand('rm -rf /').blocked) process.exit(1); console.log('node ESM install ok')"
+
+step "npm pack --dry-run: the package ships both entry points, its types and the install script"
+node -e '
+const files = new Set(JSON.parse(require("node:child_process").execSync("npm pack --dry-run --json --ignore-scripts", { encoding: "utf8" }))[0].files.map((f) => f.path))
+const missing = ["package.json", "index.js", "index.mjs", "index.d.ts", "platform.js", "scripts/install.js"].filter((f) => !files.has(f))
+if (missing.length) { console.error("not packed: " + missing.join(", ")); process.exit(1) }
+console.log("packed: " + [...files].sort().join(" "))
+'
 
 step "user install: npm install $PKG into a fresh project"
 mkdir "$TMP/app"
@@ -52,6 +62,7 @@ npm init -y >/dev/null
 # the prebuilt addon from the step above and does nothing.
 npm install --foreground-scripts "$PKG"
 node -e "$SMOKE"
+node --input-type=module -e "$ESM_SMOKE"
 
 step "user install without a prebuilt addon: scripts/install.js builds it with cargo"
 # A copy of the package inside the source tree (so install.js finds the
@@ -61,17 +72,18 @@ step "user install without a prebuilt addon: scripts/install.js builds it with c
 FRESH="$PKG/.install-test-$$"
 trap 'rm -rf "$TMP" "$FRESH"' EXIT
 mkdir "$FRESH"
-cp -R "$PKG/package.json" "$PKG/index.js" "$PKG/index.d.ts" "$PKG/platform.js" "$PKG/scripts" "$FRESH/"
+cp -R "$PKG/package.json" "$PKG/index.js" "$PKG/index.mjs" "$PKG/index.d.ts" "$PKG/platform.js" "$PKG/scripts" "$FRESH/"
 mkdir "$TMP/app2"
 cd "$TMP/app2"
 npm init -y >/dev/null
 npm install --foreground-scripts "$FRESH"
 ls "$FRESH"/hotplex.*.node >/dev/null
 node -e "$SMOKE"
+node --input-type=module -e "$ESM_SMOKE"
 
 step "install.js fails clearly outside the source tree"
 mkdir "$TMP/orphan"
-cp -R "$PKG/package.json" "$PKG/index.js" "$PKG/platform.js" "$PKG/scripts" "$TMP/orphan/"
+cp -R "$PKG/package.json" "$PKG/index.js" "$PKG/index.mjs" "$PKG/platform.js" "$PKG/scripts" "$TMP/orphan/"
 if out="$(node "$TMP/orphan/scripts/install.js" 2>&1)"; then
   echo "install.js succeeded without a workspace or addon" >&2
   exit 1

@@ -500,8 +500,43 @@ export interface Usage {
 /** What the WAF was asked to judge. */
 export type WafSource = 'prompt' | 'tool' | 'command'
 
-/** Options of `Engine.execute()`: the turn's options and its event callback. */
-export interface ExecuteOptions extends TurnOptions {
+/**
+ * The part of an `AbortSignal` hotplex uses: a DOM or Node `AbortSignal`
+ * (`new AbortController().signal`, `AbortSignal.timeout(ms)`, ...) is one.
+ * Declared here so that the types need neither the DOM lib nor @types/node.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: any
+  addEventListener(type: 'abort', listener: (...args: any[]) => any, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: (...args: any[]) => any): void
+}
+
+/**
+ * What a turn rejects with when its `signal` aborts: an `Error` shaped as
+ * Node's own `AbortError` (as `fetch` or `timers/promises` reject with).
+ */
+export interface AbortError extends Error {
+  name: 'AbortError'
+  code: 'ABORT_ERR'
+  /** The signal's `reason` (`controller.abort(reason)`). */
+  cause?: any
+}
+
+/** Options of `Engine.stream()`: the turn's options and its abort signal. */
+export interface StreamOptions extends TurnOptions {
+  /**
+   * Aborting it cancels the turn (the agent is interrupted, killed if it
+   * does not stop within `interruptGrace`; a clean interrupt keeps the
+   * session hot) and the turn rejects with an `AbortError` whose `cause`
+   * is the signal's reason. A signal aborted already rejects at once, and
+   * the turn never runs. The turn's listener is removed when it ends.
+   */
+  signal?: AbortSignalLike | null
+}
+
+/** Options of `Engine.execute()`: the turn's options, abort signal and event callback. */
+export interface ExecuteOptions extends StreamOptions {
   /**
    * Called on the JS thread with each event, in order, all before the
    * promise settles. Exceptions it throws are ignored.
@@ -828,6 +863,12 @@ export declare class Engine {
    * `HOTPLEX_SESSION_DEAD`, `HOTPLEX_TURN_FAILED`,
    * `HOTPLEX_CAPACITY_EXCEEDED`, `HOTPLEX_START_FAILED`,
    * `HOTPLEX_INVALID_CONFIG`, `HOTPLEX_CLOSED`, ... (see `ErrorCode`).
+   *
+   * With `signal` (an `AbortSignal`), aborting cancels the turn (the
+   * agent is interrupted; a clean interrupt keeps the session hot) and
+   * the promise rejects at once with an `AbortError` (`name`
+   * `'AbortError'`, `code` `'ABORT_ERR'`, `cause` the signal's reason);
+   * an already aborted signal rejects without running the turn.
    */
   execute(sessionId: string, prompt: string, options?: ExecuteOptions | undefined | null): Promise<Turn>
   /**
@@ -844,8 +885,11 @@ export declare class Engine {
    * error (the same codes as `execute`; the first `next()` with an error
    * of queueing it, such as a blocked prompt). Leaving the loop early (or
    * `stream.cancel()`) cancels the turn: the agent is interrupted.
+   * Aborting `signal` cancels it too, and the iteration then rejects with
+   * an `AbortError` (as `execute`); an already aborted signal never
+   * queues the turn.
    */
-  stream(sessionId: string, prompt: string, options?: TurnOptions | undefined | null): TurnStream
+  stream(sessionId: string, prompt: string, options?: StreamOptions | undefined | null): TurnStream
   /** Snapshots of every session, sorted by id (empty once closed). */
   sessions(): Array<SessionInfo>
   /** Totals of a session, or `null` for an unknown id. */
@@ -914,7 +958,8 @@ export declare class TurnStream {
   get turn(): Turn | null
   /**
    * Cancels the turn if it still runs (the agent is interrupted); the
-   * iteration ends.
+   * iteration ends. Callable at any time, also from any callback, and
+   * more than once: it never throws.
    */
   cancel(): void
   [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<TurnStream, TurnEvent, void, undefined>

@@ -184,8 +184,43 @@ function render(schema) {
       out.push(`${doc(def.description)}export type ${tsName} = ${ts(def)}\n`)
     }
   }
-  out.push(`/** Options of \`Engine.execute()\`: the turn's options and its event callback. */
-export interface ExecuteOptions extends TurnOptions {
+  out.push(`/**
+ * The part of an \`AbortSignal\` hotplex uses: a DOM or Node \`AbortSignal\`
+ * (\`new AbortController().signal\`, \`AbortSignal.timeout(ms)\`, ...) is one.
+ * Declared here so that the types need neither the DOM lib nor @types/node.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: any
+  addEventListener(type: 'abort', listener: (...args: any[]) => any, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: (...args: any[]) => any): void
+}
+
+/**
+ * What a turn rejects with when its \`signal\` aborts: an \`Error\` shaped as
+ * Node's own \`AbortError\` (as \`fetch\` or \`timers/promises\` reject with).
+ */
+export interface AbortError extends Error {
+  name: 'AbortError'
+  code: 'ABORT_ERR'
+  /** The signal's \`reason\` (\`controller.abort(reason)\`). */
+  cause?: any
+}
+
+/** Options of \`Engine.stream()\`: the turn's options and its abort signal. */
+export interface StreamOptions extends TurnOptions {
+  /**
+   * Aborting it cancels the turn (the agent is interrupted, killed if it
+   * does not stop within \`interruptGrace\`; a clean interrupt keeps the
+   * session hot) and the turn rejects with an \`AbortError\` whose \`cause\`
+   * is the signal's reason. A signal aborted already rejects at once, and
+   * the turn never runs. The turn's listener is removed when it ends.
+   */
+  signal?: AbortSignalLike | null
+}
+
+/** Options of \`Engine.execute()\`: the turn's options, abort signal and event callback. */
+export interface ExecuteOptions extends StreamOptions {
   /**
    * Called on the JS thread with each event, in order, all before the
    * promise settles. Exceptions it throws are ignored.

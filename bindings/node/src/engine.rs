@@ -38,6 +38,17 @@
 //!   Node environment exits (a `Worker` ending, or the process), an env
 //!   cleanup hook closes every engine still alive, even one only turns in
 //!   flight hold, so no agent outlives its environment.
+//! * **`signal`.** An `AbortSignal` in the options of `execute` and
+//!   `stream` cancels the turn by dropping the core's `TurnStream` (the
+//!   core then interrupts the agent, and kills it after `interruptGrace`);
+//!   the turn rejects with an `AbortError` built on the JS thread when the
+//!   signal fired. The listener is removed when the turn ends: see
+//!   [`crate::abort`].
+//! * **Idle means exit.** Nothing an idle engine holds is a strong handle
+//!   on the event loop (`canUseTool` and `observer` are weak threadsafe
+//!   functions; a turn's `onEvent` lives only while the turn runs), so a
+//!   host whose work is done exits, `close()` called or not (the env
+//!   cleanup hook then closes the engine).
 //! * **Errors** are built on the JS thread, in the promise's settle callback,
 //!   by [`crate::to_js_error_for`], so they carry `code` and their extra
 //!   properties (`verdict`, `subtype`).
@@ -76,6 +87,7 @@ use napi_derive::napi;
 use serde_json::{Map, Value};
 use tokio::sync::{oneshot, watch, Mutex as AsyncMutex};
 
+use crate::abort::{abort_error, AbortSlot, RemoteDetach, Signal};
 use crate::json::{self, Events, OptionNames};
 use crate::telemetry::{self, RecordCallback};
 use crate::{js_error, to_js_error, to_js_error_for, to_js_verdict, Detector, Verdict};
@@ -98,6 +110,8 @@ type PermissionCallback =
 struct JsOptions<'a> {
     wire: Value,
     callbacks: Vec<(&'static str, Unknown<'a>)>,
+    /// The `signal` of turn options (checked to be an `AbortSignal`).
+    signal: Option<Signal<'a>>,
     names: OptionNames,
 }
 
@@ -113,6 +127,7 @@ impl<'a> JsOptions<'a> {
         let mut out = JsOptions {
             wire: Value::Null,
             callbacks: Vec::new(),
+            signal: None,
             names: OptionNames::default(),
         };
         let Some(options) = options else {
@@ -135,6 +150,14 @@ impl<'a> JsOptions<'a> {
                     Some(ValueType::Function) => out.callbacks.push((name, value)),
                     Some(ValueType::Null) => {}
                     _ => return Err(bad(format!("{key}: must be a function"))),
+                }
+                continue;
+            }
+            if key == "signal" && what == "turn" {
+                if value.get_type().ok() != Some(ValueType::Null) {
+                    let signal = Signal::read(value)
+                        .ok_or_else(|| bad("signal: must be an AbortSignal".to_owned()))?;
+                    out.signal = Some(signal);
                 }
                 continue;
             }
@@ -173,6 +196,13 @@ fn turn_options<'a>(
     let o = JsOptions::read(env, options, "turn", callbacks)?;
     let turn = hc::TurnOptions::from_json(&o.wire).map_err(|e| o.names.rename(e))?;
     Ok((turn, o))
+}
+
+/// How an `execute` turn ended: on its own, or by its signal.
+enum Outcome {
+    /// Boxed: a turn is large, and the enum moves between threads.
+    Done(Box<hc::Result<hc::Turn>>),
+    Aborted,
 }
 
 /// Runs `f` and turns a panic into a `HOTPLEX_PANIC` error.
@@ -403,6 +433,12 @@ impl Engine {
     /// `HOTPLEX_SESSION_DEAD`, `HOTPLEX_TURN_FAILED`,
     /// `HOTPLEX_CAPACITY_EXCEEDED`, `HOTPLEX_START_FAILED`,
     /// `HOTPLEX_INVALID_CONFIG`, `HOTPLEX_CLOSED`, ... (see `ErrorCode`).
+    ///
+    /// With `signal` (an `AbortSignal`), aborting cancels the turn (the
+    /// agent is interrupted; a clean interrupt keeps the session hot) and
+    /// the promise rejects at once with an `AbortError` (`name`
+    /// `'AbortError'`, `code` `'ABORT_ERR'`, `cause` the signal's reason);
+    /// an already aborted signal rejects without running the turn.
     #[napi(ts_return_type = "Promise<Turn>")]
     pub fn execute<'env>(
         &self,
@@ -412,36 +448,74 @@ impl Engine {
         #[napi(ts_arg_type = "ExecuteOptions | undefined | null")] options: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, Value>> {
         guard(env, || {
-            let (stream, on_event) = match turn_options(env, options, &["onEvent"]) {
-                Ok((turn, o)) => (
-                    Ok(self.core.start(&session_id, &prompt, &turn)),
-                    o.callback::<EventCallback>(env, "onEvent")?,
-                ),
-                Err(e) => (Err(e), None),
+            let slot = AbortSlot::new();
+            let (stream, on_event, detach) = match turn_options(env, options, &["onEvent"]) {
+                Ok((turn, o)) => {
+                    let on_event = o.callback::<EventCallback>(env, "onEvent")?;
+                    let detach = match &o.signal {
+                        Some(signal) => {
+                            if let Some(err) = signal.aborted(env)? {
+                                // Already aborted: the turn never starts.
+                                return env
+                                    .spawn_future_with_callback(async { Ok(()) }, move |_, ()| {
+                                        Err::<Value, _>(err)
+                                    });
+                            }
+                            let slot = Arc::clone(&slot);
+                            Some(signal.attach(env, move |err| slot.fire(err))?)
+                        }
+                        None => None,
+                    };
+                    (
+                        Ok(self.core.start(&session_id, &prompt, &turn)),
+                        on_event,
+                        detach,
+                    )
+                }
+                Err(e) => (Err(e), None, None),
             };
             let prompt: Arc<str> = prompt.into();
             let mut events = Events::new(Arc::clone(&prompt));
             // Keeps the pool alive while the turn runs, even if the JS
             // Engine is collected meanwhile.
             let engine = Arc::clone(&self.core);
+            let fired = Arc::clone(&slot);
             let turn = async move {
                 let _engine = engine;
                 let mut stream = match stream {
                     Ok(s) => s,
-                    Err(e) => return Ok(Err(e)),
+                    Err(e) => return Ok(Outcome::Done(Box::new(Err(e)))),
                 };
-                while let Some(e) = stream.next_event().await {
-                    if let Some(cb) = &on_event {
-                        // Resolves once the callback returned (or threw)
-                        // on the JS thread.
-                        let _ = cb.call_async_catch(events.js(&e)).await;
+                let run = async {
+                    while let Some(e) = stream.next_event().await {
+                        if let Some(cb) = &on_event {
+                            // Resolves once the callback returned (or threw)
+                            // on the JS thread.
+                            let _ = cb.call_async_catch(events.js(&e)).await;
+                        }
                     }
+                    stream.finish().await
+                };
+                tokio::select! {
+                    biased;
+                    // Dropping the core stream (at the end of this block)
+                    // cancels the turn: interrupt, grace, kill ladder.
+                    _ = fired.wait() => Ok(Outcome::Aborted),
+                    outcome = run => Ok(Outcome::Done(Box::new(outcome))),
                 }
-                Ok(stream.finish().await)
             };
-            env.spawn_future_with_callback(turn, move |env, outcome| match outcome {
-                Ok(t) => Ok(json::turn(&t, &prompt)),
-                Err(e) => Err(to_js_error_for(env, e, &prompt)),
+            env.spawn_future_with_callback(turn, move |env, outcome| {
+                // The turn is over: its signal no longer needs a listener.
+                if let Some(d) = detach {
+                    d.run(env);
+                }
+                match outcome {
+                    Outcome::Done(done) => match *done {
+                        Ok(t) => Ok(json::turn(&t, &prompt)),
+                        Err(e) => Err(to_js_error_for(env, e, &prompt)),
+                    },
+                    Outcome::Aborted => Err(slot.take().unwrap_or_else(|| abort_error(env, None))),
+                }
             })
         })
     }
@@ -459,26 +533,57 @@ impl Engine {
     /// error (the same codes as `execute`; the first `next()` with an error
     /// of queueing it, such as a blocked prompt). Leaving the loop early (or
     /// `stream.cancel()`) cancels the turn: the agent is interrupted.
+    /// Aborting `signal` cancels it too, and the iteration then rejects with
+    /// an `AbortError` (as `execute`); an already aborted signal never
+    /// queues the turn.
     #[napi]
     pub fn stream(
         &self,
         env: Env,
         session_id: String,
         prompt: String,
-        #[napi(ts_arg_type = "TurnOptions | undefined | null")] options: Option<Unknown>,
+        #[napi(ts_arg_type = "StreamOptions | undefined | null")] options: Option<Unknown>,
     ) -> Result<TurnStream> {
         guard(&env, || {
-            let submitted = turn_options(&env, options, &[])
-                .and_then(|(turn, _)| self.core.submit(&session_id, &prompt, &turn));
+            let mut signal = None;
+            let mut aborted = None;
+            let submitted = match turn_options(&env, options, &[]) {
+                Ok((turn, o)) => {
+                    signal = o.signal;
+                    if let Some(s) = &signal {
+                        aborted = s.aborted(&env)?;
+                    }
+                    // Already aborted: the turn is never queued.
+                    match aborted {
+                        Some(_) => None,
+                        None => Some(self.core.submit(&session_id, &prompt, &turn)),
+                    }
+                }
+                Err(e) => Some(Err(e)),
+            };
             let prompt: Arc<str> = prompt.into();
             let state = match submitted {
-                Ok(s) => {
+                Some(Ok(s)) => {
                     let events = Events::new(Arc::clone(&prompt));
                     StreamState::Running(Box::new(s), Arc::clone(&self.core), events)
                 }
-                Err(e) => StreamState::Failed(e),
+                Some(Err(e)) => StreamState::Failed(e),
+                None => StreamState::Over,
             };
-            Ok(TurnStream::new(state, prompt))
+            let stream = TurnStream::new(state, prompt);
+            if let Some(err) = aborted {
+                stream.shared.abort(err);
+            } else if let Some(s) = signal {
+                // Weak: a signal that outlives the stream does not keep it.
+                let shared = Arc::downgrade(&stream.shared);
+                let detach = s.attach(&env, move |err| {
+                    if let Some(shared) = shared.upgrade() {
+                        shared.abort(err);
+                    }
+                })?;
+                *lock(&stream.shared.detach) = Some(detach.threadsafe(&env)?);
+            }
+            Ok(stream)
         })
     }
 
@@ -619,20 +724,32 @@ enum StreamState {
 mod step {
     use super::*;
 
-    pub struct TurnEvent(
-        pub(super) std::result::Result<Value, hc::Error>,
-        pub(super) Arc<str>,
-    );
+    pub enum TurnEvent {
+        /// An event, as JS sees it.
+        Event(Value),
+        /// The turn's error; the prompt its verdict's span indexes.
+        Failed(hc::Error, Arc<str>),
+        /// The `AbortError` of the stream's signal.
+        Aborted(napi::Error),
+    }
 
     impl ToNapiValue for TurnEvent {
         unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-            match val.0 {
+            match val {
                 // SAFETY: forwarded from napi, on the env's thread.
-                Ok(e) => unsafe { ToNapiValue::to_napi_value(env, e) },
-                Err(e) => Err(to_js_error_for(&Env::from_raw(env), e, &val.1)),
+                TurnEvent::Event(e) => unsafe { ToNapiValue::to_napi_value(env, e) },
+                TurnEvent::Failed(e, prompt) => {
+                    Err(to_js_error_for(&Env::from_raw(env), e, &prompt))
+                }
+                TurnEvent::Aborted(e) => Err(e),
             }
         }
     }
+}
+
+/// Locks a std mutex, poisoned or not (what it guards stays valid).
+fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Shared {
@@ -640,42 +757,69 @@ struct Shared {
     cancelled: watch::Sender<bool>,
     turn: StdMutex<Option<hc::Turn>>,
     prompt: Arc<str>,
+    /// The `AbortError` of the signal, once it fired: the next `next()`
+    /// rejects with it (once).
+    abort: StdMutex<Option<napi::Error>>,
+    /// Removes the signal's listener once the iteration is over.
+    detach: StdMutex<Option<RemoteDetach>>,
 }
 
 impl Shared {
     async fn next(&self) -> Option<step::TurnEvent> {
+        let item = self.step().await;
+        let over = matches!(
+            item,
+            None | Some(step::TurnEvent::Failed(..) | step::TurnEvent::Aborted(_))
+        );
+        if over {
+            // Before the end reaches JS, so a signal has no listener left
+            // by then.
+            let detach = lock(&self.detach).take();
+            if let Some(d) = detach {
+                d.run_remote().await;
+            }
+        }
+        item
+    }
+
+    async fn step(&self) -> Option<step::TurnEvent> {
         let mut cancelled = self.cancelled.subscribe();
         let mut state = self.state.lock().await;
         if *cancelled.borrow() {
             *state = StreamState::Over;
-            return None;
+            return self.aborted();
         }
-        let item = match std::mem::replace(&mut *state, StreamState::Over) {
-            StreamState::Over => return None,
-            StreamState::Failed(e) => Err(e),
+        match std::mem::replace(&mut *state, StreamState::Over) {
+            StreamState::Over => None,
+            StreamState::Failed(e) => Some(step::TurnEvent::Failed(e, Arc::clone(&self.prompt))),
             StreamState::Running(mut stream, engine, mut events) => {
                 let next = tokio::select! {
                     e = stream.next_event() => e,
                     // Dropping the stream cancels the turn.
-                    _ = cancelled.wait_for(|c| *c) => return None,
+                    _ = cancelled.wait_for(|c| *c) => return self.aborted(),
                 };
                 match next {
                     Some(e) => {
                         let item = events.js(&e);
                         *state = StreamState::Running(stream, engine, events);
-                        Ok(item)
+                        Some(step::TurnEvent::Event(item))
                     }
                     None => match stream.finish().await {
                         Ok(t) => {
-                            *self.turn.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
-                            return None;
+                            *lock(&self.turn) = Some(t);
+                            None
                         }
-                        Err(e) => Err(e),
+                        Err(e) => Some(step::TurnEvent::Failed(e, Arc::clone(&self.prompt))),
                     },
                 }
             }
-        };
-        Some(step::TurnEvent(item, Arc::clone(&self.prompt)))
+        }
+    }
+
+    /// How a cancelled iteration ends: with the signal's `AbortError` (once)
+    /// if the signal cancelled it, else done.
+    fn aborted(&self) -> Option<step::TurnEvent> {
+        lock(&self.abort).take().map(step::TurnEvent::Aborted)
     }
 
     fn cancel(&self) {
@@ -686,13 +830,30 @@ impl Shared {
             *state = StreamState::Over;
         }
     }
+
+    /// The signal fired (on the JS thread): cancel the turn, and end the
+    /// iteration with `err` unless it is already over.
+    fn abort(&self, err: napi::Error) {
+        if !*self.cancelled.borrow() {
+            *lock(&self.abort) = Some(err);
+        }
+        self.cancel();
+    }
+
+    /// Removes the signal's listener now (on the JS thread).
+    fn detach_local(&self, env: &Env) {
+        let detach = lock(&self.detach).take();
+        if let Some(d) = detach {
+            d.run_local(env);
+        }
+    }
 }
 
 /// The events of one turn as they arrive, from `Engine.stream()`: an async
 /// iterable (`for await (const event of stream)`). The iteration rejects
 /// with the turn's error; afterwards `turn` holds the finished turn.
 /// Leaving the loop early, or `cancel()`, cancels the turn.
-#[napi(async_iterator)]
+#[napi(async_iterator, custom_finalize)]
 pub struct TurnStream {
     shared: Arc<Shared>,
     /// Settles when the latest `next()` is done: each `next()` waits for
@@ -708,6 +869,8 @@ impl TurnStream {
                 cancelled: watch::Sender::new(false),
                 turn: StdMutex::new(None),
                 prompt,
+                abort: StdMutex::new(None),
+                detach: StdMutex::new(None),
             }),
             tail: None,
         }
@@ -743,15 +906,24 @@ impl AsyncGenerator for TurnStream {
         _value: Option<()>,
     ) -> impl Future<Output = Result<Option<Self::Yield>>> + Send + 'static {
         self.shared.cancel();
-        async { Ok(None) }
+        // No `Env` here: the listener is removed from the runtime, before
+        // `return()` resolves.
+        let detach = lock(&self.shared.detach).take();
+        async move {
+            if let Some(d) = detach {
+                d.run_remote().await;
+            }
+            Ok(None)
+        }
     }
 
     fn catch(
         &mut self,
-        _env: Env,
+        env: Env,
         value: Unknown,
     ) -> impl Future<Output = Result<Option<Self::Yield>>> + Send + 'static {
         self.shared.cancel();
+        self.shared.detach_local(&env);
         let err = napi::Error::from_unknown_without_coercion(value);
         async move { Err(err) }
     }
@@ -768,9 +940,22 @@ impl TurnStream {
     }
 
     /// Cancels the turn if it still runs (the agent is interrupted); the
-    /// iteration ends.
+    /// iteration ends. Callable at any time, also from any callback, and
+    /// more than once: it never throws.
     #[napi]
-    pub fn cancel(&self) {
-        self.shared.cancel();
+    pub fn cancel(&self, env: Env) {
+        // Nothing may escape into JS from here, not even a panic.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.shared.cancel();
+            self.shared.detach_local(&env);
+        }));
+    }
+}
+
+impl ObjectFinalize for TurnStream {
+    fn finalize(self, env: Env) -> Result<()> {
+        // A stream dropped unfinished leaves no listener on its signal.
+        self.shared.detach_local(&env);
+        Ok(())
     }
 }

@@ -32,6 +32,7 @@
 
 #![deny(missing_docs)]
 
+mod abort;
 mod engine;
 mod json;
 pub mod telemetry;
