@@ -12,9 +12,14 @@
 //! * [`text`]: `str | bytes` arguments to UTF-8, and byte spans to
 //!   character spans.
 //! * [`verdict`] and [`detector`]: the command WAF.
-//! * [`engine`]: the session pool (`Engine`, `TurnStream`); its records
+//! * [`engine`]: the session pool (`Engine`, `TurnStream`, and the
+//!   `Pool` it shares with `AsyncEngine`); its records
 //!   (`Turn`, `Event`, `SessionInfo`) are dataclasses in `hotplex/_contract.py`,
 //!   which `scripts/gen_contract.py` generates from the schema.
+//! * [`aio`]: the native half of `hotplex.AsyncEngine` (`hotplex/_aio.py`)
+//!   and `AsyncTurnStream`, for asyncio hosts.
+//! * [`lifecycle`]: entering Python from hotplex's threads, and the
+//!   `atexit` hook that stops that before the interpreter finalises.
 //! * [`telemetry`]: the engine's lifecycle observer (records are
 //!   `LifecycleRecord` dataclasses of `_contract.py`) and the log bridge
 //!   behind `hotplex.enable_logging` (`hotplex/_logging.py`).
@@ -23,10 +28,12 @@
 
 #![warn(missing_docs)]
 
+pub mod aio;
 pub mod convert;
 pub mod detector;
 pub mod engine;
 pub mod errors;
+pub mod lifecycle;
 pub mod telemetry;
 pub mod text;
 pub mod verdict;
@@ -42,7 +49,19 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<verdict::Verdict>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<engine::TurnStream>()?;
+    m.add_class::<aio::AsyncEngineBase>()?;
+    m.add_class::<aio::AsyncTurnStream>()?;
+    m.add_function(wrap_pyfunction!(aio::write_unraisable, m)?)?;
     m.add_function(wrap_pyfunction!(telemetry::set_log_sink, m)?)?;
+    m.add_function(wrap_pyfunction!(lifecycle::begin_exit, m)?)?;
+    // Before the interpreter finalises, no thread of ours may be taking the
+    // GIL (see lifecycle). Registered at import, so it runs after the
+    // atexit handlers registered later (which may still use engines).
+    let begin_exit = m.getattr("_begin_exit")?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (begin_exit,))?;
+    m.add("_ENGINE_DEFAULTS", engine::defaults_doc())?;
     // The defaults come from the core at import, never from a copy here.
     let engine = m.getattr("Engine")?;
     let doc = format!(

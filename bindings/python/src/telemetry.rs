@@ -3,9 +3,9 @@
 //! observer's, the log's), never on a session's, so a slow callable loses
 //! records (counted) instead of stalling turns.
 //!
-//! Each call takes the GIL with `Python::try_attach`: once the interpreter
-//! is shutting down, records are dropped rather than attaching a thread to
-//! a dying interpreter. A callable that raises loses that record only; the
+//! Each call takes the GIL with `crate::lifecycle::attach`: once the
+//! interpreter is exiting, records are dropped rather than attaching a
+//! thread to a dying interpreter. A callable that raises loses that record only; the
 //! error goes to `sys.unraisablehook`.
 //!
 //! The metrics themselves need nothing here: `Engine.metrics_text()` is the
@@ -62,7 +62,7 @@ pub fn observer(cb: Py<PyAny>) -> (Observer, ObserverSlot) {
         let Ok(json) = serde_json::to_value(record) else {
             return;
         };
-        Python::try_attach(|py| {
+        crate::lifecycle::attach(|py| {
             let Some(cb) = held.get(py) else {
                 return;
             };
@@ -118,7 +118,7 @@ pub fn set_log_sink(py: Python<'_>, level: &str, sink: Option<Py<PyAny>>) -> PyR
     let min = log_level(level)?;
     let sink = sink.filter(|s| !s.is_none(py)).map(|cb| {
         let sink: LogSink = Arc::new(move |r: &LogRecord| {
-            Python::try_attach(|py| {
+            crate::lifecycle::attach(|py| {
                 let cb = cb.bind(py);
                 let args = (level_name(r.level), &r.target, &r.message, &r.session_id);
                 if let Err(err) = cb.call1(args) {

@@ -546,7 +546,9 @@ def test_type_stubs_are_installed_and_parse():
 def test_type_stubs_match_the_runtime():
     tree = ast.parse(_stub_source("_native.pyi").read_text(encoding="utf-8"))
     stub_classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    assert set(stub_classes) == {"Detector", "Verdict", "Engine", "TurnStream"}
+    assert set(stub_classes) == {
+        "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_AsyncEngine"
+    }
     for cname, node in stub_classes.items():
         runtime = getattr(hotplex._native, cname)
         stub_doc = inspect.cleandoc(ast.get_docstring(node))

@@ -69,3 +69,28 @@ def telemetry(binary: str) -> str:
     )
     hotplex.disable_logging()
     return engine.metrics_text() + str(counted)
+
+
+async def on_event(event: hotplex.Event) -> None:
+    await asyncio.sleep(0)
+
+
+async def serve(binary: str) -> Optional[str]:
+    async with hotplex.AsyncEngine(binary, turn_timeout=30.0, can_use_tool=decide) as engine:
+        turn: hotplex.Turn = await engine.execute("s", "hi", pathlib.Path("/tmp"), on_event)
+        task = asyncio.create_task(engine.execute("s", "long", timeout=5.0))
+        task.cancel()
+        stream: hotplex.AsyncTurnStream = engine.stream("s", "again")
+        async for event in stream:
+            print(event.type)
+        async with engine.stream("s", "more") as more:
+            first: hotplex.Event = await more.__anext__()
+            print(first.type)
+        existed: bool = await engine.stop_session("s")
+        print(turn.text, existed, engine.closed, engine.sessions())
+        return stream.turn.text if stream.turn is not None else None
+
+
+def cancel_elsewhere(stream: hotplex.TurnStream) -> None:
+    stream.cancel()
+    stream.close()

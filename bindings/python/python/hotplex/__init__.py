@@ -13,6 +13,14 @@ re-exports its public API::
         turn = engine.execute("chat-1", "hello", workdir="/tmp/chat-1")
         print(turn.text, turn.cold_start, turn.duration_ms)
 
+In asyncio code use ``hotplex.AsyncEngine`` (same options; nothing blocks
+the loop, and cancelling an awaiting task interrupts its turn)::
+
+    async with hotplex.AsyncEngine() as engine:
+        turn = await engine.execute("chat-1", "hello")
+        async for event in engine.stream("chat-1", "more"):
+            print(event.type)
+
 Telemetry: ``engine.metrics_text()`` (OpenMetrics text; hotplex opens no
 port), ``hotplex.PrometheusCollector(engine)`` for a ``prometheus_client``
 registry, ``Engine(observer=...)`` for typed lifecycle records
@@ -48,9 +56,11 @@ from ._contract import (
     TurnTimeout,
     WafVerdict,
 )
+from ._aio import AsyncEngine
 from ._logging import disable_logging, enable_logging
 from ._native import (
     CORE_VERSION,
+    AsyncTurnStream,
     Detector,
     Engine,
     TurnStream,
@@ -65,9 +75,11 @@ __all__ = [
     "Detector",
     "Verdict",
     "Engine",
+    "AsyncEngine",
     "Turn",
     "Event",
     "TurnStream",
+    "AsyncTurnStream",
     "SessionInfo",
     "SessionStats",
     "LifecycleRecord",

@@ -4,11 +4,13 @@ Docstrings here are the runtime ones (tests/test_detector.py checks that).
 """
 
 import os
-from typing import Any, Awaitable, Callable, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
+import asyncio
+from typing_extensions import Self, disjoint_base
+from typing import Any, Awaitable, Callable, ClassVar, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
 
 from hotplex._contract import Event, LifecycleRecord, SessionInfo, SessionStats, Turn
 
-__all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream", "_set_log_sink"]
+__all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_set_log_sink", "_AsyncEngine", "_ENGINE_DEFAULTS", "_begin_exit", "_write_unraisable"]
 
 __version__: str
 CORE_VERSION: str
@@ -197,15 +199,42 @@ def _set_log_sink(level: _LogLevelName, sink: Optional[_LogSink]) -> None:
 class TurnStream:
     """Iterates the events of one turn as they arrive; see Engine.stream.
     After the last event, `turn` holds the finished Turn, or iteration
-    raised the turn's error. `close()` (or leaving a `with` block, or
-    dropping the iterator) cancels a turn still running.
+    raised the turn's error. `cancel()` or `close()` (from any thread, also
+    while another thread iterates: its iteration then ends), leaving a
+    `with` block, or dropping the iterator cancels a turn still running.
     """
     def __iter__(self) -> TurnStream: ...
     def __next__(self) -> Event: ...
     def __enter__(self) -> TurnStream: ...
     def __exit__(self, *_exc: object) -> None: ...
+    def cancel(self) -> None:
+        """Cancels the turn if it still runs (the agent is interrupted); an
+        iteration in another thread ends. Callable from any thread."""
     def close(self) -> None:
-        """Cancels the turn if it still runs (the agent is interrupted)."""
+        """Same as cancel()."""
+    @property
+    def turn(self) -> Optional[Turn]:
+        """The finished turn, once iteration ended without an error."""
+
+@final
+class AsyncTurnStream:
+    """Iterates the events of one turn with `async for`, as they arrive; see
+    AsyncEngine.stream. After the last event, `turn` holds the finished
+    Turn, or iteration raised the turn's error. Cancelling the task that
+    awaits the next event, `cancel()` (from any thread), `await aclose()`,
+    leaving an `async with` block, or dropping the iterator cancels a turn
+    still running (the agent is interrupted); iteration then ends.
+    """
+    def __aiter__(self) -> AsyncTurnStream: ...
+    def __anext__(self) -> asyncio.Future[Event]: ...
+    def __aenter__(self) -> Coroutine[Any, Any, AsyncTurnStream]: ...
+    def __aexit__(self, *_exc: object) -> Coroutine[Any, Any, None]: ...
+    def cancel(self) -> None:
+        """Cancels the turn if it still runs (the agent is interrupted); a
+        pending iteration ends. Never blocks; callable from any thread."""
+    def aclose(self) -> Coroutine[Any, Any, None]:
+        """Cancels the turn if it still runs, as cancel() (a coroutine, for
+        contextlib.aclosing and friends)."""
     @property
     def turn(self) -> Optional[Turn]:
         """The finished turn, once iteration ended without an error."""
@@ -226,9 +255,10 @@ class Engine:
     "updatedInput": {...}]} allow (the new input is screened again); False, a
     str, {"behavior": "deny"[, "message": str]} and anything else deny. An
     async callback runs on the asyncio loop that was running when the Engine
-    was created (call execute via asyncio.to_thread to keep it free), waited
-    for up to turn_timeout. Without that loop, or if the callback raises or
-    times out, the error goes to sys.unraisablehook and the call is denied.
+    was created, waited for up to turn_timeout; in asyncio code use
+    hotplex.AsyncEngine, which never blocks the loop. Without that loop, or
+    if the callback raises or times out, the error goes to
+    sys.unraisablehook and the call is denied.
 
     observer(record) receives a hotplex.LifecycleRecord for each lifecycle
     event (a session started or exited, a turn finished, a WAF verdict, a
@@ -236,6 +266,10 @@ class Engine:
     the caller's), through a bounded queue: a slow observer loses records,
     counted in hotplex_observer_dropped_total, and never stalls a turn. An
     exception in it goes to sys.unraisablehook and loses that record only.
+
+    At interpreter exit, a thread still blocked in a call here stays blocked
+    (it is never resumed into a dying interpreter) and callbacks are no
+    longer called; the agents are killed when the process ends.
     """
     def __new__(
         cls,
@@ -325,6 +359,96 @@ class Engine:
         """The engine's metrics as a list of families, each a dict with "name"
         (as exposed: counters end in _total), "type", "help" and "samples"
         (dicts with "name", "labels" (a dict of str) and "value")."""
+    @property
+    def detector(self) -> Detector:
+        """The WAF screening this engine's prompts and tool calls."""
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+
+# The text of the engine options' defaults (appended to the Engine and
+# AsyncEngine docstrings).
+_ENGINE_DEFAULTS: str
+
+def _write_unraisable(exc: BaseException, obj: object) -> None:
+    """Reports `exc` (raised by `obj`, an on_event callback) through
+    sys.unraisablehook, as the synchronous Engine does."""
+
+def _begin_exit() -> None:
+    """The `atexit` handler: from now on no thread of ours enters Python;
+    waits (without the GIL) for those already entering."""
+
+@disjoint_base
+class _AsyncEngine:
+    """The native base of hotplex.AsyncEngine (see its documentation there)."""
+    def __new__(
+        cls,
+        binary: Optional[_Path] = None,
+        args: Optional[_Strs] = None,
+        env: Optional[Dict[str, str]] = None,
+        max_sessions: Optional[int] = None,
+        idle_timeout: Optional[float] = None,
+        turn_timeout: Optional[float] = None,
+        startup_timeout: Optional[float] = None,
+        state_dir: Optional[_Path] = None,
+        permission_mode: Optional[str] = None,
+        allowed_tools: Optional[_Strs] = None,
+        disallowed_tools: Optional[_Strs] = None,
+        allowed_roots: Optional[Union[List[_Path], Tuple[_Path, ...]]] = None,
+        *,
+        namespace: Optional[str] = None,
+        system_prompt: Optional[str] = None,
+        model: Optional[str] = None,
+        env_allow: Optional[_Strs] = None,
+        max_concurrent_starts: Optional[int] = None,
+        interrupt_grace: Optional[float] = None,
+        max_prompt_bytes: Optional[int] = None,
+        default_workdir: Optional[_Path] = None,
+        detector: Optional[Detector] = None,
+        can_use_tool: Optional[_CanUseTool] = None,
+        observer: Optional[_Observer] = None,
+    ) -> Self: ...
+    def stream(
+        self,
+        session_id: str,
+        prompt: str,
+        workdir: Optional[_Path] = None,
+        *,
+        timeout: Optional[float] = None,
+        waf_approved: Optional[bool] = None,
+    ) -> AsyncTurnStream:
+        """Queues a turn and returns an async iterator over its events as they
+        arrive (`async for event in engine.stream(...)`); its `turn`
+        attribute holds the Turn afterwards, and errors are raised by the
+        iteration (those found before the turn is queued, such as
+        DangerBlocked, by this call, which never blocks).
+        """
+    def _start(
+        self,
+        session_id: str,
+        prompt: str,
+        workdir: Optional[_Path] = None,
+        timeout: Optional[float] = None,
+        waf_approved: Optional[bool] = None,
+    ) -> AsyncTurnStream:
+        """Like stream, but every error (a blocked prompt too, after its
+        danger_block event) comes through the iteration: for execute."""
+    def _stop_session(self, session_id: str) -> asyncio.Future[bool]:
+        """A future of stop_session's result, settled on the running loop."""
+    def _close(self) -> asyncio.Future[None]:
+        """A future settled on the running loop once the engine is closed."""
+    def sessions(self) -> List[SessionInfo]:
+        """Snapshots of every session, sorted by id."""
+    def session_stats(self, session_id: str) -> Optional[SessionStats]:
+        """Totals of a session as a dict (see hotplex.SessionStats for the
+        keys), or None for an unknown id.
+        """
+    def metrics_text(self) -> str:
+        """The engine's metrics as OpenMetrics text (ending with "# EOF"); see
+        Engine.metrics_text."""
+    def metrics_snapshot(self) -> List[_MetricFamily]:
+        """The engine's metrics as a list of families; see
+        Engine.metrics_snapshot."""
     @property
     def detector(self) -> Detector:
         """The WAF screening this engine's prompts and tool calls."""

@@ -1,0 +1,134 @@
+"""hotplex.AsyncEngine: the session pool for asyncio hosts.
+
+The waiting is done natively (``hotplex._native._AsyncEngine``, see
+bindings/python/src/aio.rs): each call hands the loop an asyncio future that
+a thread of the engine's own runtime settles through
+``loop.call_soon_threadsafe``; this module adds the coroutines on top.
+"""
+
+import asyncio
+import inspect
+import os
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from ._contract import Event, Turn
+from ._native import _ENGINE_DEFAULTS, _AsyncEngine, _write_unraisable
+
+__all__ = ["AsyncEngine"]
+
+_T = TypeVar("_T")
+_Path = Union[str, "os.PathLike[str]"]
+
+
+def _settle(future: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
+    """Runs on the loop (call_soon_threadsafe): completes future unless the
+    awaiting task was cancelled meanwhile."""
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+async def _value(value: _T) -> _T:
+    """An awaitable that is not a future (for aclose and __aenter__)."""
+    return value
+
+
+class AsyncEngine(_AsyncEngine):
+    """The session pool for asyncio hosts: one hot agent process per session id.
+
+    The options are exactly those of hotplex.Engine (see there; defaults
+    below), read by the same code. Nothing here blocks the event loop: the
+    agents are driven on the engine's own threads, and each awaiting call
+    resumes through ``loop.call_soon_threadsafe``. Any running loop works
+    (asyncio's, uvloop). Use it from one loop at a time::
+
+        async with hotplex.AsyncEngine(default_workdir="/srv/work") as engine:
+            turn = await engine.execute("chat-1", "hello")
+            async for event in engine.stream("chat-1", "and now?"):
+                print(event.type)
+
+    Cancellation: cancelling the task awaiting execute() or an event of
+    stream() (asyncio.wait_for, asyncio.timeout, a disconnecting client, ...)
+    cancels the turn: the agent is interrupted and, if it has not stopped
+    after interrupt_grace, its process tree is killed. After a clean
+    interrupt the session stays hot, so the next turn on it is no cold start.
+    The turn still queued behind it waits for the interrupt to finish.
+
+    Callbacks: on_event and can_use_tool may be plain functions or
+    ``async def``. on_event runs on the loop, in event order (an async one is
+    awaited before the next event is taken). An async can_use_tool runs on
+    the loop of the engine's latest call (the engine's threads wait for it,
+    up to turn_timeout, without holding the GIL); a plain one runs on an
+    engine thread. A failing callback is reported through
+    sys.unraisablehook: on_event's never breaks the turn, can_use_tool's
+    denies the tool call. observer runs on hotplex's observer thread, as
+    for Engine.
+
+    At interpreter exit, callbacks are no longer called and results no
+    longer delivered; the agents are killed when the process ends.
+    """
+
+    async def execute(
+        self,
+        session_id: str,
+        prompt: str,
+        workdir: Optional[_Path] = None,
+        on_event: Optional[Callable[[Event], object]] = None,
+        *,
+        timeout: Optional[float] = None,
+        waf_approved: Optional[bool] = None,
+    ) -> Turn:
+        """Runs one turn on session_id (started or resumed on first use) and
+        returns the finished Turn; arguments, result and errors as for
+        Engine.execute. on_event(event) is called (and awaited, if it returns
+        an awaitable) on the loop for each event, in order. Cancelling the
+        awaiting task cancels the turn (see the class documentation).
+        """
+        if on_event is not None and not callable(on_event):
+            raise TypeError("on_event must be callable")
+        stream = self._start(session_id, prompt, workdir, timeout, waf_approved)
+        try:
+            async for event in stream:
+                if on_event is None:
+                    continue
+                try:
+                    answer = on_event(event)
+                    if inspect.isawaitable(answer):
+                        await answer
+                except Exception as exc:  # noqa: BLE001 - reported, as Engine does
+                    _write_unraisable(exc, on_event)
+        finally:
+            # Left early (cancelled, or a BaseException in on_event): the
+            # turn is cancelled. After the end this does nothing.
+            stream.cancel()
+        turn = stream.turn
+        if turn is None:  # pragma: no cover - the stream ended without a turn
+            raise RuntimeError("the turn ended without an outcome")
+        return turn
+
+    async def stop_session(self, session_id: str) -> bool:
+        """Stops a session: its running and queued turns raise SessionDead and
+        its process tree is killed (returns once confirmed gone). The
+        conversation resumes if the id is used again. Returns whether the
+        session existed.
+        """
+        existed: bool = await self._stop_session(session_id)
+        return existed
+
+    async def close(self) -> None:
+        """Stops every session and kills every process tree; afterwards every
+        call raises Closed. Idempotent.
+        """
+        await self._close()
+
+    async def __aenter__(self) -> "AsyncEngine":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
+AsyncEngine.__doc__ = f"{AsyncEngine.__doc__}\n{_ENGINE_DEFAULTS}"
