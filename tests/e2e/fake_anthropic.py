@@ -285,19 +285,31 @@ class _Handler(BaseHTTPRequestHandler):
             ev("content_block_start", {"type": "content_block_start", "index": 0,
                                        "content_block": {"type": "tool_use", "id": block["id"],
                                                          "name": block["name"], "input": {}}})
-            ev("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                       "delta": {"type": "input_json_delta",
-                                                 "partial_json": json.dumps(block["input"])}})
+            # Two parts, as the real API splits input JSON.
+            whole = json.dumps(block["input"])
+            for part in (whole[: len(whole) // 2], whole[len(whole) // 2:]):
+                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "input_json_delta",
+                                                     "partial_json": part}})
         else:
             ev("content_block_start", {"type": "content_block_start", "index": 0,
                                        "content_block": {"type": "text", "text": ""}})
-            ev("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                       "delta": {"type": "text_delta", "text": block["text"]}})
+            # Several chunks, as a real model streams tokens (hosts render them
+            # as they come: tests check they add up to the whole answer).
+            for chunk in text_chunks(block["text"]):
+                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "text_delta", "text": chunk}})
         ev("content_block_stop", {"type": "content_block_stop", "index": 0})
         ev("message_delta", {"type": "message_delta",
                              "delta": {"stop_reason": stop, "stop_sequence": None},
                              "usage": {"output_tokens": usage["output_tokens"]}})
         ev("message_stop", {"type": "message_stop"})
+
+
+def text_chunks(text: str, parts: int = 4) -> List[str]:
+    """`text` cut into up to `parts` non-empty pieces that concatenate to it."""
+    size = max(1, -(-len(text) // parts))
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
 
 class FakeAnthropic:

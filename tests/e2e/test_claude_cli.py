@@ -187,3 +187,29 @@ def test_killing_the_host_process_kills_every_agent(claude, api, tmp_path, workd
     finally:
         if host.poll() is None:
             host.kill()
+
+
+def test_partial_messages_stream_answer_deltas_that_add_up_to_the_answer(
+    claude, api, tmp_path, workdir
+):
+    # The fake API streams its reply in several SSE chunks, as a real model
+    # does; the CLI (--include-partial-messages) prints each as a
+    # stream_event line before the complete message.
+    with hotplex.Engine(
+        binary=claude,
+        env=agent_env(api, tmp_path / "home"),
+        turn_timeout=60.0,
+        startup_timeout=60.0,
+        partial_messages=True,
+    ) as eng:
+        seen = []
+        turn = eng.execute(
+            "live", "a streamed reply in several pieces", workdir=str(workdir), on_event=seen.append
+        )
+        deltas = [e.data["text"] for e in seen if e.type == "answer_delta"]
+        answers = [e.data["text"] for e in seen if e.type == "answer"]
+        assert len(deltas) >= 3, deltas
+        assert "".join(deltas) == answers[-1] == turn.text
+        names = [e.type for e in seen]
+        assert names.index("answer_delta") < names.index("answer")
+        assert turn.first_delta_ms is not None and turn.first_delta_ms > 0

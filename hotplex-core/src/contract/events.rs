@@ -62,6 +62,10 @@ pub struct TurnStats {
     pub model: Option<String>,
     /// Whether the turn ended with an error.
     pub is_error: bool,
+    /// Time from submitting the turn to its first `answer_delta` or
+    /// `thinking_delta` (time to first token), in milliseconds; `None`
+    /// without partial messages.
+    pub first_delta_ms: Option<f64>,
 }
 
 /// An event of a turn, in the order it happened. The variant names are the
@@ -81,10 +85,29 @@ pub enum Event {
         /// The text.
         text: String,
     },
-    /// `answer`: answer text.
+    /// `answer`: answer text (a whole message's text).
     Answer {
         /// The text.
         text: String,
+    },
+    /// `answer_delta`: the next piece of the answer as the model generates
+    /// it (with `partial_messages`). The pieces of a message concatenate to
+    /// its `answer` event, which still follows.
+    AnswerDelta {
+        /// The piece.
+        text: String,
+    },
+    /// `thinking_delta`: the next piece of extended thinking (with
+    /// `partial_messages`).
+    ThinkingDelta {
+        /// The piece.
+        text: String,
+    },
+    /// `tool_input_delta`: the next piece of a tool call's input JSON (with
+    /// `partial_messages`); the complete call follows as `tool_use`.
+    ToolInputDelta {
+        /// The piece of JSON text.
+        partial_json: String,
     },
     /// `tool_use`: the model asks to run a tool.
     ToolUse {
@@ -132,10 +155,13 @@ pub enum Event {
 
 impl Event {
     /// Every event name, in declaration order.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 12] = [
         "session_start",
         "thinking",
         "answer",
+        "answer_delta",
+        "thinking_delta",
+        "tool_input_delta",
         "tool_use",
         "tool_result",
         "permission_request",
@@ -150,6 +176,9 @@ impl Event {
             Event::SessionStart { .. } => "session_start",
             Event::Thinking { .. } => "thinking",
             Event::Answer { .. } => "answer",
+            Event::AnswerDelta { .. } => "answer_delta",
+            Event::ThinkingDelta { .. } => "thinking_delta",
+            Event::ToolInputDelta { .. } => "tool_input_delta",
             Event::ToolUse { .. } => "tool_use",
             Event::ToolResult { .. } => "tool_result",
             Event::PermissionRequest { .. } => "permission_request",
@@ -200,6 +229,11 @@ mod tests {
             },
             Event::Thinking { text: "t".into() },
             Event::Answer { text: "a".into() },
+            Event::AnswerDelta { text: "a".into() },
+            Event::ThinkingDelta { text: "t".into() },
+            Event::ToolInputDelta {
+                partial_json: "{".into(),
+            },
             Event::ToolUse {
                 id: "i".into(),
                 name: "Bash".into(),
@@ -230,7 +264,7 @@ mod tests {
             assert!(e.data().get("type").is_none());
         }
         assert_eq!(events[2].data(), json!({"text": "a"}));
-        let stats = events[7].to_json();
+        let stats = events[10].to_json();
         assert_eq!(stats["usage"]["input_tokens"], 0);
         assert_eq!(stats["cost_usd"], 0.0);
     }

@@ -99,6 +99,11 @@ pub struct EngineOptions {
     pub default_workdir: Option<PathBuf>,
     /// Largest prompt accepted, in bytes. Default 1 MiB.
     pub max_prompt_bytes: usize,
+    /// Live text: start agents with `--include-partial-messages`, so turns
+    /// yield `answer_delta`, `thinking_delta` and `tool_input_delta` events
+    /// as the model generates (the complete `answer` still follows).
+    /// Default off.
+    pub partial_messages: bool,
     /// The WAF; `None` uses the built-in rules. Not on the wire (bindings
     /// pass their `Detector` object).
     #[serde(skip)]
@@ -144,6 +149,7 @@ impl Default for EngineOptions {
             allowed_roots: Vec::new(),
             default_workdir: None,
             max_prompt_bytes: 1 << 20,
+            partial_messages: false,
             detector: None,
             permission_handler: None,
             observer: None,
@@ -278,6 +284,10 @@ pub struct TurnOptions {
     /// Skip the prompt check: a higher layer already approved this prompt
     /// (the seed's `WAFApproved`). Tool calls are still screened.
     pub waf_approved: bool,
+    /// Deliver this turn's delta events. Unset: the engine's
+    /// `partial_messages`. `true` needs the engine option (its agents must
+    /// have been started to print them); `false` leaves them out.
+    pub partial_messages: Option<bool>,
 }
 
 impl TurnOptions {

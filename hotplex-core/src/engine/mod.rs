@@ -368,6 +368,15 @@ impl Engine {
         // lives (its resume marker) or the default. The last is computed
         // only when needed, and again should the session leave the pool
         // between the look and the lock.
+        let deltas = match turn.partial_messages {
+            None => ctx.opts.partial_messages,
+            Some(true) if !ctx.opts.partial_messages => {
+                return Err(Error::InvalidConfig(
+                    "partial_messages: this engine's agents print no deltas (build the engine with partial_messages)".into(),
+                ))
+            }
+            Some(on) => on,
+        };
         let wanted = match &turn.workdir {
             Some(w) => Some(self.workdir(w)?),
             None => None,
@@ -404,6 +413,7 @@ impl Engine {
                 workdir,
                 timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
                 queued_at: Instant::now(),
+                deltas,
                 tx,
             };
             entry.state.lock().enqueue();

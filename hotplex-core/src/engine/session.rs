@@ -72,6 +72,8 @@ pub(crate) struct TurnCmd {
     pub workdir: PathBuf,
     pub timeout: Duration,
     pub queued_at: Instant,
+    /// Whether this turn's token deltas are delivered.
+    pub deltas: bool,
     pub tx: mpsc::UnboundedSender<TurnMsg>,
 }
 
@@ -427,7 +429,9 @@ impl Actor {
         };
         let mut awaiting_first = cold;
         let cost_before = self.live.as_ref().map_or(0.0, |l| l.cost_seen);
-        let mut tracker = TurnTracker::with_cost_base(cost_before);
+        let mut tracker = TurnTracker::with_cost_base(cost_before).with_deltas(cmd.deltas);
+        // Time from submit to the first text delta (time to first token).
+        let mut first_delta: Option<Duration> = None;
         let mut events: Vec<Event> = Vec::new();
         let mut answers = String::new();
         // Set once an interrupt was sent: (why, give up at).
@@ -606,6 +610,13 @@ impl Actor {
                 _ => {}
             }
             for e in out {
+                if first_delta.is_none()
+                    && matches!(e, Event::AnswerDelta { .. } | Event::ThinkingDelta { .. })
+                {
+                    let t = cmd.queued_at.elapsed();
+                    first_delta = Some(t);
+                    self.ctx.telemetry.metrics.first_delta(t.as_secs_f64());
+                }
                 if let Event::Answer { text: t } = &e {
                     if !answers.is_empty() {
                         answers.push('\n');
@@ -636,7 +647,8 @@ impl Actor {
                         message: r.result.clone().unwrap_or_else(|| "no result text".into()),
                     }));
                 }
-                let stats = tracker.stats().clone();
+                let mut stats = tracker.stats().clone();
+                stats.first_delta_ms = first_delta.map(|d| d.as_secs_f64() * 1e3);
                 if let Some(l) = self.live.as_mut() {
                     l.cost_seen = r.total_cost_usd;
                 }
@@ -989,6 +1001,9 @@ fn claude_args(o: &EngineOptions, psid: &str, resume: bool) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if o.partial_messages {
+        a.push("--include-partial-messages".into());
+    }
     a.push(if resume { "--resume" } else { "--session-id" }.into());
     a.push(psid.into());
     let mut opt = |flag: &str, v: &Option<String>| {

@@ -186,13 +186,30 @@ pub enum Line {
         /// The error message, for `error`.
         error: Option<String>,
     },
-    /// Any other line (`system` subtypes, `stream_event` partials, ...).
+    /// A token delta of the message being generated (`stream_event` with a
+    /// `content_block_delta`, printed with `--include-partial-messages`
+    /// before the complete `assistant` message; verified, CLI 2.1.197).
+    /// Deltas of a subagent (`parent_tool_use_id` set) are not parsed as
+    /// such: they belong to the subagent's conversation, not the answer.
+    Delta(Delta),
+    /// Any other line (`system` subtypes, other `stream_event`s, ...).
     Other {
         /// The `type` field.
         kind: String,
         /// The whole line.
         value: Value,
     },
+}
+
+/// A piece of a content block, as the model generates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delta {
+    /// Answer text (`text_delta`).
+    Text(String),
+    /// Extended thinking text (`thinking_delta`).
+    Thinking(String),
+    /// A piece of a tool call's input JSON (`input_json_delta`).
+    ToolInput(String),
 }
 
 fn str_field(v: &Value, k: &str) -> Option<String> {
@@ -332,6 +349,10 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
                 error: str_field(&r, "error"),
             }
         }
+        "stream_event" => match stream_delta(&v) {
+            Some(d) => Line::Delta(d),
+            None => Line::Other { kind, value: v },
+        },
         _ => Line::Other { kind, value: v },
     })
 }
@@ -340,6 +361,25 @@ fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}...", &s[..i]),
         None => s.to_owned(),
+    }
+}
+
+/// The delta of a main-conversation `stream_event` line, if it holds one.
+fn stream_delta(v: &Value) -> Option<Delta> {
+    if v.get("parent_tool_use_id").is_some_and(|p| !p.is_null()) {
+        return None;
+    }
+    let event = v.get("event")?;
+    if event.get("type")?.as_str()? != "content_block_delta" {
+        return None;
+    }
+    let delta = event.get("delta")?;
+    let field = |k: &str| delta.get(k)?.as_str().map(str::to_owned);
+    match delta.get("type")?.as_str()? {
+        "text_delta" => field("text").map(Delta::Text),
+        "thinking_delta" => field("thinking").map(Delta::Thinking),
+        "input_json_delta" => field("partial_json").map(Delta::ToolInput),
+        _ => None,
     }
 }
 

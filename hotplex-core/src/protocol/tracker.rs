@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{Block, CliRequest, Line};
+use super::{Block, CliRequest, Delta, Line};
 use crate::contract::{Event, ToolCall, TurnStats};
 use crate::verdict::Verdict;
 
@@ -30,6 +30,8 @@ pub struct TurnTracker {
     stats: TurnStats,
     /// The process's running cost before this turn.
     cost_base: f64,
+    /// Whether `stream_event` deltas become events.
+    deltas: bool,
     /// Open tool calls: id -> (index in `stats.tools`, start).
     open: HashMap<String, (usize, Instant)>,
     done: bool,
@@ -50,6 +52,12 @@ impl TurnTracker {
             cost_base: total_before,
             ..TurnTracker::default()
         }
+    }
+
+    /// Makes token deltas (`--include-partial-messages`) events of the turn.
+    pub fn with_deltas(mut self, on: bool) -> TurnTracker {
+        self.deltas = on;
+        self
     }
 
     /// Whether the turn's `result` was seen.
@@ -138,6 +146,13 @@ impl TurnTracker {
                 request_id: request_id.clone(),
                 tool_name: tool_name.clone(),
                 input: input.clone(),
+            }),
+            Line::Delta(d) if self.deltas => out.push(match d {
+                Delta::Text(t) => Event::AnswerDelta { text: t.clone() },
+                Delta::Thinking(t) => Event::ThinkingDelta { text: t.clone() },
+                Delta::ToolInput(j) => Event::ToolInputDelta {
+                    partial_json: j.clone(),
+                },
             }),
             Line::Result(r) => {
                 self.done = true;

@@ -90,6 +90,8 @@ docs! {
         "Time from starting an agent process to its first line of output";
     FIRST_OUTPUT: "hotplex_first_output_seconds", Histogram, [],
         "Time from submitting a turn to the agent's first line for it (time to first token)";
+    FIRST_DELTA: "hotplex_first_delta_seconds", Histogram, [],
+        "Time from submitting a turn to its first answer or thinking delta (with partial messages)";
     TOKENS: "hotplex_tokens_total", Counter, ["kind"],
         "Tokens of finished turns (input, output, cache_read, cache_write)";
     COST: "hotplex_cost_usd_total", Counter, [],
@@ -218,6 +220,7 @@ pub(crate) struct Metrics {
     turn_queue: Histogram,
     cold_start: Histogram,
     first_output: Histogram,
+    first_delta: Histogram,
     tokens: Family<Kind, Counter>,
     cost: Counter<f64, AtomicU64>,
     tool_calls: Family<Tool, Counter>,
@@ -242,6 +245,7 @@ impl Metrics {
             turn_queue: turn_buckets(),
             cold_start: turn_buckets(),
             first_output: turn_buckets(),
+            first_delta: turn_buckets(),
             tokens: Family::default(),
             cost: Counter::default(),
             tool_calls: Family::default(),
@@ -327,6 +331,7 @@ impl Metrics {
         seconds!(TURN_QUEUE, self.turn_queue);
         seconds!(COLD_START, self.cold_start);
         seconds!(FIRST_OUTPUT, self.first_output);
+        seconds!(FIRST_DELTA, self.first_delta);
         plain!(TOKENS, self.tokens);
         plain!(COST, self.cost);
         plain!(TOOL_CALLS, self.tool_calls);
@@ -391,6 +396,10 @@ impl Metrics {
 
     pub(crate) fn first_output(&self, seconds: f64) {
         self.first_output.observe(seconds);
+    }
+
+    pub(crate) fn first_delta(&self, seconds: f64) {
+        self.first_delta.observe(seconds);
     }
 
     /// A finished turn's tokens, cost and tool calls.

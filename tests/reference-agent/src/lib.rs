@@ -29,7 +29,9 @@
 //! hook gets a `hook_callback` request before every tool call, and a
 //! `permissionDecision: deny` answer denies the call (as with the CLI). Arguments: `--session-id <id>` / `--resume <id>`
 //! set the reported session id; `--startup-delay-ms <n>` waits before
-//! reading input; `--exit-at-start` exits at once with status 2; everything
+//! reading input; `--exit-at-start` exits at once with status 2;
+//! `--include-partial-messages` streams each answer as 4 `stream_event`
+//! text deltas before the complete message, as the CLI does; everything
 //! else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
 //! transcript per session id there; like the CLI (2.1.197), `--resume` of
 //! an id without one prints an error `result` and `No conversation found
@@ -60,8 +62,10 @@ pub fn run(args: impl IntoIterator<Item = String>) {
     let mut session_id = format!("ref-{}", std::process::id());
     let mut resume = false;
     let mut startup_delay = Duration::ZERO;
+    let mut partial = false;
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--include-partial-messages" => partial = true,
             "--session-id" | "--resume" => {
                 resume = a == "--resume";
                 if let Some(v) = args.next() {
@@ -129,6 +133,7 @@ pub fn run(args: impl IntoIterator<Item = String>) {
         transcript,
         history,
         pre_tool_hook: None,
+        partial,
     };
     agent.run();
 }
@@ -142,6 +147,8 @@ struct Agent {
     history: Vec<String>,
     /// The callback id of a PreToolUse hook registered by `initialize`.
     pre_tool_hook: Option<String>,
+    /// `--include-partial-messages`: stream each answer as deltas first.
+    partial: bool,
 }
 
 impl Agent {
@@ -227,6 +234,17 @@ impl Agent {
             let n: usize = n.trim().parse().unwrap_or(100);
             for i in 0..n {
                 self.emit(json!({"type": "assistant", "message": {"content": [{"type": "text", "text": format!("line {i}")}]}, "session_id": self.session_id}));
+            }
+        }
+        if !answer.is_empty() && self.partial {
+            // As the CLI does (2.1.197): the message's text deltas, then the
+            // complete message.
+            let chars: Vec<char> = answer.chars().collect();
+            for piece in chars.chunks(chars.len().div_ceil(4).max(1)) {
+                let text: String = piece.iter().collect();
+                self.emit(json!({"type": "stream_event", "event": {"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": text}}, "session_id": self.session_id,
+                    "parent_tool_use_id": null}));
             }
         }
         if !answer.is_empty() {

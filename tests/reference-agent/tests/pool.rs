@@ -832,3 +832,69 @@ async fn tool_calls_the_agent_runs_without_asking_are_screened_by_the_hook() {
     assert!(!names.contains(&"permission_request") && !names.contains(&"danger_block"));
     engine.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_messages_stream_answer_deltas_that_add_up_to_the_answer() {
+    let dir = TempDir::new("deltas");
+    let engine = Engine::new(EngineOptions {
+        partial_messages: true,
+        ..options(&dir)
+    })
+    .unwrap();
+    let t = turn(&engine, "s", "a reply worth streaming").await;
+    let deltas: Vec<&str> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AnswerDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(deltas.len() >= 3, "{deltas:?}");
+    let answer = t.events.iter().find_map(|e| match e {
+        Event::Answer { text } => Some(text.clone()),
+        _ => None,
+    });
+    // The deltas come first, then the whole message as before.
+    assert_eq!(Some(deltas.concat()), answer);
+    let first = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::AnswerDelta { .. }));
+    let whole = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Answer { .. }));
+    assert!(first < whole);
+    assert!(t.stats.first_delta_ms.is_some_and(|ms| ms > 0.0));
+
+    // A turn can leave them out; without the engine option none arrive and
+    // asking for them is a clear error.
+    let quiet = TurnOptions {
+        partial_messages: Some(false),
+        ..TurnOptions::default()
+    };
+    let t = engine.execute("s", "hi", &quiet, |_| {}).await.unwrap();
+    assert!(!t
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::AnswerDelta { .. })));
+    assert_eq!(t.stats.first_delta_ms, None);
+    engine.close().await;
+
+    let plain = Engine::new(options(&dir)).unwrap();
+    let t = turn(&plain, "p", "hi").await;
+    assert!(!t
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::AnswerDelta { .. })));
+    let loud = TurnOptions {
+        partial_messages: Some(true),
+        ..TurnOptions::default()
+    };
+    assert!(matches!(
+        plain.submit("p", "hi", &loud),
+        Err(Error::InvalidConfig(m)) if m.starts_with("partial_messages")
+    ));
+    plain.close().await;
+}
