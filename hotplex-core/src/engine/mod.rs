@@ -255,7 +255,7 @@ impl Engine {
 
     /// Creates an engine on a runtime of its own: two worker threads named
     /// `hotplex`, for hosts that have no tokio runtime (the Python and C
-    /// bindings). Keep the runtime as long as the engine and its streams;
+    /// bindings). Its threads block SIGPIPE. Keep the runtime as long as the engine and its streams;
     /// drop it with `shutdown_background` (actors kill their trees on their
     /// own).
     pub fn with_own_runtime(opts: EngineOptions) -> Result<(Engine, tokio::runtime::Runtime)> {
@@ -263,6 +263,9 @@ impl Engine {
             .worker_threads(2)
             .thread_name("hotplex")
             .enable_all()
+            // A write to an agent that just exited is EPIPE, never a
+            // process-killing SIGPIPE in a host that keeps its default.
+            .on_thread_start(crate::proc::block_sigpipe_on_this_thread)
             .build()
             .map_err(|e| Error::Io(format!("cannot start a runtime: {e}")))?;
         let engine = {

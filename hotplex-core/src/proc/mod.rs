@@ -160,6 +160,7 @@ mod spawn;
 mod state;
 mod supervisor;
 mod sys;
+pub(crate) use sys::block_sigpipe_on_this_thread;
 
 pub use env::{DEFAULT_ENV_ALLOW, SESSION_ENV};
 pub use spawn::{detect_mode, ChildStderr, ChildStdin, ChildStdout, Contained};

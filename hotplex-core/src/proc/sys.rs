@@ -161,3 +161,19 @@ pub(crate) fn restore_signals(old: &libc::sigset_t) {
 pub(crate) fn getpid() -> pid_t {
     std::process::id() as pid_t
 }
+
+/// Blocks SIGPIPE on the calling thread. The threads of a runtime hotplex
+/// owns call this at start: writing to an agent that has just exited must
+/// be an `EPIPE` error for the session, not a signal whose default action
+/// kills the host (C and Go hosts keep that default; Python and Node ignore
+/// it, Rust binaries too).
+pub(crate) fn block_sigpipe_on_this_thread() {
+    // SAFETY: plain libc calls on a local, initialised signal set; only
+    // this thread's mask changes.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
