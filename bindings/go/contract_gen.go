@@ -44,6 +44,10 @@ type Turn struct {
 	PID int `json:"pid"`
 	// The provider (CLI) session id.
 	ProviderSessionID string `json:"provider_session_id"`
+	// Time from submitting the turn to its first `answer_delta` or
+	// `thinking_delta` (time to first token), in milliseconds; null
+	// without partial messages.
+	FirstDeltaMs *float64 `json:"first_delta_ms"`
 	// The model from `system/init`. Empty ("") when null.
 	Model string `json:"model"`
 }

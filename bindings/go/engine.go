@@ -69,6 +69,11 @@ type EngineOptions struct {
 	MaxConcurrentStarts int `json:"max_concurrent_starts"`
 	// MaxPromptBytes is the largest prompt accepted.
 	MaxPromptBytes int `json:"max_prompt_bytes"`
+	// PartialMessages streams the answer as it is generated: agents start
+	// with --include-partial-messages and turns yield "answer_delta"
+	// ("thinking_delta", "tool_input_delta") events before the complete
+	// "answer".
+	PartialMessages bool `json:"partial_messages"`
 	// IdleTimeout stops sessions with no turn and no output for this long.
 	IdleTimeout time.Duration `json:"idle_timeout"`
 	// TurnTimeout is the default limit of one turn.
@@ -131,6 +136,9 @@ type TurnOptions struct {
 	Timeout time.Duration `json:"timeout"`
 	// WAFApproved skips the prompt check (tool calls are still screened).
 	WAFApproved bool `json:"waf_approved"`
+	// PartialMessages overrides the engine's PartialMessages for this turn
+	// (nil: the engine's); true needs the engine option.
+	PartialMessages *bool `json:"partial_messages"`
 	// OnEvent, if set, is called for each event in order, on the calling
 	// goroutine, before Execute returns.
 	OnEvent func(Event) `json:"-"`
@@ -156,7 +164,8 @@ func wire(opts any) ([]byte, error) {
 }
 
 // Event is one event of a turn. Type is the seed's name: "session_start",
-// "thinking", "answer", "tool_use", "tool_result", "permission_request",
+// "thinking", "answer", "answer_delta", "thinking_delta",
+// "tool_input_delta", "tool_use", "tool_result", "permission_request",
 // "danger_block", "session_stats" or "error"; Data holds its fields (the
 // schema's Event). Stream ends a turn that succeeded with one more, of
 // Type EventTurn, whose Turn is the turn.

@@ -162,3 +162,37 @@ func TestStreamEndsWhenTheEngineIsClosed(t *testing.T) {
 		t.Fatal("the stream did not end after Close")
 	}
 }
+
+func TestStreamWithPartialMessagesYieldsDeltasThatAddUpToTheAnswer(t *testing.T) {
+	e := newEngine(t, func(o *hotplex.EngineOptions) { o.PartialMessages = true })
+	var deltas []string
+	var answer string
+	for ev, err := range e.Stream(context.Background(), "live", "a reply worth streaming", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Type {
+		case "answer_delta":
+			deltas = append(deltas, ev.Data["text"].(string))
+		case "answer":
+			answer = ev.Data["text"].(string)
+		case hotplex.EventTurn:
+			if ev.Turn.FirstDeltaMs == nil || *ev.Turn.FirstDeltaMs <= 0 {
+				t.Errorf("first_delta_ms = %v", ev.Turn.FirstDeltaMs)
+			}
+		}
+	}
+	if len(deltas) < 3 || strings.Join(deltas, "") != answer {
+		t.Fatalf("deltas %q do not add up to %q", deltas, answer)
+	}
+	off := false
+	turn, err := e.Execute(context.Background(), "live", "hi", &hotplex.TurnOptions{PartialMessages: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range turn.Events {
+		if ev.Type == "answer_delta" {
+			t.Fatal("a turn that switched deltas off got one")
+		}
+	}
+}

@@ -64,6 +64,13 @@ export interface EngineOptions {
   model?: string | null
   /** Salt of the deterministic provider session id. Default `default`. */
   namespace?: string
+  /**
+   * Live text: start agents with `--include-partial-messages`, so turns
+   * yield `answer_delta`, `thinking_delta` and `tool_input_delta` events
+   * as the model generates (the complete `answer` still follows).
+   * Default off.
+   */
+  partialMessages?: boolean
   /** `--permission-mode`. */
   permissionMode?: string | null
   /**
@@ -125,6 +132,24 @@ export interface AnswerData {
   text: string
 }
 
+/** The `data` of a `answer_delta` event. */
+export interface AnswerDeltaData {
+  /** The piece. */
+  text: string
+}
+
+/** The `data` of a `thinking_delta` event. */
+export interface ThinkingDeltaData {
+  /** The piece. */
+  text: string
+}
+
+/** The `data` of a `tool_input_delta` event. */
+export interface ToolInputDeltaData {
+  /** The piece of JSON text. */
+  partialJson: string
+}
+
 /** The `data` of a `tool_use` event. */
 export interface ToolUseData {
   /** Tool call id. */
@@ -178,8 +203,24 @@ export type TurnEvent =
   | { type: 'session_start'; data: SessionStartData }
   /** `thinking`: extended thinking text. */
   | { type: 'thinking'; data: ThinkingData }
-  /** `answer`: answer text. */
+  /** `answer`: answer text (a whole message's text). */
   | { type: 'answer'; data: AnswerData }
+  /**
+   * `answer_delta`: the next piece of the answer as the model generates
+   * it (with `partialMessages`). The pieces of a message concatenate to
+   * its `answer` event, which still follows.
+   */
+  | { type: 'answer_delta'; data: AnswerDeltaData }
+  /**
+   * `thinking_delta`: the next piece of extended thinking (with
+   * `partialMessages`).
+   */
+  | { type: 'thinking_delta'; data: ThinkingDeltaData }
+  /**
+   * `tool_input_delta`: the next piece of a tool call's input JSON (with
+   * `partialMessages`); the complete call follows as `tool_use`.
+   */
+  | { type: 'tool_input_delta'; data: ToolInputDeltaData }
   /** `tool_use`: the model asks to run a tool. */
   | { type: 'tool_use'; data: ToolUseData }
   /** `tool_result`: a tool's result. */
@@ -416,6 +457,12 @@ export interface Turn {
   durationMs: number
   /** Every event of the turn, in order. */
   events: Array<TurnEvent>
+  /**
+   * Time from submitting the turn to its first `answer_delta` or
+   * `thinking_delta` (time to first token), in milliseconds; `null`
+   * without partial messages.
+   */
+  firstDeltaMs: number | null
   /** Whether the turn ended with an error. */
   isError: boolean
   /** The model from `system/init`. */
@@ -443,6 +490,12 @@ export interface Turn {
 
 /** Per-turn options. */
 export interface TurnOptions {
+  /**
+   * Deliver this turn's delta events. Unset: the engine's
+   * `partialMessages`. `true` needs the engine option (its agents must
+   * have been started to print them); `false` leaves them out.
+   */
+  partialMessages?: boolean | null
   /** Overrides the engine's `turnTimeout`. Seconds on the wire. */
   timeout?: number | null
   /**
@@ -473,6 +526,12 @@ export interface TurnStats {
    * process; hotplex subtracts what the process had cost before).
    */
   costUsd: number
+  /**
+   * Time from submitting the turn to its first `answer_delta` or
+   * `thinking_delta` (time to first token), in milliseconds; `null`
+   * without partial messages.
+   */
+  firstDeltaMs: number | null
   /** Whether the turn ended with an error. */
   isError: boolean
   /** The model from `system/init`. */
@@ -564,6 +623,7 @@ export type MetricName =
   | 'hotplex_turn_queue_seconds'
   | 'hotplex_cold_start_seconds'
   | 'hotplex_first_output_seconds'
+  | 'hotplex_first_delta_seconds'
   | 'hotplex_tokens_total'
   | 'hotplex_cost_usd_total'
   | 'hotplex_tool_calls_total'

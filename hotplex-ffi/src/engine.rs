@@ -184,41 +184,6 @@ unsafe fn read_callbacks(
     Ok(out)
 }
 
-/// `Engine::with_own_runtime`, but the runtime's threads block SIGPIPE.
-///
-/// The engine writes to its agents' stdin from these threads; a write to an
-/// agent that has just exited (a resume that failed, a kill racing an
-/// interrupt) raises SIGPIPE, whose default action kills the whole process.
-/// Rust programs, Python, Node and Go ignore it, a C host usually does not:
-/// blocked on the threads that write, the write fails with EPIPE instead,
-/// which the engine handles, and the host's own disposition is untouched.
-/// (A core `Builder` hook would make this copy unnecessary.)
-fn with_own_runtime(opts: EngineOptions) -> Result<(Engine, tokio::runtime::Runtime), Failure> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("hotplex")
-        .enable_all()
-        .on_thread_start(block_sigpipe)
-        .build()
-        .map_err(|e| Failure::new(hotplex_status::Io, format!("cannot start a runtime: {e}")))?;
-    let engine = {
-        let _enter = rt.enter();
-        Engine::new(opts)?
-    };
-    Ok((engine, rt))
-}
-
-/// Blocks SIGPIPE on the calling thread (see `with_own_runtime`).
-fn block_sigpipe() {
-    // SAFETY: plain libc calls on a local, initialised signal set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
 /// Like `hotplex_engine_new()`, with the host's callbacks (`callbacks` may
 /// be NULL: none). See `hotplex_engine_callbacks` for what each one does and
 /// how long its user data must live. The callbacks are copied: the struct
@@ -245,7 +210,9 @@ pub unsafe extern "C" fn hotplex_engine_new_with_callbacks(
         opts.permission_handler = permission::handler(cb.permission, cb.permission_data);
         let (observer, link) = telemetry::observer(cb.observer, cb.observer_data).unzip();
         opts.observer = observer;
-        let built = with_own_runtime(opts);
+        // The core's runtime blocks SIGPIPE on its threads: a C host that
+        // keeps SIGPIPE's default is not killed by a write to a dead agent.
+        let built = Engine::with_own_runtime(opts).map_err(Failure::from);
         let (engine, rt) = match built {
             Ok(pair) => pair,
             Err(e) => {

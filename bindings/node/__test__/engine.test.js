@@ -637,3 +637,19 @@ test('every schema field of Turn, SessionInfo and SessionStats reaches JS and th
     assert.equal(typeof result.toolUseId, 'string')
     assert.equal(result.isError, false)
   }))
+
+test('partialMessages streams answerDelta events that add up to the answer', async () => {
+  await withEngine({ partialMessages: true }, async (engine) => {
+    const seen = []
+    const turn = await engine.execute('s', 'a reply worth streaming', { onEvent: (e) => seen.push(e) })
+    const deltas = seen.filter((e) => e.type === 'answer_delta').map((e) => e.data.text)
+    assert.ok(deltas.length >= 3, `${deltas.length} deltas`)
+    assert.equal(deltas.join(''), turn.text)
+    assert.ok(turn.firstDeltaMs > 0)
+    const quiet = await engine.execute('s', 'hi', { partialMessages: false })
+    assert.ok(!quiet.events.some((e) => e.type === 'answer_delta'))
+  })
+  await withEngine(async (engine) => {
+    await rejectsWith(engine.execute('p', 'hi', { partialMessages: true }), 'HOTPLEX_INVALID_CONFIG')
+  })
+})

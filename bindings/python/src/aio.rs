@@ -205,7 +205,8 @@ impl AsyncEngineBase {
     /// attribute holds the Turn afterwards, and errors are raised by the
     /// iteration (those found before the turn is queued, such as
     /// DangerBlocked, by this call, which never blocks).
-    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None))]
+    #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
         py: Python<'_>,
@@ -214,8 +215,9 @@ impl AsyncEngineBase {
         workdir: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
+        partial_messages: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncTurnStream> {
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved)?;
+        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
         let stream = self
             .pool
             .engine
@@ -227,7 +229,8 @@ impl AsyncEngineBase {
 
     /// Like stream, but every error (a blocked prompt too, after its
     /// danger_block event) comes through the iteration: for execute.
-    #[pyo3(signature = (session_id, prompt, workdir=None, timeout=None, waf_approved=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, timeout=None, waf_approved=None, partial_messages=None))]
+    #[allow(clippy::too_many_arguments)]
     fn _start(
         &self,
         py: Python<'_>,
@@ -236,8 +239,9 @@ impl AsyncEngineBase {
         workdir: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
+        partial_messages: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncTurnStream> {
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved)?;
+        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
         let stream = self.pool.engine.start(session_id, prompt, &opts);
         self.pool.loops.capture(py);
         Ok(AsyncTurnStream::new(&self.pool, stream))

@@ -467,18 +467,21 @@ impl Pool {
     }
 
     /// The turn options as the core reads them; None values are left out.
-    /// The keyword arguments `workdir`, `timeout` and `waf_approved` of
+    /// The keyword arguments `workdir`, `timeout`, `waf_approved` and
+    /// `partial_messages` of
     /// `execute`/`stream`, read by the core (None: the core's default).
     pub(crate) fn turn_options(
         py: Python<'_>,
         workdir: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
+        partial_messages: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TurnOptions> {
         let given = [
             ("workdir", workdir),
             ("timeout", timeout),
             ("waf_approved", waf_approved),
+            ("partial_messages", partial_messages),
         ];
         let mut wire = Map::new();
         for (name, value) in given {
@@ -574,7 +577,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, default_workdir=None, detector=None, can_use_tool=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, default_workdir=None, detector=None, can_use_tool=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -594,7 +597,7 @@ impl Engine {
     /// Raises DangerBlocked (prompt blocked by the WAF, after a danger_block
     /// event), TurnTimeout, SessionDead, TurnFailed, CapacityExceeded,
     /// StartFailed, InvalidConfig or Closed.
-    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=None, partial_messages=None))]
     #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
@@ -605,13 +608,14 @@ impl Engine {
         on_event: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
+        partial_messages: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let on_event = on_event.filter(|cb| !cb.is_none());
         if on_event.is_some_and(|cb| !cb.is_callable()) {
             return Err(PyTypeError::new_err("on_event must be callable"));
         }
         let rt = self.pool.rt.clone();
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved)?;
+        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
         // Runs on_event from inside this call: see lifecycle.
         let _busy = lifecycle::Busy::begin();
         let mut stream = self.pool.engine.start(session_id, prompt, &opts);
@@ -633,7 +637,8 @@ impl Engine {
     /// arrive; its `turn` attribute holds the Turn afterwards, and errors
     /// are raised by the iteration (those found before the turn is queued,
     /// such as DangerBlocked, by this call).
-    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None))]
+    #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
         py: Python<'_>,
@@ -642,8 +647,9 @@ impl Engine {
         workdir: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
+        partial_messages: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TurnStream> {
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved)?;
+        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
         let stream = self
             .pool
             .engine

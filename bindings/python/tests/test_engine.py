@@ -445,3 +445,23 @@ def test_a_blocked_prompt_reports_a_danger_block_event_from_the_core(engine):
     assert seen[0].data["verdict"]["rule_id"] == info.value.verdict.rule_id
     with pytest.raises(hotplex.DangerBlocked):
         engine.stream("s", "rm -rf /")  # stream raises at once
+
+
+def test_partial_messages_yield_answer_deltas_that_add_up_to_the_answer(tmp_path):
+    with hotplex.Engine(
+        binary=AGENT,
+        env={"HOTPLEX_REF_STATE": str(tmp_path)},
+        default_workdir=str(tmp_path / "work"),
+        partial_messages=True,
+    ) as eng:
+        seen = []
+        turn = eng.execute("s", "a reply worth streaming", on_event=seen.append)
+        deltas = [e.data["text"] for e in seen if e.type == "answer_delta"]
+        assert len(deltas) >= 3
+        assert "".join(deltas) == turn.text
+        assert turn.first_delta_ms is not None and turn.first_delta_ms > 0
+        quiet = eng.execute("s", "hi", partial_messages=False)
+        assert not any(e.type == "answer_delta" for e in quiet.events)
+    with hotplex.Engine(binary=AGENT, default_workdir=str(tmp_path / "w2")) as plain:
+        with pytest.raises(hotplex.InvalidConfig, match="partial_messages"):
+            plain.execute("p", "hi", partial_messages=True)

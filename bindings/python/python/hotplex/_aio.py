@@ -80,6 +80,7 @@ class AsyncEngine(_AsyncEngine):
         *,
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
+        partial_messages: Optional[bool] = None,
     ) -> Turn:
         """Runs one turn on session_id (started or resumed on first use) and
         returns the finished Turn; arguments, result and errors as for
@@ -89,7 +90,7 @@ class AsyncEngine(_AsyncEngine):
         """
         if on_event is not None and not callable(on_event):
             raise TypeError("on_event must be callable")
-        stream = self._start(session_id, prompt, workdir, timeout, waf_approved)
+        stream = self._start(session_id, prompt, workdir, timeout, waf_approved, partial_messages)
         try:
             async for event in stream:
                 if on_event is None:

@@ -24,6 +24,9 @@ __all__ = [
     "SessionStartData",
     "ThinkingData",
     "AnswerData",
+    "AnswerDeltaData",
+    "ThinkingDeltaData",
+    "ToolInputDeltaData",
     "ToolUseData",
     "ToolResultData",
     "PermissionRequestData",
@@ -77,6 +80,9 @@ EventName = Literal[
     "session_start",
     "thinking",
     "answer",
+    "answer_delta",
+    "thinking_delta",
+    "tool_input_delta",
     "tool_use",
     "tool_result",
     "permission_request",
@@ -107,10 +113,38 @@ class ThinkingData(TypedDict):
 
 
 class AnswerData(TypedDict):
-    """`answer`: answer text."""
+    """`answer`: answer text (a whole message's text)."""
 
     # The text.
     text: str
+
+
+class AnswerDeltaData(TypedDict):
+    """`answer_delta`: the next piece of the answer as the model generates
+    it (with `partial_messages`). The pieces of a message concatenate to
+    its `answer` event, which still follows.
+    """
+
+    # The piece.
+    text: str
+
+
+class ThinkingDeltaData(TypedDict):
+    """`thinking_delta`: the next piece of extended thinking (with
+    `partial_messages`).
+    """
+
+    # The piece.
+    text: str
+
+
+class ToolInputDeltaData(TypedDict):
+    """`tool_input_delta`: the next piece of a tool call's input JSON (with
+    `partial_messages`); the complete call follows as `tool_use`.
+    """
+
+    # The piece of JSON text.
+    partial_json: str
 
 
 class ToolUseData(TypedDict):
@@ -234,6 +268,9 @@ class SessionStatsData(TypedDict):
     tools: List[ToolCall]
     # Whether the turn ended with an error.
     is_error: bool
+    # Time from submitting the turn to its first `answer_delta` or `thinking_delta`
+    # (time to first token), in milliseconds; `None` without partial messages.
+    first_delta_ms: Optional[float]
     # The model from `system/init`.
     model: Optional[str]
 
@@ -252,6 +289,9 @@ EventData = Union[
     SessionStartData,
     ThinkingData,
     AnswerData,
+    AnswerDeltaData,
+    ThinkingDeltaData,
+    ToolInputDeltaData,
     ToolUseData,
     ToolResultData,
     PermissionRequestData,
@@ -301,10 +341,11 @@ class Event:
     """An event of a turn, in the order it happened. The variant names are the
     seed's event names (`type` on the wire).
 
-    `type` is its name (`session_start`, `thinking`, `answer`, `tool_use`,
-    `tool_result`, `permission_request`, `danger_block`, `session_stats`,
-    `error`); `data` holds its fields, the TypedDict named after it (e.g.
-    AnswerData for `answer`).
+    `type` is its name (`session_start`, `thinking`, `answer`, `answer_delta`,
+    `thinking_delta`, `tool_input_delta`, `tool_use`, `tool_result`,
+    `permission_request`, `danger_block`, `session_stats`, `error`); `data`
+    holds its fields, the TypedDict named after it (e.g. AnswerData for
+    `answer`).
     """
 
     type: EventName
@@ -360,6 +401,9 @@ class Turn:
     pid: int
     # The provider (CLI) session id.
     provider_session_id: str
+    # Time from submitting the turn to its first `answer_delta` or `thinking_delta`
+    # (time to first token), in milliseconds; `None` without partial messages.
+    first_delta_ms: Optional[float]
 
     @classmethod
     def _from_json(cls, d: Dict[str, Any]) -> "Turn":
@@ -380,6 +424,7 @@ class Turn:
             events=[Event._from_json(e) for e in d["events"]],
             pid=d["pid"],
             provider_session_id=d["provider_session_id"],
+            first_delta_ms=d.get("first_delta_ms"),
         )
 
 
@@ -588,6 +633,7 @@ _METRICS: Tuple[Tuple[str, str, str], ...] = (
     ("hotplex_turn_queue_seconds", "histogram", "Time a turn waited behind earlier turns of its session"),
     ("hotplex_cold_start_seconds", "histogram", "Time from starting an agent process to its first line of output"),
     ("hotplex_first_output_seconds", "histogram", "Time from submitting a turn to the agent's first line for it (time to first token)"),
+    ("hotplex_first_delta_seconds", "histogram", "Time from submitting a turn to its first answer or thinking delta (with partial messages)"),
     ("hotplex_tokens_total", "counter", "Tokens of finished turns (input, output, cache_read, cache_write)"),
     ("hotplex_cost_usd_total", "counter", "Cost of finished turns in USD, as the agent reports it"),
     ("hotplex_tool_calls_total", "counter", "Tool calls of finished turns, by tool (known tool names, else other; appears with the first call)"),

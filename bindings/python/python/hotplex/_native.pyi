@@ -293,6 +293,7 @@ class Engine:
         max_concurrent_starts: Optional[int] = None,
         interrupt_grace: Optional[float] = None,
         max_prompt_bytes: Optional[int] = None,
+        partial_messages: Optional[bool] = None,
         default_workdir: Optional[_Path] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
@@ -309,6 +310,7 @@ class Engine:
         *,
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
+        partial_messages: Optional[bool] = None,
     ) -> Turn:
         """Runs one turn on session_id (started or resumed on first use) and
         returns the finished Turn. Blocks with the GIL released. on_event(event)
@@ -327,6 +329,7 @@ class Engine:
         *,
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
+        partial_messages: Optional[bool] = None,
     ) -> TurnStream:
         """Like execute, but returns an iterator over the turn's events as they
         arrive; its `turn` attribute holds the Turn afterwards, and errors
@@ -403,6 +406,7 @@ class _AsyncEngine:
         max_concurrent_starts: Optional[int] = None,
         interrupt_grace: Optional[float] = None,
         max_prompt_bytes: Optional[int] = None,
+        partial_messages: Optional[bool] = None,
         default_workdir: Optional[_Path] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
@@ -416,6 +420,7 @@ class _AsyncEngine:
         *,
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
+        partial_messages: Optional[bool] = None,
     ) -> AsyncTurnStream:
         """Queues a turn and returns an async iterator over its events as they
         arrive (`async for event in engine.stream(...)`); its `turn`
@@ -430,6 +435,7 @@ class _AsyncEngine:
         workdir: Optional[_Path] = None,
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
+        partial_messages: Optional[bool] = None,
     ) -> AsyncTurnStream:
         """Like stream, but every error (a blocked prompt too, after its
         danger_block event) comes through the iteration: for execute."""
