@@ -2,7 +2,8 @@
 # Builds everything from scratch and runs every test in every language:
 # Rust (fmt, clippy, unit + integration tests), the C ABI (header drift, a C
 # program), Go, Python (pip install + pytest) and Node (npm install + node
-# --test), then the session pool end to end with the real Claude Code CLI,
+# --test), then the session pool end to end with the real Claude Code CLI
+# (from Python, and for live text from Node and Go too),
 # and last every README snippet (each is a file under examples/ that README
 # includes verbatim, or is marked a fragment) and the demo.
 # Installs what it needs (rustup components, maturin and pytest in a venv
@@ -58,8 +59,10 @@ step "rust tests" cargo test
 step "WAF corpus scores" cargo test -q -p hotplex-core --test corpus -- --nocapture
 step "C ABI, C program and Go" bash tests/run-c-go.sh
 step "Python" bash tests/run-python.sh
-step "Claude Code CLI end-to-end" bash tests/run-e2e.sh
 step "Node" bash tests/run-node.sh
+# After C/Go and Node: the end-to-end suite also drives the real CLI from
+# the Node addon and the Go package.
+step "Claude Code CLI end-to-end" bash tests/run-e2e.sh
 step "README snippets and the demo" bash tests/run-readme.sh
 
 echo

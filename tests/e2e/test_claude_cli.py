@@ -6,8 +6,12 @@ plain text is echoed, ``bash: <cmd>`` asks to run a Bash command, ``sleep: N``
 answers after N seconds, ``recall`` lists the conversation's earlier prompts.
 """
 
+import hashlib
+import json
 import os
+import pathlib
 import signal
+import subprocess
 import threading
 import time
 
@@ -213,3 +217,51 @@ def test_partial_messages_stream_answer_deltas_that_add_up_to_the_answer(
         names = [e.type for e in seen]
         assert names.index("answer_delta") < names.index("answer")
         assert turn.first_delta_ms is not None and turn.first_delta_ms > 0
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _live_text_in(cmd, cwd, extra_env, claude, api, tmp_path, workdir):
+    """Runs a program that prints {"deltas", "text"} for one partial-messages
+    turn on the real CLI, and checks the deltas add up to the answer."""
+    env = dict(
+        os.environ,
+        CLAUDE_BIN=claude,
+        AGENT_ENV=json.dumps(agent_env(api, tmp_path / "home")),
+        WORKDIR=str(workdir),
+        **extra_env,
+    )
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result["deltas"]) >= 3, result
+    assert "".join(result["deltas"]) == result["text"] == "echo: a streamed reply in several pieces"
+
+
+def test_partial_messages_from_node_add_up_to_the_answer(claude, api, tmp_path, workdir):
+    node_pkg = ROOT / "bindings" / "node"
+    if not list(node_pkg.glob("hotplex.*.node")):
+        pytest.skip("the Node addon is not built (tests/run-node.sh builds it)")
+    modules = tmp_path / "node_modules"
+    modules.mkdir()
+    (modules / "hotplex").symlink_to(node_pkg)
+    _live_text_in(
+        ["node", str(ROOT / "tests" / "e2e" / "live_text.js")],
+        tmp_path,
+        {"NODE_PATH": str(modules)},
+        claude, api, tmp_path, workdir,
+    )
+
+
+def test_partial_messages_from_go_add_up_to_the_answer(claude, api, tmp_path, workdir):
+    header = ROOT / "include" / "hotplex.h"
+    if not (ROOT / "target" / "release" / "libhotplex.a").exists():
+        pytest.skip("libhotplex is not built (tests/run-c-go.sh builds it)")
+    digest = hashlib.sha256(header.read_bytes()).hexdigest()[:16]
+    _live_text_in(
+        ["go", "run", "./internal/livetext"],
+        ROOT / "bindings" / "go",
+        {"CGO_ENABLED": "1", "CGO_CFLAGS": f"-O2 -g -DHOTPLEX_HEADER_SHA256_PREFIX=0x{digest}"},
+        claude, api, tmp_path, workdir,
+    )
