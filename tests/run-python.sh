@@ -33,6 +33,10 @@ echo "== pip install ./bindings/python pytest mypy prometheus_client"
 # prometheus_client is a test dependency only (test_telemetry.py parses the
 # metrics with it); hotplex imports it only when PrometheusCollector is used.
 "$PY" -m pip install --disable-pip-version-check --quiet pytest mypy prometheus_client
+# AsyncEngine is tested on uvloop too where uvloop installs (it has no wheel
+# for every platform); its test is skipped, saying so, where it does not.
+"$PY" -m pip install --disable-pip-version-check --quiet uvloop \
+    || echo "uvloop did not install: the AsyncEngine-on-uvloop test is skipped"
 "$PY" -m pip install --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 
 echo "== pytest bindings/python/tests"
