@@ -1,6 +1,6 @@
 module github.com/hotplex/hotplex/examples/go
 
-go 1.22
+go 1.23.0
 
 require github.com/hotplex/hotplex/bindings/go v0.0.0
 
