@@ -406,6 +406,9 @@ fn unwrap_one(
     if let Some(wrapper) = wrappers::simple(name) {
         return Next::At(wrapper.command_at(argv));
     }
+    if let Some(flags) = shells::code_flags(name) {
+        return shells::flagged_code(ctx, out, argv, span, depth, flags);
+    }
     match name {
         "cd" | "pushd" => {
             paths::change_dir(ctx, argv);
@@ -421,15 +424,12 @@ fn unwrap_one(
         "bundle" | "poetry" | "pipenv" | "uv" | "pdm" | "hatch" | "rye" | "pnpm" | "yarn"
         | "npm" | "conda" | "mamba" => wrappers::package_runner(argv),
         "at" | "batch" | "source" | "." => shells::stdin_script(ctx, out, argv, span, stdin, depth),
-        "su" => shells::su(ctx, out, argv, span, depth),
         "eval" => shells::eval(ctx, out, argv, span, depth),
         "ssh" => shells::ssh(ctx, out, argv, span, depth),
         n if shells::is_shell(n) => shells::shell(ctx, out, argv, span, stdin, depth),
         "git" => tools::git(ctx, out, argv, span, depth),
         "tar" => tools::tar(ctx, out, argv, span, depth),
         "vim" | "vi" | "nvim" | "ex" | "view" => tools::vim(ctx, out, argv, span, depth),
-        "zip" => tools::zip(ctx, out, argv, span, depth),
-        "rg" | "ripgrep" => tools::ripgrep(ctx, out, argv, span, depth),
         "awk" | "gawk" | "mawk" | "nawk" => code::awk(ctx, out, argv, span, depth),
         "sed" => code::sed(out, argv, span),
         _ => code::inline_code(ctx, out, argv, span, stdin, depth),

@@ -102,20 +102,6 @@ pub(super) fn stdin_script(
     Next::Done
 }
 
-/// `su [USER] -c CODE`.
-pub(super) fn su(
-    ctx: &mut ParseState,
-    out: &mut Canonical,
-    argv: &[String],
-    span: &Range<usize>,
-    depth: usize,
-) -> Next {
-    if let Some(c) = flag_value(argv, &["-c", "--command"]) {
-        analyse_nested(ctx, out, &c, span, depth);
-    }
-    Next::Done
-}
-
 /// `eval WORDS...`: the words, joined by spaces, are shell input.
 pub(super) fn eval(
     ctx: &mut ParseState,
@@ -155,6 +141,39 @@ pub(super) fn ssh(
     if i + 1 < argv.len() {
         let remote = argv[i + 1..].join(" ");
         analyse_nested(ctx, out, &remote, span, depth);
+    }
+    Next::Done
+}
+
+/// Commands that run the value of one of their flags as shell code, by
+/// name: `su -c CODE`, `zip -TT CMD` (the archive test command), `rg --pre
+/// CMD` (ripgrep's preprocessor, run on every file it searches).
+const CODE_FLAGS: &[(&[&str], &[&str])] = &[
+    (&["su"], &["-c", "--command"]),
+    (&["zip"], &["-TT", "--unzip-command"]),
+    (&["rg", "ripgrep"], &["--pre"]),
+];
+
+/// The code-carrying flags of command `name`, if it is one of
+/// [`CODE_FLAGS`].
+pub(super) fn code_flags(name: &str) -> Option<&'static [&'static str]> {
+    CODE_FLAGS
+        .iter()
+        .find(|(names, _)| names.contains(&name))
+        .map(|(_, flags)| *flags)
+}
+
+/// Follows the code given in one of `flags` into a nested analysis.
+pub(super) fn flagged_code(
+    ctx: &mut ParseState,
+    out: &mut Canonical,
+    argv: &[String],
+    span: &Range<usize>,
+    depth: usize,
+    flags: &[&str],
+) -> Next {
+    if let Some(c) = flag_value(argv, flags) {
+        analyse_nested(ctx, out, &c, span, depth);
     }
     Next::Done
 }

@@ -2,11 +2,11 @@
 //! with rather than given as a command. Environment variables
 //! (`GIT_SSH_COMMAND=...`, `PAGER=...`), git configuration (`git -c
 //! alias.x='!...'`, `git config core.pager ...`), tar's checkpoint actions,
-//! vim's `:!`, zip's test command and ripgrep's preprocessor.
+//! vim's `:!` (zip's test command and ripgrep's preprocessor are flags of
+//! `shells::CODE_FLAGS`).
 
 use std::ops::Range;
 
-use super::args::flag_value;
 use super::{analyse_nested, Canonical, Item, Next};
 use crate::waf::shell::{assignment, ParseState};
 
@@ -190,34 +190,6 @@ pub(super) fn vim(
         if let Some(c) = cmd.and_then(|c| c.trim_start_matches(':').strip_prefix('!')) {
             analyse_nested(ctx, out, c, span, depth);
         }
-    }
-    Next::Done
-}
-
-/// `zip -TT CMD` / `zip --unzip-command CMD`: the archive test command.
-pub(super) fn zip(
-    ctx: &mut ParseState,
-    out: &mut Canonical,
-    argv: &[String],
-    span: &Range<usize>,
-    depth: usize,
-) -> Next {
-    if let Some(c) = flag_value(argv, &["-TT", "--unzip-command"]) {
-        analyse_nested(ctx, out, &c, span, depth);
-    }
-    Next::Done
-}
-
-/// `rg --pre CMD`: ripgrep runs its preprocessor on every file it searches.
-pub(super) fn ripgrep(
-    ctx: &mut ParseState,
-    out: &mut Canonical,
-    argv: &[String],
-    span: &Range<usize>,
-    depth: usize,
-) -> Next {
-    if let Some(c) = flag_value(argv, &["--pre"]) {
-        analyse_nested(ctx, out, &c, span, depth);
     }
     Next::Done
 }
