@@ -68,7 +68,6 @@
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
@@ -338,9 +337,6 @@ pub struct Engine {
     /// (weakly).
     core: Arc<hc::Engine>,
     hook: Option<CleanupEnvHook<EnvExit>>,
-    /// Lifecycle records the JS hop of the observer dropped (see
-    /// [`crate::telemetry`]).
-    js_drops: Arc<AtomicU64>,
 }
 
 /// What the env cleanup hook needs to close an engine.
@@ -394,9 +390,11 @@ impl Engine {
             if let Some(cb) = o.callback::<PermissionCallback>(&env, "canUseTool")? {
                 opts.permission_handler = Some(permission_handler(cb, opts.turn_timeout));
             }
-            let js_drops = Arc::new(AtomicU64::new(0));
             if let Some(cb) = o.callback::<RecordCallback>(&env, "observer")? {
-                opts.observer = Some(telemetry::observer(cb, Arc::clone(&js_drops)));
+                // Records the JS hop drops count with the core's.
+                let drops = hc::telemetry::DropCounter::new();
+                opts.observer = Some(telemetry::observer(cb, drops.clone()));
+                opts.observer_drops = Some(drops);
             }
             // The core spawns its tasks on the runtime of the calling
             // context: napi's (see the module docs).
@@ -416,11 +414,7 @@ impl Engine {
                 rt,
             };
             let hook = env.add_env_cleanup_hook(exit, EnvExit::run).ok();
-            Ok(Engine {
-                core,
-                hook,
-                js_drops,
-            })
+            Ok(Engine { core, hook })
         })
     }
 
@@ -659,7 +653,7 @@ impl Engine {
     /// `registerPromClient` to add them to a `prom-client` registry.
     #[napi]
     pub fn metrics_text(&self, env: Env) -> Result<String> {
-        guard(&env, || Ok(self.text()))
+        guard(&env, || Ok(self.core.metrics_text()))
     }
 
     /// The engine's metrics in the Prometheus text format (0.0.4), for a
@@ -668,12 +662,7 @@ impl Engine {
     /// only this format (`promtool check metrics`).
     #[napi]
     pub fn metrics_text_prometheus(&self, env: Env) -> Result<String> {
-        guard(&env, || {
-            Ok(telemetry::add_js_drops(
-                self.core.metrics_text_prometheus(),
-                self.js_drops.load(Ordering::Relaxed),
-            ))
-        })
+        guard(&env, || Ok(self.core.metrics_text_prometheus()))
     }
 
     /// The engine's metrics as data: one `MetricFamily` per family
@@ -683,7 +672,7 @@ impl Engine {
     /// (label `le`), `_sum` and `_count`.
     #[napi(ts_return_type = "Array<MetricFamily>")]
     pub fn metrics_snapshot(&self, env: Env) -> Result<Value> {
-        guard(&env, || Ok(hc::telemetry::snapshot_from_text(&self.text())))
+        guard(&env, || Ok(self.core.metrics_snapshot()))
     }
 
     /// The WAF screening this engine's prompts and tool calls (the built-in
@@ -694,16 +683,6 @@ impl Engine {
             inner: self.core.detector().clone(),
             audit: None,
         }
-    }
-}
-
-impl Engine {
-    /// The core's metrics text, the observer's JS-hop drops included.
-    fn text(&self) -> String {
-        telemetry::add_js_drops(
-            self.core.metrics_text(),
-            self.js_drops.load(Ordering::Relaxed),
-        )
     }
 }
 

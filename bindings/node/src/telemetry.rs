@@ -18,10 +18,10 @@
 //!   is gone, the record is dropped at once, so hotplex's observer thread is
 //!   never held up by JavaScript.
 //! * **Drops are counted.** The core counts the records its own queue
-//!   refused in `hotplex_observer_dropped_total`; the binding counts the
-//!   records refused at the JS hop (per engine) and adds them to that sample
-//!   in `metricsText()`, `metricsTextPrometheus()` and `metricsSnapshot()`,
-//!   so the one metric counts both. (The log bridge's JS-hop drops are not
+//!   refused in `hotplex_observer_dropped_total`; the records refused at
+//!   the JS hop are counted in the same counter (the engine's
+//!   `DropCounter`, handed to the core with the options), so the one metric
+//!   counts both. (The log bridge's JS-hop drops are not
 //!   counted anywhere: the core has no log-drop metric.)
 //! * **Exceptions.** Each record is handed over with a completion callback,
 //!   which receives (and discards) what the JS function threw: a throwing
@@ -32,11 +32,10 @@
 //!   (`sessionId`, `durationMs`); values (`'turn_finished'`, label names and
 //!   values of metrics) stay as they are.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hotplex_core as hc;
-use hotplex_core::telemetry::{LifecycleRecord, LogLevel, LogRecord, Observer};
+use hotplex_core::telemetry::{DropCounter, LifecycleRecord, LogLevel, LogRecord, Observer};
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{
     ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
@@ -71,40 +70,14 @@ fn deliver(cb: &RecordCallback, record: Value) -> bool {
 }
 
 /// The core's observer for the JS function `cb`; records the JS hop drops
-/// are counted in `dropped`.
-pub(crate) fn observer(cb: RecordCallback, dropped: Arc<AtomicU64>) -> Observer {
+/// are counted in `dropped`, the engine's `hotplex_observer_dropped_total`.
+pub(crate) fn observer(cb: RecordCallback, dropped: DropCounter) -> Observer {
     Arc::new(move |record: &LifecycleRecord| {
         let value = json::camel_keys(serde_json::to_value(record).unwrap_or(Value::Null));
         if !deliver(&cb, value) {
-            dropped.fetch_add(1, Ordering::Relaxed);
+            dropped.add(1);
         }
     })
-}
-
-/// The family of the observer's drops, as the core exposes it.
-const OBSERVER_DROPPED: &str = "hotplex_observer_dropped_total";
-
-/// `text` with `extra` added to the value of the `hotplex_observer_dropped_total`
-/// sample (the records the JS hop dropped; the core counts its own).
-pub(crate) fn add_js_drops(text: String, extra: u64) -> String {
-    if extra == 0 {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for line in text.split_inclusive('\n') {
-        let sample = line
-            .strip_prefix(OBSERVER_DROPPED)
-            .and_then(|rest| rest.strip_prefix(' '))
-            .map(|v| v.trim_end().parse::<f64>());
-        match sample {
-            Some(Ok(v)) => {
-                let nl = if line.ends_with('\n') { "\n" } else { "" };
-                out.push_str(&format!("{OBSERVER_DROPPED} {}{nl}", v + extra as f64));
-            }
-            _ => out.push_str(line),
-        }
-    }
-    out
 }
 
 /// Every metric family an engine exposes (`name`, `type`, `labels`,

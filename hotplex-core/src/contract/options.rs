@@ -119,6 +119,11 @@ pub struct EngineOptions {
     #[serde(skip)]
     #[schemars(skip)]
     pub observer: Option<crate::telemetry::Observer>,
+    /// Where records the observer's own delivery loses are counted, with
+    /// the engine's (see [`crate::telemetry::DropCounter`]). Not on the wire.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub observer_drops: Option<crate::telemetry::DropCounter>,
     /// How agents are contained. Not on the wire.
     #[serde(skip)]
     #[schemars(skip)]
@@ -153,6 +158,7 @@ impl Default for EngineOptions {
             detector: None,
             permission_handler: None,
             observer: None,
+            observer_drops: None,
             containment: ContainmentPreference::default(),
         }
     }

@@ -227,7 +227,11 @@ impl Engine {
             crate::proc::ContainmentPreference::Auto => crate::proc::detect_mode().as_str(),
             _ => crate::proc::ContainmentMode::Subreaper.as_str(),
         };
-        let telemetry = Arc::new(Telemetry::new(opts.observer.take(), containment));
+        let telemetry = Arc::new(Telemetry::new(
+            opts.observer.take(),
+            opts.observer_drops.take(),
+            containment,
+        ));
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let mut registry = prometheus_client::registry::Registry::with_prefix("hotplex");
             telemetry

@@ -235,7 +235,9 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(containment: &'static str) -> Metrics {
+    /// Families at zero; `observer_dropped` may be shared with a binding
+    /// (see [`super::DropCounter`]).
+    pub(crate) fn new(containment: &'static str, observer_dropped: Counter) -> Metrics {
         let metrics = Metrics {
             starts: Family::default(),
             exits: Family::default(),
@@ -255,7 +257,7 @@ impl Metrics {
             waf_check: waf_buckets(),
             kill_ladder: Family::default(),
             processes_killed: Counter::default(),
-            observer_dropped: Counter::default(),
+            observer_dropped,
             containment,
         };
         // Every fixed label value exists from the start, at zero: the

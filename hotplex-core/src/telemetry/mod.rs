@@ -28,6 +28,32 @@ pub use metrics::{snapshot_from_text, MetricDoc, MetricKind, METRICS};
 /// the queue ([`dispatch::QUEUE_CAPACITY`]) full are dropped and counted.
 pub type Observer = Arc<dyn Fn(&LifecycleRecord) + Send + Sync>;
 
+/// Lifecycle records lost on their way to a host, counted in the engine's
+/// `hotplex_observer_dropped_total` (the core counts what its own queue
+/// refuses). A binding whose observer hands records on through a queue of
+/// its own (Node's hop to the JS thread) counts its losses here too: it
+/// makes one, keeps a clone for its observer and passes it as
+/// [`crate::EngineOptions::observer_drops`]. Clones share one count.
+#[derive(Clone, Debug, Default)]
+pub struct DropCounter(prometheus_client::metrics::counter::Counter);
+
+impl DropCounter {
+    /// A count at zero.
+    pub fn new() -> DropCounter {
+        DropCounter::default()
+    }
+
+    /// Counts `n` more lost records.
+    pub fn add(&self, n: u64) {
+        self.0.inc_by(n);
+    }
+
+    /// The count so far.
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
 /// An engine's metrics and observer.
 pub(crate) struct Telemetry {
     pub(crate) metrics: Metrics,
@@ -35,8 +61,12 @@ pub(crate) struct Telemetry {
 }
 
 impl Telemetry {
-    pub(crate) fn new(observer: Option<Observer>, containment: &'static str) -> Telemetry {
-        let metrics = Metrics::new(containment);
+    pub(crate) fn new(
+        observer: Option<Observer>,
+        drops: Option<DropCounter>,
+        containment: &'static str,
+    ) -> Telemetry {
+        let metrics = Metrics::new(containment, drops.unwrap_or_default().0);
         let observer = match observer {
             Some(o) => {
                 let dropped = metrics.observer_dropped.clone();
