@@ -13,19 +13,7 @@
 
 #include "hotplex.h"
 
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            const char *m = hotplex_last_error_message();                  \
-            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", \
-                    __FILE__, __LINE__, #cond, m ? m : "none");            \
-        }                                                                  \
-    } while (0)
+#include "check.h"
 
 /* The host's side of the permission callback: the answer JSON to set (NULL:
  * set nothing), whether to set it twice, and what it saw. */

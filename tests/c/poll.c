@@ -23,19 +23,7 @@
 
 #include "hotplex.h"
 
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            const char *m = hotplex_last_error_message();                  \
-            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", \
-                    __FILE__, __LINE__, #cond, m ? m : "none");            \
-        }                                                                  \
-    } while (0)
+#include "check.h"
 
 static double now_s(void) {
     struct timespec ts;
