@@ -237,7 +237,7 @@ pub(super) fn inline_code(
                 let stdin_prog = argv.len() == 1 || argv.len() == 2 && argv[1] == "-";
                 if let (true, Some(body)) = (stdin_prog, stdin) {
                     push_code(ctx, out, &interp, body, span.clone(), depth);
-                } else if let Some(f) = argv[1..].iter().find(|a| !a.starts_with('-')) {
+                } else if let Some(f) = argv.iter().skip(1).find(|a| !a.starts_with('-')) {
                     // A script this command line wrote or downloaded.
                     match script_content(ctx, f) {
                         Some(Some(text)) => {

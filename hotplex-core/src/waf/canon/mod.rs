@@ -196,7 +196,7 @@ fn record_writes(ctx: &mut ParseState, cmd: &SimpleCommand, argv: &[String]) {
         }
     }
     if name == "tee" {
-        for a in argv[1..].iter().filter(|a| !a.starts_with('-')) {
+        for a in argv.iter().skip(1).filter(|a| !a.starts_with('-')) {
             put(ctx, a, stdin.clone(), argv.iter().any(|x| x == "-a"));
         }
     }
@@ -300,7 +300,7 @@ fn stage_output(
     let own = cmd.stdin.as_ref().map(|s| s.body.clone());
     let inp = || own.clone().or_else(|| input.clone());
     let name = a.first().map_or("", String::as_str);
-    let operands = a[1..].iter().filter(|x| !x.starts_with('-')).count();
+    let operands = a.iter().skip(1).filter(|x| !x.starts_with('-')).count();
     match name {
         "base64" | "openssl" if is_decoder(a) => {
             let no_file = if name == "base64" {
@@ -321,7 +321,7 @@ fn stage_output(
             inp().and_then(|t| decode::hex(&t))
         }
         "tr" => {
-            let sets: Vec<String> = a[1..].to_vec();
+            let sets: Vec<String> = a.get(1..).unwrap_or_default().to_vec();
             inp().and_then(|t| decode::tr(&sets, &t))
         }
         "rev" if operands == 0 => inp().map(|t| decode::rev(&t)),
@@ -509,8 +509,8 @@ fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<Stri
         // Paths under the start: judged as the start path itself.
         "find" => Some(wrappers::find_start(argv)),
         "ls" => Some(
-            argv[1..]
-                .iter()
+            argv.iter()
+                .skip(1)
                 .filter(|a| !a.starts_with('-'))
                 .cloned()
                 .collect::<Vec<_>>()
@@ -776,7 +776,7 @@ fn unwrap_levels(
             let interactive = stdin.is_none()
                 && !piped
                 && (shells::is_shell(name)
-                    && argv[1..].iter().all(|a| a.starts_with('-') && a != "-c")
+                    && argv.iter().skip(1).all(|a| a.starts_with('-') && a != "-c")
                     || code::interpreter(&argv).is_some() && argv.len() == 1);
             if s.privileged && interactive {
                 s.push(Kind::Exec, name, "interactive shell");

@@ -128,7 +128,7 @@ fn operands<'a>(argv: &'a [String], short_val: &str, long_val: &[&str]) -> Vec<&
 /// Whether a short-option cluster or long option in argv sets `letter` (for
 /// clusters) or equals one of `long`.
 fn has_flag(argv: &[String], letter: char, long: &[&str]) -> bool {
-    argv[1..].iter().any(|a| {
+    argv.iter().skip(1).any(|a| {
         if let Some(l) = a.strip_prefix("--") {
             long.iter()
                 .any(|x| l == *x || l.starts_with(&format!("{x}=")))
@@ -273,7 +273,7 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
             }
         }
         "dd" => {
-            for a in &argv[1..] {
+            for a in argv.iter().skip(1) {
                 if let Some(p) = a.strip_prefix("of=") {
                     s.push(Kind::Write, p, "dd of=");
                 } else if let Some(p) = a.strip_prefix("if=") {
@@ -401,8 +401,8 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
             }
         }
         "npm" | "pnpm" | "yarn" | "bun" => {
-            let sub: Vec<&str> = argv[1..]
-                .iter()
+            let sub: Vec<&str> = argv.iter()
+                .skip(1)
                 .map(String::as_str)
                 .filter(|a| !a.starts_with('-'))
                 .collect();
@@ -423,8 +423,8 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
             }
         }
         n if n.starts_with("pip") => {
-            let sub: Vec<&str> = argv[1..]
-                .iter()
+            let sub: Vec<&str> = argv.iter()
+                .skip(1)
                 .map(String::as_str)
                 .filter(|a| !a.starts_with('-'))
                 .collect();
@@ -470,8 +470,8 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
         _ => {}
     }
     if !NOT_READERS.contains(&name) {
-        for a in argv[1..]
-            .iter()
+        for a in argv.iter()
+            .skip(1)
             .filter(|a| !a.starts_with('-') || a.len() == 1)
         {
             if super::is_secret(a) {
@@ -623,8 +623,8 @@ fn partition(name: &str, argv: &[String], fed: bool, s: &mut Sink<'_>) {
 
 /// `kubectl config view --raw`, `kubectl get secret NAME -o yaml|json|...`.
 fn kubectl(argv: &[String], s: &mut Sink<'_>) {
-    let words: Vec<&str> = argv[1..]
-        .iter()
+    let words: Vec<&str> = argv.iter()
+        .skip(1)
         .map(String::as_str)
         .filter(|a| !a.starts_with('-'))
         .collect();
@@ -704,8 +704,8 @@ fn http_send(argv: &[String], s: &mut Sink<'_>) {
 /// in every repository (persistence); a directory inside this repository
 /// is ordinary project setup.
 fn git(argv: &[String], s: &mut Sink<'_>) {
-    let words: Vec<&str> = argv[1..]
-        .iter()
+    let words: Vec<&str> = argv.iter()
+        .skip(1)
         .map(String::as_str)
         .filter(|a| !a.starts_with('-'))
         .collect();

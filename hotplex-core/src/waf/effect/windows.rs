@@ -111,14 +111,17 @@ pub(crate) fn cmd_code(code: &str, fed: bool, s: &mut Sink<'_>) -> Vec<Vec<Strin
     let stmts = statements(code);
     let n = stmts.len();
     for (k, st) in stmts.iter().enumerate() {
-        let name = st[0].to_ascii_lowercase();
+        let Some(first) = st.first() else {
+            continue;
+        };
+        let name = first.to_ascii_lowercase();
         let name = name.trim_end_matches(".exe").trim_end_matches(".com");
         // Piped or chained from an `echo` script: diskpart reads it.
         let fed_here = fed || k > 0 && k + 1 == n;
         let flags = |f: &str| st.iter().any(|a| a.eq_ignore_ascii_case(f));
         let paths = || {
-            st[1..]
-                .iter()
+            st.iter()
+                .skip(1)
                 .filter(|a| !a.starts_with('/'))
                 .map(|a| win_path(a))
         };
