@@ -6,7 +6,10 @@
  *     cbindgen --config hotplex-ffi/cbindgen.toml --crate hotplex-ffi --output include/hotplex.h
  * or  HOTPLEX_BLESS=1 cargo test -p hotplex-ffi --test header
  *
- * Link with -lhotplex (libhotplex.so / libhotplex.a from `cargo build -p hotplex-ffi --release`).
+ * Link with -lhotplex (libhotplex.so / libhotplex.a from `cargo build -p hotplex-ffi --release`),
+ * or against an installed release: `pkg-config --cflags --libs hotplex`, or CMake's
+ * find_package(hotplex) with the target hotplex::hotplex (or hotplex::hotplex_static). On Linux
+ * the shared library's SONAME is libhotplex.so.N, where N is HOTPLEX_ABI_VERSION.
  *
  * CONVENTIONS (they hold for every function below)
  *
@@ -84,9 +87,18 @@
 #include <stdint.h>
 
 /**
+ * The hotplex release this header comes from, e.g. "0.1.0". hotplex_version() is the release of
+ * the loaded library; HOTPLEX_ABI_VERSION (below) is what must match between the two.
+ */
+#define HOTPLEX_VERSION "0.1.0"
+
+/**
  * The version of the C ABI described by this header. It changes only when
- * an existing function, type or constant changes incompatibly; additions
- * (new functions, new status codes) keep it. Compare it with
+ * an existing function, type or constant changes incompatibly (a removed or
+ * renamed function, a changed signature, struct layout or meaning, a
+ * renumbered constant); additions (new functions, new status codes, new
+ * fields at the end of a size-versioned struct) keep it. It is the
+ * SONAME's number on Linux (`libhotplex.so.1`). Compare it with
  * `hotplex_abi_version()` at run time to detect a mismatched library.
  */
 #define HOTPLEX_ABI_VERSION 1

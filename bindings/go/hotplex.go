@@ -3,10 +3,14 @@
 // commands, prompts and tool calls of those agents before they run.
 //
 // It wraps the C ABI (include/hotplex.h) with cgo and links the static
-// library target/release/libhotplex.a of the hotplex repository, so build
-// that first, from the repository root:
+// library libhotplex.a. A release of this module carries both, built for
+// linux/amd64, so `go get` needs only a C toolchain. In the source tree,
+// build the library first, from the repository root:
 //
 //	cargo build -p hotplex-ffi --release
+//
+// (link.go says where cgo looks; -tags hotplex_system links an installed
+// C release through pkg-config instead.)
 //
 // Then:
 //
@@ -55,8 +59,6 @@
 package hotplex
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/release/libhotplex.a -lm -ldl -lpthread
 #include <stdint.h>
 #include <stdlib.h>
 #include "hotplex.h"

@@ -1,24 +1,33 @@
 'use strict'
 
 // Loads the native addon built for this platform and re-exports its API.
-// The addon is `hotplex.<triple>.node` next to this file; it comes from
-// `npm run build` (napi build --platform) or from `scripts/install.js`, which
-// runs on `npm install` and builds it with cargo when no prebuilt one is here.
-// HOTPLEX_NODE_ADDON=/path/to/file.node overrides the lookup.
+// The addon is, in this order:
+// * HOTPLEX_NODE_ADDON=/path/to/file.node, when set;
+// * `hotplex.<triple>.node` next to this file: from `npm run build` (napi
+//   build --platform) or from `scripts/install.js`, which builds it with
+//   cargo when this package is installed from the source tree;
+// * the platform package `@hotplex/hotplex-<triple>`, an optional dependency
+//   of the published package (napi-rs's layout: npm installs only the one
+//   whose os/cpu/libc match this machine).
 
+const fs = require('node:fs')
 const path = require('node:path')
-const { addonFileName, platformTriple } = require('./platform.js')
+const { addonFileName, platformTriple, platformPackageName } = require('./platform.js')
 
 function load() {
-  const file = process.env.HOTPLEX_NODE_ADDON || path.join(__dirname, addonFileName())
+  if (process.env.HOTPLEX_NODE_ADDON) return require(process.env.HOTPLEX_NODE_ADDON)
+  const local = path.join(__dirname, addonFileName())
+  if (fs.existsSync(local)) return require(local)
+  const pkg = platformPackageName()
   try {
-    return require(file)
+    return require(pkg)
   } catch (err) {
-    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(file)) {
+    if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(pkg)) {
       const e = new Error(
-        `hotplex: no native addon for ${platformTriple()} (looked for ${file}). ` +
-          'Build it with `npm run build` (needs @napi-rs/cli) or `node scripts/install.js` ' +
-          '(needs cargo and the hotplex source tree).',
+        `hotplex: no native addon for ${platformTriple()}: neither ${local} nor the package ${pkg} ` +
+          '(published for linux-x64-gnu; elsewhere, or when optional dependencies were skipped, it is missing). ' +
+          'Build it from source: `npm install /path/to/hotplex/bindings/node` from a checkout of the ' +
+          'hotplex repository runs scripts/install.js, which builds the addon with cargo (needs the Rust toolchain).',
       )
       e.code = 'HOTPLEX_ADDON_NOT_FOUND'
       e.cause = err

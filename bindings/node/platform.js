@@ -1,7 +1,7 @@
 'use strict'
 
 // Shared by index.js (to load the addon) and scripts/install.js (to name the
-// one it builds). The names follow @napi-rs/cli's `--platform` convention, so
+// one it builds); scripts/dist.sh names the platform package with it. The names follow @napi-rs/cli's `--platform` convention, so
 // `napi build --platform` and `node scripts/install.js` produce the same file:
 // `hotplex.<platform>-<arch>[-<abi>].node`, e.g. `hotplex.linux-x64-gnu.node`.
 
@@ -42,4 +42,13 @@ function addonFileName() {
   return `hotplex.${platformTriple()}.node`
 }
 
-module.exports = { platformTriple, addonFileName, isMusl }
+/**
+ * The npm package that ships the prebuilt addon for this process, e.g.
+ * `@hotplex/hotplex-linux-x64-gnu` (bindings/node/npm/<triple>/package.json;
+ * `@hotplex` is a placeholder scope until the project has its npm scope).
+ */
+function platformPackageName() {
+  return `@hotplex/hotplex-${platformTriple()}`
+}
+
+module.exports = { platformTriple, addonFileName, platformPackageName, isMusl }

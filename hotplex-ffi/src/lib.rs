@@ -54,8 +54,11 @@ pub use turn::{
 pub use verdict::*;
 
 /// The version of the C ABI described by this header. It changes only when
-/// an existing function, type or constant changes incompatibly; additions
-/// (new functions, new status codes) keep it. Compare it with
+/// an existing function, type or constant changes incompatibly (a removed or
+/// renamed function, a changed signature, struct layout or meaning, a
+/// renumbered constant); additions (new functions, new status codes, new
+/// fields at the end of a size-versioned struct) keep it. It is the
+/// SONAME's number on Linux (`libhotplex.so.1`). Compare it with
 /// `hotplex_abi_version()` at run time to detect a mismatched library.
 pub const HOTPLEX_ABI_VERSION: u32 = 1;
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 'use strict'
 
-// `npm install` hook of the `hotplex` package.
+// `npm install` hook of the `hotplex` package in the source tree (the
+// cargo fallback). The published package has no install script: its addon
+// comes from the platform package `@hotplex/hotplex-<triple>`, an optional
+// dependency (see index.js), and this script is the way to build one where
+// no such package exists, from a checkout of the repository.
 //
 // * If a prebuilt addon for this machine (`hotplex.<triple>.node`) sits next
-//   to index.js, there is nothing to do.
+//   to index.js, or its platform package is installed, there is nothing to do.
 // * Otherwise build it from source: find the Cargo workspace by walking up
 //   from this package's directory, run
 //   `cargo build --release -p hotplex-node --manifest-path <workspace>/Cargo.toml`
@@ -17,7 +21,7 @@
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { addonFileName } = require('../platform.js')
+const { addonFileName, platformPackageName } = require('../platform.js')
 
 const CRATE = 'hotplex-node'
 
@@ -53,6 +57,16 @@ function cdylibName() {
   return `lib${base}.so`
 }
 
+/** Whether the platform package for this machine resolves from `pkgDir`. */
+function platformPackageInstalled(pkgDir) {
+  try {
+    require.resolve(`${platformPackageName()}/package.json`, { paths: [pkgDir] })
+    return true
+  } catch {
+    return false
+  }
+}
+
 function main() {
   const pkgDir = fs.realpathSync(path.join(__dirname, '..'))
   const dest = path.join(pkgDir, addonFileName())
@@ -60,6 +74,10 @@ function main() {
 
   if (fs.existsSync(dest) && !force) {
     log(`using prebuilt ${path.basename(dest)}`)
+    return
+  }
+  if (!force && platformPackageInstalled(pkgDir)) {
+    log(`using the prebuilt addon of ${platformPackageName()}`)
     return
   }
 
@@ -71,8 +89,9 @@ function main() {
     fail(
       `${why}, and no Cargo workspace ` +
         `found above ${pkgDir} to build it from.\n` +
-        'Install hotplex from a checkout of its source tree (npm install /path/to/hotplex/bindings/node), ' +
-        'or use a package that ships a prebuilt addon for this platform.',
+        `No prebuilt package (${platformPackageName()}) exists for this platform: install hotplex from a ` +
+        'checkout of its source tree (npm install /path/to/hotplex/bindings/node), which builds the addon ' +
+        'with cargo.',
     )
   }
 
