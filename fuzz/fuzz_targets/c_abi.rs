@@ -60,6 +60,11 @@ fn at<T>(v: &[*mut T], i: Option<usize>) -> *mut T {
     i.map_or(null_mut(), |i| v[i])
 }
 
+/// Removes the handle at `i` (to be freed), or NULL for `None`.
+fn take<T>(v: &mut Vec<*mut T>, i: Option<usize>) -> *mut T {
+    i.map_or(null_mut(), |i| v.swap_remove(i))
+}
+
 /// A detector and an engine made once per process through the ABI and
 /// shared by every run (building a detector compiles every rule: too slow
 /// to do in each run). Runs use them but never free or close them.
@@ -123,10 +128,7 @@ unsafe fn step(h: &mut Handles, inp: &mut Input) -> Option<()> {
         }
         1 => {
             let i = inp.pick(h.detectors.len());
-            hotplex_detector_free(at(&h.detectors, i));
-            if let Some(i) = i {
-                h.detectors.swap_remove(i);
-            }
+            hotplex_detector_free(take(&mut h.detectors, i));
         }
         2 => {
             let mut b = null_mut();
@@ -161,10 +163,7 @@ unsafe fn step(h: &mut Handles, inp: &mut Input) -> Option<()> {
         }
         6 => {
             let i = inp.pick(h.builders.len());
-            hotplex_detector_builder_free(at(&h.builders, i));
-            if let Some(i) = i {
-                h.builders.swap_remove(i);
-            }
+            hotplex_detector_builder_free(take(&mut h.builders, i));
         }
         7..=9 => {
             let d = h.detector(inp);
@@ -214,17 +213,11 @@ unsafe fn step(h: &mut Handles, inp: &mut Input) -> Option<()> {
         }
         12 => {
             let i = inp.pick(h.verdicts.len());
-            hotplex_verdict_free(at(&h.verdicts, i));
-            if let Some(i) = i {
-                h.verdicts.swap_remove(i);
-            }
+            hotplex_verdict_free(take(&mut h.verdicts, i));
         }
         13 => {
             let i = inp.pick(h.strings.len());
-            hotplex_string_free(at(&h.strings, i));
-            if let Some(i) = i {
-                h.strings.swap_remove(i);
-            }
+            hotplex_string_free(take(&mut h.strings, i));
         }
         14 if h.engines.is_empty() && inp.byte()? == 0xa5 => {
             let (s, n) = if inp.byte()? & 3 == 0 {
@@ -275,10 +268,7 @@ unsafe fn step(h: &mut Handles, inp: &mut Input) -> Option<()> {
         }
         19 => {
             let i = inp.pick(h.streams.len());
-            hotplex_turn_stream_free(at(&h.streams, i));
-            if let Some(i) = i {
-                h.streams.swap_remove(i);
-            }
+            hotplex_turn_stream_free(take(&mut h.streams, i));
         }
         20 => {
             let e = h.engine(inp);
@@ -305,10 +295,7 @@ unsafe fn step(h: &mut Handles, inp: &mut Input) -> Option<()> {
         }
         22 => {
             let i = inp.pick(h.engines.len());
-            hotplex_engine_free(at(&h.engines, i));
-            if let Some(i) = i {
-                h.engines.swap_remove(i);
-            }
+            hotplex_engine_free(take(&mut h.engines, i));
         }
         _ => {
             let code = i32::from(inp.byte()?) - 128;
