@@ -149,6 +149,9 @@ pub(crate) struct Actor {
     req_seq: u64,
     /// User messages written (their uuids are unique per session).
     msg_seq: u64,
+    /// The uuids of the latest messages written (this turn's included), to
+    /// tell a late echo of an earlier message from this turn's.
+    sent: std::collections::VecDeque<String>,
     /// The current turn's caller went away (its outcome is `cancelled`).
     cancelled: bool,
 }
@@ -170,6 +173,7 @@ impl Actor {
             live: None,
             req_seq: 0,
             msg_seq: 0,
+            sent: std::collections::VecDeque::new(),
             cancelled: false,
         }
     }
@@ -433,8 +437,11 @@ impl Actor {
     /// message: what comes before (a previous turn's trailing output, a
     /// second or late `result`) belongs to no turn and is counted
     /// (`stray_lines`) and dropped. A `result` naming another message
-    /// (`user_message_uuid`, CLI 2.1.332) never ends this turn. An agent
-    /// that never echoes is read as before: every line is the turn's.
+    /// (`user_message_uuid`, CLI 2.1.332) never ends this turn. Only one
+    /// message is outstanding, so an echo of a uuid hotplex never sent (an
+    /// agent that makes up its own) is this turn's, and its results may
+    /// name that uuid. An agent that never echoes is read as before: every
+    /// line is the turn's.
     async fn drive(
         &mut self,
         cmd: &TurnCmd,
@@ -466,6 +473,8 @@ impl Actor {
         let mut first_seen = false;
         // The agent echoed this turn's message: its output has begun.
         let mut begun = false;
+        // The uuid that echo carried (the agent's own, if it made one up).
+        let mut echoed_as: Option<String> = None;
 
         let uuid = self.next_message_uuid();
         let msg = protocol::user_message_with_uuid(&cmd.prompt, &uuid);
@@ -591,10 +600,17 @@ impl Actor {
                 if let Some(l) = self.live.as_mut() {
                     l.echoes = true;
                 }
-                if echoed.as_deref() == Some(uuid.as_str()) {
-                    begun = true;
-                } else {
+                // Only one message is ever outstanding: an echo of an
+                // earlier one is stray, any other echo (an agent that does
+                // not keep the host's uuid) can only be of this one.
+                let earlier = echoed
+                    .as_ref()
+                    .is_some_and(|u| *u != uuid && self.sent.contains(u));
+                if earlier {
                     self.stray_line();
+                } else {
+                    begun = true;
+                    echoed_as = echoed.clone();
                 }
                 continue;
             }
@@ -605,7 +621,10 @@ impl Actor {
                 // --resume prints such a result, then exits).
                 Line::Result(r) if r.is_error && unconfirmed => true,
                 Line::Result(r) => {
-                    ours && r.user_message_uuid.as_deref().map_or(true, |u| u == uuid)
+                    ours && r
+                        .user_message_uuid
+                        .as_deref()
+                        .map_or(true, |u| u == uuid || echoed_as.as_deref() == Some(u))
                 }
                 // Announces the process, whichever turn it prints in.
                 Line::Init { .. } => true,
@@ -767,7 +786,12 @@ impl Actor {
             self.msg_seq,
             std::time::SystemTime::now()
         );
-        super::marker::uuid_from_name(4, nonce.as_bytes())
+        let uuid = super::marker::uuid_from_name(4, nonce.as_bytes());
+        if self.sent.len() == 8 {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(uuid.clone());
+        uuid
     }
 
     /// A line that could not be used (too long, not JSON).

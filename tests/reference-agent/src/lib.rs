@@ -43,7 +43,8 @@
 //! `--replay-user-messages` echoes each user message (with its `uuid`,
 //! `isReplay: true`) after the turn's `system/init` and tags the `result`
 //! with `user_message_uuid`, as the CLI does (the echo since 2.1.197, the
-//! tag since 2.1.332); everything else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
+//! tag since 2.1.332); `--own-message-uuids` makes it replace the host's
+//! message uuids with its own in both; everything else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
 //! transcript per session id there; like the CLI (2.1.197), `--resume` of
 //! an id without one prints an error `result` and `No conversation found
 //! with session ID: <id>` on stderr and exits 1, and `--session-id` of an id
@@ -75,10 +76,12 @@ pub fn run(args: impl IntoIterator<Item = String>) {
     let mut startup_delay = Duration::ZERO;
     let mut partial = false;
     let mut replay = false;
+    let mut own_uuids = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--include-partial-messages" => partial = true,
             "--replay-user-messages" => replay = true,
+            "--own-message-uuids" => own_uuids = true,
             "--session-id" | "--resume" => {
                 resume = a == "--resume";
                 if let Some(v) = args.next() {
@@ -148,6 +151,7 @@ pub fn run(args: impl IntoIterator<Item = String>) {
         pre_tool_hook: None,
         partial,
         replay,
+        own_uuids,
         message_uuid: None,
     };
     agent.run();
@@ -166,6 +170,9 @@ struct Agent {
     partial: bool,
     /// `--replay-user-messages`: echo user messages, tag results.
     replay: bool,
+    /// `--own-message-uuids`: ignore the host's message uuids and use
+    /// made-up ones (as the CLI does for messages without one).
+    own_uuids: bool,
     /// The `uuid` of the user message being answered.
     message_uuid: Option<String>,
 }
@@ -221,9 +228,10 @@ impl Agent {
             echo["session_id"] = json!(self.session_id);
             echo["parent_tool_use_id"] = Value::Null;
             echo["isReplay"] = json!(true);
-            if echo.get("uuid").is_none() {
-                echo["uuid"] = json!(format!("ref-message-{}", self.turns));
-            }
+            echo["uuid"] = json!(self
+                .message_uuid
+                .clone()
+                .unwrap_or_else(|| format!("ref-message-{}", self.turns)));
             self.emit(echo);
         }
         // Output the host must never hand to the next turn: written with

@@ -52,6 +52,25 @@ async fn five_hundred_sequential_turns_with_stray_and_late_output_all_get_their_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_makes_up_its_own_message_uuids_is_still_correlated() {
+    let dir = TempDir::new("ownuuid");
+    let engine = Engine::new(EngineOptions {
+        args: vec!["--own-message-uuids".into()],
+        ..options(&dir)
+    })
+    .unwrap();
+    for i in 0..60 {
+        let prompt = match i % 3 {
+            0 => format!("after:ok-{i}"),
+            1 => format!("double:ok-{i}"),
+            _ => format!("late:2:ok-{i}"),
+        };
+        assert_eq!(turn(&engine, "s", &prompt).await.text, format!("ok-{i}"));
+    }
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_and_lone_surrogates_are_replaced_not_lost() {
     let dir = TempDir::new("utf8");
     let engine = Engine::new(options(&dir)).unwrap();
