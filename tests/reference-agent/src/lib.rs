@@ -192,6 +192,9 @@ impl Agent {
                         let text = user_text(&v);
                         self.message_uuid =
                             v.get("uuid").and_then(Value::as_str).map(str::to_owned);
+                        if self.own_uuids {
+                            self.message_uuid = Some(format!("ref-message-{}", self.turns + 1));
+                        }
                         if !self.turn(&text, &v) {
                             return;
                         }
