@@ -53,6 +53,10 @@ type Explanation struct {
 	Incomplete bool `json:"incomplete"`
 	// Hits are every rule that matched, in scope order.
 	Hits []Hit `json:"hits"`
+	// Effects are what the command does, as the effect model derived it
+	// ("critical: delete-tree /etc (recursive delete)"), one per line of
+	// judgement; the verdict is the stricter of these and the rules.
+	Effects []string `json:"effects"`
 	// Verdict is what CheckCommand returns for the same input (Explain does
 	// not call the audit function, though).
 	Verdict Verdict `json:"verdict"`

@@ -171,3 +171,19 @@ fn glob_command_words_of_any_size_stay_linear() {
     let _ = d.check_command(&format!("{}[ -rf ~", "[a-z]*".repeat(20_000)));
     assert!(d.check_command("/???/r? -rf ~").blocked);
 }
+
+/// Found by `cargo fuzz run check_command`: a pipeline stage whose argv is
+/// empty (only a redirection) after a decoder-like stage panicked.
+#[test]
+fn a_pipeline_stage_with_no_words_does_not_panic() {
+    let d = Detector::new();
+    for cmd in [
+        "curl -s https.pub./example\u{1}\0\0\0h | >h",
+        "echo aGk= | base64 -d | >out",
+        "cat x | > y",
+        "| >",
+    ] {
+        let v = d.check_command(cmd);
+        assert_eq!(v.blocked, v.level.blocks(), "{cmd:?}");
+    }
+}

@@ -137,6 +137,10 @@ pub struct Explanation {
     pub incomplete: bool,
     /// Every rule that matched, in scope order (not only the reported one).
     pub hits: Vec<Hit>,
+    /// What the command does, as the effect model derived it
+    /// (`'critical: delete-tree /etc (recursive delete)'`); the verdict is
+    /// the stricter of these and the rules.
+    pub effects: Vec<String>,
     /// The verdict `checkCommand` returns for the same input.
     pub verdict: Verdict,
 }
@@ -418,6 +422,7 @@ fn to_js_explanation(e: waf::Explanation, input: &str) -> Explanation {
         code,
         incomplete,
         hits,
+        effects,
         verdict,
     } = e;
     Explanation {
@@ -439,6 +444,7 @@ fn to_js_explanation(e: waf::Explanation, input: &str) -> Explanation {
                 text: h.text,
             })
             .collect(),
+        effects,
         verdict: to_js_verdict(&verdict, input),
     }
 }

@@ -94,6 +94,7 @@ fn explanation_dict<'py>(
         code,
         incomplete,
         hits,
+        effects,
         verdict,
     } = e;
     let verdict_dict = |v: waf::Verdict| Verdict::from_core(v, Some(text)).to_dict(py);
@@ -105,6 +106,7 @@ fn explanation_dict<'py>(
     d.set_item("pipelines", pipelines)?;
     d.set_item("code", code)?;
     d.set_item("incomplete", incomplete)?;
+    d.set_item("effects", effects)?;
     let hit_list = PyList::empty(py);
     for waf::Hit {
         rule_id,

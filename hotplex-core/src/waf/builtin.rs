@@ -31,9 +31,9 @@ const RF: &str = r"(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)";
 /// System directories whose loss breaks the host.
 const SYSDIR: &str = r"/(?:etc|usr|bin|sbin|lib|lib32|lib64|boot|var|home|root|opt|srv|sys|proc|dev|run|snap|mnt|media|data)";
 /// Files that hold secrets. `.pub` keys, `.env.example` and `/etc/passwd` are not.
-const SECRET: &str = r"(?:~/\.ssh/?|\S*\.ssh/id_[a-z0-9_]+|\S*\.ssh/\S*_key|\S*\.aws/credentials|~/\.aws/?|\S*\.aws/config|\S*\.kube/config|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|\S*\.netrc|\S*\.pgpass|\S*\.git-credentials|\S*\.docker/config\.json|\S*\.npmrc|\S*\.pypirc|\S*\.gnupg\S*|\S*\.config/gcloud\S*|\S*/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|/proc/[^\s/]+/environ|/(?:var/)?run/secrets/\S+|/etc/master\.passwd|\S*\.vault-token|\S*\.cargo/credentials(?:\.toml)?|\S*\.config/gh/hosts\.yml|\S*\.config/hub|\S*\.azure/\S+|\S*\.terraform\.d/credentials\S*|\S*\.boto|\S*\.s3cfg|\S*id_(?:rsa|dsa|ecdsa|ed25519)|\S*\.(?:key|p12|pfx|keystore|jks)|\S*credentials\.json|\S*service[-_]account\S*\.json|/etc/ssl/private\S*)";
+pub(crate) const SECRET: &str = r"(?:~/\.ssh/?|\S*\.ssh/id_[a-z0-9_]+|\S*\.ssh/\S*_key|\S*\.aws/credentials|~/\.aws/?|\S*\.aws/config|\S*\.kube/config|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|\S*\.netrc|\S*\.pgpass|\S*\.git-credentials|\S*\.docker/config\.json|\S*\.npmrc|\S*\.pypirc|\S*\.gnupg\S*|\S*\.config/gcloud\S*|\S*/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|/proc/[^\s/]+/environ|/(?:var/)?run/secrets/\S+|/etc/master\.passwd|\S*\.vault-token|\S*\.cargo/credentials(?:\.toml)?|\S*\.config/gh/hosts\.yml|\S*\.config/hub|\S*\.azure/\S+|\S*\.terraform\.d/credentials\S*|\S*\.boto|\S*\.s3cfg|\S*id_(?:rsa|dsa|ecdsa|ed25519)|\S*\.(?:key|p12|pfx|keystore|jks)|\S*credentials\.json|\S*service[-_]account\S*\.json|/etc/ssl/private\S*)";
 /// Programs that read a file and print or copy it.
-const READER: &str = r"(?:cat|tac|less|more|most|head|tail|bat|batcat|nl|view|strings|od|xxd|hexdump|base64|base32|tar|zip|7z|gzip|bzip2|xz|grep|egrep|fgrep|rg|ag|awk|sed|sort|uniq|cut|diff|vim|vi|nvim|nano|emacs|gpg|sha256sum|md5sum|curl|wget|dd|jq|yq|python[0-9.]*|perl|ruby|node|source|\.)";
+const READER: &str = r"(?:cat|tac|less|more|most|head|tail|bat|batcat|nl|view|strings|od|xxd|hexdump|base64|base32|tar|zip|7z|gzip|bzip2|xz|grep|egrep|fgrep|rg|ag|awk|sed|sort|uniq|cut|diff|vim|vi|nvim|nano|emacs|gpg|sha256sum|md5sum|curl|wget|dd|jq|yq|python[0-9.]*|perl|ruby|node)";
 /// Programs that copy or move their leading operands to the last one.
 const COPIER: &str = r"(?:cp|mv|install|ln|scp|rsync|sftp|ditto)";
 /// Programs that send data over the network.
@@ -105,7 +105,7 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("file_delete.rsync_delete", FileDelete, Critical, Cmd,
           format!(r"^rsync\s(?:\S+\s)*?--del\S*\s(?:\S+\s)*(?:{ABS}|{HOME})$"),
           "rsync --delete into a directory outside the working tree"),
-        r("file_delete.windows_del", FileDelete, High, Cmd, r"^(?:del|erase|rd|rmdir)\s(?:\S+\s)*?/[sSqQ]\b",
+        r("file_delete.windows_del", FileDelete, High, Cmd, r"^(?:del|erase|rd|rmdir)\s(?:\S+\s)*?/[sSqQ]\b.*\s(?:[a-zA-Z]:|%|\\)",
           "Windows recursive/quiet delete"),
         r("file_delete.truncate_system", FileDelete, High, Cmd,
           format!(r"^truncate\s(?:\S+\s)*?(?:-s\s?0|--size[=\s]0)\s(?:\S+\s)*?(?:{ABS}|{HOME}){E}"),
@@ -127,7 +127,7 @@ pub(crate) fn rules() -> Vec<Rule> {
           "Creates a filesystem on a device, destroying what it held"),
         r("system.mkfs_image", System, Moderate, Cmd, r"^(?:mkfs(?:\.\S+)?|mke2fs|mkswap|mkntfs|mkdosfs|newfs\S*|mformat)(?:\s|$)",
           "Creates a filesystem"),
-        r("system.wipe_device", System, Critical, Cmd, r"^(?:wipefs|blkdiscard|sgdisk\s(?:\S+\s)*?(?:-Z|-o|--zap\S*)|cryptsetup\s(?:\S+\s)*?(?:luksFormat|erase))(?:\s|$)",
+        r("system.wipe_device", System, Critical, Cmd, r"^(?:wipefs\s(?:\S+\s)*?(?:-[a-zA-Z]*[ao]\S*|--all|--offset\S*)|blkdiscard\s(?:\S+\s)*?/dev/\S+|sgdisk\s(?:\S+\s)*?(?:-Z|-o|--zap\S*)|cryptsetup\s(?:\S+\s)*?(?:luksFormat|erase))(?:\s|$)",
           "Wipes a disk's signatures or contents"),
         r("system.partition", System, Moderate, Cmd, r"^(?:fdisk|sfdisk|cfdisk|parted|gdisk)\s(?:\S+\s)*?/dev/",
           "Edits a partition table"),
@@ -272,7 +272,10 @@ pub(crate) fn rules() -> Vec<Rule> {
         r("injection.interpreter_shell", Injection, Moderate, Code, r"^\S+\s.*\b(?:os\.system|subprocess|child_process|popen|system\s*\(|exec\s*\(|spawn|shell_exec|passthru|`)",
           "Interpreter code runs shell commands"),
         r("injection.git_hooks_path", Injection, Moderate, Cmd, r"^git\s(?:config\s(?:\S+\s)*?)?(?:core\.hooks[pP]ath|core\.fsmonitor|core\.sshCommand|credential\.helper\s!)",
-          "Points git at another hooks directory"),
+          "Points git at another hooks directory")
+            // A hooks directory inside the repository is project setup
+            // (`.githooks`, `.husky`); global ones are judged as effects.
+            .unless(r"(?-u)core\.hooks[pP]ath[\s=](?:\.[^./\s]|[^/~.\s$])[^\s]*$"),
         // -------------------------------------------------------------- network
         r("network.dev_tcp", Network, Critical, Redir, r"^(?:>|>>|>&|&>|<|<>|<&) /dev/(?:tcp|udp)/",
           "Opens a raw network connection (/dev/tcp): reverse shell or exfiltration"),

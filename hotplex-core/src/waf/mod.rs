@@ -28,6 +28,7 @@
 //! A `Detector` is immutable once built, cheap to clone, and `Send + Sync`.
 
 pub(crate) mod canon;
+pub(crate) mod effect;
 pub mod rule;
 pub(crate) mod shell;
 
@@ -172,7 +173,8 @@ impl DetectorBuilder {
             Vec::new()
         };
         rules.extend(self.rules.iter().cloned());
-        let compiled = Compiled::new(rules, self.allow_paths.clone(), self.audit.clone())?;
+        let mut compiled = Compiled::new(rules, self.allow_paths.clone(), self.audit.clone())?;
+        compiled.builtins = self.builtins;
         Ok(Detector {
             inner: Arc::new(compiled),
         })
@@ -357,6 +359,8 @@ struct Compiled {
     prompt: ScopeSet,
     allow_paths: Vec<PathBuf>,
     audit: Option<AuditFn>,
+    /// The built-in judges (rules and the effect model) are on.
+    builtins: bool,
 }
 
 impl Compiled {
@@ -380,6 +384,7 @@ impl Compiled {
             rules,
             allow_paths,
             audit,
+            builtins: true,
         })
     }
 }
@@ -581,6 +586,14 @@ impl Detector {
             code: texts(&canon.codes),
             incomplete: canon.incomplete,
             hits,
+            effects: canon
+                .effects
+                .iter()
+                .map(|e| match effect::judge(e) {
+                    Some(f) => format!("{}: {}", f.level, e.describe()),
+                    None => e.describe(),
+                })
+                .collect(),
             verdict,
         }
     }
@@ -651,6 +664,13 @@ impl Detector {
                 .scan(&c.rules, &item.text, Some(&item.span), &mut best);
         }
         let mut v = best.verdict(&c.rules);
+        // The effect model is the first judge; the rules the second opinion.
+        // The stricter wins (the rule on a tie: its reason is more specific).
+        if self.inner.builtins {
+            if let Some(ev) = effect_verdict(&canon.effects) {
+                v = stricter(v, ev);
+            }
+        }
         if strict_syntax && canon.syntax_error && v.is_safe() {
             v = Verdict {
                 level: Level::Moderate,
@@ -704,6 +724,37 @@ impl Detector {
     }
 }
 
+/// The most severe finding of the effect model, as a verdict.
+fn effect_verdict(effects: &[effect::Effect]) -> Option<Verdict> {
+    let mut best: Option<(effect::Finding, &effect::Effect)> = None;
+    for e in effects {
+        if let Some(f) = effect::judge(e) {
+            if best
+                .as_ref()
+                .map_or(true, |(b, _)| f.level.severity() > b.level.severity())
+            {
+                best = Some((f, e));
+            }
+        }
+    }
+    let (f, e) = best?;
+    Some(Verdict {
+        level: f.level,
+        blocked: f.level.blocks(),
+        rule_id: Some(f.id.to_owned()),
+        category: Some(f.category),
+        reason: f.reason.to_owned(),
+        span: Some(e.span.clone()),
+        canonical: Some(e.describe()),
+        suggestions: f
+            .category
+            .suggestions()
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    })
+}
+
 /// One rule that matched, in an [`Explanation`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Hit {
@@ -740,6 +791,10 @@ pub struct Explanation {
     pub incomplete: bool,
     /// Every rule that matched, in scope order.
     pub hits: Vec<Hit>,
+    /// What the command does, as the effect model derived it
+    /// (`delete-tree /etc (rm -r)`, `send env (http request)`, ...), each
+    /// with the policy's level when it has one (`critical: ...`).
+    pub effects: Vec<String>,
     /// The verdict `check_command` returns for the same input.
     pub verdict: Verdict,
 }

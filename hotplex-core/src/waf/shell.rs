@@ -105,6 +105,19 @@ pub(crate) struct ParseState {
     pub(crate) vars: HashMap<String, String>,
     /// The directory set by the last `cd` seen, if any.
     pub(crate) cwd: Option<String>,
+    /// Arrays assigned so far (`a=(x y)`, `a+=(z)`, `a[2]=w`).
+    pub(crate) arrays: HashMap<String, Vec<String>>,
+    /// What process substitutions of literal commands print, by the word
+    /// text they leave (`<(echo)`): a script handed over that way is read.
+    pub(crate) procsubs: HashMap<String, String>,
+    /// Files written earlier in the command line, by normalised path: their
+    /// literal content, or `None` when downloaded (run later, they are
+    /// judged as that content).
+    pub(crate) files: HashMap<String, Option<String>>,
+    /// The command being unwrapped runs under `sudo`/`doas`/`pkexec`.
+    pub(crate) privileged: bool,
+    /// The command being unwrapped reads a pipe or a redirected file.
+    pub(crate) piped: bool,
 }
 
 /// Parses `src` and appends to `ctx`. When `span` is given (re-parsing the
@@ -181,7 +194,191 @@ pub fn assignment(word: &str) -> Option<(&str, &str)> {
     }
     let (name, value) = word.split_once('=')?;
     let name = name.strip_suffix('+').unwrap_or(name);
+    // `a[2]=x`: an array element.
+    let name = match name.split_once('[') {
+        Some((n, idx)) if idx.ends_with(']') => n,
+        _ => name,
+    };
     is_name(name).then_some((name, value))
+}
+
+/// `name[N]=value`: the index and the value.
+fn indexed(word: &str) -> Option<(usize, &str)> {
+    let (lhs, value) = word.split_once('=')?;
+    let (_, idx) = lhs.split_once('[')?;
+    let idx = idx.strip_suffix(']')?.parse().ok()?;
+    Some((idx, value))
+}
+
+/// The positional parameters `$1`..`$9` that are set, in order.
+fn positional(ctx: &ParseState) -> Vec<String> {
+    (1..=9)
+        .map_while(|k| ctx.vars.get(&k.to_string()).cloned())
+        .collect()
+}
+
+/// Word splitting of an unquoted expansion: blanks (or the characters of an
+/// assigned `IFS`) become word breaks.
+fn split_unquoted(ctx: &ParseState, v: &str) -> String {
+    let ifs = ctx.vars.get("IFS").map(String::as_str);
+    let is_sep = |c: char| match ifs {
+        Some(set) => set.contains(c),
+        None => c == ' ' || c == '\t' || c == '\n',
+    };
+    if !v.contains(is_sep) {
+        return v.to_owned();
+    }
+    v.chars()
+        .map(|c| if is_sep(c) { IFS_MARK } else { c })
+        .collect()
+}
+
+/// A parameter expansion with an operator, `${name<rest>}` (`inner` is the
+/// whole text between the braces), computed from the known value.
+fn expand_op(ctx: &ParseState, name: &str, rest: &str, inner: &str) -> Option<String> {
+    // `${!v}`: the variable named by v's value.
+    if let Some(target) = inner.strip_prefix('!') {
+        if is_name(target) {
+            let n = ctx.vars.get(target)?;
+            return match n.as_str() {
+                "HOME" => Some("~".to_owned()),
+                "PWD" => Some(".".to_owned()),
+                _ => ctx.vars.get(n.as_str()).cloned(),
+            };
+        }
+        return None;
+    }
+    // `${a[@]}`, `${a[*]}`, `${a[N]}`.
+    if let Some(idx) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        let arr = ctx.arrays.get(name)?;
+        return match idx {
+            "@" | "*" => Some(arr.join(&IFS_MARK.to_string())),
+            n => arr.get(n.parse::<usize>().ok()?).cloned(),
+        };
+    }
+    let value = match name {
+        "HOME" => "~".to_owned(),
+        "PWD" => ".".to_owned(),
+        _ => ctx.vars.get(name)?.clone(),
+    };
+    let chars: Vec<char> = value.chars().collect();
+    // Case changes.
+    match rest {
+        ",," => return Some(value.to_lowercase()),
+        "^^" => return Some(value.to_uppercase()),
+        "," | "^" => {
+            let mut c = chars.clone();
+            if let Some(f) = c.first_mut() {
+                *f = if rest == "," {
+                    f.to_ascii_lowercase()
+                } else {
+                    f.to_ascii_uppercase()
+                };
+            }
+            return Some(c.into_iter().collect());
+        }
+        _ => {}
+    }
+    // Substrings `${v:off}` and `${v:off:len}`.
+    if let Some(spec) = rest.strip_prefix(':') {
+        let mut parts = spec.splitn(2, ':');
+        let off: i64 = parts.next()?.trim().parse().ok()?;
+        let n = chars.len() as i64;
+        let start = if off < 0 {
+            (n + off).max(0)
+        } else {
+            off.min(n)
+        } as usize;
+        let end = match parts.next() {
+            Some(l) => {
+                let l: i64 = l.trim().parse().ok()?;
+                if l < 0 {
+                    (n + l).max(start as i64) as usize
+                } else {
+                    (start + l as usize).min(chars.len())
+                }
+            }
+            None => chars.len(),
+        };
+        return Some(chars[start..end].iter().collect());
+    }
+    // Pattern substitution `${v/p/r}`, `${v//p/r}` (literal patterns).
+    if let Some(spec) = rest.strip_prefix('/') {
+        let (all, spec) = match spec.strip_prefix('/') {
+            Some(s) => (true, s),
+            None => (false, spec),
+        };
+        let (pat, rep) = spec.split_once('/').unwrap_or((spec, ""));
+        if pat.is_empty() || pat.contains(['*', '?', '[']) {
+            return None;
+        }
+        return Some(if all {
+            value.replace(pat, rep)
+        } else {
+            value.replacen(pat, rep, 1)
+        });
+    }
+    // Prefix and suffix removal: `#p`, `##p`, `%p`, `%%p` with a literal
+    // pattern, or `*` at one end.
+    let (suffix, longest, pat) = if let Some(p) = rest.strip_prefix("%%") {
+        (true, true, p)
+    } else if let Some(p) = rest.strip_prefix('%') {
+        (true, false, p)
+    } else if let Some(p) = rest.strip_prefix("##") {
+        (false, true, p)
+    } else if let Some(p) = rest.strip_prefix('#') {
+        (false, false, p)
+    } else {
+        return None;
+    };
+    // `~` stands for the home directory: its parent is `/home`.
+    let value = if value == "~" || value.starts_with("~/") && suffix {
+        value.replacen('~', "/home/~", 1)
+    } else {
+        value
+    };
+    let out = if suffix {
+        if let Some(lit) = pat.strip_prefix('*') {
+            let hit = if longest {
+                value.find(lit)
+            } else {
+                value.rfind(lit)
+            };
+            hit.map_or(value.clone(), |i| value[..i].to_owned())
+        } else if let Some(lit) = pat.strip_suffix('*') {
+            let hit = if longest {
+                value.find(lit)
+            } else {
+                value.rfind(lit)
+            };
+            hit.map_or(value.clone(), |i| value[..i].to_owned())
+        } else {
+            value.strip_suffix(pat).unwrap_or(&value).to_owned()
+        }
+    } else if let Some(lit) = pat.strip_suffix('*') {
+        let hit = if longest {
+            value.rfind(lit)
+        } else {
+            value.find(lit)
+        };
+        hit.map_or(value.clone(), |i| value[i + lit.len()..].to_owned())
+    } else if let Some(lit) = pat.strip_prefix('*') {
+        let hit = if longest {
+            value.rfind(lit)
+        } else {
+            value.find(lit)
+        };
+        hit.map_or(value.clone(), |i| value[i + lit.len()..].to_owned())
+    } else {
+        value.strip_prefix(pat).unwrap_or(&value).to_owned()
+    };
+    if pat.contains(['?', '[']) || pat.matches('*').count() > 1 {
+        return None;
+    }
+    Some(match out.strip_prefix("/home/~") {
+        Some(r) => format!("~{r}"),
+        None => out,
+    })
 }
 
 impl<'a> Parser<'a> {
@@ -309,6 +506,26 @@ impl<'a> Parser<'a> {
                         }
                     }
                     let w = self.parse_word(ctx);
+                    // `a=(x y)` / `a+=(z)`: an array assignment.
+                    if !w.quoted && w.text.ends_with('=') && self.peek() == Some(b'(') {
+                        if let Some((name, _)) = assignment(&w.text) {
+                            let name = name.to_owned();
+                            let append = w.text.ends_with("+=");
+                            self.pos += 1;
+                            let elems = self.parse_array(ctx);
+                            let arr = ctx.arrays.entry(name.clone()).or_default();
+                            if !append {
+                                arr.clear();
+                            }
+                            arr.extend(elems);
+                            let first = arr.first().cloned().unwrap_or_default();
+                            cur.words.push(Word {
+                                text: format!("{name}={first}"),
+                                quoted: true,
+                            });
+                            continue;
+                        }
+                    }
                     // `{` `}` and reserved words of compound commands are
                     // not commands themselves; what follows them is.
                     if cur.words.is_empty()
@@ -373,6 +590,36 @@ impl<'a> Parser<'a> {
         let done = self.finish(ctx, &mut cur);
         self.end_pipeline(ctx, &mut pipeline, done);
         self.read_heredocs(ctx);
+    }
+
+    /// The elements of `(x y ...)` after the opening parenthesis, up to and
+    /// over the closing one.
+    fn parse_array(&mut self, ctx: &mut ParseState) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.pos += 1;
+            }
+            match self.peek() {
+                None => {
+                    self.syntax_error = true;
+                    return out;
+                }
+                Some(b')') => {
+                    self.pos += 1;
+                    return out;
+                }
+                Some(_) => {
+                    let before = self.pos;
+                    let w = self.parse_word(ctx);
+                    if self.pos == before {
+                        self.pos += 1; // a stray operator: skip it
+                    } else if out.len() < 4096 {
+                        out.extend(w.text.split(IFS_MARK).map(str::to_owned));
+                    }
+                }
+            }
+        }
     }
 
     fn new_building(&self) -> Building {
@@ -471,8 +718,30 @@ impl<'a> Parser<'a> {
         if b.words.iter().all(|w| assignment(&w.text).is_some()) {
             for w in &b.words {
                 if let Some((n, v)) = assignment(&w.text) {
-                    ctx.vars.insert(n.to_owned(), v.to_owned());
+                    match indexed(&w.text) {
+                        Some((idx, val)) => {
+                            let a = ctx.arrays.entry(n.to_owned()).or_default();
+                            if idx < 4096 {
+                                if a.len() <= idx {
+                                    a.resize(idx + 1, String::new());
+                                }
+                                a[idx] = val.to_owned();
+                            }
+                        }
+                        None => {
+                            ctx.vars.insert(n.to_owned(), v.to_owned());
+                        }
+                    }
                 }
+            }
+        }
+        // `set -- a b c` sets the positional parameters.
+        if b.words.len() >= 2 && b.words[0].text == "set" && b.words[1].text == "--" {
+            for k in 1..=9 {
+                ctx.vars.remove(&k.to_string());
+            }
+            for (k, w) in b.words[2..].iter().enumerate().take(9) {
+                ctx.vars.insert((k + 1).to_string(), w.text.clone());
             }
         }
         let cmd = SimpleCommand {
@@ -551,6 +820,14 @@ impl<'a> Parser<'a> {
             return;
         }
         let w = self.parse_word(ctx);
+        if op == "<" {
+            if let Some(data) = ctx.procsubs.get(&w.text) {
+                cur.stdin = Some(Stdin {
+                    body: data.clone(),
+                    literal: false,
+                });
+            }
+        }
         if op == "<<<" {
             cur.stdin = Some(Stdin {
                 body: w.text.clone(),
@@ -655,7 +932,13 @@ impl<'a> Parser<'a> {
         let mut text = String::new();
         let mut quoted = false;
         let at_start = self.pos;
+        // A quoted `~` is a file name, not the home directory.
+        let mut literal_tilde = false;
         while let Some(c) = self.peek() {
+            if text.is_empty() && matches!(c, b'\'' | b'"' | b'\\') && self.peek_at(1) == Some(b'~')
+            {
+                literal_tilde = true;
+            }
             match c {
                 b'\'' => {
                     quoted = true;
@@ -703,7 +986,11 @@ impl<'a> Parser<'a> {
                     self.pos += 2;
                     let first = ctx.out.commands.len();
                     self.nested(ctx, |p, ctx| p.parse_list(ctx, Some(b')')));
-                    text.push_str(&format!("{}({})", c as char, output_name(ctx, first)));
+                    let word = format!("{}({})", c as char, output_name(ctx, first));
+                    if let Some(data) = literal_subst(ctx, first) {
+                        ctx.procsubs.insert(word.clone(), data);
+                    }
+                    text.push_str(&word);
                 }
                 c if is_meta(c) => break,
                 c if c.is_ascii() => {
@@ -730,6 +1017,9 @@ impl<'a> Parser<'a> {
                     self.pos += ch.len_utf8();
                 }
             }
+        }
+        if literal_tilde && text.starts_with('~') {
+            text.insert_str(0, "./");
         }
         Word { text, quoted }
     }
@@ -905,12 +1195,19 @@ impl<'a> Parser<'a> {
                     .or_else(|| rest.strip_prefix('-'))
                     .or_else(|| rest.strip_prefix(":="))
                     .or_else(|| rest.strip_prefix('='));
-                // `${X:0:0}`, `${X#pat}`, `${#X}`...: the result is not X's
-                // value, so the expansion stays unknown.
+                // `${X:0:0}`, `${X#pat}`, `${#X}`...: computed from X's value
+                // when it is known (substrings, pattern substitution, case
+                // changes, prefix/suffix removal, indirection, arrays).
                 let known = if rest.is_empty() || fallback.is_some() {
                     self.expand_var(ctx, name, in_dq)
                 } else {
-                    None
+                    expand_op(ctx, name, rest, inner).map(|v| {
+                        if in_dq {
+                            v
+                        } else {
+                            split_unquoted(ctx, &v)
+                        }
+                    })
                 };
                 match known {
                     Some(v) => text.push_str(&v),
@@ -956,11 +1253,22 @@ impl<'a> Parser<'a> {
                 }
                 let name = &self.text[start..self.pos];
                 match self.expand_var(ctx, name, in_dq) {
+                    Some(v) if !in_dq && name != "IFS" => text.push_str(&split_unquoted(ctx, &v)),
                     Some(v) => text.push_str(&v),
                     None => {
                         text.push('$');
                         text.push_str(name);
                     }
+                }
+            }
+            Some(b'@' | b'*') => {
+                // The positional parameters (`set -- a b; "$@"`).
+                self.pos += 2;
+                let all = positional(ctx);
+                if all.is_empty() {
+                    text.push_str("$@");
+                } else {
+                    text.push_str(&all.join(&IFS_MARK.to_string()));
                 }
             }
             _ => {
@@ -987,16 +1295,44 @@ const IFS_MARK: char = '\u{1}';
 /// The value a command substitution contributes to its word: the output of a
 /// literal `echo`/`printf`, or `$(name)` where `name` is the first command.
 fn subst_value(ctx: &ParseState, first: usize) -> String {
-    let cmds = &ctx.out.commands[first.min(ctx.out.commands.len())..];
-    if let [only] = cmds {
-        if only.redirects.is_empty() {
-            let argv: Vec<String> = only.words.iter().map(|w| w.text.clone()).collect();
-            if let Some(text) = literal_output(&argv) {
-                return text;
-            }
-        }
+    if let Some(text) = literal_subst(ctx, first) {
+        return text;
     }
     format!("$({})", output_name(ctx, first))
+}
+
+/// What the commands of a substitution starting at `first` print, when it
+/// is known here: a literal `echo`/`printf`/`dirname`, or the paths an `ls`
+/// lists through filters (`$(ls ~/.ssh/id_* | grep -v pub | head -1)`).
+fn literal_subst(ctx: &ParseState, first: usize) -> Option<String> {
+    let all = &ctx.out.commands[first.min(ctx.out.commands.len())..];
+    // The substitution's own level: `$(dirname $(pwd))` is one `dirname`.
+    let level = all.iter().map(|c| c.depth).min()?;
+    let own: Vec<&SimpleCommand> = all.iter().filter(|c| c.depth == level).collect();
+    let cmds = own.as_slice();
+    let argv =
+        |c: &SimpleCommand| -> Vec<String> { c.words.iter().map(|w| w.text.clone()).collect() };
+    match cmds {
+        [only] if only.redirects.is_empty() => literal_output(&argv(only)),
+        [lister, filters @ ..]
+            if command_word(lister) == Some("ls")
+                && filters.iter().all(|f| {
+                    matches!(
+                        command_word(f),
+                        Some("grep" | "head" | "tail" | "sort" | "uniq")
+                    )
+                }) =>
+        {
+            let a = argv(lister);
+            let paths: Vec<String> = a[1..]
+                .iter()
+                .filter(|x| !x.starts_with('-'))
+                .cloned()
+                .collect();
+            (!paths.is_empty()).then(|| paths.join(" "))
+        }
+        _ => None,
+    }
 }
 
 /// What `echo` or `printf` with literal arguments prints (escapes decoded,
@@ -1015,6 +1351,25 @@ pub fn literal_output(argv: &[String]) -> Option<String> {
             args.iter().rev().find(|a| !a.starts_with('-')).cloned()
         }
         "pwd" => Some(".".to_owned()),
+        // Lexical path arithmetic: `$(dirname "$PWD")` is the parent.
+        "dirname" => {
+            let p = args.iter().rev().find(|a| !a.starts_with('-'))?;
+            Some(parent_of(p))
+        }
+        "realpath" | "abspath" => args.iter().rev().find(|a| !a.starts_with('-')).map(|p| {
+            if p.is_empty() {
+                ".".to_owned()
+            } else {
+                p.clone()
+            }
+        }),
+        "readlink"
+            if args
+                .iter()
+                .any(|a| a.starts_with("-") && a.contains(['f', 'e', 'm'])) =>
+        {
+            args.iter().rev().find(|a| !a.starts_with('-')).cloned()
+        }
         "echo" => {
             let mut escapes = false;
             let mut rest = args;
@@ -1057,6 +1412,21 @@ pub fn literal_output(argv: &[String]) -> Option<String> {
             Some(out.trim_end_matches('\n').to_owned())
         }
         _ => None,
+    }
+}
+
+/// The lexical parent of a path (`.` -> `..`, `~` -> `/home`).
+fn parent_of(p: &str) -> String {
+    let p = p.trim_end_matches('/');
+    match p {
+        "" | "." => "..".to_owned(),
+        "~" => "/home".to_owned(),
+        ".." => "../..".to_owned(),
+        _ => match p.rfind('/') {
+            Some(0) => "/".to_owned(),
+            Some(i) => p[..i].to_owned(),
+            None => ".".to_owned(),
+        },
     }
 }
 
@@ -1113,6 +1483,17 @@ fn unescape(s: &str) -> String {
 /// `base64`).
 fn output_name(ctx: &ParseState, first: usize) -> String {
     let cmds = ctx.out.commands.get(first..).unwrap_or_default();
+    // A substitution that dumps the environment carries it, whatever the
+    // filters after it (`$(env | base64 -w0)`): sinks judge it as `env`.
+    if cmds.iter().any(|c| {
+        let w: Vec<&str> = c.words.iter().map(|w| w.text.as_str()).collect();
+        matches!(
+            w.as_slice(),
+            ["env" | "printenv"] | ["export" | "declare", "-p" | "-x"]
+        )
+    }) {
+        return "env".to_owned();
+    }
     let Some(level) = cmds.iter().map(|c| c.depth).min() else {
         return String::new();
     };

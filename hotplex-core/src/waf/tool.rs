@@ -167,7 +167,14 @@ fn is_system_path(p: &str) -> bool {
     .any(|s| p.starts_with(s))
 }
 
-/// Single-quotes a string for the shell.
+/// Single-quotes a string for the shell; a leading `~/` (the home
+/// directory, as [`display_path`] writes it) stays unquoted, since a quoted
+/// `~` is a file of that name.
 fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+    let q = |t: &str| format!("'{}'", t.replace('\'', r"'\''"));
+    match s.strip_prefix("~/") {
+        Some(rest) => format!("~/{}", q(rest)),
+        None if s == "~" => "~".to_owned(),
+        None => q(s),
+    }
 }

@@ -58,6 +58,7 @@ _Explanation = TypedDict(
         "code": List[str],
         "incomplete": bool,
         "hits": List[_Hit],
+        "effects": List[str],
         "verdict": _VerdictDict,
     },
 )
@@ -156,7 +157,8 @@ class Detector:
         wrapper level on its own), "redirects", "pipelines", "code" (lists of
         str), "incomplete" (a parse limit was hit), "hits" (every rule that
         matched, in scope order: dicts with "rule_id", "level", "level_value",
-        "category", "scope" and "text") and "verdict" (check_command's
+        "category", "scope" and "text"), "effects" (what the command does, as
+        the effect model derived it: list of str) and "verdict" (check_command's
         verdict, as Verdict.to_dict() gives it). Nothing is audited. command
         is a str or UTF-8 bytes; raises InvalidUtf8 otherwise."""
 

@@ -13,7 +13,9 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use super::args::skip_opts;
-use super::{analyse, Canonical, Item, Next};
+use super::{analyse, run_file, script_content, sink, Canonical, Item, Next};
+use crate::verdict::Level;
+use crate::waf::effect::{self, Kind};
 use crate::waf::shell::ParseState;
 
 /// The interpreter's name if argv runs one (`python3`, `perl`, ...).
@@ -48,7 +50,7 @@ pub(super) fn code_arg(argv: &[String]) -> Option<String> {
 /// Expressions interpreters use for the home directory; folded to `'~'`.
 static HOME_EXPR: Lazy<Regex> = Lazy::new(|| {
     Regex::new(
-        r#"\$ENV\{\s*['"]?HOME['"]?\s*\}|process\.env\.HOME|process\.env\[['"]HOME['"]\]|os\.environ\[['"]HOME['"]\]|os\.environ\.get\(['"]HOME['"]\)|os\.getenv\(['"]HOME['"]\)|getenv\(['"]HOME['"]\)|ENV\[['"]HOME['"]\]|Path\.home\(\)|os\.homedir\(\)|(?:os\.path\.)?expanduser\(['"]~['"]\)|Dir\.home"#,
+        r#"\$ENV\{\s*['"]?HOME['"]?\s*\}|process\.env\.HOME|process\.env\[['"]HOME['"]\]|(?:os\.)?homedir\(\)|os\.environ\[['"]HOME['"]\]|os\.environ\.get\(['"]HOME['"]\)|os\.getenv\(['"]HOME['"]\)|getenv\(['"]HOME['"]\)|ENV\[['"]HOME['"]\]|Path\.home\(\)|os\.homedir\(\)|(?:os\.path\.)?expanduser\(['"]~['"]\)|Dir\.home"#,
     )
     .expect("static regex")
 });
@@ -56,7 +58,7 @@ static HOME_EXPR: Lazy<Regex> = Lazy::new(|| {
 /// Calls that run a shell command: `system(...)`, `system "..."`,
 /// `subprocess.run([...])`, `execSync(...)`, ...
 static SHELL_CALL: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r#"\b(?:system|popen|exec|execSync|spawnSync|spawn|execFileSync|check_output|check_call|run|call|Popen|shell_exec|passthru|qx)\s*(?:\(|\s['"\[])"#)
+    Regex::new(r#"\b(?:system|popen|exec[vl]p?e?|exec|execSync|spawnSync|spawn|execFileSync|check_output|check_call|run|call|Popen|shell_exec|passthru|qx)\s*(?:\(|\s['"\[])"#)
         .expect("static regex")
 });
 
@@ -75,7 +77,31 @@ pub(super) fn push_code(
         text: format!("{name} {folded}"),
         span: span.clone(),
     });
-    for shell_text in embedded_shell(&folded) {
+    // Library calls with literal arguments; SQL in the literals.
+    let mut sql = Vec::new();
+    effect::interp::scan(name, &folded, &mut sink(ctx, out, &span), &mut sql);
+    for stmt in sql {
+        out.codes.push(Item {
+            text: format!("sql {stmt}"),
+            span: span.clone(),
+        });
+    }
+    let trimmed = folded.trim();
+    if trimmed.starts_with('$') && !trimmed.contains(char::is_whitespace) {
+        // The code is an unexpanded variable: nobody can read it here.
+        sink(ctx, out, &span).push_at(
+            Kind::Exec,
+            "code from a variable",
+            "interpreter code not known here",
+            Some(Level::Moderate),
+        );
+    }
+    let mut shells = embedded_shell(&folded);
+    if name.starts_with("ruby") || name.starts_with("perl") || name.starts_with("php") {
+        // Backticks run a shell command in these languages.
+        shells.extend(folded.split('`').skip(1).step_by(2).map(str::to_owned));
+    }
+    for shell_text in shells {
         analyse(ctx, out, &shell_text, Some(span.clone()), depth + 1);
     }
 }
@@ -90,8 +116,12 @@ fn embedded_shell(code: &str) -> Vec<String> {
         let mut parts: Vec<String> = Vec::new();
         let mut chars = rest.char_indices().peekable();
         let mut depth = 0i32;
+        // Literals inside `{...}` are options (`spawn(cmd, {stdio: ...})`).
+        let mut braces = 0i32;
         while let Some((_, c)) = chars.next() {
             match c {
+                '{' => braces += 1,
+                '}' => braces -= 1,
                 '(' | '[' => depth += 1,
                 ')' | ']' => {
                     depth -= 1;
@@ -115,9 +145,24 @@ fn embedded_shell(code: &str) -> Vec<String> {
                             lit.push(d);
                         }
                     }
-                    parts.push(lit);
+                    if braces <= 0 {
+                        parts.push(lit);
+                    }
                 }
                 _ => {}
+            }
+        }
+        // `execvp(file, [argv0, ...])`: the first literal names the file.
+        let name = m.as_str();
+        if (name.starts_with("execv") || name.starts_with("execl")) && parts.len() > 1 {
+            parts.remove(0);
+        }
+        // Several literals are an argument vector: each is one word.
+        if parts.len() > 1 {
+            for p in parts.iter_mut() {
+                if p.contains(char::is_whitespace) {
+                    *p = format!("'{}'", p.replace('\'', "'\\''"));
+                }
             }
         }
         if !parts.is_empty() {
@@ -188,8 +233,19 @@ pub(super) fn inline_code(
         match code_arg(argv) {
             Some(code) => push_code(ctx, out, &interp, &code, span.clone(), depth),
             None => {
-                if let (1, Some(body)) = (argv.len(), stdin) {
+                // `python3 - <<EOF`: `-` reads the program from stdin.
+                let stdin_prog = argv.len() == 1 || argv.len() == 2 && argv[1] == "-";
+                if let (true, Some(body)) = (stdin_prog, stdin) {
                     push_code(ctx, out, &interp, body, span.clone(), depth);
+                } else if let Some(f) = argv.iter().skip(1).find(|a| !a.starts_with('-')) {
+                    // A script this command line wrote or downloaded.
+                    match script_content(ctx, f) {
+                        Some(Some(text)) => {
+                            push_code(ctx, out, &interp, &text, span.clone(), depth)
+                        }
+                        Some(None) => run_file(ctx, out, None, span, depth),
+                        None => {}
+                    }
                 }
             }
         }

@@ -35,7 +35,9 @@ mod wrappers;
 
 use std::ops::Range;
 
+use super::effect::{self, decode, Effect, Kind, Sink};
 use super::shell::{self, assignment, basename, ParseState, SimpleCommand};
+use crate::verdict::Level;
 
 #[cfg(test)]
 use self::paths::normalize_path;
@@ -69,6 +71,8 @@ pub struct Canonical {
     /// Byte ranges of the input that are quoted-heredoc bodies (data); the
     /// [`super::Scope::Script`] text is the input without them.
     pub literal_bodies: Vec<Range<usize>>,
+    /// What the commands do (see [`super::effect`]), in the order found.
+    pub effects: Vec<Effect>,
 }
 
 impl Canonical {
@@ -108,6 +112,233 @@ pub fn canonicalize(src: &str) -> Canonical {
     out.syntax_error = ctx.out.syntax_error;
     out.literal_bodies = std::mem::take(&mut ctx.out.literal_bodies);
     out
+}
+
+/// Lexical path normalisation (for the effect tables).
+pub(crate) fn normalize(p: &str) -> String {
+    paths::normalize_path(p)
+}
+
+/// The first path `find` walks (for the effect tables).
+pub(crate) fn find_start_of(argv: &[String]) -> String {
+    wrappers::find_start(argv)
+}
+
+/// A sink for the effects of the command at `span`.
+fn sink<'a>(ctx: &ParseState, out: &'a mut Canonical, span: &Range<usize>) -> Sink<'a> {
+    Sink {
+        out: &mut out.effects,
+        span: span.clone(),
+        privileged: ctx.privileged,
+    }
+}
+
+/// Runs a file written earlier in the command line: its literal content is
+/// analysed as a script; a downloaded file is code nobody has read.
+fn run_file(
+    ctx: &mut ParseState,
+    out: &mut Canonical,
+    content: Option<String>,
+    span: &Range<usize>,
+    depth: usize,
+) {
+    match content {
+        Some(text) => analyse_nested(ctx, out, &text, span, depth),
+        None => sink(ctx, out, span).push_at(
+            Kind::Exec,
+            "a downloaded file",
+            "runs a downloaded file",
+            Some(Level::Moderate),
+        ),
+    }
+}
+
+/// The content of a file or process substitution named by a script
+/// operand, taken (a script is judged once) when this line wrote it.
+fn script_content(ctx: &mut ParseState, operand: &str) -> Option<Option<String>> {
+    if let Some(data) = ctx.procsubs.get(operand) {
+        return Some(Some(data.clone()));
+    }
+    ctx.files.remove(&paths::normalize_path(operand))
+}
+
+/// Records what a command writes into files: literal `echo`/`printf`/`cat`
+/// output redirected there, here-strings through `tee`, downloads.
+fn record_writes(ctx: &mut ParseState, cmd: &SimpleCommand, argv: &[String]) {
+    let Some(name) = argv.first().map(|a| basename(a)) else {
+        return;
+    };
+    let stdin = cmd.stdin.as_ref().map(|s| s.body.clone());
+    let fetcher = matches!(name, "curl" | "wget");
+    let put = |ctx: &mut ParseState, path: &str, content: Option<String>, append: bool| {
+        if path.starts_with("/dev/") || ctx.files.len() >= 256 {
+            return;
+        }
+        let key = paths::normalize_path(path);
+        let merged = match (append, ctx.files.get(&key), content) {
+            (true, Some(Some(old)), Some(new)) => Some(format!("{old}\n{new}")),
+            (_, _, c) => c,
+        };
+        ctx.files.insert(key, merged);
+    };
+    for r in &cmd.redirects {
+        if matches!(r.op.as_str(), ">" | ">>" | ">|" | "&>") {
+            let content = if fetcher {
+                None
+            } else if name == "cat" && argv.len() == 1 {
+                stdin.clone()
+            } else if let Some(text) = shell::literal_output(argv) {
+                Some(text)
+            } else {
+                continue;
+            };
+            put(ctx, &r.target, content, r.op == ">>");
+        }
+    }
+    if name == "tee" {
+        for a in argv.iter().skip(1).filter(|a| !a.starts_with('-')) {
+            put(ctx, a, stdin.clone(), argv.iter().any(|x| x == "-a"));
+        }
+    }
+    if fetcher {
+        let mut out_file = None;
+        let mut remote_name = name == "wget";
+        let mut url = None;
+        let mut k = 1;
+        while k < argv.len() {
+            let a = argv[k].as_str();
+            match a {
+                "-o" | "--output" | "--output-document" => {
+                    out_file = argv.get(k + 1).cloned();
+                    k += 1;
+                }
+                "-O" if name == "wget" => {
+                    out_file = argv.get(k + 1).cloned();
+                    k += 1;
+                }
+                "-O" | "--remote-name" => remote_name = true,
+                _ if a.starts_with("--output-document=") || a.starts_with("--output=") => {
+                    out_file = a.split_once('=').map(|(_, v)| v.to_owned());
+                }
+                _ if a.starts_with("-o") && a.len() > 2 && !a.starts_with("--") => {
+                    out_file = Some(a[2..].to_owned());
+                }
+                _ if a.contains("://") => url = Some(a.to_owned()),
+                _ => {}
+            }
+            k += 1;
+        }
+        let file = out_file.or_else(|| {
+            remote_name
+                .then(|| url.and_then(|u| u.rsplit('/').next().map(str::to_owned)))
+                .flatten()
+        });
+        if let Some(f) = file.filter(|f| !f.is_empty() && f != "-") {
+            put(ctx, &f, None, false);
+        }
+    }
+}
+
+/// Recipes of a makefile: tab-indented lines and `target: ; recipe`.
+fn make_recipes(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let recipe = if let Some(r) = line.strip_prefix('\t') {
+            Some(r)
+        } else {
+            line.split_once(':')
+                .filter(|(t, _)| !t.contains('='))
+                .and_then(|(_, rest)| rest.split_once(';'))
+                .map(|(_, r)| r)
+        };
+        if let Some(r) = recipe {
+            out.push_str(r.trim_start_matches(['@', '-', '+', ' ']));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `make -f -` / `make -f /dev/stdin`, or `make -f FILE`: the makefile.
+fn make_file(argv: &[String]) -> Option<&str> {
+    let i = argv
+        .iter()
+        .position(|a| a == "-f" || a == "--file" || a == "--makefile")?;
+    argv.get(i + 1).map(String::as_str)
+}
+
+/// Whether argv decodes its input (for failing closed when it feeds a
+/// shell and the input is not literal).
+fn is_decoder(argv: &[String]) -> bool {
+    let has = |f: &str| argv.iter().any(|a| a == f);
+    let name = argv.first().map_or("", String::as_str);
+    match name {
+        "base64" | "base32" | "basenc" => has("-d") || has("--decode") || has("-D") || has("-di"),
+        "xxd" => argv.iter().any(|a| a.starts_with('-') && a.contains('r')),
+        "openssl" => has("-d") || has("-base64") && has("-d"),
+        "tr" | "rev" | "gunzip" | "zcat" | "bzcat" | "xzcat" | "uudecode" | "zstdcat" => true,
+        "gzip" | "bzip2" | "xz" | "zstd" => has("-d") || has("-dc") || has("--decompress"),
+        "perl" => argv
+            .iter()
+            .any(|a| a.contains("pack(") || a.contains("pack ")),
+        n if code::interpreter(argv).is_some() && n.starts_with("python") => {
+            argv.windows(2).any(|w| w[0] == "-m" && w[1] == "base64") && has("-d")
+        }
+        _ => false,
+    }
+}
+
+/// What a pipeline stage writes, given what it reads (`input`) or its own
+/// heredoc: decoders applied to literal input, pass-through for `cat` and
+/// `tee`, literal output otherwise.
+fn stage_output(
+    cmd: &SimpleCommand,
+    argv: Option<&Vec<String>>,
+    input: Option<String>,
+) -> Option<String> {
+    let a = argv?;
+    let own = cmd.stdin.as_ref().map(|s| s.body.clone());
+    let inp = || own.clone().or_else(|| input.clone());
+    let name = a.first().map_or("", String::as_str);
+    let operands = a.iter().skip(1).filter(|x| !x.starts_with('-')).count();
+    match name {
+        "base64" | "openssl" if is_decoder(a) => {
+            let no_file = if name == "base64" {
+                operands == 0
+            } else {
+                !a.iter().any(|x| x == "-in")
+            };
+            no_file
+                .then(inp)
+                .flatten()
+                .and_then(|t| decode::base64_text(&t))
+        }
+        n if n.starts_with("python") && is_decoder(a) => (operands <= 1)
+            .then(inp)
+            .flatten()
+            .and_then(|t| decode::base64_text(&t)),
+        "xxd" if is_decoder(a) && a.iter().any(|x| x.contains('p')) && operands == 0 => {
+            inp().and_then(|t| decode::hex(&t))
+        }
+        "tr" => {
+            let sets: Vec<String> = a.get(1..).unwrap_or_default().to_vec();
+            inp().and_then(|t| decode::tr(&sets, &t))
+        }
+        "rev" if operands == 0 => inp().map(|t| decode::rev(&t)),
+        "cat" if a.len() == 1 => inp(),
+        "tee" => inp(),
+        "perl" => {
+            // `print pack("H*", "726d...")`
+            let code = code::code_arg(a)?;
+            let at = code.find("pack")?;
+            let lits: Vec<&str> = code[at..].split(['"', '\'']).skip(1).step_by(2).collect();
+            match lits.as_slice() {
+                [fmt, hex, ..] if fmt.starts_with('H') => decode::hex(hex),
+                _ => None,
+            }
+        }
+        _ => produced_data(cmd, argv),
+    }
 }
 
 /// Renders argv as one canonical command text.
@@ -152,11 +383,22 @@ fn analyse(
     let has_pipes = last_pipe > first_pipe;
     let mut innermost: Vec<Vec<String>> =
         Vec::with_capacity(if has_pipes { last - first } else { 0 });
+    // Commands that read a pipe (the effect tables ask: a partition editor
+    // fed a script rewrites the table).
+    let piped: Vec<usize> = ctx.out.pipelines[first_pipe..last_pipe]
+        .iter()
+        .flat_map(|p| p[1..].iter().copied())
+        .collect();
+    let outer_piped = ctx.piped;
     for i in first..last {
         // Move the command out while it is unwrapped (nested analysis only
         // appends to the list), so a large heredoc body is never copied.
         let cmd = std::mem::take(&mut ctx.out.commands[i]);
+        ctx.piped = outer_piped
+            || piped.contains(&i)
+            || cmd.redirects.iter().any(|r| r.op == "<" || r.op == "<>");
         let argv = unwrap_command(ctx, out, &cmd);
+        ctx.piped = outer_piped;
         if has_pipes {
             innermost.push(argv);
         }
@@ -181,23 +423,53 @@ fn analyse(
             text: parts.join(PIPE_SEP),
             span: span.clone(),
         });
-        // What the previous command writes may become code or arguments.
+        // What the previous command writes may become code or arguments;
+        // decoders in between are applied to literal text.
+        let p0 = pipe[0];
+        let mut data = stage_output(&ctx.out.commands[p0], innermost.get(p0 - first), None);
+        let mut decoded = innermost.get(p0 - first).is_some_and(|a| is_decoder(a));
         for w in pipe.windows(2) {
-            let (prev, next) = (w[0], w[1]);
-            let Some(data) = produced_data(&ctx.out.commands[prev], innermost.get(prev - first))
-            else {
-                continue;
-            };
+            let next = w[1];
             let next_argv = innermost.get(next - first).cloned().unwrap_or_default();
             let nspan = ctx.out.commands[next].span.clone();
+            let incoming = data.take();
+            data = stage_output(&ctx.out.commands[next], Some(&next_argv), incoming.clone());
+            let runs_stdin = shells::reads_script_from_stdin(&next_argv)
+                || code::interpreter(&next_argv).is_some()
+                    && (next_argv.len() == 1 || next_argv.len() == 2 && next_argv[1] == "-");
+            let Some(data) = incoming else {
+                if decoded && runs_stdin {
+                    // Decoded text that cannot be read here runs: fail closed.
+                    sink(ctx, out, &nspan).push_at(
+                        Kind::Exec,
+                        "decoded input",
+                        "shell fed by an unresolved decoder",
+                        Some(Level::Moderate),
+                    );
+                }
+                decoded |= is_decoder(&next_argv);
+                continue;
+            };
+            decoded |= is_decoder(&next_argv);
             let next_is_xargs = shell::command_word(&ctx.out.commands[next])
                 .is_some_and(|w| basename(w) == "xargs");
-            if shells::reads_script_from_stdin(&next_argv) {
+            if next_argv.first().is_some_and(|n| n == "sftp") {
+                effect::tools::sftp_batch(&data, &mut sink(ctx, out, &nspan));
+            }
+            if next_argv
+                .first()
+                .is_some_and(|n| n == "make" || n == "gmake")
+                && make_file(&next_argv).is_some_and(|f| f == "-" || f == "/dev/stdin")
+            {
+                analyse(ctx, out, &make_recipes(&data), Some(nspan), depth + 1);
+            } else if shells::reads_script_from_stdin(&next_argv) {
                 analyse(ctx, out, &data, Some(nspan), depth + 1);
             } else if next_argv.first().is_some_and(|n| sql::is_db_client(n)) {
                 sql::push_sql(out, &next_argv, Some(&data), &nspan);
             } else if let Some(name) = code::interpreter(&next_argv) {
-                if code::code_arg(&next_argv).is_none() && next_argv.len() == 1 {
+                let from_stdin =
+                    next_argv.len() == 1 || next_argv.len() == 2 && next_argv[1] == "-";
+                if code::code_arg(&next_argv).is_none() && from_stdin {
                     code::push_code(ctx, out, &name, &data, nspan, depth);
                 }
             } else if next_is_xargs {
@@ -237,8 +509,8 @@ fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<Stri
         // Paths under the start: judged as the start path itself.
         "find" => Some(wrappers::find_start(argv)),
         "ls" => Some(
-            argv[1..]
-                .iter()
+            argv.iter()
+                .skip(1)
                 .filter(|a| !a.starts_with('-'))
                 .cloned()
                 .collect::<Vec<_>>()
@@ -304,7 +576,31 @@ fn unwrap_command(ctx: &mut ParseState, out: &mut Canonical, cmd: &SimpleCommand
         }
         return argv;
     }
+    record_writes(ctx, cmd, &argv);
+    for r in &cmd.redirects {
+        if matches!(r.op.as_str(), ">" | ">>" | ">|" | "&>" | "&>>") {
+            let t = paths::normalize_path(&r.target);
+            sink(ctx, out, &cmd.span).push(Kind::Write, t.clone(), "redirect");
+            // A git hook runs on every commit or checkout: judge its code.
+            if t.contains(".git/hooks/") {
+                if let Some(Some(code)) = ctx.files.get(&t).cloned() {
+                    analyse_nested(ctx, out, &code, &cmd.span, cmd.depth);
+                }
+            }
+        }
+    }
     let stdin = cmd.stdin.as_ref().map(|s| s.body.as_str());
+    // `sh < <(curl ...)`: the process substitution is the script.
+    let mut argv = argv;
+    if stdin.is_none() && argv.first().is_some_and(|a| shells::is_shell(basename(a))) {
+        if let Some(r) = cmd.redirects.iter().find(|r| r.op == "<") {
+            if r.target.starts_with("<(") {
+                argv.push(r.target.clone());
+            } else if let Some(content) = script_content(ctx, &r.target) {
+                run_file(ctx, out, content, &cmd.span, cmd.depth);
+            }
+        }
+    }
     // An obfuscated command word is judged both as written and as what it
     // may run; unknown variables in the arguments are dropped too.
     if let Some(real) = argv.first().and_then(|w| glob::deobfuscated_name(w)) {
@@ -339,8 +635,103 @@ enum Next {
 }
 
 /// Emits canonical commands for `argv` and every wrapper level inside it;
-/// returns the innermost argv.
+/// returns the innermost argv. Privilege a wrapper level gains (`sudo`)
+/// holds for the levels inside it only.
 fn unwrap_argv(
+    ctx: &mut ParseState,
+    out: &mut Canonical,
+    argv: Vec<String>,
+    span: &Range<usize>,
+    stdin: Option<&str>,
+    depth: usize,
+) -> Vec<String> {
+    let was = ctx.privileged;
+    let inner = unwrap_levels(ctx, out, argv, span, stdin, depth);
+    ctx.privileged = was;
+    inner
+}
+
+/// What a masked grep pattern becomes: its words kept (rules that look for
+/// credential words in a grep of the environment still see them), its path
+/// punctuation gone (so it never reads as a path operand).
+fn masked(pattern: &str) -> String {
+    let words: String = pattern
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("<pattern:{words}>")
+}
+
+/// Grep-like programs: their pattern operand is data, not a path.
+fn mask_pattern(argv: &mut [String]) {
+    let (short, long): (&str, &[&str]) = match argv[0].as_str() {
+        "grep" | "egrep" | "fgrep" | "zgrep" => (
+            "ABCmdDe",
+            &[
+                "context",
+                "after-context",
+                "before-context",
+                "max-count",
+                "include",
+                "exclude",
+                "exclude-dir",
+                "label",
+                "binary-files",
+                "devices",
+                "directories",
+            ],
+        ),
+        "rg" | "ag" | "ack" => (
+            "tTgmABCjMEer",
+            &[
+                "type",
+                "type-not",
+                "glob",
+                "iglob",
+                "max-count",
+                "max-depth",
+                "context",
+                "after-context",
+                "before-context",
+                "threads",
+                "encoding",
+                "replace",
+                "max-columns",
+                "sort",
+                "sortr",
+                "color",
+                "colors",
+                "ignore-file",
+                "path-separator",
+                "pre",
+                "pre-glob",
+                "regexp",
+                "file",
+            ],
+        ),
+        _ => return,
+    };
+    let mut explicit = false;
+    for k in 1..argv.len() {
+        if matches!(argv[k - 1].as_str(), "-e" | "--regexp") {
+            argv[k] = masked(&argv[k]);
+            explicit = true;
+        } else if let Some(p) = argv[k].strip_prefix("--regexp=") {
+            argv[k] = format!("--regexp={}", masked(p));
+            explicit = true;
+        } else if matches!(argv[k].as_str(), "-f" | "--file") {
+            explicit = true;
+        }
+    }
+    if !explicit {
+        let i = args::skip_opts(argv, 1, short, long);
+        if let Some(p) = argv.get_mut(i) {
+            *p = masked(p);
+        }
+    }
+}
+
+fn unwrap_levels(
     ctx: &mut ParseState,
     out: &mut Canonical,
     mut argv: Vec<String>,
@@ -357,8 +748,15 @@ fn unwrap_argv(
         if argv.is_empty() {
             return argv;
         }
+        // A file this command line wrote, run by its path (`./run.sh`).
+        if argv[0].contains('/') {
+            if let Some(content) = script_content(ctx, &argv[0]) {
+                run_file(ctx, out, content, span, depth);
+            }
+        }
         // The command word: unescaped basename (`/bin/rm`, `\rm` -> `rm`).
         argv[0] = basename(&argv[0]).to_owned();
+        mask_pattern(&mut argv);
         paths::normalize_args(ctx, &mut argv);
         if matches!(argv[0].as_str(), "ssh" | "scp" | "sftp") {
             // `-i KEY` authenticates with the key; it does not send it.
@@ -368,6 +766,25 @@ fn unwrap_argv(
             text: render(&argv),
             span: span.clone(),
         });
+        {
+            let piped = ctx.piped;
+            let mut s = sink(ctx, out, span);
+            effect::tools::effects(&argv, stdin, piped, &mut s);
+            // Under sudo, a shell or interpreter that reads no script is an
+            // interactive root shell.
+            let name = argv[0].as_str();
+            let interactive = stdin.is_none()
+                && !piped
+                && (shells::is_shell(name)
+                    && argv.iter().skip(1).all(|a| a.starts_with('-') && a != "-c")
+                    || code::interpreter(&argv).is_some() && argv.len() == 1);
+            if s.privileged && interactive {
+                s.push(Kind::Exec, name, "interactive shell");
+            }
+        }
+        if matches!(argv[0].as_str(), "sudo" | "doas" | "run0" | "pkexec") {
+            ctx.privileged = true;
+        }
         if sql::is_db_client(&argv[0]) {
             sql::push_sql(out, &argv, stdin, span);
         }
@@ -421,6 +838,42 @@ fn unwrap_one(
         "xargs" => wrappers::xargs(ctx, out, argv, span, stdin, depth),
         "parallel" => wrappers::parallel(ctx, out, argv, span, depth),
         "find" => wrappers::find(ctx, out, argv, span, depth),
+        "docker" | "podman" | "nerdctl" | "docker-compose" | "kubectl" | "oc" => {
+            wrappers::container_exec(argv)
+        }
+        "systemd-run" => wrappers::systemd_run(argv),
+        "make" | "gmake" => {
+            let text = match make_file(argv) {
+                Some("-" | "/dev/stdin") => stdin.map(str::to_owned),
+                Some(f) => script_content(ctx, f).flatten(),
+                None => None,
+            };
+            if let Some(t) = text {
+                analyse_nested(ctx, out, &make_recipes(&t), span, depth);
+            }
+            Next::Done
+        }
+        "cmd" | "cmd.exe" | "CMD" | "CMD.EXE" => {
+            let at = argv
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case("/c") || a.eq_ignore_ascii_case("/k"));
+            if let Some(i) = at {
+                let code = argv[i + 1..].join(" ");
+                let piped = ctx.piped;
+                let stmts = effect::windows::cmd_code(&code, piped, &mut sink(ctx, out, span));
+                for st in stmts {
+                    out.commands.push(Item {
+                        text: render(&st),
+                        span: span.clone(),
+                    });
+                }
+            }
+            Next::Done
+        }
+        "powershell" | "powershell.exe" | "pwsh" | "pwsh.exe" => {
+            effect::windows::powershell(argv, &mut sink(ctx, out, span));
+            Next::Done
+        }
         "bundle" | "poetry" | "pipenv" | "uv" | "pdm" | "hatch" | "rye" | "pnpm" | "yarn"
         | "npm" | "conda" | "mamba" => wrappers::package_runner(argv),
         "at" | "batch" | "source" | "." => shells::stdin_script(ctx, out, argv, span, stdin, depth),

@@ -45,14 +45,33 @@ pub(super) fn normalize_args(ctx: &ParseState, argv: &mut [String]) {
                 *a = format!("{cwd}/{a}");
             }
         }
-        if a.contains('/') || a == "~" {
+        if a.contains('/') || a.starts_with('~') {
             *a = normalize_path(a);
         }
     }
 }
 
-/// Lexical path normalisation; `~` stands for the home directory.
+/// Lexical path normalisation; `~` stands for the home directory and
+/// `~name` for that user's home (`~root` is `/root`, `~alice` is
+/// `/home/alice`). A relative path whose first component is a literal `~`
+/// file name keeps its `./` so it never reads as home.
 pub fn normalize_path(p: &str) -> String {
+    if let Some(user) = p.strip_prefix('~') {
+        let end = user.find('/').unwrap_or(user.len());
+        let name = &user[..end];
+        if !name.is_empty()
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+        {
+            let home = if name == "root" {
+                "/root".to_owned()
+            } else {
+                format!("/home/{name}")
+            };
+            return normalize_path(&format!("{home}{}", &user[end..]));
+        }
+    }
     let (mut root, rest) = if let Some(r) = p.strip_prefix('/') {
         ("/", r)
     } else if p == "~" {
@@ -87,6 +106,7 @@ pub fn normalize_path(p: &str) -> String {
         "~/" if joined.is_empty() => "~".to_owned(),
         "~/" => format!("~/{joined}"),
         _ if joined.is_empty() => ".".to_owned(),
+        _ if joined.starts_with('~') && !p.starts_with('~') => format!("./{joined}"),
         _ => joined,
     }
 }

@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use super::args::{flag_value, skip_opts};
-use super::{analyse_nested, Canonical, Next};
+use super::{analyse_nested, run_file, script_content, Canonical, Next};
 use crate::waf::shell::ParseState;
 
 /// Command names of POSIX-ish shells (`busybox-sh` is busybox's applet name).
@@ -33,7 +33,7 @@ pub(super) fn reads_script_from_stdin(argv: &[String]) -> bool {
         return false;
     };
     match name.as_str() {
-        n if is_shell(n) => argv[1..].iter().all(|a| a.starts_with('-') && a != "-c"),
+        n if is_shell(n) => argv.iter().skip(1).all(|a| a.starts_with('-') && a != "-c"),
         "source" | "." => matches!(
             argv.get(1).map(String::as_str),
             Some("/dev/stdin" | "-" | "/proc/self/fd/0")
@@ -80,6 +80,11 @@ pub(super) fn shell(
         None => {
             if let (true, Some(body)) = (reads_script_from_stdin(argv), stdin) {
                 analyse_nested(ctx, out, body, span, depth);
+            } else if let Some(op) = argv.iter().skip(1).find(|a| !a.starts_with('-')) {
+                // `bash FILE` / `bash <(...)`: a script this line wrote.
+                if let Some(content) = script_content(ctx, op) {
+                    run_file(ctx, out, content, span, depth);
+                }
             }
         }
     }
@@ -98,6 +103,11 @@ pub(super) fn stdin_script(
 ) -> Next {
     if let (true, Some(body)) = (reads_script_from_stdin(argv), stdin) {
         analyse_nested(ctx, out, body, span, depth);
+    } else if matches!(argv[0].as_str(), "source" | ".") {
+        // `source FILE`: a script this line wrote or downloaded.
+        if let Some(content) = argv.get(1).and_then(|f| script_content(ctx, f)) {
+            run_file(ctx, out, content, span, depth);
+        }
     }
     Next::Done
 }
@@ -110,7 +120,7 @@ pub(super) fn eval(
     span: &Range<usize>,
     depth: usize,
 ) -> Next {
-    let code = argv[1..].join(" ");
+    let code = argv.get(1..).unwrap_or_default().join(" ");
     analyse_nested(ctx, out, &code, span, depth);
     Next::Done
 }

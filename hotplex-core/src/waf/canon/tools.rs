@@ -156,7 +156,7 @@ pub(super) fn tar(
     span: &Range<usize>,
     depth: usize,
 ) -> Next {
-    for a in &argv[1..] {
+    for a in argv.iter().skip(1) {
         for key in [
             "--checkpoint-action=exec=",
             "--to-command=",

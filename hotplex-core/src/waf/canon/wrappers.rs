@@ -267,10 +267,31 @@ pub(super) fn xargs(
     if i >= argv.len() {
         Next::Done
     } else {
-        // xargs appends what it reads (a here-string, say).
+        // xargs appends what it reads (a here-string, say), or puts it
+        // where `-I REPL` says.
         if let Some(data) = stdin {
+            let glued = argv[1..i]
+                .iter()
+                .find_map(|a| a.strip_prefix("-I").filter(|r| !r.is_empty()))
+                .map(str::to_owned);
+            let repl = glued
+                .or_else(|| flag_value(argv, &["-I", "--replace"]))
+                .or_else(|| {
+                    argv[1..i]
+                        .iter()
+                        .any(|a| a == "-i")
+                        .then(|| "{}".to_owned())
+                });
             let mut inner = argv[i..].to_vec();
-            inner.extend(data.split_whitespace().map(str::to_owned));
+            match repl.filter(|r| !r.is_empty()) {
+                Some(r) => {
+                    let line = data.lines().next().unwrap_or_default().trim();
+                    for a in inner.iter_mut() {
+                        *a = a.replace(&r, line);
+                    }
+                }
+                None => inner.extend(data.split_whitespace().map(str::to_owned)),
+            }
             unwrap_argv(ctx, out, inner, span, None, depth + 1);
         }
         Next::At(i)
@@ -345,6 +366,68 @@ pub(super) fn find(
         i += 1;
     }
     Next::Done
+}
+
+/// `docker exec [OPTS] CONTAINER CMD...`, `docker compose exec SERVICE
+/// CMD...`, `kubectl exec POD -- CMD...`: the command runs inside the
+/// container and is judged as it is, with the container's paths as targets.
+pub(super) fn container_exec(argv: &[String]) -> Next {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        [_, "exec", ..] if argv[0] != "kubectl" && argv[0] != "oc" => {
+            let i = skip_opts(
+                argv,
+                2,
+                "euw",
+                &["env", "user", "workdir", "env-file", "detach-keys", "index"],
+            );
+            Next::At(i + 1)
+        }
+        [_, "compose", "exec", ..] => {
+            let i = skip_opts(argv, 3, "euw", &["env", "user", "workdir", "index"]);
+            Next::At(i + 1)
+        }
+        _ if matches!(argv[0].as_str(), "kubectl" | "oc") && words.contains(&"exec") => {
+            match words.iter().position(|w| *w == "--") {
+                Some(p) => Next::At(p + 1),
+                None => Next::Done,
+            }
+        }
+        _ => Next::Done,
+    }
+}
+
+/// `systemd-run [OPTS] CMD...` runs CMD as a transient unit (the timer
+/// options make that persistence: see the effect tables).
+pub(super) fn systemd_run(argv: &[String]) -> Next {
+    Next::At(skip_opts(
+        argv,
+        1,
+        "upEHMs",
+        &[
+            "unit",
+            "property",
+            "setenv",
+            "host",
+            "machine",
+            "slice",
+            "description",
+            "uid",
+            "gid",
+            "nice",
+            "working-directory",
+            "on-active",
+            "on-boot",
+            "on-startup",
+            "on-unit-active",
+            "on-unit-inactive",
+            "on-calendar",
+            "timer-property",
+            "path-property",
+            "socket-property",
+            "service-type",
+        ],
+    ))
 }
 
 /// The first path find walks (its operands come before the expression).
