@@ -753,7 +753,16 @@ async fn tool_calls_the_agent_runs_without_asking_are_screened_by_the_hook() {
     // PreToolUse hook hotplex registers at start still shows them to the WAF.
     let dir = TempDir::new("hook");
     let engine = Engine::new(options(&dir)).unwrap();
-    let t = turn(&engine, "s", "readonly:cat ~/.ssh/id_rsa").await;
+    // The prompt names the command too; approve it so that the tool call
+    // (not the prompt check) is what the WAF stops.
+    let approved = TurnOptions {
+        waf_approved: true,
+        ..turn_opts()
+    };
+    let t = engine
+        .execute("s", "readonly:cat ~/.ssh/id_rsa", &approved, |_| {})
+        .await
+        .unwrap();
     assert_eq!(t.text, "tool denied: cat ~/.ssh/id_rsa");
     assert!(t
         .events
