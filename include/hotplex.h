@@ -762,6 +762,9 @@ enum hotplex_status hotplex_detector_check_tool(const struct hotplex_detector *d
  *   `"rule_id"`, `"level"`, `"category"`, `"scope"` (`"text"`, `"script"`,
  *   `"command"`, `"redirect"`, `"pipeline"` or `"code"`) and `"text"` (the
  *   text it matched);
+ * * `"effects"`: what the command does, as the effect model derived it
+ *   (strings such as `"critical: delete-tree /etc (recursive delete)"`);
+ *   the verdict is the stricter of these and the rules;
  * * `"verdict"`: the verdict object `hotplex_detector_check_command()` gives
  *   for the same input.
  *

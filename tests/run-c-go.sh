@@ -4,8 +4,9 @@
 #   2. cargo test -p hotplex-ffi              (ABI tests + include/hotplex.h drift check)
 #   3. tests/c/app.c, compiled and linked the way a C user would
 #   4. tests/c/engine.c: the session pool, driving the reference agent
-#   5. tests/c/poll.c: the pollable stream fd and the callback form, built
-#      normally and again under AddressSanitizer + UBSan
+#   5. tests/c/poll.c: the pollable stream fd and the callback form; then
+#      every C test and tests/c/sequence.c (random ABI call sequences) again
+#      under AddressSanitizer + UBSan with leak checking
 #   6. go vet + go test -race in bindings/go  (cgo, links libhotplex.a statically)
 #   7. go vet + go test in bindings/go/promcollector (a module of its own: the
 #      client_golang collector, and the telemetry scenario parsed by
@@ -57,20 +58,24 @@ LD_LIBRARY_PATH="$TARGET_DIR/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     "$BUILD_DIR/poll" "$HOTPLEX_REFERENCE_AGENT" "$POLL_TMP"
 rm -rf "$POLL_TMP"
 
-section "C: tests/c/poll.c under AddressSanitizer + UBSan (leak checking on)"
-# The C program is instrumented and linked against the uninstrumented
+section "C: every C test, and a random ABI call sequence, under AddressSanitizer + UBSan"
+# Each C program is instrumented and linked against the uninstrumented
 # libhotplex.so; ASan intercepts malloc/free process-wide, so the library's
 # frees of what it handed out, and the host's use of every string and
 # handle, are checked too. LeakSanitizer is on: the library leaks nothing
-# unreachable (its process-wide state stays reachable).
-"$CC" -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-    -fno-omit-frame-pointer -Wall -Wextra -Werror tests/c/poll.c \
-    -Iinclude -L"$TARGET_DIR/release" -lhotplex -pthread -o "$BUILD_DIR/poll-asan"
-POLL_TMP="$(mktemp -d "${TMPDIR:-/tmp}/hotplex-c-poll.XXXXXX")"
-ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
-    LD_LIBRARY_PATH="$TARGET_DIR/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    "$BUILD_DIR/poll-asan" "$HOTPLEX_REFERENCE_AGENT" "$POLL_TMP"
-rm -rf "$POLL_TMP"
+# unreachable (its process-wide state stays reachable). sequence.c drives
+# random (fixed-seed) call sequences with NULLs and bad input on every
+# handle; fuzz/fuzz_targets/c_abi.rs explores the same space with coverage.
+for prog in app engine poll sequence; do
+    "$CC" -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+        -fno-omit-frame-pointer -Wall -Wextra -Werror "tests/c/$prog.c" \
+        -Iinclude -L"$TARGET_DIR/release" -lhotplex -pthread -o "$BUILD_DIR/$prog-asan"
+    SAN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/hotplex-c-$prog.XXXXXX")"
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
+        LD_LIBRARY_PATH="$TARGET_DIR/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        "$BUILD_DIR/$prog-asan" "$HOTPLEX_REFERENCE_AGENT" "$SAN_TMP" | grep -v "^ok "
+    rm -rf "$SAN_TMP"
+done
 
 section "Go: bindings/go (go vet, go test -race)"
 cd "$ROOT/bindings/go"

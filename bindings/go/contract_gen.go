@@ -38,6 +38,9 @@ type Turn struct {
 	// Always false for a turn Engine.Execute returns (a failed turn is an
 	// *Error).
 	IsError bool `json:"is_error"`
+	// Events of this turn dropped by the engine's per-turn budget
+	// (`max_turn_events`, `max_turn_event_bytes`); 0 normally.
+	EventsDropped int64 `json:"events_dropped"`
 	// Every event of the turn, in order.
 	Events []Event `json:"events"`
 	// The agent's pid.
@@ -106,9 +109,11 @@ type SessionStats struct {
 	ToolsDenied int64 `json:"tools_denied"`
 	// Wall time spent in turns, in milliseconds.
 	BusyMs int64 `json:"busy_ms"`
-	// Lines of agent output that could not be used (not JSON, not UTF-8, too
-	// long).
+	// Lines of agent output that could not be used (not JSON, too long).
 	BadLines int64 `json:"bad_lines"`
+	// Lines of agent output that belonged to no turn (printed after a
+	// turn's result, or a stray second result), dropped.
+	StrayLines int64 `json:"stray_lines"`
 	// The model, from the CLI's `system/init`. Empty ("") when null.
 	Model string `json:"model"`
 }

@@ -74,6 +74,16 @@ type EngineOptions struct {
 	// ("thinking_delta", "tool_input_delta") events before the complete
 	// "answer".
 	PartialMessages bool `json:"partial_messages"`
+	// MaxLineBytes is the longest line of agent output kept; a longer one
+	// is dropped (a turn's result that long fails the turn).
+	MaxLineBytes int `json:"max_line_bytes"`
+	// MaxTurnEvents is the most events one turn keeps and streams; past it
+	// (or past MaxTurnEventBytes) the turn's further events are dropped and
+	// counted in TurnStats.EventsDropped, after one "error" event.
+	MaxTurnEvents int `json:"max_turn_events"`
+	// MaxTurnEventBytes is the most bytes of event payload one turn keeps
+	// and streams (see MaxTurnEvents).
+	MaxTurnEventBytes int `json:"max_turn_event_bytes"`
 	// IdleTimeout stops sessions with no turn and no output for this long.
 	IdleTimeout time.Duration `json:"idle_timeout"`
 	// TurnTimeout is the default limit of one turn.

@@ -56,10 +56,32 @@ export interface EngineOptions {
   interruptGrace?: number
   /** Most processes starting at once. Default 4. */
   maxConcurrentStarts?: number
+  /**
+   * Longest line of agent output kept, in bytes. A longer line is read
+   * to its end and dropped (counted in `badLines`); one that is a
+   * turn's `result` fails the turn with `TurnFailed`. The buffer grows
+   * only while such a line is read and is released with it, so idle
+   * sessions hold none. Default 16 MiB.
+   */
+  maxLineBytes?: number
   /** Largest prompt accepted, in bytes. Default 1 MiB. */
   maxPromptBytes?: number
   /** Most sessions at once. Default 64. */
   maxSessions?: number
+  /**
+   * Most bytes of event payload (texts, tool inputs and outputs) one
+   * turn keeps and streams; see `maxTurnEvents`. Default 64 MiB.
+   */
+  maxTurnEventBytes?: number
+  /**
+   * Most events one turn keeps (in `Turn.events`) and streams. Past it
+   * (or past `maxTurnEventBytes`), the turn's further events are
+   * dropped and counted (`TurnStats.events_dropped`), after one `error`
+   * event saying so; the turn's closing events (`session_stats`,
+   * `error`, `danger_block`) and its answer still arrive. Default
+   * 100,000.
+   */
+  maxTurnEvents?: number
   /** `--model`. */
   model?: string | null
   /** Salt of the deterministic provider session id. Default `default`. */
@@ -381,7 +403,7 @@ export interface SessionInfo {
 
 /** Totals over every turn of a session (across its process restarts). */
 export interface SessionStats {
-  /** Lines of agent output that could not be used (not JSON, not UTF-8, too long). */
+  /** Lines of agent output that could not be used (not JSON, too long). */
   badLines: number
   /** Wall time spent in turns, in milliseconds. */
   busyMs: number
@@ -403,6 +425,11 @@ export interface SessionStats {
   outputTokens: number
   /** Cold starts that resumed an earlier conversation. */
   resumes: number
+  /**
+   * Lines of agent output that belonged to no turn (printed after a
+   * turn's result, or a stray second result), dropped.
+   */
+  strayLines: number
   /** Tool calls requested by the model. */
   toolCalls: number
   /** Tool calls that failed or were denied. */
@@ -457,6 +484,11 @@ export interface Turn {
   durationMs: number
   /** Every event of the turn, in order. */
   events: Array<TurnEvent>
+  /**
+   * Events of this turn dropped by the engine's per-turn budget
+   * (`maxTurnEvents`, `maxTurnEventBytes`); 0 normally.
+   */
+  eventsDropped: number
   /**
    * Time from submitting the turn to its first `answer_delta` or
    * `thinking_delta` (time to first token), in milliseconds; `null`
@@ -526,6 +558,11 @@ export interface TurnStats {
    * process; hotplex subtracts what the process had cost before).
    */
   costUsd: number
+  /**
+   * Events of this turn dropped by the engine's per-turn budget
+   * (`maxTurnEvents`, `maxTurnEventBytes`); 0 normally.
+   */
+  eventsDropped: number
   /**
    * Time from submitting the turn to its first `answer_delta` or
    * `thinking_delta` (time to first token), in milliseconds; `null`
@@ -628,6 +665,7 @@ export type MetricName =
   | 'hotplex_cost_usd_total'
   | 'hotplex_tool_calls_total'
   | 'hotplex_agent_bad_lines_total'
+  | 'hotplex_agent_stray_lines_total'
   | 'hotplex_waf_checks_total'
   | 'hotplex_waf_blocks_total'
   | 'hotplex_waf_check_seconds'

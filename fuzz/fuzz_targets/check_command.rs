@@ -16,9 +16,16 @@ fn detector() -> &'static Detector {
 
 fn check_invariants(input: &str, v: &Verdict) {
     assert_eq!(v.blocked, v.level.blocks(), "blocked disagrees with level");
-    assert_eq!(v.is_safe(), v.rule_id.is_none(), "rule id without a finding");
+    assert_eq!(
+        v.is_safe(),
+        v.rule_id.is_none(),
+        "rule id without a finding"
+    );
     if let Some(span) = &v.span {
-        assert!(span.start <= span.end && span.end <= input.len(), "span out of bounds");
+        assert!(
+            span.start <= span.end && span.end <= input.len(),
+            "span out of bounds"
+        );
     }
 }
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Idempotent installer of the pinned Claude Code CLI into tests/e2e/.claude-cli/
-# (a private npm prefix; nothing global is touched).
+# (a private npm prefix; nothing global is touched). CLAUDE_CLI_VERSION=X picks
+# another version, installed beside it into tests/e2e/.claude-cli-X/.
 # Prints the absolute path of the `claude` binary on its last stdout line.
 set -euo pipefail
 
-VERSION="${CLAUDE_CLI_VERSION:-2.1.197}"
+PINNED=2.1.197
+VERSION="${CLAUDE_CLI_VERSION:-$PINNED}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PREFIX="$HERE/.claude-cli"
+[ "$VERSION" = "$PINNED" ] || PREFIX="$HERE/.claude-cli-$VERSION"
 BIN="$PREFIX/node_modules/.bin/claude"
 
 installed_version() {

@@ -700,6 +700,43 @@ def probe_k(claude, api):
         box.cleanup()
 
 
+def probe_l(claude, api):
+    """--replay-user-messages: which output answers which user message (turn correlation)."""
+    box = Sandbox(api)
+    cli = Cli(claude, box, ["--replay-user-messages", "--session-id", str(uuid.uuid4())])
+    try:
+        u1, u2 = str(uuid.uuid4()), str(uuid.uuid4())
+        # Two messages back to back: the second is written while the first runs.
+        for u, text in ((u1, "l one"), (u2, "l two")):
+            cli.send({"type": "user", "message": {"role": "user", "content": text},
+                      "uuid": u, "parent_tool_use_id": None, "session_id": ""})
+        cli.result(30)
+        cli.result(30)
+        time.sleep(0.5)
+        objs = [x["obj"] for x in cli.lines if x["obj"]]
+        names = {u1: "U1", u2: "U2"}
+        seq = []
+        for o in objs:
+            k = line_kind(o)
+            if o.get("type") == "user" and o.get("isReplay"):
+                k = "echo(%s)" % names.get(o.get("uuid"), "other")
+            elif o.get("type") == "result":
+                k += "(user_message_uuid=%s)" % names.get(o.get("user_message_uuid"),
+                                                          o.get("user_message_uuid"))
+            elif o.get("type") == "command_lifecycle":
+                k += "(%s %s)" % (names.get(o.get("command_uuid"), "?"), o.get("state"))
+            seq.append(k)
+        echoes = [o for o in objs if o.get("type") == "user" and o.get("isReplay")]
+        return {"line_sequence": seq,
+                "echo_keeps_host_uuid": [e.get("uuid") for e in echoes] == [u1, u2],
+                "echo_line": json.dumps(echoes[0]) if echoes else None,
+                "result_names_message": any("user_message_uuid" in o for o in objs
+                                            if o.get("type") == "result")}
+    finally:
+        cli.kill()
+        box.cleanup()
+
+
 def _get(d, *path):
     for k in path:
         if isinstance(d, dict):
@@ -791,12 +828,17 @@ def summarize(r: Dict[str, Any]) -> List[str]:
                    "can_use_tool pending: %s"
                    % (k["close_stdin_mid_turn"], k["user_line_while_busy"]["lines"],
                       [s[:120] for s in k["interrupt_while_permission_pending"]["lines_after_interrupt"]]))
+    ll = r.get("l")
+    if ll and "line_sequence" in ll:
+        out.append("l. --replay-user-messages: echo keeps the host's uuid: %s; result names its message: %s; "
+                   "lines: %s" % (ll["echo_keeps_host_uuid"], ll["result_names_message"],
+                                  " ".join(ll["line_sequence"])))
     return out
 
 
 PROBES = {"a": probe_a, "b": probe_b, "c": probe_c, "d": probe_d, "e": probe_e, "f": probe_f,
           "g": probe_g, "h": probe_h, "i": probe_i, "j": probe_j,
-          "k": probe_k}
+          "k": probe_k, "l": probe_l}
 
 
 def run_with_timeout(fn, args, timeout):

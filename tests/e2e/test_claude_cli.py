@@ -265,3 +265,36 @@ def test_partial_messages_from_go_add_up_to_the_answer(claude, api, tmp_path, wo
         {"CGO_ENABLED": "1", "CGO_CFLAGS": f"-O2 -g -DHOTPLEX_HEADER_SHA256_PREFIX=0x{digest}"},
         claude, api, tmp_path, workdir,
     )
+
+
+@pytest.mark.parametrize("version", ["pinned", "newest"])
+def test_every_answer_reaches_its_turn_and_nothing_is_stray(version, claude, api, tmp_path, workdir):
+    """Turn correlation (--replay-user-messages, FACTS.md l) on both CLIs: queued turns
+    from four threads, an interrupted one, and the turn after it each get their own answer,
+    and the CLI prints nothing outside a turn."""
+    binary = claude if version == "pinned" else os.environ.get("CLAUDE_BIN_NEWEST")
+    if not binary:
+        pytest.skip("CLAUDE_BIN_NEWEST is not set (tests/run-e2e.sh installs 2.1.332)")
+    with hotplex.Engine(binary=binary, env=agent_env(api, tmp_path / "home"),
+                        state_dir=str(tmp_path / "state"), turn_timeout=60.0,
+                        startup_timeout=60.0) as eng:
+        answers = {}
+
+        def worker(t):
+            for k in range(3):
+                prompt = f"message {t}-{k}"
+                answers[prompt] = eng.execute("corr", prompt, workdir=str(workdir)).text
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert answers == {p: f"echo: {p}" for p in answers} and len(answers) == 12
+        with pytest.raises(hotplex.TurnTimeout):
+            eng.execute("corr", "sleep: 30", timeout=2.0)
+        assert eng.execute("corr", "after the interrupt").text == "echo: after the interrupt"
+        time.sleep(0.5)  # anything the CLI still prints now would be stray
+        stats = eng.session_stats("corr")
+        assert stats["cold_starts"] == 1, stats
+        assert stats["stray_lines"] == 0 and stats["bad_lines"] == 0, stats

@@ -365,3 +365,36 @@ void main
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('process.exit() with turns in flight exits cleanly and takes the agents with it', async () => {
+  // Ten hosts, each exiting while a turn runs: from the main script, from
+  // an event callback, and from a timer while a stream is being read.
+  const variants = [
+    `engine.execute('s', 'stall:5000').catch(() => {})
+     while (!engine.sessions().some((s) => s.pid)) await new Promise((r) => setTimeout(r, 5))
+     console.log(engine.sessions()[0].pid)
+     process.exit(0)`,
+    `engine.execute('s', 'stall:5000', { onEvent: () => { console.log(engine.sessions()[0].pid); process.exit(0) } }).catch(() => {})
+     await new Promise((r) => setTimeout(r, 10000))`,
+    `setTimeout(() => { console.log(engine.sessions()[0].pid); process.exit(0) }, 100)
+     for await (const _ of engine.stream('s', 'stall:5000')) { /* reading */ }`,
+  ]
+  const pids = []
+  for (let i = 0; i < 9; i++) {
+    const dir = tmpDir()
+    try {
+      const r = await runNode(['-e', childScript(dir, variants[i % 3])], { timeoutMs: 30000 })
+      assert.equal(r.signal, null, `variant ${i % 3}: killed by ${r.signal}: ${r.stderr}`)
+      assert.equal(r.code, 0, `variant ${i % 3}: ${r.stderr}`)
+      assert.doesNotMatch(r.stderr, /FATAL|panicked|Abort/, r.stderr)
+      pids.push(Number(r.stdout.split('\n')[0]))
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  const deadline = Date.now() + 10000
+  while (pids.some((p) => fs.existsSync(`/proc/${p}`)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  assert.deepEqual(pids.filter((p) => fs.existsSync(`/proc/${p}`)), [], 'agents outlived their host')
+})

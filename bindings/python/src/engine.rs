@@ -577,7 +577,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, default_workdir=None, detector=None, can_use_tool=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, default_workdir=None, detector=None, can_use_tool=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,

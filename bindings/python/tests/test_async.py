@@ -445,3 +445,61 @@ def test_fifty_interpreter_exits_with_turns_in_flight_never_abort(tmp_path):
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [p for p in pids if _alive(p)] == []
+
+
+SIGINT_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, time
+    import hotplex
+
+    agent, state, where = sys.argv[1], sys.argv[2], sys.argv[3]
+    eng = hotplex.Engine(binary=agent, env={"HOTPLEX_REF_STATE": state}, default_workdir=state)
+
+    def announce():
+        while not any(s.pid for s in eng.sessions()):
+            time.sleep(0.005)
+        print(eng.sessions()[0].pid, flush=True)
+
+    if where == "main":
+        # Ctrl-C while the main thread itself waits in execute.
+        threading.Thread(target=announce, daemon=True).start()
+        eng.execute("s", "stall:5000")
+    else:
+        # Ctrl-C while a daemon thread waits in execute and main sleeps.
+        threading.Thread(target=eng.execute, args=("s", "stall:5000"), daemon=True).start()
+        announce()
+        time.sleep(30)
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("where", ["main", "daemon-thread"])
+def test_ctrl_c_with_a_turn_in_flight_raises_keyboard_interrupt_never_aborts(tmp_path, where):
+    import signal
+
+    script = tmp_path / "sigint.py"
+    script.write_text(SIGINT_SCRIPT)
+    pids = []
+    for i in range(5):
+        state = tmp_path / f"run{i}"
+        state.mkdir()
+        proc = subprocess.Popen(
+            [sys.executable, str(script), AGENT, str(state), where],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        pids.append(int(proc.stdout.readline()))
+        time.sleep(0.05 * i)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        where_ = f"{where} run {i}: rc={proc.returncode} stderr={err[-2000:]!r}"
+        # KeyboardInterrupt ends the interpreter (status 1, or killed by
+        # SIGINT as CPython re-raises it); never SIGABRT (-6).
+        assert proc.returncode in (1, -signal.SIGINT, 130), where_
+        assert "KeyboardInterrupt" in err, where_
+        for bad in ("FATAL", "Fatal Python error", "panicked"):
+            assert bad not in err, where_
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in pids if _alive(p)] == []

@@ -402,6 +402,8 @@ def test_the_session_stats_event_cost_equals_the_turn_cost_on_every_turn(engine)
         ("idle_timeout", "soon"),
         ("args", object()),
         ("nonsense", 1),
+        ("max_line_bytes", 10),
+        ("max_turn_events", 0),
     ],
 )
 def test_a_bad_option_is_invalid_config_naming_it(option, value):
@@ -465,3 +467,31 @@ def test_partial_messages_yield_answer_deltas_that_add_up_to_the_answer(tmp_path
     with hotplex.Engine(binary=AGENT, default_workdir=str(tmp_path / "w2")) as plain:
         with pytest.raises(hotplex.InvalidConfig, match="partial_messages"):
             plain.execute("p", "hi", partial_messages=True)
+
+
+def test_stray_output_never_reaches_a_turn_and_is_counted(engine):
+    for i in range(30):
+        prompt = ("after:", "double:", "late:2:")[i % 3] + f"ok-{i}"
+        assert engine.execute("s", prompt).text == f"ok-{i}"
+    time.sleep(0.1)
+    assert engine.session_stats("s")["stray_lines"] >= 30
+
+
+def test_a_flood_is_cut_at_the_turn_event_budget(tmp_path):
+    with hotplex.Engine(binary=AGENT, env={"HOTPLEX_REF_STATE": str(tmp_path)},
+                        default_workdir=str(tmp_path), max_turn_events=50) as eng:
+        turn = eng.execute("s", "flood:1000")
+        assert turn.text == "echo: flood:1000"
+        assert len(turn.events) == 52
+        assert turn.events_dropped == 1002 - 50
+        assert turn.events[50].type == "error"
+        assert "event budget" in turn.events[50].data["message"]
+
+
+def test_an_unreadable_result_is_turn_failed_at_once(engine):
+    engine.execute("s", "warm up")
+    start = time.monotonic()
+    with pytest.raises(hotplex.TurnFailed) as info:
+        engine.execute("s", "badresult")
+    assert time.monotonic() - start < 1.0
+    assert info.value.subtype == "unparsable_result"

@@ -66,6 +66,9 @@ pub struct TurnStats {
     /// `thinking_delta` (time to first token), in milliseconds; `None`
     /// without partial messages.
     pub first_delta_ms: Option<f64>,
+    /// Events of this turn dropped by the engine's per-turn budget
+    /// (`max_turn_events`, `max_turn_event_bytes`); 0 normally.
+    pub events_dropped: u64,
 }
 
 /// An event of a turn, in the order it happened. The variant names are the

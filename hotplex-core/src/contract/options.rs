@@ -104,6 +104,22 @@ pub struct EngineOptions {
     /// as the model generates (the complete `answer` still follows).
     /// Default off.
     pub partial_messages: bool,
+    /// Longest line of agent output kept, in bytes. A longer line is read
+    /// to its end and dropped (counted in `bad_lines`); one that is a
+    /// turn's `result` fails the turn with `TurnFailed`. The buffer grows
+    /// only while such a line is read and is released with it, so idle
+    /// sessions hold none. Default 16 MiB.
+    pub max_line_bytes: usize,
+    /// Most events one turn keeps (in `Turn.events`) and streams. Past it
+    /// (or past `max_turn_event_bytes`), the turn's further events are
+    /// dropped and counted (`TurnStats.events_dropped`), after one `error`
+    /// event saying so; the turn's closing events (`session_stats`,
+    /// `error`, `danger_block`) and its answer still arrive. Default
+    /// 100,000.
+    pub max_turn_events: usize,
+    /// Most bytes of event payload (texts, tool inputs and outputs) one
+    /// turn keeps and streams; see `max_turn_events`. Default 64 MiB.
+    pub max_turn_event_bytes: usize,
     /// The WAF; `None` uses the built-in rules. Not on the wire (bindings
     /// pass their `Detector` object).
     #[serde(skip)]
@@ -155,6 +171,9 @@ impl Default for EngineOptions {
             default_workdir: None,
             max_prompt_bytes: 1 << 20,
             partial_messages: false,
+            max_line_bytes: 16 << 20,
+            max_turn_events: 100_000,
+            max_turn_event_bytes: 64 << 20,
             detector: None,
             permission_handler: None,
             observer: None,
@@ -208,6 +227,17 @@ impl EngineOptions {
         }
         if self.max_concurrent_starts == 0 {
             return bad("max_concurrent_starts", "must be at least 1");
+        }
+        // A line must at least hold a result; an event budget of zero
+        // would drop every event.
+        if self.max_line_bytes < 4096 {
+            return bad("max_line_bytes", "must be at least 4096");
+        }
+        if self.max_turn_events == 0 {
+            return bad("max_turn_events", "must be at least 1");
+        }
+        if self.max_turn_event_bytes < 4096 {
+            return bad("max_turn_event_bytes", "must be at least 4096");
         }
         for (name, d) in [
             ("idle_timeout", self.idle_timeout),

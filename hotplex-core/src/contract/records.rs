@@ -69,8 +69,11 @@ pub struct SessionStats {
     pub tools_denied: u64,
     /// Wall time spent in turns, in milliseconds.
     pub busy_ms: u64,
-    /// Lines of agent output that could not be used (not JSON, not UTF-8, too long).
+    /// Lines of agent output that could not be used (not JSON, too long).
     pub bad_lines: u64,
+    /// Lines of agent output that belonged to no turn (printed after a
+    /// turn's result, or a stray second result), dropped.
+    pub stray_lines: u64,
     /// The model, from the CLI's `system/init`.
     pub model: Option<String>,
 }

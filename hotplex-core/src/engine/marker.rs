@@ -30,10 +30,19 @@ pub fn provider_session_id(namespace: &str, session_id: &str) -> String {
     let mut h = sha1_smol::Sha1::new();
     h.update(&NAMESPACE_URL);
     h.update(format!("{namespace}:session:{session_id}").as_bytes());
-    let d = h.digest().bytes();
+    uuid_format(5, h.digest().bytes())
+}
+
+/// A UUID of `version` (RFC 4122 variant) made from the SHA-1 of `name`:
+/// unique names give unique ids, in the format the CLI accepts.
+pub(crate) fn uuid_from_name(version: u8, name: &[u8]) -> String {
+    uuid_format(version, sha1_smol::Sha1::from(name).digest().bytes())
+}
+
+fn uuid_format(version: u8, d: [u8; 20]) -> String {
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50; // version 5
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(

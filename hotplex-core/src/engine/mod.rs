@@ -73,6 +73,7 @@ use marker::{provider_session_id, MarkerStore};
 use session::{Actor, SessionCtx, TurnCmd, TurnMsg};
 use state::{State, StopReason};
 
+mod budget;
 mod lines;
 mod marker;
 mod session;

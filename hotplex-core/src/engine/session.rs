@@ -37,6 +37,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout_at;
 
+use super::budget::{Admit, EventBudget};
 use super::lines::{LineReader, RawLine};
 use super::marker::MarkerStore;
 use super::state::{State, StopReason};
@@ -46,15 +47,16 @@ use crate::contract::telemetry::{
 use crate::contract::{EngineOptions, Event, Permission, SessionStatus, ToolRequest, Turn};
 use crate::proc::{ChildStdin, ChildStdout, Contained, KillReport, LadderStage, SpawnOptions};
 use crate::protocol::tracker::TurnTracker;
-use crate::protocol::{self, CliRequest, Line};
+use crate::protocol::{self, looks_like_result, CliRequest, Line};
 use crate::telemetry::Telemetry;
 use crate::verdict::Verdict;
 use crate::waf::Detector;
 use crate::{Error, Result};
 use tracing::Instrument;
 
-/// Longest stdout line kept; longer ones are drained and counted as bad.
-const MAX_LINE: usize = 32 << 20;
+/// How long an agent whose stdout ended may take to exit before it is
+/// taken to have closed its output while running (then it is killed).
+const EXIT_AFTER_EOF: Duration = Duration::from_millis(250);
 /// Bytes of the agent's stderr kept for error messages.
 const STDERR_TAIL: usize = 8 << 10;
 
@@ -105,6 +107,10 @@ struct Live {
     cost_seen: f64,
     /// When the process was spawned (for the cold-start histogram).
     spawned_at: Instant,
+    /// The agent echoed a user message (`--replay-user-messages`): from
+    /// then on a turn's output starts at the echo of its own message, and
+    /// whatever comes before it belongs to no turn.
+    echoes: bool,
 }
 
 /// What woke a turn's read loop.
@@ -141,6 +147,11 @@ pub(crate) struct Actor {
     pub previous: Vec<watch::Receiver<bool>>,
     live: Option<Live>,
     req_seq: u64,
+    /// User messages written (their uuids are unique per session).
+    msg_seq: u64,
+    /// The uuids of the latest messages written (this turn's included), to
+    /// tell a late echo of an earlier message from this turn's.
+    sent: std::collections::VecDeque<String>,
     /// The current turn's caller went away (its outcome is `cancelled`).
     cancelled: bool,
 }
@@ -161,6 +172,8 @@ impl Actor {
             previous,
             live: None,
             req_seq: 0,
+            msg_seq: 0,
+            sent: std::collections::VecDeque::new(),
             cancelled: false,
         }
     }
@@ -187,11 +200,13 @@ impl Actor {
                     Some(cmd) => self.run_turn(cmd, &mut stop).await,
                     None => break,
                 },
-                ended = idle_read(&mut self.live) => {
-                    if ended {
-                        self.reap().await;
-                    } else {
+                line = idle_read(&mut self.live) => match line {
+                    Some(line) => {
                         self.state.lock().last_active = Instant::now();
+                        self.between_turns(line).await;
+                    }
+                    None => {
+                        self.reap().await;
                     }
                 }
             }
@@ -391,7 +406,10 @@ impl Actor {
         self.live = Some(Live {
             child,
             stdin,
-            lines: LineReader::new(BufReader::with_capacity(64 << 10, stdout), MAX_LINE),
+            lines: LineReader::new(
+                BufReader::with_capacity(64 << 10, stdout),
+                opts.max_line_bytes,
+            ),
             stderr,
             stderr_reader,
             workdir: workdir.to_owned(),
@@ -400,6 +418,7 @@ impl Actor {
             permit: Some(permit),
             cost_seen: 0.0,
             spawned_at,
+            echoes: false,
         });
         // Register the PreToolUse hook before the first turn; the CLI
         // answers with a control_response (ignored) and reads on.
@@ -410,6 +429,19 @@ impl Actor {
     }
 
     /// Writes the prompt and reads the turn to its end.
+    ///
+    /// Which output is this turn's: the message goes out with a fresh
+    /// `uuid` and the agent runs with `--replay-user-messages`, so it
+    /// echoes the message when it begins answering it. Once an agent has
+    /// echoed anything, a turn's output starts at the echo of its own
+    /// message: what comes before (a previous turn's trailing output, a
+    /// second or late `result`) belongs to no turn and is counted
+    /// (`stray_lines`) and dropped. A `result` naming another message
+    /// (`user_message_uuid`, CLI 2.1.332) never ends this turn. Only one
+    /// message is outstanding, so an echo of a uuid hotplex never sent (an
+    /// agent that makes up its own) is this turn's, and its results may
+    /// name that uuid. An agent that never echoes is read as before: every
+    /// line is the turn's.
     async fn drive(
         &mut self,
         cmd: &TurnCmd,
@@ -430,17 +462,22 @@ impl Actor {
         let mut awaiting_first = cold;
         let cost_before = self.live.as_ref().map_or(0.0, |l| l.cost_seen);
         let mut tracker = TurnTracker::with_cost_base(cost_before).with_deltas(cmd.deltas);
+        let mut budget = EventBudget::new(opts.max_turn_events, opts.max_turn_event_bytes);
         // Time from submit to the first text delta (time to first token).
         let mut first_delta: Option<Duration> = None;
         let mut events: Vec<Event> = Vec::new();
-        let mut answers = String::new();
         // Set once an interrupt was sent: (why, give up at).
         let mut interrupting: Option<(Error, tokio::time::Instant)> = None;
         let mut caller_gone = false;
         // The turn's first line of output (time to first token).
         let mut first_seen = false;
+        // The agent echoed this turn's message: its output has begun.
+        let mut begun = false;
+        // The uuid that echo carried (the agent's own, if it made one up).
+        let mut echoed_as: Option<String> = None;
 
-        let msg = protocol::user_message(&cmd.prompt);
+        let uuid = self.next_message_uuid();
+        let msg = protocol::user_message_with_uuid(&cmd.prompt, &uuid);
         if self.write(&msg, deadline).await.is_err() {
             // A dead pipe shows up as EOF below, with the exit status.
         }
@@ -495,11 +532,21 @@ impl Actor {
                     continue;
                 }
             };
+            // Whether output now is this turn's (see above).
+            let ours = begun || !self.live.as_ref().is_some_and(|l| l.echoes);
             let text = match line {
                 Ok(Some(RawLine::Text(t))) => t,
-                Ok(Some(RawLine::Bad(_))) => {
-                    self.state.lock().stats.bad_lines += 1;
-                    self.ctx.telemetry.metrics.bad_line();
+                Ok(Some(RawLine::TooLong { bytes, result_like })) => {
+                    self.bad_line();
+                    if result_like && ours {
+                        return Err(Fail::Error(Error::TurnFailed {
+                            subtype: "result_too_long".into(),
+                            message: format!(
+                                "the agent's result line of {bytes} bytes exceeds max_line_bytes ({})",
+                                opts.max_line_bytes
+                            ),
+                        }));
+                    }
                     continue;
                 }
                 Ok(None) | Err(_) => {
@@ -523,19 +570,69 @@ impl Actor {
                     metrics.cold_start(l.spawned_at.elapsed().as_secs_f64());
                 }
             }
-            let Ok(parsed) = protocol::parse_line(&text) else {
-                if !text.trim().is_empty() {
-                    self.state.lock().stats.bad_lines += 1;
-                    self.ctx.telemetry.metrics.bad_line();
+            let parsed = match protocol::parse_line(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    if !text.trim().is_empty() {
+                        self.bad_line();
+                    }
+                    if ours && looks_like_result(text.as_bytes()) {
+                        // Waiting on would cost the whole turn_timeout: the
+                        // turn's end came and cannot be read.
+                        return Err(Fail::Error(Error::TurnFailed {
+                            subtype: "unparsable_result".into(),
+                            message: format!("the agent's result line cannot be read ({e})"),
+                        }));
+                    }
+                    continue;
                 }
-                continue;
             };
+            // The line's text now lives in `parsed`; free the raw copy.
+            drop(text);
             if awaiting_first {
                 awaiting_first = false;
                 deadline = tokio::time::Instant::now() + cmd.timeout;
                 if let Some(l) = self.live.as_mut() {
                     l.permit = None;
                 }
+            }
+            if let Line::Echo { uuid: echoed } = &parsed {
+                if let Some(l) = self.live.as_mut() {
+                    l.echoes = true;
+                }
+                // Only one message is ever outstanding: an echo of an
+                // earlier one is stray, any other echo (an agent that does
+                // not keep the host's uuid) can only be of this one.
+                let earlier = echoed
+                    .as_ref()
+                    .is_some_and(|u| *u != uuid && self.sent.contains(u));
+                if earlier {
+                    self.stray_line();
+                } else {
+                    begun = true;
+                    echoed_as = echoed.clone();
+                }
+                continue;
+            }
+            let ours = begun || !self.live.as_ref().is_some_and(|l| l.echoes);
+            let unconfirmed = !self.live.as_ref().is_some_and(|l| l.confirmed);
+            let belongs = match &parsed {
+                // The CLI refused the session before starting it (a failed
+                // --resume prints such a result, then exits).
+                Line::Result(r) if r.is_error && unconfirmed => true,
+                Line::Result(r) => {
+                    ours && r
+                        .user_message_uuid
+                        .as_deref()
+                        .map_or(true, |u| u == uuid || echoed_as.as_deref() == Some(u))
+                }
+                // Announces the process, whichever turn it prints in.
+                Line::Init { .. } => true,
+                _ => ours,
+            };
+            if !belongs {
+                self.stray(parsed, deadline.max(wake)).await;
+                continue;
             }
             let confirms = match &parsed {
                 Line::Init { .. } => true,
@@ -545,12 +642,24 @@ impl Actor {
             if confirms {
                 self.confirm();
             }
-            let mut out = tracker.push(&parsed);
+            // Text-heavy lines move into their events; the others stay
+            // for the handling below.
+            let (mut out, parsed) = match parsed {
+                l @ (Line::Assistant { .. } | Line::User { .. } | Line::Delta(_)) => {
+                    (tracker.push_owned(l), None)
+                }
+                l => {
+                    if matches!(l, Line::Result(_)) {
+                        tracker.set_events_dropped(budget.dropped());
+                    }
+                    (tracker.push(&l), Some(l))
+                }
+            };
             match &parsed {
-                Line::ControlRequest {
+                Some(Line::ControlRequest {
                     request_id,
                     request: CliRequest::CanUseTool { tool_name, input },
-                } => {
+                }) => {
                     let (answer, block) = if interrupting.is_some() {
                         (
                             protocol::deny_tool(request_id, "the turn was interrupted"),
@@ -565,7 +674,7 @@ impl Actor {
                     }
                     let _ = self.write(&answer, deadline.max(wake)).await;
                 }
-                Line::ControlRequest {
+                Some(Line::ControlRequest {
                     request_id,
                     request:
                         CliRequest::HookCallback {
@@ -574,7 +683,7 @@ impl Actor {
                             tool_input,
                             ..
                         },
-                } => {
+                }) => {
                     // The PreToolUse hook sees every tool call, including
                     // those the CLI would run without asking permission.
                     let verdict = match tool_name {
@@ -597,10 +706,10 @@ impl Actor {
                     };
                     let _ = self.write(&answer, deadline.max(wake)).await;
                 }
-                Line::ControlRequest {
+                Some(Line::ControlRequest {
                     request_id,
                     request: CliRequest::Other { subtype, .. },
-                } => {
+                }) => {
                     let answer = protocol::control_error(
                         request_id,
                         &format!("hotplex does not handle {subtype} requests"),
@@ -610,6 +719,11 @@ impl Actor {
                 _ => {}
             }
             for e in out {
+                let e = match budget.admit(&e) {
+                    Admit::Keep => e,
+                    Admit::Drop => continue,
+                    Admit::Note(note) => note,
+                };
                 if first_delta.is_none()
                     && matches!(e, Event::AnswerDelta { .. } | Event::ThinkingDelta { .. })
                 {
@@ -617,23 +731,14 @@ impl Actor {
                     first_delta = Some(t);
                     self.ctx.telemetry.metrics.first_delta(t.as_secs_f64());
                 }
-                if let Event::Answer { text: t } = &e {
-                    if !answers.is_empty() {
-                        answers.push('\n');
-                    }
-                    answers.push_str(t);
-                }
                 let _ = cmd.tx.send(TurnMsg::Event(e.clone()));
                 events.push(e);
             }
-            if let Line::Result(r) = &parsed {
+            if let Some(Line::Result(r)) = parsed {
                 if let Some((e, _)) = interrupting {
                     return Err(Fail::Error(e));
                 }
-                let unconfirmed = !self.live.as_ref().is_some_and(|l| l.confirmed);
                 if r.is_error && unconfirmed {
-                    // The CLI refused the session before starting it (a
-                    // failed --resume prints such a result, then exits).
                     let (msg, _) = self.reap().await;
                     let why = r.errors.first().cloned().or_else(|| r.result.clone());
                     return Err(Fail::Unconfirmed(match why {
@@ -643,8 +748,8 @@ impl Actor {
                 }
                 if r.is_error {
                     return Err(Fail::Error(Error::TurnFailed {
-                        subtype: r.subtype.clone(),
-                        message: r.result.clone().unwrap_or_else(|| "no result text".into()),
+                        subtype: r.subtype,
+                        message: r.result.unwrap_or_else(|| "no result text".into()),
                     }));
                 }
                 let mut stats = tracker.stats().clone();
@@ -653,8 +758,9 @@ impl Actor {
                     l.cost_seen = r.total_cost_usd;
                 }
                 let pid = self.live.as_ref().map(|l| l.child.pid()).unwrap_or(0);
+                let text = r.result.unwrap_or_else(|| answers(&events));
                 return Ok(Turn {
-                    text: r.result.clone().unwrap_or(answers),
+                    text,
                     cold_start: cold,
                     resumed: false,
                     duration: started.elapsed(),
@@ -665,6 +771,74 @@ impl Actor {
                     provider_session_id: self.psid.clone(),
                 });
             }
+        }
+    }
+
+    /// A fresh `uuid` for the next user message: unique per session and
+    /// engine run (the provider session id, this process and a counter,
+    /// hashed into the UUID format the CLI expects).
+    fn next_message_uuid(&mut self) -> String {
+        self.msg_seq += 1;
+        let nonce = format!(
+            "{}:{}:{}:{:?}",
+            self.psid,
+            std::process::id(),
+            self.msg_seq,
+            std::time::SystemTime::now()
+        );
+        let uuid = super::marker::uuid_from_name(4, nonce.as_bytes());
+        if self.sent.len() == 8 {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(uuid.clone());
+        uuid
+    }
+
+    /// A line that could not be used (too long, not JSON).
+    fn bad_line(&self) {
+        self.state.lock().stats.bad_lines += 1;
+        self.ctx.telemetry.metrics.bad_line();
+    }
+
+    /// A line that belongs to no turn.
+    fn stray_line(&self) {
+        self.state.lock().stats.stray_lines += 1;
+        self.ctx.telemetry.metrics.stray_line();
+    }
+
+    /// Drops output that belongs to no turn, counting what a turn would
+    /// have used; a control request still gets its answer (a refusal), so
+    /// the agent never waits on it.
+    async fn stray(&mut self, line: Line, deadline: tokio::time::Instant) {
+        let answer = match &line {
+            Line::ControlRequest {
+                request_id,
+                request,
+            } => Some(protocol::refuse(request_id, request, "no turn is running")),
+            _ => None,
+        };
+        match line {
+            // Neither output of a turn nor a risk: not counted.
+            Line::Other { .. } | Line::ControlResponse { .. } | Line::Init { .. } => {}
+            _ => self.stray_line(),
+        }
+        if let Some(a) = answer {
+            let _ = self.write(&a, deadline).await;
+        }
+    }
+
+    /// A line printed while no turn runs.
+    async fn between_turns(&mut self, line: RawLine) {
+        match line {
+            RawLine::TooLong { .. } => self.bad_line(),
+            RawLine::Text(t) => match protocol::parse_line(&t) {
+                Ok(l) => {
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+                    self.stray(l, deadline).await;
+                }
+                Err(_) if !t.trim().is_empty() => self.bad_line(),
+                Err(_) => {}
+            },
         }
     }
 
@@ -758,31 +932,59 @@ impl Actor {
         }
     }
 
-    /// The process ended on its own: collect its status and stderr, confirm
+    /// The agent's stdout ended: collect its status and stderr, confirm
     /// the tree is gone. Returns a description and whether the session had
     /// been confirmed.
+    ///
+    /// An agent closes its stdout when it exits, so its status follows at
+    /// once; one that is still running [`EXIT_AFTER_EOF`] later closed its
+    /// output but kept running, and no turn can be answered by it any
+    /// more: its tree is killed at once (no grace periods), and the error
+    /// says so.
     async fn reap(&mut self) -> (String, bool) {
         let Some(mut live) = self.live.take() else {
             return ("process gone".into(), true);
         };
-        let status = tokio::time::timeout(Duration::from_secs(5), live.child.wait()).await;
-        let report = live.child.kill().await.ok();
+        let pid = live.child.pid();
+        let status = tokio::time::timeout(EXIT_AFTER_EOF, live.child.wait()).await;
+        let report = if matches!(status, Ok(Ok(_))) {
+            live.child.kill().await.ok()
+        } else {
+            live.child.kill_now().await.ok()
+        };
         let reason = if live.confirmed {
             ExitReason::Crashed
         } else {
             ExitReason::StartFailed
         };
-        self.exited(live.child.pid(), report.as_ref(), reason);
+        self.exited(pid, report.as_ref(), reason);
         // The tree is gone, so stderr is at EOF: wait for its last bytes.
         if let Some(reader) = live.stderr_reader.take() {
             let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
         }
-        let status = match status {
-            Ok(Ok(s)) => s.to_string(),
-            _ => "unknown status".to_owned(),
+        // Under load the status may come late; a report that needed no
+        // signal means the agent had exited by itself after all.
+        let exit_status = match status {
+            Ok(Ok(s)) => Some(s),
+            _ => report
+                .as_ref()
+                .filter(|r| matches!(r.stage, LadderStage::None))
+                .and_then(|r| r.exit_status),
+        };
+        let mut msg = match exit_status {
+            Some(s) => format!("agent process {pid} exited ({s})"),
+            None => {
+                let stage = match report.as_ref().map(|r| r.stage) {
+                    Some(LadderStage::Kill) => "SIGKILL",
+                    Some(LadderStage::Term) => "SIGTERM",
+                    _ => "the kill ladder",
+                };
+                format!(
+                    "agent process {pid} closed its output but kept running; killed by hotplex ({stage})"
+                )
+            }
         };
         let tail = live.stderr.lock().trim().to_owned();
-        let mut msg = format!("agent process {} exited ({status})", live.child.pid());
         if !tail.is_empty() {
             let start = tail.len().saturating_sub(600);
             let start = (start..tail.len())
@@ -967,15 +1169,25 @@ fn block_reason(tool_name: &str, v: &Verdict) -> String {
     )
 }
 
-/// Reads one line while no turn runs. Returns `true` at EOF (the agent
-/// died); stray lines are dropped, stray tool requests would wait forever,
-/// so there are none to answer: the CLI asks only inside a turn. Pending
-/// forever when there is no process.
-async fn idle_read(live: &mut Option<Live>) -> bool {
+/// Reads one line while no turn runs: `None` at EOF (the agent died).
+/// Pending forever when there is no process.
+async fn idle_read(live: &mut Option<Live>) -> Option<RawLine> {
     let Some(l) = live.as_mut() else {
         return std::future::pending().await;
     };
-    !matches!(l.lines.next().await, Ok(Some(_)))
+    l.lines.next().await.ok().flatten()
+}
+
+/// The turn's answer texts joined, for a result that carries none.
+fn answers(events: &[Event]) -> String {
+    let texts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Answer { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    texts.join("\n")
 }
 
 fn stopped_error(reason: Option<StopReason>) -> Error {
@@ -997,6 +1209,8 @@ fn claude_args(o: &EngineOptions, psid: &str, resume: bool) -> Vec<String> {
         "--verbose",
         "--permission-prompt-tool",
         "stdio",
+        // Turn correlation (see `Actor::drive`).
+        "--replay-user-messages",
     ]
     .iter()
     .map(|s| s.to_string())

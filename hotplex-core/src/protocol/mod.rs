@@ -107,6 +107,9 @@ pub struct TurnResult {
     pub permission_denials: Vec<Value>,
     /// Error messages of a failed turn (e.g. a refused `--resume`).
     pub errors: Vec<String>,
+    /// The `uuid` of the user message this result answers (CLI 2.1.332
+    /// prints it; 2.1.197 does not).
+    pub user_message_uuid: Option<String>,
 }
 
 /// A control request from the CLI to the host.
@@ -191,6 +194,13 @@ pub enum Line {
     /// before the complete `assistant` message; verified, CLI 2.1.197).
     /// Deltas of a subagent (`parent_tool_use_id` set) are not parsed as
     /// such: they belong to the subagent's conversation, not the answer.
+    /// The CLI's echo of a user message the host wrote
+    /// (`--replay-user-messages`: a `user` line with `isReplay: true`): the
+    /// CLI has begun answering the message with this `uuid`.
+    Echo {
+        /// The message's `uuid` (the host's, when it sent one).
+        uuid: Option<String>,
+    },
     Delta(Delta),
     /// Any other line (`system` subtypes, other `stream_event`s, ...).
     Other {
@@ -216,11 +226,18 @@ fn str_field(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// The text of a tool_result `content`: a string, or a list of blocks whose
-/// text parts are joined by newlines.
-fn content_text(v: Option<&Value>) -> String {
+/// Moves the string at `k` out of `v` (no copy: a large text is moved, not
+/// cloned, so a big line costs about twice its size at peak, not more).
+fn take_str(v: &mut Value, k: &str) -> Option<String> {
+    match v.get_mut(k).map(Value::take) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn content_text(v: Option<Value>) -> String {
     match v {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => s,
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(|b| b.get("text").and_then(Value::as_str))
@@ -231,42 +248,67 @@ fn content_text(v: Option<&Value>) -> String {
     }
 }
 
-fn parse_blocks(content: Option<&Value>) -> Vec<Block> {
+fn parse_blocks(content: Option<Value>) -> Vec<Block> {
     match content {
-        Some(Value::String(s)) => vec![Block::Text(s.clone())],
-        Some(Value::Array(items)) => items.iter().map(parse_block).collect(),
+        Some(Value::String(s)) => vec![Block::Text(s)],
+        Some(Value::Array(items)) => items.into_iter().map(parse_block).collect(),
         _ => Vec::new(),
     }
 }
 
-fn parse_block(b: &Value) -> Block {
-    match b.get("type").and_then(Value::as_str) {
-        Some("text") => Block::Text(str_field(b, "text").unwrap_or_default()),
-        Some("thinking") => Block::Thinking(str_field(b, "thinking").unwrap_or_default()),
+fn parse_block(mut b: Value) -> Block {
+    let kind = b.get("type").and_then(Value::as_str).map(str::to_owned);
+    match kind.as_deref() {
+        Some("text") => Block::Text(take_str(&mut b, "text").unwrap_or_default()),
+        Some("thinking") => Block::Thinking(take_str(&mut b, "thinking").unwrap_or_default()),
         Some("tool_use") => Block::ToolUse {
-            id: str_field(b, "id").unwrap_or_default(),
-            name: str_field(b, "name").unwrap_or_default(),
-            input: b.get("input").cloned().unwrap_or(Value::Object(Map::new())),
+            id: take_str(&mut b, "id").unwrap_or_default(),
+            name: take_str(&mut b, "name").unwrap_or_default(),
+            input: match b.get_mut("input").map(Value::take) {
+                Some(v) if !v.is_null() => v,
+                _ => Value::Object(Map::new()),
+            },
         },
         Some("tool_result") => Block::ToolResult {
-            tool_use_id: str_field(b, "tool_use_id").unwrap_or_default(),
-            content: content_text(b.get("content")),
+            tool_use_id: take_str(&mut b, "tool_use_id").unwrap_or_default(),
+            content: content_text(b.get_mut("content").map(Value::take)),
             is_error: b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
         },
-        _ => Block::Other(b.clone()),
+        _ => Block::Other(b),
     }
 }
 
+/// The message `content` of a line, moved out.
+fn take_content(v: &mut Value) -> Option<Value> {
+    v.get_mut("message")
+        .and_then(|m| m.get_mut("content"))
+        .map(Value::take)
+}
+
 /// Parses one line of CLI stdout (without its newline).
+///
+/// Lossy where a strict parser would lose a whole line to one bad
+/// character: a lone UTF-16 surrogate escape (`\ud800`, which Node's
+/// `JSON.stringify` prints for a cut emoji) becomes U+FFFD. Invalid UTF-8
+/// bytes are replaced before this (see the engine's line reader).
 pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
-    let v: Value =
-        serde_json::from_str(line.trim()).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
+    let v: Value = match serde_json::from_str(line.trim()) {
+        Ok(v) => v,
+        Err(e) => match repair_surrogates(line) {
+            Some(fixed) => serde_json::from_str(fixed.trim())
+                .map_err(|e| ProtocolError::NotJson(e.to_string()))?,
+            None => return Err(ProtocolError::NotJson(e.to_string())),
+        },
+    };
+    parse_value(v, line)
+}
+
+fn parse_value(mut v: Value, line: &str) -> Result<Line, ProtocolError> {
     let kind = v
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| ProtocolError::NotAMessage(truncate(line, 120)))?
         .to_owned();
-    let message = v.get("message");
     Ok(match kind.as_str() {
         "system" if v.get("subtype").and_then(Value::as_str) == Some("init") => Line::Init {
             session_id: str_field(&v, "session_id"),
@@ -275,18 +317,20 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
             version: str_field(&v, "claude_code_version"),
         },
         "assistant" => Line::Assistant {
-            blocks: parse_blocks(message.and_then(|m| m.get("content"))),
-            usage: usage_from_value(message.and_then(|m| m.get("usage"))),
+            usage: usage_from_value(v.get("message").and_then(|m| m.get("usage"))),
+            blocks: parse_blocks(take_content(&mut v)),
+        },
+        "user" if v.get("isReplay").and_then(Value::as_bool) == Some(true) => Line::Echo {
+            uuid: str_field(&v, "uuid"),
         },
         "user" => Line::User {
-            blocks: parse_blocks(message.and_then(|m| m.get("content"))),
+            blocks: parse_blocks(take_content(&mut v)),
         },
         "result" => {
             let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
             Line::Result(TurnResult {
                 subtype: str_field(&v, "subtype").unwrap_or_default(),
                 is_error: v.get("is_error").and_then(Value::as_bool).unwrap_or(false),
-                result: str_field(&v, "result"),
                 duration_ms: n("duration_ms"),
                 duration_api_ms: n("duration_api_ms"),
                 num_turns: n("num_turns"),
@@ -310,31 +354,36 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
                             .collect()
                     })
                     .unwrap_or_default(),
+                user_message_uuid: str_field(&v, "user_message_uuid"),
+                result: take_str(&mut v, "result"),
             })
         }
         "control_request" => {
-            let request = v.get("request").cloned().unwrap_or(Value::Null);
+            let mut request = v.get_mut("request").map(Value::take).unwrap_or(Value::Null);
             let subtype = str_field(&request, "subtype").unwrap_or_default();
             Line::ControlRequest {
                 request_id: str_field(&v, "request_id").unwrap_or_default(),
                 request: match subtype.as_str() {
                     "can_use_tool" => CliRequest::CanUseTool {
                         tool_name: str_field(&request, "tool_name").unwrap_or_default(),
-                        input: request
-                            .get("input")
-                            .cloned()
-                            .unwrap_or(Value::Object(Map::new())),
+                        input: match request.get_mut("input").map(Value::take) {
+                            Some(v) if !v.is_null() => v,
+                            _ => Value::Object(Map::new()),
+                        },
                     },
                     "hook_callback" => {
-                        let input = request.get("input").cloned().unwrap_or(Value::Null);
+                        let mut input = request
+                            .get_mut("input")
+                            .map(Value::take)
+                            .unwrap_or(Value::Null);
                         CliRequest::HookCallback {
                             callback_id: str_field(&request, "callback_id").unwrap_or_default(),
                             event: str_field(&input, "hook_event_name").unwrap_or_default(),
                             tool_name: str_field(&input, "tool_name"),
-                            tool_input: input
-                                .get("tool_input")
-                                .cloned()
-                                .unwrap_or(Value::Object(Map::new())),
+                            tool_input: match input.get_mut("tool_input").map(Value::take) {
+                                Some(v) if !v.is_null() => v,
+                                _ => Value::Object(Map::new()),
+                            },
                         }
                     }
                     _ => CliRequest::Other { subtype, request },
@@ -356,6 +405,73 @@ pub fn parse_line(line: &str) -> Result<Line, ProtocolError> {
         _ => Line::Other { kind, value: v },
     })
 }
+
+/// `line` with every `\uXXXX` escape of a UTF-16 surrogate that is not
+/// part of a valid pair replaced by `\ufffd`; `None` when there is none.
+/// Linear; escapes are recognised only inside JSON strings (a `\\` before
+/// `u` is an escaped backslash, not an escape).
+pub fn repair_surrogates(line: &str) -> Option<String> {
+    let b = line.as_bytes();
+    let hex4 = |i: usize| -> Option<u16> {
+        let s = line.get(i..i + 4)?;
+        if !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u16::from_str_radix(s, 16).ok()
+    };
+    let is_hi = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_lo = |u: u16| (0xDC00..0xE000).contains(&u);
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string && i + 1 < b.len() => {
+                if b[i + 1] == b'u' {
+                    if let Some(u) = hex4(i + 2) {
+                        let paired = is_hi(u)
+                            && b.get(i + 6) == Some(&b'\\')
+                            && b.get(i + 7) == Some(&b'u')
+                            && hex4(i + 8).is_some_and(is_lo);
+                        if paired {
+                            i += 12;
+                            continue;
+                        }
+                        if is_hi(u) || is_lo(u) {
+                            let o = out.get_or_insert_with(|| String::with_capacity(line.len()));
+                            o.push_str(&line[copied..i]);
+                            o.push_str("\\ufffd");
+                            copied = i + 6;
+                        }
+                        i += 6;
+                        continue;
+                    }
+                }
+                // Any other escape: skip the escaped character.
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut o = out?;
+    o.push_str(&line[copied..]);
+    Some(o)
+}
+
+/// Whether `bytes` holds the key-value pair that marks a `result` line.
+/// Inside a JSON string a quote is always escaped, so the unescaped pair
+/// appears only as the structure of a line: a cut or corrupted line still
+/// shows what it was.
+pub fn looks_like_result(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, RESULT_TAG).is_some()
+}
+
+/// The bytes [`looks_like_result`] looks for.
+pub const RESULT_TAG: &[u8] = br#""type":"result""#;
 
 fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -384,10 +500,26 @@ fn stream_delta(v: &Value) -> Option<Delta> {
 }
 
 /// A user turn, as one stdin line (with its newline).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub fn user_message(text: &str) -> String {
     line(json!({
         "type": "user",
         "message": {"role": "user", "content": [{"type": "text", "text": text}]},
+    }))
+}
+
+/// Like [`user_message`], with the message's `uuid`: under
+/// `--replay-user-messages` the CLI echoes it (a [`Line::Echo`]) when it
+/// begins the message, and CLI 2.1.332 names it in the `result`
+/// (`user_message_uuid`), so the host knows which output answers which
+/// message.
+pub fn user_message_with_uuid(text: &str, uuid: &str) -> String {
+    line(json!({
+        "type": "user",
+        "message": {"role": "user", "content": [{"type": "text", "text": text}]},
+        "uuid": uuid,
+        "parent_tool_use_id": null,
+        "session_id": "",
     }))
 }
 
@@ -455,6 +587,19 @@ pub fn initialize(request_id: &str) -> String {
     line(
         json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "initialize", "hooks": null}}),
     )
+}
+
+/// The answer that refuses `request` (whatever its kind) with `why`: a
+/// denied tool for `can_use_tool`, a `deny` decision for a hook, an error
+/// response for anything else. The CLI waits for an answer to every
+/// request, so a request hotplex will not grant (outside a turn, during an
+/// interrupt) still gets this one.
+pub fn refuse(request_id: &str, request: &CliRequest, why: &str) -> String {
+    match request {
+        CliRequest::CanUseTool { .. } => deny_tool(request_id, why),
+        CliRequest::HookCallback { .. } => hook_deny(request_id, why),
+        CliRequest::Other { .. } => control_error(request_id, why),
+    }
 }
 
 /// Refuses a control request the host does not handle, so the CLI does not

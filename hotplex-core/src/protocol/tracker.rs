@@ -79,6 +79,13 @@ impl TurnTracker {
     /// Feeds one line; returns the events it produces, in order. Lines
     /// after the `result` produce nothing: they belong to no turn.
     pub fn push(&mut self, line: &Line) -> Vec<Event> {
+        self.push_owned(line.clone())
+    }
+
+    /// Like [`push`](Self::push), but takes the line, so its texts move
+    /// into the events instead of being copied (a large line then costs
+    /// its size once, not twice).
+    pub fn push_owned(&mut self, line: Line) -> Vec<Event> {
         if self.done {
             return Vec::new();
         }
@@ -88,71 +95,23 @@ impl TurnTracker {
             Line::Init {
                 session_id, model, ..
             } => {
-                self.stats.model.clone_from(model);
-                out.push(Event::SessionStart {
-                    session_id: session_id.clone(),
-                    model: model.clone(),
-                });
+                self.stats.model.clone_from(&model);
+                out.push(Event::SessionStart { session_id, model });
             }
-            Line::Assistant { blocks, .. } | Line::User { blocks } => {
-                for b in blocks {
-                    match b {
-                        Block::Text(t) if matches!(line, Line::Assistant { .. }) => {
-                            out.push(Event::Answer { text: t.clone() })
-                        }
-                        Block::Thinking(t) => out.push(Event::Thinking { text: t.clone() }),
-                        Block::ToolUse { id, name, input } => {
-                            self.open.insert(id.clone(), (self.stats.tools.len(), now));
-                            self.stats.tools.push(ToolCall {
-                                id: id.clone(),
-                                name: name.clone(),
-                                is_error: false,
-                                duration: None,
-                            });
-                            out.push(Event::ToolUse {
-                                id: id.clone(),
-                                name: name.clone(),
-                                input: input.clone(),
-                            });
-                        }
-                        Block::ToolResult {
-                            tool_use_id,
-                            content,
-                            is_error,
-                        } => {
-                            let name = match self.open.remove(tool_use_id) {
-                                Some((i, started)) => self.stats.tools.get_mut(i).map(|call| {
-                                    call.is_error = *is_error;
-                                    call.duration = Some(now.duration_since(started));
-                                    call.name.clone()
-                                }),
-                                None => None,
-                            };
-                            out.push(Event::ToolResult {
-                                tool_use_id: tool_use_id.clone(),
-                                name,
-                                content: content.clone(),
-                                is_error: *is_error,
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            Line::Assistant { blocks, .. } => self.blocks(blocks, true, now, &mut out),
+            Line::User { blocks } => self.blocks(blocks, false, now, &mut out),
             Line::ControlRequest {
                 request_id,
                 request: CliRequest::CanUseTool { tool_name, input },
             } => out.push(Event::PermissionRequest {
-                request_id: request_id.clone(),
-                tool_name: tool_name.clone(),
-                input: input.clone(),
+                request_id,
+                tool_name,
+                input,
             }),
             Line::Delta(d) if self.deltas => out.push(match d {
-                Delta::Text(t) => Event::AnswerDelta { text: t.clone() },
-                Delta::Thinking(t) => Event::ThinkingDelta { text: t.clone() },
-                Delta::ToolInput(j) => Event::ToolInputDelta {
-                    partial_json: j.clone(),
-                },
+                Delta::Text(text) => Event::AnswerDelta { text },
+                Delta::Thinking(text) => Event::ThinkingDelta { text },
+                Delta::ToolInput(partial_json) => Event::ToolInputDelta { partial_json },
             }),
             Line::Result(r) => {
                 self.done = true;
@@ -179,6 +138,53 @@ impl TurnTracker {
             _ => {}
         }
         out
+    }
+
+    /// Events of an assistant (`answer` texts) or user message's blocks.
+    fn blocks(&mut self, blocks: Vec<Block>, assistant: bool, now: Instant, out: &mut Vec<Event>) {
+        for b in blocks {
+            match b {
+                Block::Text(text) if assistant => out.push(Event::Answer { text }),
+                Block::Thinking(text) => out.push(Event::Thinking { text }),
+                Block::ToolUse { id, name, input } => {
+                    self.open.insert(id.clone(), (self.stats.tools.len(), now));
+                    self.stats.tools.push(ToolCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        is_error: false,
+                        duration: None,
+                    });
+                    out.push(Event::ToolUse { id, name, input });
+                }
+                Block::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                } => {
+                    let name = match self.open.remove(&tool_use_id) {
+                        Some((i, started)) => self.stats.tools.get_mut(i).map(|call| {
+                            call.is_error = is_error;
+                            call.duration = Some(now.duration_since(started));
+                            call.name.clone()
+                        }),
+                        None => None,
+                    };
+                    out.push(Event::ToolResult {
+                        tool_use_id,
+                        name,
+                        content,
+                        is_error,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Records how many events the turn's budget dropped, before the
+    /// `result` (its `session_stats` event carries the count).
+    pub fn set_events_dropped(&mut self, n: u64) {
+        self.stats.events_dropped = n;
     }
 }
 

@@ -99,7 +99,9 @@ docs! {
     TOOL_CALLS: "hotplex_tool_calls_total", Counter, ["tool"],
         "Tool calls of finished turns, by tool (known tool names, else other; appears with the first call)";
     BAD_LINES: "hotplex_agent_bad_lines_total", Counter, [],
-        "Lines of agent output that could not be used (not JSON, not UTF-8, too long)";
+        "Lines of agent output that could not be used (not JSON, too long)";
+    STRAY_LINES: "hotplex_agent_stray_lines_total", Counter, [],
+        "Lines of agent output that belonged to no turn (after a result, a second or late result), dropped";
     WAF_CHECKS: "hotplex_waf_checks_total", Counter, ["source"],
         "WAF checks the engine made, by what was judged (prompt, tool)";
     WAF_BLOCKS: "hotplex_waf_blocks_total", Counter, ["source", "category", "level"],
@@ -225,6 +227,7 @@ pub(crate) struct Metrics {
     cost: Counter<f64, AtomicU64>,
     tool_calls: Family<Tool, Counter>,
     bad_lines: Counter,
+    stray_lines: Counter,
     waf_checks: Family<Source, Counter>,
     waf_blocks: Family<Block, Counter>,
     waf_check: Histogram,
@@ -252,6 +255,7 @@ impl Metrics {
             cost: Counter::default(),
             tool_calls: Family::default(),
             bad_lines: Counter::default(),
+            stray_lines: Counter::default(),
             waf_checks: Family::default(),
             waf_blocks: Family::default(),
             waf_check: waf_buckets(),
@@ -338,6 +342,7 @@ impl Metrics {
         plain!(COST, self.cost);
         plain!(TOOL_CALLS, self.tool_calls);
         plain!(BAD_LINES, self.bad_lines);
+        plain!(STRAY_LINES, self.stray_lines);
         plain!(WAF_CHECKS, self.waf_checks);
         plain!(WAF_BLOCKS, self.waf_blocks);
         seconds!(WAF_CHECK, self.waf_check);
@@ -433,6 +438,10 @@ impl Metrics {
 
     pub(crate) fn bad_line(&self) {
         self.bad_lines.inc();
+    }
+
+    pub(crate) fn stray_line(&self) {
+        self.stray_lines.inc();
     }
 
     pub(crate) fn waf_checked(&self, source: WafSource, v: &Verdict, seconds: f64) {

@@ -23,6 +23,14 @@
 //! | `fail` | ends the turn with an `is_error` result |
 //! | `hang` | never answers and ignores interrupts (only a kill ends it) |
 //! | `recall` | answers `history: <earlier prompts joined by " | ">` |
+//! | `after:<text>` | answers `<text>`, then in the same write as the `result` prints stray output (an assistant message and a text delta saying `STALE`) |
+//! | `double:<text>` | answers `<text>`, then prints a second `result` (`STALE`) in the same write |
+//! | `late:<ms>:<text>` | answers `<text>`; `<ms>` later prints a stray `result` (`STALE`) naming this turn's message |
+//! | `badutf8` | prints an assistant message and a `result` whose text holds invalid UTF-8 |
+//! | `surrogate` | answers with a `result` whose text is a lone surrogate escape (`\ud800`), as Node prints a cut emoji |
+//! | `badresult` | prints a `result` line that is not valid JSON (cut short), then waits for the next message |
+//! | `bigline:<mib>` | prints one assistant text line of `<mib>` MiB, then answers |
+//! | `closeout` | closes its stdout and keeps running, ignoring stdin's EOF (only signals end it) |
 //!
 //! Control requests from the host: `initialize` and `interrupt` are
 //! answered with `success`; an `initialize` that registers a `PreToolUse`
@@ -31,8 +39,12 @@
 //! set the reported session id; `--startup-delay-ms <n>` waits before
 //! reading input; `--exit-at-start` exits at once with status 2;
 //! `--include-partial-messages` streams each answer as 4 `stream_event`
-//! text deltas before the complete message, as the CLI does; everything
-//! else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
+//! text deltas before the complete message, as the CLI does;
+//! `--replay-user-messages` echoes each user message (with its `uuid`,
+//! `isReplay: true`) after the turn's `system/init` and tags the `result`
+//! with `user_message_uuid`, as the CLI does (the echo since 2.1.197, the
+//! tag since 2.1.332); `--own-message-uuids` makes it replace the host's
+//! message uuids with its own in both; everything else is ignored. With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
 //! transcript per session id there; like the CLI (2.1.197), `--resume` of
 //! an id without one prints an error `result` and `No conversation found
 //! with session ID: <id>` on stderr and exits 1, and `--session-id` of an id
@@ -63,9 +75,13 @@ pub fn run(args: impl IntoIterator<Item = String>) {
     let mut resume = false;
     let mut startup_delay = Duration::ZERO;
     let mut partial = false;
+    let mut replay = false;
+    let mut own_uuids = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--include-partial-messages" => partial = true,
+            "--replay-user-messages" => replay = true,
+            "--own-message-uuids" => own_uuids = true,
             "--session-id" | "--resume" => {
                 resume = a == "--resume";
                 if let Some(v) = args.next() {
@@ -134,6 +150,9 @@ pub fn run(args: impl IntoIterator<Item = String>) {
         history,
         pre_tool_hook: None,
         partial,
+        replay,
+        own_uuids,
+        message_uuid: None,
     };
     agent.run();
 }
@@ -149,6 +168,13 @@ struct Agent {
     pre_tool_hook: Option<String>,
     /// `--include-partial-messages`: stream each answer as deltas first.
     partial: bool,
+    /// `--replay-user-messages`: echo user messages, tag results.
+    replay: bool,
+    /// `--own-message-uuids`: ignore the host's message uuids and use
+    /// made-up ones (as the CLI does for messages without one).
+    own_uuids: bool,
+    /// The `uuid` of the user message being answered.
+    message_uuid: Option<String>,
 }
 
 impl Agent {
@@ -164,7 +190,12 @@ impl Agent {
                 Ok(Input::Line(v)) => match v.get("type").and_then(Value::as_str) {
                     Some("user") => {
                         let text = user_text(&v);
-                        if !self.turn(&text) {
+                        self.message_uuid =
+                            v.get("uuid").and_then(Value::as_str).map(str::to_owned);
+                        if self.own_uuids {
+                            self.message_uuid = Some(format!("ref-message-{}", self.turns + 1));
+                        }
+                        if !self.turn(&text, &v) {
                             return;
                         }
                     }
@@ -189,12 +220,28 @@ impl Agent {
     }
 
     /// Runs one turn; returns false when the agent should exit.
-    fn turn(&mut self, prompt: &str) -> bool {
+    fn turn(&mut self, prompt: &str, message: &Value) -> bool {
         self.turns += 1;
         let started = Instant::now();
         self.emit(json!({"type": "system", "subtype": "init", "session_id": self.session_id,
             "model": "reference-model", "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
             "tools": ["Bash"], "permissionMode": "default", "claude_code_version": "reference"}));
+        if self.replay {
+            let mut echo = message.clone();
+            echo["session_id"] = json!(self.session_id);
+            echo["parent_tool_use_id"] = Value::Null;
+            echo["isReplay"] = json!(true);
+            echo["uuid"] = json!(self
+                .message_uuid
+                .clone()
+                .unwrap_or_else(|| format!("ref-message-{}", self.turns)));
+            self.emit(echo);
+        }
+        // Output the host must never hand to the next turn: written with
+        // the result, in one write.
+        let mut trailer: Vec<String> = Vec::new();
+        // A stray result to print this long after the turn's own.
+        let mut late: Option<(String, Duration)> = None;
         let mut answer = format!("echo: {prompt}");
         let mut is_error = false;
         let mut subtype = "success";
@@ -235,6 +282,76 @@ impl Agent {
             for i in 0..n {
                 self.emit(json!({"type": "assistant", "message": {"content": [{"type": "text", "text": format!("line {i}")}]}, "session_id": self.session_id}));
             }
+        } else if let Some(text) = prompt.strip_prefix("after:") {
+            answer = text.to_owned();
+            trailer.push(json!({"type": "assistant", "message": {"content": [{"type": "text", "text": "STALE"}]}, "session_id": self.session_id}).to_string());
+            trailer.push(json!({"type": "stream_event", "event": {"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": "STALE"}}, "session_id": self.session_id, "parent_tool_use_id": null}).to_string());
+        } else if let Some(text) = prompt.strip_prefix("double:") {
+            answer = text.to_owned();
+            trailer.push(
+                self.result_line("success", false, "STALE", started)
+                    .to_string(),
+            );
+        } else if let Some(rest) = prompt.strip_prefix("late:") {
+            let (ms, text) = rest.split_once(':').unwrap_or((rest, "late"));
+            answer = text.to_owned();
+            late = Some((
+                self.result_line("success", false, "STALE", started)
+                    .to_string(),
+                Duration::from_millis(ms.parse().unwrap_or(50)),
+            ));
+        } else if prompt == "badutf8" {
+            let mut lock = self.out.lock();
+            let _ = lock.write_all(b"{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"bad \xff\xfe bytes\"}]}}\n");
+            let res = self
+                .result_line("success", false, "@@", started)
+                .to_string();
+            let mut bytes = res.into_bytes();
+            if let Some(at) = bytes.windows(2).position(|w| w == b"@@") {
+                bytes.splice(at..at + 2, b"bad \xff bytes".iter().copied());
+            }
+            bytes.push(b'\n');
+            let _ = lock.write_all(&bytes);
+            let _ = lock.flush();
+            return true;
+        } else if prompt == "surrogate" {
+            let res = self
+                .result_line("success", false, "@@", started)
+                .to_string();
+            let res = res.replace("@@", "cut \\ud800 emoji");
+            let mut lock = self.out.lock();
+            let _ = writeln!(lock, "{res}");
+            let _ = lock.flush();
+            return true;
+        } else if prompt == "badresult" {
+            let res = self
+                .result_line("success", false, "cut short", started)
+                .to_string();
+            let mut lock = self.out.lock();
+            let _ = writeln!(lock, "{}", &res[..res.len() - 2]);
+            let _ = lock.flush();
+            return true;
+        } else if let Some(mib) = prompt.strip_prefix("bigline:") {
+            let mib: usize = mib.trim().parse().unwrap_or(1);
+            // Written in pieces: a debug build stays fast at 100 MiB.
+            let chunk = vec![b'x'; 1 << 20];
+            let mut lock = self.out.lock();
+            let _ = lock
+                .write_all(br#"{"type":"assistant","message":{"content":[{"type":"text","text":""#);
+            for _ in 0..mib {
+                let _ = lock.write_all(&chunk);
+            }
+            let _ = lock.write_all(b"\"}]}}\n");
+            let _ = lock.flush();
+            drop(lock);
+            answer = format!("printed {mib} MiB");
+        } else if prompt == "closeout" {
+            // SAFETY: closing our own stdout; nothing else writes to it.
+            unsafe { close_stdout() };
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
         }
         if !answer.is_empty() && self.partial {
             // As the CLI does (2.1.197): the message's text deltas, then the
@@ -251,12 +368,41 @@ impl Agent {
             self.emit(json!({"type": "assistant", "message": {"content": [{"type": "text", "text": answer}],
                 "usage": {"input_tokens": prompt.len(), "output_tokens": answer.len()}}, "session_id": self.session_id}));
         }
-        self.emit(json!({"type": "result", "subtype": subtype, "is_error": is_error,
+        let mut result = self.result_line(subtype, is_error, &answer, started);
+        result["usage"]["input_tokens"] = json!(prompt.len());
+        let mut text = result.to_string();
+        for t in trailer {
+            text.push('\n');
+            text.push_str(&t);
+        }
+        let mut lock = self.out.lock();
+        let _ = writeln!(lock, "{text}");
+        let _ = lock.flush();
+        drop(lock);
+        if let Some((stray, after)) = late {
+            // Started only now: the stray result must follow the real one.
+            std::thread::spawn(move || {
+                std::thread::sleep(after);
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{stray}");
+                let _ = out.flush();
+            });
+        }
+        prompt != "exit"
+    }
+
+    /// A `result` line for the current turn (tagged with the message's
+    /// uuid under `--replay-user-messages`).
+    fn result_line(&self, subtype: &str, is_error: bool, answer: &str, started: Instant) -> Value {
+        let mut v = json!({"type": "result", "subtype": subtype, "is_error": is_error,
             "result": answer, "duration_ms": started.elapsed().as_millis() as u64, "duration_api_ms": 0,
             "num_turns": 1, "session_id": self.session_id, "total_cost_usd": self.turns as f64 * 0.001,
-            "usage": {"input_tokens": prompt.len(), "output_tokens": answer.len(), "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
-            "permission_denials": []}));
-        prompt != "exit"
+            "usage": {"input_tokens": 0, "output_tokens": answer.len(), "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+            "permission_denials": []});
+        if let (true, Some(u)) = (self.replay, &self.message_uuid) {
+            v["user_message_uuid"] = json!(u);
+        }
+        v
     }
 
     /// Appends a prompt to the transcript, if there is one.
@@ -389,4 +535,15 @@ fn user_text(v: &Value) -> String {
             .join("\n"),
         _ => String::new(),
     }
+}
+
+/// Closes fd 1 (the `closeout` directive).
+///
+/// # Safety
+/// Nothing may write to stdout afterwards.
+unsafe fn close_stdout() {
+    extern "C" {
+        fn close(fd: i32) -> i32;
+    }
+    close(1);
 }

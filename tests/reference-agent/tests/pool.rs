@@ -2,81 +2,14 @@
 //! ordering, capacity, eviction, idle timeout, close, resume and its
 //! fallback, and every error the engine can return.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hotplex_core::{Engine, EngineOptions, Error, Event, SessionStatus, TurnOptions};
 use hotplex_core::{Permission, PermissionHandler};
 
-const AGENT: &str = env!("CARGO_BIN_EXE_hotplex-reference-agent");
-
-/// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "hotplex-pool-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&d).expect("create temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Options for the reference agent with short timeouts; transcripts in `state`.
-fn options(state: &TempDir) -> EngineOptions {
-    EngineOptions {
-        binary: AGENT.into(),
-        env: vec![(
-            "HOTPLEX_REF_STATE".into(),
-            state.0.to_string_lossy().into_owned(),
-        )],
-        turn_timeout: Duration::from_secs(20),
-        startup_timeout: Duration::from_secs(20),
-        interrupt_grace: Duration::from_secs(2),
-        kill_grace: (Duration::from_millis(200), Duration::from_millis(200)),
-        default_workdir: Some(state.0.join("work")),
-        ..EngineOptions::default()
-    }
-}
-
-fn turn_opts() -> TurnOptions {
-    TurnOptions::default()
-}
-
-fn timeout_ms(ms: u64) -> TurnOptions {
-    TurnOptions {
-        timeout: Some(Duration::from_millis(ms)),
-        ..TurnOptions::default()
-    }
-}
-
-/// Runs a turn that must succeed.
-async fn turn(engine: &Engine, id: &str, prompt: &str) -> hotplex_core::Turn {
-    engine
-        .execute(id, prompt, &turn_opts(), |_| {})
-        .await
-        .unwrap_or_else(|e| panic!("turn {prompt:?} on {id:?}: {e}"))
-}
-
-fn alive(pid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.contains(") Z "))
-            .unwrap_or(true)
-}
+mod support;
+use support::{alive, options, timeout_ms, turn, turn_opts, TempDir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_turns_share_one_process_with_one_cold_start() {
@@ -820,7 +753,16 @@ async fn tool_calls_the_agent_runs_without_asking_are_screened_by_the_hook() {
     // PreToolUse hook hotplex registers at start still shows them to the WAF.
     let dir = TempDir::new("hook");
     let engine = Engine::new(options(&dir)).unwrap();
-    let t = turn(&engine, "s", "readonly:cat ~/.ssh/id_rsa").await;
+    // The prompt names the command too; approve it so that the tool call
+    // (not the prompt check) is what the WAF stops.
+    let approved = TurnOptions {
+        waf_approved: true,
+        ..turn_opts()
+    };
+    let t = engine
+        .execute("s", "readonly:cat ~/.ssh/id_rsa", &approved, |_| {})
+        .await
+        .unwrap();
     assert_eq!(t.text, "tool denied: cat ~/.ssh/id_rsa");
     assert!(t
         .events

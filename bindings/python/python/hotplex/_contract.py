@@ -268,6 +268,9 @@ class SessionStatsData(TypedDict):
     tools: List[ToolCall]
     # Whether the turn ended with an error.
     is_error: bool
+    # Events of this turn dropped by the engine's per-turn budget (`max_turn_events`,
+    # `max_turn_event_bytes`); 0 normally.
+    events_dropped: int
     # Time from submitting the turn to its first `answer_delta` or `thinking_delta`
     # (time to first token), in milliseconds; `None` without partial messages.
     first_delta_ms: Optional[float]
@@ -330,8 +333,11 @@ class SessionStats(TypedDict):
     tools_denied: int
     # Wall time spent in turns, in milliseconds.
     busy_ms: int
-    # Lines of agent output that could not be used (not JSON, not UTF-8, too long).
+    # Lines of agent output that could not be used (not JSON, too long).
     bad_lines: int
+    # Lines of agent output that belonged to no turn (printed after a turn's result, or
+    # a stray second result), dropped.
+    stray_lines: int
     # The model, from the CLI's `system/init`.
     model: Optional[str]
 
@@ -395,6 +401,9 @@ class Turn:
     model: Optional[str]
     # Whether the turn ended with an error.
     is_error: bool
+    # Events of this turn dropped by the engine's per-turn budget (`max_turn_events`,
+    # `max_turn_event_bytes`); 0 normally.
+    events_dropped: int
     # Every event of the turn, in order.
     events: List[Event] = dataclasses.field(repr=False)
     # The agent's pid.
@@ -421,6 +430,7 @@ class Turn:
             tools=d["tools"],
             model=d.get("model"),
             is_error=d["is_error"],
+            events_dropped=d["events_dropped"],
             events=[Event._from_json(e) for e in d["events"]],
             pid=d["pid"],
             provider_session_id=d["provider_session_id"],
@@ -637,7 +647,8 @@ _METRICS: Tuple[Tuple[str, str, str], ...] = (
     ("hotplex_tokens_total", "counter", "Tokens of finished turns (input, output, cache_read, cache_write)"),
     ("hotplex_cost_usd_total", "counter", "Cost of finished turns in USD, as the agent reports it"),
     ("hotplex_tool_calls_total", "counter", "Tool calls of finished turns, by tool (known tool names, else other; appears with the first call)"),
-    ("hotplex_agent_bad_lines_total", "counter", "Lines of agent output that could not be used (not JSON, not UTF-8, too long)"),
+    ("hotplex_agent_bad_lines_total", "counter", "Lines of agent output that could not be used (not JSON, too long)"),
+    ("hotplex_agent_stray_lines_total", "counter", "Lines of agent output that belonged to no turn (after a result, a second or late result), dropped"),
     ("hotplex_waf_checks_total", "counter", "WAF checks the engine made, by what was judged (prompt, tool)"),
     ("hotplex_waf_blocks_total", "counter", "WAF checks that blocked, by source, rule category and level (appears with the first block)"),
     ("hotplex_waf_check_seconds", "histogram", "Time of one WAF check made by the engine"),

@@ -401,7 +401,8 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
             }
         }
         "npm" | "pnpm" | "yarn" | "bun" => {
-            let sub: Vec<&str> = argv.iter()
+            let sub: Vec<&str> = argv
+                .iter()
                 .skip(1)
                 .map(String::as_str)
                 .filter(|a| !a.starts_with('-'))
@@ -423,7 +424,8 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
             }
         }
         n if n.starts_with("pip") => {
-            let sub: Vec<&str> = argv.iter()
+            let sub: Vec<&str> = argv
+                .iter()
                 .skip(1)
                 .map(String::as_str)
                 .filter(|a| !a.starts_with('-'))
@@ -470,7 +472,8 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
         _ => {}
     }
     if !NOT_READERS.contains(&name) {
-        for a in argv.iter()
+        for a in argv
+            .iter()
             .skip(1)
             .filter(|a| !a.starts_with('-') || a.len() == 1)
         {
@@ -623,7 +626,8 @@ fn partition(name: &str, argv: &[String], fed: bool, s: &mut Sink<'_>) {
 
 /// `kubectl config view --raw`, `kubectl get secret NAME -o yaml|json|...`.
 fn kubectl(argv: &[String], s: &mut Sink<'_>) {
-    let words: Vec<&str> = argv.iter()
+    let words: Vec<&str> = argv
+        .iter()
         .skip(1)
         .map(String::as_str)
         .filter(|a| !a.starts_with('-'))
@@ -704,7 +708,8 @@ fn http_send(argv: &[String], s: &mut Sink<'_>) {
 /// in every repository (persistence); a directory inside this repository
 /// is ordinary project setup.
 fn git(argv: &[String], s: &mut Sink<'_>) {
-    let words: Vec<&str> = argv.iter()
+    let words: Vec<&str> = argv
+        .iter()
         .skip(1)
         .map(String::as_str)
         .filter(|a| !a.starts_with('-'))
