@@ -1122,6 +1122,12 @@ export interface Explanation {
   incomplete: boolean
   /** Every rule that matched, in scope order (not only the reported one). */
   hits: Array<Hit>
+  /**
+   * What the command does, as the effect model derived it
+   * (`'critical: delete-tree /etc (recursive delete)'`); the verdict is
+   * the stricter of these and the rules.
+   */
+  effects: Array<string>
   /** The verdict `checkCommand` returns for the same input. */
   verdict: Verdict
 }
