@@ -250,8 +250,10 @@ test('explain shows every stage of judging a command', () => {
   const cmd = 'echo hi | sudo rm -rf / > /dev/null'
   const e = d.explain(cmd)
   assert.deepEqual(Object.keys(e).sort(), [
-    'code', 'commands', 'control', 'hits', 'incomplete', 'input', 'pipelines', 'redirects', 'verdict',
+    'code', 'commands', 'control', 'effects', 'hits', 'incomplete', 'input', 'pipelines', 'redirects', 'verdict',
   ])
+  // What the effect model derived: the recursive delete of the root.
+  assert.ok(e.effects.some((x) => x.includes('critical') && x.includes('delete')), e.effects)
   assert.equal(e.input, cmd)
   assert.equal(e.control, null)
   assert.equal(e.incomplete, false)

@@ -106,7 +106,6 @@ fn explanation_dict<'py>(
     d.set_item("pipelines", pipelines)?;
     d.set_item("code", code)?;
     d.set_item("incomplete", incomplete)?;
-    d.set_item("effects", effects)?;
     let hit_list = PyList::empty(py);
     for waf::Hit {
         rule_id,
@@ -126,6 +125,7 @@ fn explanation_dict<'py>(
         hit_list.append(h)?;
     }
     d.set_item("hits", hit_list)?;
+    d.set_item("effects", effects)?;
     d.set_item("verdict", verdict_dict(verdict)?)?;
     Ok(d)
 }
@@ -274,7 +274,8 @@ impl Detector {
     /// wrapper level on its own), "redirects", "pipelines", "code" (lists of
     /// str), "incomplete" (a parse limit was hit), "hits" (every rule that
     /// matched, in scope order: dicts with "rule_id", "level", "level_value",
-    /// "category", "scope" and "text") and "verdict" (check_command's
+    /// "category", "scope" and "text"), "effects" (what the command does, as
+    /// the effect model derived it: list of str) and "verdict" (check_command's
     /// verdict, as Verdict.to_dict() gives it). Nothing is audited. command
     /// is a str or UTF-8 bytes; raises InvalidUtf8 otherwise.
     fn explain<'py>(

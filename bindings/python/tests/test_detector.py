@@ -458,6 +458,7 @@ def test_explain_shows_every_stage(d):
         "code",
         "incomplete",
         "hits",
+        "effects",
         "verdict",
     ]
     assert e["input"] == cmd and e["control"] is None and e["incomplete"] is False
@@ -466,6 +467,8 @@ def test_explain_shows_every_stage(d):
     assert all(type(x) is str for k in ("commands", "redirects", "pipelines") for x in e[k])
     # The verdict is check_command's, in Verdict.to_dict() form.
     assert e["verdict"] == d.check_command(cmd).to_dict()
+    # What the effect model derived: the recursive delete of the root.
+    assert any("critical" in x and "delete" in x for x in e["effects"]), e["effects"]
     assert e["verdict"]["rule_id"] == RM_ROOT and e["verdict"]["blocked"] is True
     # Every matching rule, not only the reported one.
     assert len(e["hits"]) >= 2
