@@ -532,8 +532,7 @@ impl Actor {
                     continue;
                 }
             };
-            // Whether output now is this turn's (see above).
-            let ours = begun || !self.live.as_ref().is_some_and(|l| l.echoes);
+            let ours = self.output_is_ours(begun);
             let text = match line {
                 Ok(Some(RawLine::Text(t))) => t,
                 Ok(Some(RawLine::TooLong { bytes, result_like })) => {
@@ -614,7 +613,7 @@ impl Actor {
                 }
                 continue;
             }
-            let ours = begun || !self.live.as_ref().is_some_and(|l| l.echoes);
+            let ours = self.output_is_ours(begun);
             let unconfirmed = !self.live.as_ref().is_some_and(|l| l.confirmed);
             let belongs = match &parsed {
                 // The CLI refused the session before starting it (a failed
@@ -792,6 +791,12 @@ impl Actor {
         }
         self.sent.push_back(uuid.clone());
         uuid
+    }
+
+    /// Whether output read now belongs to the running turn: once its echo
+    /// came (`begun`), or always from an agent that never echoes.
+    fn output_is_ours(&self, begun: bool) -> bool {
+        begun || !self.live.as_ref().is_some_and(|l| l.echoes)
     }
 
     /// A line that could not be used (too long, not JSON).

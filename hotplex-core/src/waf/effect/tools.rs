@@ -401,12 +401,7 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
             }
         }
         "npm" | "pnpm" | "yarn" | "bun" => {
-            let sub: Vec<&str> = argv
-                .iter()
-                .skip(1)
-                .map(String::as_str)
-                .filter(|a| !a.starts_with('-'))
-                .collect();
+            let sub = words(argv);
             if let ["config", "set", key, ..] | ["set", key, ..] = sub.as_slice() {
                 let key = key.split('=').next().unwrap_or_default();
                 if key.ends_with("registry")
@@ -424,12 +419,7 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
             }
         }
         n if n.starts_with("pip") => {
-            let sub: Vec<&str> = argv
-                .iter()
-                .skip(1)
-                .map(String::as_str)
-                .filter(|a| !a.starts_with('-'))
-                .collect();
+            let sub = words(argv);
             if let ["config", "set", key, ..] = sub.as_slice() {
                 if key.contains("index-url")
                     || key.contains("trusted-host")
@@ -626,12 +616,7 @@ fn partition(name: &str, argv: &[String], fed: bool, s: &mut Sink<'_>) {
 
 /// `kubectl config view --raw`, `kubectl get secret NAME -o yaml|json|...`.
 fn kubectl(argv: &[String], s: &mut Sink<'_>) {
-    let words: Vec<&str> = argv
-        .iter()
-        .skip(1)
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let words = words(argv);
     if words.starts_with(&["config", "view"])
         && argv.iter().any(|a| a == "--raw" || a == "--flatten")
     {
@@ -708,12 +693,7 @@ fn http_send(argv: &[String], s: &mut Sink<'_>) {
 /// in every repository (persistence); a directory inside this repository
 /// is ordinary project setup.
 fn git(argv: &[String], s: &mut Sink<'_>) {
-    let words: Vec<&str> = argv
-        .iter()
-        .skip(1)
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let words = words(argv);
     let ["config", key, value, ..] = words.as_slice() else {
         return;
     };
@@ -735,6 +715,16 @@ fn git(argv: &[String], s: &mut Sink<'_>) {
         "git core.hooksPath",
         Some(level),
     );
+}
+
+/// The words of `argv` after the program that are not options (no option
+/// values skipped; see [`operands`] for that).
+fn words(argv: &[String]) -> Vec<&str> {
+    argv.iter()
+        .skip(1)
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect()
 }
 
 #[cfg(test)]
