@@ -71,6 +71,17 @@ pub enum Error {
     /// The engine was closed.
     #[error("engine is closed")]
     Closed,
+    /// No session with this id is in the pool (live controls need one).
+    #[error("no such session: {0}")]
+    SessionNotFound(String),
+    /// The agent does not support what was asked (its version lacks the
+    /// control request, or it refused it as unknown).
+    #[error("not supported by the agent: {0}")]
+    Unsupported(String),
+    /// The agent answered a live control with an error, or not within
+    /// `control_timeout`.
+    #[error("control request failed: {0}")]
+    ControlFailed(String),
 }
 
 impl From<std::io::Error> for Error {

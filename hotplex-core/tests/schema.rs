@@ -52,6 +52,7 @@ fn the_schema_lists_every_record_field_and_the_error_table() {
         events: Vec::new(),
         pid: 0,
         provider_session_id: String::new(),
+        structured_output: None,
     })
     .unwrap();
     // Every key a serialized Turn has is declared (flattened stats included).

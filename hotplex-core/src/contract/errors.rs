@@ -60,11 +60,17 @@ pub enum ErrorCode {
     Io = 15,
     /// Containment could not be confirmed.
     Containment = 16,
+    /// No session with the id is in the pool.
+    SessionNotFound = 17,
+    /// The agent does not support the request.
+    Unsupported = 18,
+    /// A live control failed or timed out.
+    ControlFailed = 19,
 }
 
 impl ErrorCode {
     /// Every code, in number order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidArgument,
         ErrorCode::Utf8,
         ErrorCode::InvalidRule,
@@ -81,6 +87,9 @@ impl ErrorCode {
         ErrorCode::Spawn,
         ErrorCode::Io,
         ErrorCode::Containment,
+        ErrorCode::SessionNotFound,
+        ErrorCode::Unsupported,
+        ErrorCode::ControlFailed,
     ];
 
     /// The stable number (the C status).
@@ -112,6 +121,9 @@ impl ErrorCode {
             ErrorCode::Spawn => "spawn",
             ErrorCode::Io => "io",
             ErrorCode::Containment => "containment",
+            ErrorCode::SessionNotFound => "session_not_found",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::ControlFailed => "control_failed",
         }
     }
 
@@ -134,6 +146,9 @@ impl ErrorCode {
             ErrorCode::Spawn => "SpawnFailed",
             ErrorCode::Io => "IoError",
             ErrorCode::Containment => "ContainmentFailed",
+            ErrorCode::SessionNotFound => "SessionNotFound",
+            ErrorCode::Unsupported => "Unsupported",
+            ErrorCode::ControlFailed => "ControlFailed",
         }
     }
 
@@ -156,6 +171,9 @@ impl ErrorCode {
             ErrorCode::Spawn => "a contained process could not be spawned",
             ErrorCode::Io => "an operating-system call failed",
             ErrorCode::Containment => "containment could not be confirmed",
+            ErrorCode::SessionNotFound => "no session with this id is in the pool",
+            ErrorCode::Unsupported => "the agent does not support the request",
+            ErrorCode::ControlFailed => "a live control failed or timed out",
         }
     }
 
@@ -195,6 +213,9 @@ impl Error {
             Error::CapacityExceeded(_) => ErrorCode::CapacityExceeded,
             Error::StartFailed(_) => ErrorCode::StartFailed,
             Error::Closed => ErrorCode::Closed,
+            Error::SessionNotFound(_) => ErrorCode::SessionNotFound,
+            Error::Unsupported(_) => ErrorCode::Unsupported,
+            Error::ControlFailed(_) => ErrorCode::ControlFailed,
         }
     }
 

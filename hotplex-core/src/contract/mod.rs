@@ -11,6 +11,9 @@
 //! * [`errors`]: the error table, exhaustive over [`crate::Error`].
 //! * [`permission`]: the one rule that reads a host's answer to a tool
 //!   call.
+//! * [`hooks`] and [`tools`]: host functions the agent calls (hook events,
+//!   tools served as in-process MCP servers).
+//! * [`session`]: per-session agent options and per-turn content.
 //! * [`telemetry`]: lifecycle and log records, and the label values of the
 //!   metrics.
 //! * [`schema`]: all of the above as a JSON Schema, committed and checked
@@ -18,17 +21,23 @@
 
 pub mod errors;
 pub mod events;
+pub mod hooks;
 pub mod options;
 pub mod permission;
 pub mod records;
 pub mod schema;
+pub mod session;
 pub mod telemetry;
+pub mod tools;
 
 pub use errors::ErrorCode;
 pub use events::{Event, ToolCall, TurnStats, Usage};
+pub use hooks::{HookCall, HookHandler, HookSpec};
 pub use options::{EngineOptions, TurnOptions};
 pub use permission::{Permission, PermissionHandler, ToolRequest};
 pub use records::{SessionInfo, SessionStats, SessionStatus, Turn};
+pub use session::{ImageInput, SessionOptions};
+pub use tools::{ToolHandler, ToolInvocation, ToolServer, ToolSpec};
 
 /// Serializes a contract value. These types serialize infallibly (string
 /// keys, no custom errors); `Null` stands in should that ever change.

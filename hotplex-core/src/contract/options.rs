@@ -18,7 +18,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::hooks::{HookHandler, HookSpec};
 use super::permission::PermissionHandler;
+use super::session::{ImageInput, SessionOptions};
+use super::tools::{ToolHandler, ToolServer};
 use crate::proc::{ContainmentPreference, DEFAULT_ENV_ALLOW};
 use crate::waf::Detector;
 use crate::{Error, Result};
@@ -58,6 +61,11 @@ pub struct EngineOptions {
     #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     #[schemars(with = "f64")]
     pub turn_timeout: Duration,
+    /// Limit for the agent to answer a live control (`set_model`,
+    /// `context_usage`, ...). Seconds on the wire. Default 30 s.
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
+    #[schemars(with = "f64")]
+    pub control_timeout: Duration,
     /// Limit for a new process to print its first line. Seconds on the
     /// wire. Default 30 s.
     #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
@@ -130,6 +138,20 @@ pub struct EngineOptions {
     #[serde(skip)]
     #[schemars(skip)]
     pub permission_handler: Option<PermissionHandler>,
+    /// Host hooks registered with every agent (see [`super::hooks`]); they
+    /// need a `hook_handler`. Bindings build them from the host's functions.
+    pub hooks: Vec<HookSpec>,
+    /// Calls the host's hooks. Not on the wire.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub hook_handler: Option<HookHandler>,
+    /// Host-defined tools, served to every agent as in-process MCP servers
+    /// (see [`super::tools`]); they need a `tool_handler`.
+    pub tools: Vec<ToolServer>,
+    /// Calls the host's tools. Not on the wire.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub tool_handler: Option<ToolHandler>,
     /// Receives the engine's lifecycle records (off the hot path, through a
     /// bounded queue). Not on the wire (bindings pass a callback).
     #[serde(skip)]
@@ -157,6 +179,7 @@ impl Default for EngineOptions {
             max_concurrent_starts: 4,
             idle_timeout: Duration::from_secs(1800),
             turn_timeout: Duration::from_secs(300),
+            control_timeout: Duration::from_secs(30),
             startup_timeout: Duration::from_secs(30),
             interrupt_grace: Duration::from_secs(5),
             kill_grace: (Duration::from_secs(2), Duration::from_secs(3)),
@@ -176,6 +199,10 @@ impl Default for EngineOptions {
             max_turn_event_bytes: 64 << 20,
             detector: None,
             permission_handler: None,
+            hooks: Vec::new(),
+            hook_handler: None,
+            tools: Vec::new(),
+            tool_handler: None,
             observer: None,
             observer_drops: None,
             containment: ContainmentPreference::default(),
@@ -239,7 +266,10 @@ impl EngineOptions {
         if self.max_turn_event_bytes < 4096 {
             return bad("max_turn_event_bytes", "must be at least 4096");
         }
+        HookSpec::validate_all(&self.hooks)?;
+        ToolServer::validate_all(&self.tools)?;
         for (name, d) in [
+            ("control_timeout", self.control_timeout),
             ("idle_timeout", self.idle_timeout),
             ("turn_timeout", self.turn_timeout),
             ("startup_timeout", self.startup_timeout),
@@ -324,18 +354,42 @@ pub struct TurnOptions {
     /// `partial_messages`. `true` needs the engine option (its agents must
     /// have been started to print them); `false` leaves them out.
     pub partial_messages: Option<bool>,
+    /// The session's agent options from this turn on (see
+    /// [`SessionOptions`]): unset keeps the session's current ones; options
+    /// that differ from those its process runs with restart it, resuming
+    /// the conversation.
+    pub session: Option<SessionOptions>,
+    /// Task instructions sent with this turn's prompt, in the seed's
+    /// `<context>`/`<user_query>` layout ([`super::session::with_instructions`]).
+    /// Screened by the WAF with the prompt.
+    pub instructions: Option<String>,
+    /// Images sent with the prompt (content blocks before its text).
+    pub images: Vec<ImageInput>,
 }
 
 impl TurnOptions {
     /// Turn options from their wire form (see [`EngineOptions::from_json`]).
     pub fn from_json(v: &Value) -> Result<TurnOptions> {
-        from_wire(v, "turn")
+        let t: TurnOptions = from_wire(v, "turn")?;
+        t.validate()?;
+        Ok(t)
+    }
+
+    /// Checks the session options and images.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(s) = &self.session {
+            s.validate()?;
+        }
+        for i in &self.images {
+            i.validate()?;
+        }
+        Ok(())
     }
 }
 
 /// Deserializes `v` (an object, or `null` for all defaults), with errors
 /// that start with the path of the offending option.
-fn from_wire<T: for<'de> Deserialize<'de> + Default + Serialize>(
+pub(crate) fn from_wire<T: for<'de> Deserialize<'de> + Default + Serialize>(
     v: &Value,
     what: &str,
 ) -> Result<T> {

@@ -7,10 +7,10 @@
 //! | answer | decision |
 //! |---|---|
 //! | `true`, `null` (Python `None`, JS `undefined`) | allow |
-//! | `{"behavior": "allow"}`, optionally with `"updatedInput": {...}` | allow (with that input) |
+//! | `{"behavior": "allow"}`, optionally with `"updatedInput": {...}` and `"updatedPermissions": [...]` | allow (with that input; the CLI keeps the permission updates) |
 //! | `false` | deny ("denied by the host") |
 //! | a string | deny with that message |
-//! | `{"behavior": "deny", "message": "..."}` | deny with the message |
+//! | `{"behavior": "deny", "message": "..."}`, optionally with `"interrupt": true` | deny with the message (and stop the turn) |
 //! | anything else (a number, a list, `{"behavior": "maybe"}`, ...) | deny, saying the answer was not understood |
 //!
 //! A coroutine or Promise is awaited by the binding before this rule runs;
@@ -33,18 +33,33 @@ pub struct ToolRequest<'a> {
     pub input: &'a Value,
     /// The WAF's verdict (not blocking, possibly moderate or low).
     pub verdict: &'a Verdict,
+    /// What else the agent said about the call, as it sent it (an object):
+    /// `permission_suggestions` (rules the host may grant with
+    /// `updatedPermissions`), `decision_reason`, `tool_use_id`,
+    /// `blocked_path`, ... Empty for agents that send none.
+    pub context: &'a Value,
 }
 
 /// The host's answer to a [`ToolRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permission {
-    /// Let the tool run with its input.
-    Allow,
-    /// Let the tool run with this input instead (the SDK's `updatedInput`).
-    /// The WAF screens the new input too; a blocked one is denied.
-    AllowWithInput(Value),
+    /// Let the tool run.
+    Allow {
+        /// Run it with this input instead (the SDK's `updatedInput`). The
+        /// WAF screens the new input too; a blocked one is denied.
+        updated_input: Option<Value>,
+        /// Permission updates for the agent to keep (the SDK's
+        /// `updatedPermissions`, e.g. an allow rule for later calls), as
+        /// the agent's list of updates.
+        updated_permissions: Option<Value>,
+    },
     /// Refuse; the model sees the message as the tool's error.
-    Deny(String),
+    Deny {
+        /// Why, for the model.
+        message: String,
+        /// Also stop the turn (the SDK's `interrupt`).
+        interrupt: bool,
+    },
 }
 
 /// The message of a plain `false`.
@@ -54,30 +69,71 @@ impl Permission {
     /// Reads a host's answer (see the module docs for the rule).
     pub fn from_answer(answer: &Value) -> Permission {
         match answer {
-            Value::Null | Value::Bool(true) => Permission::Allow,
-            Value::Bool(false) => Permission::Deny(DENIED.into()),
-            Value::String(s) if s.is_empty() => Permission::Deny(DENIED.into()),
-            Value::String(s) => Permission::Deny(s.clone()),
-            Value::Object(o) => match o.get("behavior").and_then(Value::as_str) {
-                Some("allow") => match o.get("updatedInput").or_else(|| o.get("updated_input")) {
-                    None | Some(Value::Null) => Permission::Allow,
-                    Some(v @ Value::Object(_)) => Permission::AllowWithInput(v.clone()),
-                    Some(_) => Permission::unexpected("updatedInput is not an object"),
-                },
-                Some("deny") => match o.get("message").and_then(Value::as_str) {
-                    Some(m) if !m.is_empty() => Permission::Deny(m.to_owned()),
-                    _ => Permission::Deny(DENIED.into()),
-                },
-                _ => Permission::unexpected("an object without behavior 'allow' or 'deny'"),
-            },
+            Value::Null | Value::Bool(true) => Permission::allow(),
+            Value::Bool(false) => Permission::deny(DENIED),
+            Value::String(s) if s.is_empty() => Permission::deny(DENIED),
+            Value::String(s) => Permission::deny(s),
+            Value::Object(o) => {
+                let field =
+                    |a: &str, b: &str| o.get(a).or_else(|| o.get(b)).filter(|v| !v.is_null());
+                match o.get("behavior").and_then(Value::as_str) {
+                    Some("allow") => {
+                        let updated_input = match field("updatedInput", "updated_input") {
+                            None => None,
+                            Some(v @ Value::Object(_)) => Some(v.clone()),
+                            Some(_) => {
+                                return Permission::unexpected("updatedInput is not an object")
+                            }
+                        };
+                        let updated_permissions =
+                            match field("updatedPermissions", "updated_permissions") {
+                                None => None,
+                                Some(v @ Value::Array(_)) => Some(v.clone()),
+                                Some(_) => {
+                                    return Permission::unexpected(
+                                        "updatedPermissions is not a list",
+                                    )
+                                }
+                            };
+                        Permission::Allow {
+                            updated_input,
+                            updated_permissions,
+                        }
+                    }
+                    Some("deny") => Permission::Deny {
+                        message: match o.get("message").and_then(Value::as_str) {
+                            Some(m) if !m.is_empty() => m.to_owned(),
+                            _ => DENIED.into(),
+                        },
+                        interrupt: o.get("interrupt").and_then(Value::as_bool) == Some(true),
+                    },
+                    _ => Permission::unexpected("an object without behavior 'allow' or 'deny'"),
+                }
+            }
             Value::Number(_) => Permission::unexpected("a number"),
             Value::Array(_) => Permission::unexpected("a list"),
         }
     }
 
+    /// A plain allow (the input as the agent sent it).
+    pub fn allow() -> Permission {
+        Permission::Allow {
+            updated_input: None,
+            updated_permissions: None,
+        }
+    }
+
+    /// A plain denial with `message` (the turn goes on).
+    pub fn deny(message: impl Into<String>) -> Permission {
+        Permission::Deny {
+            message: message.into(),
+            interrupt: false,
+        }
+    }
+
     /// The denial for an answer the rule does not know (`what` it was).
     pub fn unexpected(what: &str) -> Permission {
-        Permission::Deny(format!(
+        Permission::deny(format!(
             "the host's permission check returned an unexpected value ({what})"
         ))
     }
@@ -85,12 +141,12 @@ impl Permission {
     /// The denial for a permission check that failed (raised, rejected,
     /// panicked, timed out): `why` says which.
     pub fn failed(why: &str) -> Permission {
-        Permission::Deny(format!("the host's permission check failed: {why}"))
+        Permission::deny(format!("the host's permission check failed: {why}"))
     }
 
     /// Whether the tool may run.
     pub fn allows(&self) -> bool {
-        !matches!(self, Permission::Deny(_))
+        matches!(self, Permission::Allow { .. })
     }
 }
 
@@ -105,17 +161,20 @@ mod tests {
 
     #[test]
     fn only_an_explicit_allow_allows() {
-        assert_eq!(Permission::from_answer(&json!(true)), Permission::Allow);
-        assert_eq!(Permission::from_answer(&Value::Null), Permission::Allow);
+        assert_eq!(Permission::from_answer(&json!(true)), Permission::allow());
+        assert_eq!(Permission::from_answer(&Value::Null), Permission::allow());
         assert_eq!(
             Permission::from_answer(&json!({"behavior": "allow"})),
-            Permission::Allow
+            Permission::allow()
         );
         assert_eq!(
             Permission::from_answer(
                 &json!({"behavior": "allow", "updatedInput": {"command": "ls"}})
             ),
-            Permission::AllowWithInput(json!({"command": "ls"}))
+            Permission::Allow {
+                updated_input: Some(json!({"command": "ls"})),
+                updated_permissions: None
+            }
         );
         for deny in [
             json!(false),
@@ -127,16 +186,40 @@ mod tests {
             json!(1),
             json!([true]),
             json!({"behavior": "allow", "updatedInput": "rm -rf /"}),
+            json!({"behavior": "allow", "updatedPermissions": {"rules": []}}),
         ] {
             assert!(!Permission::from_answer(&deny).allows(), "{deny} must deny");
         }
         assert_eq!(
             Permission::from_answer(&json!({"behavior": "deny", "message": "why"})),
-            Permission::Deny("why".into())
+            Permission::deny("why")
         );
         assert_eq!(
             Permission::from_answer(&json!("not now")),
-            Permission::Deny("not now".into())
+            Permission::deny("not now")
+        );
+    }
+
+    #[test]
+    fn permission_updates_and_interrupts_are_read_in_either_spelling() {
+        let rules = json!([{"type": "addRules", "rules": [{"toolName": "Bash"}], "behavior": "allow", "destination": "session"}]);
+        for key in ["updatedPermissions", "updated_permissions"] {
+            assert_eq!(
+                Permission::from_answer(&json!({"behavior": "allow", key: rules.clone()})),
+                Permission::Allow {
+                    updated_input: None,
+                    updated_permissions: Some(rules.clone())
+                }
+            );
+        }
+        assert_eq!(
+            Permission::from_answer(
+                &json!({"behavior": "deny", "message": "no", "interrupt": true})
+            ),
+            Permission::Deny {
+                message: "no".into(),
+                interrupt: true
+            }
         );
     }
 }

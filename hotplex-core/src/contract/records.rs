@@ -163,6 +163,9 @@ pub struct Turn {
     pub pid: i32,
     /// The provider (CLI) session id.
     pub provider_session_id: String,
+    /// The answer as the JSON value the session's `json_schema` asked for
+    /// (the CLI's `structured_output`); `null` without a schema.
+    pub structured_output: Option<serde_json::Value>,
 }
 
 impl Turn {

@@ -11,6 +11,11 @@
 //!
 //! Without a state directory markers live in memory: resume then works
 //! across restarts of a session inside one engine, not across host restarts.
+//!
+//! A session's provider id is derived from its id (as the seed does) until
+//! the host resets or forks it: then a *binding* records the id it uses
+//! instead (`<derived id>.bind.json`), and for a fork not started yet the
+//! conversation it copies.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,11 +60,23 @@ fn uuid_format(version: u8, d: [u8; 20]) -> String {
     )
 }
 
+/// A session's provider id when it is not the derived one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Binding {
+    /// The provider session id the session uses.
+    pub psid: String,
+    /// The conversation a fork copies at its first start (until then).
+    pub fork_from: Option<String>,
+}
+
 /// Where markers are kept.
 #[derive(Debug)]
 pub(crate) enum MarkerStore {
-    /// In memory (no state directory).
-    Memory(Mutex<HashMap<String, PathBuf>>),
+    /// In memory (no state directory): markers, and bindings by derived id.
+    Memory(
+        Mutex<HashMap<String, PathBuf>>,
+        Mutex<HashMap<String, Binding>>,
+    ),
     /// One JSON file per provider session id in this directory.
     Dir(PathBuf),
 }
@@ -67,7 +84,10 @@ pub(crate) enum MarkerStore {
 impl MarkerStore {
     pub(crate) fn new(state_dir: Option<&Path>) -> std::io::Result<MarkerStore> {
         match state_dir {
-            None => Ok(MarkerStore::Memory(Mutex::new(HashMap::new()))),
+            None => Ok(MarkerStore::Memory(
+                Mutex::new(HashMap::new()),
+                Mutex::new(HashMap::new()),
+            )),
             Some(d) => {
                 let dir = d.join("sessions");
                 std::fs::create_dir_all(&dir)?;
@@ -84,7 +104,7 @@ impl MarkerStore {
     /// The workdir recorded for `psid`, if the session was confirmed.
     pub(crate) fn get(&self, psid: &str) -> Option<PathBuf> {
         match self {
-            MarkerStore::Memory(m) => m.lock().get(psid).cloned(),
+            MarkerStore::Memory(m, _) => m.lock().get(psid).cloned(),
             MarkerStore::Dir(dir) => {
                 let text = std::fs::read_to_string(Self::file(dir, psid)).ok()?;
                 let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -97,7 +117,7 @@ impl MarkerStore {
     /// temporary file and renamed, so a crash never leaves half a marker.
     pub(crate) fn put(&self, psid: &str, session_id: &str, workdir: &Path) -> std::io::Result<()> {
         match self {
-            MarkerStore::Memory(m) => {
+            MarkerStore::Memory(m, _) => {
                 m.lock().insert(psid.to_owned(), workdir.to_owned());
                 Ok(())
             }
@@ -118,7 +138,7 @@ impl MarkerStore {
     /// Forgets `psid` (a resume failed, or the host asked for a reset).
     pub(crate) fn delete(&self, psid: &str) {
         match self {
-            MarkerStore::Memory(m) => {
+            MarkerStore::Memory(m, _) => {
                 m.lock().remove(psid);
             }
             MarkerStore::Dir(dir) => {
@@ -126,6 +146,90 @@ impl MarkerStore {
             }
         }
     }
+
+    /// The provider session id session `id` uses now, and the conversation
+    /// it forks at its first start, if any.
+    pub(crate) fn current(&self, namespace: &str, id: &str) -> Binding {
+        let derived = provider_session_id(namespace, id);
+        let bound = match self {
+            MarkerStore::Memory(_, b) => b.lock().get(&derived).cloned(),
+            MarkerStore::Dir(dir) => {
+                std::fs::read_to_string(dir.join(format!("{derived}.bind.json")))
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| {
+                        Some(Binding {
+                            psid: v.get("provider_session_id")?.as_str()?.to_owned(),
+                            fork_from: v
+                                .get("fork_from")
+                                .and_then(|f| f.as_str())
+                                .map(str::to_owned),
+                        })
+                    })
+            }
+        };
+        bound.unwrap_or(Binding {
+            psid: derived,
+            fork_from: None,
+        })
+    }
+
+    /// Records that session `id` uses `psid` from now on (forking
+    /// `fork_from` at its first start, if given). Atomic, like markers.
+    pub(crate) fn bind(&self, namespace: &str, id: &str, psid: &str, fork_from: Option<&str>) {
+        let derived = provider_session_id(namespace, id);
+        let binding = Binding {
+            psid: psid.to_owned(),
+            fork_from: fork_from.map(str::to_owned),
+        };
+        match self {
+            MarkerStore::Memory(_, b) => {
+                b.lock().insert(derived, binding);
+            }
+            MarkerStore::Dir(dir) => {
+                let body = json!({
+                    "session_id": id,
+                    "provider_session_id": psid,
+                    "fork_from": fork_from,
+                });
+                let tmp = dir.join(format!(".{derived}.bind.tmp"));
+                // A binding that cannot be written costs the reset or fork
+                // its persistence across engines, nothing else.
+                if std::fs::write(&tmp, body.to_string()).is_ok() {
+                    let _ = std::fs::rename(&tmp, dir.join(format!("{derived}.bind.json")));
+                }
+            }
+        }
+    }
+}
+
+/// A new provider session id for session `id` (a reset or a fork): unique
+/// per call.
+pub(crate) fn fresh_provider_session_id(namespace: &str, id: &str) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(
+        "{namespace}:session:{id}:{}:{n}:{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    uuid_from_name(4, name.as_bytes())
+}
+
+/// Removes the CLI's transcript of `psid` made in `workdir` (best effort):
+/// `<config>/projects/<key>/<psid>.jsonl`, where the key is the workdir
+/// with every character but ASCII letters and digits replaced by `-`
+/// (`tests/e2e/FACTS.md`, section h), and its subagent transcripts.
+pub(crate) fn remove_transcript(config_dir: Option<&Path>, workdir: &Path, psid: &str) {
+    let Some(config) = config_dir else { return };
+    let key: String = workdir
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = config.join("projects").join(key);
+    let _ = std::fs::remove_file(dir.join(format!("{psid}.jsonl")));
+    let _ = std::fs::remove_dir_all(dir.join(psid));
 }
 
 #[cfg(test)]
@@ -150,6 +254,32 @@ mod tests {
         assert_eq!(store.get("p1"), Some(PathBuf::from("/tmp/w")));
         store.delete("p1");
         assert_eq!(store.get("p1"), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn bindings_replace_the_derived_id_and_persist_in_a_directory() {
+        let dir = std::env::temp_dir().join(format!("hotplex-bind-{}", std::process::id()));
+        for store in [
+            MarkerStore::new(None).unwrap(),
+            MarkerStore::new(Some(&dir)).unwrap(),
+        ] {
+            let derived = provider_session_id("ns", "s");
+            assert_eq!(store.current("ns", "s").psid, derived);
+            let fresh = fresh_provider_session_id("ns", "s");
+            assert_ne!(fresh, derived);
+            assert_ne!(fresh, fresh_provider_session_id("ns", "s"));
+            store.bind("ns", "s", &fresh, Some("src"));
+            let b = store.current("ns", "s");
+            assert_eq!(
+                (b.psid.as_str(), b.fork_from.as_deref()),
+                (fresh.as_str(), Some("src"))
+            );
+            assert_eq!(
+                store.current("ns", "other").psid,
+                provider_session_id("ns", "other")
+            );
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -69,11 +69,12 @@ use crate::telemetry::Telemetry;
 use crate::waf::Detector;
 use crate::{Error, Result};
 
-use marker::{provider_session_id, MarkerStore};
-use session::{Actor, SessionCtx, TurnCmd, TurnMsg};
+use marker::{fresh_provider_session_id, MarkerStore};
+use session::{Actor, Control, ControlCmd, Job, SessionCtx, TurnCmd, TurnMsg};
 use state::{State, StopReason};
 
 mod budget;
+mod host;
 mod lines;
 mod marker;
 mod session;
@@ -127,11 +128,12 @@ impl TurnStream {
 }
 
 struct Entry {
-    tx: mpsc::UnboundedSender<TurnCmd>,
+    tx: mpsc::UnboundedSender<Job>,
+    /// Live controls (answered between turns and during them).
+    controls: mpsc::UnboundedSender<ControlCmd>,
     state: Arc<Mutex<State>>,
     stop: watch::Sender<bool>,
     done: watch::Receiver<bool>,
-    psid: String,
     /// The workdir of the latest turn submitted: where a turn that names
     /// none runs (the session's conversation lives there).
     workdir: Option<PathBuf>,
@@ -197,6 +199,16 @@ impl Engine {
     /// agent binary that cannot be found (the error names the path tried).
     pub fn new(mut opts: EngineOptions) -> Result<Engine> {
         opts.validate()?;
+        if !opts.hooks.is_empty() && opts.hook_handler.is_none() {
+            return Err(Error::InvalidConfig(
+                "hooks: registered without a hook handler to call them".into(),
+            ));
+        }
+        if !opts.tools.is_empty() && opts.tool_handler.is_none() {
+            return Err(Error::InvalidConfig(
+                "tools: defined without a tool handler to call them".into(),
+            ));
+        }
         // Found now, not at the first turn: a typo must fail here. The agent
         // starts in its workdir, so the path is pinned to an absolute one.
         opts.binary = opts.resolve_binary()?;
@@ -348,28 +360,17 @@ impl Engine {
                 ctx.opts.max_prompt_bytes
             )));
         }
+        turn.validate()?;
         if !turn.waf_approved {
-            let t0 = Instant::now();
-            let v = ctx.detector.check_prompt(prompt);
-            let tel = &ctx.telemetry;
-            tel.metrics
-                .waf_checked(WafSource::Prompt, &v, t0.elapsed().as_secs_f64());
-            tel.record(|| waf_record(id, WafSource::Prompt, &v));
-            if v.blocked {
-                tel.metrics.turn_ended(TurnOutcome::Blocked, None);
-                tel.record(|| LifecycleRecord::TurnFinished {
-                    session_id: id.to_owned(),
-                    outcome: TurnOutcome::Blocked,
-                    duration_ms: 0.0,
-                    queued_ms: 0.0,
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    cost_usd: 0.0,
-                });
-                tracing::warn!(session_id = id, rule = ?v.rule_id, "prompt blocked by the WAF");
-                return Err(Error::DangerBlocked(Box::new(v)));
+            self.screen_prompt(id, prompt)?;
+            if let Some(i) = &turn.instructions {
+                self.screen_prompt(id, i)?;
             }
         }
+        let text = match &turn.instructions {
+            Some(i) if !i.is_empty() => crate::contract::session::with_instructions(i, prompt),
+            _ => prompt.to_owned(),
+        };
         // Workdirs are resolved outside the lock (that touches the file
         // system): the turn's own; else the session's latest, read under the
         // lock; else, for a session not in the pool, where its conversation
@@ -417,7 +418,9 @@ impl Engine {
             };
             entry.workdir = Some(workdir.clone());
             let cmd = TurnCmd {
-                prompt: prompt.to_owned(),
+                prompt: text.clone(),
+                images: turn.images.clone(),
+                session: turn.session.clone(),
                 workdir,
                 timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
                 queued_at: Instant::now(),
@@ -425,7 +428,7 @@ impl Engine {
                 tx,
             };
             entry.state.lock().enqueue();
-            if entry.tx.send(cmd).is_err() {
+            if entry.tx.send(Job::Turn(Box::new(cmd))).is_err() {
                 entry.state.lock().dequeue();
                 return Err(Error::SessionDead("the session is shutting down".into()));
             }
@@ -475,7 +478,7 @@ impl Engine {
                 let st = e.state.lock();
                 SessionInfo {
                     id: id.clone(),
-                    provider_session_id: e.psid.clone(),
+                    provider_session_id: st.psid.clone(),
                     pid: st.pid,
                     status: st.status,
                     turns: st.stats.turns,
@@ -509,6 +512,201 @@ impl Engine {
         };
         wait_done(done).await;
         true
+    }
+
+    /// Interrupts session `id`'s running turn (the turn ends with
+    /// [`Error::TurnTimeout`] "interrupted by the host"; the process stays
+    /// hot). Returns whether a turn was running. Fails with
+    /// [`Error::SessionNotFound`] for a session not in the pool.
+    pub async fn interrupt(&self, id: &str) -> Result<bool> {
+        let v = self.control(id, Control::Interrupt).await?;
+        Ok(v.as_bool().unwrap_or(false))
+    }
+
+    /// Switches session `id`'s model (`None`: the agent's default) on its
+    /// running process, between turns or during one; the session keeps it
+    /// across restarts. A session without a process takes it at its next
+    /// start.
+    pub async fn set_model(&self, id: &str, model: Option<&str>) -> Result<()> {
+        self.control(id, Control::SetModel(model.map(str::to_owned)))
+            .await
+            .map(drop)
+    }
+
+    /// Switches session `id`'s permission mode (`default`, `acceptEdits`,
+    /// `plan`, `bypassPermissions`, ...), like [`set_model`](Self::set_model).
+    pub async fn set_permission_mode(&self, id: &str, mode: &str) -> Result<()> {
+        if mode.is_empty() {
+            return Err(Error::InvalidArgument(
+                "permission mode must not be empty".into(),
+            ));
+        }
+        self.control(id, Control::SetPermissionMode(mode.to_owned()))
+            .await
+            .map(drop)
+    }
+
+    /// How full session `id`'s context window is, as the agent reports it
+    /// (`get_context_usage`; a JSON object with token counts by category).
+    /// Needs a running process ([`Error::SessionDead`] otherwise).
+    pub async fn context_usage(&self, id: &str) -> Result<serde_json::Value> {
+        self.control(id, Control::ContextUsage).await
+    }
+
+    /// The state of session `id`'s MCP servers, as the agent reports it
+    /// (`mcp_status`). Needs a running process.
+    pub async fn mcp_status(&self, id: &str) -> Result<serde_json::Value> {
+        self.control(id, Control::McpStatus).await
+    }
+
+    /// Sends a live control to session `id`'s actor and waits (at most
+    /// `control_timeout`) for its answer.
+    async fn control(&self, id: &str, control: Control) -> Result<serde_json::Value> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let sessions = self.inner.sessions.lock();
+            let entry = sessions
+                .map
+                .get(id)
+                .ok_or_else(|| Error::SessionNotFound(id.to_owned()))?;
+            entry
+                .controls
+                .send(ControlCmd { control, tx })
+                .map_err(|_| Error::SessionDead("the session is shutting down".into()))?;
+        }
+        let limit = self.inner.ctx.opts.control_timeout;
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(Error::SessionDead("the session ended".into())),
+            Err(_) => Err(Error::ControlFailed(format!(
+                "the agent did not answer within control_timeout ({limit:?})"
+            ))),
+        }
+    }
+
+    /// Makes session `id` forget its conversation: its next turn starts a
+    /// new one (a new provider session id, recorded like a resume marker,
+    /// so it holds across engines sharing the state directory). Queued
+    /// turns run first, in the old conversation; a running process is then
+    /// stopped. With `forget_transcript` the old conversation's transcript
+    /// is deleted too (best effort, where hotplex knows the agent's
+    /// configuration directory). Works whether or not the session is in the
+    /// pool.
+    pub async fn reset_session(&self, id: &str, forget_transcript: bool) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        validate_id(id)?;
+        let ctx = &self.inner.ctx;
+        let psid = fresh_provider_session_id(&ctx.opts.namespace, id);
+        let old = ctx.markers.current(&ctx.opts.namespace, id).psid;
+        ctx.markers.bind(&ctx.opts.namespace, id, &psid, None);
+        let queued = {
+            let sessions = self.inner.sessions.lock();
+            match sessions.map.get(id) {
+                Some(entry) => {
+                    let (done, wait) = tokio::sync::oneshot::channel();
+                    let job = Job::Reset {
+                        psid,
+                        forget_transcript,
+                        done,
+                    };
+                    entry.tx.send(job).ok().map(|_| wait)
+                }
+                None => None,
+            }
+        };
+        match queued {
+            Some(wait) => {
+                let _ = wait.await;
+            }
+            None => {
+                if forget_transcript {
+                    if let Some(workdir) = ctx.markers.get(&old) {
+                        let config = ctx
+                            .opts
+                            .env
+                            .iter()
+                            .rev()
+                            .find(|(k, _)| k == "CLAUDE_CONFIG_DIR")
+                            .map(|(_, v)| PathBuf::from(v));
+                        marker::remove_transcript(config.as_deref(), &workdir, &old);
+                    }
+                }
+                ctx.markers.delete(&old);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts session `new_id` as a copy of session `id`'s conversation:
+    /// its first turn resumes that conversation under a new provider id
+    /// (`--fork-session`), in the same workdir, and from then on the two
+    /// continue separately. Fails with [`Error::SessionNotFound`] when `id`
+    /// has no conversation yet (no confirmed turn) and with
+    /// [`Error::InvalidArgument`] when `new_id` is in the pool already.
+    pub fn fork_session(&self, id: &str, new_id: &str) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        validate_id(id)?;
+        validate_id(new_id)?;
+        if id == new_id {
+            return Err(Error::InvalidArgument(
+                "a session cannot fork into itself".into(),
+            ));
+        }
+        let ctx = &self.inner.ctx;
+        let ns = &ctx.opts.namespace;
+        let source = {
+            let sessions = self.inner.sessions.lock();
+            if sessions.map.contains_key(new_id) {
+                return Err(Error::InvalidArgument(format!(
+                    "session {new_id:?} exists; fork into a new id"
+                )));
+            }
+            match sessions.map.get(id) {
+                Some(e) => e.state.lock().psid.clone(),
+                None => ctx.markers.current(ns, id).psid,
+            }
+        };
+        if ctx.markers.get(&source).is_none() {
+            return Err(Error::SessionNotFound(format!(
+                "{id} has no conversation to fork yet"
+            )));
+        }
+        let psid = fresh_provider_session_id(ns, new_id);
+        ctx.markers.bind(ns, new_id, &psid, Some(&source));
+        Ok(())
+    }
+
+    /// The WAF's check of a prompt (or instructions) of session `id`.
+    fn screen_prompt(&self, id: &str, text: &str) -> Result<()> {
+        let ctx = &self.inner.ctx;
+        let t0 = Instant::now();
+        let v = ctx.detector.check_prompt(text);
+        let tel = &ctx.telemetry;
+        tel.metrics
+            .waf_checked(WafSource::Prompt, &v, t0.elapsed().as_secs_f64());
+        tel.record(|| waf_record(id, WafSource::Prompt, &v));
+        if v.blocked {
+            tel.metrics.turn_ended(TurnOutcome::Blocked, None);
+            tel.record(|| LifecycleRecord::TurnFinished {
+                session_id: id.to_owned(),
+                outcome: TurnOutcome::Blocked,
+                duration_ms: 0.0,
+                queued_ms: 0.0,
+                input_tokens: 0,
+                output_tokens: 0,
+                cost_usd: 0.0,
+            });
+            tracing::warn!(session_id = id, rule = ?v.rule_id, "prompt blocked by the WAF");
+            return Err(Error::DangerBlocked(Box::new(v)));
+        }
+        Ok(())
     }
 
     /// Closes the engine: every session is stopped (running and queued
@@ -554,9 +752,11 @@ impl Engine {
             };
             evicted = sessions.retire(&victim, StopReason::Evicted);
         }
-        let psid = provider_session_id(&ctx.opts.namespace, id);
-        let state = Arc::new(Mutex::new(State::new()));
+        let binding = ctx.markers.current(&ctx.opts.namespace, id);
+        let psid = binding.psid;
+        let state = Arc::new(Mutex::new(State::new(psid.clone())));
         let (tx, rx) = mpsc::unbounded_channel();
+        let (controls, controls_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(false);
         // The new process waits until the ones it replaces are confirmed
@@ -572,10 +772,12 @@ impl Engine {
         sessions.retiring.retain(|_, d| !*d.borrow());
         let actor = Actor::new(
             id.to_owned(),
-            psid.clone(),
+            psid,
             ctx.clone(),
             state.clone(),
             previous,
+            binding.fork_from,
+            controls_rx,
         );
         let span = tracing::info_span!("session", session_id = %id);
         self.inner.handle.spawn(tracing::Instrument::instrument(
@@ -586,10 +788,10 @@ impl Engine {
             id.to_owned(),
             Entry {
                 tx,
+                controls,
                 state,
                 stop: stop_tx,
                 done: done_rx,
-                psid,
                 workdir: None,
             },
         );
@@ -601,11 +803,16 @@ impl Engine {
     /// an allowed directory (the conversation lives there), else the
     /// engine's default.
     fn fallback_workdir(&self, id: &str) -> Result<PathBuf> {
-        let psid = provider_session_id(&self.inner.ctx.opts.namespace, id);
-        if let Some(dir) = self.inner.ctx.markers.get(&psid) {
-            if dir.is_dir() {
-                if let Ok(dir) = self.workdir(&dir) {
-                    return Ok(dir);
+        let ctx = &self.inner.ctx;
+        let binding = ctx.markers.current(&ctx.opts.namespace, id);
+        // A fork not started yet lives where the conversation it copies does.
+        let lives = std::iter::once(binding.psid).chain(binding.fork_from);
+        for psid in lives {
+            if let Some(dir) = ctx.markers.get(&psid) {
+                if dir.is_dir() {
+                    if let Ok(dir) = self.workdir(&dir) {
+                        return Ok(dir);
+                    }
                 }
             }
         }

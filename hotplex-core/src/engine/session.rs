@@ -34,22 +34,20 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout_at;
 
 use super::budget::{Admit, EventBudget};
+use super::host::{self, Answered, HostCalls, Routed, Scene};
 use super::lines::{LineReader, RawLine};
 use super::marker::MarkerStore;
 use super::state::{State, StopReason};
-use crate::contract::telemetry::{
-    ExitReason, KillStage, LifecycleRecord, StartMode, TurnOutcome, WafSource,
-};
-use crate::contract::{EngineOptions, Event, Permission, SessionStatus, ToolRequest, Turn};
+use crate::contract::telemetry::{ExitReason, KillStage, LifecycleRecord, StartMode, TurnOutcome};
+use crate::contract::{EngineOptions, Event, ImageInput, SessionOptions, SessionStatus, Turn};
 use crate::proc::{ChildStdin, ChildStdout, Contained, KillReport, LadderStage, SpawnOptions};
 use crate::protocol::tracker::TurnTracker;
 use crate::protocol::{self, looks_like_result, CliRequest, Line};
 use crate::telemetry::Telemetry;
-use crate::verdict::Verdict;
 use crate::waf::Detector;
 use crate::{Error, Result};
 use tracing::Instrument;
@@ -68,9 +66,72 @@ pub(crate) enum TurnMsg {
     Done(Result<Turn>),
 }
 
+/// What a session's queue holds, run in order.
+pub(crate) enum Job {
+    /// A turn.
+    Turn(Box<TurnCmd>),
+    /// Start a new conversation (`reset_session`): the process stops and
+    /// the next turn starts fresh under `psid`.
+    Reset {
+        psid: String,
+        forget_transcript: bool,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A live control for a session's agent, answered on `tx`.
+pub(crate) struct ControlCmd {
+    pub control: Control,
+    pub tx: oneshot::Sender<Result<Value>>,
+}
+
+/// The live controls.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Control {
+    /// Stop the running turn (answers whether one was running).
+    Interrupt,
+    /// Switch the model (`None`: the default).
+    SetModel(Option<String>),
+    /// Switch the permission mode.
+    SetPermissionMode(String),
+    /// How full the context window is (`get_context_usage`).
+    ContextUsage,
+    /// The MCP servers' states (`mcp_status`).
+    McpStatus,
+}
+
+impl Control {
+    /// The request's body on the wire.
+    fn body(&self) -> Value {
+        match self {
+            Control::Interrupt => serde_json::json!({"subtype": "interrupt"}),
+            Control::SetModel(m) => serde_json::json!({"subtype": "set_model", "model": m}),
+            Control::SetPermissionMode(m) => {
+                serde_json::json!({"subtype": "set_permission_mode", "mode": m})
+            }
+            Control::ContextUsage => serde_json::json!({"subtype": "get_context_usage"}),
+            Control::McpStatus => serde_json::json!({"subtype": "mcp_status"}),
+        }
+    }
+
+    /// Applies the control to session options (those that change them),
+    /// so a restart keeps it.
+    fn apply(&self, o: &mut SessionOptions) {
+        match self {
+            Control::SetModel(m) => o.model.clone_from(m),
+            Control::SetPermissionMode(m) => o.permission_mode = Some(m.clone()),
+            _ => {}
+        }
+    }
+}
+
 /// A queued turn.
 pub(crate) struct TurnCmd {
     pub prompt: String,
+    /// Images sent before the prompt's text.
+    pub images: Vec<ImageInput>,
+    /// The session's options from this turn on, if the turn gives them.
+    pub session: Option<SessionOptions>,
     pub workdir: PathBuf,
     pub timeout: Duration,
     pub queued_at: Instant,
@@ -111,6 +172,11 @@ struct Live {
     /// then on a turn's output starts at the echo of its own message, and
     /// whatever comes before it belongs to no turn.
     echoes: bool,
+    /// The session options this process runs with (live controls
+    /// included): others restart it.
+    started_with: SessionOptions,
+    /// Started as a fork: the conversation's new id comes with `init`.
+    forking: bool,
 }
 
 /// What woke a turn's read loop.
@@ -119,6 +185,10 @@ enum Wake {
     CallerGone,
     Timer,
     Line(std::io::Result<Option<RawLine>>),
+    /// A host call answered an agent request.
+    Host(Option<Answered>),
+    /// A live control arrived.
+    Control(Option<ControlCmd>),
 }
 
 /// How a turn's read loop ended badly.
@@ -154,6 +224,16 @@ pub(crate) struct Actor {
     sent: std::collections::VecDeque<String>,
     /// The current turn's caller went away (its outcome is `cancelled`).
     cancelled: bool,
+    /// Host calls answering agent requests.
+    calls: HostCalls,
+    /// Live controls sent to the agent, by request id, until it answers.
+    awaiting: std::collections::HashMap<String, ControlCmd>,
+    /// The session's options (the latest a turn gave, with live controls).
+    session: SessionOptions,
+    /// The conversation this session forks at its next start.
+    fork_from: Option<String>,
+    /// Live controls from the engine.
+    controls: mpsc::UnboundedReceiver<ControlCmd>,
 }
 
 impl Actor {
@@ -163,6 +243,8 @@ impl Actor {
         ctx: Arc<SessionCtx>,
         state: Arc<Mutex<State>>,
         previous: Vec<watch::Receiver<bool>>,
+        fork_from: Option<String>,
+        controls: mpsc::UnboundedReceiver<ControlCmd>,
     ) -> Actor {
         Actor {
             id,
@@ -175,6 +257,11 @@ impl Actor {
             msg_seq: 0,
             sent: std::collections::VecDeque::new(),
             cancelled: false,
+            calls: HostCalls::default(),
+            awaiting: std::collections::HashMap::new(),
+            session: SessionOptions::default(),
+            fork_from,
+            controls,
         }
     }
 
@@ -182,7 +269,7 @@ impl Actor {
     /// process (confirmed empty tree), fails queued turns and sets `done`.
     pub(crate) async fn run(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<TurnCmd>,
+        mut rx: mpsc::UnboundedReceiver<Job>,
         mut stop: watch::Receiver<bool>,
         done: watch::Sender<bool>,
     ) {
@@ -196,10 +283,25 @@ impl Actor {
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.run_turn(cmd, &mut stop).await,
+                job = rx.recv() => match job {
+                    Some(Job::Turn(cmd)) => self.run_turn(*cmd, &mut stop).await,
+                    Some(Job::Reset { psid, forget_transcript, done }) => {
+                        self.reset(psid, forget_transcript).await;
+                        let _ = done.send(());
+                    }
                     None => break,
                 },
+                ctl = self.controls.recv() => {
+                    if let Some(ctl) = ctl {
+                        self.control(ctl, false).await;
+                    }
+                }
+                a = self.calls.next(), if !self.calls.is_empty() => {
+                    if let Some(a) = a {
+                        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+                        let _ = self.write(&a.line, deadline).await;
+                    }
+                }
                 line = idle_read(&mut self.live) => match line {
                     Some(line) => {
                         self.state.lock().last_active = Instant::now();
@@ -215,11 +317,136 @@ impl Actor {
         self.kill(reason.map_or(ExitReason::Closed, StopReason::exit_reason))
             .await;
         rx.close();
-        while let Ok(cmd) = rx.try_recv() {
-            self.turn_ended(TurnOutcome::Interrupted, None, None);
-            let _ = cmd.tx.send(TurnMsg::Done(Err(stopped_error(reason))));
+        while let Ok(job) = rx.try_recv() {
+            match job {
+                Job::Turn(cmd) => {
+                    self.turn_ended(TurnOutcome::Interrupted, None, None);
+                    let _ = cmd.tx.send(TurnMsg::Done(Err(stopped_error(reason))));
+                }
+                Job::Reset { done, .. } => {
+                    let _ = done.send(());
+                }
+            }
+        }
+        self.controls.close();
+        while let Ok(ctl) = self.controls.try_recv() {
+            let _ = ctl.tx.send(Err(stopped_error(reason)));
         }
         let _ = done.send(true);
+    }
+
+    /// Starts a new conversation under `psid` (see [`Job::Reset`]).
+    async fn reset(&mut self, psid: String, forget_transcript: bool) {
+        if self.live.is_some() {
+            self.kill(ExitReason::Stopped).await;
+        }
+        let old = std::mem::replace(&mut self.psid, psid);
+        if forget_transcript {
+            if let Some(workdir) = self.ctx.markers.get(&old) {
+                let config = self.config_dir();
+                super::marker::remove_transcript(config.as_deref(), &workdir, &old);
+            }
+        }
+        self.ctx.markers.delete(&old);
+        self.fork_from = None;
+        self.state.lock().psid.clone_from(&self.psid);
+    }
+
+    /// The agent's configuration directory, if hotplex knows it: the
+    /// session's `config_dir`, else `CLAUDE_CONFIG_DIR` of the engine's
+    /// `env`, else `$HOME/.claude` of the agent's environment.
+    fn config_dir(&self) -> Option<PathBuf> {
+        if let Some(d) = &self.session.config_dir {
+            return Some(d.clone());
+        }
+        let env = |k: &str| {
+            self.session.env.get(k).cloned().or_else(|| {
+                self.ctx
+                    .opts
+                    .env
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        if let Some(d) = env("CLAUDE_CONFIG_DIR") {
+            return Some(PathBuf::from(d));
+        }
+        env("HOME")
+            .or_else(|| std::env::var("HOME").ok())
+            .map(|h| PathBuf::from(h).join(".claude"))
+    }
+
+    /// Handles a live control: sent to the agent when it runs, else
+    /// answered here (options are kept for the next start).
+    async fn control(&mut self, ctl: ControlCmd, in_turn: bool) {
+        if ctl.tx.is_closed() {
+            return;
+        }
+        if ctl.control == Control::Interrupt && !in_turn {
+            let _ = ctl.tx.send(Ok(Value::Bool(false)));
+            return;
+        }
+        if self.live.is_none() {
+            let answer = match &ctl.control {
+                Control::SetModel(_) | Control::SetPermissionMode(_) => {
+                    ctl.control.apply(&mut self.session);
+                    Ok(Value::Null)
+                }
+                _ => Err(Error::SessionDead(
+                    "no agent process is running for this session (it starts with the next turn)"
+                        .into(),
+                )),
+            };
+            let _ = ctl.tx.send(answer);
+            return;
+        }
+        self.req_seq += 1;
+        let request_id = format!("hotplex-ctl-{}", self.req_seq);
+        let line = protocol::control_request(&request_id, ctl.control.body());
+        let deadline = tokio::time::Instant::now() + self.ctx.opts.control_timeout;
+        if let Err(e) = self.write(&line, deadline).await {
+            let _ = ctl.tx.send(Err(e));
+            return;
+        }
+        // Controls whose callers gave up (timed out) are forgotten.
+        self.awaiting.retain(|_, c| !c.tx.is_closed());
+        self.awaiting.insert(request_id, ctl);
+    }
+
+    /// The agent answered a live control.
+    fn answered(
+        &mut self,
+        request_id: &str,
+        subtype: &str,
+        error: Option<String>,
+        response: Value,
+    ) {
+        let Some(ctl) = self.awaiting.remove(request_id) else {
+            return;
+        };
+        let answer = if subtype == "success" {
+            ctl.control.apply(&mut self.session);
+            if let Some(l) = self.live.as_mut() {
+                ctl.control.apply(&mut l.started_with);
+            }
+            Ok(match ctl.control {
+                Control::Interrupt => Value::Bool(true),
+                _ => response,
+            })
+        } else {
+            let why = error.unwrap_or_else(|| "no reason given".into());
+            let lower = why.to_ascii_lowercase();
+            Err(
+                if lower.contains("unsupported") || lower.contains("unknown") {
+                    Error::Unsupported(format!("{}: {why}", ctl.control.body()["subtype"]))
+                } else {
+                    Error::ControlFailed(why)
+                },
+            )
+        };
+        let _ = ctl.tx.send(answer);
     }
 
     async fn run_turn(&mut self, cmd: TurnCmd, stop: &mut watch::Receiver<bool>) {
@@ -266,9 +493,18 @@ impl Actor {
             self.cancelled = true;
             return Err(Error::TurnTimeout("cancelled before it started".into()));
         }
-        if self.live.as_ref().is_some_and(|l| l.workdir != cmd.workdir) {
-            // The CLI's project (transcripts, settings) follows its cwd: a
-            // new workdir needs a new process, never a silent mismatch.
+        if let Some(s) = &cmd.session {
+            self.session = s.clone();
+        }
+        if self
+            .live
+            .as_ref()
+            .is_some_and(|l| l.workdir != cmd.workdir || l.started_with != self.session)
+        {
+            // The CLI's project (transcripts, settings) follows its cwd, and
+            // its options are its command line: a new workdir or new options
+            // need a new process (resuming the conversation), never a silent
+            // mismatch.
             self.kill(ExitReason::Stopped).await;
         }
         // A cold start picks resume or fresh from the marker; if the CLI
@@ -300,6 +536,7 @@ impl Actor {
                 Err(Fail::Unconfirmed(msg)) if cold && first_failure.is_none() => {
                     let what = if resumed {
                         self.ctx.markers.delete(&self.psid);
+                        self.fork_from = None;
                         "resume failed, starting a fresh session"
                     } else {
                         "fresh start refused, resuming the session"
@@ -332,10 +569,20 @@ impl Actor {
             .await
             .map_err(|_| Error::StartFailed("timed out waiting for a cold-start slot".into()))?
             .map_err(|_| Error::Closed)?;
-        let resume =
-            resume.unwrap_or_else(|| self.ctx.markers.get(&self.psid).as_deref() == Some(workdir));
+        let own = self.ctx.markers.get(&self.psid);
+        // A fork starts from its source's transcript until its own exists.
+        let fork = match (&self.fork_from, &own, resume) {
+            (Some(from), None, None | Some(true)) => Some(from.clone()),
+            _ => None,
+        };
+        let resume = fork.is_some() || resume.unwrap_or_else(|| own.as_deref() == Some(workdir));
+        let start = match &fork {
+            Some(from) => Start::Fork(from),
+            None if resume => Start::Resume,
+            None => Start::Fresh,
+        };
         let mut spawn = SpawnOptions::new(&opts.binary)
-            .args(claude_args(opts, &self.psid, resume))
+            .args(claude_args(opts, &self.session, &self.psid, start))
             .cwd(workdir)
             .grace(opts.kill_grace.0, opts.kill_grace.1)
             .containment(opts.containment);
@@ -344,6 +591,12 @@ impl Actor {
         }
         for (k, v) in &opts.env {
             spawn = spawn.env(k, v);
+        }
+        for (k, v) in &self.session.env {
+            spawn = spawn.env(k, v);
+        }
+        if let Some(dir) = &self.session.config_dir {
+            spawn = spawn.env("CLAUDE_CONFIG_DIR", dir.as_os_str());
         }
         if let Some(dir) = &opts.state_dir {
             spawn = spawn.state_dir(dir.join("proc"));
@@ -419,11 +672,25 @@ impl Actor {
             cost_seen: 0.0,
             spawned_at,
             echoes: false,
+            started_with: self.session.clone(),
+            forking: fork.is_some(),
         });
-        // Register the PreToolUse hook before the first turn; the CLI
-        // answers with a control_response (ignored) and reads on.
+        // Register the hooks (the WAF's PreToolUse first, then the host's)
+        // before the first turn; the CLI answers with a control_response
+        // (ignored) and reads on.
         self.req_seq += 1;
-        let init = protocol::initialize_with_tool_hook(&format!("hotplex-init-{}", self.req_seq));
+        let hooks: Vec<protocol::HookRegistration<'_>> = opts
+            .hooks
+            .iter()
+            .map(|h| protocol::HookRegistration {
+                event: &h.event,
+                matcher: h.matcher.as_deref(),
+                callback_id: &h.id,
+                timeout_secs: Some(h.timeout_secs()),
+            })
+            .collect();
+        let init =
+            protocol::initialize_with_hooks(&format!("hotplex-init-{}", self.req_seq), &hooks);
         let _ = self.write(&init, deadline).await;
         Ok(())
     }
@@ -477,7 +744,14 @@ impl Actor {
         let mut echoed_as: Option<String> = None;
 
         let uuid = self.next_message_uuid();
-        let msg = protocol::user_message_with_uuid(&cmd.prompt, &uuid);
+        let msg = protocol::user_message_with_content(
+            &cmd.prompt,
+            &cmd.images
+                .iter()
+                .map(|i| (i.media_type.as_str(), i.data.as_str()))
+                .collect::<Vec<_>>(),
+            &uuid,
+        );
         if self.write(&msg, deadline).await.is_err() {
             // A dead pipe shows up as EOF below, with the exit status.
         }
@@ -492,10 +766,41 @@ impl Actor {
                 _ = stop.changed() => Wake::Stop,
                 _ = cmd.tx.closed(), if !caller_gone => Wake::CallerGone,
                 _ = tokio::time::sleep_until(wake) => Wake::Timer,
+                a = self.calls.next(), if !self.calls.is_empty() => Wake::Host(a),
+                c = self.controls.recv() => Wake::Control(c),
                 line = live.lines.next() => Wake::Line(line),
             };
             let line = match woke {
                 Wake::Line(line) => line,
+                Wake::Host(None) | Wake::Control(None) => continue,
+                Wake::Host(Some(a)) => {
+                    let _ = self.write(&a.line, deadline.max(wake)).await;
+                    let mut out = Vec::new();
+                    if let Some(v) = a.blocked {
+                        self.state.lock().stats.tools_denied += 1;
+                        out.push(tracker.danger_block(v));
+                    }
+                    if let Some(message) = a.note {
+                        out.push(Event::Error { message });
+                    }
+                    self.emit(cmd, out, &mut budget, &mut first_delta, &mut events);
+                    continue;
+                }
+                Wake::Control(Some(ctl)) => {
+                    if ctl.control == Control::Interrupt {
+                        let running = interrupting.is_none();
+                        if running {
+                            let e = Error::TurnTimeout("interrupted by the host".into());
+                            interrupting =
+                                Some((e, tokio::time::Instant::now() + opts.interrupt_grace));
+                            self.send_interrupt().await;
+                        }
+                        let _ = ctl.tx.send(Ok(Value::Bool(running)));
+                    } else {
+                        self.control(ctl, true).await;
+                    }
+                    continue;
+                }
                 Wake::Stop => {
                     let reason = self.state.lock().stop_reason();
                     self.kill(reason.map_or(ExitReason::Closed, StopReason::exit_reason))
@@ -654,85 +959,57 @@ impl Actor {
                     (tracker.push(&l), Some(l))
                 }
             };
-            match &parsed {
+            let parsed = match parsed {
                 Some(Line::ControlRequest {
                     request_id,
-                    request: CliRequest::CanUseTool { tool_name, input },
+                    request,
                 }) => {
-                    let (answer, block) = if interrupting.is_some() {
-                        (
-                            protocol::deny_tool(request_id, "the turn was interrupted"),
-                            None,
-                        )
-                    } else {
-                        self.decide(request_id, tool_name, input, &cmd.workdir)
+                    let scene = Scene {
+                        in_turn: true,
+                        interrupting: interrupting.is_some(),
+                        workdir: &cmd.workdir,
+                        host_timeout: cmd.timeout,
                     };
-                    if let Some(v) = block {
-                        self.state.lock().stats.tools_denied += 1;
-                        out.push(tracker.danger_block(v));
-                    }
-                    let _ = self.write(&answer, deadline.max(wake)).await;
-                }
-                Some(Line::ControlRequest {
-                    request_id,
-                    request:
-                        CliRequest::HookCallback {
-                            event,
-                            tool_name,
-                            tool_input,
-                            ..
-                        },
-                }) => {
-                    // The PreToolUse hook sees every tool call, including
-                    // those the CLI would run without asking permission.
-                    let verdict = match tool_name {
-                        Some(name) if event == "PreToolUse" && interrupting.is_none() => {
-                            Some((name, self.screen(name, tool_input, &cmd.workdir)))
-                        }
-                        _ => None,
-                    };
-                    let answer = match verdict {
-                        _ if interrupting.is_some() => {
-                            protocol::hook_deny(request_id, "the turn was interrupted")
-                        }
-                        Some((name, v)) if v.blocked => {
-                            let answer = protocol::hook_deny(request_id, &block_reason(name, &v));
+                    let routed = host::route(
+                        &ctx,
+                        &mut self.calls,
+                        &self.id,
+                        &request_id,
+                        request,
+                        &scene,
+                    );
+                    if let Routed::Now(a) = routed {
+                        if let Some(v) = a.blocked {
                             self.state.lock().stats.tools_denied += 1;
                             out.push(tracker.danger_block(v));
-                            answer
                         }
-                        _ => protocol::hook_continue(request_id),
-                    };
-                    let _ = self.write(&answer, deadline.max(wake)).await;
+                        let _ = self.write(&a.line, deadline.max(wake)).await;
+                    }
+                    None
                 }
-                Some(Line::ControlRequest {
+                Some(Line::ControlResponse {
                     request_id,
-                    request: CliRequest::Other { subtype, .. },
+                    subtype,
+                    error,
+                    response,
                 }) => {
-                    let answer = protocol::control_error(
-                        request_id,
-                        &format!("hotplex does not handle {subtype} requests"),
-                    );
-                    let _ = self.write(&answer, deadline.max(wake)).await;
+                    self.answered(&request_id, &subtype, error, response);
+                    None
                 }
-                _ => {}
-            }
-            for e in out {
-                let e = match budget.admit(&e) {
-                    Admit::Keep => e,
-                    Admit::Drop => continue,
-                    Admit::Note(note) => note,
-                };
-                if first_delta.is_none()
-                    && matches!(e, Event::AnswerDelta { .. } | Event::ThinkingDelta { .. })
-                {
-                    let t = cmd.queued_at.elapsed();
-                    first_delta = Some(t);
-                    self.ctx.telemetry.metrics.first_delta(t.as_secs_f64());
+                Some(Line::ControlCancel { request_id }) => {
+                    self.calls.cancel(&request_id);
+                    None
                 }
-                let _ = cmd.tx.send(TurnMsg::Event(e.clone()));
-                events.push(e);
-            }
+                Some(Line::Init {
+                    session_id: Some(sid),
+                    ..
+                }) => {
+                    self.learn_fork(&sid);
+                    None
+                }
+                other => other,
+            };
+            self.emit(cmd, out, &mut budget, &mut first_delta, &mut events);
             if let Some(Line::Result(r)) = parsed {
                 if let Some((e, _)) = interrupting {
                     return Err(Fail::Error(e));
@@ -768,9 +1045,56 @@ impl Actor {
                     events,
                     pid,
                     provider_session_id: self.psid.clone(),
+                    structured_output: r.structured_output,
                 });
             }
         }
+    }
+
+    /// Sends a turn's new events to its caller and keeps them, within the
+    /// turn's event budget.
+    fn emit(
+        &self,
+        cmd: &TurnCmd,
+        out: Vec<Event>,
+        budget: &mut EventBudget,
+        first_delta: &mut Option<Duration>,
+        events: &mut Vec<Event>,
+    ) {
+        for e in out {
+            let e = match budget.admit(&e) {
+                Admit::Keep => e,
+                Admit::Drop => continue,
+                Admit::Note(note) => note,
+            };
+            if first_delta.is_none()
+                && matches!(e, Event::AnswerDelta { .. } | Event::ThinkingDelta { .. })
+            {
+                let t = cmd.queued_at.elapsed();
+                *first_delta = Some(t);
+                self.ctx.telemetry.metrics.first_delta(t.as_secs_f64());
+            }
+            let _ = cmd.tx.send(TurnMsg::Event(e.clone()));
+            events.push(e);
+        }
+    }
+
+    /// A forked process reported its conversation's new id: the session
+    /// continues under it from now on.
+    fn learn_fork(&mut self, sid: &str) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        if !live.forking || sid == self.psid {
+            return;
+        }
+        live.forking = false;
+        self.psid = sid.to_owned();
+        self.fork_from = None;
+        self.ctx
+            .markers
+            .bind(&self.ctx.opts.namespace, &self.id, &self.psid, None);
+        self.state.lock().psid.clone_from(&self.psid);
     }
 
     /// A fresh `uuid` for the next user message: unique per session and
@@ -814,21 +1138,55 @@ impl Actor {
     /// Drops output that belongs to no turn, counting what a turn would
     /// have used; a control request still gets its answer (a refusal), so
     /// the agent never waits on it.
+    ///
+    /// The control protocol is not tied to turns: answers to live controls
+    /// are taken, cancels honoured, and the host's MCP servers served
+    /// whenever the agent asks; tool permissions and hooks outside a turn
+    /// are refused (see [`host::route`]).
     async fn stray(&mut self, line: Line, deadline: tokio::time::Instant) {
-        let answer = match &line {
+        match line {
             Line::ControlRequest {
                 request_id,
                 request,
-            } => Some(protocol::refuse(request_id, request, "no turn is running")),
-            _ => None,
-        };
-        match line {
+            } => {
+                if !matches!(request, CliRequest::McpMessage { .. }) {
+                    self.stray_line();
+                }
+                let workdir = match self.live.as_ref() {
+                    Some(l) => l.workdir.clone(),
+                    None => return,
+                };
+                let scene = Scene {
+                    in_turn: false,
+                    interrupting: false,
+                    workdir: &workdir,
+                    host_timeout: self.ctx.opts.turn_timeout,
+                };
+                let ctx = self.ctx.clone();
+                let routed = host::route(
+                    &ctx,
+                    &mut self.calls,
+                    &self.id,
+                    &request_id,
+                    request,
+                    &scene,
+                );
+                if let Routed::Now(a) = routed {
+                    let _ = self.write(&a.line, deadline).await;
+                }
+            }
+            Line::ControlResponse {
+                request_id,
+                subtype,
+                error,
+                response,
+            } => self.answered(&request_id, &subtype, error, response),
+            Line::ControlCancel { request_id } => {
+                self.calls.cancel(&request_id);
+            }
             // Neither output of a turn nor a risk: not counted.
-            Line::Other { .. } | Line::ControlResponse { .. } | Line::Init { .. } => {}
+            Line::Other { .. } | Line::Init { .. } => {}
             _ => self.stray_line(),
-        }
-        if let Some(a) = answer {
-            let _ = self.write(&a, deadline).await;
         }
     }
 
@@ -845,63 +1203,6 @@ impl Actor {
                 Err(_) => {}
             },
         }
-    }
-
-    /// The WAF's verdict on a tool call, its paths judged in the workdir.
-    fn screen(&self, tool_name: &str, input: &Value, workdir: &Path) -> Verdict {
-        let t0 = Instant::now();
-        let v = self
-            .ctx
-            .detector
-            .check_tool_value(tool_name, &absolute_paths(input, workdir));
-        let tel = &self.ctx.telemetry;
-        tel.metrics
-            .waf_checked(WafSource::Tool, &v, t0.elapsed().as_secs_f64());
-        tel.record(|| super::waf_record(&self.id, WafSource::Tool, &v));
-        if v.blocked {
-            tracing::warn!(tool = tool_name, rule = ?v.rule_id, "tool call blocked by the WAF");
-        }
-        v
-    }
-
-    /// The WAF's answer to a tool request, then the host's handler.
-    fn decide(
-        &self,
-        request_id: &str,
-        tool_name: &str,
-        input: &Value,
-        workdir: &Path,
-    ) -> (String, Option<Verdict>) {
-        let verdict = self.screen(tool_name, input, workdir);
-        if verdict.blocked {
-            let why = block_reason(tool_name, &verdict);
-            return (protocol::deny_tool(request_id, &why), Some(verdict));
-        }
-        if let Some(handler) = &self.ctx.opts.permission_handler {
-            let req = ToolRequest {
-                session_id: &self.id,
-                tool_name,
-                input,
-                verdict: &verdict,
-            };
-            // A panicking handler denies: losing the check must not allow.
-            let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&req)))
-                .unwrap_or_else(|_| Permission::failed("the handler panicked"));
-            match decision {
-                Permission::Deny(why) => return (protocol::deny_tool(request_id, &why), None),
-                Permission::AllowWithInput(new_input) => {
-                    // The host rewrote the call: what runs is screened too.
-                    let verdict = self.screen(tool_name, &new_input, workdir);
-                    if verdict.blocked {
-                        let why = block_reason(tool_name, &verdict);
-                        return (protocol::deny_tool(request_id, &why), Some(verdict));
-                    }
-                    return (protocol::allow_tool(request_id, &new_input), None);
-                }
-                Permission::Allow => {}
-            }
-        }
-        (protocol::allow_tool(request_id, input), None)
     }
 
     fn confirm(&mut self) {
@@ -1096,7 +1397,13 @@ impl Actor {
         tracing::info!(outcome = outcome.as_str(), duration_ms, "turn ended");
     }
 
-    fn mark_dead(&self) {
+    fn mark_dead(&mut self) {
+        // Live controls in flight will not be answered by this process.
+        for (_, ctl) in self.awaiting.drain() {
+            let _ = ctl.tx.send(Err(Error::SessionDead(
+                "the agent process ended before answering".into(),
+            )));
+        }
         let mut st = self.state.lock();
         st.pid = None;
         if st.status != SessionStatus::Busy {
@@ -1165,15 +1472,6 @@ impl StderrLog {
     }
 }
 
-/// What the model is told when the WAF blocks a tool call.
-fn block_reason(tool_name: &str, v: &Verdict) -> String {
-    format!(
-        "hotplex WAF blocked this {tool_name} call ({}): {}",
-        v.level.as_str(),
-        v.reason
-    )
-}
-
 /// Reads one line while no turn runs: `None` at EOF (the agent died).
 /// Pending forever when there is no process.
 async fn idle_read(live: &mut Option<Live>) -> Option<RawLine> {
@@ -1203,8 +1501,20 @@ fn stopped_error(reason: Option<StopReason>) -> Error {
     }
 }
 
-/// The CLI's arguments for one process.
-fn claude_args(o: &EngineOptions, psid: &str, resume: bool) -> Vec<String> {
+/// How a process takes up its conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start<'a> {
+    /// A new conversation under the session's provider id.
+    Fresh,
+    /// The session's own conversation.
+    Resume,
+    /// A copy of conversation `from` under a new id (`--fork-session`).
+    Fork(&'a str),
+}
+
+/// The CLI's arguments for one process: the engine's options, overridden
+/// by the session's (see [`SessionOptions`]).
+fn claude_args(o: &EngineOptions, s: &SessionOptions, psid: &str, start: Start<'_>) -> Vec<String> {
     let mut a: Vec<String> = [
         "--print",
         "--input-format",
@@ -1223,47 +1533,86 @@ fn claude_args(o: &EngineOptions, psid: &str, resume: bool) -> Vec<String> {
     if o.partial_messages {
         a.push("--include-partial-messages".into());
     }
-    a.push(if resume { "--resume" } else { "--session-id" }.into());
-    a.push(psid.into());
-    let mut opt = |flag: &str, v: &Option<String>| {
+    match start {
+        Start::Fresh => a.extend(["--session-id".into(), psid.into()]),
+        Start::Resume => a.extend(["--resume".into(), psid.into()]),
+        Start::Fork(from) => a.extend(["--resume".into(), from.into(), "--fork-session".into()]),
+    }
+    let mut opt = |flag: &str, v: Option<String>| {
         if let Some(v) = v {
             a.push(flag.into());
-            a.push(v.clone());
+            a.push(v);
         }
     };
-    opt("--permission-mode", &o.permission_mode);
-    opt("--append-system-prompt", &o.system_prompt);
-    opt("--model", &o.model);
-    if !o.allowed_tools.is_empty() {
-        a.push("--allowed-tools".into());
-        a.push(o.allowed_tools.join(","));
+    let either = |s: &Option<String>, o: &Option<String>| s.clone().or_else(|| o.clone());
+    opt(
+        "--permission-mode",
+        either(&s.permission_mode, &o.permission_mode),
+    );
+    opt("--system-prompt", s.system_prompt.clone());
+    opt(
+        "--append-system-prompt",
+        either(&s.append_system_prompt, &o.system_prompt),
+    );
+    opt("--model", either(&s.model, &o.model));
+    let list = |s: &Option<Vec<String>>, o: &Vec<String>| {
+        let l = s.as_ref().unwrap_or(o);
+        (!l.is_empty()).then(|| l.join(","))
+    };
+    opt("--allowed-tools", list(&s.allowed_tools, &o.allowed_tools));
+    opt(
+        "--disallowed-tools",
+        list(&s.disallowed_tools, &o.disallowed_tools),
+    );
+    opt("--max-turns", s.max_turns.map(|n| n.to_string()));
+    opt("--max-budget-usd", s.max_budget_usd.map(|b| b.to_string()));
+    opt(
+        "--json-schema",
+        s.json_schema.as_ref().map(Value::to_string),
+    );
+    opt("--fallback-model", s.fallback_model.clone());
+    opt("--effort", s.effort.clone());
+    opt("--agents", s.agents.as_ref().map(Value::to_string));
+    opt(
+        "--settings",
+        s.settings.as_ref().map(|v| match v {
+            Value::String(path) => path.clone(),
+            other => other.to_string(),
+        }),
+    );
+    opt("--mcp-config", mcp_config(o, s));
+    for d in &s.add_dirs {
+        opt("--add-dir", Some(d.to_string_lossy().into_owned()));
     }
-    if !o.disallowed_tools.is_empty() {
-        a.push("--disallowed-tools".into());
-        a.push(o.disallowed_tools.join(","));
+    for d in &s.plugin_dirs {
+        opt("--plugin-dir", Some(d.to_string_lossy().into_owned()));
+    }
+    // `=` binds an empty list to the flag (two tokens would not).
+    if let Some(sources) = &s.setting_sources {
+        a.push(format!("--setting-sources={}", sources.join(",")));
     }
     a.extend(o.args.iter().cloned());
     a
 }
 
-/// File tools name paths relative to the agent's cwd; the WAF must judge
-/// them there, not in the host's cwd.
-fn absolute_paths(input: &Value, workdir: &Path) -> Value {
-    let mut v = input.clone();
-    if let Some(obj) = v.as_object_mut() {
-        for key in ["file_path", "notebook_path", "path"] {
-            if let Some(Value::String(p)) = obj.get(key) {
-                if !p.is_empty() && Path::new(p).is_relative() {
-                    let abs: PathBuf = workdir.join(p);
-                    obj.insert(
-                        key.into(),
-                        Value::String(abs.to_string_lossy().into_owned()),
-                    );
-                }
-            }
-        }
+/// The `--mcp-config` value: the session's external servers plus the
+/// engine's host-tool servers (`{"type": "sdk"}`: the CLI reaches them
+/// through `mcp_message` requests); `None` when there are none.
+fn mcp_config(o: &EngineOptions, s: &SessionOptions) -> Option<String> {
+    let mut servers = s
+        .mcp_config
+        .as_ref()
+        .and_then(|c| c.get("mcpServers"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for t in &o.tools {
+        servers.insert(
+            t.name.clone(),
+            serde_json::json!({"type": "sdk", "name": t.name}),
+        );
     }
-    v
+    (!servers.is_empty()).then(|| serde_json::json!({"mcpServers": servers}).to_string())
 }
 
 #[cfg(test)]
@@ -1278,7 +1627,8 @@ mod tests {
             args: vec!["--x".into()],
             ..EngineOptions::default()
         };
-        let fresh = claude_args(&o, "p", false);
+        let none = SessionOptions::default();
+        let fresh = claude_args(&o, &none, "p", Start::Fresh);
         assert!(fresh.windows(2).any(|w| w == ["--session-id", "p"]));
         assert!(fresh
             .windows(2)
@@ -1287,15 +1637,51 @@ mod tests {
             .windows(2)
             .any(|w| w == ["--allowed-tools", "Bash,Read"]));
         assert_eq!(fresh.last().map(String::as_str), Some("--x"));
-        let resumed = claude_args(&o, "p", true);
+        let resumed = claude_args(&o, &none, "p", Start::Resume);
         assert!(resumed.windows(2).any(|w| w == ["--resume", "p"]));
+        let forked = claude_args(&o, &none, "p", Start::Fork("q"));
+        assert!(forked
+            .windows(3)
+            .any(|w| w == ["--resume", "q", "--fork-session"]));
+        assert!(!forked.iter().any(|a| a == "p"));
     }
 
     #[test]
-    fn relative_file_paths_are_judged_in_the_workdir() {
-        let v = absolute_paths(&serde_json::json!({"file_path": "a/b"}), Path::new("/w"));
-        assert_eq!(v["file_path"], "/w/a/b");
-        let v = absolute_paths(&serde_json::json!({"file_path": "/etc/x"}), Path::new("/w"));
-        assert_eq!(v["file_path"], "/etc/x");
+    fn session_options_override_the_engines_and_become_flags() {
+        let o = EngineOptions {
+            model: Some("engine-model".into()),
+            allowed_tools: vec!["Bash".into()],
+            tools: vec![crate::contract::ToolServer {
+                name: "host".into(),
+                version: None,
+                tools: vec![],
+            }],
+            ..EngineOptions::default()
+        };
+        let s = SessionOptions {
+            model: Some("session-model".into()),
+            allowed_tools: Some(vec![]),
+            max_turns: Some(3),
+            json_schema: Some(serde_json::json!({"type": "object"})),
+            setting_sources: Some(vec![]),
+            add_dirs: vec!["/a".into(), "/b".into()],
+            mcp_config: Some(serde_json::json!({"mcpServers": {"ext": {"command": "x"}}})),
+            ..SessionOptions::default()
+        };
+        let a = claude_args(&o, &s, "p", Start::Fresh);
+        let pair = |f: &str, v: &str| a.windows(2).any(|w| w == [f, v]);
+        assert!(pair("--model", "session-model"));
+        assert!(
+            !a.iter().any(|x| x == "--allowed-tools"),
+            "an empty list clears the engine's"
+        );
+        assert!(pair("--max-turns", "3"));
+        assert!(pair("--json-schema", r#"{"type":"object"}"#));
+        assert!(pair("--add-dir", "/a") && pair("--add-dir", "/b"));
+        assert!(a.iter().any(|x| x == "--setting-sources="));
+        let i = a.iter().position(|x| x == "--mcp-config").unwrap();
+        let cfg: Value = serde_json::from_str(&a[i + 1]).unwrap();
+        assert_eq!(cfg["mcpServers"]["host"]["type"], "sdk");
+        assert_eq!(cfg["mcpServers"]["ext"]["command"], "x");
     }
 }

@@ -39,6 +39,9 @@ impl StopReason {
 /// A session's shared state, behind the engine's per-session mutex.
 #[derive(Debug)]
 pub(crate) struct State {
+    /// The conversation's provider session id (changes on reset and when a
+    /// fork learns its own).
+    pub psid: String,
     pub status: SessionStatus,
     pub pid: Option<i32>,
     pub last_active: Instant,
@@ -51,8 +54,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new() -> State {
+    pub(crate) fn new(psid: String) -> State {
         State {
+            psid,
             status: SessionStatus::Dead,
             pid: None,
             last_active: Instant::now(),

@@ -110,6 +110,8 @@ pub struct TurnResult {
     /// The `uuid` of the user message this result answers (CLI 2.1.332
     /// prints it; 2.1.197 does not).
     pub user_message_uuid: Option<String>,
+    /// The answer as the JSON value `--json-schema` asked for.
+    pub structured_output: Option<Value>,
 }
 
 /// A control request from the CLI to the host.
@@ -121,6 +123,9 @@ pub enum CliRequest {
         tool_name: String,
         /// Tool input object.
         input: Value,
+        /// The rest of the request, for the host: `permission_suggestions`,
+        /// `decision_reason`, `tool_use_id`, `blocked_path`, ...
+        context: Value,
     },
     /// A hook the host registered with [`initialize_with_tool_hook`] fired:
     /// for `PreToolUse`, before *every* tool call, including the read-only
@@ -135,8 +140,20 @@ pub enum CliRequest {
         tool_name: Option<String>,
         /// Its input object.
         tool_input: Value,
+        /// The whole hook input (`hook_event_name`, `tool_name`,
+        /// `tool_input`, `tool_response`, `session_id`, ...), for host hooks.
+        input: Value,
+        /// The tool call the hook is about, if any.
+        tool_use_id: Option<String>,
     },
-    /// Any other subtype (MCP messages, ...).
+    /// A JSON-RPC message for an in-process (`sdk`) MCP server of the host.
+    McpMessage {
+        /// The server's name in `--mcp-config`.
+        server_name: String,
+        /// The JSON-RPC message.
+        message: Value,
+    },
+    /// Any other subtype.
     Other {
         /// The request's subtype.
         subtype: String,
@@ -188,6 +205,14 @@ pub enum Line {
         subtype: String,
         /// The error message, for `error`.
         error: Option<String>,
+        /// The payload of a `success` (`{}` when there is none).
+        response: Value,
+    },
+    /// The CLI gave up on one of its requests (`control_cancel_request`):
+    /// it will not read an answer to it.
+    ControlCancel {
+        /// The CLI request it cancels.
+        request_id: String,
     },
     /// A token delta of the message being generated (`stream_event` with a
     /// `content_block_delta`, printed with `--include-partial-messages`
@@ -355,6 +380,10 @@ fn parse_value(mut v: Value, line: &str) -> Result<Line, ProtocolError> {
                     })
                     .unwrap_or_default(),
                 user_message_uuid: str_field(&v, "user_message_uuid"),
+                structured_output: v
+                    .get_mut("structured_output")
+                    .map(Value::take)
+                    .filter(|s| !s.is_null()),
                 result: take_str(&mut v, "result"),
             })
         }
@@ -364,15 +393,25 @@ fn parse_value(mut v: Value, line: &str) -> Result<Line, ProtocolError> {
             Line::ControlRequest {
                 request_id: str_field(&v, "request_id").unwrap_or_default(),
                 request: match subtype.as_str() {
-                    "can_use_tool" => CliRequest::CanUseTool {
-                        tool_name: str_field(&request, "tool_name").unwrap_or_default(),
-                        input: match request.get_mut("input").map(Value::take) {
+                    "can_use_tool" => {
+                        let input = match request.get_mut("input").map(Value::take) {
                             Some(v) if !v.is_null() => v,
                             _ => Value::Object(Map::new()),
-                        },
-                    },
+                        };
+                        let tool_name = str_field(&request, "tool_name").unwrap_or_default();
+                        if let Some(o) = request.as_object_mut() {
+                            for k in ["subtype", "tool_name", "input"] {
+                                o.remove(k);
+                            }
+                        }
+                        CliRequest::CanUseTool {
+                            tool_name,
+                            input,
+                            context: request,
+                        }
+                    }
                     "hook_callback" => {
-                        let mut input = request
+                        let input = request
                             .get_mut("input")
                             .map(Value::take)
                             .unwrap_or(Value::Null);
@@ -380,12 +419,22 @@ fn parse_value(mut v: Value, line: &str) -> Result<Line, ProtocolError> {
                             callback_id: str_field(&request, "callback_id").unwrap_or_default(),
                             event: str_field(&input, "hook_event_name").unwrap_or_default(),
                             tool_name: str_field(&input, "tool_name"),
-                            tool_input: match input.get_mut("tool_input").map(Value::take) {
-                                Some(v) if !v.is_null() => v,
+                            tool_input: match input.get("tool_input") {
+                                Some(v) if !v.is_null() => v.clone(),
                                 _ => Value::Object(Map::new()),
                             },
+                            tool_use_id: str_field(&request, "tool_use_id")
+                                .or_else(|| str_field(&input, "tool_use_id")),
+                            input,
                         }
                     }
+                    "mcp_message" => CliRequest::McpMessage {
+                        server_name: str_field(&request, "server_name").unwrap_or_default(),
+                        message: request
+                            .get_mut("message")
+                            .map(Value::take)
+                            .unwrap_or(Value::Null),
+                    },
                     _ => CliRequest::Other { subtype, request },
                 },
             }
@@ -396,8 +445,16 @@ fn parse_value(mut v: Value, line: &str) -> Result<Line, ProtocolError> {
                 request_id: str_field(&r, "request_id").unwrap_or_default(),
                 subtype: str_field(&r, "subtype").unwrap_or_default(),
                 error: str_field(&r, "error"),
+                response: r
+                    .get("response")
+                    .filter(|v| !v.is_null())
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Map::new())),
             }
         }
+        "control_cancel_request" => Line::ControlCancel {
+            request_id: str_field(&v, "request_id").unwrap_or_default(),
+        },
         "stream_event" => match stream_delta(&v) {
             Some(d) => Line::Delta(d),
             None => Line::Other { kind, value: v },
@@ -523,12 +580,65 @@ pub fn user_message_with_uuid(text: &str, uuid: &str) -> String {
     }))
 }
 
+/// Like [`user_message_with_uuid`], with images (`(media_type, base64
+/// data)`) as content blocks before the text.
+pub fn user_message_with_content(text: &str, images: &[(&str, &str)], uuid: &str) -> String {
+    if images.is_empty() {
+        return user_message_with_uuid(text, uuid);
+    }
+    let mut content: Vec<Value> = images
+        .iter()
+        .map(|(media_type, data)| {
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
+        })
+        .collect();
+    content.push(json!({"type": "text", "text": text}));
+    line(json!({
+        "type": "user",
+        "message": {"role": "user", "content": content},
+        "uuid": uuid,
+        "parent_tool_use_id": null,
+        "session_id": "",
+    }))
+}
+
 /// Allows a `can_use_tool` request, passing the input through unchanged.
 pub fn allow_tool(request_id: &str, input: &Value) -> String {
     control_response(
         request_id,
         json!({"behavior": "allow", "updatedInput": input}),
     )
+}
+
+/// Allows a `can_use_tool` request with `input`, adding the host's
+/// `updatedPermissions` (rules the CLI keeps for later calls) if any.
+pub fn allow_tool_with(request_id: &str, input: &Value, permissions: Option<&Value>) -> String {
+    let mut r = json!({"behavior": "allow", "updatedInput": input});
+    if let Some(p) = permissions {
+        r["updatedPermissions"] = p.clone();
+    }
+    control_response(request_id, r)
+}
+
+/// Denies a `can_use_tool` request and, with `interrupt`, asks the CLI to
+/// stop the turn as well.
+pub fn deny_tool_with(request_id: &str, message: &str, interrupt: bool) -> String {
+    let mut r = json!({"behavior": "deny", "message": message});
+    if interrupt {
+        r["interrupt"] = Value::Bool(true);
+    }
+    control_response(request_id, r)
+}
+
+/// A host control request (`set_model`, `get_context_usage`, ...): `body`
+/// is the `request` object with its `subtype`.
+pub fn control_request(request_id: &str, body: Value) -> String {
+    line(json!({"type": "control_request", "request_id": request_id, "request": body}))
+}
+
+/// Answers a CLI request with `response` (a hook's output, an MCP reply).
+pub fn control_success(request_id: &str, response: Value) -> String {
+    control_response(request_id, response)
 }
 
 /// Denies a `can_use_tool` request; the model sees `message` as the tool's
@@ -553,14 +663,48 @@ pub const TOOL_HOOK_ID: &str = "hotplex_waf";
 /// before each tool call, even those it would run without a permission
 /// request (read-only commands such as `ls`), so the WAF sees them all.
 /// Verified against CLI 2.1.197 (`tests/e2e/FACTS.md`).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub fn initialize_with_tool_hook(request_id: &str) -> String {
+    initialize_with_hooks(request_id, &[])
+}
+
+/// One host hook registration for [`initialize_with_hooks`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookRegistration<'a> {
+    /// The hook event (`PostToolUse`, ...).
+    pub event: &'a str,
+    /// Which tools it applies to (a tool name or `A|B` pattern); `None`: all.
+    pub matcher: Option<&'a str>,
+    /// The callback id the CLI sends back in `hook_callback`.
+    pub callback_id: &'a str,
+    /// Seconds the CLI waits for the answer.
+    pub timeout_secs: Option<f64>,
+}
+
+/// The opening handshake with hotplex's own `PreToolUse` hook (first, for
+/// every tool; see [`initialize_with_tool_hook`]) and the host's `hooks`.
+pub fn initialize_with_hooks(request_id: &str, hooks: &[HookRegistration<'_>]) -> String {
+    let mut config = Map::new();
+    config.insert(
+        "PreToolUse".into(),
+        json!([{"matcher": null, "hookCallbackIds": [TOOL_HOOK_ID]}]),
+    );
+    for h in hooks {
+        let mut m = json!({"matcher": h.matcher, "hookCallbackIds": [h.callback_id]});
+        if let Some(t) = h.timeout_secs {
+            m["timeout"] = json!(t);
+        }
+        if let Value::Array(list) = config
+            .entry(h.event.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            list.push(m);
+        }
+    }
     line(json!({
         "type": "control_request",
         "request_id": request_id,
-        "request": {
-            "subtype": "initialize",
-            "hooks": {"PreToolUse": [{"matcher": null, "hookCallbackIds": [TOOL_HOOK_ID]}]},
-        },
+        "request": {"subtype": "initialize", "hooks": config},
     }))
 }
 
@@ -597,9 +741,24 @@ pub fn initialize(request_id: &str) -> String {
 pub fn refuse(request_id: &str, request: &CliRequest, why: &str) -> String {
     match request {
         CliRequest::CanUseTool { .. } => deny_tool(request_id, why),
-        CliRequest::HookCallback { .. } => hook_deny(request_id, why),
+        CliRequest::HookCallback { event, .. } if event == "PreToolUse" => {
+            hook_deny(request_id, why)
+        }
+        CliRequest::HookCallback { .. } => hook_continue(request_id),
+        CliRequest::McpMessage { message, .. } => {
+            control_success(request_id, json!({"mcp_response": mcp_error(message, why)}))
+        }
         CliRequest::Other { .. } => control_error(request_id, why),
     }
+}
+
+/// A JSON-RPC error answering `message` (code -32603, internal error).
+pub fn mcp_error(message: &Value, why: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": message.get("id").cloned().unwrap_or(Value::Null),
+        "error": {"code": -32603, "message": why},
+    })
 }
 
 /// Refuses a control request the host does not handle, so the CLI does not
@@ -703,10 +862,40 @@ mod tests {
                 request_id: "r9".into(),
                 request: CliRequest::CanUseTool {
                     tool_name: "Bash".into(),
-                    input: json!({"command": "rm -rf /"})
+                    input: json!({"command": "rm -rf /"}),
+                    context: json!({"permission_suggestions": []}),
                 }
             }
         );
+    }
+
+    #[test]
+    fn mcp_messages_and_cancels_are_typed() {
+        let l = parse_line(r#"{"type":"control_request","request_id":"r3","request":{"subtype":"mcp_message","server_name":"host","message":{"jsonrpc":"2.0","id":1,"method":"tools/list"}}}"#).unwrap();
+        assert_eq!(
+            l,
+            Line::ControlRequest {
+                request_id: "r3".into(),
+                request: CliRequest::McpMessage {
+                    server_name: "host".into(),
+                    message: json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+                }
+            }
+        );
+        let l = parse_line(r#"{"type":"control_cancel_request","request_id":"r3"}"#).unwrap();
+        assert_eq!(
+            l,
+            Line::ControlCancel {
+                request_id: "r3".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_result_carries_its_structured_output() {
+        let l = parse_line(r#"{"type":"result","subtype":"success","is_error":false,"result":"","structured_output":{"n":1}}"#).unwrap();
+        let Line::Result(r) = l else { panic!() };
+        assert_eq!(r.structured_output, Some(json!({"n": 1})));
     }
 
     #[test]
@@ -717,7 +906,8 @@ mod tests {
             Line::ControlResponse {
                 request_id: "r2".into(),
                 subtype: "success".into(),
-                error: None
+                error: None,
+                response: json!({}),
             }
         );
     }

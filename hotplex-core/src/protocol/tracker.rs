@@ -102,7 +102,10 @@ impl TurnTracker {
             Line::User { blocks } => self.blocks(blocks, false, now, &mut out),
             Line::ControlRequest {
                 request_id,
-                request: CliRequest::CanUseTool { tool_name, input },
+                request:
+                    CliRequest::CanUseTool {
+                        tool_name, input, ..
+                    },
             } => out.push(Event::PermissionRequest {
                 request_id,
                 tool_name,

@@ -514,9 +514,9 @@ async fn tool_calls_are_screened_by_the_waf_then_the_host_handler() {
 
     let handler: PermissionHandler = Arc::new(|req| {
         if req.input["command"].as_str() == Some("make deploy") {
-            Permission::Deny("deploys need a human".into())
+            Permission::deny("deploys need a human")
         } else {
-            Permission::Allow
+            Permission::allow()
         }
     });
     let engine = Engine::new(EngineOptions {
