@@ -234,6 +234,9 @@ pub(crate) struct Actor {
     fork_from: Option<String>,
     /// Live controls from the engine.
     controls: mpsc::UnboundedReceiver<ControlCmd>,
+    /// The engine dropped its end of `controls` (then it is not polled:
+    /// a closed channel is always ready).
+    controls_closed: bool,
 }
 
 impl Actor {
@@ -262,6 +265,7 @@ impl Actor {
             session: SessionOptions::default(),
             fork_from,
             controls,
+            controls_closed: false,
         }
     }
 
@@ -291,11 +295,10 @@ impl Actor {
                     }
                     None => break,
                 },
-                ctl = self.controls.recv() => {
-                    if let Some(ctl) = ctl {
-                        self.control(ctl, false).await;
-                    }
-                }
+                ctl = self.controls.recv(), if !self.controls_closed => match ctl {
+                    Some(ctl) => self.control(ctl, false).await,
+                    None => self.controls_closed = true,
+                },
                 a = self.calls.next(), if !self.calls.is_empty() => {
                     if let Some(a) = a {
                         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
@@ -536,7 +539,11 @@ impl Actor {
                 Err(Fail::Unconfirmed(msg)) if cold && first_failure.is_none() => {
                     let what = if resumed {
                         self.ctx.markers.delete(&self.psid);
-                        self.fork_from = None;
+                        if self.fork_from.take().is_some() {
+                            // The copy failed: this id starts its own.
+                            let ns = &self.ctx.opts.namespace;
+                            self.ctx.markers.bind(ns, &self.id, &self.psid, None);
+                        }
                         "resume failed, starting a fresh session"
                     } else {
                         "fresh start refused, resuming the session"
@@ -767,12 +774,16 @@ impl Actor {
                 _ = cmd.tx.closed(), if !caller_gone => Wake::CallerGone,
                 _ = tokio::time::sleep_until(wake) => Wake::Timer,
                 a = self.calls.next(), if !self.calls.is_empty() => Wake::Host(a),
-                c = self.controls.recv() => Wake::Control(c),
+                c = self.controls.recv(), if !self.controls_closed => Wake::Control(c),
                 line = live.lines.next() => Wake::Line(line),
             };
             let line = match woke {
                 Wake::Line(line) => line,
-                Wake::Host(None) | Wake::Control(None) => continue,
+                Wake::Host(None) => continue,
+                Wake::Control(None) => {
+                    self.controls_closed = true;
+                    continue;
+                }
                 Wake::Host(Some(a)) => {
                     let _ = self.write(&a.line, deadline.max(wake)).await;
                     let mut out = Vec::new();
@@ -938,6 +949,14 @@ impl Actor {
                 self.stray(parsed, deadline.max(wake)).await;
                 continue;
             }
+            if let Line::Init {
+                session_id: Some(sid),
+                ..
+            } = &parsed
+            {
+                // Before the marker is written: it belongs to the new id.
+                self.learn_fork(sid);
+            }
             let confirms = match &parsed {
                 Line::Init { .. } => true,
                 Line::Result(r) => !r.is_error,
@@ -998,13 +1017,6 @@ impl Actor {
                 }
                 Some(Line::ControlCancel { request_id }) => {
                     self.calls.cancel(&request_id);
-                    None
-                }
-                Some(Line::Init {
-                    session_id: Some(sid),
-                    ..
-                }) => {
-                    self.learn_fork(&sid);
                     None
                 }
                 other => other,
