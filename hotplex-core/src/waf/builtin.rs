@@ -31,7 +31,12 @@ const RF: &str = r"(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)";
 /// System directories whose loss breaks the host.
 const SYSDIR: &str = r"/(?:etc|usr|bin|sbin|lib|lib32|lib64|boot|var|home|root|opt|srv|sys|proc|dev|run|snap|mnt|media|data)";
 /// Files that hold secrets. `.pub` keys, `.env.example` and `/etc/passwd` are not.
-pub(crate) const SECRET: &str = r"(?:~/\.ssh/?|\S*\.ssh/id_[a-z0-9_]+|\S*\.ssh/\S*_key|\S*\.aws/credentials|~/\.aws/?|\S*\.aws/config|\S*\.kube/config|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|\S*\.netrc|\S*\.pgpass|\S*\.git-credentials|\S*\.docker/config\.json|\S*\.npmrc|\S*\.pypirc|\S*\.gnupg\S*|\S*\.config/gcloud\S*|\S*/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|/proc/[^\s/]+/environ|/(?:var/)?run/secrets/\S+|/etc/master\.passwd|\S*\.vault-token|\S*\.cargo/credentials(?:\.toml)?|\S*\.config/gh/hosts\.yml|\S*\.config/hub|\S*\.azure/\S+|\S*\.terraform\.d/credentials\S*|\S*\.boto|\S*\.s3cfg|\S*id_(?:rsa|dsa|ecdsa|ed25519)|\S*\.(?:key|p12|pfx|keystore|jks)|\S*credentials\.json|\S*service[-_]account\S*\.json|/etc/ssl/private\S*)";
+///
+/// The alternatives that may start anywhere share one leading `\S*`
+/// (`\S*(?:A|B)` matches exactly what `\S*A|\S*B` does): written once, it
+/// compiles to one loop instead of two dozen, which keeps every rule that
+/// embeds this set (ten of them) cheaper to build and to run.
+pub(crate) const SECRET: &str = r"(?:~/\.ssh/?|~/\.aws/?|~/\.kube/?|/etc/g?shadow-?|/etc/sudoers|/proc/[^\s/]+/environ|/(?:var/)?run/secrets/\S+|/etc/master\.passwd|/etc/ssl/private\S*|\S*(?:\.ssh/id_[a-z0-9_]+|\.ssh/\S*_key|\.aws/credentials|\.aws/config|\.kube/config|\.netrc|\.pgpass|\.git-credentials|\.docker/config\.json|\.npmrc|\.pypirc|\.gnupg\S*|\.config/gcloud\S*|/?\.env(?:\.local|\.prod|\.production|\.secret|\.staging)?|\.vault-token|\.cargo/credentials(?:\.toml)?|\.config/gh/hosts\.yml|\.config/hub|\.azure/\S+|\.terraform\.d/credentials\S*|\.boto|\.s3cfg|id_(?:rsa|dsa|ecdsa|ed25519)|\.(?:key|p12|pfx|keystore|jks)|credentials\.json|service[-_]account\S*\.json))";
 /// Programs that read a file and print or copy it.
 const READER: &str = r"(?:cat|tac|less|more|most|head|tail|bat|batcat|nl|view|strings|od|xxd|hexdump|base64|base32|tar|zip|7z|gzip|bzip2|xz|grep|egrep|fgrep|rg|ag|awk|sed|sort|uniq|cut|diff|vim|vi|nvim|nano|emacs|gpg|sha256sum|md5sum|curl|wget|dd|jq|yq|python[0-9.]*|perl|ruby|node)";
 /// Programs that copy or move their leading operands to the last one.

@@ -29,6 +29,7 @@
 
 pub(crate) mod canon;
 pub(crate) mod effect;
+pub(crate) mod fast;
 pub mod rule;
 pub(crate) mod shell;
 
@@ -266,7 +267,13 @@ impl ScopeSet {
     }
 
     /// Offers every rule matching `text` to `best`.
-    fn scan(&self, rules: &[Rule], text: &str, item_span: Option<&Range<usize>>, best: &mut Best) {
+    fn scan<'t>(
+        &self,
+        rules: &[Rule],
+        text: &'t str,
+        item_span: Option<&Range<usize>>,
+        best: &mut Best<'t>,
+    ) {
         for k in self.matching(text) {
             let ri = self.rule_idx[k];
             let rule = &rules[ri];
@@ -305,13 +312,15 @@ impl ScopeSet {
     }
 }
 
-/// The running best candidate while scanning.
+/// The running best candidate while scanning. It borrows the matched text
+/// (every text scanned outlives the scan) and owns nothing until the
+/// verdict is built: a better match found later costs no copy.
 #[derive(Default)]
-struct Best {
-    hit: Option<(Level, usize, Range<usize>, String)>,
+struct Best<'t> {
+    hit: Option<(Level, usize, Range<usize>, &'t str)>,
 }
 
-impl Best {
+impl<'t> Best<'t> {
     fn improves(&self, level: Level, rule: usize) -> bool {
         match &self.hit {
             None => true,
@@ -321,8 +330,13 @@ impl Best {
         }
     }
 
-    fn set(&mut self, level: Level, rule: usize, span: Range<usize>, text: &str) {
-        self.hit = Some((level, rule, span, text.to_owned()));
+    fn set(&mut self, level: Level, rule: usize, span: Range<usize>, text: &'t str) {
+        self.hit = Some((level, rule, span, text));
+    }
+
+    /// The level the verdict will have ([`Level::Safe`] when nothing hit).
+    fn level(&self) -> Level {
+        self.hit.as_ref().map_or(Level::Safe, |h| h.0)
     }
 
     fn verdict(self, rules: &[Rule]) -> Verdict {
@@ -337,7 +351,7 @@ impl Best {
                     category: Some(r.category),
                     reason: r.description.clone(),
                     span: Some(span),
-                    canonical: Some(readable(&canonical)),
+                    canonical: Some(readable(canonical)),
                     suggestions: r.suggestions.clone(),
                 }
             }
@@ -636,10 +650,12 @@ impl Detector {
         strict_syntax: bool,
     ) -> Verdict {
         let c = &*self.inner;
+        // Declared before `best`, which borrows it.
+        let script;
         let mut best = Best::default();
         c.text.scan(&c.rules, command, None, &mut best);
         if !c.script.patterns.is_empty() {
-            let script = canon.script_text(command);
+            script = canon.script_text(command);
             // Spans of script matches are in the shortened text; they are
             // only exact when nothing was removed before the match.
             c.script.scan(&c.rules, &script, None, &mut best);
@@ -663,14 +679,28 @@ impl Detector {
             c.code
                 .scan(&c.rules, &item.text, Some(&item.span), &mut best);
         }
-        let mut v = best.verdict(&c.rules);
         // The effect model is the first judge; the rules the second opinion.
         // The stricter wins (the rule on a tie: its reason is more specific).
-        if self.inner.builtins {
-            if let Some(ev) = effect_verdict(&canon.effects) {
-                v = stricter(v, ev);
+        // Levels are compared first so that only the winner's verdict, with
+        // its owned strings, is built.
+        let worst = if self.inner.builtins {
+            worst_effect(&canon.effects)
+        } else {
+            None
+        };
+        let mut v = if fast::enabled() {
+            match worst.filter(|(f, _)| f.level.severity() > best.level().severity()) {
+                Some((f, e)) => effect_verdict(f, e),
+                None => best.verdict(&c.rules),
             }
-        }
+        } else {
+            // Both verdicts built, then compared (what the fast path skips).
+            let rules = best.verdict(&c.rules);
+            match worst {
+                Some((f, e)) => stricter(rules, effect_verdict(f, e)),
+                None => rules,
+            }
+        };
         if strict_syntax && canon.syntax_error && v.is_safe() {
             v = Verdict {
                 level: Level::Moderate,
@@ -724,8 +754,9 @@ impl Detector {
     }
 }
 
-/// The most severe finding of the effect model, as a verdict.
-fn effect_verdict(effects: &[effect::Effect]) -> Option<Verdict> {
+/// The most severe finding of the effect model (the first on a tie) and the
+/// effect it judged.
+fn worst_effect(effects: &[effect::Effect]) -> Option<(effect::Finding, &effect::Effect)> {
     let mut best: Option<(effect::Finding, &effect::Effect)> = None;
     for e in effects {
         if let Some(f) = effect::judge(e) {
@@ -737,8 +768,12 @@ fn effect_verdict(effects: &[effect::Effect]) -> Option<Verdict> {
             }
         }
     }
-    let (f, e) = best?;
-    Some(Verdict {
+    best
+}
+
+/// The verdict for the effect model's finding `f` on effect `e`.
+fn effect_verdict(f: effect::Finding, e: &effect::Effect) -> Verdict {
+    Verdict {
         level: f.level,
         blocked: f.level.blocks(),
         rule_id: Some(f.id.to_owned()),
@@ -752,7 +787,7 @@ fn effect_verdict(effects: &[effect::Effect]) -> Option<Verdict> {
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
-    })
+    }
 }
 
 /// One rule that matched, in an [`Explanation`].
@@ -801,6 +836,11 @@ pub struct Explanation {
 
 /// Canonical text with the internal separators shown as plain text.
 fn readable(text: &str) -> String {
+    // Texts without a pipeline (no `\x1e` at all) need one pass and one
+    // allocation.
+    if fast::enabled() && !text.contains('\u{1e}') {
+        return text.replace(canon::ARG_SPACE, " ");
+    }
     text.replace(canon::ARG_SPACE, " ")
         .replace(canon::PIPE_SEP, " | ")
 }

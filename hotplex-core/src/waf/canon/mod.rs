@@ -36,6 +36,7 @@ mod wrappers;
 use std::ops::Range;
 
 use super::effect::{self, decode, Effect, Kind, Sink};
+use super::fast;
 use super::shell::{self, assignment, basename, ParseState, SimpleCommand};
 use crate::verdict::Level;
 
@@ -393,11 +394,14 @@ fn analyse(
     for i in first..last {
         // Move the command out while it is unwrapped (nested analysis only
         // appends to the list), so a large heredoc body is never copied.
-        let cmd = std::mem::take(&mut ctx.out.commands[i]);
-        ctx.piped = outer_piped
-            || piped.contains(&i)
-            || cmd.redirects.iter().any(|r| r.op == "<" || r.op == "<>");
-        let argv = unwrap_command(ctx, out, &cmd);
+        let mut cmd = std::mem::take(&mut ctx.out.commands[i]);
+        let reads_pipe = piped.contains(&i);
+        ctx.piped =
+            outer_piped || reads_pipe || cmd.redirects.iter().any(|r| r.op == "<" || r.op == "<>");
+        // Only the pipeline pass below reads a command's words again, and
+        // only those of a command that reads a pipe (is it `xargs`?); the
+        // others' words are moved into argv instead of copied.
+        let argv = unwrap_command(ctx, out, &mut cmd, reads_pipe);
         ctx.piped = outer_piped;
         if has_pipes {
             innermost.push(argv);
@@ -520,8 +524,14 @@ fn produced_data(cmd: &SimpleCommand, argv: Option<&Vec<String>>) -> Option<Stri
     }
 }
 
-/// Unwraps one parsed simple command; returns its innermost argv.
-fn unwrap_command(ctx: &mut ParseState, out: &mut Canonical, cmd: &SimpleCommand) -> Vec<String> {
+/// Unwraps one parsed simple command; returns its innermost argv. Its words
+/// are moved out into argv unless `keep_words`.
+fn unwrap_command(
+    ctx: &mut ParseState,
+    out: &mut Canonical,
+    cmd: &mut SimpleCommand,
+    keep_words: bool,
+) -> Vec<String> {
     for r in &cmd.redirects {
         if r.op != "<<<" {
             out.redirects.push(Item {
@@ -530,23 +540,27 @@ fn unwrap_command(ctx: &mut ParseState, out: &mut Canonical, cmd: &SimpleCommand
             });
         }
     }
-    let assigns = cmd
+    let n_assigns = cmd
         .words
         .iter()
-        .take_while(|w| assignment(&w.text).is_some());
+        .take_while(|w| assignment(&w.text).is_some())
+        .count();
     tools::code_assignments(
         ctx,
         out,
-        assigns.map(|w| w.text.as_str()),
+        cmd.words[..n_assigns].iter().map(|w| w.text.as_str()),
         &cmd.span,
         cmd.depth,
     );
-    let argv: Vec<String> = cmd
-        .words
-        .iter()
-        .skip_while(|w| assignment(&w.text).is_some())
-        .map(|w| w.text.clone())
-        .collect();
+    let argv: Vec<String> = if keep_words || !fast::enabled() {
+        cmd.words[n_assigns..]
+            .iter()
+            .map(|w| w.text.clone())
+            .collect()
+    } else {
+        cmd.words.drain(n_assigns..).map(|w| w.text).collect()
+    };
+    let cmd = &*cmd;
     let empties = |a: &[String]| match a {
         [] => true,
         [c] => c == ":" || c == "true",
@@ -755,7 +769,11 @@ fn unwrap_levels(
             }
         }
         // The command word: unescaped basename (`/bin/rm`, `\rm` -> `rm`).
-        argv[0] = basename(&argv[0]).to_owned();
+        // (Only a word with a directory part changes: most need no copy.)
+        let base = basename(&argv[0]);
+        if base.len() != argv[0].len() || !fast::enabled() {
+            argv[0] = base.to_owned();
+        }
         mask_pattern(&mut argv);
         paths::normalize_args(ctx, &mut argv);
         if matches!(argv[0].as_str(), "ssh" | "scp" | "sftp") {

@@ -5,6 +5,7 @@
 //! and `cd / && rm -rf etc` must all read as `/etc` by the time rules see
 //! them. Everything here is lexical: the file system is never consulted.
 
+use crate::waf::fast;
 use crate::waf::shell::ParseState;
 
 /// Commands whose path operands are resolved against a preceding `cd`.
@@ -25,7 +26,7 @@ pub(super) fn change_dir(ctx: &mut ParseState, argv: &[String]) {
 /// Lexically normalises path arguments (`//`, `/./`, `..`) and resolves
 /// relative operands of path-taking commands against a known `cd` target.
 pub(super) fn normalize_args(ctx: &ParseState, argv: &mut [String]) {
-    let Some(name) = argv.first().cloned() else {
+    let Some(name) = argv.first() else {
         return;
     };
     let join_cwd = PATH_CMDS.contains(&name.as_str());
@@ -45,10 +46,33 @@ pub(super) fn normalize_args(ctx: &ParseState, argv: &mut [String]) {
                 *a = format!("{cwd}/{a}");
             }
         }
-        if a.contains('/') || a.starts_with('~') {
+        // Most paths are written normalised already: leave them be rather
+        // than rebuild an identical string.
+        if (a.contains('/') || a.starts_with('~')) && !(fast::enabled() && is_normal(a)) {
             *a = normalize_path(a);
         }
     }
+}
+
+/// Whether [`normalize_path`] would return `p` unchanged: `/`, `~`, or a
+/// root (`/`, `~/` or none) followed by segments none of which is empty,
+/// `.` or `..`. `~name` is left to `normalize_path` (it names a home).
+fn is_normal(p: &str) -> bool {
+    let rest = if p == "/" || p == "~" {
+        return true;
+    } else if let Some(r) = p.strip_prefix("~/") {
+        r
+    } else if let Some(r) = p.strip_prefix('/') {
+        r
+    } else if p.starts_with('~') {
+        return false;
+    } else {
+        p
+    };
+    !rest.is_empty()
+        && rest
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 /// Lexical path normalisation; `~` stands for the home directory and
@@ -56,6 +80,9 @@ pub(super) fn normalize_args(ctx: &ParseState, argv: &mut [String]) {
 /// `/home/alice`). A relative path whose first component is a literal `~`
 /// file name keeps its `./` so it never reads as home.
 pub fn normalize_path(p: &str) -> String {
+    if fast::enabled() && is_normal(p) {
+        return p.to_owned();
+    }
     if let Some(user) = p.strip_prefix('~') {
         let end = user.find('/').unwrap_or(user.len());
         let name = &user[..end];

@@ -155,13 +155,20 @@ const DEVICES: &[&str] = &[
 
 /// Classifies a (lexically normalised) path.
 pub(crate) fn place(p: &str) -> Place {
-    if p.is_empty() || p.starts_with('$') && !p.starts_with("$TMPDIR") || p.contains("$(") {
+    let subst = p.as_bytes().windows(2).any(|w| w == b"$(");
+    if p.is_empty() || p.starts_with('$') && !p.starts_with("$TMPDIR") || subst {
         return Place::Unknown;
     }
     if p == "/" || p == "/*" || p == "/." || p.starts_with("/*") {
         return Place::Root;
     }
-    let tmp = |q: &str, root: &str| q == root || q.starts_with(&format!("{root}/"));
+    // `root` itself or a path under it; compared in place, because `place`
+    // runs for every effect of every command and a `format!` here was the
+    // largest allocator of the effect pass.
+    let tmp = |q: &str, root: &str| {
+        q.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
     if tmp(p, "/tmp")
         || tmp(p, "/var/tmp")
         || tmp(p, "/dev/shm")

@@ -9,95 +9,101 @@ use crate::verdict::Level;
 /// Programs whose operands are *not* read out as data: they list, test,
 /// move metadata, authenticate with, or load the project's own files
 /// (`source .env` is the project's environment, `ssh-add KEY` uses a key).
-const NOT_READERS: &[&str] = &[
-    "ls",
-    "stat",
-    "file",
-    "test",
-    "[",
-    "[[",
-    "touch",
-    "mkdir",
-    "rm",
-    "rmdir",
-    "unlink",
-    "shred",
-    "srm",
-    "wipe",
-    "chmod",
-    "chown",
-    "chgrp",
-    "chattr",
-    "setfacl",
-    "ssh",
-    "ssh-add",
-    "ssh-keygen",
-    "ssh-copy-id",
-    "echo",
-    "printf",
-    "git",
-    "which",
-    "realpath",
-    "readlink",
-    "dirname",
-    "basename",
-    "du",
-    "wc",
-    "source",
-    ".",
-    "export",
-    "set",
-    "unset",
-    "cd",
-    "pushd",
-    "docker",
-    "podman",
-    "docker-compose",
-    "kubectl",
-    "helm",
-    "aws",
-    "gcloud",
-    "az",
-    "terraform",
-    "tofu",
-    "ansible",
-    "ansible-playbook",
-    "sudo",
-    "doas",
-    "env",
-    "timeout",
-    "nice",
-    "xargs",
-    "find",
-    "mv",
-    "jq",
-    "yq",
-    "grep",
-    "egrep",
-    "fgrep",
-    "rg",
-    "ag",
-    "ack",
-    "code",
-    "open",
-    "xdg-open",
-    "chezmoi",
-    "sops",
-    "dotenv",
-    "direnv",
-    "scp",
-    "rsync",
-    "sftp",
-    "curl",
-    "wget",
-    "shellcheck",
-    "age-keygen",
-    "ssh-keyscan",
-    "ln",
-    "cp",
-    "install",
-    "openssl",
-];
+///
+/// A `match` rather than a slice search: the compiler turns it into length
+/// switches and inline compares, where `[&str]::contains` called `memcmp`
+/// for every entry of the same length (this runs for every command).
+fn is_not_reader(name: &str) -> bool {
+    matches!(
+        name,
+        "ls" | "stat"
+            | "file"
+            | "test"
+            | "["
+            | "[["
+            | "touch"
+            | "mkdir"
+            | "rm"
+            | "rmdir"
+            | "unlink"
+            | "shred"
+            | "srm"
+            | "wipe"
+            | "chmod"
+            | "chown"
+            | "chgrp"
+            | "chattr"
+            | "setfacl"
+            | "ssh"
+            | "ssh-add"
+            | "ssh-keygen"
+            | "ssh-copy-id"
+            | "echo"
+            | "printf"
+            | "git"
+            | "which"
+            | "realpath"
+            | "readlink"
+            | "dirname"
+            | "basename"
+            | "du"
+            | "wc"
+            | "source"
+            | "."
+            | "export"
+            | "set"
+            | "unset"
+            | "cd"
+            | "pushd"
+            | "docker"
+            | "podman"
+            | "docker-compose"
+            | "kubectl"
+            | "helm"
+            | "aws"
+            | "gcloud"
+            | "az"
+            | "terraform"
+            | "tofu"
+            | "ansible"
+            | "ansible-playbook"
+            | "sudo"
+            | "doas"
+            | "env"
+            | "timeout"
+            | "nice"
+            | "xargs"
+            | "find"
+            | "mv"
+            | "jq"
+            | "yq"
+            | "grep"
+            | "egrep"
+            | "fgrep"
+            | "rg"
+            | "ag"
+            | "ack"
+            | "code"
+            | "open"
+            | "xdg-open"
+            | "chezmoi"
+            | "sops"
+            | "dotenv"
+            | "direnv"
+            | "scp"
+            | "rsync"
+            | "sftp"
+            | "curl"
+            | "wget"
+            | "shellcheck"
+            | "age-keygen"
+            | "ssh-keyscan"
+            | "ln"
+            | "cp"
+            | "install"
+            | "openssl"
+    )
+}
 
 /// The operands of argv (words not starting with `-`), skipping the values
 /// of the listed short options (letters) and long options.
@@ -130,8 +136,10 @@ fn operands<'a>(argv: &'a [String], short_val: &str, long_val: &[&str]) -> Vec<&
 fn has_flag(argv: &[String], letter: char, long: &[&str]) -> bool {
     argv.iter().skip(1).any(|a| {
         if let Some(l) = a.strip_prefix("--") {
-            long.iter()
-                .any(|x| l == *x || l.starts_with(&format!("{x}=")))
+            long.iter().any(|x| {
+                l.strip_prefix(x)
+                    .is_some_and(|r| r.is_empty() || r.starts_with('='))
+            })
         } else {
             a.starts_with('-') && a.len() > 1 && a[1..].contains(letter)
         }
@@ -461,7 +469,7 @@ pub(crate) fn effects(argv: &[String], stdin: Option<&str>, piped: bool, s: &mut
         }
         _ => {}
     }
-    if !NOT_READERS.contains(&name) {
+    if !is_not_reader(name) {
         for a in argv
             .iter()
             .skip(1)
