@@ -56,8 +56,8 @@
  *   any thread at any time. No *_free may run concurrently with another call on its handle.
  *   Streams may outlive their engine, verdicts their detector (see hotplex_engine and
  *   hotplex_turn_stream below). The audit callback runs on the checking thread, so it must be
- *   thread-safe when a detector is shared. An engine's permission callback runs on the
- *   engine's own threads (see hotplex_permission_callback), its observer on its observer
+ *   thread-safe when a detector is shared. An engine's permission, hook and tool callbacks run
+ *   on the engine's own threads (see hotplex_permission_callback), its observer on its observer
  *   thread (hotplex_observer_callback), the callbacks of a turn on the engine's threads
  *   (hotplex_event_callback), and the log callback on hotplex's log thread
  *   (hotplex_log_callback). Every callback must return normally (no C++ exception, no
@@ -216,6 +216,21 @@ typedef enum hotplex_status {
      * Containment of an agent could not be confirmed.
      */
     HOTPLEX_STATUS_CONTAINMENT = 16,
+    /**
+     * A live control or `hotplex_engine_fork_session()` named a session
+     * that is not in the pool (or, for a fork, has no conversation yet).
+     */
+    HOTPLEX_STATUS_SESSION_NOT_FOUND = 17,
+    /**
+     * The agent does not support the request (its version lacks the
+     * control, or it refused it as unknown).
+     */
+    HOTPLEX_STATUS_UNSUPPORTED = 18,
+    /**
+     * The agent answered a live control with an error, or not within the
+     * engine's `control_timeout`.
+     */
+    HOTPLEX_STATUS_CONTROL_FAILED = 19,
 } hotplex_status;
 
 /**
@@ -320,6 +335,13 @@ typedef enum hotplex_category {
 } hotplex_category;
 
 /**
+ * Where a `hotplex_hook_callback` or `hotplex_tool_callback` puts its
+ * answer (opaque). It lives only during the callback that received it:
+ * set it from that call, on that thread, and do not keep the pointer.
+ */
+typedef struct hotplex_callback_answer hotplex_callback_answer;
+
+/**
  * A command WAF: screens shell commands, prompts and tool calls. Opaque;
  * create it with `hotplex_detector_new()` or a builder, release it with
  * `hotplex_detector_free()`.
@@ -347,8 +369,11 @@ typedef struct hotplex_detector_builder hotplex_detector_builder;
  *
  * Threads: an engine is safe for concurrent use. Any number of threads may
  * call `hotplex_engine_start()`, `_submit()`, `_start_with_callback()`,
- * `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()` and
- * `_close()` on the same engine at once. `hotplex_engine_free()` must not
+ * `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()`,
+ * the live controls (`_interrupt()`, `_set_model()`,
+ * `_set_permission_mode()`, `_context_usage()`, `_mcp_status()`),
+ * `_reset_session()`, `_fork_session()` and `_close()` on the same engine
+ * at once. `hotplex_engine_free()` must not
  * run concurrently with any other call on the engine, nor from inside one
  * of its callbacks.
  *
@@ -417,24 +442,33 @@ typedef void (*hotplex_audit_callback)(void *user_data,
 
 /**
  * Decides a tool call the WAF did not block, for an engine made with
- * `hotplex_engine_new_with_permission()`.
+ * `hotplex_engine_new_with_permission()` (or the `permission` field of
+ * `hotplex_engine_callbacks`).
  *
  * `request_json` points to `request_len` bytes (followed by a NUL) of a
- * JSON object: `session_id`, `tool_name`, `input` (the tool input object)
- * and `verdict` (the WAF's verdict, not blocking). The callback answers by
- * calling `hotplex_permission_answer_set(answer, json, len)` once, with:
- * `true` (allow), `false` (deny), a string (deny with that message),
- * `{"behavior": "deny", "message": "..."}`, `{"behavior": "allow"}` or
- * `{"behavior": "allow", "updatedInput": {...}}` (run this input instead; the
- * WAF screens it too). Anything else denies, and so does a callback that
- * sets nothing, sets invalid JSON, sets twice or calls
- * `hotplex_permission_answer_fail()`: a lost answer never allows.
+ * JSON object: `session_id`, `tool_name`, `input` (the tool input object),
+ * `verdict` (the WAF's verdict, not blocking) and `context` (what else the
+ * agent said about the call, an object, empty if it said nothing:
+ * `permission_suggestions` (permission updates the host may grant),
+ * `decision_reason`, `tool_use_id`, `blocked_path`, ...). The callback
+ * answers by calling `hotplex_permission_answer_set(answer, json, len)`
+ * once, with: `true` (allow), `false` (deny), a string (deny with that
+ * message), `{"behavior": "deny", "message": "..."}` (add
+ * `"interrupt": true` to also stop the turn), `{"behavior": "allow"}`,
+ * optionally with `"updatedInput": {...}` (run this input instead; the WAF
+ * screens it too) and `"updatedPermissions": [...]` (permission updates
+ * for the agent to keep, e.g. one of the suggestions). Anything else
+ * denies, and so does a callback that sets nothing, sets invalid JSON,
+ * sets twice or calls `hotplex_permission_answer_fail()`: a lost answer
+ * never allows.
  *
- * Threads: it runs on one of the engine's runtime threads (not the thread
- * that submitted the turn), possibly concurrently for different sessions,
- * and the session waits for it: keep it quick, and do not wait on the
- * engine's turns from inside it (`hotplex_turn_stream_next()`,
- * `_finish()`, `hotplex_engine_stop_session()`, `hotplex_engine_close()`).
+ * Threads: it runs on one of the engine's blocking threads (not the
+ * thread that submitted the turn), possibly concurrently for different
+ * sessions, and the agent waits for it, at most the turn's timeout (then
+ * the call is denied; the callback is left to finish, its answer
+ * dropped). Do not wait on the engine's turns from inside it
+ * (`hotplex_turn_stream_next()`, `_finish()`,
+ * `hotplex_engine_stop_session()`, `hotplex_engine_close()`).
  * `user_data` must be safe to use from those threads. `request_json` and
  * `answer` are valid only during the call. The callback must not unwind
  * (no C++ exceptions, no longjmp out of it).
@@ -478,6 +512,68 @@ typedef void (*hotplex_permission_callback)(void *user_data,
 typedef void (*hotplex_observer_callback)(void *user_data, const char *record_json, size_t len);
 
 /**
+ * Runs a host hook, for an engine whose options declare `hooks` (given in
+ * `hotplex_engine_callbacks.hook`).
+ *
+ * `call_json` points to `call_len` bytes (followed by a NUL) of a JSON
+ * object: `session_id`, `hook_id` (the `id` of the hook in the options:
+ * which of the host's hooks to run), `event` (`PreToolUse`,
+ * `PostToolUse`, `UserPromptSubmit`, `Stop`, ...), `input` (the hook's
+ * input as the agent sent it: `hook_event_name`, `tool_name`,
+ * `tool_input`, `tool_response`, `prompt`, ...) and `tool_use_id` (a
+ * string, or null). The callback answers by calling
+ * `hotplex_callback_answer_set(answer, json, len)` once with the hook's
+ * output: an object as the Claude Agent SDK's hooks return it
+ * (`continue`, `stopReason`, `systemMessage`, `decision`, `reason`,
+ * `hookSpecificOutput` with `hookEventName`, `permissionDecision`,
+ * `permissionDecisionReason`, `updatedInput`, `additionalContext`, ...),
+ * or `{}`/`null` for nothing to say. Or it reports a failure with
+ * `hotplex_callback_answer_fail()`.
+ *
+ * The WAF answers first: for `PreToolUse` a call the WAF blocks is denied
+ * and the hook is not called, and an `updatedInput` is screened again (a
+ * blocked rewrite is denied). A hook that fails (sets nothing, sets
+ * something that is not an object, invalid JSON, twice, or calls
+ * `_fail()`) or does not return within its `timeout` (default 60 s)
+ * denies the tool call for `PreToolUse`; for the other events the agent
+ * goes on as if it returned `{}`, and the turn gets an `error` event.
+ *
+ * Threads: as for `hotplex_permission_callback` (one of the engine's
+ * blocking threads, concurrently for different sessions, and the agent
+ * waits for it). `call_json` and `answer` are valid only during the call;
+ * the callback must not unwind.
+ */
+typedef void (*hotplex_hook_callback)(void *user_data,
+                                      const char *call_json,
+                                      size_t call_len,
+                                      struct hotplex_callback_answer *answer);
+
+/**
+ * Runs a host-defined tool, for an engine whose options declare `tools`
+ * (given in `hotplex_engine_callbacks.tool`). The engine serves each
+ * server of `tools` to the agent as an in-process MCP server; the model
+ * sees a tool as `mcp__<server>__<tool>`, and its calls go through the
+ * WAF and the permission callback like any tool's.
+ *
+ * `call_json` points to `call_len` bytes (followed by a NUL) of a JSON
+ * object: `session_id`, `server`, `tool` (which of the host's tools to
+ * run) and `arguments` (the model's arguments, an object). The callback
+ * answers by calling `hotplex_callback_answer_set(answer, json, len)` once
+ * with the tool's result: a JSON string (one text block the model reads),
+ * an object with a `content` list (the MCP result itself, e.g. with
+ * `isError: true` or image blocks), or any other JSON value (sent as its
+ * text). A failure (`hotplex_callback_answer_fail()`, no answer, invalid
+ * JSON, two answers, or no answer within the turn's timeout) becomes an
+ * error result with that text, which the model sees; the turn goes on.
+ *
+ * Threads: as for `hotplex_hook_callback`.
+ */
+typedef void (*hotplex_tool_callback)(void *user_data,
+                                      const char *call_json,
+                                      size_t call_len,
+                                      struct hotplex_callback_answer *answer);
+
+/**
  * The host's callbacks for `hotplex_engine_new_with_callbacks()`.
  * Zero-initialise it, set `size` to `sizeof(hotplex_engine_callbacks)`,
  * then set the callbacks wanted; a NULL callback is "none".
@@ -488,6 +584,27 @@ typedef void (*hotplex_observer_callback)(void *user_data, const char *record_js
  * program built against a newer header that sets a callback this library
  * does not know fails with `HOTPLEX_STATUS_INVALID_ARGUMENT` instead of
  * having it ignored.
+ *
+ * Host hooks and tools, declared in the options and run by `hook` and
+ * `tool` (see `hotplex_engine_new_with_callbacks()` for the declarations):
+ *
+ * ```c
+ * static void on_hook(void *data, const char *call, size_t len, hotplex_callback_answer *a) {
+ *     // call: {"hook_id": "audit", "event": "PostToolUse", "input": {...}, ...}
+ *     const char *out = "{\"hookSpecificOutput\":{\"hookEventName\":\"PostToolUse\","
+ *                       "\"additionalContext\":\"logged\"}}";
+ *     hotplex_callback_answer_set(a, out, strlen(out));
+ * }
+ * static void on_tool(void *data, const char *call, size_t len, hotplex_callback_answer *a) {
+ *     // call: {"server": "host", "tool": "get_weather", "arguments": {"city": ...}}
+ *     hotplex_callback_answer_set(a, "\"sunny\"", 7); // or _fail(a, why, n)
+ * }
+ * hotplex_engine_callbacks cb = {0};
+ * cb.size = sizeof cb;
+ * cb.hook = on_hook;
+ * cb.tool = on_tool;
+ * hotplex_status st = hotplex_engine_new_with_callbacks(opts, strlen(opts), &cb, &engine);
+ * ```
  */
 typedef struct hotplex_engine_callbacks {
     /**
@@ -515,6 +632,29 @@ typedef struct hotplex_engine_callbacks {
      * thread, until `hotplex_engine_free()` has returned.
      */
     void *observer_data;
+    /**
+     * Runs the host hooks that `options_json` declares in `hooks` (NULL:
+     * none; declaring hooks without it is `HOTPLEX_STATUS_INVALID_CONFIG`);
+     * see `hotplex_hook_callback` for the call, the answers and the thread
+     * rules.
+     */
+    hotplex_hook_callback hook;
+    /**
+     * Passed to `hook` unchanged; valid, and usable from the engine's
+     * threads, until `hotplex_engine_close()` has returned.
+     */
+    void *hook_data;
+    /**
+     * Runs the host-defined tools that `options_json` declares in `tools`
+     * (NULL: none; declaring tools without it is
+     * `HOTPLEX_STATUS_INVALID_CONFIG`); see `hotplex_tool_callback`.
+     */
+    hotplex_tool_callback tool;
+    /**
+     * Passed to `tool` unchanged; valid, and usable from the engine's
+     * threads, until `hotplex_engine_close()` has returned.
+     */
+    void *tool_data;
 } hotplex_engine_callbacks;
 
 /**
@@ -790,7 +930,9 @@ enum hotplex_status hotplex_detector_explain(const struct hotplex_detector *d,
  * cannot be found fail with `HOTPLEX_STATUS_INVALID_CONFIG`, the message
  * naming the option (and for the binary the path tried). The WAF is the
  * built-in detector; every tool call it allows runs (see
- * `hotplex_engine_new_with_permission()` to decide them).
+ * `hotplex_engine_new_with_permission()` to decide them). Options that
+ * declare `hooks` or `tools` need their callbacks: use
+ * `hotplex_engine_new_with_callbacks()` for those.
  *
  * # Safety
  * `options_json` must be NULL or point to `options_len` readable bytes;
@@ -805,6 +947,15 @@ enum hotplex_status hotplex_engine_new(const char *options_json,
  * be NULL: none). See `hotplex_engine_callbacks` for what each one does and
  * how long its user data must live. The callbacks are copied: the struct
  * itself need not outlive the call.
+ *
+ * Host hooks and tools are declared in `options_json` and run by the
+ * callbacks: `"hooks": [{"event": "PostToolUse", "matcher": "Bash", "id":
+ * "audit", "timeout": 30}]` (the schema's `HookSpec`: `matcher` a tool name
+ * or `A|B`, null for every call; `id` unique, handed to `callbacks.hook`
+ * to say which hook runs; `timeout` in seconds, default 60) and `"tools":
+ * [{"name": "host", "version": "1.0.0", "tools": [{"name": "get_weather",
+ * "description": "...", "input_schema": {"type": "object", ...}}]}]` (the
+ * schema's `ToolServer`; the model sees `mcp__host__get_weather`).
  *
  * # Safety
  * As for `hotplex_engine_new()`; `callbacks` must be NULL or point to
@@ -821,9 +972,9 @@ enum hotplex_status hotplex_engine_new_with_callbacks(const char *options_json,
  * every tool call the WAF did not block (see `hotplex_permission_callback`
  * for the request, the answers and the thread rules). `user_data` is passed
  * to every call unchanged; it must stay valid, and safe to use from the
- * engine's threads, until `hotplex_engine_close()` has returned (which
- * waits for every session). An engine freed without closing may still call
- * it while its sessions stop: close first. The same as
+ * engine's threads, until `hotplex_engine_close()` (or, for an engine
+ * freed without closing, `hotplex_engine_free()`) has returned: both wait
+ * for a call in flight, and no call starts afterwards. The same as
  * `hotplex_engine_new_with_callbacks()` with only `permission` set.
  *
  * # Safety
@@ -842,13 +993,15 @@ enum hotplex_status hotplex_engine_new_with_permission(const char *options_json,
  * returns). Call `hotplex_engine_close()` first to wait for that. When
  * this returns the observer callback is not running and is never called
  * again; for a closed engine it first waits (up to 2 s) until the
- * observer has had the records still queued. NULL is ignored.
+ * observer has had the records still queued. Neither are the permission,
+ * hook and tool callbacks (it waits for calls in flight, as
+ * `hotplex_engine_close()` does). NULL is ignored.
  *
  * Streams and callback turns of the engine may outlive it: their turns
  * end (`HOTPLEX_STATUS_CLOSED` or `_SESSION_DEAD`), a callback turn still
  * gets its final call and `destroy` (on a hotplex thread, possibly after
  * this returns), and the engine's threads stay until the last of them is
- * done. The permission callback may still run while they stop.
+ * done.
  *
  * # Safety
  * `e` must be NULL or an engine from `hotplex_engine_new()` not freed yet;
@@ -860,7 +1013,17 @@ void hotplex_engine_free(struct hotplex_engine *e);
  * Queues a turn on session `session_id` (created on first use) and writes
  * its stream to `*out`. `turn_options_json` (may be NULL/empty) is the
  * JSON form of the core's `TurnOptions`: `workdir` (NULL: the session's
- * current workdir), `timeout` (seconds) and `waf_approved`.
+ * current workdir), `timeout` (seconds), `waf_approved`,
+ * `partial_messages`, `session` (the session's agent options from this
+ * turn on, the schema's `SessionOptions`: `model`, `permission_mode`,
+ * `system_prompt`, `append_system_prompt`, `allowed_tools`,
+ * `disallowed_tools`, `add_dirs`, `max_turns`, `max_budget_usd`,
+ * `json_schema` (the turn's `structured_output` then carries the answer),
+ * `fallback_model`, `effort`, `agents`, `settings`, `setting_sources`,
+ * `mcp_config`, `plugin_dirs`, `env`, `config_dir`; options that differ
+ * from those the session's process runs with restart it, resuming the
+ * conversation), `instructions` (task instructions sent with the prompt)
+ * and `images` (`[{"media_type": "image/png", "data": "<base64>"}]`).
  *
  * Fails at once with `HOTPLEX_STATUS_DANGER_BLOCKED` for a prompt the WAF
  * blocks (`hotplex_last_error_detail()` holds the verdict),
@@ -1021,9 +1184,163 @@ enum hotplex_status hotplex_engine_metrics_snapshot(const struct hotplex_engine 
                                                     char **json_out);
 
 /**
+ * Interrupts session `session_id`'s running turn, if any: the turn ends
+ * with `HOTPLEX_STATUS_TURN_TIMEOUT` ("interrupted by the host") and the
+ * process stays hot for the next one. `*was_running` (may be NULL) tells
+ * whether a turn was running. Fails with `HOTPLEX_STATUS_SESSION_NOT_FOUND`
+ * for a session not in the pool, `CONTROL_FAILED` when the agent does not
+ * answer within the engine's `control_timeout`, `CLOSED`.
+ *
+ * Like every live control below it blocks the calling thread until the
+ * agent answered (at most `control_timeout`), may be called from any
+ * thread concurrently with the engine's other calls, also while a turn of
+ * the same session runs, but not from inside one of the engine's
+ * callbacks. For example:
+ *
+ * ```c
+ * bool was_running = false;
+ * hotplex_engine_interrupt(e, "chat-42", 7, &was_running);
+ * hotplex_engine_set_model(e, "chat-42", 7, "claude-sonnet-4-5", 17);
+ * char *usage = NULL; // {"totalTokens": ..., "maxTokens": ..., ...}
+ * if (hotplex_engine_context_usage(e, "chat-42", 7, &usage) == HOTPLEX_STATUS_OK)
+ *     hotplex_string_free(usage);
+ * if (hotplex_engine_set_model(e, "chat-42", 7, NULL, 0) == HOTPLEX_STATUS_UNSUPPORTED)
+ *     ; // this agent version has no live controls
+ * hotplex_engine_fork_session(e, "chat-42", 7, "chat-43", 7); // chat-43: a copy
+ * hotplex_engine_reset_session(e, "chat-42", 7, false);      // chat-42: starts over
+ * ```
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` must be NULL or point to
+ * `session_id_len` readable bytes; `was_running` must be NULL or valid for
+ * writing a bool.
+ */
+enum hotplex_status hotplex_engine_interrupt(const struct hotplex_engine *e,
+                                             const char *session_id,
+                                             size_t session_id_len,
+                                             bool *was_running);
+
+/**
+ * Switches session `session_id`'s model on its running process (between
+ * turns or during one, without a restart; the agent's `set_model`
+ * control); the session keeps it across restarts, and a session without a
+ * process takes it at its next start. `model` NULL or empty: the agent's
+ * default model. Fails with `HOTPLEX_STATUS_SESSION_NOT_FOUND`,
+ * `UNSUPPORTED` (the agent's version has no such control),
+ * `CONTROL_FAILED` (the agent refused it, or did not answer within
+ * `control_timeout`), `CLOSED`. Threads: as for
+ * `hotplex_engine_interrupt()`.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` and `model` must each be
+ * NULL or point to their length in readable bytes.
+ */
+enum hotplex_status hotplex_engine_set_model(const struct hotplex_engine *e,
+                                             const char *session_id,
+                                             size_t session_id_len,
+                                             const char *model,
+                                             size_t model_len);
+
+/**
+ * Switches session `session_id`'s permission mode (`default`,
+ * `acceptEdits`, `plan`, `bypassPermissions`, ...) like
+ * `hotplex_engine_set_model()` does the model. An empty `mode` is
+ * `HOTPLEX_STATUS_INVALID_ARGUMENT`; the other failures and the threads
+ * are those of `hotplex_engine_set_model()`.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` and `mode` must each be
+ * NULL or point to their length in readable bytes.
+ */
+enum hotplex_status hotplex_engine_set_permission_mode(const struct hotplex_engine *e,
+                                                       const char *session_id,
+                                                       size_t session_id_len,
+                                                       const char *mode,
+                                                       size_t mode_len);
+
+/**
+ * Writes how full session `session_id`'s context window is, as its agent
+ * reports it (`get_context_usage`), to `*json` (release with
+ * `hotplex_string_free()`): a JSON object such as `{"totalTokens": n,
+ * "maxTokens": n, "percentage": x, "categories": [{"name", "tokens"},
+ * ...]}` (the agent's keys; ignore those you do not know). Needs a running
+ * process (`HOTPLEX_STATUS_SESSION_DEAD` otherwise); the other failures
+ * and the threads are those of `hotplex_engine_set_model()`.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` must be NULL or point to
+ * `session_id_len` readable bytes; `json` must be NULL or valid for
+ * writing a pointer.
+ */
+enum hotplex_status hotplex_engine_context_usage(const struct hotplex_engine *e,
+                                                 const char *session_id,
+                                                 size_t session_id_len,
+                                                 char **json);
+
+/**
+ * Writes the state of session `session_id`'s MCP servers (the host's tool
+ * servers among them), as its agent reports it (`mcp_status`), to `*json`
+ * (release with `hotplex_string_free()`): a JSON object such as
+ * `{"mcpServers": [{"name": "host", "status": "connected"}, ...]}`. Needs a
+ * running process; failures and threads as for
+ * `hotplex_engine_context_usage()`.
+ *
+ * # Safety
+ * As for `hotplex_engine_context_usage()`.
+ */
+enum hotplex_status hotplex_engine_mcp_status(const struct hotplex_engine *e,
+                                              const char *session_id,
+                                              size_t session_id_len,
+                                              char **json);
+
+/**
+ * Makes session `session_id` forget its conversation: its next turn
+ * starts a new one (with a new provider session id, recorded like a resume
+ * marker, so it holds for every engine sharing the `state_dir`). Turns
+ * already queued on the session run first, in the old conversation; a
+ * running process is then stopped. With `forget_transcript` the old
+ * conversation's transcript is deleted too (best effort, where hotplex
+ * knows the agent's configuration directory). Works whether or not the
+ * session is in the pool (an id never used is fine). Returns once done.
+ * Fails with `HOTPLEX_STATUS_INVALID_CONFIG` for an id that cannot be a
+ * session id, `CLOSED`. Threads: as for `hotplex_engine_interrupt()`.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` must be NULL or point to
+ * `session_id_len` readable bytes.
+ */
+enum hotplex_status hotplex_engine_reset_session(const struct hotplex_engine *e,
+                                                 const char *session_id,
+                                                 size_t session_id_len,
+                                                 bool forget_transcript);
+
+/**
+ * Makes session `new_id` a copy of session `session_id`'s conversation:
+ * its first turn resumes that conversation under a new provider id (the
+ * agent's `--fork-session`), in the same workdir, and from then on the two
+ * continue separately (`session_id` is unchanged). Does not start
+ * anything: returns at once. Fails with `HOTPLEX_STATUS_SESSION_NOT_FOUND`
+ * when `session_id` has no conversation yet (no turn completed),
+ * `INVALID_ARGUMENT` when `new_id` is `session_id` or a session already in
+ * the pool, `INVALID_CONFIG` for an id that cannot be a session id,
+ * `CLOSED`. May be called from any thread.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` and `new_id` must each
+ * be NULL or point to their length in readable bytes.
+ */
+enum hotplex_status hotplex_engine_fork_session(const struct hotplex_engine *e,
+                                                const char *session_id,
+                                                size_t session_id_len,
+                                                const char *new_id,
+                                                size_t new_id_len);
+
+/**
  * Stops every session and waits until every process tree is confirmed
- * gone; afterwards submits fail with `HOTPLEX_STATUS_CLOSED`. Idempotent.
- * The engine must still be freed.
+ * gone; afterwards submits fail with `HOTPLEX_STATUS_CLOSED`. When it
+ * returns, no permission, hook or tool callback is running (it waits for
+ * calls in flight, also one past its timeout) and none is called again.
+ * Idempotent. The engine must still be freed.
  *
  * # Safety
  * `e` must be NULL or a live engine.
@@ -1059,6 +1376,39 @@ const char *hotplex_last_error_detail(void);
  * leave it unchanged. Never fails.
  */
 const char *hotplex_last_error_message(void);
+
+/**
+ * Sets the answer of a `hotplex_hook_callback` (the hook's output) or a
+ * `hotplex_tool_callback` (the tool's result): `json` points to
+ * `json_len` bytes of JSON (see the callbacks for the values understood).
+ * Fails with `HOTPLEX_STATUS_INVALID_ARGUMENT` for a NULL `answer`, JSON
+ * that does not parse or a second answer, `HOTPLEX_STATUS_UTF8` for text
+ * that is not UTF-8; each of those (but the NULL) also makes the answer a
+ * failure for good.
+ *
+ * # Safety
+ * `answer` must be NULL or the `answer` of a callback that is running on
+ * this thread; `json` must be NULL or point to `json_len` readable bytes.
+ */
+enum hotplex_status hotplex_callback_answer_set(struct hotplex_callback_answer *answer,
+                                                const char *json,
+                                                size_t json_len);
+
+/**
+ * Reports that the hook or tool failed (an exception, a timeout of the
+ * host's own): `why` (`why_len` bytes, may be empty) says what went
+ * wrong. A failed `PreToolUse` hook denies the tool call; other hooks are
+ * reported as an `error` event of the turn; a failed tool is an error
+ * result the model sees. Overrides any answer set before. Fails only for
+ * a NULL `answer` (`HOTPLEX_STATUS_INVALID_ARGUMENT`); text that is not
+ * UTF-8 still fails the call.
+ *
+ * # Safety
+ * As for `hotplex_callback_answer_set()`.
+ */
+enum hotplex_status hotplex_callback_answer_fail(struct hotplex_callback_answer *answer,
+                                                 const char *why,
+                                                 size_t why_len);
 
 /**
  * Sets the answer of a `hotplex_permission_callback`: `json` points to

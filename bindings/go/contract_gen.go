@@ -53,6 +53,10 @@ type Turn struct {
 	FirstDeltaMs *float64 `json:"first_delta_ms"`
 	// The model from `system/init`. Empty ("") when null.
 	Model string `json:"model"`
+	// The answer as the JSON value the session's `json_schema` asked for
+	// (the CLI's `structured_output`); `null` without a schema. Any JSON
+	// value, as encoding/json decodes it (nil for null).
+	StructuredOutput any `json:"structured_output"`
 }
 
 // SessionInfo is the contract's SessionInfo record.
@@ -277,6 +281,15 @@ const (
 	StatusIO Status = 15
 	// StatusContainment ("containment"): containment could not be confirmed.
 	StatusContainment Status = 16
+	// StatusSessionNotFound ("session_not_found"): no session with this id is
+	// in the pool.
+	StatusSessionNotFound Status = 17
+	// StatusUnsupported ("unsupported"): the agent does not support the
+	// request.
+	StatusUnsupported Status = 18
+	// StatusControlFailed ("control_failed"): a live control failed or timed
+	// out.
+	StatusControlFailed Status = 19
 )
 
 // Sentinels for errors.Is, one per status: an *Error matches the sentinel
@@ -329,4 +342,13 @@ var (
 	// ErrContainment matches errors with status StatusContainment: containment
 	// could not be confirmed.
 	ErrContainment error = &Error{Status: StatusContainment}
+	// ErrSessionNotFound matches errors with status StatusSessionNotFound: no
+	// session with this id is in the pool.
+	ErrSessionNotFound error = &Error{Status: StatusSessionNotFound}
+	// ErrUnsupported matches errors with status StatusUnsupported: the agent
+	// does not support the request.
+	ErrUnsupported error = &Error{Status: StatusUnsupported}
+	// ErrControlFailed matches errors with status StatusControlFailed: a live
+	// control failed or timed out.
+	ErrControlFailed error = &Error{Status: StatusControlFailed}
 )

@@ -5,9 +5,13 @@ package hotplex
 #include <stdint.h>
 #include "hotplex.h"
 
-// Implemented in Go (permission.go, telemetry.go).
+// Implemented in Go (permission.go, host.go, telemetry.go).
 extern void hotplexGoPermission(uintptr_t handle, char *request, size_t request_len,
                                 hotplex_permission_answer *answer);
+extern void hotplexGoHook(uintptr_t handle, char *call, size_t call_len,
+                          hotplex_callback_answer *answer);
+extern void hotplexGoTool(uintptr_t handle, char *call, size_t call_len,
+                          hotplex_callback_answer *answer);
 extern void hotplexGoObserver(uintptr_t handle, char *record, size_t len);
 
 // Forwards tool calls to Go; user_data carries a runtime/cgo.Handle.
@@ -17,19 +21,37 @@ static void hotplex_go_permission_trampoline(void *user_data, const char *reques
     hotplexGoPermission((uintptr_t)user_data, (char *)request, request_len, answer);
 }
 
+// Forwards host hook calls to Go; user_data carries the same handle.
+static void hotplex_go_hook_trampoline(void *user_data, const char *call, size_t call_len,
+                                       hotplex_callback_answer *answer) {
+    hotplexGoHook((uintptr_t)user_data, (char *)call, call_len, answer);
+}
+
+// Forwards host tool calls to Go; user_data carries the same handle.
+static void hotplex_go_tool_trampoline(void *user_data, const char *call, size_t call_len,
+                                       hotplex_callback_answer *answer) {
+    hotplexGoTool((uintptr_t)user_data, (char *)call, call_len, answer);
+}
+
 // Forwards lifecycle records to Go; user_data carries a runtime/cgo.Handle.
 static void hotplex_go_observer_trampoline(void *user_data, const char *record, size_t len) {
     hotplexGoObserver((uintptr_t)user_data, (char *)record, len);
 }
 
-// Creates an engine whose tool calls and lifecycle records go to the Go
-// values behind the handles (0: none).
-static hotplex_status hotplex_go_engine_new(const char *opts, size_t len, uintptr_t permission,
-                                            uintptr_t observer, hotplex_engine **out) {
+// Creates an engine whose tool calls, hooks, host tools and lifecycle
+// records go to the Go values behind the handles (0: none); `uses` says
+// which of the host's callbacks to set (1 permission, 2 hooks, 4 tools).
+static hotplex_status hotplex_go_engine_new(const char *opts, size_t len, uintptr_t host,
+                                            int uses, uintptr_t observer,
+                                            hotplex_engine **out) {
     hotplex_engine_callbacks cb = {0};
     cb.size = sizeof cb;
-    cb.permission = permission ? hotplex_go_permission_trampoline : NULL;
-    cb.permission_data = (void *)permission;
+    cb.permission = (uses & 1) ? hotplex_go_permission_trampoline : NULL;
+    cb.permission_data = (void *)host;
+    cb.hook = (uses & 2) ? hotplex_go_hook_trampoline : NULL;
+    cb.hook_data = (void *)host;
+    cb.tool = (uses & 4) ? hotplex_go_tool_trampoline : NULL;
+    cb.tool_data = (void *)host;
     cb.observer = observer ? hotplex_go_observer_trampoline : NULL;
     cb.observer_data = (void *)observer;
     return hotplex_engine_new_with_callbacks(opts, len, &cb, out);
@@ -93,6 +115,10 @@ type EngineOptions struct {
 	// InterruptGrace is how long an interrupted turn may take to end
 	// before its process is killed.
 	InterruptGrace time.Duration `json:"interrupt_grace"`
+	// ControlTimeout bounds each live control (Interrupt, SetModel,
+	// SetPermissionMode, ContextUsage, McpStatus): past it the call fails
+	// with ErrControlFailed.
+	ControlTimeout time.Duration `json:"control_timeout"`
 	// StateDir holds resume markers and containment records; empty keeps
 	// markers in memory.
 	StateDir string `json:"state_dir"`
@@ -113,15 +139,28 @@ type EngineOptions struct {
 	// DefaultWorkdir is the workdir of a session's first turn when the turn
 	// names none (default: the host's current directory).
 	DefaultWorkdir string `json:"default_workdir"`
+	// Hooks are host hooks by event (HookPreToolUse, HookPostToolUse,
+	// ...; any event name the agent sends): functions the agent calls at
+	// its hook events, as the Claude Agent SDK's hooks. The WAF answers
+	// first: for PreToolUse a call the WAF blocks is denied without asking
+	// the hooks, and an "updatedInput" a hook returns is screened again.
+	Hooks map[string][]HookMatcher `json:"hooks"`
+	// Tools are host-defined tools, served to the agent as in-process MCP
+	// servers: the model sees each as mcp__<server>__<tool>.
+	Tools []ToolServer `json:"tools"`
 	// CanUseTool, if set, decides every tool call the WAF did not block. It
 	// returns any JSON-encodable answer: true (allow), false (deny), a
 	// string (deny with that message), map[string]any{"behavior": "deny",
-	// "message": ...}, or {"behavior": "allow", "updatedInput": {...}} (run
-	// this input instead; the WAF screens it too). Anything else denies, and
-	// so do a panic and an answer that cannot be encoded. It runs on a
-	// hotplex thread, possibly concurrently for different sessions, while
-	// the session waits: keep it quick and safe for concurrent use, and do
-	// not call Close or StopSession of its engine from it.
+	// "message": ...} (add "interrupt": true to also stop the turn), or
+	// {"behavior": "allow"}, optionally with "updatedInput": {...} (run
+	// this input instead; the WAF screens it too) and
+	// "updatedPermissions": [...] (permission updates for the agent to
+	// keep, e.g. one of ToolRequest.Context["permission_suggestions"]).
+	// Anything else denies, and so do a panic and an answer that cannot be
+	// encoded. It runs on a hotplex thread, possibly concurrently for
+	// different sessions, while the session waits: keep it quick and safe
+	// for concurrent use, and do not call Close or StopSession of its
+	// engine from it.
 	CanUseTool func(ToolRequest) any `json:"-"`
 	// Observer, if set, receives the engine's lifecycle records (sessions
 	// started and exited, turns finished, WAF verdicts, process trees
@@ -149,14 +188,100 @@ type TurnOptions struct {
 	// PartialMessages overrides the engine's PartialMessages for this turn
 	// (nil: the engine's); true needs the engine option.
 	PartialMessages *bool `json:"partial_messages"`
+	// Session sets the session's agent options from this turn on (nil:
+	// keep the current ones). Options that differ from those its process
+	// runs with restart it, resuming the conversation.
+	Session *SessionOptions `json:"session"`
+	// Instructions are task instructions sent with this turn's prompt (in
+	// a <context> section before the <user_query>); the WAF screens them
+	// with the prompt.
+	Instructions string `json:"instructions"`
+	// Images are sent with the prompt, before its text.
+	Images []ImageInput `json:"images"`
 	// OnEvent, if set, is called for each event in order, on the calling
 	// goroutine, before Execute returns.
 	OnEvent func(Event) `json:"-"`
 }
 
+// SessionOptions are one session's agent options (the core's
+// SessionOptions): each set field overrides the engine's option of the same
+// name, where there is one; the zero value sets nothing.
+type SessionOptions struct {
+	// Model is the agent's model (--model).
+	Model string `json:"model"`
+	// PermissionMode is the CLI's --permission-mode ("default",
+	// "acceptEdits", "plan", "bypassPermissions", ...).
+	PermissionMode string `json:"permission_mode"`
+	// SystemPrompt replaces the agent's whole system prompt
+	// (--system-prompt).
+	SystemPrompt string `json:"system_prompt"`
+	// AppendSystemPrompt is appended to the system prompt
+	// (--append-system-prompt), instead of the engine's SystemPrompt.
+	AppendSystemPrompt string `json:"append_system_prompt"`
+	// AllowedTools are the tools allowed without asking (instead of the
+	// engine's list).
+	AllowedTools []string `json:"allowed_tools"`
+	// DisallowedTools are the tools removed from the agent (instead of the
+	// engine's list).
+	DisallowedTools []string `json:"disallowed_tools"`
+	// AddDirs are extra directories the agent may use (--add-dir).
+	AddDirs []string `json:"add_dirs"`
+	// MaxTurns is the most agentic turns per prompt (--max-turns); past it
+	// the turn fails with ErrTurnFailed, subtype "error_max_turns".
+	MaxTurns int `json:"max_turns"`
+	// MaxBudgetUSD is the most dollars per process (--max-budget-usd).
+	MaxBudgetUSD float64 `json:"max_budget_usd"`
+	// JSONSchema is a JSON Schema the answer must follow (--json-schema);
+	// Turn.StructuredOutput carries the answer.
+	JSONSchema map[string]any `json:"json_schema"`
+	// FallbackModel is used when the main model is overloaded
+	// (--fallback-model).
+	FallbackModel string `json:"fallback_model"`
+	// Effort is the reasoning effort (--effort: "low", "medium", "high").
+	Effort string `json:"effort"`
+	// Agents are subagent definitions by name (--agents).
+	Agents map[string]any `json:"agents"`
+	// Settings is a settings object, or the path of a settings file
+	// (--settings).
+	Settings any `json:"settings"`
+	// SettingSources are the setting files that load (--setting-sources:
+	// "user", "project", "local"); an empty non-nil list loads none.
+	SettingSources []string `json:"setting_sources"`
+	// MCPConfig is external MCP servers, {"mcpServers": {...}} as the CLI
+	// reads it (--mcp-config); the engine's Tools are added.
+	MCPConfig map[string]any `json:"mcp_config"`
+	// PluginDirs are plugin directories (--plugin-dir).
+	PluginDirs []string `json:"plugin_dirs"`
+	// Env is extra environment for the agent, over the engine's Env.
+	Env map[string]string `json:"env"`
+	// ConfigDir is the agent's configuration directory
+	// (CLAUDE_CONFIG_DIR, an absolute path): where its credentials,
+	// settings and transcripts live. One per tenant keeps tenants apart.
+	ConfigDir string `json:"config_dir"`
+}
+
+// MarshalJSON encodes the options in the core's wire form: only the fields
+// set (a nil slice is unset, an empty one is not).
+func (o SessionOptions) MarshalJSON() ([]byte, error) {
+	return wire(o)
+}
+
+// ImageInput is an image sent with a turn's prompt.
+type ImageInput struct {
+	// MediaType is "image/png", "image/jpeg", "image/gif" or "image/webp".
+	MediaType string `json:"media_type"`
+	// Data is the image's bytes (base64-encoded on the wire).
+	Data []byte `json:"data"`
+}
+
 // wire encodes an options struct as the core's JSON form: every field with
 // a json tag and a non-zero value, durations as float seconds.
 func wire(opts any) ([]byte, error) {
+	return json.Marshal(wireMap(opts))
+}
+
+// wireMap is wire's object before encoding.
+func wireMap(opts any) map[string]any {
 	v := reflect.ValueOf(opts)
 	m := map[string]any{}
 	for i := 0; i < v.NumField(); i++ {
@@ -170,7 +295,7 @@ func wire(opts any) ([]byte, error) {
 			m[name] = f.Interface()
 		}
 	}
-	return json.Marshal(m)
+	return m
 }
 
 // Event is one event of a turn. Type is the seed's name: "session_start",
@@ -207,7 +332,8 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 type Engine struct {
 	mu       sync.RWMutex
 	e        *C.hotplex_engine // nil once closed
-	handle   cgo.Handle        // CanUseTool's handle, or 0
+	host     *host             // CanUseTool, the hooks and the tools
+	handle   cgo.Handle        // host's handle, or 0
 	observer cgo.Handle        // the observer feed's handle, or 0
 	feed     *observerFeed     // nil without an Observer
 	final    *finalMetrics     // the metrics as Close left them
@@ -216,18 +342,42 @@ type Engine struct {
 // NewEngine starts an engine. It fails with ErrInvalidConfig for a bad
 // option, including an agent binary that cannot be found.
 func NewEngine(opts EngineOptions) (*Engine, error) {
-	js, err := wire(opts)
+	h, hooks, tools, err := newHost(opts)
 	if err != nil {
 		return nil, err
 	}
-	return newEngine(string(js), opts.CanUseTool, opts.Observer)
+	m := wireMap(opts)
+	delete(m, "hooks")
+	delete(m, "tools")
+	if len(hooks) > 0 {
+		m["hooks"] = hooks
+	}
+	if len(tools) > 0 {
+		m["tools"] = tools
+	}
+	js, err := json.Marshal(m)
+	if err != nil {
+		h.cancel()
+		return nil, err
+	}
+	return newEngine(string(js), h, opts.Observer)
 }
 
-// newEngine starts an engine from the options' JSON text.
-func newEngine(options string, canUseTool func(ToolRequest) any, observer func(LifecycleRecord)) (*Engine, error) {
-	e := &Engine{}
-	if canUseTool != nil {
-		e.handle = cgo.NewHandle(canUseTool)
+// newEngine starts an engine from the options' JSON text, its callbacks
+// those of h (nil: none).
+func newEngine(options string, h *host, observer func(LifecycleRecord)) (*Engine, error) {
+	e := &Engine{host: h}
+	uses := 0
+	if h != nil {
+		permission, hooks, tools := h.needed()
+		for bit, on := range []bool{permission, hooks, tools} {
+			if on {
+				uses |= 1 << bit
+			}
+		}
+		if uses != 0 {
+			e.handle = cgo.NewHandle(h)
+		}
 	}
 	if observer != nil {
 		e.feed = startObserver(observer)
@@ -235,7 +385,7 @@ func newEngine(options string, canUseTool func(ToolRequest) any, observer func(L
 	}
 	p, n := cString(options)
 	if err := call(func() C.hotplex_status {
-		return C.hotplex_status(C.hotplex_go_engine_new(p, n, C.uintptr_t(e.handle), C.uintptr_t(e.observer), &e.e))
+		return C.hotplex_status(C.hotplex_go_engine_new(p, n, C.uintptr_t(e.handle), C.int(uses), C.uintptr_t(e.observer), &e.e))
 	}); err != nil {
 		e.release()
 		return nil, err
@@ -246,6 +396,9 @@ func newEngine(options string, canUseTool func(ToolRequest) any, observer func(L
 // release lets go of the Go side of the callbacks, once the library calls
 // none of them any more (after hotplex_engine_free, or a failed start).
 func (e *Engine) release() {
+	if e.host != nil {
+		e.host.cancel()
+	}
 	if e.handle != 0 {
 		e.handle.Delete()
 		e.handle = 0
@@ -324,6 +477,11 @@ func (e *Engine) StopSession(sessionID string) (bool, error) {
 // Close stops every session, waits until every process tree is gone and
 // releases the engine. Running turns fail with ErrEngineClosed. Idempotent.
 func (e *Engine) Close() error {
+	// Hooks and tools still running see their ctx end: closing waits for
+	// them to return.
+	if e.host != nil {
+		e.host.cancel()
+	}
 	// Concurrent turns see Closed at once; freeing waits for them to leave
 	// the engine (they keep only their own streams).
 	_ = e.use(func() error {

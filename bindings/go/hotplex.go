@@ -40,6 +40,44 @@
 //	if errors.Is(err, hotplex.ErrTurnTimeout) { ... }
 //	fmt.Println(turn.Text, turn.ColdStart, turn.DurationMs)
 //
+// The agent's control surface, as the Claude Agent SDK offers it:
+//
+//   - Host hooks (EngineOptions.Hooks): Go functions the agent calls at its
+//     hook events, by event and tool matcher. The WAF answers first; a hook
+//     returns the SDK's output keys ("hookSpecificOutput" with
+//     "additionalContext", "updatedInput", "permissionDecision", ...).
+//   - Host tools (EngineOptions.Tools): Go functions served as in-process MCP
+//     servers; the model sees mcp__<server>__<tool>.
+//   - Permissions (EngineOptions.CanUseTool) see the agent's context
+//     (ToolRequest.Context: permission_suggestions, ...) and may answer with
+//     "updatedInput", "updatedPermissions" or "interrupt".
+//   - Live controls on a running session: Engine.Interrupt, SetModel,
+//     SetPermissionMode, ContextUsage and McpStatus (ErrSessionNotFound,
+//     ErrUnsupported for an agent without them, ErrControlFailed); and its
+//     conversation: Engine.ResetSession (start over) and ForkSession (a new
+//     id continues a copy).
+//   - Per session and per turn: TurnOptions.Session (SessionOptions: model,
+//     permission mode, system prompts, tools, MaxTurns, JSONSchema for
+//     Turn.StructuredOutput, ConfigDir, ...), TurnOptions.Instructions and
+//     TurnOptions.Images.
+//
+// For example:
+//
+//	e, err := hotplex.NewEngine(hotplex.EngineOptions{
+//		Hooks: map[string][]hotplex.HookMatcher{
+//			hotplex.HookPostToolUse: {{Matcher: "Bash", Hooks: []hotplex.HookFunc{audit}}},
+//		},
+//		Tools: []hotplex.ToolServer{{Name: "weather", Tools: []hotplex.Tool{{
+//			Name: "get_weather", InputSchema: citySchema, Func: getWeather,
+//		}}}},
+//	})
+//	...
+//	err = e.SetModel(ctx, "chat-42", "claude-sonnet-4-5")
+//	usage, err := e.ContextUsage(ctx, "chat-42") // usage["totalTokens"]
+//	err = e.ForkSession(ctx, "chat-42", "chat-43")
+//
+// See the examples of EngineOptions (hooks), Tool and Engine.SetModel.
+//
 // Telemetry: Engine.MetricsText returns the engine's Prometheus metrics as
 // OpenMetrics text (Engine.MetricsSnapshot as values; the separate module
 // bindings/go/promcollector registers them with client_golang),
@@ -55,7 +93,9 @@
 //
 // A Detector is safe for concurrent use by many goroutines. Errors are
 // *Error values (or ErrClosed) that match the sentinels ErrInvalidArgument,
-// ErrUTF8, ErrInvalidRule and ErrPanic with errors.Is.
+// ErrUTF8, ErrInvalidRule and ErrPanic with errors.Is (an Engine's also
+// ErrTurnTimeout, ErrSessionNotFound, ErrUnsupported, ErrControlFailed,
+// ... one per status of the C ABI).
 package hotplex
 
 /*

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime/cgo"
 	"unsafe"
 )
 
@@ -25,39 +24,37 @@ type ToolRequest struct {
 	Input map[string]any `json:"input"`
 	// Verdict is the WAF's verdict on it (not blocking).
 	Verdict *Verdict `json:"verdict"`
+	// Context is what else the agent said about the call (empty if
+	// nothing): "permission_suggestions" (permission updates the host may
+	// grant by returning them as "updatedPermissions"),
+	// "decision_reason", "tool_use_id", "blocked_path", ...
+	Context map[string]any `json:"context"`
 }
 
 //export hotplexGoPermission
-func hotplexGoPermission(handle C.uintptr_t, request *C.char, requestLen C.size_t, answer *C.hotplex_permission_answer) {
-	reply, err := askHost(cgo.Handle(handle), C.GoBytes(unsafe.Pointer(request), C.int(requestLen)))
+func hotplexGoPermission(handle C.uintptr_t, request *C.char, requestLen C.size_t, slot *C.hotplex_permission_answer) {
+	raw := C.GoBytes(unsafe.Pointer(request), C.int(requestLen))
+	reply, err := answer("CanUseTool", func() (any, error) {
+		h, err := hostOf(handle)
+		if err != nil {
+			return nil, err
+		}
+		if h.canUseTool == nil {
+			return nil, errors.New("no CanUseTool function")
+		}
+		var req ToolRequest
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return nil, fmt.Errorf("decoding the tool request: %w", err)
+		}
+		return h.canUseTool(req), nil
+	})
 	if err != nil {
-		why := err.Error()
-		p, n := cString(why)
-		C.hotplex_permission_answer_fail(answer, p, n)
+		p, n := cString(err.Error())
+		C.hotplex_permission_answer_fail(slot, p, n)
 		return
 	}
 	text := string(reply)
 	p, n := cString(text)
 	// A rejected answer denies on the library's side; nothing to do here.
-	C.hotplex_permission_answer_set(answer, p, n)
-}
-
-// askHost calls the CanUseTool behind h and encodes its answer. A panic
-// (which must not unwind into the library) and an answer that cannot be
-// encoded are errors, which deny.
-func askHost(h cgo.Handle, request []byte) (reply []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("CanUseTool panicked: %v", r)
-		}
-	}()
-	fn, _ := h.Value().(func(ToolRequest) any)
-	if fn == nil {
-		return nil, errors.New("no CanUseTool function")
-	}
-	var req ToolRequest
-	if err := json.Unmarshal(request, &req); err != nil {
-		return nil, fmt.Errorf("decoding the tool request: %w", err)
-	}
-	return json.Marshal(fn(req))
+	C.hotplex_permission_answer_set(slot, p, n)
 }

@@ -73,9 +73,11 @@ func propertyNames(props map[string]json.RawMessage) []string {
 func TestHandWrittenStructsMatchTheSchema(t *testing.T) {
 	s := loadSchema(t)
 	for def, v := range map[string]any{
-		"EngineOptions": hotplex.EngineOptions{},
-		"TurnOptions":   hotplex.TurnOptions{},
-		"Verdict":       hotplex.Verdict{},
+		"EngineOptions":  hotplex.EngineOptions{},
+		"TurnOptions":    hotplex.TurnOptions{},
+		"Verdict":        hotplex.Verdict{},
+		"SessionOptions": hotplex.SessionOptions{},
+		"ImageInput":     hotplex.ImageInput{},
 	} {
 		d, ok := s.Defs[def]
 		if !ok {

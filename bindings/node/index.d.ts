@@ -28,6 +28,11 @@ export interface EngineOptions {
    */
   binary?: string
   /**
+   * Limit for the agent to answer a live control (`setModel`,
+   * `contextUsage`, ...). Seconds on the wire. Default 30 s.
+   */
+  controlTimeout?: number
+  /**
    * Workdir of a session's first turn when the turn names none. Default:
    * the host's cwd. Later turns without a workdir stay in the session's
    * workdir (its conversation lives there).
@@ -43,6 +48,18 @@ export interface EngineOptions {
    * `SHELL`; secrets are passed through `env`.
    */
   envAllow?: Array<string>
+  /**
+   * Host hooks by event (`PreToolUse`, `PostToolUse`, `PostToolUseFailure`,
+   * `UserPromptSubmit`, `Stop`, `SubagentStop`, `PreCompact`, `Notification`, ...),
+   * as the Agent SDK's: each a function (every call of the event) or
+   * `{ matcher, hooks, timeout }` (the calls of the tools `matcher` names).
+   * The WAF answers first: a `PreToolUse` call it blocks never reaches a
+   * host hook, and an `updatedInput` a hook returns is screened again. A
+   * hook that throws, rejects or outlives its timeout denies the call for
+   * `PreToolUse`; for the other events the agent goes on as if it returned
+   * nothing, and the turn gets an `error` event saying so.
+   */
+  hooks?: Partial<Record<HookEvent, Array<HookCallback | HookMatcher>>>
   /**
    * A session with no turn and no output for this long is stopped (its
    * conversation resumes on the next turn). Seconds on the wire.
@@ -108,6 +125,17 @@ export interface EngineOptions {
   /** `--append-system-prompt`. */
   systemPrompt?: string | null
   /**
+   * Tools written in JavaScript, served to every agent as in-process MCP
+   * servers: the model sees each as `mcp__<server>__<tool>`, and its calls go
+   * through the WAF, the hooks and `canUseTool` like any tool's, and appear
+   * as `tool_use`/`tool_result` events. A handler's string is the result's
+   * text; an object with `content` is the MCP result itself; another value
+   * is sent as its JSON text. Throwing, rejecting or not answering within the
+   * turn timeout is an error result the model sees (`isError`); the turn
+   * goes on.
+   */
+  tools?: Array<HostToolServer>
+  /**
    * Default limit of one turn, after the agent first answered. Seconds
    * on the wire. Default 300 s.
    */
@@ -116,13 +144,16 @@ export interface EngineOptions {
    * Decides tool calls the WAF let through. It runs on the JS thread
    * while the session waits; a promise is awaited. The answer is read by
    * the core's one rule, which fails closed: `true`, `undefined` or
-   * `null` allow, `{ behavior: 'allow', updatedInput? }` allows (with
-   * that input, screened again), `false`, a string (the message) and
-   * `{ behavior: 'deny', message? }` deny, and so does anything else.
+   * `null` allow, `{ behavior: 'allow', updatedInput?,
+   * updatedPermissions? }` allows (with that input, screened again; the
+   * agent keeps the permission updates), `false`, a string (the
+   * message) and `{ behavior: 'deny', message?, interrupt? }` deny (and
+   * with `interrupt: true` end the turn), and so does anything else.
    * Throwing, rejecting or not answering within the turn timeout denies.
-   * The verdict is the WAF's (not blocking).
+   * The verdict is the WAF's (not blocking); `context` is what the
+   * agent said about the call (its `permissionSuggestions`, ...).
    */
-  canUseTool?: (toolName: string, input: Record<string, any>, verdict: Verdict, sessionId: string) => PermissionAnswer | Promise<PermissionAnswer>
+  canUseTool?: (toolName: string, input: Record<string, any>, verdict: Verdict, sessionId: string, context: PermissionContext) => PermissionAnswer | Promise<PermissionAnswer>
   /**
    * Receives the engine's lifecycle records, in order, on the JS thread,
    * off the hot path: records wait in bounded queues, and when the JS
@@ -265,6 +296,14 @@ export type TurnEventType = TurnEvent['type']
 /** Why an agent process ended. */
 export type ExitReason = 'idle' | 'stopped' | 'evicted' | 'crashed' | 'closed' | 'start_failed'
 
+/** An image sent with a turn's prompt (a content block before the text). */
+export interface ImageInput {
+  /** The image, base64-encoded. */
+  data: string
+  /** `image/png`, `image/jpeg`, `image/gif` or `image/webp`. */
+  mediaType: string
+}
+
 /** A step of the kill ladder that ended an agent's process tree. */
 export type KillStage = 'eof' | 'term' | 'kill'
 
@@ -401,6 +440,70 @@ export interface SessionInfo {
   workdir: string | null
 }
 
+/** Options for one session's agent process (all optional). */
+export interface SessionOptions {
+  /** Extra directories the agent may use (`--add-dir`, each). */
+  addDirs?: Array<string>
+  /** Subagent definitions, a JSON object by name (`--agents`). */
+  agents?: any
+  /** Tools allowed without asking; overrides the engine's list. */
+  allowedTools?: Array<string> | null
+  /**
+   * Appended to the system prompt (`--append-system-prompt`); overrides
+   * the engine's `systemPrompt`, which is appended the same way.
+   */
+  appendSystemPrompt?: string | null
+  /**
+   * The agent's configuration directory (`CLAUDE_CONFIG_DIR`): where its
+   * credentials, settings and transcripts live. One per tenant keeps
+   * tenants apart.
+   */
+  configDir?: string | null
+  /** Tools removed from the agent; overrides the engine's list. */
+  disallowedTools?: Array<string> | null
+  /** Reasoning effort (`--effort`: `low`, `medium`, `high`, ...). */
+  effort?: string | null
+  /** Extra environment for the agent, over the engine's `env`. */
+  env?: Record<string, string>
+  /** The model used when the main one is overloaded (`--fallback-model`). */
+  fallbackModel?: string | null
+  /**
+   * A JSON Schema the answer must follow (`--json-schema`); the turn's
+   * `Turn::structured_output` carries the validated value.
+   */
+  jsonSchema?: any
+  /** Most dollars per process (`--max-budget-usd`). */
+  maxBudgetUsd?: number | null
+  /**
+   * Most agentic turns per prompt (`--max-turns`); past it the turn ends
+   * with the CLI's `errorMaxTurns` result (`Error::TurnFailed`).
+   */
+  maxTurns?: number | null
+  /**
+   * External MCP servers, `{"mcpServers": {...}}` as the CLI reads it
+   * (`--mcp-config`); the engine's host-defined tool servers are added.
+   */
+  mcpConfig?: any
+  /** The model (`--model`); overrides the engine's `model`. */
+  model?: string | null
+  /**
+   * The permission mode (`--permission-mode`: `default`, `acceptEdits`,
+   * `plan`, `bypassPermissions`, ...); overrides the engine's.
+   */
+  permissionMode?: string | null
+  /** Plugin directories (`--plugin-dir`, each). */
+  pluginDirs?: Array<string>
+  /**
+   * Which setting files load (`--setting-sources`: `user`, `project`,
+   * `local`); an empty list loads none.
+   */
+  settingSources?: Array<string> | null
+  /** Settings: a JSON object, or a path to a settings file (`--settings`). */
+  settings?: any
+  /** Replaces the agent's whole system prompt (`--system-prompt`). */
+  systemPrompt?: string | null
+}
+
 /** Totals over every turn of a session (across its process restarts). */
 export interface SessionStats {
   /** Lines of agent output that could not be used (not JSON, too long). */
@@ -512,6 +615,11 @@ export interface Turn {
   queuedMs: number
   /** Whether that start resumed an earlier conversation. */
   resumed: boolean
+  /**
+   * The answer as the JSON value the session's `jsonSchema` asked for
+   * (the CLI's `structuredOutput`); `null` without a schema.
+   */
+  structuredOutput: any
   /** The answer: the `result` text, or the answer events joined. */
   text: string
   /** Tool calls, in order. */
@@ -522,12 +630,27 @@ export interface Turn {
 
 /** Per-turn options. */
 export interface TurnOptions {
+  /** Images sent with the prompt (content blocks before its text). */
+  images?: Array<ImageInput>
+  /**
+   * Task instructions sent with this turn's prompt, in the seed's
+   * `<context>`/`<user_query>` layout (`super::session::with_instructions`).
+   * Screened by the WAF with the prompt.
+   */
+  instructions?: string | null
   /**
    * Deliver this turn's delta events. Unset: the engine's
    * `partialMessages`. `true` needs the engine option (its agents must
    * have been started to print them); `false` leaves them out.
    */
   partialMessages?: boolean | null
+  /**
+   * The session's agent options from this turn on (see
+   * `SessionOptions`): unset keeps the session's current ones; options
+   * that differ from those its process runs with restart it, resuming
+   * the conversation.
+   */
+  session?: SessionOptions | null
   /** Overrides the engine's `turnTimeout`. Seconds on the wire. */
   timeout?: number | null
   /**
@@ -646,8 +769,181 @@ export type PermissionAnswer =
   | string
   | null
   | undefined
-  | { behavior: 'allow'; updatedInput?: Record<string, any> }
-  | { behavior: 'deny'; message?: string }
+  | { behavior: 'allow'; updatedInput?: Record<string, any>; updatedPermissions?: Array<PermissionUpdate> }
+  | { behavior: 'deny'; message?: string; interrupt?: boolean }
+
+/**
+ * A permission update for the agent to keep, in the agent's shape (e.g.
+ * `{ type: 'addRules', rules: [{ toolName: 'Bash' }], behavior: 'allow',
+ * destination: 'session' }`): what `permissionSuggestions` offers and
+ * `updatedPermissions` grants.
+ */
+export type PermissionUpdate = Record<string, any>
+
+/**
+ * What the agent said about a tool call, for `canUseTool` (its last
+ * argument): the agent's fields with camelCase names; their values are as
+ * it sent them. Empty for agents that send none.
+ */
+export interface PermissionContext {
+  /** Permission updates the host may grant with `updatedPermissions`. */
+  permissionSuggestions?: Array<PermissionUpdate>
+  /** Why the agent asks (its own words or object). */
+  decisionReason?: any
+  /** The id of the tool call (as in its `tool_use` event). */
+  toolUseId?: string
+  /** The path outside the allowed directories, for file tools. */
+  blockedPath?: string
+  [key: string]: any
+}
+
+/** A hook event, as the agent names it (any other name the agent knows is accepted too). */
+export type HookEvent =
+  | 'PreToolUse'
+  | 'PostToolUse'
+  | 'PostToolUseFailure'
+  | 'UserPromptSubmit'
+  | 'Stop'
+  | 'SubagentStart'
+  | 'SubagentStop'
+  | 'PreCompact'
+  | 'Notification'
+  | 'PermissionRequest'
+  | 'SessionStart'
+  | 'SessionEnd'
+  | (string & {})
+
+/**
+ * A hook's input, as the agent sent it (snake_case, as the Agent SDK's
+ * `HookInput`): `hook_event_name`, `session_id` (the agent's), and per
+ * event `tool_name`, `tool_input`, `tool_use_id`, `tool_response`,
+ * `prompt`, ...
+ */
+export interface HookInput {
+  hook_event_name: string
+  session_id?: string
+  tool_name?: string
+  tool_input?: Record<string, any>
+  tool_use_id?: string
+  tool_response?: any
+  prompt?: string
+  [key: string]: any
+}
+
+/**
+ * What a hook may return, as the Agent SDK's hooks do (`undefined` is
+ * `{}`): `continue`, `stopReason`, `systemMessage`, `decision`,
+ * `reason`, and `hookSpecificOutput` with `hookEventName` and, per event,
+ * `permissionDecision` (`'allow' | 'deny' | 'ask'`),
+ * `permissionDecisionReason`, `updatedInput`, `additionalContext`,
+ * `updatedToolOutput`, ...
+ */
+export interface HookOutput {
+  continue?: boolean
+  stopReason?: string
+  suppressOutput?: boolean
+  systemMessage?: string
+  decision?: 'approve' | 'block'
+  reason?: string
+  hookSpecificOutput?: {
+    hookEventName?: string
+    permissionDecision?: 'allow' | 'deny' | 'ask'
+    permissionDecisionReason?: string
+    updatedInput?: Record<string, any>
+    additionalContext?: string
+    [key: string]: any
+  }
+  [key: string]: any
+}
+
+/** The third argument of a hook: whose call it is. */
+export interface HookContext {
+  /** The host's session id (`engine.execute`'s first argument). */
+  sessionId: string
+  /** The hook event. */
+  event: string
+}
+
+/**
+ * A host hook: called on the JS thread with the agent's input, the id of
+ * the tool call it is about (`undefined` for events about none) and its
+ * context; a promise is awaited. Returns its output (or nothing).
+ */
+export type HookCallback = (
+  input: HookInput,
+  toolUseId: string | undefined,
+  context: HookContext,
+) => HookOutput | undefined | void | Promise<HookOutput | undefined | void>
+
+/** Hooks for the calls of some tools, with a timeout. */
+export interface HookMatcher {
+  /** The tools: a name or `'A|B'` alternatives (the agent matches it); unset: every call. */
+  matcher?: string | null
+  /** The hooks, called in order. */
+  hooks: Array<HookCallback>
+  /** Seconds each hook may take (default 60). */
+  timeout?: number
+}
+
+/** The second argument of a host tool's handler: whose call it is. */
+export interface ToolContext {
+  /** The host's session id. */
+  sessionId: string
+  /** The tool's server. */
+  server: string
+  /** The tool's name within it. */
+  tool: string
+}
+
+/**
+ * What a host tool's handler may return: a string (one text block), an MCP
+ * result (`{ content: [...], isError? }`), or another value (sent as its
+ * JSON text).
+ */
+export type ToolAnswer = string | { content: Array<Record<string, any>>; isError?: boolean } | Record<string, any> | null | undefined
+
+/** One tool written in JavaScript. */
+export interface HostTool {
+  /** Its name within its server (letters, digits, `_`, `-`). */
+  name: string
+  /** What it does, for the model. */
+  description?: string
+  /** A JSON Schema of its arguments (an object schema; default: none). */
+  inputSchema?: Record<string, any>
+  /**
+   * Runs the tool on the JS thread with the model's arguments; a promise is
+   * awaited. Throwing or rejecting is an error result with the message.
+   */
+  handler: (args: Record<string, any>, context: ToolContext) => ToolAnswer | Promise<ToolAnswer>
+}
+
+/** An in-process MCP server of JavaScript tools. */
+export interface HostToolServer {
+  /** Its name: the model sees its tools as `mcp__<name>__<tool>`. */
+  name: string
+  /** The version it reports (default `'1.0.0'`). */
+  version?: string
+  /** Its tools. */
+  tools: Array<HostTool>
+}
+
+/**
+ * How full a session's context window is, from `Engine.contextUsage()`:
+ * the agent's object, keys as it sent them.
+ */
+export interface ContextUsage {
+  totalTokens?: number
+  maxTokens?: number
+  percentage?: number
+  categories?: Array<{ name: string; tokens: number; [key: string]: any }>
+  [key: string]: any
+}
+
+/** A session's MCP servers, from `Engine.mcpStatus()`: the agent's object. */
+export interface McpStatus {
+  mcpServers?: Array<{ name: string; status: string; [key: string]: any }>
+  [key: string]: any
+}
 
 /** The name of a metric family hotplex exposes (as in `MetricFamily.name`). */
 export type MetricName =
@@ -734,6 +1030,9 @@ export type HotplexErrorCode =
   | 'HOTPLEX_SPAWN'
   | 'HOTPLEX_IO'
   | 'HOTPLEX_CONTAINMENT'
+  | 'HOTPLEX_SESSION_NOT_FOUND'
+  | 'HOTPLEX_UNSUPPORTED'
+  | 'HOTPLEX_CONTROL_FAILED'
 
 /** Every `HotplexErrorCode` by name (frozen): `ErrorCode.INVALID_CONFIG === 'HOTPLEX_INVALID_CONFIG'`. */
 export declare const ErrorCode: Readonly<{
@@ -769,6 +1068,12 @@ export declare const ErrorCode: Readonly<{
   IO: 'HOTPLEX_IO'
   /** containment could not be confirmed (16) */
   CONTAINMENT: 'HOTPLEX_CONTAINMENT'
+  /** no session with this id is in the pool (17) */
+  SESSION_NOT_FOUND: 'HOTPLEX_SESSION_NOT_FOUND'
+  /** the agent does not support the request (18) */
+  UNSUPPORTED: 'HOTPLEX_UNSUPPORTED'
+  /** a live control failed or timed out (19) */
+  CONTROL_FAILED: 'HOTPLEX_CONTROL_FAILED'
 }>
 
 /** An `Error` hotplex threw or rejected with; `code` says which kind. */
@@ -862,6 +1167,21 @@ export interface ContainmentFailedError extends HotplexError {
   code: 'HOTPLEX_CONTAINMENT'
 }
 
+/** `HOTPLEX_SESSION_NOT_FOUND`: no session with this id is in the pool. */
+export interface SessionNotFoundError extends HotplexError {
+  code: 'HOTPLEX_SESSION_NOT_FOUND'
+}
+
+/** `HOTPLEX_UNSUPPORTED`: the agent does not support the request. */
+export interface UnsupportedError extends HotplexError {
+  code: 'HOTPLEX_UNSUPPORTED'
+}
+
+/** `HOTPLEX_CONTROL_FAILED`: a live control failed or timed out. */
+export interface ControlFailedError extends HotplexError {
+  code: 'HOTPLEX_CONTROL_FAILED'
+}
+
 /** Any hotplex error, narrowed by `code`. */
 export type AnyHotplexError =
   | InvalidArgumentError
@@ -880,6 +1200,9 @@ export type AnyHotplexError =
   | SpawnFailedError
   | IoError
   | ContainmentFailedError
+  | SessionNotFoundError
+  | UnsupportedError
+  | ControlFailedError
 
 declare global {
   interface __NapiRsAsyncGenerator<TOwner, T, TReturn, TNext> {
@@ -1000,6 +1323,63 @@ export declare class Engine {
    * `HOTPLEX_CLOSED` once the engine is closed.
    */
   stopSession(sessionId: string): Promise<boolean>
+  /**
+   * Interrupts session `sessionId`'s running turn: that turn rejects with
+   * `HOTPLEX_TURN_TIMEOUT` ("interrupted by the host") and the process
+   * stays hot. Resolves with whether a turn was running. Rejects with
+   * `HOTPLEX_SESSION_NOT_FOUND` for a session not in the pool.
+   */
+  interrupt(sessionId: string): Promise<boolean>
+  /**
+   * Switches session `sessionId`'s model (`null`: the agent's default) on
+   * its running process, between turns or during one, without a restart;
+   * the session keeps it across restarts (a session without a process
+   * takes it at its next start). Rejects with
+   * `HOTPLEX_SESSION_NOT_FOUND`, `HOTPLEX_UNSUPPORTED` (an agent without
+   * live controls), `HOTPLEX_CONTROL_FAILED` (the agent refused, or did
+   * not answer within `controlTimeout`).
+   */
+  setModel(sessionId: string, model?: string | null): Promise<void>
+  /**
+   * Switches session `sessionId`'s permission mode (`'default'`,
+   * `'acceptEdits'`, `'plan'`, `'bypassPermissions'`, ...), like
+   * `setModel`. An empty mode rejects with `HOTPLEX_INVALID_ARGUMENT`.
+   */
+  setPermissionMode(sessionId: string, mode: string): Promise<void>
+  /**
+   * How full session `sessionId`'s context window is, as the agent
+   * reports it (`totalTokens`, `maxTokens`, `percentage`, `categories`,
+   * ...: the agent's object, keys as it sent them). Needs a running
+   * process (`HOTPLEX_SESSION_DEAD` otherwise); rejects as `setModel`.
+   */
+  contextUsage(sessionId: string): Promise<ContextUsage>
+  /**
+   * The state of session `sessionId`'s MCP servers (the host tool
+   * servers among them), as the agent reports it (`{ mcpServers: [{
+   * name, status }, ...] }`). Needs a running process; rejects as
+   * `setModel`.
+   */
+  mcpStatus(sessionId: string): Promise<McpStatus>
+  /**
+   * Makes session `sessionId` forget its conversation: its next turn
+   * starts a new one. Turns already queued run first, in the old
+   * conversation; a running process is then stopped. With
+   * `forgetTranscript` the old conversation's transcript is deleted too
+   * (best effort). Works whether or not the session is in the pool;
+   * rejects with `HOTPLEX_INVALID_CONFIG` for a bad id (empty, over 512
+   * bytes, with NUL) and `HOTPLEX_CLOSED` once the engine is closed.
+   */
+  resetSession(sessionId: string, options?: ResetOptions | undefined | null): Promise<void>
+  /**
+   * Starts session `newId` as a copy of session `sessionId`'s
+   * conversation: `newId`'s first turn resumes it under a new provider
+   * session id (in the same workdir), and from then on the two go on
+   * separately; the original is unchanged. Rejects with
+   * `HOTPLEX_SESSION_NOT_FOUND` when `sessionId` has no conversation yet
+   * (no finished turn) and `HOTPLEX_INVALID_ARGUMENT` when `newId` is
+   * in the pool already (or is `sessionId`).
+   */
+  forkSession(sessionId: string, newId: string): Promise<void>
   /**
    * Stops every session and kills every process tree (resolves once all
    * are confirmed gone). Idempotent; afterwards `execute`, `stream` and
@@ -1146,6 +1526,15 @@ export interface Hit {
   scope: 'text' | 'script' | 'command' | 'redirect' | 'pipeline' | 'code'
   /** The text it matched, readable (argument spaces and pipes restored). */
   text: string
+}
+
+/** Options of `Engine.resetSession()`. */
+export interface ResetOptions {
+  /**
+   * Also delete the old conversation's transcript (best effort; default
+   * `false`).
+   */
+  forgetTranscript?: boolean
 }
 
 /**

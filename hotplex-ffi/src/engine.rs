@@ -18,10 +18,14 @@
 use std::ffi::{c_char, c_void};
 use std::ptr;
 
+use std::sync::Arc;
+
 use hotplex_core::{Engine, EngineOptions, TurnOptions, TurnStream};
 use serde_json::Value;
 
+use crate::answer::HostGate;
 use crate::error::{borrow, c_string, check_out, guard, str_arg, write_out, Failure};
+use crate::host::{self, hotplex_hook_callback, hotplex_tool_callback};
 use crate::hotplex_status;
 use crate::permission::{self, hotplex_permission_callback};
 use crate::telemetry::{self, hotplex_observer_callback, ObserverLink};
@@ -35,8 +39,11 @@ use crate::turn::{
 ///
 /// Threads: an engine is safe for concurrent use. Any number of threads may
 /// call `hotplex_engine_start()`, `_submit()`, `_start_with_callback()`,
-/// `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()` and
-/// `_close()` on the same engine at once. `hotplex_engine_free()` must not
+/// `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()`,
+/// the live controls (`_interrupt()`, `_set_model()`,
+/// `_set_permission_mode()`, `_context_usage()`, `_mcp_status()`),
+/// `_reset_session()`, `_fork_session()` and `_close()` on the same engine
+/// at once. `hotplex_engine_free()` must not
 /// run concurrently with any other call on the engine, nor from inside one
 /// of its callbacks.
 ///
@@ -53,6 +60,9 @@ pub struct hotplex_engine {
     engine: Engine,
     /// The C observer, ended by `hotplex_engine_free()` after the engine.
     observer: Option<ObserverLink>,
+    /// The calls of the permission, hook and tool callbacks, shut by
+    /// `hotplex_engine_close()` (and `_free()`).
+    host: Arc<HostGate>,
 }
 
 impl hotplex_engine {
@@ -88,7 +98,9 @@ fn write_json(out: *mut *mut c_char, v: &Value) {
 /// cannot be found fail with `HOTPLEX_STATUS_INVALID_CONFIG`, the message
 /// naming the option (and for the binary the path tried). The WAF is the
 /// built-in detector; every tool call it allows runs (see
-/// `hotplex_engine_new_with_permission()` to decide them).
+/// `hotplex_engine_new_with_permission()` to decide them). Options that
+/// declare `hooks` or `tools` need their callbacks: use
+/// `hotplex_engine_new_with_callbacks()` for those.
 ///
 /// # Safety
 /// `options_json` must be NULL or point to `options_len` readable bytes;
@@ -115,6 +127,27 @@ pub unsafe extern "C" fn hotplex_engine_new(
 /// program built against a newer header that sets a callback this library
 /// does not know fails with `HOTPLEX_STATUS_INVALID_ARGUMENT` instead of
 /// having it ignored.
+///
+/// Host hooks and tools, declared in the options and run by `hook` and
+/// `tool` (see `hotplex_engine_new_with_callbacks()` for the declarations):
+///
+/// ```c
+/// static void on_hook(void *data, const char *call, size_t len, hotplex_callback_answer *a) {
+///     // call: {"hook_id": "audit", "event": "PostToolUse", "input": {...}, ...}
+///     const char *out = "{\"hookSpecificOutput\":{\"hookEventName\":\"PostToolUse\","
+///                       "\"additionalContext\":\"logged\"}}";
+///     hotplex_callback_answer_set(a, out, strlen(out));
+/// }
+/// static void on_tool(void *data, const char *call, size_t len, hotplex_callback_answer *a) {
+///     // call: {"server": "host", "tool": "get_weather", "arguments": {"city": ...}}
+///     hotplex_callback_answer_set(a, "\"sunny\"", 7); // or _fail(a, why, n)
+/// }
+/// hotplex_engine_callbacks cb = {0};
+/// cb.size = sizeof cb;
+/// cb.hook = on_hook;
+/// cb.tool = on_tool;
+/// hotplex_status st = hotplex_engine_new_with_callbacks(opts, strlen(opts), &cb, &engine);
+/// ```
 #[repr(C)]
 pub struct hotplex_engine_callbacks {
     /// `sizeof(hotplex_engine_callbacks)` as the caller compiled it.
@@ -132,6 +165,38 @@ pub struct hotplex_engine_callbacks {
     /// Passed to `observer` unchanged; valid, and usable from the observer
     /// thread, until `hotplex_engine_free()` has returned.
     pub observer_data: *mut c_void,
+    /// Runs the host hooks that `options_json` declares in `hooks` (NULL:
+    /// none; declaring hooks without it is `HOTPLEX_STATUS_INVALID_CONFIG`);
+    /// see `hotplex_hook_callback` for the call, the answers and the thread
+    /// rules.
+    pub hook: hotplex_hook_callback,
+    /// Passed to `hook` unchanged; valid, and usable from the engine's
+    /// threads, until `hotplex_engine_close()` has returned.
+    pub hook_data: *mut c_void,
+    /// Runs the host-defined tools that `options_json` declares in `tools`
+    /// (NULL: none; declaring tools without it is
+    /// `HOTPLEX_STATUS_INVALID_CONFIG`); see `hotplex_tool_callback`.
+    pub tool: hotplex_tool_callback,
+    /// Passed to `tool` unchanged; valid, and usable from the engine's
+    /// threads, until `hotplex_engine_close()` has returned.
+    pub tool_data: *mut c_void,
+}
+
+impl hotplex_engine_callbacks {
+    /// No callbacks: what a NULL `callbacks` means.
+    fn none() -> hotplex_engine_callbacks {
+        hotplex_engine_callbacks {
+            size: std::mem::size_of::<hotplex_engine_callbacks>(),
+            permission: None,
+            permission_data: ptr::null_mut(),
+            observer: None,
+            observer_data: ptr::null_mut(),
+            hook: None,
+            hook_data: ptr::null_mut(),
+            tool: None,
+            tool_data: ptr::null_mut(),
+        }
+    }
 }
 
 /// The largest `size` accepted (a guard against garbage, far above any
@@ -146,13 +211,7 @@ unsafe fn read_callbacks(
     cb: *const hotplex_engine_callbacks,
 ) -> Result<hotplex_engine_callbacks, Failure> {
     let known = std::mem::size_of::<hotplex_engine_callbacks>();
-    let mut out = hotplex_engine_callbacks {
-        size: known,
-        permission: None,
-        permission_data: ptr::null_mut(),
-        observer: None,
-        observer_data: ptr::null_mut(),
-    };
+    let mut out = hotplex_engine_callbacks::none();
     if cb.is_null() {
         return Ok(out);
     }
@@ -189,6 +248,15 @@ unsafe fn read_callbacks(
 /// how long its user data must live. The callbacks are copied: the struct
 /// itself need not outlive the call.
 ///
+/// Host hooks and tools are declared in `options_json` and run by the
+/// callbacks: `"hooks": [{"event": "PostToolUse", "matcher": "Bash", "id":
+/// "audit", "timeout": 30}]` (the schema's `HookSpec`: `matcher` a tool name
+/// or `A|B`, null for every call; `id` unique, handed to `callbacks.hook`
+/// to say which hook runs; `timeout` in seconds, default 60) and `"tools":
+/// [{"name": "host", "version": "1.0.0", "tools": [{"name": "get_weather",
+/// "description": "...", "input_schema": {"type": "object", ...}}]}]` (the
+/// schema's `ToolServer`; the model sees `mcp__host__get_weather`).
+///
 /// # Safety
 /// As for `hotplex_engine_new()`; `callbacks` must be NULL or point to
 /// `callbacks->size` readable bytes, and each callback it sets must have
@@ -207,7 +275,22 @@ pub unsafe extern "C" fn hotplex_engine_new_with_callbacks(
         // SAFETY: caller's contract.
         let cb = unsafe { read_callbacks(callbacks) }?;
         let mut opts = EngineOptions::from_json(&json_arg(text, "options_json")?)?;
-        opts.permission_handler = permission::handler(cb.permission, cb.permission_data);
+        if !opts.hooks.is_empty() && cb.hook.is_none() {
+            return Err(Failure::new(
+                hotplex_status::InvalidConfig,
+                "hooks: the options declare hooks but no hook callback was given (set callbacks.hook)",
+            ));
+        }
+        if !opts.tools.is_empty() && cb.tool.is_none() {
+            return Err(Failure::new(
+                hotplex_status::InvalidConfig,
+                "tools: the options declare tools but no tool callback was given (set callbacks.tool)",
+            ));
+        }
+        let gate = Arc::new(HostGate::default());
+        opts.permission_handler = permission::handler(cb.permission, cb.permission_data, &gate);
+        opts.hook_handler = host::hook_handler(cb.hook, cb.hook_data, &gate);
+        opts.tool_handler = host::tool_handler(cb.tool, cb.tool_data, &gate);
         let (observer, link) = telemetry::observer(cb.observer, cb.observer_data).unzip();
         opts.observer = observer;
         // The core's runtime blocks SIGPIPE on its threads: a C host that
@@ -227,6 +310,7 @@ pub unsafe extern "C" fn hotplex_engine_new_with_callbacks(
             rt: RuntimeRef::new(rt),
             engine,
             observer: link,
+            host: gate,
         });
         // SAFETY: checked non-NULL; the caller guarantees validity.
         unsafe { write_out(out, Box::into_raw(handle)) };
@@ -238,9 +322,9 @@ pub unsafe extern "C" fn hotplex_engine_new_with_callbacks(
 /// every tool call the WAF did not block (see `hotplex_permission_callback`
 /// for the request, the answers and the thread rules). `user_data` is passed
 /// to every call unchanged; it must stay valid, and safe to use from the
-/// engine's threads, until `hotplex_engine_close()` has returned (which
-/// waits for every session). An engine freed without closing may still call
-/// it while its sessions stop: close first. The same as
+/// engine's threads, until `hotplex_engine_close()` (or, for an engine
+/// freed without closing, `hotplex_engine_free()`) has returned: both wait
+/// for a call in flight, and no call starts afterwards. The same as
 /// `hotplex_engine_new_with_callbacks()` with only `permission` set.
 ///
 /// # Safety
@@ -255,11 +339,9 @@ pub unsafe extern "C" fn hotplex_engine_new_with_permission(
     out: *mut *mut hotplex_engine,
 ) -> hotplex_status {
     let callbacks = hotplex_engine_callbacks {
-        size: std::mem::size_of::<hotplex_engine_callbacks>(),
         permission: callback,
         permission_data: user_data,
-        observer: None,
-        observer_data: ptr::null_mut(),
+        ..hotplex_engine_callbacks::none()
     };
     // SAFETY: caller's contract; `callbacks` is a complete struct.
     unsafe { hotplex_engine_new_with_callbacks(options_json, options_len, &callbacks, out) }
@@ -270,13 +352,15 @@ pub unsafe extern "C" fn hotplex_engine_new_with_permission(
 /// returns). Call `hotplex_engine_close()` first to wait for that. When
 /// this returns the observer callback is not running and is never called
 /// again; for a closed engine it first waits (up to 2 s) until the
-/// observer has had the records still queued. NULL is ignored.
+/// observer has had the records still queued. Neither are the permission,
+/// hook and tool callbacks (it waits for calls in flight, as
+/// `hotplex_engine_close()` does). NULL is ignored.
 ///
 /// Streams and callback turns of the engine may outlive it: their turns
 /// end (`HOTPLEX_STATUS_CLOSED` or `_SESSION_DEAD`), a callback turn still
 /// gets its final call and `destroy` (on a hotplex thread, possibly after
 /// this returns), and the engine's threads stay until the last of them is
-/// done. The permission callback may still run while they stop.
+/// done.
 ///
 /// # Safety
 /// `e` must be NULL or an engine from `hotplex_engine_new()` not freed yet;
@@ -290,7 +374,10 @@ pub unsafe extern "C" fn hotplex_engine_free(e: *mut hotplex_engine) {
     let mut handle = unsafe { Box::from_raw(e) };
     let link = handle.observer.take();
     let drain = handle.engine.is_closed();
+    let host = handle.host.clone();
     crate::error::value_guard((), move || drop(handle));
+    // No permission, hook or tool call after this returns.
+    crate::error::value_guard((), || host.shut());
     // Ended even if dropping the engine panicked: the promise about
     // `observer_data` holds regardless.
     if let Some(link) = link {
@@ -301,7 +388,17 @@ pub unsafe extern "C" fn hotplex_engine_free(e: *mut hotplex_engine) {
 /// Queues a turn on session `session_id` (created on first use) and writes
 /// its stream to `*out`. `turn_options_json` (may be NULL/empty) is the
 /// JSON form of the core's `TurnOptions`: `workdir` (NULL: the session's
-/// current workdir), `timeout` (seconds) and `waf_approved`.
+/// current workdir), `timeout` (seconds), `waf_approved`,
+/// `partial_messages`, `session` (the session's agent options from this
+/// turn on, the schema's `SessionOptions`: `model`, `permission_mode`,
+/// `system_prompt`, `append_system_prompt`, `allowed_tools`,
+/// `disallowed_tools`, `add_dirs`, `max_turns`, `max_budget_usd`,
+/// `json_schema` (the turn's `structured_output` then carries the answer),
+/// `fallback_model`, `effort`, `agents`, `settings`, `setting_sources`,
+/// `mcp_config`, `plugin_dirs`, `env`, `config_dir`; options that differ
+/// from those the session's process runs with restart it, resuming the
+/// conversation), `instructions` (task instructions sent with the prompt)
+/// and `images` (`[{"media_type": "image/png", "data": "<base64>"}]`).
 ///
 /// Fails at once with `HOTPLEX_STATUS_DANGER_BLOCKED` for a prompt the WAF
 /// blocks (`hotplex_last_error_detail()` holds the verdict),
@@ -604,9 +701,249 @@ pub unsafe extern "C" fn hotplex_engine_metrics_snapshot(
     })
 }
 
+/// Interrupts session `session_id`'s running turn, if any: the turn ends
+/// with `HOTPLEX_STATUS_TURN_TIMEOUT` ("interrupted by the host") and the
+/// process stays hot for the next one. `*was_running` (may be NULL) tells
+/// whether a turn was running. Fails with `HOTPLEX_STATUS_SESSION_NOT_FOUND`
+/// for a session not in the pool, `CONTROL_FAILED` when the agent does not
+/// answer within the engine's `control_timeout`, `CLOSED`.
+///
+/// Like every live control below it blocks the calling thread until the
+/// agent answered (at most `control_timeout`), may be called from any
+/// thread concurrently with the engine's other calls, also while a turn of
+/// the same session runs, but not from inside one of the engine's
+/// callbacks. For example:
+///
+/// ```c
+/// bool was_running = false;
+/// hotplex_engine_interrupt(e, "chat-42", 7, &was_running);
+/// hotplex_engine_set_model(e, "chat-42", 7, "claude-sonnet-4-5", 17);
+/// char *usage = NULL; // {"totalTokens": ..., "maxTokens": ..., ...}
+/// if (hotplex_engine_context_usage(e, "chat-42", 7, &usage) == HOTPLEX_STATUS_OK)
+///     hotplex_string_free(usage);
+/// if (hotplex_engine_set_model(e, "chat-42", 7, NULL, 0) == HOTPLEX_STATUS_UNSUPPORTED)
+///     ; // this agent version has no live controls
+/// hotplex_engine_fork_session(e, "chat-42", 7, "chat-43", 7); // chat-43: a copy
+/// hotplex_engine_reset_session(e, "chat-42", 7, false);      // chat-42: starts over
+/// ```
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id` must be NULL or point to
+/// `session_id_len` readable bytes; `was_running` must be NULL or valid for
+/// writing a bool.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_interrupt(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    was_running: *mut bool,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        let was = e.rt().block_on(e.engine.interrupt(id))?;
+        if !was_running.is_null() {
+            // SAFETY: non-NULL; the caller guarantees validity.
+            unsafe { write_out(was_running, was) };
+        }
+        Ok(())
+    })
+}
+
+/// Switches session `session_id`'s model on its running process (between
+/// turns or during one, without a restart; the agent's `set_model`
+/// control); the session keeps it across restarts, and a session without a
+/// process takes it at its next start. `model` NULL or empty: the agent's
+/// default model. Fails with `HOTPLEX_STATUS_SESSION_NOT_FOUND`,
+/// `UNSUPPORTED` (the agent's version has no such control),
+/// `CONTROL_FAILED` (the agent refused it, or did not answer within
+/// `control_timeout`), `CLOSED`. Threads: as for
+/// `hotplex_engine_interrupt()`.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id` and `model` must each be
+/// NULL or point to their length in readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_set_model(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    model: *const c_char,
+    model_len: usize,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        // SAFETY: caller's contract.
+        let model = unsafe { str_arg(model, model_len, "model") }?;
+        let model = (!model.is_empty()).then_some(model);
+        e.rt().block_on(e.engine.set_model(id, model))?;
+        Ok(())
+    })
+}
+
+/// Switches session `session_id`'s permission mode (`default`,
+/// `acceptEdits`, `plan`, `bypassPermissions`, ...) like
+/// `hotplex_engine_set_model()` does the model. An empty `mode` is
+/// `HOTPLEX_STATUS_INVALID_ARGUMENT`; the other failures and the threads
+/// are those of `hotplex_engine_set_model()`.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id` and `mode` must each be
+/// NULL or point to their length in readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_set_permission_mode(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    mode: *const c_char,
+    mode_len: usize,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        // SAFETY: caller's contract.
+        let mode = unsafe { str_arg(mode, mode_len, "mode") }?;
+        e.rt().block_on(e.engine.set_permission_mode(id, mode))?;
+        Ok(())
+    })
+}
+
+/// Writes how full session `session_id`'s context window is, as its agent
+/// reports it (`get_context_usage`), to `*json` (release with
+/// `hotplex_string_free()`): a JSON object such as `{"totalTokens": n,
+/// "maxTokens": n, "percentage": x, "categories": [{"name", "tokens"},
+/// ...]}` (the agent's keys; ignore those you do not know). Needs a running
+/// process (`HOTPLEX_STATUS_SESSION_DEAD` otherwise); the other failures
+/// and the threads are those of `hotplex_engine_set_model()`.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id` must be NULL or point to
+/// `session_id_len` readable bytes; `json` must be NULL or valid for
+/// writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_context_usage(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    json: *mut *mut c_char,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        check_out(json, "json")?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        let usage = e.rt().block_on(e.engine.context_usage(id))?;
+        write_json(json, &usage);
+        Ok(())
+    })
+}
+
+/// Writes the state of session `session_id`'s MCP servers (the host's tool
+/// servers among them), as its agent reports it (`mcp_status`), to `*json`
+/// (release with `hotplex_string_free()`): a JSON object such as
+/// `{"mcpServers": [{"name": "host", "status": "connected"}, ...]}`. Needs a
+/// running process; failures and threads as for
+/// `hotplex_engine_context_usage()`.
+///
+/// # Safety
+/// As for `hotplex_engine_context_usage()`.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_mcp_status(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    json: *mut *mut c_char,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        check_out(json, "json")?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        let status = e.rt().block_on(e.engine.mcp_status(id))?;
+        write_json(json, &status);
+        Ok(())
+    })
+}
+
+/// Makes session `session_id` forget its conversation: its next turn
+/// starts a new one (with a new provider session id, recorded like a resume
+/// marker, so it holds for every engine sharing the `state_dir`). Turns
+/// already queued on the session run first, in the old conversation; a
+/// running process is then stopped. With `forget_transcript` the old
+/// conversation's transcript is deleted too (best effort, where hotplex
+/// knows the agent's configuration directory). Works whether or not the
+/// session is in the pool (an id never used is fine). Returns once done.
+/// Fails with `HOTPLEX_STATUS_INVALID_CONFIG` for an id that cannot be a
+/// session id, `CLOSED`. Threads: as for `hotplex_engine_interrupt()`.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id` must be NULL or point to
+/// `session_id_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_reset_session(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    forget_transcript: bool,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        e.rt()
+            .block_on(e.engine.reset_session(id, forget_transcript))?;
+        Ok(())
+    })
+}
+
+/// Makes session `new_id` a copy of session `session_id`'s conversation:
+/// its first turn resumes that conversation under a new provider id (the
+/// agent's `--fork-session`), in the same workdir, and from then on the two
+/// continue separately (`session_id` is unchanged). Does not start
+/// anything: returns at once. Fails with `HOTPLEX_STATUS_SESSION_NOT_FOUND`
+/// when `session_id` has no conversation yet (no turn completed),
+/// `INVALID_ARGUMENT` when `new_id` is `session_id` or a session already in
+/// the pool, `INVALID_CONFIG` for an id that cannot be a session id,
+/// `CLOSED`. May be called from any thread.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id` and `new_id` must each
+/// be NULL or point to their length in readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_fork_session(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    new_id: *const c_char,
+    new_id_len: usize,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        // SAFETY: caller's contract.
+        let new_id = unsafe { str_arg(new_id, new_id_len, "new_id") }?;
+        e.engine.fork_session(id, new_id)?;
+        Ok(())
+    })
+}
+
 /// Stops every session and waits until every process tree is confirmed
-/// gone; afterwards submits fail with `HOTPLEX_STATUS_CLOSED`. Idempotent.
-/// The engine must still be freed.
+/// gone; afterwards submits fail with `HOTPLEX_STATUS_CLOSED`. When it
+/// returns, no permission, hook or tool callback is running (it waits for
+/// calls in flight, also one past its timeout) and none is called again.
+/// Idempotent. The engine must still be freed.
 ///
 /// # Safety
 /// `e` must be NULL or a live engine.
@@ -616,6 +953,7 @@ pub unsafe extern "C" fn hotplex_engine_close(e: *const hotplex_engine) -> hotpl
         // SAFETY: caller's contract.
         let e = unsafe { borrow(e, "engine") }?;
         e.rt().block_on(e.engine.close());
+        e.host.shut();
         Ok(())
     })
 }

@@ -61,6 +61,15 @@ pub enum hotplex_status {
     Io = 15,
     /// Containment of an agent could not be confirmed.
     Containment = 16,
+    /// A live control or `hotplex_engine_fork_session()` named a session
+    /// that is not in the pool (or, for a fork, has no conversation yet).
+    SessionNotFound = 17,
+    /// The agent does not support the request (its version lacks the
+    /// control, or it refused it as unknown).
+    Unsupported = 18,
+    /// The agent answered a live control with an error, or not within the
+    /// engine's `control_timeout`.
+    ControlFailed = 19,
 }
 
 impl From<ErrorCode> for hotplex_status {
@@ -85,6 +94,9 @@ impl From<ErrorCode> for hotplex_status {
             ErrorCode::Spawn => hotplex_status::Spawn,
             ErrorCode::Io => hotplex_status::Io,
             ErrorCode::Containment => hotplex_status::Containment,
+            ErrorCode::SessionNotFound => hotplex_status::SessionNotFound,
+            ErrorCode::Unsupported => hotplex_status::Unsupported,
+            ErrorCode::ControlFailed => hotplex_status::ControlFailed,
         }
     }
 }
@@ -394,7 +406,9 @@ mod tests {
         for (n, want) in [
             (0, "ok"),
             (-1, "unknown"),
-            (17, "unknown"),
+            (17, "session_not_found"),
+            (19, "control_failed"),
+            (20, "unknown"),
             (i32::MAX, "unknown"),
         ] {
             // SAFETY: as above.
@@ -415,6 +429,15 @@ mod tests {
                 hotplex_status::InvalidArgument,
             ),
             (Error::Closed, hotplex_status::Closed),
+            (
+                Error::SessionNotFound("s".into()),
+                hotplex_status::SessionNotFound,
+            ),
+            (Error::Unsupported("u".into()), hotplex_status::Unsupported),
+            (
+                Error::ControlFailed("c".into()),
+                hotplex_status::ControlFailed,
+            ),
         ];
         for (e, status) in cases {
             assert_eq!(Failure::from(e).status, status);

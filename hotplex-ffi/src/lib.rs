@@ -14,7 +14,8 @@
 //!   out-params only on success and records a per-thread message for
 //!   [`hotplex_last_error_message`];
 //! * no panic crosses the boundary (see `error::guard`), also not out of a
-//!   callback (the audit, permission, observer, log and turn callbacks);
+//!   callback (the audit, permission, hook, tool, observer, log and turn
+//!   callbacks);
 //! * input strings are `(ptr, len)` pairs that must be UTF-8.
 //!
 //! The Rust functions are `unsafe` because they trust C callers with raw
@@ -25,9 +26,11 @@
 // The C names (`hotplex_status`, ...) are the ABI; they are not Rust style.
 #![allow(non_camel_case_types)]
 
+mod answer;
 mod detector;
 mod engine;
 mod error;
+mod host;
 mod permission;
 mod telemetry;
 mod turn;
@@ -41,6 +44,7 @@ pub use engine::*;
 pub use error::{
     hotplex_last_error_detail, hotplex_last_error_message, hotplex_status, hotplex_status_name,
 };
+pub use host::*;
 pub use permission::*;
 pub use telemetry::{
     hotplex_log_callback, hotplex_observer_callback, hotplex_set_log_callback, HOTPLEX_LOG_DEBUG,

@@ -3,16 +3,17 @@
 //!
 //! The answer is JSON read by the core's one rule
 //! (`Permission::from_answer`), the same for every binding; this module only
-//! carries it across and fails closed when the callback gets it wrong.
+//! carries it across and fails closed when the callback gets it wrong. The
+//! slot, its rule and the gate are shared with the hook and tool callbacks
+//! (`answer.rs`).
 
 use std::ffi::{c_char, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use hotplex_core::{Permission, PermissionHandler, ToolRequest};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::error::{borrow_mut, c_string, guard, str_arg, Failure};
+use crate::answer::{answer_with, Answer, CCallback, HostGate};
 use crate::hotplex_status;
 
 /// Where a `hotplex_permission_callback` puts its answer (opaque). It lives
@@ -22,35 +23,34 @@ pub struct hotplex_permission_answer {
     state: Answer,
 }
 
-/// What the callback did with its answer slot.
-enum Answer {
-    /// Nothing yet (denies if it stays so).
-    Unset,
-    /// One well-formed answer.
-    Json(Value),
-    /// A mistake or a reported failure: denies, whatever else is set.
-    Failed(String),
-}
-
 /// Decides a tool call the WAF did not block, for an engine made with
-/// `hotplex_engine_new_with_permission()`.
+/// `hotplex_engine_new_with_permission()` (or the `permission` field of
+/// `hotplex_engine_callbacks`).
 ///
 /// `request_json` points to `request_len` bytes (followed by a NUL) of a
-/// JSON object: `session_id`, `tool_name`, `input` (the tool input object)
-/// and `verdict` (the WAF's verdict, not blocking). The callback answers by
-/// calling `hotplex_permission_answer_set(answer, json, len)` once, with:
-/// `true` (allow), `false` (deny), a string (deny with that message),
-/// `{"behavior": "deny", "message": "..."}`, `{"behavior": "allow"}` or
-/// `{"behavior": "allow", "updatedInput": {...}}` (run this input instead; the
-/// WAF screens it too). Anything else denies, and so does a callback that
-/// sets nothing, sets invalid JSON, sets twice or calls
-/// `hotplex_permission_answer_fail()`: a lost answer never allows.
+/// JSON object: `session_id`, `tool_name`, `input` (the tool input object),
+/// `verdict` (the WAF's verdict, not blocking) and `context` (what else the
+/// agent said about the call, an object, empty if it said nothing:
+/// `permission_suggestions` (permission updates the host may grant),
+/// `decision_reason`, `tool_use_id`, `blocked_path`, ...). The callback
+/// answers by calling `hotplex_permission_answer_set(answer, json, len)`
+/// once, with: `true` (allow), `false` (deny), a string (deny with that
+/// message), `{"behavior": "deny", "message": "..."}` (add
+/// `"interrupt": true` to also stop the turn), `{"behavior": "allow"}`,
+/// optionally with `"updatedInput": {...}` (run this input instead; the WAF
+/// screens it too) and `"updatedPermissions": [...]` (permission updates
+/// for the agent to keep, e.g. one of the suggestions). Anything else
+/// denies, and so does a callback that sets nothing, sets invalid JSON,
+/// sets twice or calls `hotplex_permission_answer_fail()`: a lost answer
+/// never allows.
 ///
-/// Threads: it runs on one of the engine's runtime threads (not the thread
-/// that submitted the turn), possibly concurrently for different sessions,
-/// and the session waits for it: keep it quick, and do not wait on the
-/// engine's turns from inside it (`hotplex_turn_stream_next()`,
-/// `_finish()`, `hotplex_engine_stop_session()`, `hotplex_engine_close()`).
+/// Threads: it runs on one of the engine's blocking threads (not the
+/// thread that submitted the turn), possibly concurrently for different
+/// sessions, and the agent waits for it, at most the turn's timeout (then
+/// the call is denied; the callback is left to finish, its answer
+/// dropped). Do not wait on the engine's turns from inside it
+/// (`hotplex_turn_stream_next()`, `_finish()`,
+/// `hotplex_engine_stop_session()`, `hotplex_engine_close()`).
 /// `user_data` must be safe to use from those threads. `request_json` and
 /// `answer` are valid only during the call. The callback must not unwind
 /// (no C++ exceptions, no longjmp out of it).
@@ -63,58 +63,34 @@ pub type hotplex_permission_callback = Option<
     ),
 >;
 
-/// A C permission callback with its user data.
-#[derive(Clone, Copy)]
-struct CPermission {
-    callback:
-        unsafe extern "C" fn(*mut c_void, *const c_char, usize, *mut hotplex_permission_answer),
-    user_data: *mut c_void,
-}
-
-// SAFETY: the header requires the callback to be callable from the engine's
-// threads, concurrently, with this `user_data`; hotplex never dereferences it.
-unsafe impl Send for CPermission {}
-// SAFETY: as above.
-unsafe impl Sync for CPermission {}
-
 /// The core's handler for a C callback (`None` for a NULL callback: every
-/// tool call the WAF allows runs).
+/// tool call the WAF allows runs). Its calls pass through `gate`.
 pub(crate) fn handler(
     callback: hotplex_permission_callback,
     user_data: *mut c_void,
+    gate: &Arc<HostGate>,
 ) -> Option<PermissionHandler> {
-    let c = CPermission {
-        callback: callback?,
+    let c = CCallback {
+        f: callback?,
         user_data,
     };
-    Some(Arc::new(move |req: &ToolRequest<'_>| c.ask(req)))
-}
-
-impl CPermission {
-    fn ask(&self, req: &ToolRequest<'_>) -> Permission {
+    let gate = gate.clone();
+    Some(Arc::new(move |req: &ToolRequest<'_>| {
         let request = json!({
             "session_id": req.session_id,
             "tool_name": req.tool_name,
             "input": req.input,
             "verdict": req.verdict,
-        })
-        .to_string();
-        let text = c_string(&request);
-        let mut answer = hotplex_permission_answer {
+            "context": if req.context.is_object() { req.context.clone() } else { json!({}) },
+        });
+        let slot = hotplex_permission_answer {
             state: Answer::Unset,
         };
-        // SAFETY: the callback's contract (see hotplex_permission_callback):
-        // both pointers are valid for the duration of the call.
-        let called = catch_unwind(AssertUnwindSafe(|| unsafe {
-            (self.callback)(self.user_data, text.as_ptr(), request.len(), &mut answer)
-        }));
-        match (called, answer.state) {
-            (Err(_), _) => Permission::failed("the callback panicked"),
-            (Ok(()), Answer::Unset) => Permission::failed("the callback set no answer"),
-            (Ok(()), Answer::Failed(why)) => Permission::failed(&why),
-            (Ok(()), Answer::Json(v)) => Permission::from_answer(&v),
+        match gate.run(|| c.ask(&request, "permission", slot, |a| a.state)) {
+            Ok(v) => Permission::from_answer(&v),
+            Err(why) => Permission::failed(&why),
         }
-    }
+    }))
 }
 
 /// Sets the answer of a `hotplex_permission_callback`: `json` points to
@@ -134,7 +110,7 @@ pub unsafe extern "C" fn hotplex_permission_answer_set(
     json_len: usize,
 ) -> hotplex_status {
     // SAFETY: caller's contract.
-    unsafe { answer_with(answer, json, json_len, false) }
+    unsafe { answer_with(answer.as_mut().map(|a| &mut a.state), json, json_len, false) }
 }
 
 /// Denies the tool call because the host's check itself failed (an
@@ -152,58 +128,13 @@ pub unsafe extern "C" fn hotplex_permission_answer_fail(
     why_len: usize,
 ) -> hotplex_status {
     // SAFETY: caller's contract.
-    unsafe { answer_with(answer, why, why_len, true) }
-}
-
-/// The body of `_set` (`fail == false`) and `_fail`.
-///
-/// # Safety
-/// As for `hotplex_permission_answer_set()`.
-unsafe fn answer_with(
-    answer: *mut hotplex_permission_answer,
-    text: *const c_char,
-    len: usize,
-    fail: bool,
-) -> hotplex_status {
-    guard(|| {
-        // SAFETY: caller's contract.
-        let answer = unsafe { borrow_mut(answer, "answer") }?;
-        // SAFETY: caller's contract.
-        let text = unsafe { str_arg(text, len, "answer json") };
-        let (state, result) = match (&answer.state, fail, text) {
-            (_, true, Ok(why)) => (Answer::Failed(why.to_owned()), Ok(())),
-            (_, true, Err(_)) => (Answer::Failed("(not UTF-8)".into()), Ok(())),
-            (Answer::Failed(why), false, _) => {
-                let why = format!("the answer already failed ({why}): the call is denied");
-                return Err(Failure::invalid_argument(why));
-            }
-            (_, false, Err(e)) => (Answer::Failed(e.message.clone()), Err(e)),
-            (Answer::Json(_), false, Ok(_)) => {
-                let why = "the callback set an answer more than once";
-                (
-                    Answer::Failed(why.into()),
-                    Err(Failure::invalid_argument(why)),
-                )
-            }
-            (Answer::Unset, false, Ok(text)) => match serde_json::from_str(text) {
-                Ok(v) => (Answer::Json(v), Ok(())),
-                Err(e) => {
-                    let why = format!("the callback's answer is not valid JSON: {e}");
-                    (
-                        Answer::Failed(why.clone()),
-                        Err(Failure::invalid_argument(why)),
-                    )
-                }
-            },
-        };
-        answer.state = state;
-        result
-    })
+    unsafe { answer_with(answer.as_mut().map(|a| &mut a.state), why, why_len, true) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn slot() -> hotplex_permission_answer {
         hotplex_permission_answer {

@@ -3,7 +3,9 @@
  * polls, NULL arguments, close; the permission callback's answers, a
  * follow-up turn without workdir, session_stats costs, option errors naming
  * the option, a blocked prompt through hotplex_engine_start(); telemetry:
- * the metrics text and snapshot, the lifecycle observer, the log callback.
+ * the metrics text and snapshot, the lifecycle observer, the log callback;
+ * the control surface: host hooks and tools through their callbacks, the
+ * permission context, live controls, reset and fork, session options.
  * Usage: engine <reference-agent> <tmpdir> */
 
 #include <stdbool.h>
@@ -159,6 +161,254 @@ static char *tool_turn(hotplex_engine *e, struct permission_host *h, const char 
     return turn;
 }
 
+/* The host's side of the hook and tool callbacks: what each saw and how
+ * the tool answers. The callbacks run on the engine's threads while main
+ * waits for the turn; main reads this after the turn has ended. */
+struct host_fns {
+    int pre_calls, post_calls, tool_calls;
+    char post_input[4096]; /* the PostToolUse hook's call */
+    char tool_call[4096];  /* the last tool call */
+    const char *pre_rewrite; /* the command a PreToolUse hook rewrites to, or NULL */
+};
+
+static void on_hook(void *user_data, const char *call_json, size_t call_len,
+                    hotplex_callback_answer *answer) {
+    struct host_fns *h = user_data;
+    char out[512];
+    if (strstr(call_json, "\"hook_id\":\"post\"")) {
+        h->post_calls++;
+        snprintf(h->post_input, sizeof h->post_input, "%.*s", (int)call_len, call_json);
+        snprintf(out, sizeof out,
+                 "{\"hookSpecificOutput\":{\"hookEventName\":\"PostToolUse\","
+                 "\"additionalContext\":\"seen by C\"}}");
+    } else if (strstr(call_json, "\"hook_id\":\"pre\"")) {
+        h->pre_calls++;
+        if (!h->pre_rewrite) {
+            hotplex_callback_answer_set(answer, "{}", 2);
+            return;
+        }
+        snprintf(out, sizeof out,
+                 "{\"hookSpecificOutput\":{\"hookEventName\":\"PreToolUse\","
+                 "\"updatedInput\":{\"command\":\"%s\"}}}",
+                 h->pre_rewrite);
+    } else {
+        hotplex_callback_answer_fail(answer, "unknown hook", 12);
+        return;
+    }
+    hotplex_callback_answer_set(answer, out, strlen(out));
+}
+
+static void on_tool(void *user_data, const char *call_json, size_t call_len,
+                    hotplex_callback_answer *answer) {
+    struct host_fns *h = user_data;
+    h->tool_calls++;
+    snprintf(h->tool_call, sizeof h->tool_call, "%.*s", (int)call_len, call_json);
+    if (strstr(call_json, "\"tool\":\"get_weather\"") && strstr(call_json, "\"Paris\"")) {
+        const char *sunny = "\"sunny in Paris\"";
+        hotplex_callback_answer_set(answer, sunny, strlen(sunny));
+    } else {
+        hotplex_callback_answer_fail(answer, "no such city", 12);
+    }
+}
+
+/* Runs a turn and returns its JSON (free it), or NULL; *status gets the
+ * turn's status. */
+static char *turn_of(hotplex_engine *e, const char *id, const char *prompt, const char *opts,
+                     hotplex_status *status) {
+    char *turn = NULL;
+    hotplex_status st = run(e, id, prompt, opts, &turn, NULL, NULL);
+    if (status) *status = st;
+    return turn;
+}
+
+/* Whether turn `id`/`prompt` succeeds with a text containing `want`. */
+static bool answers(hotplex_engine *e, const char *id, const char *prompt, const char *want) {
+    hotplex_status st = HOTPLEX_STATUS_OK;
+    char *t = turn_of(e, id, prompt, NULL, &st);
+    bool ok = st == HOTPLEX_STATUS_OK && t && strstr(t, want);
+    if (!ok) fprintf(stderr, "%s on %s: status %d, turn %s\n", prompt, id, st, t ? t : "none");
+    hotplex_string_free(t);
+    return ok;
+}
+
+/* The control surface: hooks and tools declared in the options and run by
+ * the C callbacks, live controls, reset and fork, session options. */
+static void control_surface(const char *agent, const char *tmp) {
+    char opts[8192];
+    snprintf(opts, sizeof opts,
+             "{\"binary\":\"%s\",\"env\":{\"HOTPLEX_REF_STATE\":\"%s\"},"
+             "\"default_workdir\":\"%s/work\",\"interrupt_grace\":2,\"control_timeout\":5,"
+             "\"hooks\":[{\"event\":\"PreToolUse\",\"matcher\":\"Bash\",\"id\":\"pre\"},"
+             "{\"event\":\"PostToolUse\",\"matcher\":\"Bash\",\"id\":\"post\",\"timeout\":5}],"
+             "\"tools\":[{\"name\":\"host\",\"tools\":[{\"name\":\"get_weather\","
+             "\"description\":\"The weather in a city\",\"input_schema\":{\"type\":\"object\","
+             "\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}]}]}",
+             agent, tmp, tmp);
+
+    /* Hooks or tools without their callback are a configuration error. */
+    hotplex_engine *e = NULL;
+    CHECK(hotplex_engine_new(opts, strlen(opts), &e) == HOTPLEX_STATUS_INVALID_CONFIG && !e);
+    const char *m = hotplex_last_error_message();
+    CHECK(m && strstr(m, "hooks"));
+
+    struct host_fns host = {0};
+    hotplex_engine_callbacks cb = {0};
+    cb.size = sizeof cb;
+    cb.hook = on_hook;
+    cb.hook_data = &host;
+    CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &cb, &e) ==
+          HOTPLEX_STATUS_INVALID_CONFIG);
+    m = hotplex_last_error_message();
+    CHECK(m && strstr(m, "tools"));
+    cb.tool = on_tool;
+    cb.tool_data = &host;
+    CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &cb, &e) == HOTPLEX_STATUS_OK &&
+          e);
+    if (!e) return;
+
+    /* A PostToolUse hook sees the tool's output; its additionalContext
+     * reaches the answer. */
+    CHECK(answers(e, "h", "tool:ls", "tool ran: ls [context: seen by C]"));
+    CHECK(host.pre_calls == 1 && host.post_calls == 1);
+    CHECK(strstr(host.post_input, "\"event\":\"PostToolUse\"") &&
+          strstr(host.post_input, "\"session_id\":\"h\"") &&
+          strstr(host.post_input, "\"tool_response\"") && strstr(host.post_input, "ran: ls") &&
+          strstr(host.post_input, "\"tool_use_id\":\""));
+
+    /* A PreToolUse hook rewrites the command: the rewritten one runs. */
+    host.pre_rewrite = "make check";
+    CHECK(answers(e, "h", "tool:ls", "tool ran: make check"));
+    /* A rewrite into a dangerous command is blocked by the WAF. */
+    host.pre_rewrite = "rm -rf ~";
+    bool saw = false;
+    char *t = NULL;
+    CHECK(run(e, "h", "tool:ls", NULL, &t, "\"danger_block\"", &saw) == HOTPLEX_STATUS_OK);
+    CHECK(saw && t && strstr(t, "tool denied"));
+    hotplex_string_free(t);
+    host.pre_rewrite = NULL;
+    /* A command the WAF blocks never reaches the PreToolUse hook. */
+    int pre_before = host.pre_calls;
+    CHECK(answers(e, "h", "tool:rm -rf /", "tool denied: rm -rf /"));
+    CHECK(host.pre_calls == pre_before);
+
+    /* A host tool: listed to the model, called with its arguments, and its
+     * result reaches the answer; a failure is an error the model sees. */
+    CHECK(answers(e, "h", "tools?", "mcp__host__get_weather"));
+    CHECK(answers(e, "h", "mcp:host/get_weather {\"city\":\"Paris\"}",
+                  "tool said: sunny in Paris"));
+    CHECK(strstr(host.tool_call, "\"server\":\"host\"") &&
+          strstr(host.tool_call, "\"arguments\":{\"city\":\"Paris\"}") &&
+          strstr(host.tool_call, "\"session_id\":\"h\""));
+    CHECK(answers(e, "h", "mcp:host/get_weather {\"city\":\"Atlantis\"}",
+                  "tool said: no such city"));
+
+    /* Live controls on a session between turns. */
+    CHECK(hotplex_engine_set_model(e, "h", 1, "claude-test", 11) == HOTPLEX_STATUS_OK);
+    CHECK(answers(e, "h", "model?", "model: claude-test"));
+    CHECK(hotplex_engine_set_model(e, "h", 1, NULL, 0) == HOTPLEX_STATUS_OK);
+    CHECK(answers(e, "h", "model?", "model: default"));
+    CHECK(hotplex_engine_set_permission_mode(e, "h", 1, "plan", 4) == HOTPLEX_STATUS_OK);
+    CHECK(answers(e, "h", "mode?", "mode: plan"));
+    CHECK(hotplex_engine_set_permission_mode(e, "h", 1, "", 0) ==
+          HOTPLEX_STATUS_INVALID_ARGUMENT);
+    char *json = NULL;
+    CHECK(hotplex_engine_context_usage(e, "h", 1, &json) == HOTPLEX_STATUS_OK && json);
+    CHECK(json && json_number(json, "totalTokens") > 0 &&
+          json_number(json, "maxTokens") == 200000);
+    hotplex_string_free(json);
+    json = NULL;
+    CHECK(hotplex_engine_mcp_status(e, "h", 1, &json) == HOTPLEX_STATUS_OK && json);
+    CHECK(json && strstr(json, "\"name\":\"host\"") && strstr(json, "connected"));
+    hotplex_string_free(json);
+    /* An unknown session, NULL out-params: nothing written. */
+    json = (char *)1;
+    CHECK(hotplex_engine_context_usage(e, "nope", 4, &json) ==
+          HOTPLEX_STATUS_SESSION_NOT_FOUND);
+    CHECK(json == (char *)1);
+    CHECK(hotplex_engine_mcp_status(e, "h", 1, NULL) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_set_model(NULL, "h", 1, NULL, 0) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    bool was = true;
+    CHECK(hotplex_engine_interrupt(e, "nope", 4, &was) == HOTPLEX_STATUS_SESSION_NOT_FOUND);
+    CHECK(was == true);
+    CHECK(hotplex_engine_interrupt(e, "h", 1, &was) == HOTPLEX_STATUS_OK && !was);
+
+    /* Interrupt during a turn: it ends, the session stays hot. */
+    hotplex_turn_stream *s = NULL;
+    CHECK(submit(e, "h", "stall:10000", NULL, &s) == HOTPLEX_STATUS_OK && s);
+    char *first = NULL;
+    CHECK(hotplex_turn_stream_next(s, -1, &first) == HOTPLEX_STATUS_OK && first);
+    hotplex_string_free(first);
+    CHECK(hotplex_engine_interrupt(e, "h", 1, &was) == HOTPLEX_STATUS_OK && was);
+    CHECK(hotplex_turn_stream_finish(s, &t) == HOTPLEX_STATUS_TURN_TIMEOUT);
+    hotplex_turn_stream_free(s);
+    CHECK(answers(e, "h", "hello", "\"cold_start\":false"));
+
+    /* Reset: the next turn starts a new conversation. */
+    CHECK(answers(e, "r", "remember me", "echo: remember me"));
+    CHECK(answers(e, "r", "recall", "history: remember me"));
+    CHECK(hotplex_engine_reset_session(e, "r", 1, false) == HOTPLEX_STATUS_OK);
+    hotplex_status st = HOTPLEX_STATUS_OK;
+    t = turn_of(e, "r", "recall", NULL, &st);
+    CHECK(st == HOTPLEX_STATUS_OK && t && !strstr(t, "remember me"));
+    hotplex_string_free(t);
+    /* A session never used can be reset too. */
+    CHECK(hotplex_engine_reset_session(e, "never", 5, true) == HOTPLEX_STATUS_OK);
+
+    /* Fork: the new id remembers, then both continue separately. */
+    CHECK(answers(e, "f", "alpha", "echo: alpha"));
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f2", 2) == HOTPLEX_STATUS_OK);
+    CHECK(answers(e, "f2", "beta", "echo: beta"));
+    CHECK(answers(e, "f2", "recall", "history: alpha | beta"));
+    t = turn_of(e, "f", "recall", NULL, &st);
+    CHECK(st == HOTPLEX_STATUS_OK && t && strstr(t, "history: alpha") && !strstr(t, "beta"));
+    hotplex_string_free(t);
+    CHECK(hotplex_engine_fork_session(e, "nothing-yet", 11, "x2", 2) ==
+          HOTPLEX_STATUS_SESSION_NOT_FOUND);
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f", 1) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f2", 2) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+
+    /* Session options: max_turns and a JSON schema, as the CLI does them;
+     * per-turn instructions. */
+    t = turn_of(e, "o", "tools:3", "{\"session\":{\"max_turns\":2}}", &st);
+    CHECK(st == HOTPLEX_STATUS_TURN_FAILED && !t);
+    const char *detail = hotplex_last_error_detail();
+    CHECK(detail && strstr(detail, "error_max_turns"));
+    t = turn_of(e, "o", "json:{\"n\":1}",
+                "{\"session\":{\"max_turns\":2,\"json_schema\":{\"type\":\"object\"}}}", &st);
+    CHECK(st == HOTPLEX_STATUS_OK && t && strstr(t, "\"structured_output\":{\"n\":1}"));
+    hotplex_string_free(t);
+    t = turn_of(e, "o", "args?", "{\"session\":{\"model\":\"m-2\",\"effort\":\"low\"}}", &st);
+    CHECK(st == HOTPLEX_STATUS_OK && t && strstr(t, "--model m-2") && strstr(t, "--effort low"));
+    hotplex_string_free(t);
+    t = turn_of(e, "o", "images?",
+                "{\"images\":[{\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}]}", &st);
+    CHECK(st == HOTPLEX_STATUS_OK && t && strstr(t, "images: 1"));
+    hotplex_string_free(t);
+    t = turn_of(e, "o", "x", "{\"session\":{\"max_turns\":0}}", &st);
+    CHECK(st == HOTPLEX_STATUS_INVALID_CONFIG && !t);
+
+    CHECK(hotplex_engine_close(e) == HOTPLEX_STATUS_OK);
+    /* After close: CLOSED, and no callback runs any more. */
+    CHECK(hotplex_engine_set_model(e, "h", 1, NULL, 0) == HOTPLEX_STATUS_CLOSED);
+    CHECK(hotplex_engine_reset_session(e, "h", 1, false) == HOTPLEX_STATUS_CLOSED);
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f3", 2) == HOTPLEX_STATUS_CLOSED);
+    hotplex_engine_free(e);
+
+    /* An agent without the live controls (as an old CLI): UNSUPPORTED. */
+    char old[4096];
+    snprintf(old, sizeof old,
+             "{\"binary\":\"%s\",\"args\":[\"--no-live-controls\"],"
+             "\"env\":{\"HOTPLEX_REF_STATE\":\"%s\"},\"default_workdir\":\"%s/work\"}",
+             agent, tmp, tmp);
+    CHECK(hotplex_engine_new(old, strlen(old), &e) == HOTPLEX_STATUS_OK && e);
+    if (!e) return;
+    CHECK(answers(e, "u", "hello", "echo: hello"));
+    CHECK(hotplex_engine_set_model(e, "u", 1, "m", 1) == HOTPLEX_STATUS_UNSUPPORTED);
+    CHECK(hotplex_engine_context_usage(e, "u", 1, &json) == HOTPLEX_STATUS_UNSUPPORTED);
+    CHECK(hotplex_engine_close(e) == HOTPLEX_STATUS_OK);
+    hotplex_engine_free(e);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s <reference-agent> <tmpdir>\n", argv[0]);
@@ -295,6 +545,9 @@ int main(int argc, char **argv) {
     CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_OK), "ok") == 0);
     CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_INVALID_CONFIG), "invalid_config") == 0);
     CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_CONTAINMENT), "containment") == 0);
+    CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_SESSION_NOT_FOUND), "session_not_found") == 0);
+    CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_UNSUPPORTED), "unsupported") == 0);
+    CHECK(strcmp(hotplex_status_name(HOTPLEX_STATUS_CONTROL_FAILED), "control_failed") == 0);
     CHECK(strcmp(hotplex_status_name(99), "unknown") == 0);
 
     /* Stop, close, then everything is CLOSED. */
@@ -318,6 +571,10 @@ int main(int argc, char **argv) {
     CHECK(strstr(host.request, "\"session_id\":\"p\"") &&
           strstr(host.request, "\"tool_name\":\"Bash\"") &&
           strstr(host.request, "\"command\":\"ls\"") && strstr(host.request, "\"verdict\""));
+    /* The agent's context of the call: its suggestions, the tool_use_id. */
+    CHECK(strstr(host.request, "\"context\":{") &&
+          strstr(host.request, "\"permission_suggestions\"") &&
+          strstr(host.request, "\"tool_use_id\""));
     hotplex_string_free(t);
     t = tool_turn(pe, &host, "{\"behavior\":\"deny\",\"message\":\"not today\"}", "ls");
     CHECK(t && strstr(t, "tool denied: ls") && strstr(t, "not today"));
@@ -376,7 +633,7 @@ int main(int argc, char **argv) {
     struct {
         hotplex_engine_callbacks cb;
         void *newer_callback;
-    } newer = {{sizeof newer, NULL, NULL, NULL, NULL}, (void *)on_log};
+    } newer = {{sizeof newer, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}, (void *)on_log};
     CHECK(hotplex_engine_new_with_callbacks(opts, strlen(opts), &newer.cb, &te) ==
           HOTPLEX_STATUS_INVALID_ARGUMENT);
     newer.newer_callback = NULL; /* a newer struct with nothing new set is fine */
@@ -434,6 +691,8 @@ int main(int argc, char **argv) {
     CHECK(logs.records > 0 && logs.info_with_session > 0);
     CHECK(strstr(logs.first, "\"target\":") && strstr(logs.first, "\"message\":"));
     if (!logs.info_with_session) fprintf(stderr, "logs: %d, first %s\n", logs.records, logs.first);
+
+    control_surface(argv[1], argv[2]);
 
     printf("C engine: %d checks, %d failed\n", checks, failures);
     return failures == 0 ? 0 : 1;

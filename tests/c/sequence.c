@@ -73,6 +73,7 @@ int main(int argc, char **argv) {
     char opts[1024];
     snprintf(opts, sizeof opts,
              "{\"binary\": \"%s\", \"default_workdir\": \"%s\", \"turn_timeout\": 10,"
+             " \"control_timeout\": 2,"
              " \"env\": {\"HOTPLEX_REF_STATE\": \"%s\"}}",
              argv[1], argv[2], argv[2]);
 
@@ -225,11 +226,21 @@ int main(int argc, char **argv) {
             char *j = NULL;
             bool existed = false;
             const hotplex_engine *e = rnd(10) ? engine : NULL;
-            switch (rnd(5)) {
+            t1 = text(&n1);
+            t2 = text(&n2);
+            switch (rnd(12)) {
             case 0: (void)hotplex_engine_sessions(e, &j); break;
             case 1: (void)hotplex_engine_metrics_text(e, &j); break;
             case 2: (void)hotplex_engine_metrics_snapshot(e, &j); break;
-            case 3: t1 = text(&n1); (void)hotplex_engine_session_stats(e, t1, n1, &j); break;
+            case 3: (void)hotplex_engine_session_stats(e, t1, n1, &j); break;
+            /* the live controls, reset and fork, on any id (or none) */
+            case 4: (void)hotplex_engine_interrupt(e, t1, n1, rnd(2) ? &existed : NULL); break;
+            case 5: (void)hotplex_engine_set_model(e, t1, n1, t2, n2); break;
+            case 6: (void)hotplex_engine_set_permission_mode(e, t1, n1, t2, n2); break;
+            case 7: (void)hotplex_engine_context_usage(e, t1, n1, rnd(8) ? &j : NULL); break;
+            case 8: (void)hotplex_engine_mcp_status(e, t1, n1, rnd(8) ? &j : NULL); break;
+            case 9: (void)hotplex_engine_reset_session(e, t1, n1, rnd(2)); break;
+            case 10: (void)hotplex_engine_fork_session(e, t1, n1, t2, n2); break;
             default: (void)hotplex_engine_stop_session(e, "a", 1, &existed);
             }
             hotplex_string_free(j);

@@ -10,7 +10,13 @@ Module use::
         env["ANTHROPIC_BASE_URL"] = api.url   # "http://127.0.0.1:PORT"
         ...
         api.requests                      # number of POST /v1/messages answered so far
-        api.log                           # copies of [{"path", "body", "kind", "reply"}], oldest first
+        api.log                           # copies of [{"path", "body", "kind", "reply", "time",
+                                          #   "model", "tools", "text"}], oldest first
+        api.models()                      # the "model" of each /v1/messages request, in order
+        api.tools(i)                      # tool names offered by request i (default: the last)
+        api.text(i)                       # everything request i showed the model (see below)
+        api.saw("some text")              # did any request (or request i) show the model this?
+        api.blocks("image")               # every content block of that type sent to the model
 
 Script use: ``python3 fake_anthropic.py [--port N]`` prints the URL on stdout and serves
 until killed.
@@ -20,10 +26,22 @@ message of the request (the CLI appends a system-role entry after it; its conten
 string or a list of blocks; the CLI may prepend ``<system-reminder>`` text blocks):
 
 * it holds a ``tool_result`` block   -> text ``tool said: <first 200 chars of the result>``, end_turn
-  (and no user text after it)
+  (and no user text after it)          (several results: each one's text joined by `` || ``;
+                                        ``<system-reminder>`` parts are left out)
 * directive ``bash: <command>``      -> ``tool_use`` of tool ``Bash`` with input
                                         ``{"command": <command>, "description": "run it"}``,
                                         stop_reason tool_use
+* directive ``tool: <Name> <json>``  -> ``tool_use`` of tool ``<Name>`` with the JSON object as input
+                                        (``{}`` when omitted), stop_reason tool_use. Honoured only
+                                        when the request offers a tool of that exact name (e.g.
+                                        ``mcp__host__get_weather``, ``StructuredOutput`` of
+                                        ``--json-schema``, ``Write``). Several ``tool:`` lines give
+                                        several tool_use blocks in one reply (parallel calls);
+                                        a ``bash:`` line is then one more block. A tool the
+                                        request does not offer while it offers ``ToolSearch``
+                                        (2.1.332 defers MCP tools so) is first loaded with a
+                                        ``ToolSearch`` call ``{"query": "select:<Name>"}``; the
+                                        answer to that call then gets the ``tool:`` calls.
 * directive ``sleep: <seconds>``     -> wait (in small steps; gives up early if the client
                                         disconnects), then answer as below
 * directive ``recall``               -> text ``recall: <earlier user texts joined by " | ">``
@@ -37,6 +55,13 @@ message; earlier blocks there are older merged turns). They are lines of the pro
 whitespace). ``bash:`` is only honoured when the request offers a ``Bash`` tool and ``sleep:``
 only when the request offers tools at all, so the CLI's own side requests (titles, summaries,
 quota checks; they carry no tools) always get a short immediate text answer.
+
+What each request showed the model is recorded as ``text`` in its log entry: the system
+prompt (string or blocks), then every message as ``<role>: <block>`` lines, where a text block
+is its text, a tool_result is ``[tool_result <id> error=<bool>] <text>``, a tool_use is
+``[tool_use <name> <json input>]`` and an image is ``[image <media_type>]``. ``api.saw(s)``
+searches those texts, so a test can check that a hook's ``additionalContext`` or a tool's result
+reached the model.
 
 Every reply reports usage ``input_tokens=10, output_tokens=5`` (configurable) and echoes the
 request's model. ``"stream": true`` gets SSE (message_start, content_block_start,
@@ -62,6 +87,8 @@ REMINDER_RE = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
 BASH_RE = re.compile(r"(?:^|\s)bash:[ \t]*(\S[^\n]*)", re.M)
 SLEEP_RE = re.compile(r"(?:^|\s)sleep:[ \t]*([0-9]+(?:\.[0-9]*)?)", re.M)
 RECALL_RE = re.compile(r"(?:^|\s)recall\b", re.M)
+IMAGE_NOTE_RE = re.compile(r"^\[Image[^\]\n]*\]$")  # 2.1.332 adds "[Image: source: <path>]"
+TOOL_RE = re.compile(r"(?:^|\s)tool:[ \t]*([A-Za-z0-9_.:-]+)[ \t]*([^\n]*)", re.M)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,16 +115,78 @@ def block_text(block: Dict[str, Any]) -> str:
     return ""
 
 
+def render_block(block: Dict[str, Any]) -> str:
+    """One content block as the recorded ``text`` shows it (see the module docstring)."""
+    t = block.get("type")
+    if t == "text":
+        return str(block.get("text", ""))
+    if t == "tool_result":
+        return "[tool_result %s error=%s] %s" % (block.get("tool_use_id"),
+                                                 bool(block.get("is_error")), block_text(block))
+    if t == "tool_use":
+        return "[tool_use %s %s]" % (block.get("name"), json.dumps(block.get("input"),
+                                                                   sort_keys=True))
+    if t == "image":
+        return "[image %s]" % (block.get("source") or {}).get("media_type")
+    if t in ("thinking", "redacted_thinking"):
+        return "[%s] %s" % (t, block.get("thinking", ""))
+    return "[%s]" % t
+
+
+def request_text(body: Dict[str, Any]) -> str:
+    """Everything a /v1/messages body shows the model: system, then each message's blocks."""
+    out = []
+    system = body.get("system")
+    for b in _blocks(system):
+        out.append("system: " + render_block(b))
+    for m in body.get("messages") or []:
+        if isinstance(m, dict):
+            for b in _blocks(m.get("content")):
+                out.append("%s: %s" % (m.get("role"), render_block(b)))
+    return "\n".join(out)
+
+
+def iter_blocks(body: Dict[str, Any]):
+    """Every content block of every message (and nested tool_result content), in order."""
+    for m in body.get("messages") or []:
+        if isinstance(m, dict):
+            for b in _blocks(m.get("content")):
+                yield b
+                if b.get("type") == "tool_result" and isinstance(b.get("content"), list):
+                    for inner in _blocks(b["content"]):
+                        yield inner
+
+
+def tool_calls(prompt: str, tool_names, deferred: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """The ``tool: <Name> <json>`` directives of a prompt whose tool is offered (names of the
+    others are appended to ``deferred`` when given)."""
+    calls = []
+    for m in TOOL_RE.finditer(prompt):
+        name, rest = m.group(1), m.group(2).strip()
+        if name not in tool_names:
+            if deferred is not None:
+                deferred.append(name)
+            continue
+        try:
+            inp = json.loads(rest) if rest else {}
+        except ValueError:
+            inp = {"raw": rest}
+        if not isinstance(inp, dict):
+            inp = {"value": inp}
+        calls.append({"name": name, "input": inp})
+    return calls
+
+
 def user_texts(content: Any) -> List[str]:
     """The user's own texts in a message content, in order: text blocks with system reminders
-    stripped, empty ones dropped. (The CLI merges consecutive user turns into one message,
+    stripped, empty ones and the CLI's ``[Image: source: ...]`` notes dropped. (The CLI merges consecutive user turns into one message,
     e.g. after an interrupt: ["sleep: 10", "[Request interrupted by user]", "next prompt"].)"""
     out = []
     for b in _blocks(content):
         if b.get("type") != "text":
             continue
         t = REMINDER_RE.sub("", str(b.get("text", ""))).strip()
-        if t and not t.startswith("<system-reminder>"):
+        if t and not t.startswith("<system-reminder>") and not IMAGE_NOTE_RE.match(t):
             out.append(t)
     return out
 
@@ -124,11 +213,23 @@ def user_prompts(messages: List[Dict[str, Any]]) -> List[str]:
     return out
 
 
+def _answered_tool_names(messages: List[Dict[str, Any]], blocks: List[Dict[str, Any]]) -> set:
+    """Names of the tool_use blocks that the tool_result ``blocks`` answer."""
+    ids = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+    names = set()
+    for m in messages or []:
+        if isinstance(m, dict) and m.get("role") == "assistant":
+            for b in _blocks(m.get("content")):
+                if b.get("type") == "tool_use" and b.get("id") in ids:
+                    names.add(b.get("name"))
+    return names
+
+
 def plan_reply(body: Dict[str, Any]) -> Dict[str, Any]:
     """Decide the answer for a /v1/messages body.
 
     Returns {"kind": "text"|"tool_use", "text": ..., "command": ..., "sleep": seconds,
-             "reason": which rule fired}.
+             "reason": which rule fired, "tools": [{"name", "input"}] for tool_use}.
     """
     messages = body.get("messages") or []
     tools = body.get("tools") or []
@@ -142,9 +243,20 @@ def plan_reply(body: Dict[str, Any]) -> Dict[str, Any]:
     # "next prompt"] into one user message after an interrupted permission prompt).
     last_result = max((i for i, b in enumerate(blocks) if b.get("type") == "tool_result"),
                       default=-1)
+    # The answer to our ToolSearch for deferred tools (see ``tool:``; the CLI follows its
+    # tool_result with a "Tool loaded." text): now call them.
+    if last_result >= 0 and tools and _answered_tool_names(messages, blocks) == {"ToolSearch"}:
+        prompt = next((p for m in reversed(messages) if isinstance(m, dict)
+                       and m.get("role") == "user"
+                       for p in [prompt_text(m.get("content"))] if TOOL_RE.search(p)), "")
+        calls = tool_calls(prompt, tool_names)
+        if calls:
+            return {"kind": "tool_use", "command": None, "tools": calls, "sleep": 0.0,
+                    "reason": "tool-after-search"}
     if last_result >= 0 and not user_texts(blocks[last_result + 1:]):
-        first = next(b for b in blocks if b.get("type") == "tool_result")
-        return {"kind": "text", "text": "tool said: " + block_text(first)[:200],
+        said = " || ".join(REMINDER_RE.sub("", block_text(b)).strip()[:200]
+                           for b in blocks if b.get("type") == "tool_result")
+        return {"kind": "text", "text": "tool said: " + said,
                 "sleep": 0.0, "reason": "tool_result"}
 
     # Directives come from the current prompt only (the last text block): earlier blocks of a
@@ -155,11 +267,23 @@ def plan_reply(body: Dict[str, Any]) -> Dict[str, Any]:
         m = SLEEP_RE.search(prompt)
         if m:
             sleep = float(m.group(1))
+    deferred: List[str] = []
+    calls = tool_calls(prompt, tool_names, deferred) if tools else []
+    if deferred and not calls and "ToolSearch" in tool_names:
+        # The CLI (2.1.332: MCP tools by default) offers some tools only through ToolSearch;
+        # load them first, as a model does: the CLI then offers them in the next request.
+        return {"kind": "tool_use", "command": None, "sleep": sleep, "reason": "tool-search",
+                "tools": [{"name": "ToolSearch", "input": {
+                    "query": "select:" + ",".join(deferred), "max_results": 5}}]}
+    command = None
     if "Bash" in tool_names:
         m = BASH_RE.search(prompt)
         if m:
-            return {"kind": "tool_use", "command": m.group(1).strip(), "sleep": sleep,
-                    "reason": "bash"}
+            command = m.group(1).strip()
+            calls.append({"name": "Bash", "input": {"command": command, "description": "run it"}})
+    if calls:
+        return {"kind": "tool_use", "command": command, "tools": calls, "sleep": sleep,
+                "reason": "tool" if len(calls) > 1 or command is None else "bash"}
     if tools and RECALL_RE.search(prompt):
         earlier = user_prompts(messages)[:-1]  # every user text but the current prompt
         return {"kind": "text", "text": "recall: " + (" | ".join(earlier) or "(none)"),
@@ -245,26 +369,29 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") or "claude-fake"
         msg_id = "msg_fake_%d" % n
         if plan["kind"] == "tool_use":
-            block = {"type": "tool_use", "id": "toolu_fake_%d" % n, "name": "Bash",
-                     "input": {"command": plan["command"], "description": "run it"}}
+            # The first block keeps the id toolu_fake_<n> (as before); more get _<n>_<k>.
+            blocks = [{"type": "tool_use",
+                       "id": "toolu_fake_%d" % n if k == 0 else "toolu_fake_%d_%d" % (n, k),
+                       "name": c["name"], "input": c["input"]}
+                      for k, c in enumerate(plan["tools"])]
             stop = "tool_use"
         else:
-            block = {"type": "text", "text": plan["text"]}
+            blocks = [{"type": "text", "text": plan["text"]}]
             stop = "end_turn"
         usage = dict(self.fake.usage)
         usage.setdefault("cache_creation_input_tokens", 0)
         usage.setdefault("cache_read_input_tokens", 0)
         try:
             if body.get("stream"):
-                self._stream(msg_id, model, block, stop, usage)
+                self._stream(msg_id, model, blocks, stop, usage)
             else:
                 self._send_json(200, {"id": msg_id, "type": "message", "role": "assistant",
-                                      "model": model, "content": [block], "stop_reason": stop,
+                                      "model": model, "content": blocks, "stop_reason": stop,
                                       "stop_sequence": None, "usage": usage})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _stream(self, msg_id, model, block, stop, usage):
+    def _stream(self, msg_id, model, blocks, stop, usage):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -281,25 +408,28 @@ class _Handler(BaseHTTPRequestHandler):
         ev("message_start", {"type": "message_start", "message": {
             "id": msg_id, "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
-        if block["type"] == "tool_use":
-            ev("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "tool_use", "id": block["id"],
-                                                         "name": block["name"], "input": {}}})
-            # Two parts, as the real API splits input JSON.
-            whole = json.dumps(block["input"])
-            for part in (whole[: len(whole) // 2], whole[len(whole) // 2:]):
-                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                           "delta": {"type": "input_json_delta",
-                                                     "partial_json": part}})
-        else:
-            ev("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "text", "text": ""}})
-            # Several chunks, as a real model streams tokens (hosts render them
-            # as they come: tests check they add up to the whole answer).
-            for chunk in text_chunks(block["text"]):
-                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                           "delta": {"type": "text_delta", "text": chunk}})
-        ev("content_block_stop", {"type": "content_block_stop", "index": 0})
+        for index, block in enumerate(blocks):
+            if block["type"] == "tool_use":
+                ev("content_block_start", {"type": "content_block_start", "index": index,
+                                           "content_block": {"type": "tool_use",
+                                                             "id": block["id"],
+                                                             "name": block["name"],
+                                                             "input": {}}})
+                # Two parts, as the real API splits input JSON.
+                whole = json.dumps(block["input"])
+                for part in (whole[: len(whole) // 2], whole[len(whole) // 2:]):
+                    ev("content_block_delta", {"type": "content_block_delta", "index": index,
+                                               "delta": {"type": "input_json_delta",
+                                                         "partial_json": part}})
+            else:
+                ev("content_block_start", {"type": "content_block_start", "index": index,
+                                           "content_block": {"type": "text", "text": ""}})
+                # Several chunks, as a real model streams tokens (hosts render them
+                # as they come: tests check they add up to the whole answer).
+                for chunk in text_chunks(block["text"]):
+                    ev("content_block_delta", {"type": "content_block_delta", "index": index,
+                                               "delta": {"type": "text_delta", "text": chunk}})
+            ev("content_block_stop", {"type": "content_block_stop", "index": index})
         ev("message_delta", {"type": "message_delta",
                              "delta": {"stop_reason": stop, "stop_sequence": None},
                              "usage": {"output_tokens": usage["output_tokens"]}})
@@ -376,9 +506,46 @@ class FakeAnthropic:
 
     @property
     def log(self) -> List[Dict[str, Any]]:
-        """Deep copy of every request seen: {"path", "kind", "body", "reply", "time"}."""
+        """Deep copy of every request seen: {"path", "kind", "body", "reply", "time", "model",
+        "tools" (names offered, in order), "text" (what the model was shown, see the module
+        docstring)}."""
         with self._lock:
             return copy.deepcopy(self._log)
+
+    def messages_log(self) -> List[Dict[str, Any]]:
+        """The log entries of POST /v1/messages only (no count_tokens or other paths)."""
+        return [e for e in self.log if e["path"].endswith("/v1/messages")]
+
+    def models(self, with_tools_only: bool = False) -> List[Optional[str]]:
+        """The ``model`` of each /v1/messages request, oldest first (``with_tools_only``: only
+        the main-loop requests, which offer tools; side requests carry none)."""
+        return [e["model"] for e in self.messages_log() if e["tools"] or not with_tools_only]
+
+    def tools(self, i: int = -1) -> List[str]:
+        """Tool names offered by /v1/messages request ``i`` (default: the newest)."""
+        log = self.messages_log()
+        return list(log[i]["tools"]) if log else []
+
+    def text(self, i: int = -1) -> str:
+        """What /v1/messages request ``i`` showed the model (system + messages, rendered)."""
+        log = self.messages_log()
+        return log[i]["text"] if log else ""
+
+    def saw(self, needle: str, i: Optional[int] = None) -> bool:
+        """True when any /v1/messages request (or just request ``i``) showed the model
+        ``needle`` (in the system prompt, a user text, a tool result, a tool_use input...)."""
+        log = self.messages_log()
+        if i is not None:
+            log = [log[i]] if log else []
+        return any(needle in e["text"] for e in log)
+
+    def blocks(self, block_type: str, i: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Every content block of ``block_type`` (e.g. "image", "tool_result") the requests
+        sent (tool_result contents included), or only those of request ``i``."""
+        log = self.messages_log()
+        if i is not None:
+            log = [log[i]] if log else []
+        return [b for e in log for b in iter_blocks(e["body"]) if b.get("type") == block_type]
 
     def reset(self) -> None:
         with self._lock:
@@ -390,8 +557,12 @@ class FakeAnthropic:
         with self._lock:
             if path.endswith("/v1/messages"):
                 self._count += 1
-            self._log.append({"path": path, "kind": kind, "body": body, "reply": plan,
-                              "time": time.time()})
+            tools = body.get("tools") if isinstance(body, dict) else None
+            self._log.append({
+                "path": path, "kind": kind, "body": body, "reply": plan, "time": time.time(),
+                "model": body.get("model") if isinstance(body, dict) else None,
+                "tools": [t.get("name") for t in tools or [] if isinstance(t, dict)],
+                "text": request_text(body) if isinstance(body, dict) else ""})
             return len(self._log)
 
     def _note_abandoned(self) -> None:

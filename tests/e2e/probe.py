@@ -10,6 +10,13 @@ private temp HOME / CLAUDE_CONFIG_DIR and a temp working directory, and is time-
 every observation as JSON, stores them in tests/e2e/.probe-results.json (git-ignored), and ends
 with a one-line-per-question SUMMARY. tests/e2e/FACTS.md is the hand-written interpretation of
 a run; re-run this after changing the pinned CLI version and update FACTS.md if lines differ.
+
+Probes a..l cover the process lifecycle; m..v the control surface (set_model,
+set_permission_mode, get_context_usage, mcp_status, unknown subtypes, host hooks, SDK MCP
+servers, can_use_tool answers, --fork-session / --resume-session-at, --max-turns, --json-schema,
+images, --max-budget-usd). Those use `Host`, which answers the CLI's control requests as an SDK
+would. Run them against every supported version, e.g.
+    python3 tests/e2e/probe.py tests/e2e/.claude-cli-2.1.332/node_modules/.bin/claude --only m,n,o
 """
 
 import argparse
@@ -72,15 +79,17 @@ class Sandbox:
 class Cli:
     """One claude process; stdout lines are parsed and timestamped by a reader thread."""
 
-    def __init__(self, claude: str, box: Sandbox, extra: List[str] = (), cwd: Optional[str] = None):
+    def __init__(self, claude: str, box: Sandbox, extra: List[str] = (), cwd: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None):
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen([claude] + BASE_ARGS + list(extra), cwd=cwd or box.cwd,
-                                     env=box.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env=dict(box.env(), **(env or {})), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.lines: List[Dict[str, Any]] = []  # {"t", "raw", "obj"}
         self.q: "queue.Queue[Dict[str, Any]]" = queue.Queue()
         self.stderr = b""
         self._cursor = 0
+        self._wlock = threading.Lock()
         threading.Thread(target=self._read_out, daemon=True).start()
         threading.Thread(target=self._read_err, daemon=True).start()
 
@@ -103,10 +112,14 @@ class Cli:
         self.stderr = self.proc.stderr.read()
 
     def send(self, obj: Dict[str, Any]) -> float:
-        t = self.now()
-        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
-        self.proc.stdin.flush()
-        return t
+        with self._wlock:  # answers may come from timer threads (delayed hook answers)
+            t = self.now()
+            try:
+                self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError):  # the process is gone: the probe records that
+                pass
+            return t
 
     def user(self, text: str) -> float:
         return self.send({"type": "user", "message": {"role": "user", "content": text}})
@@ -737,6 +750,1049 @@ def probe_l(claude, api):
         box.cleanup()
 
 
+# ---------------------------------------------------------------------------------------------
+# control surface (issue 14): a host that answers the CLI's control requests like an SDK would
+# ---------------------------------------------------------------------------------------------
+
+NO_ANSWER = "__no_answer__"
+
+
+def ctl_answer(cli: Cli, rid: str, response: Any = None, error: Optional[str] = None) -> float:
+    """Answer the CLI's control_request `rid`: success with `response`, or an error."""
+    if error is not None:
+        return cli.send({"type": "control_response", "response": {
+            "subtype": "error", "request_id": rid, "error": error}})
+    return cli.send({"type": "control_response", "response": {
+        "subtype": "success", "request_id": rid, "response": {} if response is None else response}})
+
+
+WEATHER_TOOLS = [
+    {"name": "get_weather", "description": "Current weather for a city",
+     "inputSchema": {"type": "object", "properties": {"city": {"type": "string"}},
+                     "required": ["city"]}},
+    {"name": "broken", "description": "Always fails (isError result)",
+     "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "rpc_fail", "description": "Always fails (JSON-RPC error)",
+     "inputSchema": {"type": "object", "properties": {}}},
+]
+
+
+def mcp_server_answer(message: Dict[str, Any]) -> Dict[str, Any]:
+    """A minimal in-process MCP server `host` (what an SDK's server would answer)."""
+    method, mid = message.get("method"), message.get("id")
+    params = message.get("params") or {}
+    if "id" not in message:  # a notification: no JSON-RPC reply, but the control request is acked
+        return {"jsonrpc": "2.0", "result": {}}
+    if method == "initialize":
+        result = {"protocolVersion": params.get("protocolVersion", "2025-06-18"),
+                  "capabilities": {"tools": {}}, "serverInfo": {"name": "host", "version": "1.0.0"}}
+    elif method == "tools/list":
+        result = {"tools": WEATHER_TOOLS}
+    elif method == "tools/call":
+        name, args = params.get("name"), params.get("arguments") or {}
+        if name == "get_weather":
+            result = {"content": [{"type": "text",
+                                   "text": "WEATHER-OK sunny in %s" % args.get("city")}]}
+        elif name == "broken":
+            result = {"content": [{"type": "text", "text": "WEATHER-FAIL service down"}],
+                      "isError": True}
+        elif name == "rpc_fail":
+            return {"jsonrpc": "2.0", "id": mid,
+                    "error": {"code": -32000, "message": "RPC-FAIL exploded"}}
+        else:
+            return {"jsonrpc": "2.0", "id": mid,
+                    "error": {"code": -32602, "message": "unknown tool %s" % name}}
+    else:
+        return {"jsonrpc": "2.0", "id": mid,
+                "error": {"code": -32601, "message": "method not found: %s" % method}}
+    return {"jsonrpc": "2.0", "id": mid, "result": result}
+
+
+def default_answer(req: Dict[str, Any], line: Dict[str, Any]) -> Any:
+    """allow every can_use_tool (input unchanged), {} to every hook, serve MCP `host`,
+    refuse anything else with an error (never silence)."""
+    sub = req.get("subtype")
+    if sub == "can_use_tool":
+        return {"behavior": "allow", "updatedInput": req.get("input")}
+    if sub == "hook_callback":
+        return {}
+    if sub == "mcp_message":
+        return {"mcp_response": mcp_server_answer(req.get("message") or {})}
+    return ("error", "unsupported control request %s" % sub)
+
+
+class Host:
+    """Reads a Cli's stdout like an SDK: answers every control_request with `handler(request,
+    line)`, which returns the success payload, ("error", msg), ("delay", seconds, answer) or
+    NO_ANSWER. Records every control request (`requests`) and answer (`answers`)."""
+
+    def __init__(self, cli: Cli, handler=None):
+        self.cli = cli
+        self.handler = handler or default_answer
+        self.requests: List[Dict[str, Any]] = []
+        self.answers: List[Dict[str, Any]] = []
+        self._n = 0
+
+    def run(self, until: Callable[[Dict[str, Any]], bool], timeout: float) -> Optional[Dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                item = self.cli.q.get(timeout=left)
+            except queue.Empty:
+                return None
+            if item["raw"] is None:
+                self.cli.q.put(item)
+                return None
+            o = item["obj"]
+            if o is None:
+                continue
+            if o.get("type") == "control_request":
+                self._answer(item)
+            if until(o):
+                return item
+
+    def _answer(self, item):
+        o = item["obj"]
+        req, rid = o.get("request") or {}, o.get("request_id")
+        self.requests.append({"t": item["t"], "request_id": rid, "request": req})
+        ans = self.handler(req, o)
+        if ans is NO_ANSWER:
+            return
+        delay = 0.0
+        if isinstance(ans, tuple) and ans and ans[0] == "delay":
+            delay, ans = ans[1], ans[2]
+
+        def do():
+            if isinstance(ans, tuple) and ans and ans[0] == "error":
+                t = ctl_answer(self.cli, rid, error=ans[1])
+            else:
+                t = ctl_answer(self.cli, rid, ans)
+            self.answers.append({"t": t, "request_id": rid, "subtype": req.get("subtype"),
+                                 "answer": ans})
+
+        if delay:
+            threading.Timer(delay, do).start()
+        else:
+            do()
+
+    def ctl(self, request: Dict[str, Any], timeout: float = 10) -> Dict[str, Any]:
+        """Send a host->CLI control request; wait for its control_response."""
+        self._n += 1
+        rid = "host_%d" % self._n
+        t = self.cli.send({"type": "control_request", "request_id": rid, "request": request})
+        got = self.run(lambda o: o.get("type") == "control_response"
+                       and (o.get("response") or {}).get("request_id") == rid, timeout)
+        return {"answered_after_s": round(got["t"] - t, 3) if got else None,
+                "response": compact(got["obj"]["response"]) if got else None,
+                "raw": short(got["raw"], 1500) if got else None, "sent_at": t}
+
+    def turn(self, content: Any, timeout: float = 30, **extra) -> Dict[str, Any]:
+        """One user message; answers control requests until its result (or the timeout)."""
+        mark = len(self.cli.lines)
+        nreq = len(self.requests)
+        msg = {"type": "user", "message": {"role": "user", "content": content}}
+        msg.update(extra)
+        t = self.cli.send(msg)
+        res = self.run(lambda o: o.get("type") == "result", timeout)
+        time.sleep(0.1)
+        objs = [x for x in self.cli.lines[mark:] if x["obj"]]
+        init = next((x["obj"] for x in objs if x["obj"].get("subtype") == "init"), None)
+        r = res["obj"] if res else {}
+        return {
+            "result": r.get("result"), "subtype": r.get("subtype"), "is_error": r.get("is_error"),
+            "num_turns": r.get("num_turns"), "permission_denials": r.get("permission_denials"),
+            "errors": r.get("errors"), "session_id": r.get("session_id"),
+            "result_s": round(res["t"] - t, 3) if res else None,
+            "init_model": init.get("model") if init else None,
+            "init_permission_mode": init.get("permissionMode") if init else None,
+            "init_session_id": init.get("session_id") if init else None,
+            "kinds": [line_kind(x["obj"]) for x in objs],
+            "control_requests": [x["request"] for x in self.requests[nreq:]],
+            "result_obj": r,
+            "_t": t, "_mark": mark,
+        }
+
+
+def compact(o: Any) -> Any:
+    """get_context_usage answers carry a 10x20 display grid and per-skill rows: summarized."""
+    if isinstance(o, dict):
+        return {k: ("<%d rows>" % len(v) if k in ("gridRows", "skillFrontmatter") and isinstance(v, list)
+                    else compact(v)) for k, v in o.items()}
+    if isinstance(o, list):
+        return [compact(x) for x in o]
+    return o
+
+
+def req_models(api, since: int) -> List[str]:
+    """'model (kind)' of the /v1/messages requests since index `since` (kind side-request = no tools)."""
+    return ["%s (%s)" % (e["model"], e["kind"]) for e in api.messages_log()[since:]]
+
+
+def lines_since(cli: Cli, mark: int, t0: float, n: int = 600) -> List[str]:
+    return ["%+.3fs %s" % (x["t"] - t0, short(x["raw"], n)) for x in cli.lines[mark:]]
+
+
+def slim(turn: Dict[str, Any]) -> Dict[str, Any]:
+    """A turn record without the bulky parts."""
+    return {k: v for k, v in turn.items() if not k.startswith("_") and k != "result_obj"}
+
+
+def requests_of(host: Host, subtype: str, since: int = 0) -> List[Dict[str, Any]]:
+    return [r for r in host.requests[since:] if r["request"].get("subtype") == subtype]
+
+
+def start_hooked(claude, box, hooks, extra=(), handler=None):
+    """A process whose host registered `hooks` in initialize (as the SDK does before any turn)."""
+    cli = Cli(claude, box, list(extra))
+    host = Host(cli, handler)
+    init = host.ctl({"subtype": "initialize", "hooks": hooks}, timeout=15)
+    return cli, host, init
+
+
+def probe_m(claude, api):
+    """set_model: its control_response; the model of the next API request, idle and mid-turn."""
+    box = Sandbox(api)
+    cli = Cli(claude, box)
+    host = Host(cli)
+    out = {}
+    try:
+        t1 = host.turn("m one")
+        out["default"] = {"api_models": api.models(True), "init_model": t1["init_model"]}
+        n0 = len(api.messages_log())
+        mark = len(cli.lines)
+        out["set_model_idle"] = host.ctl({"subtype": "set_model", "model": "claude-sonnet-4-5"})
+        time.sleep(0.3)
+        out["set_model_idle"]["lines"] = [short(x["raw"], 300) for x in cli.lines[mark:]]
+        t2 = host.turn("m two")
+        out["model_saw_set_model_notice"] = api.saw("Set model to")
+        out["after_idle_set"] = {"api_models": req_models(api, n0),
+                                 "init_model": t2["init_model"],
+                                 "modelUsage_keys": sorted((t2["result_obj"].get("modelUsage") or {}).keys())}
+        # mid-turn: the fake sleeps 2 s on the first request, then asks for `ls` (auto-allowed);
+        # the tool result makes a second request in the same turn
+        n1 = len(api.messages_log())
+        mark = len(cli.lines)
+        t_user = cli.user("sleep: 2\nbash: ls")
+        time.sleep(0.7)
+        mid = host.ctl({"subtype": "set_model", "model": "claude-haiku-4-5"}, timeout=10)
+        res = host.run(lambda o: o.get("type") == "result", 20)
+        mid["response_relative_to_user_line_s"] = round(mid["sent_at"] + (mid["answered_after_s"] or 0) - t_user, 3)
+        out["set_model_mid_turn"] = {
+            "control": mid,
+            "models_of_this_turn_requests": req_models(api, n1),
+            "result": res["obj"].get("result") if res else None,
+            "lines": lines_since(cli, mark, t_user, 200)}
+        n2 = len(api.messages_log())
+        t3 = host.turn("m after mid")
+        out["after_mid_turn_set"] = {"api_models": req_models(api, n2),
+                                     "init_model": t3["init_model"]}
+        out["set_model_null"] = host.ctl({"subtype": "set_model", "model": None})
+        n3 = len(api.messages_log())
+        t4 = host.turn("m after null")
+        out["after_null"] = {"api_models": req_models(api, n3),
+                             "init_model": t4["init_model"]}
+        out["set_model_unknown_name"] = host.ctl({"subtype": "set_model", "model": "no-such-model-xyz"})
+        n4 = len(api.messages_log())
+        t5 = host.turn("m after unknown")
+        out["after_unknown_name"] = {"api_models": req_models(api, n4),
+                                     "init_model": t5["init_model"], "result": t5["result"],
+                                     "subtype": t5["subtype"]}
+        out["set_model_missing_field"] = host.ctl({"subtype": "set_model"})
+        cli.close()
+        return out
+    finally:
+        cli.kill()
+        box.cleanup()
+
+
+def probe_n(claude, api):
+    """set_permission_mode: responses; effect on can_use_tool (plan, acceptEdits, bypass, ...)."""
+    box = Sandbox(api)
+    out = {}
+
+    def tool_turn(host, prompt, files):
+        n = len(host.requests)
+        t = host.turn(prompt)
+        asks = requests_of(host, "can_use_tool", n)
+        return {"asked": [a["request"].get("tool_name") + " " + json.dumps(a["request"].get("input"))[:120]
+                          for a in asks],
+                "decision_reasons": [a["request"].get("decision_reason") for a in asks],
+                "files": {f: os.path.exists(os.path.join(box.cwd, f)) for f in files},
+                "result": (t["result"] or "")[:200], "subtype": t["subtype"],
+                "init_permission_mode": t["init_permission_mode"],
+                "tools_offered_has_ExitPlanMode": "ExitPlanMode" in api.tools()}
+
+    def write(name):
+        return 'tool: Write {"file_path": "%s", "content": "x"}' % os.path.join(box.cwd, name)
+
+    try:
+        cli = Cli(claude, box)
+        host = Host(cli)
+        try:
+            out["default"] = tool_turn(host, "bash: touch n_default.txt", ["n_default.txt"])
+            for mode, prompts in (
+                    ("plan", [("bash: touch n_plan.txt", "n_plan.txt"), (write("n_plan_w.txt"), "n_plan_w.txt")]),
+                    ("acceptEdits", [("bash: touch n_ae.txt", "n_ae.txt"), (write("n_ae_w.txt"), "n_ae_w.txt")]),
+                    ("dontAsk", [("bash: touch n_da.txt", "n_da.txt")]),
+                    ("bypassPermissions", [("bash: touch n_bp.txt", "n_bp.txt")]),
+                    ("default", [("bash: touch n_back.txt", "n_back.txt")])):
+                resp = host.ctl({"subtype": "set_permission_mode", "mode": mode})
+                out[mode] = {"control": resp,
+                             "turns": [tool_turn(host, p, [f]) for p, f in prompts]}
+            out["bogus_mode"] = host.ctl({"subtype": "set_permission_mode", "mode": "bogus"})
+            out["after_bogus"] = tool_turn(host, "bash: touch n_after_bogus.txt", ["n_after_bogus.txt"])
+            cli.close()
+        finally:
+            cli.kill()
+        # bypassPermissions on a process started with --allow-dangerously-skip-permissions
+        # (as root the CLI refuses that flag unless IS_SANDBOX=1)
+        for label, env in (("", None), ("_IS_SANDBOX", {"IS_SANDBOX": "1"})):
+            cli = Cli(claude, box, ["--allow-dangerously-skip-permissions"], env=env)
+            host = Host(cli)
+            try:
+                rc = cli.wait(2.0)
+                if rc is not None:
+                    out["allow_dangerously" + label] = {"exit_at_start": rc, "euid": os.geteuid(),
+                                                        "stderr": cli.err_text()[:300]}
+                    continue
+                d = {"default_turn": tool_turn(host, "bash: touch n_ads0%s.txt" % label, ["n_ads0%s.txt" % label])}
+                d["control"] = host.ctl({"subtype": "set_permission_mode", "mode": "bypassPermissions"})
+                d["turn"] = tool_turn(host, "bash: touch n_ads1%s.txt" % label, ["n_ads1%s.txt" % label])
+                out["allow_dangerously" + label] = d
+                cli.close()
+            finally:
+                cli.kill()
+        return out
+    finally:
+        box.cleanup()
+
+
+def probe_o(claude, api):
+    """get_context_usage, mcp_status, an unknown subtype, interrupt when idle."""
+    box = Sandbox(api)
+    cli = Cli(claude, box)
+    host = Host(cli)
+    out = {}
+    try:
+        out["before_first_turn"] = {
+            "get_context_usage": host.ctl({"subtype": "get_context_usage"}, 15),
+            "mcp_status": host.ctl({"subtype": "mcp_status"}),
+            "unknown": host.ctl({"subtype": "frobnicate", "x": 1}),
+            "interrupt": host.ctl({"subtype": "interrupt"}),
+            "lines": [short(x["raw"], 300) for x in cli.lines]}
+        t1 = host.turn("o one")
+        out["first_turn"] = slim(t1)
+        out["after_turn"] = {
+            "get_context_usage": host.ctl({"subtype": "get_context_usage"}, 15),
+            "mcp_status": host.ctl({"subtype": "mcp_status"}),
+            "unknown": host.ctl({"subtype": "frobnicate"}),
+            "interrupt_idle": host.ctl({"subtype": "interrupt"})}
+        mark = len(cli.lines)
+        time.sleep(0.5)
+        out["lines_after_idle_controls"] = [short(x["raw"], 300) for x in cli.lines[mark:]]
+        # unknown subtype while a turn runs
+        mark = len(cli.lines)
+        t = cli.user("sleep: 1.5")
+        time.sleep(0.4)
+        mid = host.ctl({"subtype": "frobnicate"})
+        mid_usage = host.ctl({"subtype": "get_context_usage"}, 15)
+        res = host.run(lambda o: o.get("type") == "result", 15)
+        out["mid_turn"] = {"unknown": mid, "get_context_usage_answered_after_s": mid_usage["answered_after_s"],
+                           "result": res["obj"].get("result") if res else None,
+                           "lines": lines_since(cli, mark, t, 200)}
+        out["next_turn"] = host.turn("o after")["result"]
+        # a control_request without request_id / without subtype
+        mark = len(cli.lines)
+        cli.send({"type": "control_request", "request": {"subtype": "mcp_status"}})
+        cli.send({"type": "control_request", "request_id": "nosub", "request": {}})
+        time.sleep(1.0)
+        out["malformed_requests_lines"] = [short(x["raw"], 300) for x in cli.lines[mark:]]
+        out["alive_after_malformed"] = cli.proc.poll() is None
+        out["turn_after_malformed"] = host.turn("o after malformed")["result"] if out["alive_after_malformed"] else None
+        out["exit"] = cli.close()
+        out["stderr"] = cli.err_text()[:500]
+        return out
+    finally:
+        cli.kill()
+        box.cleanup()
+
+
+def probe_p(claude, api):
+    """hook_callback requests: exact shapes per event; several matchers at once (concurrent?)."""
+    box = Sandbox(api)
+    hooks = {
+        "PreToolUse": [{"matcher": "Bash", "hookCallbackIds": ["pre_bash_a", "pre_bash_b"]},
+                       {"matcher": None, "hookCallbackIds": ["pre_any"]},
+                       {"matcher": "Write", "hookCallbackIds": ["pre_write"]}],
+        "PostToolUse": [{"matcher": "Bash", "hookCallbackIds": ["post_bash"]}],
+        "PostToolUseFailure": [{"matcher": None, "hookCallbackIds": ["post_fail"]}],
+        "UserPromptSubmit": [{"hookCallbackIds": ["ups"]}],
+        "Stop": [{"hookCallbackIds": ["stop"]}],
+    }
+
+    def handler(req, line):
+        if req.get("subtype") == "hook_callback":
+            return ("delay", 1.0, {})  # answer late: do other callbacks arrive meanwhile?
+        return default_answer(req, line)
+
+    cli, host, init = start_hooked(claude, box, hooks, handler=handler)
+    iresp = (init["response"] or {}).get("response") or {}
+    out = {"initialize": {"answered_after_s": init["answered_after_s"],
+                          "subtype": (init["response"] or {}).get("subtype"),
+                          "response_keys": sorted(iresp.keys()),
+                          "response_scalars": {k: v for k, v in iresp.items()
+                                               if not isinstance(v, (list, dict)) or k in (
+                                                   "capabilities", "hooks_applied", "session_state")},
+                          "commands": len(iresp.get("commands") or []),
+                          "models": [m.get("value") for m in iresp.get("models") or [] if isinstance(m, dict)]}}
+    try:
+        for name, prompt in (("ls", "bash: ls"),
+                             ("failing", "bash: cat /nonexistent-hotplex-xyz"),
+                             ("plain", "p plain text")):
+            n = len(host.requests)
+            t = host.turn(prompt, timeout=40)
+            time.sleep(1.2)  # let late answers go out
+            seq = []
+            for r in host.requests[n:]:
+                req = r["request"]
+                ans = next((a for a in host.answers if a["request_id"] == r["request_id"]), None)
+                seq.append({"at_s": round(r["t"] - t["_t"], 3),
+                            "answered_at_s": round(ans["t"] - t["_t"], 3) if ans else None,
+                            "subtype": req.get("subtype"), "callback_id": req.get("callback_id"),
+                            "event": (req.get("input") or {}).get("hook_event_name"),
+                            "tool": req.get("tool_name") or (req.get("input") or {}).get("tool_name")})
+            out[name] = {"turn": slim(t), "sequence": seq,
+                         "raw_requests": [json.dumps({"type": "control_request",
+                                                      "request_id": r["request_id"],
+                                                      "request": r["request"]})[:1500]
+                                          for r in host.requests[n:]]}
+        cli.close()
+        return out
+    finally:
+        cli.kill()
+        box.cleanup()
+
+
+def probe_q(claude, api):
+    """PreToolUse hook answers: allow / deny / ask / updatedInput; is can_use_tool still asked?"""
+    box = Sandbox(api)
+    hooks = {"PreToolUse": [{"matcher": "Bash", "hookCallbackIds": ["pre"]}]}
+
+    def pre(decision=None, reason=None, updated=None, context=None, **top):
+        hso = {"hookEventName": "PreToolUse"}
+        if decision:
+            hso["permissionDecision"] = decision
+        if reason:
+            hso["permissionDecisionReason"] = reason
+        if updated:
+            hso["updatedInput"] = {"command": updated, "description": "rewritten"}
+        if context:
+            hso["additionalContext"] = context
+        out = dict(top)
+        if len(hso) > 1:
+            out["hookSpecificOutput"] = hso
+        return out
+
+    cases = [
+        ("allow", "touch q_allow.txt", pre("allow", "Q-ALLOW-REASON"), []),
+        ("allow_rewrite", "touch q_orig.txt", pre("allow", updated="touch q_rewritten.txt"),
+         ["q_orig.txt", "q_rewritten.txt"]),
+        ("rewrite_without_decision", "touch q_orig2.txt", pre(updated="touch q_rewritten2.txt"),
+         ["q_orig2.txt", "q_rewritten2.txt"]),
+        ("allow_rewrite_readonly_into_write", "ls", pre("allow", updated="touch q_from_ls.txt"),
+         ["q_from_ls.txt"]),
+        ("rewrite_readonly_into_write_no_decision", "ls -a", pre(updated="touch q_from_ls2.txt"),
+         ["q_from_ls2.txt"]),
+        ("ask", "touch q_ask.txt", pre("ask", "Q-ASK-REASON"), ["q_ask.txt"]),
+        ("ask_readonly", "ls -l", pre("ask", "Q-ASK-RO"), []),
+        ("deny", "touch q_deny.txt", pre("deny", "Q-DENY-REASON"), ["q_deny.txt"]),
+        ("additional_context", "touch q_ctx.txt", pre(context="Q-PRE-CTX"), ["q_ctx.txt"]),
+        ("legacy_decision_block", "touch q_block.txt", {"decision": "block", "reason": "Q-BLOCK"},
+         ["q_block.txt"]),
+        ("continue_false", "touch q_cont.txt", {"continue": False, "stopReason": "Q-STOP"},
+         ["q_cont.txt"]),
+    ]
+    answers = {c[1]: c[2] for c in cases}
+
+    def handler(req, line):
+        if req.get("subtype") == "hook_callback":
+            cmd = ((req.get("input") or {}).get("tool_input") or {}).get("command")
+            return answers.get(cmd, {})
+        return default_answer(req, line)
+
+    cli, host, init = start_hooked(claude, box, hooks, handler=handler)
+    out = {}
+    try:
+        for name, cmd, answer, files in cases:
+            n = len(host.requests)
+            nlog = len(api.messages_log())
+            t = host.turn("bash: " + cmd)
+            asks = requests_of(host, "can_use_tool", n)
+            texts = "\n".join(e["text"] for e in api.messages_log()[nlog:])
+            user_lines = [x["obj"] for x in cli.lines[t["_mark"]:] if x["obj"] and x["obj"].get("type") == "user"]
+            out[name] = {
+                "hook_answer": answer,
+                "can_use_tool_asked": [{k: v for k, v in a["request"].items() if k != "subtype"}
+                                       for a in asks],
+                "files": {f: os.path.exists(os.path.join(box.cwd, f)) for f in files},
+                "tool_results": [json.dumps(u.get("message", {}).get("content"))[:300] for u in user_lines],
+                "result": (t["result"] or "")[:300], "subtype": t["subtype"], "kinds": t["kinds"],
+                "model_saw": {s: s in texts for s in ("Q-ALLOW-REASON", "Q-ASK-REASON", "Q-DENY-REASON",
+                                                      "Q-PRE-CTX", "Q-BLOCK", "Q-STOP", "Q-ASK-RO")
+                              if s in json.dumps(answer)},
+                "permission_denials": t["permission_denials"]}
+        cli.close()
+        return out
+    finally:
+        cli.kill()
+        box.cleanup()
+
+
+def probe_r(claude, api):
+    """PostToolUse / UserPromptSubmit outputs (additionalContext, updatedToolOutput, continue:false),
+    a hook answered with an error, a hook never answered (timeout? control_cancel_request?)."""
+    box = Sandbox(api)
+    out = {}
+    try:
+        hooks = {"PostToolUse": [{"matcher": "Bash", "hookCallbackIds": ["post"]}],
+                 "UserPromptSubmit": [{"hookCallbackIds": ["ups"]}],
+                 "Stop": [{"hookCallbackIds": ["stop"]}]}
+        post_answers = {
+            "ls": {"hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": "R-POST-CTX"}},
+            "pwd": {"hookSpecificOutput": {"hookEventName": "PostToolUse", "updatedToolOutput": {
+                "stdout": "R-REPLACED-OUTPUT", "stderr": "", "interrupted": False, "isImage": False}}},
+            "ls -a": {"continue": False, "stopReason": "R-STOP-POST"},
+            "ls -l": {"decision": "block", "reason": "R-POST-BLOCK"},
+        }
+        ups_answers = {
+            "r ups context": {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit",
+                                                     "additionalContext": "R-UPS-CTX"}},
+            "r ups stop": {"continue": False, "stopReason": "R-STOP-UPS"},
+            "r ups block": {"decision": "block", "reason": "R-UPS-BLOCK"},
+        }
+        stop_state = {"blocked": False}
+
+        def handler(req, line):
+            if req.get("subtype") == "hook_callback":
+                inp = req.get("input") or {}
+                ev = inp.get("hook_event_name")
+                if ev == "PostToolUse":
+                    return post_answers.get((inp.get("tool_input") or {}).get("command"), {})
+                if ev == "UserPromptSubmit":
+                    return ups_answers.get(inp.get("prompt"), {})
+                if ev == "Stop" and stop_state.get("arm") and not stop_state["blocked"]:
+                    stop_state["blocked"] = True
+                    return {"decision": "block", "reason": "R-STOP-BLOCK keep going"}
+                return {}
+            return default_answer(req, line)
+
+        cli, host, init = start_hooked(claude, box, hooks, handler=handler)
+        try:
+            for name, prompt in (("post_additional_context", "bash: ls"),
+                                 ("post_updated_tool_output", "bash: pwd"),
+                                 ("post_continue_false", "bash: ls -a"),
+                                 ("post_decision_block", "bash: ls -l"),
+                                 ("ups_additional_context", "r ups context"),
+                                 ("ups_continue_false", "r ups stop"),
+                                 ("ups_decision_block", "r ups block"),
+                                 ("stop_decision_block", "r stop block")):
+                if name == "stop_decision_block":
+                    stop_state["arm"] = True
+                nlog = len(api.messages_log())
+                before = api.text() if nlog else ""
+                t = host.turn(prompt)
+                reqs = api.messages_log()[nlog:]
+                texts = "\n".join(e["text"] for e in reqs)
+                marks = [m for m in ("R-POST-CTX", "R-REPLACED-OUTPUT", "R-STOP-POST", "R-POST-BLOCK",
+                                     "R-UPS-CTX", "R-STOP-UPS", "R-UPS-BLOCK", "R-STOP-BLOCK")
+                         if m in texts and m not in before]
+                ctx = []
+                for m in marks:  # the rendered line(s) that carried it: "<role>: <block text>"
+                    i = texts.find(m)
+                    ctx.append(texts[max(0, texts.rfind("\n", 0, texts.rfind(": ", 0, i)) + 1): i + 60])
+                out[name] = {"result": (t["result"] or "")[:300], "subtype": t["subtype"],
+                             "is_error": t["is_error"], "kinds": t["kinds"],
+                             "api_requests_in_turn": len(reqs), "model_saw": marks,
+                             "where_model_saw_it": ctx,
+                             "lines": lines_since(cli, t["_mark"], t["_t"], 400)}
+            cli.close()
+        finally:
+            cli.kill()
+
+        # a hook answered with a control error
+        hooks = {"PreToolUse": [{"matcher": "Bash", "hookCallbackIds": ["pre"]}],
+                 "PostToolUse": [{"matcher": "Bash", "hookCallbackIds": ["post"]}],
+                 "UserPromptSubmit": [{"hookCallbackIds": ["ups"]}]}
+        err_for = {"state": None}
+
+        def err_handler(req, line):
+            if req.get("subtype") == "hook_callback":
+                ev = (req.get("input") or {}).get("hook_event_name")
+                if ev == err_for["state"]:
+                    return ("error", "R-HOOK-ERROR boom")
+                return {}
+            return default_answer(req, line)
+
+        cli, host, init = start_hooked(claude, box, hooks, handler=err_handler)
+        try:
+            for ev, prompt, f in (("PreToolUse", "bash: touch r_err_pre.txt", "r_err_pre.txt"),
+                                  ("PostToolUse", "bash: touch r_err_post.txt", "r_err_post.txt"),
+                                  ("UserPromptSubmit", "r ups error", None)):
+                err_for["state"] = ev
+                n = len(host.requests)
+                nlog = len(api.messages_log())
+                t = host.turn(prompt)
+                texts = "\n".join(e["text"] for e in api.messages_log()[nlog:])
+                out["error_answer_" + ev] = {
+                    "result": (t["result"] or "")[:300], "subtype": t["subtype"],
+                    "can_use_tool_asked": len(requests_of(host, "can_use_tool", n)),
+                    "file_created": os.path.exists(os.path.join(box.cwd, f)) if f else None,
+                    "model_saw_error_text": "R-HOOK-ERROR" in texts,
+                    "api_requests_in_turn": len(api.messages_log()) - nlog,
+                    "lines": lines_since(cli, t["_mark"], t["_t"], 400)}
+            cli.close()
+            out["error_answer_stderr"] = cli.err_text()[:800]
+        finally:
+            cli.kill()
+
+        # a hook never answered: with a matcher timeout of 3 s, and with none
+        for label, timeout_field, wait_s in (("timeout_3s", 3, 8), ("no_timeout_field", None, 12)):
+            m = {"matcher": "Bash", "hookCallbackIds": ["pre_silent"]}
+            if timeout_field is not None:
+                m["timeout"] = timeout_field
+
+            def silent(req, line):
+                if req.get("subtype") == "hook_callback":
+                    return NO_ANSWER
+                return default_answer(req, line)
+
+            cli, host, init = start_hooked(claude, box, {"PreToolUse": [m]}, handler=silent)
+            try:
+                fname = "r_silent_%s.txt" % label
+                mark = len(cli.lines)
+                t = cli.user("bash: touch " + fname)
+                res = host.run(lambda o: o.get("type") == "result", wait_s)
+                rec = {"result_within_s": round(res["t"] - t, 2) if res else None,
+                       "result": (res["obj"].get("result") or "")[:300] if res else None}
+                if not res:
+                    ti = host.ctl({"subtype": "interrupt"})
+                    res2 = host.run(lambda o: o.get("type") == "result", 10)
+                    rec["interrupt"] = {"answered_after_s": ti["answered_after_s"],
+                                        "result_subtype": res2["obj"].get("subtype") if res2 else None}
+                time.sleep(0.3)
+                rec["file_created"] = os.path.exists(os.path.join(box.cwd, fname))
+                rec["can_use_tool_asked"] = len(requests_of(host, "can_use_tool"))
+                rec["lines"] = lines_since(cli, mark, t, 400)
+                rec["next_turn"] = host.turn("r after silent", timeout=15)["result"]
+                out["unanswered_" + label] = rec
+                cli.close()
+            finally:
+                cli.kill()
+        return out
+    finally:
+        box.cleanup()
+
+
+SDK_MCP = json.dumps({"mcpServers": {"host": {"type": "sdk", "name": "host"}}})
+
+
+def probe_s(claude, api):
+    """SDK MCP server (--mcp-config type sdk): mcp_message traffic, tool names, results, errors."""
+    box = Sandbox(api)
+    out = {}
+
+    def mcp_seq(host, t0, since=0):
+        return ["%+.3fs %s %s" % (r["t"] - t0, r["request"].get("server_name"),
+                                  json.dumps(r["request"].get("message"))[:200])
+                for r in host.requests[since:] if r["request"].get("subtype") == "mcp_message"]
+
+    try:
+        # 1. no initialize; watch before any stdin, then a turn that calls the tool
+        cli = Cli(claude, box, ["--mcp-config", SDK_MCP])
+        host = Host(cli)
+        try:
+            host.run(lambda o: False, 3.0)
+            out["before_stdin"] = {"control_requests": len(host.requests),
+                                   "lines": [short(x["raw"], 300) for x in cli.lines]}
+            nlog = len(api.messages_log())
+            t = host.turn('tool: mcp__host__get_weather {"city": "Paris"}')
+            mcp_reqs = [r for r in host.requests if r["request"].get("subtype") == "mcp_message"]
+            out["first_turn"] = {
+                "turn": slim(t), "mcp_sequence": mcp_seq(host, t["_t"]),
+                "mcp_request_example": json.dumps({"type": "control_request", "request_id": mcp_reqs[0]["request_id"],
+                                                   "request": mcp_reqs[0]["request"]}) if mcp_reqs else None,
+                "can_use_tool": [json.dumps(r["request"])[:1200] for r in requests_of(host, "can_use_tool")],
+                "tools_offered_mcp": [n for n in api.tools() if n.startswith("mcp__")],
+                "model_saw_result": api.saw("WEATHER-OK"),
+                "tool_result_as_model_saw_it": [ln for e in api.messages_log()[nlog:]
+                                                for ln in e["text"].splitlines() if "WEATHER-OK" in ln][:1],
+                "fake_reply_kinds": [e["kind"] for e in api.messages_log()[nlog:]],
+                "tools_offered_in_first_request": [n for n in api.messages_log()[nlog]["tools"]
+                                                   if n.startswith("mcp__") or n == "ToolSearch"]
+                if len(api.messages_log()) > nlog else None,
+                "init_mcp_servers": next((x["obj"].get("mcp_servers") for x in cli.lines
+                                          if x["obj"] and x["obj"].get("subtype") == "init"), None),
+                "init_tools_mcp": [n for n in next((x["obj"].get("tools") for x in cli.lines
+                                                    if x["obj"] and x["obj"].get("subtype") == "init"), [])
+                                   if n.startswith("mcp__")],
+                "lines": lines_since(cli, t["_mark"], t["_t"], 500)}
+            for name, prompt, mark_text in (("isError_result", "tool: mcp__host__broken {}", "WEATHER-FAIL"),
+                                            ("jsonrpc_error", "tool: mcp__host__rpc_fail {}", "RPC-FAIL")):
+                n = len(host.requests)
+                nlog = len(api.messages_log())
+                t = host.turn(prompt)
+                seen = [ln for e in api.messages_log()[nlog:] for ln in e["text"].splitlines()
+                        if "tool_result" in ln]
+                out[name] = {"result": t["result"], "subtype": t["subtype"],
+                             "model_saw": seen[:2], "mcp_sequence": mcp_seq(host, t["_t"], n),
+                             "tool_result_line": [short(x["raw"], 600) for x in cli.lines[t["_mark"]:]
+                                                  if x["obj"] and x["obj"].get("type") == "user"][-1:]}
+            n = len(host.requests)
+            t = host.turn("s plain turn")
+            out["plain_turn_mcp_messages"] = mcp_seq(host, t["_t"], n)
+            out["mcp_status"] = host.ctl({"subtype": "mcp_status"})
+            cli.close()
+        finally:
+            cli.kill()
+
+        # 1b. with ENABLE_TOOL_SEARCH=false (2.1.332 otherwise defers MCP tools behind ToolSearch)
+        cli = Cli(claude, box, ["--mcp-config", SDK_MCP], env={"ENABLE_TOOL_SEARCH": "false"})
+        host = Host(cli)
+        try:
+            host.run(lambda o: False, 2.0)
+            nlog = len(api.messages_log())
+            t = host.turn('tool: mcp__host__get_weather {"city": "Lima"}')
+            out["tool_search_disabled"] = {
+                "result": t["result"], "fake_reply_kinds": [e["kind"] for e in api.messages_log()[nlog:]],
+                "tools_offered_in_first_request": [n for n in api.messages_log()[nlog]["tools"]
+                                                   if n.startswith("mcp__") or n == "ToolSearch"]
+                if len(api.messages_log()) > nlog else None}
+            cli.close()
+        finally:
+            cli.kill()
+
+        # 2. SDK order: initialize first, then the user line
+        cli = Cli(claude, box, ["--mcp-config", SDK_MCP])
+        host = Host(cli)
+        try:
+            t0 = cli.now()
+            init = host.ctl({"subtype": "initialize", "hooks": None}, 15)
+            host.run(lambda o: False, 1.0)
+            n_before = len(host.requests)
+            t = host.turn('tool: mcp__host__get_weather {"city": "Oslo"}')
+            out["initialize_first"] = {
+                "initialize_answered_after_s": init["answered_after_s"],
+                "mcp_messages_before_user_line": mcp_seq(host, t0, 0)[:n_before],
+                "mcp_sequence_from_user_line": mcp_seq(host, t["_t"], n_before),
+                "result": t["result"]}
+            cli.close()
+        finally:
+            cli.kill()
+
+        # 3. the host answers every mcp_message with a control error
+        def refuse(req, line):
+            if req.get("subtype") == "mcp_message":
+                return ("error", "no such server here")
+            return default_answer(req, line)
+
+        cli = Cli(claude, box, ["--mcp-config", SDK_MCP])
+        host = Host(cli, refuse)
+        try:
+            t = host.turn('tool: mcp__host__get_weather {"city": "Rome"}', timeout=30)
+            out["mcp_refused"] = {"turn": slim(t), "mcp_sequence": mcp_seq(host, t["_t"]),
+                                  "tools_offered_mcp": [n for n in api.tools() if n.startswith("mcp__")],
+                                  "mcp_status": host.ctl({"subtype": "mcp_status"})}
+            cli.close()
+        finally:
+            cli.kill()
+
+        # 4. the host never answers mcp_message
+        def ignore(req, line):
+            if req.get("subtype") == "mcp_message":
+                return NO_ANSWER
+            return default_answer(req, line)
+
+        cli = Cli(claude, box, ["--mcp-config", SDK_MCP])
+        host = Host(cli, ignore)
+        try:
+            t = host.turn("s unanswered mcp", timeout=65)
+            out["mcp_unanswered"] = {"turn": slim(t), "mcp_sequence": mcp_seq(host, t["_t"]),
+                                     "lines": lines_since(cli, t["_mark"], t["_t"], 300)}
+            cli.close()
+        finally:
+            cli.kill()
+        return out
+    finally:
+        box.cleanup()
+
+
+def probe_t(claude, api):
+    """can_use_tool fields; updatedPermissions (addRules, setMode); deny with interrupt."""
+    box = Sandbox(api)
+    outside = os.path.join(box.root, "outside")
+    os.makedirs(outside)
+    with open(os.path.join(outside, "r.txt"), "w") as fh:
+        fh.write("outside file")
+    os.makedirs(os.path.join(box.cwd, "t_del"))
+    plan = {}
+
+    def handler(req, line):
+        if req.get("subtype") == "can_use_tool":
+            f = plan.get("next")
+            if f:
+                return f(req)
+        return default_answer(req, line)
+
+    cli = Cli(claude, box)
+    host = Host(cli, handler)
+    out = {}
+
+    def step(name, prompt, answer, files=()):
+        plan["next"] = answer
+        n = len(host.requests)
+        t = host.turn(prompt)
+        asks = requests_of(host, "can_use_tool", n)
+        out[name] = {"asked": [json.dumps({"type": "control_request", "request_id": a["request_id"],
+                                           "request": a["request"]})[:2000] for a in asks],
+                     "result": (t["result"] or "")[:300], "subtype": t["subtype"],
+                     "init_permission_mode": t["init_permission_mode"],
+                     "files": {f: os.path.exists(os.path.join(box.cwd, f)) for f in files},
+                     "kinds": t["kinds"]}
+        return out[name]
+
+    def allow_with(perms):
+        return lambda req: {"behavior": "allow", "updatedInput": req.get("input"), "updatedPermissions": perms}
+
+    try:
+        step("addRules_session_prefix", "bash: touch t_a.txt", allow_with(
+            [{"type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": "touch:*"}],
+              "behavior": "allow", "destination": "session"}]), ["t_a.txt"])
+        step("after_addRules_same_prefix", "bash: touch t_b.txt", None, ["t_b.txt"])
+        step("after_addRules_other_command_allow_with_first_suggestion", "bash: mkdir -p t_dir", lambda req: {
+            "behavior": "allow", "updatedInput": req.get("input"),
+            "updatedPermissions": (req.get("permission_suggestions") or [])[:1]}, ["t_dir"])
+        local = os.path.join(box.cwd, ".claude", "settings.local.json")
+        out["settings_local_json_after_suggestion"] = open(local).read()[:600] if os.path.exists(local) else None
+        step("after_suggestion_same_command", "bash: mkdir -p t_dir", None)
+        step("write_outside_cwd", 'tool: Write {"file_path": "%s", "content": "x"}' % os.path.join(outside, "w.txt"),
+             lambda req: {"behavior": "deny", "message": "T-NO-WRITE"})
+        step("read_outside_cwd", 'tool: Read {"file_path": "%s"}' % os.path.join(outside, "r.txt"), None)
+        step("allow_with_changed_input", "bash: mkdir t_asked", lambda req: {
+            "behavior": "allow", "updatedInput": {"command": "mkdir t_changed", "description": "changed"}},
+             ["t_asked", "t_changed"])
+        # deny with interrupt
+        mark = len(cli.lines)
+        st = step("deny_interrupt", "bash: rm -rf t_del", lambda req: {
+            "behavior": "deny", "message": "T-DENY-INTERRUPT", "interrupt": True}, ["t_del"])
+        st["lines"] = [short(x["raw"], 500) for x in cli.lines[mark:]]
+        st["next_turn"] = host.turn("t after interrupt")["result"]
+        # setMode through updatedPermissions; then what acceptEdits lets through unasked
+        step("write_inside_setMode_acceptEdits",
+             'tool: Write {"file_path": "%s", "content": "x"}' % os.path.join(box.cwd, "t_w1.txt"),
+             allow_with([{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]), ["t_w1.txt"])
+        step("write_inside_after_setMode",
+             'tool: Write {"file_path": "%s", "content": "x"}' % os.path.join(box.cwd, "t_w2.txt"), None, ["t_w2.txt"])
+        step("rm_rf_in_cwd_under_acceptEdits", "bash: rm -rf t_dir", lambda req: {
+            "behavior": "deny", "message": "T-NO-RM"}, ["t_dir"])
+        cli.close()
+        return out
+    finally:
+        cli.kill()
+        box.cleanup()
+
+
+def read_transcript(box: Sandbox, sid: str) -> List[Dict[str, Any]]:
+    for f in transcripts(box, sid):
+        if f.endswith(sid + ".jsonl"):
+            with open(os.path.join(box.config, f)) as fh:
+                return [json.loads(ln) for ln in fh if ln.strip()]
+    return []
+
+
+def probe_u(claude, api):
+    """--fork-session with --resume; --resume-session-at; which ids, what is remembered."""
+    box = Sandbox(api)
+    out = {}
+    try:
+        a = str(uuid.uuid4())
+        cli = Cli(claude, box, ["--session-id", a])
+        host = Host(cli)
+        try:
+            host.turn("u one")
+            host.turn("u two")
+            cli.close()
+        finally:
+            cli.kill()
+        time.sleep(0.3)
+        path_a = [f for f in transcripts(box, a) if f.endswith(".jsonl")]
+        before = open(os.path.join(box.config, path_a[0]), "rb").read() if path_a else b""
+        entries = read_transcript(box, a)
+        out["original_entries"] = [(e.get("type"), e.get("uuid"),
+                                    json.dumps((e.get("message") or {}).get("content"))[:40])
+                                   for e in entries if e.get("type") in ("user", "assistant")]
+
+        def run(extra, prompts, quiet=1.0):
+            cli = Cli(claude, box, extra)
+            host = Host(cli)
+            try:
+                host.run(lambda o: False, quiet)
+                pre = [short(x["raw"], 300) for x in cli.lines]
+                rc = cli.proc.poll()
+                if rc is not None:
+                    return {"exit_at_start": rc, "stdout": pre, "stderr": cli.err_text()[:300]}
+                turns = [host.turn(p, timeout=20) for p in prompts]
+                rc = cli.close()
+                return {"lines_before_stdin": pre, "exit": rc, "stderr": cli.err_text()[:300],
+                        "turns": [{"prompt": p, "init_session_id": t["init_session_id"],
+                                   "result_session_id": t["session_id"], "result": t["result"],
+                                   "subtype": t["subtype"], "errors": t["result_obj"].get("errors")}
+                                  for p, t in zip(prompts, turns)]}
+            finally:
+                cli.kill()
+
+        out["fork"] = run(["--resume", a, "--fork-session"], ["recall", "u fork only"])
+        time.sleep(0.3)
+        after = open(os.path.join(box.config, path_a[0]), "rb").read() if path_a else b""
+        out["original_transcript_unchanged_after_fork"] = before == after
+        fork_id = (out["fork"]["turns"][0]["result_session_id"] or "")
+        out["fork_transcript_files"] = transcripts(box, fork_id) if fork_id else []
+        out["resume_original_after_fork"] = run(["--resume", a], ["recall"])
+        out["resume_fork"] = run(["--resume", fork_id], ["recall"]) if fork_id else None
+        b = str(uuid.uuid4())
+        out["fork_with_session_id"] = run(["--resume", a, "--fork-session", "--session-id", b], ["recall"])
+        out["fork_with_session_id"]["requested_id"] = b
+        # --resume-session-at: the uuid of the first assistant message (after "u one")
+        entries = read_transcript(box, a)
+        first_asst = next((e for e in entries if e.get("type") == "assistant"), None)
+        first_user = next((e for e in entries if e.get("type") == "user"), None)
+        if first_asst:
+            before = open(os.path.join(box.config, path_a[0]), "rb").read()
+            out["resume_session_at_assistant"] = run(
+                ["--resume", a, "--resume-session-at", first_asst["uuid"]], ["recall"])
+            after = open(os.path.join(box.config, path_a[0]), "rb").read()
+            out["resume_session_at_assistant"]["at_uuid"] = first_asst["uuid"]
+            out["resume_session_at_assistant"]["transcript_grew"] = len(after) - len(before)
+            out["resume_after_resume_session_at"] = run(["--resume", a], ["recall"])
+            out["resume_session_at_plus_fork"] = run(
+                ["--resume", a, "--resume-session-at", first_asst["uuid"], "--fork-session"], ["recall"])
+        if first_user:
+            out["resume_session_at_user_uuid"] = run(
+                ["--resume", a, "--resume-session-at", first_user["uuid"]], ["recall"])
+        out["resume_session_at_unknown_uuid"] = run(
+            ["--resume", a, "--resume-session-at", str(uuid.uuid4())], ["recall"])
+        out["fork_session_without_resume"] = run(["--fork-session"], ["recall"])
+        return out
+    finally:
+        box.cleanup()
+
+
+# a 1x1 PNG
+PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+
+
+def probe_v(claude, api):
+    """--max-turns 1 with a tool call; --json-schema (StructuredOutput, structured_output);
+    image blocks in a user message; --max-budget-usd."""
+    box = Sandbox(api)
+    out = {}
+    try:
+        cli = Cli(claude, box, ["--max-turns", "1"])
+        host = Host(cli)
+        try:
+            t = host.turn("v plain")
+            out["max_turns_plain"] = {"subtype": t["subtype"], "result": t["result"], "num_turns": t["num_turns"]}
+            nlog = len(api.messages_log())
+            t = host.turn("bash: ls")
+            r = t["result_obj"]
+            out["max_turns_tool"] = {"subtype": t["subtype"], "is_error": t["is_error"], "result": t["result"],
+                                     "num_turns": t["num_turns"], "errors": r.get("errors"),
+                                     "stop_reason": r.get("stop_reason"), "terminal_reason": r.get("terminal_reason"),
+                                     "api_requests": len(api.messages_log()) - nlog, "kinds": t["kinds"],
+                                     "result_line": json.dumps({k: v for k, v in r.items()
+                                                                if k not in ("modelUsage", "usage")})[:900]}
+            t = host.turn("v after max turns")
+            out["max_turns_next_turn"] = {"subtype": t["subtype"], "result": t["result"]}
+            out["max_turns_alive"] = cli.proc.poll() is None
+            cli.close()
+        finally:
+            cli.kill()
+
+        cli = Cli(claude, box, ["--json-schema", json.dumps(SCHEMA)])
+        host = Host(cli)
+        try:
+            nlog = len(api.messages_log())
+            t = host.turn('tool: StructuredOutput {"answer": "forty-two"}')
+            reqs = api.messages_log()[nlog:]
+            so_tool = next((tl for tl in (reqs[0]["body"].get("tools") or []) if tl.get("name") == "StructuredOutput"),
+                           None) if reqs else None
+            r = t["result_obj"]
+            out["json_schema_called"] = {
+                "tools_offered_StructuredOutput": bool(so_tool),
+                "StructuredOutput_tool": json.dumps(so_tool)[:700] if so_tool else None,
+                "subtype": t["subtype"], "result": t["result"], "structured_output": r.get("structured_output"),
+                "result_keys": sorted(r.keys()), "api_requests": len(reqs), "kinds": t["kinds"],
+                "can_use_tool_asked": len(requests_of(host, "can_use_tool")),
+                "system_mentions_StructuredOutput": "StructuredOutput" in (reqs[0]["text"] if reqs else "")}
+            nlog = len(api.messages_log())
+            t = host.turn("v no structured call")
+            r = t["result_obj"]
+            out["json_schema_not_called"] = {
+                "subtype": t["subtype"], "is_error": t["is_error"], "result": t["result"],
+                "structured_output": r.get("structured_output"), "errors": r.get("errors"),
+                "api_requests": len(api.messages_log()) - nlog,
+                "prompts_the_cli_added": [ln[:200] for e in api.messages_log()[nlog:]
+                                          for ln in e["text"].splitlines()[-3:] if ln.startswith("user:")][-3:]}
+            t = host.turn('tool: StructuredOutput {"wrong": 1}')
+            r = t["result_obj"]
+            out["json_schema_invalid_call"] = {
+                "subtype": t["subtype"], "result": t["result"], "structured_output": r.get("structured_output"),
+                "tool_results": [short(x["raw"], 400) for x in cli.lines[t["_mark"]:]
+                                 if x["obj"] and x["obj"].get("type") == "user"][:2]}
+            cli.close()
+        finally:
+            cli.kill()
+
+        cli = Cli(claude, box)
+        host = Host(cli)
+        try:
+            nlog = len(api.messages_log())
+            t = host.turn([{"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                        "data": PNG_1PX}},
+                           {"type": "text", "text": "v describe the image"}])
+            imgs = api.blocks("image")
+            out["image"] = {"result": t["result"], "subtype": t["subtype"],
+                            "fake_got_image_blocks": len(imgs),
+                            "image_block": json.dumps(imgs[0])[:300] if imgs else None,
+                            "data_unchanged": bool(imgs and imgs[0].get("source", {}).get("data") == PNG_1PX),
+                            "user_message_as_model_saw_it": [ln[:120] for e in api.messages_log()[nlog:]
+                                                             for ln in e["text"].splitlines()
+                                                             if ln.startswith("user:")][-2:]}
+            cli.close()
+        finally:
+            cli.kill()
+
+        cli = Cli(claude, box, ["--max-budget-usd", "0.0003"])
+        host = Host(cli)
+        try:
+            rows = []
+            for p in ("v budget one", "v budget two", "v budget three"):
+                t = host.turn(p, timeout=15)
+                rows.append({"subtype": t["subtype"], "result": t["result"], "is_error": t["is_error"],
+                             "total_cost_usd": t["result_obj"].get("total_cost_usd"),
+                             "errors": t["result_obj"].get("errors")})
+            out["max_budget_usd_0.0003"] = {"turns": rows, "alive": cli.proc.poll() is None}
+            cli.close()
+        finally:
+            cli.kill()
+        return out
+    finally:
+        box.cleanup()
+
+
 def _get(d, *path):
     for k in path:
         if isinstance(d, dict):
@@ -833,12 +1889,121 @@ def summarize(r: Dict[str, Any]) -> List[str]:
         out.append("l. --replay-user-messages: echo keeps the host's uuid: %s; result names its message: %s; "
                    "lines: %s" % (ll["echo_keeps_host_uuid"], ll["result_names_message"],
                                   " ".join(ll["line_sequence"])))
+    out.extend(summarize_control(r))
+    return out
+
+
+def _resp(ctl):
+    """A control_response's payload (or its error) in one short string."""
+    r = (ctl or {}).get("response") or {}
+    if r.get("subtype") == "error":
+        return "error %r%s" % (r.get("error"), " code=%s" % r["error_code"] if r.get("error_code") else "")
+    return "success %s" % json.dumps(r.get("response"))[:120]
+
+
+def summarize_control(r: Dict[str, Any]) -> List[str]:
+    """Summary lines of the control-surface probes m..v."""
+    out = []
+    m = r.get("m")
+    if m and "set_model_idle" in m:
+        out.append("m. set_model idle -> %s; next turn models %s (init %s); mid-turn -> %s, that turn's "
+                   "requests %s; model null -> %s then %s; unknown name -> %s then %s"
+                   % (_resp(m["set_model_idle"]), m["after_idle_set"]["api_models"],
+                      m["after_idle_set"]["init_model"], _resp(m["set_model_mid_turn"]["control"]),
+                      m["set_model_mid_turn"]["models_of_this_turn_requests"], _resp(m["set_model_null"]),
+                      m["after_null"]["api_models"], _resp(m["set_model_unknown_name"]),
+                      m["after_unknown_name"]["api_models"]))
+    n = r.get("n")
+    if n and "plan" in n:
+        rows = []
+        for mode in ("plan", "acceptEdits", "dontAsk", "bypassPermissions", "default"):
+            x = n.get(mode) or {}
+            rows.append("%s: %s, turns %s" % (mode, _resp(x.get("control")), [
+                ("asked" if t["asked"] else "not asked") + (" ran" if all(t["files"].values()) else " did not run")
+                for t in x.get("turns", [])]))
+        out.append("n. set_permission_mode " + "; ".join(rows) + "; bogus -> " + _resp(n.get("bogus_mode")))
+        for k in ("allow_dangerously", "allow_dangerously_IS_SANDBOX"):
+            x = n.get(k) or {}
+            if "exit_at_start" in x:
+                out.append("n. --allow-dangerously-skip-permissions%s: exit %s at start %r"
+                           % (k[len("allow_dangerously"):], x["exit_at_start"], x.get("stderr")))
+            elif x:
+                out.append("n. --allow-dangerously-skip-permissions%s: bypassPermissions -> %s, touch asked: %s"
+                           % (k[len("allow_dangerously"):], _resp(x.get("control")), bool(x["turn"]["asked"])))
+    o = r.get("o")
+    if o and "after_turn" in o:
+        cu = ((o["after_turn"]["get_context_usage"].get("response") or {}).get("response") or {})
+        out.append("o. get_context_usage keys %s totalTokens %s maxTokens %s; mcp_status -> %s; unknown subtype "
+                   "-> %s; idle interrupt -> %s; unknown mid-turn -> %s, turn result %r"
+                   % (sorted(cu.keys()), cu.get("totalTokens"), cu.get("maxTokens"),
+                      _resp(o["after_turn"]["mcp_status"]), _resp(o["after_turn"]["unknown"]),
+                      _resp(o["after_turn"]["interrupt_idle"]), _resp(o["mid_turn"]["unknown"]),
+                      o["mid_turn"]["result"]))
+    p = r.get("p")
+    if p and "ls" in p:
+        out.append("p. hook_callback order for `bash: ls` (each answered 1 s late): %s"
+                   % ["%s@%ss" % (x["callback_id"], x["at_s"]) for x in p["ls"]["sequence"]])
+        out.append("p. initialize answer fields: %s" % p["initialize"].get("response_keys"))
+    q = r.get("q")
+    if q and "allow" in q:
+        out.append("q. PreToolUse answers: " + "; ".join(
+            "%s: can_use_tool %s, files %s, model saw %s" % (k, "asked" if v["can_use_tool_asked"] else "not asked",
+                                                          v["files"], v["model_saw"] or v["result"][:60])
+            for k, v in q.items() if isinstance(v, dict) and "hook_answer" in v))
+    rr = r.get("r")
+    if rr and "post_additional_context" in rr:
+        out.append("r. hook outputs: " + "; ".join(
+            "%s: %r (%s, model saw %s)" % (k, (v.get("result") or "")[:60], v.get("subtype"), v.get("model_saw"))
+            for k, v in rr.items() if isinstance(v, dict) and "api_requests_in_turn" in v and "model_saw" in v))
+        out.append("r. hook answered with an error: " + "; ".join(
+            "%s: tool ran %s, result %r" % (k[len("error_answer_"):], v.get("file_created"), (v.get("result") or "")[:50])
+            for k, v in rr.items() if k.startswith("error_answer_") and isinstance(v, dict)))
+        out.append("r. hook never answered: " + "; ".join(
+            "%s: result after %ss %r, tool ran %s, cancel sent %s" % (
+                k[len("unanswered_"):], v.get("result_within_s"), (v.get("result") or "")[:70], v.get("file_created"),
+                [ln.split(" ", 1)[0] for ln in v.get("lines", []) if "control_cancel_request" in ln])
+            for k, v in rr.items() if k.startswith("unanswered_") and isinstance(v, dict)))
+    ss = r.get("s")
+    if ss and "first_turn" in ss:
+        ft = ss["first_turn"]
+        out.append("s. SDK MCP: before stdin %s control requests; first turn %r, mcp %s, tools offered %s, "
+                   "can_use_tool %s; isError -> %r; JSON-RPC error -> %r; refused -> status %s; "
+                   "unanswered -> result %s"
+                   % (ss["before_stdin"]["control_requests"], ft["turn"]["result"],
+                      [x.split(" ", 2)[2][:40] for x in ft["mcp_sequence"]], ft.get("tools_offered_in_first_request"),
+                      bool(ft["can_use_tool"]), ss["isError_result"]["result"], ss["jsonrpc_error"]["result"],
+                      _resp(ss["mcp_refused"]["mcp_status"]), ss["mcp_unanswered"]["turn"]["result"]))
+    t = r.get("t")
+    if t and "addRules_session_prefix" in t:
+        out.append("t. after addRules touch:* (session) `touch t_b` asked: %s; localSettings suggestion wrote %r; "
+                   "deny+interrupt: result %s; acceptEdits `rm -rf` in cwd asked: %s"
+                   % (bool(t["after_addRules_same_prefix"]["asked"]), t.get("settings_local_json_after_suggestion"),
+                      t["deny_interrupt"]["subtype"], bool((t.get("rm_rf_in_cwd_under_acceptEdits") or {}).get("asked"))))
+    u = r.get("u")
+    if u and "fork" in u:
+        f = u["fork"]["turns"]
+        out.append("u. --resume A --fork-session: ids %s, recall %r, original unchanged %s; --session-id B with it "
+                   "-> %s; --resume-session-at: recall %r, then plain --resume recall %r"
+                   % ([x["result_session_id"] for x in f], f[0]["result"], u["original_transcript_unchanged_after_fork"],
+                      u["fork_with_session_id"]["turns"][0]["result_session_id"] == u["fork_with_session_id"]["requested_id"]
+                      if "turns" in u["fork_with_session_id"] else u["fork_with_session_id"],
+                      _get(u, "resume_session_at_assistant", "turns", 0, "result"),
+                      _get(u, "resume_after_resume_session_at", "turns", 0, "result")))
+    v = r.get("v")
+    if v and "max_turns_tool" in v:
+        out.append("v. --max-turns 1 + tool: %s %s; --json-schema: StructuredOutput offered %s, structured_output %s; "
+                   "image blocks at the API %s; --max-budget-usd: %s"
+                   % (v["max_turns_tool"]["subtype"], v["max_turns_tool"]["errors"],
+                      v["json_schema_called"]["tools_offered_StructuredOutput"],
+                      v["json_schema_called"]["structured_output"], v["image"]["fake_got_image_blocks"],
+                      [x["subtype"] for x in v["max_budget_usd_0.0003"]["turns"]]))
     return out
 
 
 PROBES = {"a": probe_a, "b": probe_b, "c": probe_c, "d": probe_d, "e": probe_e, "f": probe_f,
           "g": probe_g, "h": probe_h, "i": probe_i, "j": probe_j,
-          "k": probe_k, "l": probe_l}
+          "k": probe_k, "l": probe_l, "m": probe_m, "n": probe_n, "o": probe_o, "p": probe_p,
+          "q": probe_q, "r": probe_r, "s": probe_s, "t": probe_t, "u": probe_u, "v": probe_v}
 
 
 def run_with_timeout(fn, args, timeout):
@@ -864,8 +2029,9 @@ def main(argv=None):
     ap.add_argument("--only", default=",".join(PROBES))
     ap.add_argument("--json", default=os.path.join(HERE, ".probe-results.json"),
                     help="where to store the raw observations (default: tests/e2e/.probe-results.json)")
-    ap.add_argument("--timeout", type=float, default=120, help="per-probe time box, seconds")
+    ap.add_argument("--timeout", type=float, default=180, help="per-probe time box, seconds")
     args = ap.parse_args(argv)
+    args.claude = os.path.abspath(args.claude)  # the CLI runs in temp working directories
     if not os.path.exists(args.claude):
         sys.exit("claude not found at %s; run tests/e2e/install-claude.sh" % args.claude)
     version = subprocess.run([args.claude, "--version"], capture_output=True, text=True,

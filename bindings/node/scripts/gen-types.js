@@ -9,8 +9,9 @@
 // these types through `ts_type` / `ts_arg_type` / `ts_return_type`.
 //
 // What is Node's own (not in the schema) is written here: camelCase keys,
-// the callbacks (`canUseTool`, `onEvent`), the `{ type, data }` shape of an
-// event, `Verdict` (napi's, with UTF-16 spans), and the `HOTPLEX_` codes.
+// the callbacks (`canUseTool`, `onEvent`, hooks, host tools), the
+// `{ type, data }` shape of an event, `Verdict` (napi's, with UTF-16 spans),
+// and the `HOTPLEX_` codes.
 //
 //   node scripts/gen-types.js   # write contract.d.ts (npm run build and
 //                               # scripts/check-dts.js run it first)
@@ -22,12 +23,16 @@ const pkgDir = path.join(__dirname, '..')
 const SCHEMA = path.join(pkgDir, '..', '..', 'schema', 'hotplex.schema.json')
 const OUT = path.join(pkgDir, 'contract.d.ts')
 
-/** Definitions rendered otherwise: napi declares `Verdict` (with its own span type). */
-const SKIP = new Set(['Verdict', 'Range_of_uint', 'ErrorCode'])
+/**
+ * Definitions rendered otherwise: napi declares `Verdict` (with its own span
+ * type); Node's hooks and host tools are functions in the options
+ * (`HookMatcher`, `HostToolServer` below), not the core's specs.
+ */
+const SKIP = new Set(['Verdict', 'Range_of_uint', 'ErrorCode', 'HookSpec', 'ToolServer', 'ToolSpec'])
 /** Tagged unions whose variants are flat objects (`{ type, sessionId, ... }`), not `{ type, data }`. */
 const FLAT = new Set(['LifecycleRecord'])
 /** Options: every key optional. */
-const INPUTS = new Set(['EngineOptions', 'TurnOptions'])
+const INPUTS = new Set(['EngineOptions', 'TurnOptions', 'SessionOptions'])
 /** Node's names for schema definitions. */
 const RENAME = { Event: 'TurnEvent' }
 /** What an error carries besides `code` and `message` (from the core's `Error::detail`). */
@@ -94,11 +99,47 @@ function ts(s) {
     .join(' | ')
 }
 
+/**
+ * Members Node declares otherwise than the schema, by definition and key:
+ * `[doc, type]`. The engine's `hooks` and `tools` hold the host's functions.
+ */
+const MEMBERS = {
+  EngineOptions: {
+    hooks: [
+      `Host hooks by event (\`PreToolUse\`, \`PostToolUse\`, \`PostToolUseFailure\`,
+\`UserPromptSubmit\`, \`Stop\`, \`SubagentStop\`, \`PreCompact\`, \`Notification\`, ...),
+as the Agent SDK's: each a function (every call of the event) or
+\`{ matcher, hooks, timeout }\` (the calls of the tools \`matcher\` names).
+The WAF answers first: a \`PreToolUse\` call it blocks never reaches a
+host hook, and an \`updatedInput\` a hook returns is screened again. A
+hook that throws, rejects or outlives its timeout denies the call for
+\`PreToolUse\`; for the other events the agent goes on as if it returned
+nothing, and the turn gets an \`error\` event saying so.`,
+      'Partial<Record<HookEvent, Array<HookCallback | HookMatcher>>>',
+    ],
+    tools: [
+      `Tools written in JavaScript, served to every agent as in-process MCP
+servers: the model sees each as \`mcp__<server>__<tool>\`, and its calls go
+through the WAF, the hooks and \`canUseTool\` like any tool's, and appear
+as \`tool_use\`/\`tool_result\` events. A handler's string is the result's
+text; an object with \`content\` is the MCP result itself; another value
+is sent as its JSON text. Throwing, rejecting or not answering within the
+turn timeout is an error result the model sees (\`isError\`); the turn
+goes on.`,
+      'Array<HostToolServer>',
+    ],
+  },
+}
+
 /** The members of an object schema: records list every key (a `null` is sent), options none. */
-function members(def, optional) {
+function members(def, optional, name) {
+  const own = MEMBERS[name] || {}
   return Object.entries(def.properties || {})
     .filter(([k]) => k !== 'type' || !def.properties.type.const)
-    .map(([k, p]) => `${doc(p.description, '  ')}  ${camel(k)}${optional ? '?' : ''}: ${ts(p)}\n`)
+    .map(([k, p]) => {
+      const [d, t] = own[k] || [p.description, ts(p)]
+      return `${doc(d, '  ')}  ${camel(k)}${optional ? '?' : ''}: ${t}\n`
+    })
     .join('')
 }
 
@@ -118,7 +159,7 @@ function flatUnion(def, name) {
 
 function iface(name, def, optional, extra = '', base = '', head = '') {
   const ext = base ? ` extends ${base}` : ''
-  return `${doc(def.description)}export interface ${name}${ext} {\n${head}${members(def, optional)}${extra}}\n`
+  return `${doc(def.description)}export interface ${name}${ext} {\n${head}${members(def, optional, name)}${extra}}\n`
 }
 
 /** The tagged union of events: `{ type, data }` with a typed `data` per kind. */
@@ -141,13 +182,16 @@ const CALLBACKS = {
    * Decides tool calls the WAF let through. It runs on the JS thread
    * while the session waits; a promise is awaited. The answer is read by
    * the core's one rule, which fails closed: \`true\`, \`undefined\` or
-   * \`null\` allow, \`{ behavior: 'allow', updatedInput? }\` allows (with
-   * that input, screened again), \`false\`, a string (the message) and
-   * \`{ behavior: 'deny', message? }\` deny, and so does anything else.
+   * \`null\` allow, \`{ behavior: 'allow', updatedInput?,
+   * updatedPermissions? }\` allows (with that input, screened again; the
+   * agent keeps the permission updates), \`false\`, a string (the
+   * message) and \`{ behavior: 'deny', message?, interrupt? }\` deny (and
+   * with \`interrupt: true\` end the turn), and so does anything else.
    * Throwing, rejecting or not answering within the turn timeout denies.
-   * The verdict is the WAF's (not blocking).
+   * The verdict is the WAF's (not blocking); \`context\` is what the
+   * agent said about the call (its \`permissionSuggestions\`, ...).
    */
-  canUseTool?: (toolName: string, input: Record<string, any>, verdict: Verdict, sessionId: string) => PermissionAnswer | Promise<PermissionAnswer>
+  canUseTool?: (toolName: string, input: Record<string, any>, verdict: Verdict, sessionId: string, context: PermissionContext) => PermissionAnswer | Promise<PermissionAnswer>
   /**
    * Receives the engine's lifecycle records, in order, on the JS thread,
    * off the hot path: records wait in bounded queues, and when the JS
@@ -234,8 +278,181 @@ export type PermissionAnswer =
   | string
   | null
   | undefined
-  | { behavior: 'allow'; updatedInput?: Record<string, any> }
-  | { behavior: 'deny'; message?: string }
+  | { behavior: 'allow'; updatedInput?: Record<string, any>; updatedPermissions?: Array<PermissionUpdate> }
+  | { behavior: 'deny'; message?: string; interrupt?: boolean }
+
+/**
+ * A permission update for the agent to keep, in the agent's shape (e.g.
+ * \`{ type: 'addRules', rules: [{ toolName: 'Bash' }], behavior: 'allow',
+ * destination: 'session' }\`): what \`permissionSuggestions\` offers and
+ * \`updatedPermissions\` grants.
+ */
+export type PermissionUpdate = Record<string, any>
+
+/**
+ * What the agent said about a tool call, for \`canUseTool\` (its last
+ * argument): the agent's fields with camelCase names; their values are as
+ * it sent them. Empty for agents that send none.
+ */
+export interface PermissionContext {
+  /** Permission updates the host may grant with \`updatedPermissions\`. */
+  permissionSuggestions?: Array<PermissionUpdate>
+  /** Why the agent asks (its own words or object). */
+  decisionReason?: any
+  /** The id of the tool call (as in its \`tool_use\` event). */
+  toolUseId?: string
+  /** The path outside the allowed directories, for file tools. */
+  blockedPath?: string
+  [key: string]: any
+}
+
+/** A hook event, as the agent names it (any other name the agent knows is accepted too). */
+export type HookEvent =
+  | 'PreToolUse'
+  | 'PostToolUse'
+  | 'PostToolUseFailure'
+  | 'UserPromptSubmit'
+  | 'Stop'
+  | 'SubagentStart'
+  | 'SubagentStop'
+  | 'PreCompact'
+  | 'Notification'
+  | 'PermissionRequest'
+  | 'SessionStart'
+  | 'SessionEnd'
+  | (string & {})
+
+/**
+ * A hook's input, as the agent sent it (snake_case, as the Agent SDK's
+ * \`HookInput\`): \`hook_event_name\`, \`session_id\` (the agent's), and per
+ * event \`tool_name\`, \`tool_input\`, \`tool_use_id\`, \`tool_response\`,
+ * \`prompt\`, ...
+ */
+export interface HookInput {
+  hook_event_name: string
+  session_id?: string
+  tool_name?: string
+  tool_input?: Record<string, any>
+  tool_use_id?: string
+  tool_response?: any
+  prompt?: string
+  [key: string]: any
+}
+
+/**
+ * What a hook may return, as the Agent SDK's hooks do (\`undefined\` is
+ * \`{}\`): \`continue\`, \`stopReason\`, \`systemMessage\`, \`decision\`,
+ * \`reason\`, and \`hookSpecificOutput\` with \`hookEventName\` and, per event,
+ * \`permissionDecision\` (\`'allow' | 'deny' | 'ask'\`),
+ * \`permissionDecisionReason\`, \`updatedInput\`, \`additionalContext\`,
+ * \`updatedToolOutput\`, ...
+ */
+export interface HookOutput {
+  continue?: boolean
+  stopReason?: string
+  suppressOutput?: boolean
+  systemMessage?: string
+  decision?: 'approve' | 'block'
+  reason?: string
+  hookSpecificOutput?: {
+    hookEventName?: string
+    permissionDecision?: 'allow' | 'deny' | 'ask'
+    permissionDecisionReason?: string
+    updatedInput?: Record<string, any>
+    additionalContext?: string
+    [key: string]: any
+  }
+  [key: string]: any
+}
+
+/** The third argument of a hook: whose call it is. */
+export interface HookContext {
+  /** The host's session id (\`engine.execute\`'s first argument). */
+  sessionId: string
+  /** The hook event. */
+  event: string
+}
+
+/**
+ * A host hook: called on the JS thread with the agent's input, the id of
+ * the tool call it is about (\`undefined\` for events about none) and its
+ * context; a promise is awaited. Returns its output (or nothing).
+ */
+export type HookCallback = (
+  input: HookInput,
+  toolUseId: string | undefined,
+  context: HookContext,
+) => HookOutput | undefined | void | Promise<HookOutput | undefined | void>
+
+/** Hooks for the calls of some tools, with a timeout. */
+export interface HookMatcher {
+  /** The tools: a name or \`'A|B'\` alternatives (the agent matches it); unset: every call. */
+  matcher?: string | null
+  /** The hooks, called in order. */
+  hooks: Array<HookCallback>
+  /** Seconds each hook may take (default 60). */
+  timeout?: number
+}
+
+/** The second argument of a host tool's handler: whose call it is. */
+export interface ToolContext {
+  /** The host's session id. */
+  sessionId: string
+  /** The tool's server. */
+  server: string
+  /** The tool's name within it. */
+  tool: string
+}
+
+/**
+ * What a host tool's handler may return: a string (one text block), an MCP
+ * result (\`{ content: [...], isError? }\`), or another value (sent as its
+ * JSON text).
+ */
+export type ToolAnswer = string | { content: Array<Record<string, any>>; isError?: boolean } | Record<string, any> | null | undefined
+
+/** One tool written in JavaScript. */
+export interface HostTool {
+  /** Its name within its server (letters, digits, \`_\`, \`-\`). */
+  name: string
+  /** What it does, for the model. */
+  description?: string
+  /** A JSON Schema of its arguments (an object schema; default: none). */
+  inputSchema?: Record<string, any>
+  /**
+   * Runs the tool on the JS thread with the model's arguments; a promise is
+   * awaited. Throwing or rejecting is an error result with the message.
+   */
+  handler: (args: Record<string, any>, context: ToolContext) => ToolAnswer | Promise<ToolAnswer>
+}
+
+/** An in-process MCP server of JavaScript tools. */
+export interface HostToolServer {
+  /** Its name: the model sees its tools as \`mcp__<name>__<tool>\`. */
+  name: string
+  /** The version it reports (default \`'1.0.0'\`). */
+  version?: string
+  /** Its tools. */
+  tools: Array<HostTool>
+}
+
+/**
+ * How full a session's context window is, from \`Engine.contextUsage()\`:
+ * the agent's object, keys as it sent them.
+ */
+export interface ContextUsage {
+  totalTokens?: number
+  maxTokens?: number
+  percentage?: number
+  categories?: Array<{ name: string; tokens: number; [key: string]: any }>
+  [key: string]: any
+}
+
+/** A session's MCP servers, from \`Engine.mcpStatus()\`: the agent's object. */
+export interface McpStatus {
+  mcpServers?: Array<{ name: string; status: string; [key: string]: any }>
+  [key: string]: any
+}
 `)
   const metrics = schema['x-hotplex-metrics']
   out.push(`/** The name of a metric family hotplex exposes (as in \`MetricFamily.name\`). */

@@ -45,19 +45,25 @@
 //!   signal fired. The listener is removed when the turn ends: see
 //!   [`crate::abort`].
 //! * **Idle means exit.** Nothing an idle engine holds is a strong handle
-//!   on the event loop (`canUseTool` and `observer` are weak threadsafe
-//!   functions; a turn's `onEvent` lives only while the turn runs), so a
+//!   on the event loop (`canUseTool`, hooks, tool handlers and `observer`
+//!   are weak threadsafe functions; a turn's `onEvent` lives only while the turn runs), so a
 //!   host whose work is done exits, `close()` called or not (the env
 //!   cleanup hook then closes the engine).
 //! * **Errors** are built on the JS thread, in the promise's settle callback,
 //!   by [`crate::to_js_error_for`], so they carry `code` and their extra
 //!   properties (`verdict`, `subtype`).
-//! * **`canUseTool`.** The core asks its permission handler synchronously on
-//!   a runtime thread. The handler queues the question on a (weak)
-//!   threadsafe function and waits for the JS answer in `block_in_place`, so
-//!   the runtime keeps serving other sessions. A promise is awaited; the
-//!   answer, as JSON, goes to the core's `Permission::from_answer`.
-//!   Throwing, rejecting or not answering within the turn timeout denies.
+//! * **`canUseTool`, `hooks`, `tools`.** The host's functions the agent's
+//!   requests reach, all called the same way (see [`crate::host`]): the core
+//!   asks on a blocking runtime thread, the question is queued on a (weak)
+//!   threadsafe function and the JS answer (a promise is awaited) waited
+//!   for, bounded by a timeout. `canUseTool`'s answer goes to the core's
+//!   `Permission::from_answer`; throwing, rejecting or not answering
+//!   within the turn timeout denies.
+//! * **Live controls** (`interrupt`, `setModel`, `setPermissionMode`,
+//!   `contextUsage`, `mcpStatus`) and the conversation lifecycle
+//!   (`resetSession`, `forkSession`) are promises over the core's methods,
+//!   rejecting with the core's errors (`HOTPLEX_SESSION_NOT_FOUND`,
+//!   `HOTPLEX_UNSUPPORTED`, `HOTPLEX_CONTROL_FAILED`, ...).
 //! * **`observer`.** Lifecycle records reach the JS function through a
 //!   weak, bounded threadsafe function called without blocking: see
 //!   [`crate::telemetry`].
@@ -69,17 +75,12 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
-use std::time::Duration;
 
 use hotplex_core as hc;
-use hotplex_core::{Permission, PermissionHandler, ToolRequest};
 use napi::bindgen_prelude::{
-    AsyncGenerator, FnArgs, FromNapiValue, Object, ObjectFinalize, Promise, PromiseRaw,
-    ToNapiValue, Unknown,
+    AsyncGenerator, FromNapiValue, Object, ObjectFinalize, PromiseRaw, ToNapiValue, Unknown,
 };
-use napi::threadsafe_function::{
-    ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
-};
+use napi::threadsafe_function::{ThreadsafeFunction, UnknownReturnValue};
 use napi::CleanupEnvHook;
 use napi::{sys, Env, JsValue, Result, Status, ValueType};
 use napi_derive::napi;
@@ -87,20 +88,14 @@ use serde_json::{Map, Value};
 use tokio::sync::{oneshot, watch, Mutex as AsyncMutex};
 
 use crate::abort::{abort_error, AbortSlot, RemoteDetach, Signal};
+use crate::host;
 use crate::json::{self, Events, OptionNames};
 use crate::telemetry::{self, RecordCallback};
-use crate::{js_error, to_js_error, to_js_error_for, to_js_verdict, Detector, Verdict};
+use crate::{js_error, to_js_error, to_js_error_for, Detector};
 
 /// `onEvent`: called on the JS thread with each event; its return value is
 /// ignored, and so is an exception (the call still counts as done).
 type EventCallback = ThreadsafeFunction<Value, UnknownReturnValue, Value, Status, false>;
-
-/// The arguments of `canUseTool`: tool name, input, verdict, session id.
-type PermissionArgs = FnArgs<(String, Value, Verdict, String)>;
-
-/// `canUseTool`, weak so that an idle engine does not keep Node running.
-type PermissionCallback =
-    ThreadsafeFunction<PermissionArgs, HostAnswer, PermissionArgs, Status, false, true>;
 
 /// A JS options object split into its wire JSON for the core (top-level
 /// keys snake_cased, `undefined` values left out) and its function-valued
@@ -109,6 +104,8 @@ type PermissionCallback =
 struct JsOptions<'a> {
     wire: Value,
     callbacks: Vec<(&'static str, Unknown<'a>)>,
+    /// Options holding functions inside (`hooks`, `tools`), as given.
+    nested: Vec<(&'static str, Unknown<'a>)>,
     /// The `signal` of turn options (checked to be an `AbortSignal`).
     signal: Option<Signal<'a>>,
     names: OptionNames,
@@ -120,12 +117,14 @@ impl<'a> JsOptions<'a> {
         options: Option<Unknown<'a>>,
         what: &str,
         callbacks: &[&'static str],
+        nested: &[&'static str],
     ) -> hc::Result<JsOptions<'a>> {
         let bad = |why: String| hc::Error::InvalidConfig(why);
         let napi_bad = |key: &str, e: napi::Error| bad(format!("{key}: {}", e.reason));
         let mut out = JsOptions {
             wire: Value::Null,
             callbacks: Vec::new(),
+            nested: Vec::new(),
             signal: None,
             names: OptionNames::default(),
         };
@@ -152,6 +151,12 @@ impl<'a> JsOptions<'a> {
                 }
                 continue;
             }
+            if let Some(name) = nested.iter().find(|n| **n == key) {
+                if value.get_type().ok() != Some(ValueType::Null) {
+                    out.nested.push((name, value));
+                }
+                continue;
+            }
             if key == "signal" && what == "turn" {
                 if value.get_type().ok() != Some(ValueType::Null) {
                     let signal = Signal::read(value)
@@ -168,10 +173,19 @@ impl<'a> JsOptions<'a> {
             // SAFETY: a live value of this env, on its thread.
             let json = unsafe { Value::from_napi_value(env.raw(), value.raw()) }
                 .map_err(|e| bad(format!("{key}: not a JSON value ({})", e.reason)))?;
+            let json = json::nested_wire(&key, json)?;
             wire.insert(wire_key, json);
         }
         out.wire = Value::Object(wire);
         Ok(out)
+    }
+
+    /// The option `name` holding functions inside, as given.
+    fn nested(&self, name: &str) -> Option<Unknown<'a>> {
+        self.nested
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     /// The function-valued option `name` as napi type `F`.
@@ -192,7 +206,7 @@ fn turn_options<'a>(
     options: Option<Unknown<'a>>,
     callbacks: &[&'static str],
 ) -> hc::Result<(hc::TurnOptions, JsOptions<'a>)> {
-    let o = JsOptions::read(env, options, "turn", callbacks)?;
+    let o = JsOptions::read(env, options, "turn", callbacks, &[])?;
     let turn = hc::TurnOptions::from_json(&o.wire).map_err(|e| o.names.rename(e))?;
     Ok((turn, o))
 }
@@ -210,112 +224,6 @@ fn guard<T>(env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let msg = "hotplex: internal error (a panic was caught)";
         Err(js_error(env, hc::ErrorCode::Panic, msg, |_| Ok(())))
     })
-}
-
-/// What `canUseTool` answered, read on the JS thread: the value as JSON for
-/// `Permission::from_answer` (`undefined` is `null`; a value JSON cannot
-/// hold, such as a function, is an unexpected answer: denied).
-pub struct Answer(Permission);
-
-impl FromNapiValue for Answer {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        // SAFETY: napi hands us a live value of this env, on its thread.
-        let ty = unsafe { Unknown::from_raw_unchecked(env, value) }.get_type()?;
-        Ok(Answer(match ty {
-            ValueType::Undefined => Permission::from_answer(&Value::Null),
-            ValueType::Function => Permission::unexpected("a function"),
-            // SAFETY: as above.
-            _ => match unsafe { Value::from_napi_value(env, value) } {
-                Ok(json) => Permission::from_answer(&json),
-                Err(e) => Permission::unexpected(&e.reason),
-            },
-        }))
-    }
-}
-
-/// What `canUseTool` returned: an answer, or a promise of one.
-pub enum HostAnswer {
-    /// An answer.
-    Now(Permission),
-    /// A promise of one.
-    Later(Promise<Answer>),
-}
-
-impl FromNapiValue for HostAnswer {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        let mut is_promise = false;
-        // SAFETY: a live value of this env, on its thread.
-        napi::check_status!(unsafe { sys::napi_is_promise(env, value, &mut is_promise) })?;
-        if is_promise {
-            // SAFETY: checked to be a promise.
-            return Ok(HostAnswer::Later(unsafe {
-                Promise::<Answer>::from_napi_value(env, value)?
-            }));
-        }
-        // SAFETY: as above.
-        Ok(HostAnswer::Now(unsafe {
-            Answer::from_napi_value(env, value)?.0
-        }))
-    }
-}
-
-fn permission_handler(cb: PermissionCallback, limit: Duration) -> PermissionHandler {
-    Arc::new(move |req: &ToolRequest<'_>| ask_host(&cb, req, limit))
-}
-
-/// The text a tool call's verdict span indexes: its command, else its input.
-fn judged_text(input: &Value) -> String {
-    match input.get("command").and_then(Value::as_str) {
-        Some(cmd) => cmd.to_owned(),
-        None => input.to_string(),
-    }
-}
-
-/// Asks `canUseTool` and waits for its answer (on a runtime thread).
-fn ask_host(cb: &PermissionCallback, req: &ToolRequest<'_>, limit: Duration) -> Permission {
-    let late = || Permission::failed(&format!("no answer within {limit:?}"));
-    let args = FnArgs::from((
-        req.tool_name.to_owned(),
-        req.input.clone(),
-        to_js_verdict(req.verdict, &judged_text(req.input)),
-        req.session_id.to_owned(),
-    ));
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<HostAnswer>>(1);
-    let status = cb.call_with_return_value(
-        args,
-        ThreadsafeFunctionCallMode::NonBlocking,
-        move |answer: Result<HostAnswer>, _env| {
-            // A JS exception is dropped here, on its own thread.
-            let _ = tx.send(answer);
-            Ok(())
-        },
-    );
-    if status != Status::Ok {
-        return Permission::failed(&format!("it could not be called ({status})"));
-    }
-    blocking(move || match rx.recv_timeout(limit) {
-        Ok(Ok(HostAnswer::Now(p))) => p,
-        Ok(Ok(HostAnswer::Later(promise))) => match tokio::runtime::Handle::try_current() {
-            Ok(rt) => match rt.block_on(tokio::time::timeout(limit, promise)) {
-                Ok(Ok(Answer(p))) => p,
-                Ok(Err(e)) => Permission::failed(&format!("its promise rejected: {}", e.reason)),
-                Err(_) => late(),
-            },
-            Err(_) => Permission::failed("no runtime to await its promise on"),
-        },
-        Ok(Err(e)) => Permission::failed(&format!("it threw: {}", e.reason)),
-        Err(_) => late(),
-    })
-}
-
-/// Runs blocking `f` from a runtime thread without stalling the runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
 }
 
 /// The session pool: one hot agent process per session id.
@@ -383,12 +291,23 @@ impl Engine {
     ) -> Result<Self> {
         guard(&env, || {
             let fail = |e| to_js_error(&env, e);
-            let o = JsOptions::read(&env, options, "engine", &["canUseTool", "observer"])
+            let callbacks = ["canUseTool", "observer"];
+            let o = JsOptions::read(&env, options, "engine", &callbacks, &["hooks", "tools"])
                 .map_err(fail)?;
             let mut opts =
                 hc::EngineOptions::from_json(&o.wire).map_err(|e| fail(o.names.rename(e)))?;
-            if let Some(cb) = o.callback::<PermissionCallback>(&env, "canUseTool")? {
-                opts.permission_handler = Some(permission_handler(cb, opts.turn_timeout));
+            if let Some(cb) = o.callback::<host::PermissionFn>(&env, "canUseTool")? {
+                opts.permission_handler = Some(host::permission_handler(cb, opts.turn_timeout));
+            }
+            if let Some(hooks) = o.nested("hooks") {
+                let hooks = host::Hooks::read(&env, hooks).map_err(fail)?;
+                opts.hooks = hooks.specs.clone();
+                opts.hook_handler = hooks.handler();
+            }
+            if let Some(tools) = o.nested("tools") {
+                let tools = host::Tools::read(&env, tools).map_err(fail)?;
+                opts.tools = tools.servers.clone();
+                opts.tool_handler = tools.handler(opts.turn_timeout);
             }
             if let Some(cb) = o.callback::<RecordCallback>(&env, "observer")? {
                 // Records the JS hop drops count with the core's.
@@ -627,6 +546,124 @@ impl Engine {
         })
     }
 
+    /// Interrupts session `sessionId`'s running turn: that turn rejects with
+    /// `HOTPLEX_TURN_TIMEOUT` ("interrupted by the host") and the process
+    /// stays hot. Resolves with whether a turn was running. Rejects with
+    /// `HOTPLEX_SESSION_NOT_FOUND` for a session not in the pool.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn interrupt<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+    ) -> Result<PromiseRaw<'env, bool>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move { engine.interrupt(&session_id).await })
+    }
+
+    /// Switches session `sessionId`'s model (`null`: the agent's default) on
+    /// its running process, between turns or during one, without a restart;
+    /// the session keeps it across restarts (a session without a process
+    /// takes it at its next start). Rejects with
+    /// `HOTPLEX_SESSION_NOT_FOUND`, `HOTPLEX_UNSUPPORTED` (an agent without
+    /// live controls), `HOTPLEX_CONTROL_FAILED` (the agent refused, or did
+    /// not answer within `controlTimeout`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set_model<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        #[napi(ts_arg_type = "string | null")] model: Option<String>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move {
+            engine.set_model(&session_id, model.as_deref()).await
+        })
+    }
+
+    /// Switches session `sessionId`'s permission mode (`'default'`,
+    /// `'acceptEdits'`, `'plan'`, `'bypassPermissions'`, ...), like
+    /// `setModel`. An empty mode rejects with `HOTPLEX_INVALID_ARGUMENT`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set_permission_mode<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        mode: String,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move {
+            engine.set_permission_mode(&session_id, &mode).await
+        })
+    }
+
+    /// How full session `sessionId`'s context window is, as the agent
+    /// reports it (`totalTokens`, `maxTokens`, `percentage`, `categories`,
+    /// ...: the agent's object, keys as it sent them). Needs a running
+    /// process (`HOTPLEX_SESSION_DEAD` otherwise); rejects as `setModel`.
+    #[napi(ts_return_type = "Promise<ContextUsage>")]
+    pub fn context_usage<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+    ) -> Result<PromiseRaw<'env, Value>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move { engine.context_usage(&session_id).await })
+    }
+
+    /// The state of session `sessionId`'s MCP servers (the host tool
+    /// servers among them), as the agent reports it (`{ mcpServers: [{
+    /// name, status }, ...] }`). Needs a running process; rejects as
+    /// `setModel`.
+    #[napi(ts_return_type = "Promise<McpStatus>")]
+    pub fn mcp_status<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+    ) -> Result<PromiseRaw<'env, Value>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move { engine.mcp_status(&session_id).await })
+    }
+
+    /// Makes session `sessionId` forget its conversation: its next turn
+    /// starts a new one. Turns already queued run first, in the old
+    /// conversation; a running process is then stopped. With
+    /// `forgetTranscript` the old conversation's transcript is deleted too
+    /// (best effort). Works whether or not the session is in the pool;
+    /// rejects with `HOTPLEX_INVALID_CONFIG` for a bad id (empty, over 512
+    /// bytes, with NUL) and `HOTPLEX_CLOSED` once the engine is closed.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn reset_session<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        options: Option<ResetOptions>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let forget = options.and_then(|o| o.forget_transcript).unwrap_or(false);
+        let engine = Arc::clone(&self.core);
+        control(env, async move {
+            engine.reset_session(&session_id, forget).await
+        })
+    }
+
+    /// Starts session `newId` as a copy of session `sessionId`'s
+    /// conversation: `newId`'s first turn resumes it under a new provider
+    /// session id (in the same workdir), and from then on the two go on
+    /// separately; the original is unchanged. Rejects with
+    /// `HOTPLEX_SESSION_NOT_FOUND` when `sessionId` has no conversation yet
+    /// (no finished turn) and `HOTPLEX_INVALID_ARGUMENT` when `newId` is
+    /// in the pool already (or is `sessionId`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn fork_session<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        new_id: String,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        // Quick and synchronous in the core; a promise like its siblings.
+        let forked = self.core.fork_session(&session_id, &new_id);
+        control(env, async move { forked })
+    }
+
     /// Stops every session and kills every process tree (resolves once all
     /// are confirmed gone). Idempotent; afterwards `execute`, `stream` and
     /// `stopSession` reject with `HOTPLEX_CLOSED`.
@@ -684,6 +721,28 @@ impl Engine {
             audit: None,
         }
     }
+}
+
+/// Options of `Engine.resetSession()`.
+#[napi(object, object_to_js = false)]
+pub struct ResetOptions {
+    /// Also delete the old conversation's transcript (best effort; default
+    /// `false`).
+    pub forget_transcript: Option<bool>,
+}
+
+/// A promise of `fut`'s value, rejecting with its error as the core's
+/// errors are mapped (with `code`). A panic becomes `HOTPLEX_PANIC`.
+fn control<'env, T, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = hc::Result<T>> + Send + 'static,
+{
+    guard(env, || {
+        env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, outcome| {
+            outcome.map_err(|e| to_js_error(env, e))
+        })
+    })
 }
 
 enum StreamState {

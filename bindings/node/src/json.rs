@@ -100,6 +100,11 @@ impl OptionNames {
             Some((head, rest)) => {
                 let cut = head.find(['.', '[']).unwrap_or(head.len());
                 let (first, tail) = head.split_at(cut);
+                // `session.max_turns` -> `session.maxTurns`; `env.A_B` stays.
+                let tail = match first {
+                    "session" | "images" => camel_first_segment(tail),
+                    _ => tail.to_owned(),
+                };
                 (format!("{}{tail}: ", self.js(first)), rest)
             }
             None => (String::new(), msg.as_str()),
@@ -114,6 +119,57 @@ impl OptionNames {
             .collect();
         hc::Error::InvalidConfig(head + &rest.join("`"))
     }
+}
+
+/// The wire form of option `key`'s JSON `value` for the options whose own
+/// keys are camelCase too (one level down, never deeper: `session.env`
+/// holds variable names, `session.jsonSchema` a schema): `session`
+/// (`maxTurns` -> `max_turns`) and each of `images` (`mediaType` ->
+/// `media_type`). A snake_case key there is an unknown option, as at the
+/// top level.
+pub(crate) fn nested_wire(key: &str, value: Value) -> hc::Result<Value> {
+    let snake_keys = |path: &str, v: Value| -> hc::Result<Value> {
+        let Value::Object(m) = v else { return Ok(v) };
+        let mut out = Map::new();
+        for (k, v) in m {
+            if k.contains('_') {
+                return Err(hc::Error::InvalidConfig(format!(
+                    "{path}: unknown field `{k}` (options are camelCase)"
+                )));
+            }
+            out.insert(snake(&k), v);
+        }
+        Ok(Value::Object(out))
+    };
+    match (key, value) {
+        ("session", v) => snake_keys("session", v),
+        ("images", Value::Array(a)) => a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| snake_keys(&format!("images[{i}]"), v))
+            .collect::<hc::Result<Vec<_>>>()
+            .map(Value::Array),
+        (_, v) => Ok(v),
+    }
+}
+
+/// `tail` of an option path (`.max_turns`, `[0].media_type`) with its first
+/// named segment camelCased (`.maxTurns`, `[0].mediaType`); deeper
+/// segments are the user's own keys and stay.
+fn camel_first_segment(tail: &str) -> String {
+    if let Some(rest) = tail.strip_prefix('.') {
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        let (seg, after) = rest.split_at(end);
+        if is_wire_name(seg) {
+            return format!(".{}{after}", camel(seg));
+        }
+    } else if tail.starts_with('[') {
+        if let Some(close) = tail.find(']') {
+            let (index, after) = tail.split_at(close + 1);
+            return format!("{index}{}", camel_first_segment(after));
+        }
+    }
+    tail.to_owned()
 }
 
 /// Whether `s` looks like an option's wire name (`turn_timeout`), not a
@@ -171,17 +227,22 @@ impl Events {
     }
 }
 
-/// A finished turn on `prompt`, as JS sees it.
+/// A finished turn on `prompt`, as JS sees it: camelCase keys, except in
+/// the agent's payloads (tool inputs, `structuredOutput`, the value the
+/// session's JSON Schema shaped).
 pub(crate) fn turn(t: &hc::Turn, prompt: &std::sync::Arc<str>) -> Value {
     let mut events = Events::new(prompt.clone());
     let events: Vec<Value> = t.events.iter().map(|e| events.js(e)).collect();
     let mut v = t.to_json();
+    let mut structured = Value::Null;
     if let Some(o) = v.as_object_mut() {
         o.remove("events");
+        structured = o.remove("structured_output").unwrap_or(Value::Null);
     }
     let mut v = camel_keys(v);
     if let Some(o) = v.as_object_mut() {
         o.insert("events".into(), Value::Array(events));
+        o.insert("structuredOutput".into(), structured);
     }
     v
 }

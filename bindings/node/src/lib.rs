@@ -20,7 +20,8 @@
 //!   `HOTPLEX_CLOSED`, ...; `index.js` exports them as `ErrorCode`);
 //!   [`to_js_error_for`] is the one place that maps `hotplex_core::Error`.
 //! * The session pool (`Engine`, `TurnStream`) lives in [`engine`]; its
-//!   design notes are there. Metrics, the lifecycle observer and the log
+//!   design notes are there. The host's functions the agent reaches
+//!   (`canUseTool`, hooks, host tools) are called through [`host`]. Metrics, the lifecycle observer and the log
 //!   bridge (`setLogger`) live in [`telemetry`].
 //! * The audit callback: the core calls its callback synchronously on the
 //!   checking thread, and requires it to be `Send + Sync`. A JS function is
@@ -34,6 +35,7 @@
 
 mod abort;
 mod engine;
+mod host;
 mod json;
 pub mod telemetry;
 

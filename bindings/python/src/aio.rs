@@ -22,9 +22,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
+use crate::convert::json_to_py;
 use crate::detector::Detector;
-use crate::engine::{record, LoopSlot, OwnedRuntime, Pool, Step, TurnCell};
+use crate::engine::{record, OwnedRuntime, Pool, Step, TurnCell};
 use crate::errors::core_error;
+use crate::host::LoopSlot;
 use crate::lifecycle;
 
 /// `loop.create_future()` of the loop running in this thread (RuntimeError
@@ -72,6 +74,19 @@ where
         lifecycle::attach(|py| settle(py, &l, &f, convert(py, out)));
     });
     Ok(future)
+}
+
+/// None, or the exception of a core error (for spawn_future).
+fn none_or_error(py: Python<'_>, r: core::Result<()>) -> PyResult<Py<PyAny>> {
+    r.map(|()| py.None()).map_err(|e| core_error(py, e))
+}
+
+/// A JSON answer as a dict, or the exception of a core error.
+fn dict_or_error(py: Python<'_>, r: core::Result<serde_json::Value>) -> PyResult<Py<PyAny>> {
+    match r {
+        Ok(v) => Ok(json_to_py(py, &v)?.unbind()),
+        Err(e) => Err(core_error(py, e)),
+    }
 }
 
 /// `hotplex._aio._value(value)`: a coroutine that returns `value` (what
@@ -205,7 +220,7 @@ impl AsyncEngineBase {
     /// attribute holds the Turn afterwards, and errors are raised by the
     /// iteration (those found before the turn is queued, such as
     /// DangerBlocked, by this call, which never blocks).
-    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -216,8 +231,22 @@ impl AsyncEngineBase {
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
         partial_messages: Option<&Bound<'_, PyAny>>,
+        session: Option<&Bound<'_, PyAny>>,
+        instructions: Option<&Bound<'_, PyAny>>,
+        images: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncTurnStream> {
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
+        let opts = Pool::turn_options(
+            py,
+            &[
+                ("workdir", workdir),
+                ("timeout", timeout),
+                ("waf_approved", waf_approved),
+                ("partial_messages", partial_messages),
+                ("session", session),
+                ("instructions", instructions),
+                ("images", images),
+            ],
+        )?;
         let stream = self
             .pool
             .engine
@@ -229,7 +258,7 @@ impl AsyncEngineBase {
 
     /// Like stream, but every error (a blocked prompt too, after its
     /// danger_block event) comes through the iteration: for execute.
-    #[pyo3(signature = (session_id, prompt, workdir=None, timeout=None, waf_approved=None, partial_messages=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
     #[allow(clippy::too_many_arguments)]
     fn _start(
         &self,
@@ -240,8 +269,22 @@ impl AsyncEngineBase {
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
         partial_messages: Option<&Bound<'_, PyAny>>,
+        session: Option<&Bound<'_, PyAny>>,
+        instructions: Option<&Bound<'_, PyAny>>,
+        images: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncTurnStream> {
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
+        let opts = Pool::turn_options(
+            py,
+            &[
+                ("workdir", workdir),
+                ("timeout", timeout),
+                ("waf_approved", waf_approved),
+                ("partial_messages", partial_messages),
+                ("session", session),
+                ("instructions", instructions),
+                ("images", images),
+            ],
+        )?;
         let stream = self.pool.engine.start(session_id, prompt, &opts);
         self.pool.loops.capture(py);
         Ok(AsyncTurnStream::new(&self.pool, stream))
@@ -260,6 +303,103 @@ impl AsyncEngineBase {
             async move { engine.stop_session(&session_id).await },
             |py, existed: bool| Ok(existed.into_pyobject(py)?.to_owned().into_any().unbind()),
         )
+    }
+
+    /// A future of interrupt's result, settled on the running loop.
+    fn _interrupt<'py>(&self, py: Python<'py>, session_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.interrupt(&session_id).await },
+            |py, r: core::Result<bool>| match r {
+                Ok(b) => Ok(b.into_pyobject(py)?.to_owned().into_any().unbind()),
+                Err(e) => Err(core_error(py, e)),
+            },
+        )
+    }
+
+    /// A future of set_model, settled on the running loop.
+    #[pyo3(signature = (session_id, model))]
+    fn _set_model<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: String,
+        model: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.set_model(&session_id, model.as_deref()).await },
+            none_or_error,
+        )
+    }
+
+    /// A future of set_permission_mode, settled on the running loop.
+    fn _set_permission_mode<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: String,
+        mode: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.set_permission_mode(&session_id, &mode).await },
+            none_or_error,
+        )
+    }
+
+    /// A future of context_usage's dict, settled on the running loop.
+    fn _context_usage<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.context_usage(&session_id).await },
+            dict_or_error,
+        )
+    }
+
+    /// A future of mcp_status's dict, settled on the running loop.
+    fn _mcp_status<'py>(&self, py: Python<'py>, session_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.mcp_status(&session_id).await },
+            dict_or_error,
+        )
+    }
+
+    /// A future of reset_session, settled on the running loop.
+    fn _reset_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: String,
+        forget_transcript: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.reset_session(&session_id, forget_transcript).await },
+            none_or_error,
+        )
+    }
+
+    /// fork_session, at once (it never waits); see Engine.fork_session.
+    fn _fork_session(&self, py: Python<'_>, session_id: &str, new_id: &str) -> PyResult<()> {
+        self.pool
+            .engine
+            .fork_session(session_id, new_id)
+            .map_err(|e| core_error(py, e))
     }
 
     /// A future settled on the running loop once the engine is closed.

@@ -1,13 +1,17 @@
 //! `hotplex.Engine`: the session pool, for Python, as a thin layer over
-//! `hotplex_core::Engine`; and [`Pool`], what it shares with
+//! `hotplex_core::Engine`; and `Pool`, what it shares with
 //! `hotplex.AsyncEngine` (`crate::aio`): the option handling, the runtime,
-//! the permission handler and the synchronous queries.
+//! the host functions (`can_use_tool`, `hooks`, `tools`: see `crate::host`)
+//! and the synchronous queries. Live controls (`interrupt`, `set_model`,
+//! ...) and `reset_session`/`fork_session` are thin calls of the core's.
 //!
 //! Options go in as one JSON object read by the core
 //! (`EngineOptions::from_json`, `TurnOptions::from_json`), so defaults and
-//! validation exist only there. Records go out as the core's JSON, wrapped
-//! by the dataclasses of `hotplex/_contract.py`. A permission answer is
-//! converted to JSON and read by `Permission::from_answer`.
+//! validation exist only there; hooks and tools add their wire form (the
+//! core's `HookSpec`s and `ToolServer`s, made by `hotplex/_host.py`).
+//! Records go out as the core's JSON, wrapped by the dataclasses of
+//! `hotplex/_contract.py`. A host function's answer is converted to JSON and
+//! read by the core (`Permission::from_answer`, the hook and tool rules).
 //!
 //! The engine owns a small tokio runtime on which every session's actor
 //! runs. Python calls block on it with the GIL released, waking every
@@ -16,16 +20,14 @@
 //! goes through `crate::lifecycle`, so a daemon thread blocked here at
 //! interpreter exit never takes the GIL back.
 
-use std::sync::mpsc;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hotplex_core::{
-    self as core, EngineOptions, Permission, PermissionHandler, ToolRequest, TurnOptions,
-};
-use pyo3::exceptions::{PyTimeoutError, PyTypeError};
+use hotplex_core::{self as core, EngineOptions, TurnOptions};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
@@ -33,9 +35,9 @@ use tokio::sync::watch;
 use crate::convert::{json_to_py, py_to_json};
 use crate::detector::Detector;
 use crate::errors::core_error;
+use crate::host::{self, LoopSlot};
 use crate::lifecycle;
 use crate::telemetry::{self, ObserverSlot};
-use crate::verdict::Verdict;
 
 /// How often a blocked call wakes to check for signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -252,127 +254,6 @@ impl TurnStream {
     }
 }
 
-/// The asyncio loop an async `can_use_tool` runs on: for an Engine, the
-/// one running when it was created; for an AsyncEngine, the one its
-/// latest call ran on.
-#[derive(Clone, Default)]
-pub(crate) struct LoopSlot(Arc<Mutex<Option<Py<PyAny>>>>);
-
-impl LoopSlot {
-    /// Remembers the loop running in this thread, if any.
-    pub(crate) fn capture(&self, py: Python<'_>) {
-        let running = py
-            .import("asyncio")
-            .and_then(|a| a.call_method0("get_running_loop"));
-        if let Ok(running) = running {
-            self.set(running.unbind());
-        }
-    }
-
-    pub(crate) fn set(&self, event_loop: Py<PyAny>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(event_loop);
-    }
-
-    fn get(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.as_ref().map(|l| l.clone_ref(py))
-    }
-}
-
-/// A `can_use_tool` answer: at once, or later from the host's loop.
-enum Asked {
-    Now(Permission),
-    /// The coroutine runs on the loop; its answer comes through the
-    /// channel. The `concurrent.futures.Future` is cancelled on timeout.
-    Later(mpsc::Receiver<Permission>, Py<PyAny>),
-}
-
-/// A Python answer as the core's permission.
-fn permission_of(answer: &Bound<'_, PyAny>) -> Permission {
-    match py_to_json(answer, "can_use_tool answer") {
-        Ok(v) => Permission::from_answer(&v),
-        Err(what) => Permission::unexpected(&what),
-    }
-}
-
-/// A failed callback denies; the error goes to sys.unraisablehook.
-fn failed(py: Python<'_>, err: PyErr, cb: &Bound<'_, PyAny>) -> Permission {
-    let why = err.value(py).to_string();
-    err.write_unraisable(py, Some(cb));
-    Permission::failed(&why)
-}
-
-/// Calls `can_use_tool`; a coroutine it returns is scheduled on the
-/// loop by `hotplex._permission.schedule`, and its answer is sent back by a
-/// done-callback on the loop's thread.
-fn ask(py: Python<'_>, cb: &Bound<'_, PyAny>, loops: &LoopSlot, req: &ToolRequest<'_>) -> Asked {
-    let asked = || -> PyResult<Asked> {
-        let input = json_to_py(py, req.input)?;
-        let verdict = Verdict::from_core(req.verdict.clone(), None);
-        let answer = cb.call1((req.tool_name, input, verdict))?;
-        let awaitable = py
-            .import("inspect")?
-            .call_method1("isawaitable", (&answer,))?
-            .is_truthy()?;
-        if !awaitable {
-            return Ok(Asked::Now(permission_of(&answer)));
-        }
-        let schedule = py.import("hotplex._permission")?.getattr("schedule")?;
-        let future = schedule.call1((answer, loops.get(py)))?;
-        let (tx, rx) = mpsc::sync_channel(1);
-        let reporter = cb.clone().unbind();
-        let done = PyCFunction::new_closure(py, None, None, move |args, _| -> PyResult<()> {
-            let py = args.py();
-            let future = args.get_item(0)?;
-            // Cancelled: the wait timed out and already reported it.
-            let permission = if future.call_method0("cancelled")?.is_truthy()? {
-                Permission::failed("cancelled")
-            } else {
-                match future.call_method0("result") {
-                    Ok(answer) => permission_of(&answer),
-                    Err(err) => failed(py, err, reporter.bind(py)),
-                }
-            };
-            let _ = tx.send(permission);
-            Ok(())
-        })?;
-        future.call_method1("add_done_callback", (done,))?;
-        Ok(Asked::Later(rx, future.unbind()))
-    };
-    asked().unwrap_or_else(|err| Asked::Now(failed(py, err, cb)))
-}
-
-/// Asks the host's `can_use_tool` (on a runtime thread). An async callback
-/// is awaited on the host's loop while this thread waits without the GIL,
-/// up to `timeout`; past it, or once the interpreter is exiting, the call is
-/// denied.
-fn permission_handler(cb: Py<PyAny>, loops: LoopSlot, timeout: Duration) -> PermissionHandler {
-    Arc::new(move |req: &ToolRequest<'_>| {
-        let asked = lifecycle::attach(|py| ask(py, cb.bind(py), &loops, req));
-        match asked {
-            None => Permission::failed("the Python interpreter is exiting"),
-            Some(Asked::Now(p)) => p,
-            Some(Asked::Later(rx, future)) => match rx.recv_timeout(timeout) {
-                Ok(p) => p,
-                Err(_) => {
-                    let why = format!(
-                        "can_use_tool did not answer within {} s; is its event loop blocked \
-                         (e.g. by Engine.execute called on the loop's thread; use \
-                         hotplex.AsyncEngine)?",
-                        timeout.as_secs_f64()
-                    );
-                    lifecycle::attach(|py| {
-                        let _ = future.bind(py).call_method0("cancel");
-                        PyTimeoutError::new_err(why.clone())
-                            .write_unraisable(py, Some(cb.bind(py)));
-                    });
-                    Permission::failed(&why)
-                }
-            },
-        }
-    })
-}
-
 /// What `Engine` and `AsyncEngine` share: the core engine, its runtime,
 /// the observer and the loop of an async `can_use_tool`.
 pub(crate) struct Pool {
@@ -414,6 +295,7 @@ impl Pool {
             given.push((name, v));
         }
         let (mut detector, mut can_use_tool, mut observer) = (None, None, None);
+        let (mut hooks, mut tools) = (None, None);
         let mut wire = Map::new();
         for (name, v) in given {
             match name.as_str() {
@@ -421,29 +303,52 @@ impl Pool {
                 "detector" => detector = Some(v),
                 "can_use_tool" => can_use_tool = Some(v),
                 "observer" => observer = Some(v),
+                // Functions: the binding makes their wire form (below).
+                "hooks" => hooks = Some(v),
+                "tools" => tools = Some(v),
                 _ => {
                     let json = py_to_json(&v, &name).map_err(|m| invalid_config(py, m))?;
                     wire.insert(name, json);
                 }
             }
         }
+        let loops = LoopSlot::default();
+        // The loop an async callback's coroutines run on, if any.
+        loops.capture(py);
+        // Hooks and tools: their specs are wire options; their functions
+        // are called by handlers the binding makes.
+        let mut hook_handler = None;
+        if let Some(h) = hooks.filter(|h| !h.is_none()) {
+            let (specs, handler) = host::hooks(py, &h, loops.clone())?;
+            wire.insert("hooks".into(), specs);
+            hook_handler = Some(handler);
+        }
+        let mut tool_fns = None;
+        if let Some(t) = tools.filter(|t| !t.is_none()) {
+            let (servers, fns) = host::tools(py, &t)?;
+            wire.insert("tools".into(), servers);
+            tool_fns = Some(fns);
+        }
         let mut opts =
             EngineOptions::from_json(&Value::Object(wire)).map_err(|e| core_error(py, e))?;
+        opts.hook_handler = hook_handler;
+        if let Some(fns) = tool_fns {
+            opts.tool_handler = Some(host::tool_handler(fns, loops.clone(), opts.turn_timeout));
+        }
         if let Some(d) = detector.filter(|d| !d.is_none()) {
             let d = d
                 .extract::<PyRef<'_, Detector>>()
                 .map_err(|_| PyTypeError::new_err("detector must be a hotplex.Detector"))?;
             opts.detector = Some(Arc::new(d.core().clone()));
         }
-        let loops = LoopSlot::default();
-        // The loop an async callback's coroutines run on, if any.
-        loops.capture(py);
         if let Some(cb) = can_use_tool.filter(|c| !c.is_none()) {
             if !cb.is_callable() {
                 return Err(PyTypeError::new_err("can_use_tool must be callable"));
             }
-            opts.permission_handler = Some(permission_handler(
+            let context = host::wants_context(py, &cb)?;
+            opts.permission_handler = Some(host::permission_handler(
                 cb.unbind(),
+                context,
                 loops.clone(),
                 opts.turn_timeout,
             ));
@@ -466,31 +371,29 @@ impl Pool {
         })
     }
 
-    /// The turn options as the core reads them; None values are left out.
-    /// The keyword arguments `workdir`, `timeout`, `waf_approved` and
-    /// `partial_messages` of
-    /// `execute`/`stream`, read by the core (None: the core's default).
+    /// The turn options as the core reads them, from the keyword arguments
+    /// of `execute`/`stream` (`workdir`, `timeout`, `waf_approved`,
+    /// `partial_messages`, `session`, `instructions`, `images`); None values
+    /// are left out (the core's default).
     pub(crate) fn turn_options(
         py: Python<'_>,
-        workdir: Option<&Bound<'_, PyAny>>,
-        timeout: Option<&Bound<'_, PyAny>>,
-        waf_approved: Option<&Bound<'_, PyAny>>,
-        partial_messages: Option<&Bound<'_, PyAny>>,
+        given: &[(&str, Option<&Bound<'_, PyAny>>)],
     ) -> PyResult<TurnOptions> {
-        let given = [
-            ("workdir", workdir),
-            ("timeout", timeout),
-            ("waf_approved", waf_approved),
-            ("partial_messages", partial_messages),
-        ];
         let mut wire = Map::new();
         for (name, value) in given {
-            if let Some(v) = value {
+            if let Some(v) = value.filter(|v| !v.is_none()) {
                 let v = py_to_json(v, name).map_err(|m| invalid_config(py, m))?;
-                wire.insert(name.to_owned(), v);
+                wire.insert((*name).to_owned(), v);
             }
         }
         TurnOptions::from_json(&Value::Object(wire)).map_err(|e| core_error(py, e))
+    }
+
+    /// Runs `work` on the runtime from a Python thread, with the GIL
+    /// released (a live control: bounded by `control_timeout`).
+    pub(crate) fn block<T: Send>(&self, py: Python<'_>, work: impl Future<Output = T> + Send) -> T {
+        let rt = self.rt.clone();
+        lifecycle::detach(py, || rt.block_on(work))
     }
 
     pub(crate) fn sessions(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
@@ -549,13 +452,39 @@ impl Pool {
 ///
 /// can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
 /// through, on an engine thread: True, None or {"behavior": "allow"[,
-/// "updatedInput": {...}]} allow (the new input is screened again); False, a
-/// str, {"behavior": "deny"[, "message": str]} and anything else deny. An
-/// async callback runs on the asyncio loop that was running when the Engine
-/// was created, waited for up to turn_timeout; in asyncio code use
-/// hotplex.AsyncEngine, which never blocks the loop. Without that loop, or
-/// if the callback raises or times out, the error goes to
-/// sys.unraisablehook and the call is denied.
+/// "updatedInput": {...}][, "updatedPermissions": [...]]} allow (the new
+/// input is screened again; the agent keeps the permission updates, e.g. an
+/// allow rule for later calls); False, a str, {"behavior": "deny"[,
+/// "message": str][, "interrupt": True]} (interrupt also stops the turn) and
+/// anything else deny. A callable that accepts four positional arguments
+/// also gets the agent's context of the request, a dict
+/// (permission_suggestions, decision_reason, tool_use_id, ...), as the 4th;
+/// three-parameter callables keep getting three. An async callback runs on
+/// the asyncio loop that was running when the Engine was created, waited for
+/// up to turn_timeout; in asyncio code use hotplex.AsyncEngine, which never
+/// blocks the loop. Without that loop, or if the callback raises or times
+/// out, the error goes to sys.unraisablehook and the call is denied.
+///
+/// hooks={"PostToolUse": [fn, hotplex.HookMatcher(matcher="Bash",
+/// hooks=[fn], timeout=30.0)], ...} registers host hooks by hook event
+/// (PreToolUse, PostToolUse, UserPromptSubmit, Stop, ...). Each is called as
+/// fn(input, tool_use_id, context) (input: the agent's hook input dict;
+/// context: a hotplex.HookContext) and returns the hook's output dict
+/// (hookSpecificOutput with permissionDecision, updatedInput,
+/// additionalContext, ...; continue_/continue, stopReason, ...) or None;
+/// plain or async def, called as can_use_tool is. The WAF answers first: a
+/// PreToolUse call it blocks never reaches the hook, and an updatedInput is
+/// screened again. A hook that raises or exceeds its timeout (default 60 s)
+/// is reported to sys.unraisablehook; for PreToolUse the call is denied,
+/// for the other events the turn goes on (with an error event).
+///
+/// tools=[hotplex.ToolServer(name, [tool, ...])] (or a plain list of
+/// hotplex.Tool, one server named "host") serves host functions made with
+/// @hotplex.tool to the agent as in-process MCP tools (the model sees
+/// `mcp__<server>__<tool>`); their calls go through the WAF and can_use_tool
+/// like any tool. A tool function gets the arguments dict and returns a str
+/// or a dict (plain or async def, waited for up to turn_timeout); an
+/// exception becomes an error result the model sees.
 ///
 /// observer(record) receives a hotplex.LifecycleRecord for each lifecycle
 /// event (a session started or exited, a turn finished, a WAF verdict, a
@@ -577,7 +506,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, default_workdir=None, detector=None, can_use_tool=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, default_workdir=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -594,10 +523,20 @@ impl Engine {
     /// is called for each event, in order, in this thread. A turn without a
     /// workdir continues in the session's (the first turn: default_workdir).
     /// timeout and waf_approved left out or None take the engine's defaults.
+    /// session (a dict, see hotplex.SessionOptions: model, permission_mode,
+    /// system_prompt, max_turns, json_schema, ...) sets the session's agent
+    /// options from this turn on (options that differ from those its process
+    /// runs with restart it, resuming the conversation); instructions are
+    /// task instructions sent with the prompt (in a <context> section before
+    /// the <user_query>, screened by the WAF too); images a list of
+    /// {"media_type": "image/png", "data": <base64 str>} sent before the
+    /// prompt's text. With a json_schema, Turn.structured_output holds the
+    /// answer's JSON value.
     /// Raises DangerBlocked (prompt blocked by the WAF, after a danger_block
-    /// event), TurnTimeout, SessionDead, TurnFailed, CapacityExceeded,
-    /// StartFailed, InvalidConfig or Closed.
-    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=None, partial_messages=None))]
+    /// event), TurnTimeout, SessionDead, TurnFailed (e.g. subtype
+    /// error_max_turns), CapacityExceeded, StartFailed, InvalidConfig or
+    /// Closed.
+    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
     #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
@@ -609,13 +548,27 @@ impl Engine {
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
         partial_messages: Option<&Bound<'_, PyAny>>,
+        session: Option<&Bound<'_, PyAny>>,
+        instructions: Option<&Bound<'_, PyAny>>,
+        images: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let on_event = on_event.filter(|cb| !cb.is_none());
         if on_event.is_some_and(|cb| !cb.is_callable()) {
             return Err(PyTypeError::new_err("on_event must be callable"));
         }
         let rt = self.pool.rt.clone();
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
+        let opts = Pool::turn_options(
+            py,
+            &[
+                ("workdir", workdir),
+                ("timeout", timeout),
+                ("waf_approved", waf_approved),
+                ("partial_messages", partial_messages),
+                ("session", session),
+                ("instructions", instructions),
+                ("images", images),
+            ],
+        )?;
         // Runs on_event from inside this call: see lifecycle.
         let _busy = lifecycle::Busy::begin();
         let mut stream = self.pool.engine.start(session_id, prompt, &opts);
@@ -637,7 +590,7 @@ impl Engine {
     /// arrive; its `turn` attribute holds the Turn afterwards, and errors
     /// are raised by the iteration (those found before the turn is queued,
     /// such as DangerBlocked, by this call).
-    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -648,8 +601,22 @@ impl Engine {
         timeout: Option<&Bound<'_, PyAny>>,
         waf_approved: Option<&Bound<'_, PyAny>>,
         partial_messages: Option<&Bound<'_, PyAny>>,
+        session: Option<&Bound<'_, PyAny>>,
+        instructions: Option<&Bound<'_, PyAny>>,
+        images: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TurnStream> {
-        let opts = Pool::turn_options(py, workdir, timeout, waf_approved, partial_messages)?;
+        let opts = Pool::turn_options(
+            py,
+            &[
+                ("workdir", workdir),
+                ("timeout", timeout),
+                ("waf_approved", waf_approved),
+                ("partial_messages", partial_messages),
+                ("session", session),
+                ("instructions", instructions),
+                ("images", images),
+            ],
+        )?;
         let stream = self
             .pool
             .engine
@@ -685,6 +652,95 @@ impl Engine {
         let rt = self.pool.rt.clone();
         let engine = self.pool.engine.clone();
         lifecycle::detach(py, || rt.block_on(engine.stop_session(session_id)))
+    }
+
+    /// Interrupts session_id's running turn (it raises TurnTimeout
+    /// "interrupted by the host"; the process stays hot). Returns whether a
+    /// turn was running. Raises SessionNotFound for a session not in the
+    /// pool.
+    fn interrupt(&self, py: Python<'_>, session_id: &str) -> PyResult<bool> {
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(py, engine.interrupt(session_id))
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// Switches session_id's model (None: the agent's default) on its running
+    /// process, between turns or during one; the session keeps it across
+    /// restarts (a session without a process takes it at its next start).
+    /// Raises SessionNotFound, Unsupported (the agent's version lacks the
+    /// control) or ControlFailed (an error answer, or none within
+    /// control_timeout).
+    #[pyo3(signature = (session_id, model))]
+    fn set_model(&self, py: Python<'_>, session_id: &str, model: Option<&str>) -> PyResult<()> {
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(py, engine.set_model(session_id, model))
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// Switches session_id's permission mode ("default", "acceptEdits",
+    /// "plan", "bypassPermissions", ...), like set_model. Raises
+    /// InvalidArgument for an empty mode.
+    fn set_permission_mode(&self, py: Python<'_>, session_id: &str, mode: &str) -> PyResult<()> {
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(py, engine.set_permission_mode(session_id, mode))
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// How full session_id's context window is, as its agent reports it (a
+    /// dict: totalTokens, maxTokens, percentage, categories, ...). Needs a
+    /// running process (SessionDead otherwise); raises as set_model.
+    fn context_usage<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        let usage = self
+            .pool
+            .block(py, engine.context_usage(session_id))
+            .map_err(|e| core_error(py, e))?;
+        json_to_py(py, &usage)
+    }
+
+    /// The state of session_id's MCP servers, as its agent reports it (a
+    /// dict: {"mcpServers": [{"name": ..., "status": ...}, ...]}). Needs a
+    /// running process; raises as context_usage.
+    fn mcp_status<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        let status = self
+            .pool
+            .block(py, engine.mcp_status(session_id))
+            .map_err(|e| core_error(py, e))?;
+        json_to_py(py, &status)
+    }
+
+    /// Makes session_id forget its conversation: its next turn starts a new
+    /// one. Turns already queued run first, in the old conversation; a
+    /// running process is then stopped. With forget_transcript the old
+    /// conversation's transcript is deleted too (best effort). Works whether
+    /// or not the session is in the pool.
+    #[pyo3(signature = (session_id, *, forget_transcript=false))]
+    fn reset_session(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        forget_transcript: bool,
+    ) -> PyResult<()> {
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(py, engine.reset_session(session_id, forget_transcript))
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// Starts session new_id as a copy of session_id's conversation: its
+    /// first turn resumes that conversation under a new id, in the same
+    /// workdir, and from then on the two continue separately (session_id is
+    /// unchanged). Raises SessionNotFound when session_id has no
+    /// conversation yet, InvalidArgument when new_id is in the pool.
+    fn fork_session(&self, py: Python<'_>, session_id: &str, new_id: &str) -> PyResult<()> {
+        self.pool
+            .engine
+            .fork_session(session_id, new_id)
+            .map_err(|e| core_error(py, e))
     }
 
     /// Stops every session and kills every process tree; afterwards every

@@ -16,6 +16,8 @@
 //!   `Pool` it shares with `AsyncEngine`); its records
 //!   (`Turn`, `Event`, `SessionInfo`) are dataclasses in `hotplex/_contract.py`,
 //!   which `scripts/gen_contract.py` generates from the schema.
+//! * [`host`]: calling the host's functions from the engine's threads
+//!   (`can_use_tool`, hooks, host tools; plain or `async def`).
 //! * [`aio`]: the native half of `hotplex.AsyncEngine` (`hotplex/_aio.py`)
 //!   and `AsyncTurnStream`, for asyncio hosts.
 //! * [`lifecycle`]: entering Python from hotplex's threads, and the
@@ -33,6 +35,7 @@ pub mod convert;
 pub mod detector;
 pub mod engine;
 pub mod errors;
+pub mod host;
 pub mod lifecycle;
 pub mod telemetry;
 pub mod text;

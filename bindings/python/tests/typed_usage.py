@@ -94,3 +94,83 @@ async def serve(binary: str) -> Optional[str]:
 def cancel_elsewhere(stream: hotplex.TurnStream) -> None:
     stream.cancel()
     stream.close()
+
+
+# --- the control surface (issue 14) ----------------------------------------
+
+
+@hotplex.tool("get_weather", "The weather in a city", {"city": str})
+def get_weather(args: Dict[str, Any]) -> str:
+    return f"sunny in {args['city']}"
+
+
+@hotplex.tool("forecast", "Tomorrow's weather", {"type": "object", "properties": {}})
+async def forecast(args: Dict[str, Any]) -> Dict[str, Any]:
+    await asyncio.sleep(0)
+    return {"content": [{"type": "text", "text": "rain"}]}
+
+
+def audit(
+    hook_input: Dict[str, Any], tool_use_id: Optional[str], context: hotplex.HookContext
+) -> Optional[Dict[str, Any]]:
+    if context.event == "PostToolUse":
+        return {"hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": "ok"}}
+    return None
+
+
+async def guard(
+    hook_input: Dict[str, Any], tool_use_id: Optional[str], context: hotplex.HookContext
+) -> Dict[str, Any]:
+    await asyncio.sleep(0)
+    return {"continue_": True}
+
+
+def decide_with_context(
+    tool: str, tool_input: Dict[str, Any], verdict: hotplex.Verdict, context: Dict[str, Any]
+) -> Dict[str, Any]:
+    rules = context.get("permission_suggestions") or []
+    return {"behavior": "allow", "updatedPermissions": rules}
+
+
+def control(binary: str) -> Optional[Any]:
+    weather: hotplex.Tool = get_weather
+    server = hotplex.ToolServer("weather", [weather, forecast], version="2.0.0")
+    with hotplex.Engine(
+        binary,
+        can_use_tool=decide_with_context,
+        hooks={
+            "PostToolUse": [audit, hotplex.HookMatcher(matcher="Bash", hooks=[guard], timeout=5.0)],
+            "Stop": [audit],
+        },
+        tools=[server],
+        control_timeout=5.0,
+    ) as engine:
+        options: hotplex.SessionOptions = {"max_turns": 3, "json_schema": {"type": "object"}}
+        image: hotplex.ImageInput = {"media_type": "image/png", "data": "iVBORw0KGgo="}
+        turn = engine.execute(
+            "s", "hi", session=options, instructions="be brief", images=[image]
+        )
+        engine.set_model("s", None)
+        engine.set_permission_mode("s", "plan")
+        usage: Dict[str, Any] = engine.context_usage("s")
+        print(usage.get("totalTokens"), engine.mcp_status("s"), engine.interrupt("s"))
+        engine.fork_session("s", "s2")
+        engine.reset_session("s", forget_transcript=True)
+        try:
+            engine.set_model("gone", "m")
+        except (hotplex.SessionNotFound, hotplex.Unsupported, hotplex.ControlFailed) as err:
+            print(err)
+        return turn.structured_output
+
+
+async def control_async(binary: str) -> bool:
+    async with hotplex.AsyncEngine(binary, tools=[get_weather], hooks={"Stop": [guard]}) as engine:
+        await engine.execute("s", "hi", session={"model": "m"})
+        await engine.set_model("s", "m2")
+        await engine.set_permission_mode("s", "default")
+        usage: Dict[str, Any] = await engine.context_usage("s")
+        status: Dict[str, Any] = await engine.mcp_status("s")
+        await engine.fork_session("s", "s2")
+        await engine.reset_session("s")
+        print(usage, status)
+        return await engine.interrupt("s")

@@ -68,7 +68,10 @@ impl Session {
             };
             if let Line::ControlRequest {
                 request_id,
-                request: CliRequest::CanUseTool { tool_name, input, .. },
+                request:
+                    CliRequest::CanUseTool {
+                        tool_name, input, ..
+                    },
             } = &parsed
             {
                 let verdict = self.waf.check_tool_value(tool_name, input);
@@ -196,7 +199,9 @@ async fn a_denied_tool_turn_yields_the_seed_events_in_order() {
         names.extend(tracker.push(&parsed).iter().map(|e| e.name()));
         if let Line::ControlRequest {
             request_id,
-            request: CliRequest::CanUseTool { tool_name, input, .. },
+            request: CliRequest::CanUseTool {
+                tool_name, input, ..
+            },
         } = &parsed
         {
             let verdict = s.waf.check_tool_value(tool_name, input);

@@ -352,6 +352,11 @@ func (g *gen) goType(key string, p *def) (string, string, error) {
 		}
 		return typ, strings.TrimSpace(note + ` Empty ("") when null.`), nil
 	}
+	if len(p.Type) == 0 {
+		// No type: any JSON value (the turn's structured_output), decoded
+		// as encoding/json does into an interface.
+		return "any", "Any JSON value, as encoding/json decodes it (nil for null).", nil
+	}
 	var types []string
 	if len(p.Type) > 0 && p.Type[0] == '[' {
 		if err := json.Unmarshal(p.Type, &types); err != nil {

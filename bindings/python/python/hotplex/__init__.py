@@ -21,6 +21,24 @@ the loop, and cancelling an awaiting task interrupts its turn)::
         async for event in engine.stream("chat-1", "more"):
             print(event.type)
 
+The agent's control surface: host hooks (``hooks={"PostToolUse": [fn]}``),
+tools written in Python (``@hotplex.tool`` and ``tools=[...]``), live
+controls (``engine.set_model(id, "m")``, ``interrupt``, ``context_usage``,
+...), ``reset_session``/``fork_session``, and per-session options
+(``execute(..., session={"max_turns": 3})``)::
+
+    @hotplex.tool("get_weather", "The weather in a city", {"city": str})
+    def get_weather(args):
+        return f"sunny in {args['city']}"
+
+    def audit(input, tool_use_id, context):
+        return {"hookSpecificOutput": {"hookEventName": "PostToolUse",
+                                       "additionalContext": "checked"}}
+
+    with hotplex.Engine(tools=[get_weather], hooks={"PostToolUse": [audit]}) as engine:
+        engine.execute("chat-1", "weather in Paris?")
+        engine.set_model("chat-1", "claude-sonnet-4-5")
+
 Telemetry: ``engine.metrics_text()`` (OpenMetrics text; hotplex opens no
 port), ``hotplex.PrometheusCollector(engine)`` for a ``prometheus_client``
 registry, ``Engine(observer=...)`` for typed lifecycle records
@@ -32,6 +50,7 @@ from ._contract import (
     CapacityExceeded,
     Closed,
     ContainmentFailed,
+    ControlFailed,
     DangerBlocked,
     Event,
     HotplexError,
@@ -40,12 +59,15 @@ from ._contract import (
     InvalidConfig,
     InvalidRule,
     InvalidUtf8,
+    ImageInput,
     IoError,
     LifecycleRecord,
     ProcessSignalled,
     SessionDead,
     SessionExited,
     SessionInfo,
+    SessionNotFound,
+    SessionOptions,
     SessionStarted,
     SessionStats,
     SpawnFailed,
@@ -54,9 +76,11 @@ from ._contract import (
     TurnFailed,
     TurnFinished,
     TurnTimeout,
+    Unsupported,
     WafVerdict,
 )
 from ._aio import AsyncEngine
+from ._host import HookContext, HookMatcher, Tool, ToolServer, tool
 from ._logging import disable_logging, enable_logging
 from ._native import (
     CORE_VERSION,
@@ -82,6 +106,13 @@ __all__ = [
     "AsyncTurnStream",
     "SessionInfo",
     "SessionStats",
+    "SessionOptions",
+    "ImageInput",
+    "HookMatcher",
+    "HookContext",
+    "Tool",
+    "ToolServer",
+    "tool",
     "LifecycleRecord",
     "SessionStarted",
     "SessionExited",
@@ -107,4 +138,7 @@ __all__ = [
     "IoError",
     "ContainmentFailed",
     "InternalError",
+    "SessionNotFound",
+    "Unsupported",
+    "ControlFailed",
 ]

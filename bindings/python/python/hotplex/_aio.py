@@ -9,9 +9,9 @@ a thread of the engine's own runtime settles through
 import asyncio
 import inspect
 import os
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
-from ._contract import Event, Turn
+from ._contract import Event, ImageInput, SessionOptions, Turn
 from ._native import _ENGINE_DEFAULTS, _AsyncEngine, _write_unraisable
 
 __all__ = ["AsyncEngine"]
@@ -57,15 +57,20 @@ class AsyncEngine(_AsyncEngine):
     interrupt the session stays hot, so the next turn on it is no cold start.
     The turn still queued behind it waits for the interrupt to finish.
 
-    Callbacks: on_event and can_use_tool may be plain functions or
-    ``async def``. on_event runs on the loop, in event order (an async one is
-    awaited before the next event is taken). An async can_use_tool runs on
-    the loop of the engine's latest call (the engine's threads wait for it,
-    up to turn_timeout, without holding the GIL); a plain one runs on an
-    engine thread. A failing callback is reported through
-    sys.unraisablehook: on_event's never breaks the turn, can_use_tool's
-    denies the tool call. observer runs on hotplex's observer thread, as
-    for Engine.
+    Callbacks: on_event, can_use_tool, hooks and tools may be plain
+    functions or ``async def``. on_event runs on the loop, in event order (an
+    async one is awaited before the next event is taken). An async
+    can_use_tool, hook or tool runs on the loop of the engine's latest call
+    (the engine's threads wait for it, up to turn_timeout or the hook's
+    timeout, without holding the GIL); a plain one runs on an engine thread.
+    A failing callback is reported through sys.unraisablehook: on_event's
+    never breaks the turn, can_use_tool's denies the tool call, a
+    PreToolUse hook's denies it too (other hooks' are noted in the turn); a
+    tool's exception is its error result, which the model sees. observer
+    runs on hotplex's observer thread, as for Engine.
+
+    Live controls (interrupt, set_model, set_permission_mode, context_usage,
+    mcp_status) and reset_session are awaitable, like every waiting call.
 
     At interpreter exit, callbacks are no longer called and results no
     longer delivered; the agents are killed when the process ends.
@@ -81,16 +86,30 @@ class AsyncEngine(_AsyncEngine):
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
         partial_messages: Optional[bool] = None,
+        session: Optional[SessionOptions] = None,
+        instructions: Optional[str] = None,
+        images: Optional[List[ImageInput]] = None,
     ) -> Turn:
         """Runs one turn on session_id (started or resumed on first use) and
-        returns the finished Turn; arguments, result and errors as for
-        Engine.execute. on_event(event) is called (and awaited, if it returns
-        an awaitable) on the loop for each event, in order. Cancelling the
-        awaiting task cancels the turn (see the class documentation).
+        returns the finished Turn; arguments (session, instructions and
+        images too), result and errors as for Engine.execute. on_event(event)
+        is called (and awaited, if it returns an awaitable) on the loop for
+        each event, in order. Cancelling the awaiting task cancels the turn
+        (see the class documentation).
         """
         if on_event is not None and not callable(on_event):
             raise TypeError("on_event must be callable")
-        stream = self._start(session_id, prompt, workdir, timeout, waf_approved, partial_messages)
+        stream = self._start(
+            session_id,
+            prompt,
+            workdir,
+            timeout,
+            waf_approved,
+            partial_messages,
+            session,
+            instructions,
+            images,
+        )
         try:
             async for event in stream:
                 if on_event is None:
@@ -118,6 +137,55 @@ class AsyncEngine(_AsyncEngine):
         """
         existed: bool = await self._stop_session(session_id)
         return existed
+
+    async def interrupt(self, session_id: str) -> bool:
+        """Interrupts session_id's running turn (it raises TurnTimeout
+        "interrupted by the host"; the process stays hot). Returns whether a
+        turn was running. Raises SessionNotFound for a session not in the
+        pool.
+        """
+        running: bool = await self._interrupt(session_id)
+        return running
+
+    async def set_model(self, session_id: str, model: Optional[str]) -> None:
+        """Switches session_id's model (None: the agent's default) on its
+        running process, between turns or during one; see Engine.set_model.
+        Raises SessionNotFound, Unsupported or ControlFailed.
+        """
+        await self._set_model(session_id, model)
+
+    async def set_permission_mode(self, session_id: str, mode: str) -> None:
+        """Switches session_id's permission mode ("default", "acceptEdits",
+        "plan", "bypassPermissions", ...), like set_model.
+        """
+        await self._set_permission_mode(session_id, mode)
+
+    async def context_usage(self, session_id: str) -> Dict[str, Any]:
+        """How full session_id's context window is, as its agent reports it
+        (a dict: totalTokens, maxTokens, percentage, categories, ...); see
+        Engine.context_usage.
+        """
+        usage: Dict[str, Any] = await self._context_usage(session_id)
+        return usage
+
+    async def mcp_status(self, session_id: str) -> Dict[str, Any]:
+        """The state of session_id's MCP servers, as its agent reports it (a
+        dict: {"mcpServers": [{"name": ..., "status": ...}, ...]}).
+        """
+        status: Dict[str, Any] = await self._mcp_status(session_id)
+        return status
+
+    async def reset_session(self, session_id: str, *, forget_transcript: bool = False) -> None:
+        """Makes session_id forget its conversation: its next turn starts a
+        new one; see Engine.reset_session.
+        """
+        await self._reset_session(session_id, forget_transcript)
+
+    async def fork_session(self, session_id: str, new_id: str) -> None:
+        """Starts session new_id as a copy of session_id's conversation (the
+        two then continue separately); see Engine.fork_session.
+        """
+        self._fork_session(session_id, new_id)
 
     async def close(self) -> None:
         """Stops every session and kills every process tree; afterwards every

@@ -50,6 +50,8 @@ __all__ = [
     "ProcessSignalled",
     "LifecycleRecord",
     "SessionStats",
+    "SessionOptions",
+    "ImageInput",
     "HotplexError",
     "InvalidArgument",
     "InvalidUtf8",
@@ -66,6 +68,9 @@ __all__ = [
     "SpawnFailed",
     "IoError",
     "ContainmentFailed",
+    "SessionNotFound",
+    "Unsupported",
+    "ControlFailed",
 ]
 
 _T = TypeVar("_T")
@@ -342,6 +347,65 @@ class SessionStats(TypedDict):
     model: Optional[str]
 
 
+class SessionOptions(TypedDict, total=False):
+    """Options for one session's agent process (all optional)."""
+
+    # Extra directories the agent may use (`--add-dir`, each).
+    add_dirs: List[str]
+    # Subagent definitions, a JSON object by name (`--agents`).
+    agents: Any
+    # Tools allowed without asking; overrides the engine's list.
+    allowed_tools: Optional[List[str]]
+    # Appended to the system prompt (`--append-system-prompt`); overrides the engine's
+    # `system_prompt`, which is appended the same way.
+    append_system_prompt: Optional[str]
+    # The agent's configuration directory (`CLAUDE_CONFIG_DIR`): where its credentials,
+    # settings and transcripts live. One per tenant keeps tenants apart.
+    config_dir: Optional[str]
+    # Tools removed from the agent; overrides the engine's list.
+    disallowed_tools: Optional[List[str]]
+    # Reasoning effort (`--effort`: `low`, `medium`, `high`, ...).
+    effort: Optional[str]
+    # Extra environment for the agent, over the engine's `env`.
+    env: Dict[str, str]
+    # The model used when the main one is overloaded (`--fallback-model`).
+    fallback_model: Optional[str]
+    # A JSON Schema the answer must follow (`--json-schema`); the turn's
+    # `Turn.structured_output` carries the validated value.
+    json_schema: Any
+    # Most dollars per process (`--max-budget-usd`).
+    max_budget_usd: Optional[float]
+    # Most agentic turns per prompt (`--max-turns`); past it the turn ends with the
+    # CLI's `error_max_turns` result (`Error.TurnFailed`).
+    max_turns: Optional[int]
+    # External MCP servers, `{"mcpServers": {...}}` as the CLI reads it (`--mcp-
+    # config`); the engine's host-defined tool servers are added.
+    mcp_config: Any
+    # The model (`--model`); overrides the engine's `model`.
+    model: Optional[str]
+    # The permission mode (`--permission-mode`: `default`, `acceptEdits`, `plan`,
+    # `bypassPermissions`, ...); overrides the engine's.
+    permission_mode: Optional[str]
+    # Plugin directories (`--plugin-dir`, each).
+    plugin_dirs: List[str]
+    # Which setting files load (`--setting-sources`: `user`, `project`, `local`); an
+    # empty list loads none.
+    setting_sources: Optional[List[str]]
+    # Settings: a JSON object, or a path to a settings file (`--settings`).
+    settings: Any
+    # Replaces the agent's whole system prompt (`--system-prompt`).
+    system_prompt: Optional[str]
+
+
+class ImageInput(TypedDict):
+    """An image sent with a turn's prompt (a content block before the text)."""
+
+    # `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+    media_type: str
+    # The image, base64-encoded.
+    data: str
+
+
 @dataclasses.dataclass(frozen=True)
 class Event:
     """An event of a turn, in the order it happened. The variant names are the
@@ -413,6 +477,9 @@ class Turn:
     # Time from submitting the turn to its first `answer_delta` or `thinking_delta`
     # (time to first token), in milliseconds; `None` without partial messages.
     first_delta_ms: Optional[float]
+    # The answer as the JSON value the session's `json_schema` asked for (the CLI's
+    # `structured_output`); `null` without a schema.
+    structured_output: Any
 
     @classmethod
     def _from_json(cls, d: Dict[str, Any]) -> "Turn":
@@ -435,6 +502,7 @@ class Turn:
             pid=d["pid"],
             provider_session_id=d["provider_session_id"],
             first_delta_ms=d.get("first_delta_ms"),
+            structured_output=d.get("structured_output"),
         )
 
 
@@ -800,6 +868,27 @@ class ContainmentFailed(HotplexError):
     """
 
 
+class SessionNotFound(HotplexError):
+    """No session with this id is in the pool.
+
+    Core error code 17 (``session_not_found``).
+    """
+
+
+class Unsupported(HotplexError):
+    """The agent does not support the request.
+
+    Core error code 18 (``unsupported``).
+    """
+
+
+class ControlFailed(HotplexError):
+    """A live control failed or timed out.
+
+    Core error code 19 (``control_failed``).
+    """
+
+
 # Shown (and pickled) as hotplex.<name>, where users find them.
 for _cls in (
     HotplexError,
@@ -818,6 +907,9 @@ for _cls in (
     SpawnFailed,
     IoError,
     ContainmentFailed,
+    SessionNotFound,
+    Unsupported,
+    ControlFailed,
 ):
     _cls.__module__ = "hotplex"
 del _cls

@@ -6,9 +6,10 @@ Docstrings here are the runtime ones (tests/test_detector.py checks that).
 import os
 import asyncio
 from typing_extensions import Self, disjoint_base
-from typing import Any, Awaitable, Callable, ClassVar, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, final
+from typing import Any, Awaitable, Callable, ClassVar, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-from hotplex._contract import Event, LifecycleRecord, SessionInfo, SessionStats, Turn
+from hotplex._contract import Event, ImageInput, LifecycleRecord, SessionInfo, SessionOptions, SessionStats, Turn
+from hotplex._host import HookCallback, HookMatcher, Tool, ToolServer
 
 __all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_set_log_sink", "_AsyncEngine", "_ENGINE_DEFAULTS", "_begin_exit", "_write_unraisable"]
 
@@ -166,7 +167,16 @@ _Path = Union[str, "os.PathLike[str]"]
 _Strs = Union[List[str], Tuple[str, ...]]
 # A can_use_tool answer, read by the core's rule (see Engine).
 _Answer = Union[bool, str, None, Mapping[str, Any]]
-_CanUseTool = Callable[[str, Dict[str, Any], Verdict], Union[_Answer, Awaitable[_Answer]]]
+# can_use_tool(tool_name, input, verdict[, context]): the 4th argument (the
+# agent's context dict) only for callables that accept four.
+_CanUseTool = Union[
+    Callable[[str, Dict[str, Any], Verdict], Union[_Answer, Awaitable[_Answer]]],
+    Callable[[str, Dict[str, Any], Verdict, Dict[str, Any]], Union[_Answer, Awaitable[_Answer]]],
+]
+# hooks={event: [fn | HookMatcher, ...]}
+_Hooks = Mapping[str, Sequence[Union[HookCallback, HookMatcher]]]
+# tools=[ToolServer, ...] or [Tool, ...] (one server named "host")
+_Tools = Union[Sequence[ToolServer], Sequence[Tool]]
 _Observer = Callable[[LifecycleRecord], object]
 _LogLevelName = Literal["trace", "debug", "info", "warn", "error"]
 _LogSink = Callable[[_LogLevelName, str, str, Optional[str]], object]
@@ -254,13 +264,39 @@ class Engine:
 
     can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
     through, on an engine thread: True, None or {"behavior": "allow"[,
-    "updatedInput": {...}]} allow (the new input is screened again); False, a
-    str, {"behavior": "deny"[, "message": str]} and anything else deny. An
-    async callback runs on the asyncio loop that was running when the Engine
-    was created, waited for up to turn_timeout; in asyncio code use
-    hotplex.AsyncEngine, which never blocks the loop. Without that loop, or
-    if the callback raises or times out, the error goes to
-    sys.unraisablehook and the call is denied.
+    "updatedInput": {...}][, "updatedPermissions": [...]]} allow (the new
+    input is screened again; the agent keeps the permission updates, e.g. an
+    allow rule for later calls); False, a str, {"behavior": "deny"[,
+    "message": str][, "interrupt": True]} (interrupt also stops the turn) and
+    anything else deny. A callable that accepts four positional arguments
+    also gets the agent's context of the request, a dict
+    (permission_suggestions, decision_reason, tool_use_id, ...), as the 4th;
+    three-parameter callables keep getting three. An async callback runs on
+    the asyncio loop that was running when the Engine was created, waited for
+    up to turn_timeout; in asyncio code use hotplex.AsyncEngine, which never
+    blocks the loop. Without that loop, or if the callback raises or times
+    out, the error goes to sys.unraisablehook and the call is denied.
+
+    hooks={"PostToolUse": [fn, hotplex.HookMatcher(matcher="Bash",
+    hooks=[fn], timeout=30.0)], ...} registers host hooks by hook event
+    (PreToolUse, PostToolUse, UserPromptSubmit, Stop, ...). Each is called as
+    fn(input, tool_use_id, context) (input: the agent's hook input dict;
+    context: a hotplex.HookContext) and returns the hook's output dict
+    (hookSpecificOutput with permissionDecision, updatedInput,
+    additionalContext, ...; continue_/continue, stopReason, ...) or None;
+    plain or async def, called as can_use_tool is. The WAF answers first: a
+    PreToolUse call it blocks never reaches the hook, and an updatedInput is
+    screened again. A hook that raises or exceeds its timeout (default 60 s)
+    is reported to sys.unraisablehook; for PreToolUse the call is denied,
+    for the other events the turn goes on (with an error event).
+
+    tools=[hotplex.ToolServer(name, [tool, ...])] (or a plain list of
+    hotplex.Tool, one server named "host") serves host functions made with
+    @hotplex.tool to the agent as in-process MCP tools (the model sees
+    `mcp__<server>__<tool>`); their calls go through the WAF and can_use_tool
+    like any tool. A tool function gets the arguments dict and returns a str
+    or a dict (plain or async def, waited for up to turn_timeout); an
+    exception becomes an error result the model sees.
 
     observer(record) receives a hotplex.LifecycleRecord for each lifecycle
     event (a session started or exited, a turn finished, a WAF verdict, a
@@ -299,9 +335,12 @@ class Engine:
         max_line_bytes: Optional[int] = None,
         max_turn_events: Optional[int] = None,
         max_turn_event_bytes: Optional[int] = None,
+        control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
+        hooks: Optional[_Hooks] = None,
+        tools: Optional[_Tools] = None,
         observer: Optional[_Observer] = None,
     ) -> Engine: ...
     def __enter__(self) -> Engine: ...
@@ -316,15 +355,28 @@ class Engine:
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
         partial_messages: Optional[bool] = None,
+        session: Optional[SessionOptions] = None,
+        instructions: Optional[str] = None,
+        images: Optional[List[ImageInput]] = None,
     ) -> Turn:
         """Runs one turn on session_id (started or resumed on first use) and
         returns the finished Turn. Blocks with the GIL released. on_event(event)
         is called for each event, in order, in this thread. A turn without a
         workdir continues in the session's (the first turn: default_workdir).
         timeout and waf_approved left out or None take the engine's defaults.
+        session (a dict, see hotplex.SessionOptions: model, permission_mode,
+        system_prompt, max_turns, json_schema, ...) sets the session's agent
+        options from this turn on (options that differ from those its process
+        runs with restart it, resuming the conversation); instructions are
+        task instructions sent with the prompt (in a <context> section before
+        the <user_query>, screened by the WAF too); images a list of
+        {"media_type": "image/png", "data": <base64 str>} sent before the
+        prompt's text. With a json_schema, Turn.structured_output holds the
+        answer's JSON value.
         Raises DangerBlocked (prompt blocked by the WAF, after a danger_block
-        event), TurnTimeout, SessionDead, TurnFailed, CapacityExceeded,
-        StartFailed, InvalidConfig or Closed.
+        event), TurnTimeout, SessionDead, TurnFailed (e.g. subtype
+        error_max_turns), CapacityExceeded, StartFailed, InvalidConfig or
+        Closed.
         """
     def stream(
         self,
@@ -335,6 +387,9 @@ class Engine:
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
         partial_messages: Optional[bool] = None,
+        session: Optional[SessionOptions] = None,
+        instructions: Optional[str] = None,
+        images: Optional[List[ImageInput]] = None,
     ) -> TurnStream:
         """Like execute, but returns an iterator over the turn's events as they
         arrive; its `turn` attribute holds the Turn afterwards, and errors
@@ -352,6 +407,49 @@ class Engine:
         its process tree is killed (returns once confirmed gone). The
         conversation resumes if the id is used again. Returns whether the
         session existed.
+        """
+    def interrupt(self, session_id: str) -> bool:
+        """Interrupts session_id's running turn (it raises TurnTimeout
+        "interrupted by the host"; the process stays hot). Returns whether a
+        turn was running. Raises SessionNotFound for a session not in the
+        pool.
+        """
+    def set_model(self, session_id: str, model: Optional[str]) -> None:
+        """Switches session_id's model (None: the agent's default) on its running
+        process, between turns or during one; the session keeps it across
+        restarts (a session without a process takes it at its next start).
+        Raises SessionNotFound, Unsupported (the agent's version lacks the
+        control) or ControlFailed (an error answer, or none within
+        control_timeout).
+        """
+    def set_permission_mode(self, session_id: str, mode: str) -> None:
+        """Switches session_id's permission mode ("default", "acceptEdits",
+        "plan", "bypassPermissions", ...), like set_model. Raises
+        InvalidArgument for an empty mode.
+        """
+    def context_usage(self, session_id: str) -> Dict[str, Any]:
+        """How full session_id's context window is, as its agent reports it (a
+        dict: totalTokens, maxTokens, percentage, categories, ...). Needs a
+        running process (SessionDead otherwise); raises as set_model.
+        """
+    def mcp_status(self, session_id: str) -> Dict[str, Any]:
+        """The state of session_id's MCP servers, as its agent reports it (a
+        dict: {"mcpServers": [{"name": ..., "status": ...}, ...]}). Needs a
+        running process; raises as context_usage.
+        """
+    def reset_session(self, session_id: str, *, forget_transcript: bool = False) -> None:
+        """Makes session_id forget its conversation: its next turn starts a new
+        one. Turns already queued run first, in the old conversation; a
+        running process is then stopped. With forget_transcript the old
+        conversation's transcript is deleted too (best effort). Works whether
+        or not the session is in the pool.
+        """
+    def fork_session(self, session_id: str, new_id: str) -> None:
+        """Starts session new_id as a copy of session_id's conversation: its
+        first turn resumes that conversation under a new id, in the same
+        workdir, and from then on the two continue separately (session_id is
+        unchanged). Raises SessionNotFound when session_id has no
+        conversation yet, InvalidArgument when new_id is in the pool.
         """
     def close(self) -> None:
         """Stops every session and kills every process tree; afterwards every
@@ -415,9 +513,12 @@ class _AsyncEngine:
         max_line_bytes: Optional[int] = None,
         max_turn_events: Optional[int] = None,
         max_turn_event_bytes: Optional[int] = None,
+        control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
+        hooks: Optional[_Hooks] = None,
+        tools: Optional[_Tools] = None,
         observer: Optional[_Observer] = None,
     ) -> Self: ...
     def stream(
@@ -429,6 +530,9 @@ class _AsyncEngine:
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
         partial_messages: Optional[bool] = None,
+        session: Optional[SessionOptions] = None,
+        instructions: Optional[str] = None,
+        images: Optional[List[ImageInput]] = None,
     ) -> AsyncTurnStream:
         """Queues a turn and returns an async iterator over its events as they
         arrive (`async for event in engine.stream(...)`); its `turn`
@@ -444,11 +548,35 @@ class _AsyncEngine:
         timeout: Optional[float] = None,
         waf_approved: Optional[bool] = None,
         partial_messages: Optional[bool] = None,
+        session: Optional[SessionOptions] = None,
+        instructions: Optional[str] = None,
+        images: Optional[List[ImageInput]] = None,
     ) -> AsyncTurnStream:
         """Like stream, but every error (a blocked prompt too, after its
         danger_block event) comes through the iteration: for execute."""
     def _stop_session(self, session_id: str) -> asyncio.Future[bool]:
         """A future of stop_session's result, settled on the running loop."""
+    def _interrupt(self, session_id: str) -> asyncio.Future[bool]:
+        """A future of interrupt's result, settled on the running loop.
+        """
+    def _set_model(self, session_id: str, model: Optional[str]) -> asyncio.Future[None]:
+        """A future of set_model, settled on the running loop.
+        """
+    def _set_permission_mode(self, session_id: str, mode: str) -> asyncio.Future[None]:
+        """A future of set_permission_mode, settled on the running loop.
+        """
+    def _context_usage(self, session_id: str) -> asyncio.Future[Dict[str, Any]]:
+        """A future of context_usage's dict, settled on the running loop.
+        """
+    def _mcp_status(self, session_id: str) -> asyncio.Future[Dict[str, Any]]:
+        """A future of mcp_status's dict, settled on the running loop.
+        """
+    def _reset_session(self, session_id: str, forget_transcript: bool) -> asyncio.Future[None]:
+        """A future of reset_session, settled on the running loop.
+        """
+    def _fork_session(self, session_id: str, new_id: str) -> None:
+        """fork_session, at once (it never waits); see Engine.fork_session.
+        """
     def _close(self) -> asyncio.Future[None]:
         """A future settled on the running loop once the engine is closed."""
     def sessions(self) -> List[SessionInfo]:
