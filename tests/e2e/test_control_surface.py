@@ -177,3 +177,23 @@ def test_a_node_tool_and_hook_reach_the_model(binary, api, tmp_path, workdir):
     assert result["calls"] == [{"city": "Bergen"}], result
     assert "mcp__host__get_weather" in result["hooked"], result
     assert api.saw(f"rainy in Bergen {mark}") and api.saw(f"node saw {mark}")
+
+
+def test_set_permission_mode_takes_effect_on_the_next_tool_call(binary, api, tmp_path, workdir):
+    asked = []
+
+    def can_use_tool(tool_name, input, verdict):
+        asked.append(input.get("command"))
+        return True
+
+    with engine(binary, api, tmp_path, can_use_tool=can_use_tool) as eng:
+        eng.execute("s", "bash: touch default-mode-file", workdir=str(workdir))
+        assert asked == ["touch default-mode-file"], asked
+        eng.set_permission_mode("s", "acceptEdits")
+        eng.execute("s", "bash: touch accept-edits-file")
+        assert asked == ["touch default-mode-file"], asked  # not asked in acceptEdits
+        assert (workdir / "accept-edits-file").exists()
+        eng.set_permission_mode("s", "dontAsk")
+        turn = eng.execute("s", "bash: touch dont-ask-file")
+        assert not (workdir / "dont-ask-file").exists(), turn.text
+        assert len(asked) == 1
