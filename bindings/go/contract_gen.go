@@ -47,6 +47,9 @@ type Turn struct {
 	PID int `json:"pid"`
 	// The provider (CLI) session id.
 	ProviderSessionID string `json:"provider_session_id"`
+	// The `uuid` hotplex gave this turn's user message: a fork can end
+	// there (`fork_session`'s `at_message`).
+	MessageUuid string `json:"message_uuid"`
 	// Time from submitting the turn to its first `answer_delta` or
 	// `thinking_delta` (time to first token), in milliseconds; null
 	// without partial messages.

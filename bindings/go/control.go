@@ -143,14 +143,23 @@ func (e *Engine) ResetSession(ctx context.Context, sessionID string, forgetTrans
 // with ErrSessionNotFound when sessionID has no conversation yet, and with
 // ErrInvalidArgument when newID is sessionID or already in the pool.
 func (e *Engine) ForkSession(ctx context.Context, sessionID, newID string) error {
+	return e.ForkSessionAt(ctx, sessionID, newID, "")
+}
+
+// ForkSessionAt is ForkSession with the copy ending at message atMessage
+// (the MessageUuid of one of sessionID's turns; "" copies the whole
+// conversation): the turns after it are left out of the fork, the original
+// keeps them. An atMessage that is not a message id is ErrInvalidArgument.
+func (e *Engine) ForkSessionAt(ctx context.Context, sessionID, newID, atMessage string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	ip, in := cString(sessionID)
 	np, nn := cString(newID)
+	ap, an := cString(atMessage)
 	return e.use(func() error {
 		return call(func() C.hotplex_status {
-			return C.hotplex_status(C.hotplex_engine_fork_session(e.e, ip, in, np, nn))
+			return C.hotplex_status(C.hotplex_engine_fork_session(e.e, ip, in, np, nn, ap, an))
 		})
 	})
 }

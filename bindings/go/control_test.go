@@ -312,6 +312,28 @@ func TestResetSessionForgetsAndForkSessionRemembersSeparately(t *testing.T) {
 	}
 }
 
+func TestForkSessionAtAMessageLeavesOutTheTurnsAfterIt(t *testing.T) {
+	e := newEngine(t, nil)
+	ctx := context.Background()
+	one, err := e.Execute(ctx, "a", "one", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turnText(t, e, "a", "two", nil)
+	if err := e.ForkSessionAt(ctx, "a", "b", one.MessageUuid); err != nil {
+		t.Fatal(err)
+	}
+	if got := turnText(t, e, "b", "recall", nil); got != "history: one" {
+		t.Fatalf("fork at one: %q", got)
+	}
+	if got := turnText(t, e, "a", "recall", nil); got != "history: one | two" {
+		t.Fatalf("original: %q", got)
+	}
+	if err := e.ForkSessionAt(ctx, "a", "c", "not an id"); !errors.Is(err, hotplex.ErrInvalidArgument) {
+		t.Fatalf("bad fork point: %v", err)
+	}
+}
+
 func TestSessionOptionsSetMaxTurnsAndAJSONSchemaForStructuredOutput(t *testing.T) {
 	e := newEngine(t, nil)
 	ctx := context.Background()

@@ -600,6 +600,11 @@ export interface Turn {
   firstDeltaMs: number | null
   /** Whether the turn ended with an error. */
   isError: boolean
+  /**
+   * The `uuid` hotplex gave this turn's user message: a fork can end
+   * there (`forkSession`'s `atMessage`).
+   */
+  messageUuid: string
   /** The model from `system/init`. */
   model: string | null
   /** Model round trips. */
@@ -1377,9 +1382,10 @@ export declare class Engine {
    * separately; the original is unchanged. Rejects with
    * `HOTPLEX_SESSION_NOT_FOUND` when `sessionId` has no conversation yet
    * (no finished turn) and `HOTPLEX_INVALID_ARGUMENT` when `newId` is
-   * in the pool already (or is `sessionId`).
+   * in the pool already (or is `sessionId`). With `atMessage` (a
+   * `turn.messageUuid` of `sessionId`) the copy ends at that message.
    */
-  forkSession(sessionId: string, newId: string): Promise<void>
+  forkSession(sessionId: string, newId: string, options?: ForkOptions | undefined | null): Promise<void>
   /**
    * Stops every session and kills every process tree (resolves once all
    * are confirmed gone). Idempotent; afterwards `execute`, `stream` and
@@ -1510,6 +1516,15 @@ export interface Explanation {
   effects: Array<string>
   /** The verdict `checkCommand` returns for the same input. */
   verdict: Verdict
+}
+
+/** Options of `Engine.forkSession()`. */
+export interface ForkOptions {
+  /**
+   * The message the copy ends at (a `turn.messageUuid` of the session
+   * forked); unset: the whole conversation.
+   */
+  atMessage?: string
 }
 
 /** One rule that matched, in an `Explanation`. */

@@ -53,6 +53,7 @@ fn the_schema_lists_every_record_field_and_the_error_table() {
         pid: 0,
         provider_session_id: String::new(),
         structured_output: None,
+        message_uuid: String::new(),
     })
     .unwrap();
     // Every key a serialized Turn has is declared (flattened stats included).

@@ -723,7 +723,7 @@ pub unsafe extern "C" fn hotplex_engine_metrics_snapshot(
 ///     hotplex_string_free(usage);
 /// if (hotplex_engine_set_model(e, "chat-42", 7, NULL, 0) == HOTPLEX_STATUS_UNSUPPORTED)
 ///     ; // this agent version has no live controls
-/// hotplex_engine_fork_session(e, "chat-42", 7, "chat-43", 7); // chat-43: a copy
+/// hotplex_engine_fork_session(e, "chat-42", 7, "chat-43", 7, NULL, 0); // chat-43: a copy
 /// hotplex_engine_reset_session(e, "chat-42", 7, false);      // chat-42: starts over
 /// ```
 ///
@@ -909,16 +909,19 @@ pub unsafe extern "C" fn hotplex_engine_reset_session(
 /// Makes session `new_id` a copy of session `session_id`'s conversation:
 /// its first turn resumes that conversation under a new provider id (the
 /// agent's `--fork-session`), in the same workdir, and from then on the two
-/// continue separately (`session_id` is unchanged). Does not start
+/// continue separately (`session_id` is unchanged). With `at_message` (the
+/// `message_uuid` of one of `session_id`'s turns; NULL or empty: the whole
+/// conversation) the copy ends at that message. Does not start
 /// anything: returns at once. Fails with `HOTPLEX_STATUS_SESSION_NOT_FOUND`
 /// when `session_id` has no conversation yet (no turn completed),
 /// `INVALID_ARGUMENT` when `new_id` is `session_id` or a session already in
-/// the pool, `INVALID_CONFIG` for an id that cannot be a session id,
-/// `CLOSED`. May be called from any thread.
+/// the pool or `at_message` is not a message id, `INVALID_CONFIG` for an
+/// id that cannot be a session id, `CLOSED`. May be called from any thread.
 ///
 /// # Safety
-/// `e` must be NULL or a live engine; `session_id` and `new_id` must each
-/// be NULL or point to their length in readable bytes.
+/// `e` must be NULL or a live engine; `session_id`, `new_id` and
+/// `at_message` must each be NULL or point to their length in readable
+/// bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hotplex_engine_fork_session(
     e: *const hotplex_engine,
@@ -926,6 +929,8 @@ pub unsafe extern "C" fn hotplex_engine_fork_session(
     session_id_len: usize,
     new_id: *const c_char,
     new_id_len: usize,
+    at_message: *const c_char,
+    at_message_len: usize,
 ) -> hotplex_status {
     guard(|| {
         // SAFETY: caller's contract.
@@ -934,7 +939,10 @@ pub unsafe extern "C" fn hotplex_engine_fork_session(
         let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
         // SAFETY: caller's contract.
         let new_id = unsafe { str_arg(new_id, new_id_len, "new_id") }?;
-        e.engine.fork_session(id, new_id)?;
+        // SAFETY: caller's contract.
+        let at = unsafe { str_arg(at_message, at_message_len, "at_message") }?;
+        e.engine
+            .fork_session(id, new_id, (!at.is_empty()).then_some(at))?;
         Ok(())
     })
 }

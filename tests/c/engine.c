@@ -356,16 +356,19 @@ static void control_surface(const char *agent, const char *tmp) {
 
     /* Fork: the new id remembers, then both continue separately. */
     CHECK(answers(e, "f", "alpha", "echo: alpha"));
-    CHECK(hotplex_engine_fork_session(e, "f", 1, "f2", 2) == HOTPLEX_STATUS_OK);
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f2", 2, NULL, 0) == HOTPLEX_STATUS_OK);
     CHECK(answers(e, "f2", "beta", "echo: beta"));
     CHECK(answers(e, "f2", "recall", "history: alpha | beta"));
     t = turn_of(e, "f", "recall", NULL, &st);
     CHECK(st == HOTPLEX_STATUS_OK && t && strstr(t, "history: alpha") && !strstr(t, "beta"));
     hotplex_string_free(t);
-    CHECK(hotplex_engine_fork_session(e, "nothing-yet", 11, "x2", 2) ==
+    CHECK(hotplex_engine_fork_session(e, "nothing-yet", 11, "x2", 2, NULL, 0) ==
           HOTPLEX_STATUS_SESSION_NOT_FOUND);
-    CHECK(hotplex_engine_fork_session(e, "f", 1, "f", 1) == HOTPLEX_STATUS_INVALID_ARGUMENT);
-    CHECK(hotplex_engine_fork_session(e, "f", 1, "f2", 2) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f", 1, NULL, 0) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f2", 2, NULL, 0) == HOTPLEX_STATUS_INVALID_ARGUMENT);
+    /* A fork point that is not a message id. */
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f4", 2, "not an id", 9) ==
+          HOTPLEX_STATUS_INVALID_ARGUMENT);
 
     /* Session options: max_turns and a JSON schema, as the CLI does them;
      * per-turn instructions. */
@@ -391,7 +394,7 @@ static void control_surface(const char *agent, const char *tmp) {
     /* After close: CLOSED, and no callback runs any more. */
     CHECK(hotplex_engine_set_model(e, "h", 1, NULL, 0) == HOTPLEX_STATUS_CLOSED);
     CHECK(hotplex_engine_reset_session(e, "h", 1, false) == HOTPLEX_STATUS_CLOSED);
-    CHECK(hotplex_engine_fork_session(e, "f", 1, "f3", 2) == HOTPLEX_STATUS_CLOSED);
+    CHECK(hotplex_engine_fork_session(e, "f", 1, "f3", 2, NULL, 0) == HOTPLEX_STATUS_CLOSED);
     hotplex_engine_free(e);
 
     /* An agent without the live controls (as an old CLI): UNSUPPORTED. */

@@ -240,7 +240,7 @@ int main(int argc, char **argv) {
             case 7: (void)hotplex_engine_context_usage(e, t1, n1, rnd(8) ? &j : NULL); break;
             case 8: (void)hotplex_engine_mcp_status(e, t1, n1, rnd(8) ? &j : NULL); break;
             case 9: (void)hotplex_engine_reset_session(e, t1, n1, rnd(2)); break;
-            case 10: (void)hotplex_engine_fork_session(e, t1, n1, t2, n2); break;
+            case 10: (void)hotplex_engine_fork_session(e, t1, n1, t2, n2, NULL, 0); break;
             default: (void)hotplex_engine_stop_session(e, "a", 1, &existed);
             }
             hotplex_string_free(j);

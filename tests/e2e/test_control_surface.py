@@ -197,3 +197,13 @@ def test_set_permission_mode_takes_effect_on_the_next_tool_call(binary, api, tmp
         turn = eng.execute("s", "bash: touch dont-ask-file")
         assert not (workdir / "dont-ask-file").exists(), turn.text
         assert len(asked) == 1
+
+
+def test_a_fork_at_a_message_leaves_out_the_turns_after_it(binary, api, tmp_path, workdir):
+    with engine(binary, api, tmp_path) as eng:
+        one = eng.execute("a", "fork-point-one", workdir=str(workdir))
+        eng.execute("a", "after-the-point")
+        eng.fork_session("a", "b", at_message=one.message_uuid)
+        recall_b = eng.execute("b", "recall").text
+        assert "fork-point-one" in recall_b and "after-the-point" not in recall_b, recall_b
+        assert "after-the-point" in eng.execute("a", "recall").text

@@ -525,6 +525,16 @@ test('forkSession gives a new id that remembers, and both continue separately', 
     assert.notEqual(ids[0], ids[1])
   }))
 
+test('forkSession at a message leaves out the turns after it', () =>
+  withEngine(async (engine) => {
+    const one = await engine.execute('a', 'one')
+    await engine.execute('a', 'two')
+    await engine.forkSession('a', 'b', { atMessage: one.messageUuid })
+    assert.equal((await engine.execute('b', 'recall')).text, 'history: one')
+    assert.equal((await engine.execute('a', 'recall')).text, 'history: one | two')
+    await rejectsWith(engine.forkSession('a', 'c', { atMessage: 'not an id' }), ErrorCode.INVALID_ARGUMENT)
+  }))
+
 test('forkSession rejects an id without a conversation and a target in the pool', () =>
   withEngine(async (engine) => {
     await rejectsWith(engine.forkSession('never', 'x'), ErrorCode.SESSION_NOT_FOUND)

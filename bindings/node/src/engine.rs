@@ -651,16 +651,19 @@ impl Engine {
     /// separately; the original is unchanged. Rejects with
     /// `HOTPLEX_SESSION_NOT_FOUND` when `sessionId` has no conversation yet
     /// (no finished turn) and `HOTPLEX_INVALID_ARGUMENT` when `newId` is
-    /// in the pool already (or is `sessionId`).
+    /// in the pool already (or is `sessionId`). With `atMessage` (a
+    /// `turn.messageUuid` of `sessionId`) the copy ends at that message.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn fork_session<'env>(
         &self,
         env: &'env Env,
         session_id: String,
         new_id: String,
+        options: Option<ForkOptions>,
     ) -> Result<PromiseRaw<'env, ()>> {
+        let at = options.and_then(|o| o.at_message);
         // Quick and synchronous in the core; a promise like its siblings.
-        let forked = self.core.fork_session(&session_id, &new_id);
+        let forked = self.core.fork_session(&session_id, &new_id, at.as_deref());
         control(env, async move { forked })
     }
 
@@ -729,6 +732,14 @@ pub struct ResetOptions {
     /// Also delete the old conversation's transcript (best effort; default
     /// `false`).
     pub forget_transcript: Option<bool>,
+}
+
+/// Options of `Engine.forkSession()`.
+#[napi(object, object_to_js = false)]
+pub struct ForkOptions {
+    /// The message the copy ends at (a `turn.messageUuid` of the session
+    /// forked); unset: the whole conversation.
+    pub at_message: Option<String>,
 }
 
 /// A promise of `fut`'s value, rejecting with its error as the core's

@@ -395,10 +395,17 @@ impl AsyncEngineBase {
     }
 
     /// fork_session, at once (it never waits); see Engine.fork_session.
-    fn _fork_session(&self, py: Python<'_>, session_id: &str, new_id: &str) -> PyResult<()> {
+    #[pyo3(signature = (session_id, new_id, at_message = None))]
+    fn _fork_session(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        new_id: &str,
+        at_message: Option<&str>,
+    ) -> PyResult<()> {
         self.pool
             .engine
-            .fork_session(session_id, new_id)
+            .fork_session(session_id, new_id, at_message)
             .map_err(|e| core_error(py, e))
     }
 

@@ -734,12 +734,21 @@ impl Engine {
     /// Starts session new_id as a copy of session_id's conversation: its
     /// first turn resumes that conversation under a new id, in the same
     /// workdir, and from then on the two continue separately (session_id is
-    /// unchanged). Raises SessionNotFound when session_id has no
-    /// conversation yet, InvalidArgument when new_id is in the pool.
-    fn fork_session(&self, py: Python<'_>, session_id: &str, new_id: &str) -> PyResult<()> {
+    /// unchanged). With at_message (a Turn.message_uuid of session_id) the
+    /// copy ends at that message. Raises SessionNotFound when session_id
+    /// has no conversation yet, InvalidArgument when new_id is in the pool
+    /// or at_message is not a message id.
+    #[pyo3(signature = (session_id, new_id, *, at_message = None))]
+    fn fork_session(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        new_id: &str,
+        at_message: Option<&str>,
+    ) -> PyResult<()> {
         self.pool
             .engine
-            .fork_session(session_id, new_id)
+            .fork_session(session_id, new_id, at_message)
             .map_err(|e| core_error(py, e))
     }
 

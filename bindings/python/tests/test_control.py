@@ -483,6 +483,17 @@ def test_fork_session_continues_a_copy_while_the_original_goes_on(tmp_path):
             eng.fork_session("s", "f")
 
 
+def test_a_fork_at_a_message_leaves_out_the_turns_after_it(tmp_path):
+    with _engine(tmp_path) as eng:
+        one = eng.execute("s", "one")
+        eng.execute("s", "two")
+        eng.fork_session("s", "f", at_message=one.message_uuid)
+        assert eng.execute("f", "recall").text == "history: one"
+        assert eng.execute("s", "recall").text == "history: one | two"
+        with pytest.raises(hotplex.InvalidArgument):
+            eng.fork_session("s", "g", at_message="not an id")
+
+
 def test_reset_and_fork_on_the_async_engine(tmp_path):
     async def main():
         async with _async_engine(tmp_path) as eng:

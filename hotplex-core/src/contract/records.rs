@@ -166,6 +166,9 @@ pub struct Turn {
     /// The answer as the JSON value the session's `json_schema` asked for
     /// (the CLI's `structured_output`); `null` without a schema.
     pub structured_output: Option<serde_json::Value>,
+    /// The `uuid` hotplex gave this turn's user message: a fork can end
+    /// there (`fork_session`'s `at_message`).
+    pub message_uuid: String,
 }
 
 impl Turn {

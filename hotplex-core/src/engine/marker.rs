@@ -67,6 +67,9 @@ pub(crate) struct Binding {
     pub psid: String,
     /// The conversation a fork copies at its first start (until then).
     pub fork_from: Option<String>,
+    /// The message of `fork_from` the copy ends at (`--resume-session-at`);
+    /// `None`: the whole conversation.
+    pub fork_at: Option<String>,
 }
 
 /// Where markers are kept.
@@ -164,6 +167,7 @@ impl MarkerStore {
                                 .get("fork_from")
                                 .and_then(|f| f.as_str())
                                 .map(str::to_owned),
+                            fork_at: v.get("fork_at").and_then(|f| f.as_str()).map(str::to_owned),
                         })
                     })
             }
@@ -171,16 +175,26 @@ impl MarkerStore {
         bound.unwrap_or(Binding {
             psid: derived,
             fork_from: None,
+            fork_at: None,
         })
     }
 
     /// Records that session `id` uses `psid` from now on (forking
-    /// `fork_from` at its first start, if given). Atomic, like markers.
-    pub(crate) fn bind(&self, namespace: &str, id: &str, psid: &str, fork_from: Option<&str>) {
+    /// `fork_from` at its first start, if given, up to message `fork_at`).
+    /// Atomic, like markers.
+    pub(crate) fn bind(
+        &self,
+        namespace: &str,
+        id: &str,
+        psid: &str,
+        fork_from: Option<&str>,
+        fork_at: Option<&str>,
+    ) {
         let derived = provider_session_id(namespace, id);
         let binding = Binding {
             psid: psid.to_owned(),
             fork_from: fork_from.map(str::to_owned),
+            fork_at: fork_at.map(str::to_owned),
         };
         match self {
             MarkerStore::Memory(_, b) => {
@@ -191,6 +205,7 @@ impl MarkerStore {
                     "session_id": id,
                     "provider_session_id": psid,
                     "fork_from": fork_from,
+                    "fork_at": fork_at,
                 });
                 let tmp = dir.join(format!(".{derived}.bind.tmp"));
                 // A binding that cannot be written costs the reset or fork
@@ -269,11 +284,15 @@ mod tests {
             let fresh = fresh_provider_session_id("ns", "s");
             assert_ne!(fresh, derived);
             assert_ne!(fresh, fresh_provider_session_id("ns", "s"));
-            store.bind("ns", "s", &fresh, Some("src"));
+            store.bind("ns", "s", &fresh, Some("src"), Some("m1"));
             let b = store.current("ns", "s");
             assert_eq!(
-                (b.psid.as_str(), b.fork_from.as_deref()),
-                (fresh.as_str(), Some("src"))
+                (
+                    b.psid.as_str(),
+                    b.fork_from.as_deref(),
+                    b.fork_at.as_deref()
+                ),
+                (fresh.as_str(), Some("src"), Some("m1"))
             );
             assert_eq!(
                 store.current("ns", "other").psid,

@@ -603,7 +603,7 @@ impl Engine {
         let ctx = &self.inner.ctx;
         let psid = fresh_provider_session_id(&ctx.opts.namespace, id);
         let old = ctx.markers.current(&ctx.opts.namespace, id).psid;
-        ctx.markers.bind(&ctx.opts.namespace, id, &psid, None);
+        ctx.markers.bind(&ctx.opts.namespace, id, &psid, None, None);
         let queued = {
             let sessions = self.inner.sessions.lock();
             match sessions.map.get(id) {
@@ -645,15 +645,29 @@ impl Engine {
     /// Starts session `new_id` as a copy of session `id`'s conversation:
     /// its first turn resumes that conversation under a new provider id
     /// (`--fork-session`), in the same workdir, and from then on the two
-    /// continue separately. Fails with [`Error::SessionNotFound`] when `id`
-    /// has no conversation yet (no confirmed turn) and with
-    /// [`Error::InvalidArgument`] when `new_id` is in the pool already.
-    pub fn fork_session(&self, id: &str, new_id: &str) -> Result<()> {
+    /// continue separately. With `at_message` (a [`Turn::message_uuid`] of
+    /// `id`), the copy ends at that message (`--resume-session-at`): the
+    /// turns after it are left out of the fork (the original keeps them).
+    /// Fails with [`Error::SessionNotFound`] when `id` has no conversation
+    /// yet (no confirmed turn) and with [`Error::InvalidArgument`] when
+    /// `new_id` is in the pool already or `at_message` is not a message id
+    /// (an id the conversation lacks fails the fork's first turn).
+    pub fn fork_session(&self, id: &str, new_id: &str, at_message: Option<&str>) -> Result<()> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
         validate_id(id)?;
         validate_id(new_id)?;
+        if let Some(at) = at_message {
+            let ok = !at.is_empty()
+                && at.len() <= 64
+                && at.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+            if !ok {
+                return Err(Error::InvalidArgument(format!(
+                    "at_message {at:?} is not a message id (a UUID, as Turn.message_uuid)"
+                )));
+            }
+        }
         if id == new_id {
             return Err(Error::InvalidArgument(
                 "a session cannot fork into itself".into(),
@@ -679,7 +693,8 @@ impl Engine {
             )));
         }
         let psid = fresh_provider_session_id(ns, new_id);
-        ctx.markers.bind(ns, new_id, &psid, Some(&source));
+        ctx.markers
+            .bind(ns, new_id, &psid, Some(&source), at_message);
         Ok(())
     }
 
@@ -776,7 +791,7 @@ impl Engine {
             ctx.clone(),
             state.clone(),
             previous,
-            binding.fork_from,
+            (binding.fork_from, binding.fork_at),
             controls_rx,
         );
         let span = tracing::info_span!("session", session_id = %id);

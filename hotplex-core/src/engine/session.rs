@@ -232,6 +232,8 @@ pub(crate) struct Actor {
     session: SessionOptions,
     /// The conversation this session forks at its next start.
     fork_from: Option<String>,
+    /// The message of `fork_from` the fork ends at (`None`: all of it).
+    fork_at: Option<String>,
     /// Live controls from the engine.
     controls: mpsc::UnboundedReceiver<ControlCmd>,
     /// The engine dropped its end of `controls` (then it is not polled:
@@ -246,7 +248,7 @@ impl Actor {
         ctx: Arc<SessionCtx>,
         state: Arc<Mutex<State>>,
         previous: Vec<watch::Receiver<bool>>,
-        fork_from: Option<String>,
+        fork: (Option<String>, Option<String>),
         controls: mpsc::UnboundedReceiver<ControlCmd>,
     ) -> Actor {
         Actor {
@@ -263,7 +265,8 @@ impl Actor {
             calls: HostCalls::default(),
             awaiting: std::collections::HashMap::new(),
             session: SessionOptions::default(),
-            fork_from,
+            fork_from: fork.0,
+            fork_at: fork.1,
             controls,
             controls_closed: false,
         }
@@ -352,6 +355,7 @@ impl Actor {
         }
         self.ctx.markers.delete(&old);
         self.fork_from = None;
+        self.fork_at = None;
         self.state.lock().psid.clone_from(&self.psid);
     }
 
@@ -539,10 +543,11 @@ impl Actor {
                 Err(Fail::Unconfirmed(msg)) if cold && first_failure.is_none() => {
                     let what = if resumed {
                         self.ctx.markers.delete(&self.psid);
+                        self.fork_at = None;
                         if self.fork_from.take().is_some() {
                             // The copy failed: this id starts its own.
                             let ns = &self.ctx.opts.namespace;
-                            self.ctx.markers.bind(ns, &self.id, &self.psid, None);
+                            self.ctx.markers.bind(ns, &self.id, &self.psid, None, None);
                         }
                         "resume failed, starting a fresh session"
                     } else {
@@ -584,7 +589,7 @@ impl Actor {
         };
         let resume = fork.is_some() || resume.unwrap_or_else(|| own.as_deref() == Some(workdir));
         let start = match &fork {
-            Some(from) => Start::Fork(from),
+            Some(from) => Start::Fork(from, self.fork_at.as_deref()),
             None if resume => Start::Resume,
             None => Start::Fresh,
         };
@@ -1058,6 +1063,7 @@ impl Actor {
                     pid,
                     provider_session_id: self.psid.clone(),
                     structured_output: r.structured_output,
+                    message_uuid: uuid,
                 });
             }
         }
@@ -1103,9 +1109,10 @@ impl Actor {
         live.forking = false;
         self.psid = sid.to_owned();
         self.fork_from = None;
+        self.fork_at = None;
         self.ctx
             .markers
-            .bind(&self.ctx.opts.namespace, &self.id, &self.psid, None);
+            .bind(&self.ctx.opts.namespace, &self.id, &self.psid, None, None);
         self.state.lock().psid.clone_from(&self.psid);
     }
 
@@ -1520,8 +1527,9 @@ enum Start<'a> {
     Fresh,
     /// The session's own conversation.
     Resume,
-    /// A copy of conversation `from` under a new id (`--fork-session`).
-    Fork(&'a str),
+    /// A copy of conversation `from` (up to and including message `at`,
+    /// if given) under a new id (`--fork-session`).
+    Fork(&'a str, Option<&'a str>),
 }
 
 /// The CLI's arguments for one process: the engine's options, overridden
@@ -1548,7 +1556,13 @@ fn claude_args(o: &EngineOptions, s: &SessionOptions, psid: &str, start: Start<'
     match start {
         Start::Fresh => a.extend(["--session-id".into(), psid.into()]),
         Start::Resume => a.extend(["--resume".into(), psid.into()]),
-        Start::Fork(from) => a.extend(["--resume".into(), from.into(), "--fork-session".into()]),
+        Start::Fork(from, at) => {
+            a.extend(["--resume".into(), from.into(), "--fork-session".into()]);
+            // `=`: a message id is never taken for another flag.
+            if let Some(at) = at {
+                a.push(format!("--resume-session-at={at}"));
+            }
+        }
     }
     let mut opt = |flag: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -1651,7 +1665,9 @@ mod tests {
         assert_eq!(fresh.last().map(String::as_str), Some("--x"));
         let resumed = claude_args(&o, &none, "p", Start::Resume);
         assert!(resumed.windows(2).any(|w| w == ["--resume", "p"]));
-        let forked = claude_args(&o, &none, "p", Start::Fork("q"));
+        let at = claude_args(&o, &none, "p", Start::Fork("q", Some("m1")));
+        assert!(at.iter().any(|a| a == "--resume-session-at=m1"));
+        let forked = claude_args(&o, &none, "p", Start::Fork("q", None));
         assert!(forked
             .windows(3)
             .any(|w| w == ["--resume", "q", "--fork-session"]));

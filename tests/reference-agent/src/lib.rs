@@ -101,7 +101,9 @@
 //! **Arguments.** `--session-id <id>` / `--resume <id>` set the reported
 //! session id; `--fork-session` with `--resume <id>` copies that
 //! conversation's transcript to a new made-up id (reported in `system/init`
-//! and `result`; the original is unchanged); `--model <m>` and
+//! and `result`; the original is unchanged), with `--resume-session-at
+//! <message uuid>` only up to and including that message (an unknown one
+//! fails at start, as the CLI's does); `--model <m>` and
 //! `--permission-mode <m>` set the initial model and mode; `--max-turns
 //! <n>` and `--json-schema <json>` as above; `--mcp-config <json or path>`
 //! declares the host's servers; `--no-live-controls` (test-only) answers
@@ -186,6 +188,8 @@ struct Args {
     /// `--session-id` / `--resume`: the id, and whether it resumes.
     session: Option<(String, bool)>,
     fork: bool,
+    /// `--resume-session-at`: the message a resumed conversation ends at.
+    resume_at: Option<String>,
     startup_delay: Duration,
     partial: bool,
     replay: bool,
@@ -211,6 +215,10 @@ impl Args {
                 "--replay-user-messages" => a.replay = true,
                 "--own-message-uuids" => a.own_uuids = true,
                 "--fork-session" => a.fork = true,
+                "--resume-session-at" => a.resume_at = it.next(),
+                f if f.starts_with("--resume-session-at=") => {
+                    a.resume_at = Some(f["--resume-session-at=".len()..].to_owned());
+                }
                 "--no-live-controls" => a.live_controls = false,
                 "--session-id" | "--resume" => {
                     if let Some(v) = it.next() {
@@ -295,7 +303,36 @@ pub fn run(args: impl IntoIterator<Item = String>) {
             eprintln!("Error: Session ID {session_id} is already in use.");
             std::process::exit(1);
         }
-        (Some(t), _) => t.lines().map(str::to_owned).collect(),
+        (Some(t), _) => {
+            // A line is `<prompt>` or `<prompt>\x1f<message uuid>`.
+            let lines: Vec<(&str, Option<&str>)> = t
+                .lines()
+                .map(|l| match l.split_once('\x1f') {
+                    Some((p, u)) => (p, Some(u)),
+                    None => (l, None),
+                })
+                .collect();
+            let keep = match &args.resume_at {
+                // As the CLI: the conversation up to and including that
+                // message; an id it lacks fails at start.
+                Some(at) => match lines.iter().position(|(_, u)| *u == Some(at.as_str())) {
+                    Some(i) => i + 1,
+                    None => {
+                        let why = format!("No message found with message.uuid of: {at}");
+                        println!(
+                            "{}",
+                            json!({"type": "result", "subtype": "error_during_execution",
+                                "is_error": true, "num_turns": 0, "session_id": session_id,
+                                "errors": [why]})
+                        );
+                        eprintln!("{why}");
+                        std::process::exit(1);
+                    }
+                },
+                None => lines.len(),
+            };
+            lines[..keep].iter().map(|(p, _)| (*p).to_owned()).collect()
+        }
         (None, Some(_)) if resume => {
             let why = format!("No conversation found with session ID: {session_id}");
             println!(
@@ -314,6 +351,7 @@ pub fn run(args: impl IntoIterator<Item = String>) {
         session_id = made_up_uuid(&session_id);
         transcript = path_of(&session_id);
         if let Some(p) = &transcript {
+            // The copy keeps the prompts (the message ids stay the original's).
             let mut text = history.join("\n");
             if !text.is_empty() {
                 text.push('\n');
@@ -875,7 +913,11 @@ impl Agent {
                 Ok(f) => f,
                 Err(_) => return,
             };
-            let _ = writeln!(f, "{}", prompt.replace('\n', " "));
+            let line = prompt.replace('\n', " ");
+            let _ = match &self.message_uuid {
+                Some(u) => writeln!(f, "{line}\x1f{u}"),
+                None => writeln!(f, "{line}"),
+            };
         }
     }
 

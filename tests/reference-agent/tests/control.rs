@@ -901,7 +901,7 @@ async fn fork_session_gives_a_new_id_that_remembers_while_both_continue_separate
     let engine = Engine::new(options(&dir)).unwrap();
     turn(&engine, "a", "one").await;
     let a_psid = turn(&engine, "a", "two").await.provider_session_id;
-    engine.fork_session("a", "b").unwrap();
+    engine.fork_session("a", "b", None).unwrap();
     let t = turn(&engine, "b", "recall").await;
     assert_eq!(t.text, "history: one | two");
     assert_ne!(t.provider_session_id, a_psid, "the fork has its own id");
@@ -925,11 +925,31 @@ async fn fork_session_gives_a_new_id_that_remembers_while_both_continue_separate
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_at_a_message_leaves_out_the_turns_after_it() {
+    let dir = TempDir::new("fork-at");
+    let engine = Engine::new(options(&dir)).unwrap();
+    let one = turn(&engine, "a", "one").await.message_uuid;
+    turn(&engine, "a", "two").await;
+    engine.fork_session("a", "b", Some(&one)).unwrap();
+    assert_eq!(turn(&engine, "b", "recall").await.text, "history: one");
+    assert_eq!(
+        turn(&engine, "a", "recall").await.text,
+        "history: one | two",
+        "the original keeps every turn"
+    );
+    assert!(matches!(
+        engine.fork_session("a", "c", Some("not a message id")),
+        Err(Error::InvalidArgument(_))
+    ));
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_of_a_session_without_a_conversation_is_session_not_found() {
     let dir = TempDir::new("fork-none");
     let engine = Engine::new(options(&dir)).unwrap();
     assert!(matches!(
-        engine.fork_session("never", "x"),
+        engine.fork_session("never", "x", None),
         Err(Error::SessionNotFound(_))
     ));
     engine.close().await;
@@ -942,11 +962,11 @@ async fn fork_into_an_existing_session_is_invalid_argument() {
     turn(&engine, "a", "one").await;
     turn(&engine, "b", "two").await;
     assert!(matches!(
-        engine.fork_session("a", "b"),
+        engine.fork_session("a", "b", None),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        engine.fork_session("a", "a"),
+        engine.fork_session("a", "a", None),
         Err(Error::InvalidArgument(_))
     ));
     engine.close().await;

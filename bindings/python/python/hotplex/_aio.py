@@ -181,11 +181,14 @@ class AsyncEngine(_AsyncEngine):
         """
         await self._reset_session(session_id, forget_transcript)
 
-    async def fork_session(self, session_id: str, new_id: str) -> None:
+    async def fork_session(
+        self, session_id: str, new_id: str, *, at_message: Optional[str] = None
+    ) -> None:
         """Starts session new_id as a copy of session_id's conversation (the
-        two then continue separately); see Engine.fork_session.
+        two then continue separately; with at_message only up to that
+        message); see Engine.fork_session.
         """
-        self._fork_session(session_id, new_id)
+        self._fork_session(session_id, new_id, at_message)
 
     async def close(self) -> None:
         """Stops every session and kills every process tree; afterwards every

@@ -474,6 +474,9 @@ class Turn:
     pid: int
     # The provider (CLI) session id.
     provider_session_id: str
+    # The `uuid` hotplex gave this turn's user message: a fork can end there
+    # (`fork_session`'s `at_message`).
+    message_uuid: str
     # Time from submitting the turn to its first `answer_delta` or `thinking_delta`
     # (time to first token), in milliseconds; `None` without partial messages.
     first_delta_ms: Optional[float]
@@ -501,6 +504,7 @@ class Turn:
             events=[Event._from_json(e) for e in d["events"]],
             pid=d["pid"],
             provider_session_id=d["provider_session_id"],
+            message_uuid=d["message_uuid"],
             first_delta_ms=d.get("first_delta_ms"),
             structured_output=d.get("structured_output"),
         )

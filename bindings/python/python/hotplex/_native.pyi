@@ -444,12 +444,14 @@ class Engine:
         conversation's transcript is deleted too (best effort). Works whether
         or not the session is in the pool.
         """
-    def fork_session(self, session_id: str, new_id: str) -> None:
+    def fork_session(self, session_id: str, new_id: str, *, at_message: Optional[str] = None) -> None:
         """Starts session new_id as a copy of session_id's conversation: its
         first turn resumes that conversation under a new id, in the same
         workdir, and from then on the two continue separately (session_id is
-        unchanged). Raises SessionNotFound when session_id has no
-        conversation yet, InvalidArgument when new_id is in the pool.
+        unchanged). With at_message (a Turn.message_uuid of session_id) the
+        copy ends at that message. Raises SessionNotFound when session_id
+        has no conversation yet, InvalidArgument when new_id is in the pool
+        or at_message is not a message id.
         """
     def close(self) -> None:
         """Stops every session and kills every process tree; afterwards every
@@ -574,7 +576,7 @@ class _AsyncEngine:
     def _reset_session(self, session_id: str, forget_transcript: bool) -> asyncio.Future[None]:
         """A future of reset_session, settled on the running loop.
         """
-    def _fork_session(self, session_id: str, new_id: str) -> None:
+    def _fork_session(self, session_id: str, new_id: str, at_message: Optional[str] = None) -> None:
         """fork_session, at once (it never waits); see Engine.fork_session.
         """
     def _close(self) -> asyncio.Future[None]:
