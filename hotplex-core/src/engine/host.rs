@@ -422,12 +422,7 @@ fn mcp(
     message: Value,
     scene: &Scene<'_>,
 ) -> Routed {
-    let reply = |body: Value| {
-        Routed::Now(Box::new(Answered::new(
-            request_id,
-            protocol::control_success(request_id, json!({"mcp_response": body})),
-        )))
-    };
+    let reply = |body: Value| Routed::Now(Box::new(mcp_answer(request_id, body)));
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let result = |r: Value| json!({"jsonrpc": "2.0", "id": id, "result": r});
     let error = |code: i64, m: &str| json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": m}});
@@ -495,20 +490,14 @@ fn mcp(
                         arguments: &arguments,
                     };
                     let r = tool_result(handler(&call));
-                    let body = json!({"jsonrpc": "2.0", "id": id, "result": r});
-                    Answered::new(
-                        &rid,
-                        protocol::control_success(&rid, json!({"mcp_response": body})),
-                    )
+                    mcp_answer(&rid, json!({"jsonrpc": "2.0", "id": id, "result": r}))
                 },
                 move || {
-                    let r = tool_result(Err(format!(
-                        "the host tool did not answer within {limit:?}"
-                    )));
-                    let body = json!({"jsonrpc": "2.0", "id": id_late, "result": r});
-                    Answered::new(
+                    let why = format!("the host tool did not answer within {limit:?}");
+                    let r = tool_result(Err(why));
+                    mcp_answer(
                         &rid_late,
-                        protocol::control_success(&rid_late, json!({"mcp_response": body})),
+                        json!({"jsonrpc": "2.0", "id": id_late, "result": r}),
                     )
                 },
             );
@@ -516,6 +505,11 @@ fn mcp(
         }
         other => reply(error(-32601, &format!("method {other:?} is not supported"))),
     }
+}
+
+/// The answer carrying an MCP server's JSON-RPC `body`.
+fn mcp_answer(request_id: &str, body: Value) -> Answered {
+    Answered::new(request_id, protocol::mcp_reply(request_id, body))
 }
 
 /// File tools name paths relative to the agent's cwd; the WAF must judge

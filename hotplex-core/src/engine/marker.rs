@@ -150,6 +150,15 @@ impl MarkerStore {
         }
     }
 
+    /// Forgets conversation `psid` (a reset): its marker, and with
+    /// `transcript_in` (the agent's configuration directory) its transcript.
+    pub(crate) fn forget(&self, psid: &str, transcript_in: Option<&Path>) {
+        if let (Some(config), Some(workdir)) = (transcript_in, self.get(psid)) {
+            remove_transcript(config, &workdir, psid);
+        }
+        self.delete(psid);
+    }
+
     /// The provider session id session `id` uses now, and the conversation
     /// it forks at its first start, if any.
     pub(crate) fn current(&self, namespace: &str, id: &str) -> Binding {
@@ -235,8 +244,7 @@ pub(crate) fn fresh_provider_session_id(namespace: &str, id: &str) -> String {
 /// `<config>/projects/<key>/<psid>.jsonl`, where the key is the workdir
 /// with every character but ASCII letters and digits replaced by `-`
 /// (`tests/e2e/FACTS.md`, section h), and its subagent transcripts.
-pub(crate) fn remove_transcript(config_dir: Option<&Path>, workdir: &Path, psid: &str) {
-    let Some(config) = config_dir else { return };
+fn remove_transcript(config: &Path, workdir: &Path, psid: &str) {
     let key: String = workdir
         .to_string_lossy()
         .chars()

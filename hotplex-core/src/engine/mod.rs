@@ -624,19 +624,9 @@ impl Engine {
                 let _ = wait.await;
             }
             None => {
-                if forget_transcript {
-                    if let Some(workdir) = ctx.markers.get(&old) {
-                        let config = ctx
-                            .opts
-                            .env
-                            .iter()
-                            .rev()
-                            .find(|(k, _)| k == "CLAUDE_CONFIG_DIR")
-                            .map(|(_, v)| PathBuf::from(v));
-                        marker::remove_transcript(config.as_deref(), &workdir, &old);
-                    }
-                }
-                ctx.markers.delete(&old);
+                let none = crate::contract::SessionOptions::default();
+                let config = forget_transcript.then(|| session::config_dir(&ctx.opts, &none));
+                ctx.markers.forget(&old, config.flatten().as_deref());
             }
         }
         Ok(())

@@ -347,42 +347,11 @@ impl Actor {
             self.kill(ExitReason::Stopped).await;
         }
         let old = std::mem::replace(&mut self.psid, psid);
-        if forget_transcript {
-            if let Some(workdir) = self.ctx.markers.get(&old) {
-                let config = self.config_dir();
-                super::marker::remove_transcript(config.as_deref(), &workdir, &old);
-            }
-        }
-        self.ctx.markers.delete(&old);
+        let config = forget_transcript.then(|| config_dir(&self.ctx.opts, &self.session));
+        self.ctx.markers.forget(&old, config.flatten().as_deref());
         self.fork_from = None;
         self.fork_at = None;
         self.state.lock().psid.clone_from(&self.psid);
-    }
-
-    /// The agent's configuration directory, if hotplex knows it: the
-    /// session's `config_dir`, else `CLAUDE_CONFIG_DIR` of the engine's
-    /// `env`, else `$HOME/.claude` of the agent's environment.
-    fn config_dir(&self) -> Option<PathBuf> {
-        if let Some(d) = &self.session.config_dir {
-            return Some(d.clone());
-        }
-        let env = |k: &str| {
-            self.session.env.get(k).cloned().or_else(|| {
-                self.ctx
-                    .opts
-                    .env
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.clone())
-            })
-        };
-        if let Some(d) = env("CLAUDE_CONFIG_DIR") {
-            return Some(PathBuf::from(d));
-        }
-        env("HOME")
-            .or_else(|| std::env::var("HOME").ok())
-            .map(|h| PathBuf::from(h).join(".claude"))
     }
 
     /// Handles a live control: sent to the agent when it runs, else
@@ -1518,6 +1487,30 @@ fn stopped_error(reason: Option<StopReason>) -> Error {
         Some(StopReason::Evicted) => Error::SessionDead("the session was evicted".into()),
         _ => Error::SessionDead("the session was stopped".into()),
     }
+}
+
+/// The agent's configuration directory, if hotplex knows it: the session's
+/// `config_dir`, else `CLAUDE_CONFIG_DIR` of the session's or the engine's
+/// `env`, else `$HOME/.claude` of the agent's environment.
+pub(crate) fn config_dir(o: &EngineOptions, s: &SessionOptions) -> Option<PathBuf> {
+    if let Some(d) = &s.config_dir {
+        return Some(d.clone());
+    }
+    let env = |k: &str| {
+        s.env.get(k).cloned().or_else(|| {
+            o.env
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        })
+    };
+    if let Some(d) = env("CLAUDE_CONFIG_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    env("HOME")
+        .or_else(|| std::env::var("HOME").ok())
+        .map(|h| PathBuf::from(h).join(".claude"))
 }
 
 /// How a process takes up its conversation.

@@ -745,11 +745,14 @@ pub fn refuse(request_id: &str, request: &CliRequest, why: &str) -> String {
             hook_deny(request_id, why)
         }
         CliRequest::HookCallback { .. } => hook_continue(request_id),
-        CliRequest::McpMessage { message, .. } => {
-            control_success(request_id, json!({"mcp_response": mcp_error(message, why)}))
-        }
+        CliRequest::McpMessage { message, .. } => mcp_reply(request_id, mcp_error(message, why)),
         CliRequest::Other { .. } => control_error(request_id, why),
     }
+}
+
+/// Answers an `mcp_message` request with the server's JSON-RPC `body`.
+pub fn mcp_reply(request_id: &str, body: Value) -> String {
+    control_success(request_id, json!({"mcp_response": body}))
 }
 
 /// A JSON-RPC error answering `message` (code -32603, internal error).
