@@ -5,8 +5,8 @@
 mod proc_support;
 
 use hotplex_core::proc::{
-    detect_mode, sweep_stale, Contained, ContainmentMode, ContainmentPreference, LadderStage,
-    Rlimits, SpawnOptions, StdioMode,
+    detect_mode, supervisor_mode, sweep_stale, Contained, ContainmentMode, ContainmentPreference,
+    LadderStage, Rlimits, SpawnOptions, StdioMode,
 };
 use hotplex_core::Error;
 use proc_support::*;
@@ -39,6 +39,8 @@ async fn reports_mode() {
         .await
         .unwrap();
     assert_eq!(c.mode(), m);
+    assert_eq!(c.supervisor_launch(), supervisor_mode());
+    eprintln!("supervisor launch on this system: {}", supervisor_mode());
     assert!(c.pid() > 1 && c.supervisor_pid() > 1);
     let r = c.kill_now().await.unwrap();
     assert_eq!(r.stage, LadderStage::Kill);
@@ -156,17 +158,19 @@ async fn leader_exit_cleans_leftovers() {
 /// setsid daemon survives, and the next host's sweep must kill it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_kills_leftovers_of_a_dead_host() {
-    for pref in [
-        ContainmentPreference::Auto,
-        ContainmentPreference::Subreaper,
-    ] {
+    for (launch, pref) in launches().into_iter().flat_map(|l| {
+        [
+            (l, ContainmentPreference::Auto),
+            (l, ContainmentPreference::Subreaper),
+        ]
+    }) {
         let t = Tagged::new("sweep");
         let state = t.dir.join("state");
         let (mut host, mut lines) = spawn_host(
             "sweep_host_process",
             &t,
             pref,
-            &[("HOTPLEX_TEST_SWEEP_HOST", "1")],
+            &[("HOTPLEX_TEST_SWEEP_HOST", "1"), launch_env(launch)],
         );
         let sup: i32 = loop {
             let l = lines.next().expect("host output").unwrap();
@@ -194,7 +198,11 @@ async fn sweep_kills_leftovers_of_a_dead_host() {
             "{report:?}"
         );
         let (left, _) = t.wait_gone(Duration::from_secs(5));
-        assert_eq!(left, Vec::<i32>::new(), "{pref:?}: sweep left survivors");
+        assert_eq!(
+            left,
+            Vec::<i32>::new(),
+            "{pref:?} {launch}: sweep left survivors"
+        );
         assert!(std::fs::read_dir(t.dir.join("state"))
             .unwrap()
             .next()

@@ -1,4 +1,5 @@
-//! Churn: 2,000 spawn-and-kill cycles leave zero zombies, zero leftover
+//! Churn: 2,000 spawn-and-kill cycles (both supervisor launches, both
+//! containment modes) leave zero zombies, zero leftover
 //! processes, no leftover cgroups and no leaked file descriptors.
 //! Its own test binary, so it runs in parallel with the other proc tests and
 //! its zombie/fd accounting sees only its own children.
@@ -27,9 +28,11 @@ fn churn_2000_cycles() {
             .await
             .unwrap();
         c.kill().await.unwrap();
+        let launches = launches();
         let fds_before = fd_count();
         let t0 = Instant::now();
         for i in 0..CYCLES {
+            let launch = launches[(i / 2) % launches.len()];
             let pref = if i % 2 == 0 {
                 ContainmentPreference::Auto
             } else {
@@ -45,7 +48,8 @@ fn churn_2000_cycles() {
                 1 => t.opts("true", pref),
                 _ => t.opts("sleep", pref).arg("1000"),
             }
-            .grace(Duration::ZERO, Duration::ZERO);
+            .grace(Duration::ZERO, Duration::ZERO)
+            .supervisor(launch);
             let mut c = Contained::spawn(opts).await.unwrap();
             if i % 4 == 3 {
                 drop(c); // non-blocking; the supervisor finishes alone

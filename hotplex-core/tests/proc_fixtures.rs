@@ -1,6 +1,7 @@
 //! Containment of misbehaving agents (fixtures a-h in tests/fixtures/agents/).
 //!
-//! Every fixture runs under both Linux modes (whatever `Auto` detects, and
+//! Every fixture runs under both supervisor launches (the exec'd program and
+//! a fork of the host), both Linux modes (whatever `Auto` detects, and
 //! forced `Subreaper`) and three endings: an explicit `kill()`, dropping the
 //! handle, and `kill -9` of a separate host process that owned the session
 //! (this test binary re-executed as the `host_process` test). Each ends with
@@ -9,7 +10,9 @@
 
 mod proc_support;
 
-use hotplex_core::proc::{detect_mode, Contained, ContainmentMode, ContainmentPreference};
+use hotplex_core::proc::{
+    detect_mode, Contained, ContainmentMode, ContainmentPreference, SupervisorLaunch,
+};
 use proc_support::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, BufReader};
@@ -54,9 +57,17 @@ fn check_escape(name: &str, t: &Tagged, c: &Contained) {
     );
 }
 
-async fn start(name: &str, t: &Tagged, pref: ContainmentPreference) -> Contained {
-    let mut c = Contained::spawn(t.opts(fixture(name), pref)).await.unwrap();
+async fn start(
+    name: &str,
+    t: &Tagged,
+    pref: ContainmentPreference,
+    launch: SupervisorLaunch,
+) -> Contained {
+    let mut c = Contained::spawn(t.opts_launch(fixture(name), pref, launch))
+        .await
+        .unwrap();
     assert_eq!(c.mode(), expected_mode(pref));
+    assert_eq!(c.supervisor_launch(), launch);
     assert_eq!(c.pgid(), c.pid());
     if name == "exit_error.sh" {
         return c;
@@ -76,9 +87,9 @@ async fn start(name: &str, t: &Tagged, pref: ContainmentPreference) -> Contained
     c
 }
 
-async fn case_kill(name: &str, pref: ContainmentPreference) {
+async fn case_kill(name: &str, pref: ContainmentPreference, launch: SupervisorLaunch) {
     let t = Tagged::new("kill");
-    let mut c = start(name, &t, pref).await;
+    let mut c = start(name, &t, pref, launch).await;
     if name == "exit_error.sh" {
         let st = c.wait().await.unwrap();
         assert_eq!(st.code(), Some(3));
@@ -96,7 +107,7 @@ async fn case_kill(name: &str, pref: ContainmentPreference) {
     assert_eq!(
         t.survivors(),
         Vec::<i32>::new(),
-        "{name} {pref:?}: {report:?}"
+        "{name} {pref:?} {launch}: {report:?}"
     );
     assert!(!is_our_child(sup), "supervisor reaped");
     if name == "ignore_term.sh" {
@@ -136,16 +147,16 @@ fn walk_find(dir: &std::path::Path, name: &str, depth: u32) -> bool {
     false
 }
 
-async fn case_drop(name: &str, pref: ContainmentPreference) {
+async fn case_drop(name: &str, pref: ContainmentPreference, launch: SupervisorLaunch) {
     let t = Tagged::new("drop");
-    let c = start(name, &t, pref).await;
+    let c = start(name, &t, pref, launch).await;
     let sup = c.supervisor_pid();
     drop(c);
     let (left, _) = t.wait_gone(Duration::from_secs(20));
     assert_eq!(
         left,
         Vec::<i32>::new(),
-        "{name} {pref:?}: survivors after drop"
+        "{name} {pref:?} {launch}: survivors after drop"
     );
     // The reaper task collects the supervisor.
     let t0 = std::time::Instant::now();
@@ -159,13 +170,13 @@ async fn case_drop(name: &str, pref: ContainmentPreference) {
 /// `name`, waits until the session is ready, SIGKILLs the host and checks
 /// that every process of the session (supervisor included: it carries the
 /// tag through the host's environment) is gone.
-fn case_host_kill(name: &str, pref: ContainmentPreference) -> Duration {
+fn case_host_kill(name: &str, pref: ContainmentPreference, launch: SupervisorLaunch) -> Duration {
     let t = Tagged::new("host");
     let (mut host, mut lines) = spawn_host(
         "host_process",
         &t,
         pref,
-        &[("HOTPLEX_TEST_HOST_FIXTURE", name)],
+        &[("HOTPLEX_TEST_HOST_FIXTURE", name), launch_env(launch)],
     );
     let ready = loop {
         match lines.next() {
@@ -184,20 +195,22 @@ fn case_host_kill(name: &str, pref: ContainmentPreference) -> Duration {
     assert_eq!(
         left,
         Vec::<i32>::new(),
-        "{name} {pref:?}: survivors after host SIGKILL"
+        "{name} {pref:?} {launch}: survivors after host SIGKILL"
     );
-    eprintln!("host-kill {name} {pref:?}: tree gone {took:?} after the host died");
+    eprintln!("host-kill {name} {pref:?} {launch}: tree gone {took:?} after the host died");
     took
 }
 
 async fn all_cases(name: &str) {
-    for pref in MODES {
-        case_kill(name, pref).await;
-        case_drop(name, pref).await;
-        let name = name.to_string();
-        tokio::task::spawn_blocking(move || case_host_kill(&name, pref))
-            .await
-            .unwrap();
+    for launch in launches() {
+        for pref in MODES {
+            case_kill(name, pref, launch).await;
+            case_drop(name, pref, launch).await;
+            let name = name.to_string();
+            tokio::task::spawn_blocking(move || case_host_kill(&name, pref, launch))
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -249,6 +262,11 @@ fn host_process() {
             let mut out = BufReader::new(c.take_stdout().unwrap());
             expect_line(&mut out, "ready").await;
         }
+        let want = match std::env::var("HOTPLEX_SUPERVISOR").as_deref() {
+            Ok("fork") => hotplex_core::proc::SupervisorLaunch::Fork,
+            _ => hotplex_core::proc::SupervisorLaunch::Exec,
+        };
+        assert_eq!(c.supervisor_launch(), want);
         println!("\nHOST-READY {} {}", c.supervisor_pid(), c.pid());
         std::future::pending::<()>().await;
         drop(c);

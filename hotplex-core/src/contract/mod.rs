@@ -5,6 +5,7 @@
 //!
 //! * [`options`]: engine and turn options with their defaults and
 //!   validation; bindings pass the host's options in as JSON.
+//! * [`limits`]: the per-session resource limits in the engine options.
 //! * [`events`]: the events of a turn (the seed's names) and its statistics.
 //! * [`records`]: finished turns, session snapshots and totals, which go out
 //!   through serde.
@@ -22,6 +23,7 @@
 pub mod errors;
 pub mod events;
 pub mod hooks;
+pub mod limits;
 pub mod options;
 pub mod permission;
 pub mod records;
@@ -33,6 +35,7 @@ pub mod tools;
 pub use errors::ErrorCode;
 pub use events::{Event, ToolCall, TurnStats, Usage};
 pub use hooks::{HookCall, HookHandler, HookSpec};
+pub use limits::SessionLimits;
 pub use options::{EngineOptions, TurnOptions};
 pub use permission::{Permission, PermissionHandler, ToolRequest};
 pub use records::{SessionInfo, SessionStats, SessionStatus, Turn};

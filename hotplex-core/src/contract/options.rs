@@ -128,6 +128,10 @@ pub struct EngineOptions {
     /// Most bytes of event payload (texts, tool inputs and outputs) one
     /// turn keeps and streams; see `max_turn_events`. Default 64 MiB.
     pub max_turn_event_bytes: usize,
+    /// Resource limits of each session's process tree (memory, processes,
+    /// CPU seconds, open files); none by default. See
+    /// [`SessionLimits`](super::SessionLimits).
+    pub limits: super::SessionLimits,
     /// The WAF; `None` uses the built-in rules. Not on the wire (bindings
     /// pass their `Detector` object).
     #[serde(skip)]
@@ -197,6 +201,7 @@ impl Default for EngineOptions {
             max_line_bytes: 16 << 20,
             max_turn_events: 100_000,
             max_turn_event_bytes: 64 << 20,
+            limits: super::SessionLimits::default(),
             detector: None,
             permission_handler: None,
             hooks: Vec::new(),
@@ -285,7 +290,7 @@ impl EngineOptions {
         if self.namespace.is_empty() {
             return bad("namespace", "must not be empty");
         }
-        Ok(())
+        self.limits.validate()
     }
 
     /// The agent program as it will be run: a path with a slash is made

@@ -234,6 +234,9 @@ impl Engine {
             .detector
             .take()
             .unwrap_or_else(|| Arc::new(Detector::new()));
+        // Each session holds a few descriptors: lift the soft open-files
+        // limit to the hard one (once per process; `proc::raise_nofile_limit`).
+        crate::proc::raise_nofile_limit();
         let starts = Arc::new(Semaphore::new(opts.max_concurrent_starts));
         let idle = opts.idle_timeout;
         let containment = match opts.containment {

@@ -582,6 +582,7 @@ impl Actor {
         if let Some(dir) = &opts.state_dir {
             spawn = spawn.state_dir(dir.join("proc"));
         }
+        spawn = opts.limits.apply(spawn);
         let mut child = Contained::spawn(spawn)
             .await
             .map_err(|e| Error::StartFailed(e.to_string()))?;

@@ -10,6 +10,15 @@
 //! ancestor, which is the host's cgroup, i.e. exactly what a delegation
 //! grants. The agent is created directly inside its cgroup (clone3 with
 //! `CLONE_INTO_CGROUP`), so no migration is needed.
+//!
+//! Limits (`memory.max`, `pids.max`) are written into the session cgroup
+//! when its parent delegates those controllers. On a *hybrid* system (cgroup
+//! v1 controllers, an empty v2 hierarchy for process tracking: older
+//! distributions, many container hosts) the controllers are not on v2 at
+//! all; there [`v1_base`] finds the v1 `pids`/`memory` hierarchy and the
+//! session gets a limit-only v1 cgroup per controller, which the agent joins
+//! before exec. Killing still goes through the v2 cgroup and the subreaper
+//! walk; the v1 cgroups only carry limits.
 
 use once_cell::sync::OnceCell;
 use std::fs;
@@ -111,4 +120,66 @@ pub(crate) fn remove(dir: &Path) -> bool {
         Ok(()) => true,
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
+}
+
+/// Writes `value` to the control file `name` of cgroup `dir`. False when the
+/// file does not exist (controller not enabled there) or refuses the value.
+pub(crate) fn set(dir: &Path, name: &str, value: &str) -> bool {
+    let f = dir.join(name);
+    f.exists() && fs::write(f, value).is_ok()
+}
+
+/// The directory under which limit-only cgroups of the cgroup v1 controller
+/// `controller` (`"pids"` or `"memory"`) are created, if that hierarchy is
+/// mounted and writable (detected once per controller).
+pub(crate) fn v1_base(controller: &str) -> Option<&'static Path> {
+    static PIDS: OnceCell<Option<PathBuf>> = OnceCell::new();
+    static MEMORY: OnceCell<Option<PathBuf>> = OnceCell::new();
+    let (cell, probe_file) = match controller {
+        "pids" => (&PIDS, "pids.max"),
+        "memory" => (&MEMORY, "memory.limit_in_bytes"),
+        _ => return None,
+    };
+    cell.get_or_init(|| detect_v1(controller, probe_file))
+        .as_deref()
+}
+
+#[cfg(target_os = "linux")]
+fn detect_v1(controller: &str, probe_file: &str) -> Option<PathBuf> {
+    // /proc/self/cgroup: `<id>:<controllers, comma-separated>:<path>`.
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = own.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        ctrls
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| path.to_string())
+    })?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let (root, mnt) = mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let mut p = post.split(' ');
+        if p.next()? != "cgroup" {
+            return None;
+        }
+        let opts = p.nth(1)?;
+        if !opts.split(',').any(|o| o == controller) {
+            return None;
+        }
+        let f: Vec<&str> = pre.split(' ').collect();
+        Some((f.get(3)?.to_string(), f.get(4)?.to_string()))
+    })?;
+    let sub = rel.strip_prefix(root.trim_end_matches('/')).unwrap_or(&rel);
+    let dir = Path::new(&unescape(&mnt)).join(sub.trim_start_matches('/'));
+    let probe = dir.join(format!("hotplex-probe-{}", std::process::id()));
+    fs::create_dir(&probe).ok()?;
+    let usable = probe.join(probe_file).exists() && probe.join("cgroup.procs").exists();
+    let _ = fs::remove_dir(&probe);
+    usable.then_some(dir)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn detect_v1(_controller: &str, _probe_file: &str) -> Option<PathBuf> {
+    None
 }

@@ -22,19 +22,35 @@
 //!
 //! hotplex is a *library* embedded in Python, Node, Go and C hosts, so it
 //! cannot count on an executable of its own being installed. The supervisor
-//! is therefore **a forked copy of the host that never execs**:
+//! is therefore **a small static program embedded in the library** (crate
+//! `hotplex-supervisor`, built by `build.rs`), run from a sealed memfd for
+//! each session by a `CLONE_VM|CLONE_VFORK` child that only moves five
+//! descriptors and calls `execveat` (`launch.rs`, "exec mode"): it holds
+//! none of the host's pages and starting it costs the same in a 4 GiB host
+//! as in a 20 MB one. Where the program is unavailable (macOS, a build
+//! without it, a system that forbids executing a memfd) or when asked
+//! ([`SupervisorLaunch::Fork`], `HOTPLEX_SUPERVISOR=fork`), the supervisor
+//! is **a forked copy of the host that never execs** ("fork mode"). Both
+//! run the same code, `hotplex_supervisor::supervisor::run`, with the same
+//! plan; [`supervisor_mode`] tells which one this process uses.
 //!
 //! ```text
 //!  host process (any language; NEVER a subreaper)
 //!   │  socketpair = control channel + lifeline   (host end: CLOEXEC)
-//!   ├── supervisor (session 1)  fork, no exec, single-threaded,
-//!   │     │                     PR_SET_CHILD_SUBREAPER, own process group
+//!   ├── supervisor (session 1)  exec'd program (or fork, no exec),
+//!   │     │                     single-threaded, PR_SET_CHILD_SUBREAPER,
+//!   │     │                     own process group
 //!   │     └── agent  (setsid; [cgroup]; PDEATHSIG=SIGKILL; rlimits; execve)
 //!   │           └── … every descendant; orphans reparent to the supervisor
 //!   └── supervisor (session 2) …
 //! ```
 //!
-//! ## Spawn ([`Contained::spawn`], `spawn.rs`)
+//! ## Spawn ([`Contained::spawn`], `spawn.rs`, `launch.rs`)
+//!
+//! In exec mode steps 1 and 2 run on tokio's blocking pool (the calling
+//! worker only awaits them), the plan travels to the program in a memfd,
+//! and the program's `main` enters step 3 with the descriptors already at
+//! 3..7. In fork mode they run on the calling thread:
 //!
 //! 1. The host builds everything the children need **before** forking:
 //!    the resolved program path (a `PATH` search like `execvp`, which may
@@ -45,11 +61,14 @@
 //!    inherited unless asked for. Every session also gets a unique
 //!    `HOTPLEX_SESSION_ID` ([`SESSION_ENV`]) that its descendants inherit.
 //! 2. It creates a Unix socket pair (control + status + lifeline) and the
-//!    stdio pipes, blocks all signals in the calling thread, and forks with
-//!    the raw `clone(SIGCHLD)` syscall: like glibc's `_Fork`, this runs no
-//!    `pthread_atfork` handler, so no host library code runs in the child.
-//! 3. The child (`supervisor.rs`, after-fork code: async-signal-safe only, no
-//!    allocation, no locks, no panics) resets all signal dispositions,
+//!    stdio pipes, blocks all signals in the calling thread, and starts the
+//!    supervisor: exec mode with `clone(CLONE_VM|CLONE_VFORK)` + `execveat`
+//!    of the program; fork mode with the raw `clone(SIGCHLD)` syscall: like
+//!    glibc's `_Fork`, this runs no `pthread_atfork` handler, so no host
+//!    library code runs in the child.
+//! 3. The supervisor (`hotplex-supervisor/src/supervisor.rs`, written as
+//!    after-fork code: async-signal-safe only, no allocation, no locks, no
+//!    panics) resets all signal dispositions,
 //!    ignores job-control signals, moves its four descriptors to 3..6 and
 //!    closes **every other descriptor** (`close_range`) — crucially the
 //!    lifelines of other sessions, which would otherwise keep them alive —
@@ -61,7 +80,7 @@
 //!    travels back over a CLOEXEC pipe and becomes [`crate::Error::Spawn`].
 //! 4. The supervisor reports `S <pid>` on the socket; `spawn` returns.
 //!
-//! ## Running (`supervisor.rs`)
+//! ## Running (`hotplex-supervisor/src/supervisor.rs`)
 //!
 //! The supervisor sleeps in `poll(2)` on the control socket and a
 //! `signalfd` (SIGCHLD, SIGTERM). It reaps every child with
@@ -134,16 +153,32 @@
 //! a uid remap that changes what the agent sees (file ownership, `getpid`);
 //! the cgroup gives the same atomic kill without touching the agent's view.
 //!
+//! ## Limits
+//!
+//! [`SpawnOptions::memory_max`] and [`SpawnOptions::pids_max`] become the
+//! session cgroup's `memory.max` and `pids.max` in cgroup mode (on a hybrid
+//! cgroup v1/v2 system, limit-only v1 `memory`/`pids` cgroups the agent
+//! joins before exec); without a cgroup, memory becomes the agent's
+//! `RLIMIT_AS` and the process limit a best effort: `RLIMIT_NPROC` set to
+//! the system's task count at spawn plus the limit (it counts every task of
+//! the user; root is exempt, so for root nothing is set).
+//! [`Contained::limits`] reports what enforces each. CPU seconds and open
+//! files are plain [`Rlimits`]. [`raise_nofile_limit`] (called by the
+//! engine at start) lifts the host's own soft `RLIMIT_NOFILE` to the hard
+//! limit; [`session_ceiling`] is how many sessions the result allows.
+//!
 //! ## Cost
 //!
-//! One extra process (the supervisor, a few hundred KiB of private memory)
-//! per session, and **zero threads**: waiting and reaping are driven by the
+//! One extra process per session (the supervisor: in exec mode its own
+//! small image, whose text every session shares; in fork mode a copy of
+//! every host page the host rewrote since the fork),
+//! and **zero threads**: waiting and reaping are driven by the
 //! caller's tokio reactor (one socket, up to three pipes and one pidfd per
 //! session). A stuck agent blocks nothing but its own supervisor.
 //!
 //! # Platforms
 //!
-//! Linux: everything above. macOS: builds; `ProcessGroup` mode; lifeline,
+//! Linux: everything above. macOS: builds; fork mode; `ProcessGroup` mode; lifeline,
 //! graceful ladder on the agent's process group, rlimits, env allow-list all
 //! work; no descendant walk, no subreaper, no cgroup, no sweep kills (start
 //! times cannot be checked without `/proc`). Not tested on macOS.
@@ -155,14 +190,19 @@
 
 mod cgroup;
 mod env;
-mod proto;
+mod launch;
+mod limits;
 mod spawn;
 mod state;
-mod supervisor;
 mod sys;
 pub(crate) use sys::block_sigpipe_on_this_thread;
+// The supervisor's own code lives in the `hotplex-supervisor` crate, which
+// is also the program exec mode runs.
+use hotplex_supervisor::{proto, supervisor};
 
 pub use env::{DEFAULT_ENV_ALLOW, SESSION_ENV};
+pub use launch::{supervisor_mode, SUPERVISOR_ENV};
+pub use limits::{raise_nofile_limit, session_ceiling, HOST_FDS_PER_SESSION};
 pub use spawn::{detect_mode, ChildStderr, ChildStdin, ChildStdout, Contained};
 pub use state::{sweep_stale, SweepReport};
 
@@ -201,6 +241,62 @@ impl std::fmt::Display for ContainmentMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// How a session's supervisor process is started ([`supervisor_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SupervisorLaunch {
+    /// The small static supervisor program embedded in the library, run
+    /// from a sealed memfd by a `CLONE_VM|CLONE_VFORK` child: holds none of
+    /// the host's memory, costs the same whatever the host's size (Linux).
+    Exec,
+    /// A fork of the host that never execs (macOS; Linux when the program
+    /// is unavailable or `HOTPLEX_SUPERVISOR=fork`).
+    Fork,
+}
+
+impl SupervisorLaunch {
+    /// A stable lowercase name (`"exec"`, `"fork"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupervisorLaunch::Exec => "exec",
+            SupervisorLaunch::Fork => "fork",
+        }
+    }
+}
+
+impl std::fmt::Display for SupervisorLaunch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What enforces one of a session's limits ([`Contained::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LimitMechanism {
+    /// The session's cgroup v2 (`memory.max`, `pids.max`).
+    CgroupV2,
+    /// A limit-only cgroup v1 of the session (hybrid hierarchy).
+    CgroupV1,
+    /// A resource limit of the agent (`RLIMIT_AS`, or an explicit
+    /// [`Rlimits`] value).
+    Rlimit,
+    /// `RLIMIT_NPROC`, which counts every task of the user (best effort;
+    /// see "Limits" in the module docs).
+    UserWideRlimit,
+}
+
+/// How the memory and process limits of a session are enforced (`None`:
+/// not asked for, or nothing could enforce it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitsApplied {
+    /// For [`SpawnOptions::memory_max`].
+    pub memory: Option<LimitMechanism>,
+    /// For [`SpawnOptions::pids_max`].
+    pub processes: Option<LimitMechanism>,
 }
 
 /// Which containment a caller wants.
@@ -280,6 +376,21 @@ pub struct SpawnOptions {
     pub state_dir: Option<PathBuf>,
     /// Containment preference (default: the strongest available).
     pub containment: ContainmentPreference,
+    /// How to start the supervisor (default `None`: [`supervisor_mode`]).
+    /// `Exec` where the program cannot run falls back to `Fork`;
+    /// [`Contained::supervisor_launch`] says which one ran.
+    pub supervisor: Option<SupervisorLaunch>,
+    /// Most bytes of memory the session's processes may use together:
+    /// cgroup `memory.max` in cgroup mode (the kernel's OOM killer stops
+    /// the session's largest process past it), else `RLIMIT_AS` of the
+    /// agent (address space per process: a runtime that reserves virtual
+    /// memory, such as Node, needs a generous value). Default none.
+    pub memory_max: Option<u64>,
+    /// Most processes (tasks) of the session at once: cgroup `pids.max` in
+    /// cgroup mode (a fork past it fails with `EAGAIN`), else a best effort
+    /// through `RLIMIT_NPROC`, which is per user and ignored for root (see
+    /// "Limits" in the module docs). Default none.
+    pub pids_max: Option<u64>,
 }
 
 impl SpawnOptions {
@@ -300,6 +411,9 @@ impl SpawnOptions {
             grace_term: Duration::from_secs(3),
             state_dir: None,
             containment: ContainmentPreference::Auto,
+            supervisor: None,
+            memory_max: None,
+            pids_max: None,
         }
     }
 
@@ -365,6 +479,24 @@ impl SpawnOptions {
     /// Sets the containment preference.
     pub fn containment(mut self, c: ContainmentPreference) -> Self {
         self.containment = c;
+        self
+    }
+
+    /// Sets how the supervisor is started.
+    pub fn supervisor(mut self, launch: SupervisorLaunch) -> Self {
+        self.supervisor = Some(launch);
+        self
+    }
+
+    /// Sets the session's memory limit in bytes (the `memory_max` field).
+    pub fn memory_max(mut self, bytes: u64) -> Self {
+        self.memory_max = Some(bytes);
+        self
+    }
+
+    /// Sets the session's process limit (the `pids_max` field).
+    pub fn pids_max(mut self, n: u64) -> Self {
+        self.pids_max = Some(n);
         self
     }
 

@@ -1,11 +1,11 @@
-//! Host side: preparing a [`Plan`], forking the supervisor, and the
-//! [`Contained`] handle.
+//! Host side: preparing a [`Plan`], starting the supervisor (exec'd program
+//! or fork, `launch.rs`), and the [`Contained`] handle.
 
 use super::proto::{self, Cmd, FailStage, Msg, Phase};
-use super::supervisor::{self, Plan, RlimitResource};
+use super::supervisor::{self, Plan};
 use super::{
-    cgroup, env, state, sys, ContainmentMode, ContainmentPreference, KillReport, LadderStage,
-    SpawnOptions, StdioMode,
+    cgroup, env, launch, limits, state, sys, ContainmentMode, ContainmentPreference, KillReport,
+    LadderStage, LimitsApplied, SpawnOptions, StdioMode, SupervisorLaunch,
 };
 use crate::{Error, Result};
 use parking_lot::Mutex;
@@ -102,6 +102,8 @@ struct Cleanup {
     #[cfg(target_os = "linux")]
     pidfd: Option<OwnedFd>,
     cgroup: Option<PathBuf>,
+    /// Limit-only cgroups (v1 controllers), removed once empty.
+    limit_cgroups: Vec<PathBuf>,
     record: Option<PathBuf>,
     reaped: bool,
 }
@@ -125,6 +127,8 @@ impl Cleanup {
             }
             self.cgroup = None;
         }
+        // Emptied with the tree; the supervisor usually removed them already.
+        self.limit_cgroups.retain(|d| !cgroup::remove(d));
         if let Some(r) = self.record.take() {
             let _ = std::fs::remove_file(r);
         }
@@ -197,6 +201,182 @@ fn adopt(cleanup: Cleanup) {
     }
 }
 
+/// What [`start`] hands back: a running supervisor and the host's ends.
+struct Started {
+    sup_pid: i32,
+    mode: ContainmentMode,
+    launch: SupervisorLaunch,
+    limits: LimitsApplied,
+    session_id: String,
+    host_sock: std::os::unix::net::UnixStream,
+    in_host: Option<OwnedFd>,
+    out_host: Option<OwnedFd>,
+    err_host: Option<OwnedFd>,
+    cg_dir: Option<PathBuf>,
+    limit_dirs: Vec<PathBuf>,
+}
+
+/// The synchronous part of a spawn: builds the [`Plan`] (environment,
+/// program path, cgroups and limits, descriptors) and starts the supervisor,
+/// by exec (`exec`, falling back to fork if the program cannot run) or fork.
+fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
+    let session_id = new_session_id();
+    let env = env::build(
+        opts.inherit_env,
+        &opts.env_allow,
+        &opts.env_extra,
+        &session_id,
+    );
+    let path = env::resolve_program(opts.program.as_os_str(), &env, opts.cwd.as_deref())
+        .ok_or_else(|| {
+            Error::Spawn(format!(
+                "program not found or not executable: {}",
+                opts.program.display()
+            ))
+        })?;
+
+    // argv / envp as C strings, built BEFORE the fork (the child must not
+    // allocate); the plan owns them and their pointer arrays.
+    let mut argv_c = vec![cstring("program", opts.program.as_os_str().as_bytes())?];
+    for a in &opts.args {
+        argv_c.push(cstring("argument", a.as_bytes())?);
+    }
+    let mut envp_c = Vec::with_capacity(env.len());
+    for (k, v) in &env {
+        if k.is_empty() || k.as_bytes().contains(&b'=') {
+            return Err(Error::InvalidArgument(format!(
+                "bad environment variable name {k:?}"
+            )));
+        }
+        let mut kv: OsString = k.clone();
+        kv.push("=");
+        kv.push(v);
+        envp_c.push(cstring("environment", kv.as_bytes())?);
+    }
+    let mut plan = Plan::new(
+        cstring("program path", path.as_os_str().as_bytes())?,
+        argv_c,
+        envp_c,
+    );
+    plan.cwd = match &opts.cwd {
+        Some(c) => Some(cstring("cwd", c.as_os_str().as_bytes())?),
+        None => None,
+    };
+    plan.grace_eof_ms = ms(opts.grace_eof);
+    plan.grace_term_ms = ms(opts.grace_term);
+
+    // Containment: a per-session cgroup when available and wanted.
+    let mut mode = detect_mode();
+    if opts.containment == ContainmentPreference::Subreaper && mode == ContainmentMode::Cgroup {
+        mode = ContainmentMode::Subreaper;
+    }
+    let cg_dir = match (mode, cgroup::base()) {
+        (ContainmentMode::Cgroup, Some(base)) => match cgroup::create(base, &session_id) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                mode = ContainmentMode::Subreaper;
+                None
+            }
+        },
+        _ => None,
+    };
+    // From here on every error path removes what was created.
+    let mut limit_dirs = Vec::new();
+    let undo = |cg: &Option<PathBuf>, lim: &[PathBuf], e: Error| {
+        if let Some(d) = cg {
+            cgroup::remove(d);
+        }
+        for d in lim {
+            cgroup::remove(d);
+        }
+        e
+    };
+    let limits = match limits::apply(
+        &opts,
+        &session_id,
+        cg_dir.as_deref(),
+        &mut plan,
+        &mut limit_dirs,
+    ) {
+        Ok(l) => l,
+        Err(e) => return Err(undo(&cg_dir, &limit_dirs, e)),
+    };
+    let prepared = (|| -> Result<_> {
+        if let Some(d) = &cg_dir {
+            let file = |name: &str| cstring("cgroup path", d.join(name).as_os_str().as_bytes());
+            plan.cgroup_dir = Some(cstring("cgroup path", d.as_os_str().as_bytes())?);
+            plan.cgroup_procs = Some(file("cgroup.procs")?);
+            plan.cgroup_kill = Some(file("cgroup.kill")?);
+            plan.cgroup_events = Some(file("cgroup.events")?);
+        }
+        // Lifeline + control + status: one socket pair.
+        let (host_sock, sup_sock) = std::os::unix::net::UnixStream::pair()?;
+        sys::no_sigpipe(&host_sock);
+        let (in_child, in_host) = stdio_pair(opts.stdin, 0, true)?;
+        let (out_child, out_host) = stdio_pair(opts.stdout, 1, false)?;
+        let (err_child, err_host) = stdio_pair(opts.stderr, 2, false)?;
+        Ok((
+            host_sock,
+            [sup_sock.into(), in_child, out_child, err_child],
+            [in_host, out_host, err_host],
+        ))
+    })();
+    let (host_sock, child_fds, [in_host, out_host, err_host]) = match prepared {
+        Ok(p) => p,
+        Err(e) => return Err(undo(&cg_dir, &limit_dirs, e)),
+    };
+    let raw: [i32; 4] = [
+        child_fds[0].as_raw_fd(),
+        child_fds[1].as_raw_fd(),
+        child_fds[2].as_raw_fd(),
+        child_fds[3].as_raw_fd(),
+    ];
+    let mut launch = SupervisorLaunch::Fork;
+    let mut sup_pid = -1;
+    let mut fork_err = std::io::Error::from_raw_os_error(0);
+    if exec {
+        // A failure here means the system will not run the program (it is
+        // remembered); the fork below still starts this session.
+        if let Ok(pid) = launch::exec_supervisor(&plan, raw) {
+            sup_pid = pid;
+            launch = SupervisorLaunch::Exec;
+        }
+    }
+    if sup_pid < 0 {
+        [plan.ctrl, plan.stdin, plan.stdout, plan.stderr] = raw;
+        let old_mask = sys::block_all_signals();
+        sup_pid = supervisor::raw_fork();
+        if sup_pid == 0 {
+            // Child: never returns.
+            supervisor::run(&plan);
+        }
+        fork_err = std::io::Error::last_os_error();
+        sys::restore_signals(&old_mask);
+    }
+    drop(plan);
+    drop(child_fds);
+    if sup_pid < 0 {
+        return Err(undo(
+            &cg_dir,
+            &limit_dirs,
+            Error::Spawn(format!("fork failed: {fork_err}")),
+        ));
+    }
+    Ok(Started {
+        sup_pid,
+        mode,
+        launch,
+        limits,
+        session_id,
+        host_sock,
+        in_host,
+        out_host,
+        err_host,
+        cg_dir,
+        limit_dirs,
+    })
+}
+
 /// A contained agent process: the handle to one session's process tree.
 ///
 /// Created by [`Contained::spawn`]. Dropping it kills the tree without
@@ -204,6 +384,8 @@ fn adopt(cleanup: Cleanup) {
 pub struct Contained {
     pid: i32,
     mode: ContainmentMode,
+    launch: SupervisorLaunch,
+    limits: LimitsApplied,
     session_id: String,
     ctrl: Option<tokio::net::UnixStream>,
     stdin: Option<ChildStdin>,
@@ -223,6 +405,7 @@ impl std::fmt::Debug for Contained {
         f.debug_struct("Contained")
             .field("pid", &self.pid)
             .field("mode", &self.mode)
+            .field("launch", &self.launch)
             .field("session_id", &self.session_id)
             .field("status", &self.status)
             .finish_non_exhaustive()
@@ -235,7 +418,9 @@ impl Contained {
     /// Returns once the program has been exec'd (or with
     /// [`Error::Spawn`] if it could not be: not found, not executable, bad
     /// cwd, rlimit refused, ...). Must be called within a tokio runtime
-    /// (the pipes register with its reactor).
+    /// (the pipes register with its reactor). In exec mode
+    /// ([`super::supervisor_mode`]) the preparation and the start run on
+    /// tokio's blocking pool, so the calling worker never waits for them.
     pub async fn spawn(opts: SpawnOptions) -> Result<Contained> {
         reap_pending();
         // The descendant walk needs /proc/<pid>/task/<tid>/children
@@ -248,166 +433,33 @@ impl Contained {
                 "kernel lacks /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN)".into(),
             ));
         }
-        let session_id = new_session_id();
-        let env = env::build(
-            opts.inherit_env,
-            &opts.env_allow,
-            &opts.env_extra,
-            &session_id,
-        );
-        let path = env::resolve_program(opts.program.as_os_str(), &env, opts.cwd.as_deref())
-            .ok_or_else(|| {
-                Error::Spawn(format!(
-                    "program not found or not executable: {}",
-                    opts.program.display()
-                ))
-            })?;
-
-        // argv / envp as C strings and NULL-terminated pointer arrays, built
-        // BEFORE the fork (the child must not allocate).
-        let mut argv_c = vec![cstring("program", opts.program.as_os_str().as_bytes())?];
-        for a in &opts.args {
-            argv_c.push(cstring("argument", a.as_bytes())?);
-        }
-        let mut envp_c = Vec::with_capacity(env.len());
-        for (k, v) in &env {
-            if k.is_empty() || k.as_bytes().contains(&b'=') {
-                return Err(Error::InvalidArgument(format!(
-                    "bad environment variable name {k:?}"
-                )));
-            }
-            let mut kv: OsString = k.clone();
-            kv.push("=");
-            kv.push(v);
-            envp_c.push(cstring("environment", kv.as_bytes())?);
-        }
-        let cwd = match &opts.cwd {
-            Some(c) => Some(cstring("cwd", c.as_os_str().as_bytes())?),
-            None => None,
+        let state_dir = opts.state_dir.clone();
+        let program = opts.program.clone();
+        let s = match launch::choose(opts.supervisor) {
+            SupervisorLaunch::Exec => tokio::task::spawn_blocking(move || start(opts, true))
+                .await
+                .map_err(|e| Error::Spawn(format!("supervisor start task failed: {e}")))??,
+            // Fork mode as it always was: on the calling thread.
+            _ => start(opts, false)?,
         };
-
-        let mut rlimits: Vec<(RlimitResource, u64)> = Vec::new();
-        let r = &opts.rlimits;
-        for (res, val) in [
-            (libc::RLIMIT_AS, r.address_space),
-            (libc::RLIMIT_CPU, r.cpu_seconds),
-            (libc::RLIMIT_NOFILE, r.open_files),
-            (libc::RLIMIT_NPROC, r.processes),
-        ] {
-            if let Some(v) = val {
-                rlimits.push((res as RlimitResource, v));
-            }
-        }
-
-        // Containment: a per-session cgroup when available and wanted.
-        let mut mode = detect_mode();
-        if opts.containment == ContainmentPreference::Subreaper && mode == ContainmentMode::Cgroup {
-            mode = ContainmentMode::Subreaper;
-        }
-        let cg_dir = match (mode, cgroup::base()) {
-            (ContainmentMode::Cgroup, Some(base)) => match cgroup::create(base, &session_id) {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    mode = ContainmentMode::Subreaper;
-                    None
-                }
-            },
-            _ => None,
-        };
-        let cg_file = |name: &str| -> Result<Option<CString>> {
-            match &cg_dir {
-                Some(d) => Ok(Some(cstring(
-                    "cgroup path",
-                    d.join(name).as_os_str().as_bytes(),
-                )?)),
-                None => Ok(None),
-            }
-        };
-        let cgroup_dir = match &cg_dir {
-            Some(d) => Some(cstring("cgroup path", d.as_os_str().as_bytes())?),
-            None => None,
-        };
-        let (cgroup_procs, cgroup_kill, cgroup_events) = (
-            cg_file("cgroup.procs")?,
-            cg_file("cgroup.kill")?,
-            cg_file("cgroup.events")?,
-        );
-        let remove_cg = |e: Error| {
-            if let Some(d) = &cg_dir {
-                cgroup::remove(d);
-            }
-            e
-        };
-
-        // Lifeline + control + status: one socket pair.
-        let (host_sock, sup_sock) =
-            std::os::unix::net::UnixStream::pair().map_err(|e| remove_cg(e.into()))?;
-        sys::no_sigpipe(&host_sock);
-        let (in_child, in_host) = stdio_pair(opts.stdin, 0, true).map_err(remove_cg)?;
-        let (out_child, out_host) = stdio_pair(opts.stdout, 1, false).map_err(remove_cg)?;
-        let (err_child, err_host) = stdio_pair(opts.stderr, 2, false).map_err(remove_cg)?;
-
-        // The raw pointer arrays live only inside this block: they must not
-        // be held across an await (they would make `spawn` non-Send).
-        let sup_pid = {
-            let mut argv_ptrs: Vec<*const libc::c_char> =
-                argv_c.iter().map(|c| c.as_ptr()).collect();
-            argv_ptrs.push(std::ptr::null());
-            let mut envp_ptrs: Vec<*const libc::c_char> =
-                envp_c.iter().map(|c| c.as_ptr()).collect();
-            envp_ptrs.push(std::ptr::null());
-            let plan = Plan {
-                path: cstring("program path", path.as_os_str().as_bytes())?,
-                argv_ptrs,
-                envp_ptrs,
-                cwd,
-                rlimits,
-                cgroup_dir,
-                cgroup_procs,
-                cgroup_kill,
-                cgroup_events,
-                grace_eof_ms: ms(opts.grace_eof),
-                grace_term_ms: ms(opts.grace_term),
-                ctrl: sup_sock.as_raw_fd(),
-                stdin: in_child.as_raw_fd(),
-                stdout: out_child.as_raw_fd(),
-                stderr: err_child.as_raw_fd(),
-            };
-
-            let old_mask = sys::block_all_signals();
-            let sup_pid = supervisor::raw_fork();
-            if sup_pid == 0 {
-                // Child: never returns.
-                supervisor::run(&plan);
-            }
-            sys::restore_signals(&old_mask);
-            // Keep the C strings alive until after the fork.
-            drop(plan);
-            sup_pid
-        };
-        drop((argv_c, envp_c));
-        drop((sup_sock, in_child, out_child, err_child));
-        if sup_pid < 0 {
-            return Err(remove_cg(Error::Spawn(format!(
-                "fork failed: {}",
-                std::io::Error::last_os_error()
-            ))));
-        }
-
+        let sup_pid = s.sup_pid;
         let cleanup = Cleanup {
             supervisor: sup_pid,
             #[cfg(target_os = "linux")]
             pidfd: sys::pidfd_open(sup_pid),
-            cgroup: cg_dir.clone(),
+            cgroup: s.cg_dir.clone(),
+            limit_cgroups: s.limit_dirs.clone(),
             record: None,
             reaped: false,
         };
-        host_sock.set_nonblocking(true)?;
-        let ctrl = tokio::net::UnixStream::from_std(host_sock);
+        s.host_sock.set_nonblocking(true)?;
+        let ctrl = tokio::net::UnixStream::from_std(s.host_sock);
         let mut me = Contained {
             pid: 0,
-            mode,
-            session_id,
+            mode: s.mode,
+            launch: s.launch,
+            limits: s.limits,
+            session_id: s.session_id,
             ctrl: None,
             stdin: None,
             stdout: None,
@@ -431,7 +483,7 @@ impl Contained {
                 me.drain_and_reap().await;
                 return Err(Error::Spawn(format!(
                     "{what} failed for {}: {}",
-                    opts.program.display(),
+                    program.display(),
                     std::io::Error::from_raw_os_error(errno)
                 )));
             }
@@ -442,16 +494,16 @@ impl Contained {
                 )));
             }
         }
-        if let Some(h) = in_host {
+        if let Some(h) = s.in_host {
             me.stdin = Some(ChildStdin::from_owned_fd(h)?);
         }
-        if let Some(h) = out_host {
+        if let Some(h) = s.out_host {
             me.stdout = Some(ChildStdout::from_owned_fd(h)?);
         }
-        if let Some(h) = err_host {
+        if let Some(h) = s.err_host {
             me.stderr = Some(ChildStderr::from_owned_fd(h)?);
         }
-        if let Some(dir) = &opts.state_dir {
+        if let Some(dir) = &state_dir {
             let rec = state::Record {
                 session_id: me.session_id.clone(),
                 host_pid: sys::getpid(),
@@ -461,7 +513,8 @@ impl Contained {
                 agent_pid: me.pid,
                 agent_start: state::start_time(me.pid),
                 pgid: me.pid,
-                cgroup: cg_dir,
+                cgroup: s.cg_dir,
+                limit_cgroups: s.limit_dirs,
             };
             let path = state::write_record(dir, &rec)?;
             if let Some(c) = me.cleanup.as_mut() {
@@ -491,6 +544,16 @@ impl Contained {
     /// The containment mode this session actually runs under.
     pub fn mode(&self) -> ContainmentMode {
         self.mode
+    }
+
+    /// How this session's supervisor was started (exec'd program or fork).
+    pub fn supervisor_launch(&self) -> SupervisorLaunch {
+        self.launch
+    }
+
+    /// Which mechanism enforces each of the session's limits.
+    pub fn limits(&self) -> LimitsApplied {
+        self.limits
     }
 
     /// The unique session id; every process of the session inherits it as

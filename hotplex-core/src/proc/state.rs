@@ -32,6 +32,9 @@ pub(crate) struct Record {
     pub agent_start: Option<u64>,
     pub pgid: i32,
     pub cgroup: Option<PathBuf>,
+    /// Limit-only cgroups (v1 controllers on a hybrid hierarchy).
+    #[serde(default)]
+    pub limit_cgroups: Vec<PathBuf>,
 }
 
 /// What [`sweep_stale`] did.
@@ -103,7 +106,8 @@ pub(crate) fn write_record(dir: &Path, rec: &Record) -> Result<PathBuf> {
 /// 3. every process whose environment carries the session's
 ///    `HOTPLEX_SESSION_ID`, and the agent itself if it still runs with its
 ///    recorded start time, is stopped and killed, until none is left;
-/// 4. the record is removed.
+/// 4. limit-only cgroups (cgroup v1 `pids`/`memory` on a hybrid system) are
+///    removed, and so is the record.
 ///
 /// Blocks the calling thread (at most a few seconds per stale session); in
 /// async code call it from `spawn_blocking`. A missing directory is not an
@@ -205,6 +209,10 @@ pub(crate) fn clean_session(rec: &Record) -> usize {
             }
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+    // 4. Limit-only cgroups are empty once the tree is gone.
+    for d in &rec.limit_cgroups {
+        super::cgroup::remove(d);
     }
     killed
 }

@@ -2,7 +2,7 @@
 //! tags, and scanners for survivors and zombies. Real processes, no mocks.
 #![allow(dead_code)]
 
-use hotplex_core::proc::{ContainmentPreference, SpawnOptions};
+use hotplex_core::proc::{supervisor_mode, ContainmentPreference, SpawnOptions, SupervisorLaunch};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -15,6 +15,29 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/agents")
         .join(name)
+}
+
+/// The supervisor launch modes the containment suites run under: exec (the
+/// embedded program) and fork. On Linux the program must be there: a build
+/// that silently lost it would otherwise test fork mode twice.
+pub fn launches() -> Vec<SupervisorLaunch> {
+    if std::env::var("HOTPLEX_SUPERVISOR").as_deref() == Ok("fork") {
+        return vec![SupervisorLaunch::Fork];
+    }
+    assert_eq!(
+        supervisor_mode(),
+        SupervisorLaunch::Exec,
+        "the supervisor program is not embedded or cannot run"
+    );
+    vec![SupervisorLaunch::Exec, SupervisorLaunch::Fork]
+}
+
+/// The environment that makes a re-executed host use `launch`.
+pub fn launch_env(launch: SupervisorLaunch) -> (&'static str, &'static str) {
+    match launch {
+        SupervisorLaunch::Fork => ("HOTPLEX_SUPERVISOR", "fork"),
+        _ => ("HOTPLEX_SUPERVISOR", "exec"),
+    }
 }
 
 /// Re-runs this test binary as a separate host process that runs only the
@@ -89,6 +112,16 @@ impl Tagged {
             .env("HOTPLEX_TEST_DIR", &self.dir)
             .grace(Duration::from_millis(200), Duration::from_millis(300))
             .containment(pref)
+    }
+
+    /// [`opts`](Self::opts) with the supervisor started by `launch`.
+    pub fn opts_launch(
+        &self,
+        program: impl Into<PathBuf>,
+        pref: ContainmentPreference,
+        launch: SupervisorLaunch,
+    ) -> SpawnOptions {
+        self.opts(program, pref).supervisor(launch)
     }
 
     /// Live processes carrying this tag.

@@ -1,9 +1,11 @@
-//! The per-session supervisor: code that runs in a forked child of the host
-//! and never execs.
+//! The per-session supervisor: the code that watches one agent's process
+//! tree, either in the small program the host execs (`main.rs`) or in a
+//! forked child of the host that never execs (where the program is not
+//! available).
 //!
-//! EVERYTHING in this file after [`run`] is entered runs between `fork` and
-//! `_exit` in a copy of a (possibly multithreaded) host, so it follows the
-//! async-signal-safety rules:
+//! EVERYTHING in this file after [`run`] is entered may run between `fork`
+//! and `_exit` in a copy of a (possibly multithreaded) host, so it follows
+//! the async-signal-safety rules:
 //!
 //! * no heap allocation (no `Vec`, `String`, `format!`, `Box`), no locks, no
 //!   std I/O, no thread-locals that may initialise lazily;
@@ -18,51 +20,132 @@
 //! Everything the supervisor needs (argv, envp, paths as C strings, fds) is
 //! prepared by the host in a [`Plan`] BEFORE the fork; the child only reads it.
 //!
-//! See the module docs of [`crate::proc`] for the overall design and the
-//! wire protocol.
+//! See the module docs of `hotplex_core::proc` for the overall design and
+//! [`crate::proto`] for the wire protocol.
 
 use super::proto::{self, Cmd, FailStage, Msg, Phase};
 use libc::{c_char, c_int, pid_t};
 use std::ffi::CString;
 
-/// Fixed descriptor layout inside the supervisor (after the shuffle).
-pub(crate) const FD_CTRL: c_int = 3;
-const FD_IN: c_int = 4;
-const FD_OUT: c_int = 5;
-const FD_ERR: c_int = 6;
-/// First descriptor number that is not part of the fixed layout.
-const FD_FIRST_FREE: c_int = 7;
+/// Fixed descriptor layout inside the supervisor (after the shuffle): the
+/// control socket.
+pub const FD_CTRL: c_int = 3;
+/// The agent's stdin (child end), inside the supervisor.
+pub const FD_IN: c_int = 4;
+/// The agent's stdout (child end), inside the supervisor.
+pub const FD_OUT: c_int = 5;
+/// The agent's stderr (child end), inside the supervisor.
+pub const FD_ERR: c_int = 6;
+/// First descriptor number that is not part of the fixed layout (the exec'd
+/// program finds its serialized plan here before [`run`] closes it).
+pub const FD_FIRST_FREE: c_int = 7;
 
-/// Everything the supervisor needs, prepared by the host before `fork`.
+/// Everything the supervisor needs, prepared by the host before `fork` (or
+/// decoded by the exec'd program, [`crate::plan`]).
 ///
-/// The pointer arrays point into the `CString`s held by the same plan, so
-/// the plan must outlive the fork (it does: it lives on the host's stack
-/// frame that calls fork, and the child never returns from [`run`]).
-pub(crate) struct Plan {
+/// The plan owns its C strings; the NULL-terminated pointer arrays handed to
+/// `execve` point into their heap buffers, which do not move when the plan
+/// does, and are built once in [`Plan::new`] because the supervisor must not
+/// allocate after the fork.
+pub struct Plan {
+    /// The agent program, already resolved (no `PATH` search after fork).
     pub path: CString,
-    pub argv_ptrs: Vec<*const c_char>,
-    pub envp_ptrs: Vec<*const c_char>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    argv_ptrs: Vec<*const c_char>,
+    envp_ptrs: Vec<*const c_char>,
+    /// The agent's working directory (`None`: the supervisor's).
     pub cwd: Option<CString>,
+    /// `(resource, value)` pairs set as soft and hard limit in the agent.
     pub rlimits: Vec<(RlimitResource, u64)>,
+    /// The session's cgroup v2 directory (cgroup mode).
     pub cgroup_dir: Option<CString>,
+    /// Its `cgroup.procs` (joined when `clone3` into the cgroup fails).
     pub cgroup_procs: Option<CString>,
+    /// Its `cgroup.kill`.
     pub cgroup_kill: Option<CString>,
+    /// Its `cgroup.events`.
     pub cgroup_events: Option<CString>,
+    /// `cgroup.procs` files of limit-only cgroups (cgroup v1 controllers on
+    /// a hybrid system) the agent joins before exec.
+    pub limit_procs: Vec<CString>,
+    /// Those limit-only cgroups' directories, removed once the tree is gone.
+    pub limit_dirs: Vec<CString>,
+    /// Ladder step 1 (stdin closed) in milliseconds.
     pub grace_eof_ms: i64,
+    /// Ladder step 2 (after SIGTERM) in milliseconds.
     pub grace_term_ms: i64,
-    /// Descriptors (in the host's numbering) that the supervisor keeps.
+    /// Control socket, in the numbering of the process that calls [`run`].
     pub ctrl: c_int,
+    /// The agent's stdin (child end), same numbering.
     pub stdin: c_int,
+    /// The agent's stdout (child end), same numbering.
     pub stdout: c_int,
+    /// The agent's stderr (child end), same numbering.
     pub stderr: c_int,
+}
+
+// SAFETY: the raw pointers point into the heap buffers of the `CString`s the
+// same plan owns; they are only read (by `execve`), and moving the plan to
+// another thread moves neither those buffers nor their owners.
+unsafe impl Send for Plan {}
+
+impl Plan {
+    /// A plan to run `path` with `argv` (argv\[0\] included) and `envp`
+    /// (`KEY=value` strings); everything else empty, descriptors at the
+    /// fixed layout.
+    pub fn new(path: CString, argv: Vec<CString>, envp: Vec<CString>) -> Plan {
+        let nul_terminated = |v: &[CString]| -> Vec<*const c_char> {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Plan {
+            argv_ptrs: nul_terminated(&argv),
+            envp_ptrs: nul_terminated(&envp),
+            path,
+            argv,
+            envp,
+            cwd: None,
+            rlimits: Vec::new(),
+            cgroup_dir: None,
+            cgroup_procs: None,
+            cgroup_kill: None,
+            cgroup_events: None,
+            limit_procs: Vec::new(),
+            limit_dirs: Vec::new(),
+            grace_eof_ms: 0,
+            grace_term_ms: 0,
+            ctrl: FD_CTRL,
+            stdin: FD_IN,
+            stdout: FD_OUT,
+            stderr: FD_ERR,
+        }
+    }
+
+    /// The agent's argv (argv\[0\] first).
+    pub fn argv(&self) -> &[CString] {
+        &self.argv
+    }
+
+    /// The agent's environment (`KEY=value`).
+    pub fn envp(&self) -> &[CString] {
+        &self.envp
+    }
+
+    /// The NULL-terminated environment array (`execve`'s `envp`).
+    pub fn envp_ptr(&self) -> *const *const c_char {
+        self.envp_ptrs.as_ptr()
+    }
 }
 
 /// An rlimit resource id as `setrlimit` takes it on this platform.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(crate) type RlimitResource = libc::__rlimit_resource_t;
+pub type RlimitResource = libc::__rlimit_resource_t;
 /// An rlimit resource id as `setrlimit` takes it on this platform.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) type RlimitResource = c_int;
+pub type RlimitResource = c_int;
 
 // ---------------------------------------------------------------------------
 // Small async-signal-safe helpers
@@ -506,11 +589,12 @@ struct Sup<'a> {
     list: PidList,
 }
 
-/// Entry point of the forked supervisor. Never returns.
+/// Entry point of the supervisor (forked child, or the exec'd program's
+/// `main`). Never returns.
 ///
 /// # Safety contract (not `unsafe fn` because nothing here can be misused
 /// from the outside: it is called exactly once, in the fork child)
-pub(crate) fn run(plan: &Plan) -> ! {
+pub fn run(plan: &Plan) -> ! {
     // 1. Signals: no host handler may run here.
     reset_all_signals();
     for s in [
@@ -647,6 +731,13 @@ pub(crate) fn run(plan: &Plan) -> ! {
     sup.main_loop()
 }
 
+/// For the exec'd program: the plan could not be read (`errno`). Tells the
+/// host why on the control socket (already at [`FD_CTRL`]) and exits.
+pub fn fail_before_start(errno: i32) -> ! {
+    send_msg(Msg::Failed, FailStage::Plan as i32, errno, 0);
+    exit_now(122)
+}
+
 /// Forks and execs the agent. Returns its pid, or (stage, errno) with the
 /// stage as its wire code ([`FailStage`] as `i32`): a stage the agent's
 /// child reports is relayed to the host as read, never interpreted here.
@@ -732,6 +823,13 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
         libc::setsid();
     }
     if let (Some(procs), false) = (&plan.cgroup_procs, in_cgroup) {
+        if write_file(procs, b"0").is_err() {
+            fail(FailStage::Cgroup);
+        }
+    }
+    // Limit-only cgroups (v1 controllers): joined here, before exec, so the
+    // agent's first instruction already counts against them.
+    for procs in &plan.limit_procs {
         if write_file(procs, b"0").is_err() {
             fail(FailStage::Cgroup);
         }
@@ -847,7 +945,7 @@ fn fork_into_cgroup(cgfd: c_int) -> pid_t {
 /// signal (what glibc's `_Fork` does): no atfork handler of the host (Python,
 /// OpenSSL, jemalloc, ...) runs in the child, where it could deadlock on a
 /// lock held by a thread that does not exist there.
-pub(crate) fn raw_fork() -> pid_t {
+pub fn raw_fork() -> pid_t {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: clone with flags == SIGCHLD and a NULL stack behaves like
@@ -1218,6 +1316,13 @@ impl Sup<'_> {
                     unsafe {
                         libc::rmdir(dir.as_ptr());
                     }
+                }
+            }
+            // The limit-only cgroups are empty too once the tree is gone.
+            for dir in &self.plan.limit_dirs {
+                // SAFETY: NUL-terminated path owned by the plan.
+                unsafe {
+                    libc::rmdir(dir.as_ptr());
                 }
             }
         }

@@ -28,7 +28,7 @@
 /// A command byte, host -> supervisor.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cmd {
+pub enum Cmd {
     /// Graceful kill: run the whole ladder; the host stays to read the report.
     Kill = b'K',
     /// Graceful kill, and the host end is about to be closed (handle
@@ -53,7 +53,7 @@ impl TryFrom<u8> for Cmd {
 /// The tag of a supervisor -> host record.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Msg {
+pub enum Msg {
     /// Agent started.
     Started = b'S',
     /// Agent failed to start.
@@ -79,7 +79,7 @@ impl TryFrom<u8> for Msg {
 /// The step at which starting the agent failed (`a` of an `F` record).
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FailStage {
+pub enum FailStage {
     /// Joining the session cgroup (`cgroup.procs`).
     Cgroup = 1,
     /// `setrlimit`.
@@ -92,11 +92,13 @@ pub(crate) enum FailStage {
     Fork = 5,
     /// `prctl(PR_SET_PDEATHSIG)`.
     PdeathSig = 6,
+    /// The exec'd supervisor could not read its plan.
+    Plan = 7,
 }
 
 impl FailStage {
     /// The stage with wire code `v`, if there is one.
-    pub(crate) fn from_i32(v: i32) -> Option<Self> {
+    pub fn from_i32(v: i32) -> Option<Self> {
         [
             FailStage::Cgroup,
             FailStage::Rlimit,
@@ -104,13 +106,14 @@ impl FailStage {
             FailStage::Exec,
             FailStage::Fork,
             FailStage::PdeathSig,
+            FailStage::Plan,
         ]
         .into_iter()
         .find(|s| *s as i32 == v)
     }
 
     /// What was being done, for the spawn error ("{what} failed for ...").
-    pub(crate) fn action(self) -> &'static str {
+    pub fn action(self) -> &'static str {
         match self {
             FailStage::Cgroup => "joining the session cgroup",
             FailStage::Rlimit => "setting rlimits",
@@ -118,6 +121,7 @@ impl FailStage {
             FailStage::Exec => "exec",
             FailStage::Fork => "fork",
             FailStage::PdeathSig => "prctl(PR_SET_PDEATHSIG)",
+            FailStage::Plan => "starting the supervisor program",
         }
     }
 }
@@ -126,7 +130,7 @@ impl FailStage {
 /// the furthest phase entered). Ordered: a later phase compares greater.
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Phase {
+pub enum Phase {
     /// The agent runs; no kill requested.
     Run = 0,
     /// Stdin closed; waiting for the agent to exit on its own.
@@ -139,7 +143,7 @@ pub(crate) enum Phase {
 
 impl Phase {
     /// The phase with wire code `v`, if there is one.
-    pub(crate) fn from_i32(v: i32) -> Option<Self> {
+    pub fn from_i32(v: i32) -> Option<Self> {
         [Phase::Run, Phase::Eof, Phase::Term, Phase::Kill]
             .into_iter()
             .find(|p| *p as i32 == v)
@@ -147,10 +151,10 @@ impl Phase {
 }
 
 /// Size of one supervisor -> host record.
-pub(crate) const MSG_LEN: usize = 16;
+pub const MSG_LEN: usize = 16;
 
 /// Encodes one record (no allocation: used after fork).
-pub(crate) fn encode(tag: Msg, a: i32, b: i32, c: i32) -> [u8; MSG_LEN] {
+pub fn encode(tag: Msg, a: i32, b: i32, c: i32) -> [u8; MSG_LEN] {
     let mut m = [0u8; MSG_LEN];
     m[0] = tag as u8;
     let (a, b, c) = (a.to_ne_bytes(), b.to_ne_bytes(), c.to_ne_bytes());
@@ -166,7 +170,7 @@ pub(crate) fn encode(tag: Msg, a: i32, b: i32, c: i32) -> [u8; MSG_LEN] {
 
 /// Decodes one record into its raw tag byte and words (see [`Msg`] for the
 /// tag; the words' meaning depends on it).
-pub(crate) fn decode(m: &[u8; MSG_LEN]) -> (u8, i32, i32, i32) {
+pub fn decode(m: &[u8; MSG_LEN]) -> (u8, i32, i32, i32) {
     let word = |o: usize| i32::from_ne_bytes([m[o], m[o + 1], m[o + 2], m[o + 3]]);
     (m[0], word(4), word(8), word(12))
 }
