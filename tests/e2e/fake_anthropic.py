@@ -17,6 +17,8 @@ Module use::
         api.text(i)                       # everything request i showed the model (see below)
         api.saw("some text")              # did any request (or request i) show the model this?
         api.blocks("image")               # every content block of that type sent to the model
+        api.tool_results("AskUserQuestion")  # what the model got back for that tool's calls:
+                                          #   [{"tool_use_id", "name", "input", "text", "is_error"}]
 
 Script use: ``python3 fake_anthropic.py [--port N]`` prints the URL on stdout and serves
 until killed.
@@ -42,6 +44,24 @@ string or a list of blocks; the CLI may prepend ``<system-reminder>`` text block
                                         (2.1.332 defers MCP tools so) is first loaded with a
                                         ``ToolSearch`` call ``{"query": "select:<Name>"}``; the
                                         answer to that call then gets the ``tool:`` calls.
+* directive ``ask: <question>? <label> | <label> [| ...]`` (``askmulti:`` for multiSelect)
+                                     -> ``tool_use`` of ``AskUserQuestion`` with one question per
+                                        ``ask``/``askmulti`` line, in order (header ``Q1``, ``Q2``...,
+                                        option descriptions ``about <label>``), alongside any
+                                        ``tool:``/``bash:`` calls. Honoured when AskUserQuestion is
+                                        offered (a ``tool: AskUserQuestion <json>`` line gives any input).
+* directive ``plan: <text>``         -> propose a plan the way plan mode asks a model to (``\\n`` in
+                                        the text is a newline): ``Write`` the text to the plan file the
+                                        request names (``...create your plan at <path>`` / ``A plan file
+                                        already exists at <path>``), then call ``ExitPlanMode {}``
+                                        (loaded through ``ToolSearch`` when deferred); without a plan
+                                        file (or ``Write``), ``ExitPlanMode {"plan": <text>}``. A
+                                        rejected ExitPlanMode (error tool_result) makes a revision:
+                                        the plan plus ``\\nRevised after: <feedback>``, proposed again,
+                                        at most 3 times, then text ``plan rejected: <feedback>``. Once
+                                        it is approved the prompt's other directives (``bash:``,
+                                        ``tool:``, ``ask:``) run, so ``plan: ...`` + ``bash: touch f``
+                                        shows which mode the approval left the CLI in.
 * directive ``sleep: <seconds>``     -> wait (in small steps; gives up early if the client
                                         disconnects), then answer as below
 * directive ``recall``               -> text ``recall: <earlier user texts joined by " | ">``
@@ -89,6 +109,12 @@ SLEEP_RE = re.compile(r"(?:^|\s)sleep:[ \t]*([0-9]+(?:\.[0-9]*)?)", re.M)
 RECALL_RE = re.compile(r"(?:^|\s)recall\b", re.M)
 IMAGE_NOTE_RE = re.compile(r"^\[Image[^\]\n]*\]$")  # 2.1.332 adds "[Image: source: <path>]"
 TOOL_RE = re.compile(r"(?:^|\s)tool:[ \t]*([A-Za-z0-9_.:-]+)[ \t]*([^\n]*)", re.M)
+ASK_RE = re.compile(r"^[ \t]*ask(multi)?:[ \t]*([^\n?]*\?)[ \t]*([^\n]*)", re.M)
+PLAN_RE = re.compile(r"^[ \t]*plan:[ \t]*([^\n]*)", re.M)
+# Where plan mode tells the model to keep its plan (both pinned CLI versions word it so).
+PLAN_FILE_RE = re.compile(r"(?:create your plan at|plan file already exists at) (/\S+?\.md)\b")
+TOOL_LOADED = "Tool loaded."  # 2.1.332 follows a ToolSearch tool_result with this user text
+MAX_PLAN_REVISIONS = 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +203,32 @@ def tool_calls(prompt: str, tool_names, deferred: Optional[List[str]] = None) ->
     return calls
 
 
+def ask_questions(prompt: str) -> List[Dict[str, Any]]:
+    """The AskUserQuestion questions of a prompt's ``ask:``/``askmulti:`` lines."""
+    out = []
+    for m in ASK_RE.finditer(prompt):
+        labels = [x.strip() for x in m.group(3).split("|") if x.strip()]
+        out.append({"question": m.group(2).strip(), "header": "Q%d" % (len(out) + 1),
+                    "options": [{"label": x, "description": "about " + x} for x in labels],
+                    "multiSelect": bool(m.group(1))})
+    return out
+
+
+def directive_calls(prompt: str, tool_names, deferred: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """Every tool call a prompt asks for at once: ``tool:`` lines, the ``ask:`` lines as one
+    AskUserQuestion, then ``bash:`` (the last only when Bash is offered)."""
+    calls = tool_calls(prompt, tool_names, deferred)
+    questions = ask_questions(prompt)
+    if questions and "AskUserQuestion" in tool_names:
+        calls.append({"name": "AskUserQuestion", "input": {"questions": questions}})
+    if "Bash" in tool_names:
+        m = BASH_RE.search(prompt)
+        if m:
+            calls.append({"name": "Bash", "input": {"command": m.group(1).strip(),
+                                                    "description": "run it"}})
+    return calls
+
+
 def user_texts(content: Any) -> List[str]:
     """The user's own texts in a message content, in order: text blocks with system reminders
     stripped, empty ones and the CLI's ``[Image: source: ...]`` notes dropped. (The CLI merges consecutive user turns into one message,
@@ -225,6 +277,85 @@ def _answered_tool_names(messages: List[Dict[str, Any]], blocks: List[Dict[str, 
     return names
 
 
+def _prompt_and_since(messages: List[Dict[str, Any]]):
+    """The current prompt (the newest user text that is not a tool result's companion, such as
+    2.1.332's "Tool loaded.") and the index of the message holding it."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if not (isinstance(m, dict) and m.get("role") == "user"):
+            continue
+        blocks = _blocks(m.get("content"))
+        last = max((k for k, b in enumerate(blocks) if b.get("type") == "tool_result"), default=-1)
+        texts = [t for t in user_texts(blocks[last + 1:]) if t != TOOL_LOADED]
+        if texts:
+            return texts[-1], i
+    return "", -1
+
+
+def _tool_steps(messages: List[Dict[str, Any]], since: int) -> List[Dict[str, Any]]:
+    """The tool calls made after message ``since``, in order, each with its result (if any):
+    {"id", "name", "input", "text", "is_error", "answered"}."""
+    steps: List[Dict[str, Any]] = []
+    by_id: Dict[str, Dict[str, Any]] = {}
+    for m in messages[since + 1:]:
+        if not isinstance(m, dict):
+            continue
+        for b in _blocks(m.get("content")):
+            if m.get("role") == "assistant" and b.get("type") == "tool_use":
+                st = {"id": b.get("id"), "name": b.get("name"), "input": b.get("input"),
+                      "text": None, "is_error": None, "answered": False}
+                steps.append(st)
+                by_id[st["id"]] = st
+            elif m.get("role") == "user" and b.get("type") == "tool_result":
+                st = by_id.get(b.get("tool_use_id"))
+                if st is not None:
+                    st.update(text=REMINDER_RE.sub("", block_text(b)).strip(),
+                              is_error=bool(b.get("is_error")), answered=True)
+    return steps
+
+
+def _plan_step(body: Dict[str, Any], prompt: str, steps: List[Dict[str, Any]],
+               tool_names) -> Optional[Dict[str, Any]]:
+    """The next move of a ``plan:`` prompt (see the module docstring), or None once the plan
+    was approved (the prompt's other directives then run)."""
+    m = PLAN_RE.search(prompt)
+    if not m:
+        return None
+    text = m.group(1).strip().replace("\\n", "\n")
+    exits = [st for st in steps if st["name"] == "ExitPlanMode"]
+    if any(st["answered"] and not st["is_error"] for st in exits):
+        return None  # approved: carry on with the rest of the prompt
+    rejected = [st for st in exits if st["answered"] and st["is_error"]]
+    if rejected:
+        feedback = rejected[-1]["text"] or ""
+        if len(rejected) > MAX_PLAN_REVISIONS:
+            return {"kind": "text", "text": "plan rejected: " + feedback, "sleep": 0.0,
+                    "reason": "plan-rejected"}
+        text = text + "\nRevised after: " + feedback
+    last = steps[-1] if steps else None
+    path = None
+    found = PLAN_FILE_RE.findall(request_text(body))
+    if found and "Write" in tool_names:
+        path = found[-1]
+    # Write the plan file first, unless this very version was written since the last proposal.
+    k = max((i for i, st in enumerate(steps) if st["name"] == "ExitPlanMode"), default=-1)
+    written = any(st["name"] == "Write" and st["answered"] and not st["is_error"]
+                  and (st["input"] or {}).get("file_path") == path
+                  and (st["input"] or {}).get("content") == text for st in steps[k + 1:])
+    if path and not written:
+        return {"kind": "tool_use", "command": None, "sleep": 0.0, "reason": "plan-write",
+                "tools": [{"name": "Write", "input": {"file_path": path, "content": text}}]}
+    if "ExitPlanMode" not in tool_names:
+        if "ToolSearch" in tool_names and not (last and last["name"] == "ToolSearch"):
+            return {"kind": "tool_use", "command": None, "sleep": 0.0, "reason": "plan-search",
+                    "tools": [{"name": "ToolSearch", "input": {
+                        "query": "select:ExitPlanMode", "max_results": 5}}]}
+        return {"kind": "text", "text": "no ExitPlanMode tool offered", "sleep": 0.0,
+                "reason": "plan-unavailable"}
+    return {"kind": "tool_use", "command": None, "sleep": 0.0, "reason": "plan-exit",
+            "tools": [{"name": "ExitPlanMode", "input": {} if path else {"plan": text}}]}
+
+
 def plan_reply(body: Dict[str, Any]) -> Dict[str, Any]:
     """Decide the answer for a /v1/messages body.
 
@@ -243,6 +374,19 @@ def plan_reply(body: Dict[str, Any]) -> Dict[str, Any]:
     # "next prompt"] into one user message after an interrupted permission prompt).
     last_result = max((i for i, b in enumerate(blocks) if b.get("type") == "tool_result"),
                       default=-1)
+    # A ``plan:`` prompt drives its own tool loop (write the plan file, ExitPlanMode, revise
+    # when rejected); once approved, its other directives run.
+    current, since = _prompt_and_since(messages)
+    if tools and PLAN_RE.search(current):
+        steps = _tool_steps(messages, since)
+        step = _plan_step(body, current, steps, tool_names)
+        if step is not None:
+            return step
+        if steps and steps[-1]["name"] == "ExitPlanMode" and steps[-1]["answered"]:
+            calls = directive_calls(current, tool_names)
+            if calls:
+                return {"kind": "tool_use", "command": None, "tools": calls, "sleep": 0.0,
+                        "reason": "plan-approved"}
     # The answer to our ToolSearch for deferred tools (see ``tool:``; the CLI follows its
     # tool_result with a "Tool loaded." text): now call them.
     if last_result >= 0 and tools and _answered_tool_names(messages, blocks) == {"ToolSearch"}:
@@ -275,12 +419,8 @@ def plan_reply(body: Dict[str, Any]) -> Dict[str, Any]:
         return {"kind": "tool_use", "command": None, "sleep": sleep, "reason": "tool-search",
                 "tools": [{"name": "ToolSearch", "input": {
                     "query": "select:" + ",".join(deferred), "max_results": 5}}]}
-    command = None
-    if "Bash" in tool_names:
-        m = BASH_RE.search(prompt)
-        if m:
-            command = m.group(1).strip()
-            calls.append({"name": "Bash", "input": {"command": command, "description": "run it"}})
+    calls = directive_calls(prompt, tool_names) if tools else []
+    command = next((c["input"]["command"] for c in calls if c["name"] == "Bash"), None)
     if calls:
         return {"kind": "tool_use", "command": command, "tools": calls, "sleep": sleep,
                 "reason": "tool" if len(calls) > 1 or command is None else "bash"}
@@ -546,6 +686,22 @@ class FakeAnthropic:
         if i is not None:
             log = [log[i]] if log else []
         return [b for e in log for b in iter_blocks(e["body"]) if b.get("type") == block_type]
+
+    def tool_results(self, name: Optional[str] = None) -> List[Dict[str, Any]]:
+        """What the model was told about its tool calls, oldest first, each call once (later
+        requests repeat the history): [{"tool_use_id", "name", "input", "text", "is_error"}],
+        only those of tool ``name`` when given. ``text`` is the result's text with system
+        reminders removed, e.g. what AskUserQuestion's answer or ExitPlanMode's approval or
+        rejection looked like to the model."""
+        seen: Dict[str, Dict[str, Any]] = {}
+        for e in self.messages_log():
+            messages = e["body"].get("messages") or []
+            for st in _tool_steps(messages, -1):
+                if st["answered"] and st["id"] not in seen:
+                    seen[st["id"]] = {"tool_use_id": st["id"], "name": st["name"],
+                                      "input": st["input"], "text": st["text"],
+                                      "is_error": st["is_error"]}
+        return [r for r in seen.values() if name is None or r["name"] == name]
 
     def reset(self) -> None:
         with self._lock:

@@ -15,7 +15,8 @@ Probes a..l cover the process lifecycle; m..v the control surface (set_model,
 set_permission_mode, get_context_usage, mcp_status, unknown subtypes, host hooks, SDK MCP
 servers, can_use_tool answers, --fork-session / --resume-session-at, --max-turns, --json-schema,
 images, --max-budget-usd). Those use `Host`, which answers the CLI's control requests as an SDK
-would. Run them against every supported version, e.g.
+would. w..x cover interactive turns (issue 19): AskUserQuestion and plan mode's ExitPlanMode,
+both answered through can_use_tool (`interactive_host`). Run them against every supported version, e.g.
     python3 tests/e2e/probe.py tests/e2e/.claude-cli-2.1.332/node_modules/.bin/claude --only m,n,o
 """
 
@@ -80,9 +81,10 @@ class Cli:
     """One claude process; stdout lines are parsed and timestamped by a reader thread."""
 
     def __init__(self, claude: str, box: Sandbox, extra: List[str] = (), cwd: Optional[str] = None,
-                 env: Optional[Dict[str, str]] = None):
+                 env: Optional[Dict[str, str]] = None, base: Optional[List[str]] = None):
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([claude] + BASE_ARGS + list(extra), cwd=cwd or box.cwd,
+        args = BASE_ARGS if base is None else base  # `base` replaces BASE_ARGS (e.g. without stdio)
+        self.proc = subprocess.Popen([claude] + args + list(extra), cwd=cwd or box.cwd,
                                      env=dict(box.env(), **(env or {})), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.lines: List[Dict[str, Any]] = []  # {"t", "raw", "obj"}
@@ -1793,6 +1795,282 @@ def probe_v(claude, api):
         box.cleanup()
 
 
+# ---------------------------------------------------------------------------------------------
+# interactive turns (issue 19): AskUserQuestion and plan mode's ExitPlanMode through can_use_tool
+# ---------------------------------------------------------------------------------------------
+
+ASK_PROMPT = "ask: Which color? Red | Blue\naskmulti: Which sizes? S | M | L"
+NO_STDIO = [a for a in BASE_ARGS if a not in ("--permission-prompt-tool", "stdio")]
+
+
+def with_answers(answers=None, **more):
+    """A can_use_tool answer for AskUserQuestion: allow, the input plus `answers` (and e.g. `response`)."""
+    def answer(req):
+        inp = dict(req.get("input") or {})
+        if answers is not None:
+            inp["answers"] = answers
+        inp.update(more)
+        return {"behavior": "allow", "updatedInput": inp}
+    return answer
+
+
+def interactive_host(cli: Cli):
+    """A Host whose can_use_tool answers come from `plan["next"]` (a function of the request,
+    NO_ANSWER, or ("delay", s, fn)); everything else as default_answer."""
+    plan: Dict[str, Any] = {}
+
+    def handler(req, line):
+        if req.get("subtype") == "can_use_tool" and plan.get("next") is not None:
+            f = plan["next"]
+            if f is NO_ANSWER:
+                return NO_ANSWER
+            if isinstance(f, tuple):
+                return ("delay", f[1], f[2](req))
+            return f(req)
+        return default_answer(req, line)
+
+    return Host(cli, handler), plan
+
+
+def interactive_step(host: Host, plan, api, prompt, answer, timeout=30, tool=None, files=(), box=None):
+    """One turn whose can_use_tool requests get `answer`; what reached the host and the model."""
+    plan["next"] = answer
+    n = len(host.requests)
+    before = {r["tool_use_id"] for r in api.tool_results()}
+    t = host.turn(prompt, timeout=timeout)
+    asks = requests_of(host, "can_use_tool", n)
+    objs = [x for x in host.cli.lines[t["_mark"]:] if x["obj"]]
+    return {
+        "can_use_tool": [json.dumps({"type": "control_request", "request_id": a["request_id"],
+                                     "request": a["request"]})[:2500] for a in asks],
+        "lines": ["%+.3fs %s" % (x["t"] - t["_t"], line_kind(x["obj"])) for x in objs],
+        "tool_result_lines": [short(x["raw"], 1500) for x in objs
+                              if x["obj"].get("type") == "user" and "tool_result" in x["raw"]],
+        "status_lines": [short(x["raw"], 400) for x in objs if line_kind(x["obj"]) == "system/status"],
+        "model_got": [{k: r[k] for k in ("name", "text", "is_error")} for r in api.tool_results(tool)
+                      if r["tool_use_id"] not in before],
+        "result": (t["result"] or "")[:400], "subtype": t["subtype"], "num_turns": t["num_turns"],
+        "permission_denials": t["permission_denials"], "init_permission_mode": t["init_permission_mode"],
+        "files": {f: os.path.exists(os.path.join(box.cwd, f)) for f in files} if box else {},
+        "result_s": t["result_s"],
+    }
+
+
+def probe_w(claude, api):
+    """AskUserQuestion: availability, the can_use_tool request, answers, deny, a late answer, interrupt."""
+    box = Sandbox(api)
+    out: Dict[str, Any] = {}
+    try:
+        # Which interactive tools are offered with and without --permission-prompt-tool stdio.
+        for label, base, extra in (("stdio", None, []), ("no_stdio", NO_STDIO, []),
+                                   ("stdio_plan", None, ["--permission-mode", "plan"]),
+                                   ("no_stdio_plan", NO_STDIO, ["--permission-mode", "plan"]),
+                                   ("stdio_disallowed", None, ["--disallowed-tools", "AskUserQuestion"])):
+            cli = Cli(claude, box, extra, base=base)
+            host = Host(cli)
+            try:
+                t = host.turn(ASK_PROMPT)
+                init = next((x["obj"] for x in cli.lines if x["obj"] and x["obj"].get("subtype") == "init"), {})
+                out["offered_" + label] = {
+                    "api_offers": [n for n in api.tools() if n in ("AskUserQuestion", "ExitPlanMode", "EnterPlanMode", "ToolSearch")],
+                    "init_tools": [n for n in init.get("tools", []) if n in ("AskUserQuestion", "ExitPlanMode", "EnterPlanMode")],
+                    "result": (t["result"] or "")[:200], "control_requests": [r.get("subtype") for r in t["control_requests"]]}
+                cli.close()
+            finally:
+                cli.kill()
+
+        cli = Cli(claude, box)
+        host, plan = interactive_host(cli)
+        try:
+            out["answer_after_0.5s"] = interactive_step(host, plan, api, ASK_PROMPT, (
+                "delay", 0.5, with_answers({"Which color?": "Blue", "Which sizes?": "S, L"})), tool="AskUserQuestion")
+            out["answer_multiselect_as_list"] = interactive_step(host, plan, api, ASK_PROMPT, with_answers(
+                {"Which color?": "Red", "Which sizes?": ["M", "L"]}), tool="AskUserQuestion")
+            out["answer_label_not_offered"] = interactive_step(host, plan, api, "ask: Which color? Red | Blue", with_answers(
+                {"Which color?": "Green please"}), tool="AskUserQuestion")
+            out["allow_without_answers"] = interactive_step(host, plan, api, ASK_PROMPT, with_answers(None),
+                                                            tool="AskUserQuestion")
+            out["allow_with_response"] = interactive_step(host, plan, api, ASK_PROMPT, with_answers(
+                None, response="W-FREE none of these"), tool="AskUserQuestion")
+            out["answer_keyed_by_header"] = interactive_step(host, plan, api, "ask: Which color? Red | Blue", with_answers(
+                {"Q1": "Red"}), tool="AskUserQuestion")
+            out["deny"] = interactive_step(host, plan, api, ASK_PROMPT, lambda req: {
+                "behavior": "deny", "message": "W-DENY the person is away"}, tool="AskUserQuestion")
+            # a person who answers 35 s later: what the CLI prints meanwhile (nothing, see FACTS w)
+            mark = len(cli.lines)
+            late = interactive_step(host, plan, api, "ask: Which color? Red | Blue", (
+                "delay", 35.0, with_answers({"Which color?": "Red"})), timeout=60, tool="AskUserQuestion")
+            late["other_lines"] = [short(x["raw"], 300) for x in cli.lines[mark:] if x["obj"] and line_kind(x["obj"])
+                                   not in ("system/init", "assistant", "user", "result/success",
+                                           "control_request/can_use_tool")]
+            out["answer_after_35s"] = late
+            # interrupt while the question is pending
+            plan["next"] = NO_ANSWER
+            mark = len(cli.lines)
+            nreq = len(host.requests)
+            t_user = cli.user("ask: Which color? Red | Blue")
+            got = host.run(lambda o: o.get("type") == "control_request"
+                           and (o.get("request") or {}).get("subtype") == "can_use_tool", 15)
+            time.sleep(1.0)
+            ctl = host.ctl({"subtype": "interrupt"}, timeout=10)
+            res = host.run(lambda o: o.get("type") == "result", 15)
+            time.sleep(0.3)
+            out["interrupt_while_pending"] = {
+                "asked": bool(got), "control": ctl, "result_subtype": res["obj"].get("subtype") if res else None,
+                "lines": lines_since(cli, mark, t_user, 700),
+                "model_requests_after": len(api.messages_log()),
+                "alive": cli.proc.poll() is None}
+            nr = len(api.messages_log())
+            nxt = host.turn("w after interrupt")
+            out["interrupt_while_pending"]["next_turn"] = {"result": nxt["result"], "subtype": nxt["subtype"],
+                                                           "model_saw": api.text(-1)[-600:] if len(api.messages_log()) > nr else None}
+            # permission modes that skip the usual asks
+            for mode in ("acceptEdits", "dontAsk"):
+                host.ctl({"subtype": "set_permission_mode", "mode": mode})
+                out["mode_" + mode] = interactive_step(host, plan, api, "ask: Which color? Red | Blue", with_answers(
+                    {"Which color?": "Blue"}), tool="AskUserQuestion")
+            host.ctl({"subtype": "set_permission_mode", "mode": "default"})
+            cli.close()
+        finally:
+            cli.kill()
+
+        # a PreToolUse hook (hotplex registers one at every start) sees the question first
+        cli, host, init = start_hooked(claude, box, {"PreToolUse": [{"matcher": None, "hookCallbackIds": ["pre"]}]})
+        try:
+            host.handler = lambda req, line: (with_answers({"Which color?": "Red"})(req)
+                                              if req.get("subtype") == "can_use_tool" else default_answer(req, line))
+            t = host.turn("ask: Which color? Red | Blue")
+            out["with_pretooluse_hook"] = {
+                "requests": [json.dumps(r["request"])[:900] for r in host.requests],
+                "result": (t["result"] or "")[:300]}
+            cli.close()
+        finally:
+            cli.kill()
+        return out
+    finally:
+        box.cleanup()
+
+
+def plan_answers(*answers):
+    """can_use_tool answers for a plan turn: the i-th ExitPlanMode request gets answers[i] (the
+    last one repeats); every other tool is allowed as asked."""
+    seen = {"n": 0}
+
+    def answer(req):
+        if req.get("tool_name") != "ExitPlanMode":
+            return {"behavior": "allow", "updatedInput": req.get("input")}
+        f = answers[min(seen["n"], len(answers) - 1)]
+        seen["n"] += 1
+        return f(req)
+    return answer
+
+
+def approve(perms=None, drop_plan=False, plan=None):
+    def answer(req):
+        inp = dict(req.get("input") or {})
+        if drop_plan:
+            inp.pop("plan", None)
+            inp.pop("planFilePath", None)
+        if plan is not None:
+            inp["plan"] = plan
+        out = {"behavior": "allow", "updatedInput": inp}
+        if perms:
+            out["updatedPermissions"] = perms
+        return out
+    return answer
+
+
+def reject(message):
+    return lambda req: {"behavior": "deny", "message": message}
+
+
+def probe_x(claude, api):
+    """plan mode: ExitPlanMode through can_use_tool; approve (which mode follows), reject with feedback, interrupt."""
+    box = Sandbox(api)
+    out: Dict[str, Any] = {}
+    cli = Cli(claude, box, ["--permission-mode", "plan"])
+    host, plan = interactive_host(cli)
+
+    def step(name, prompt, answer, files=(), timeout=30):
+        st = interactive_step(host, plan, api, prompt, answer, timeout=timeout, files=files, box=box)
+        st["exit_plan_mode_asks"] = [c for c in st["can_use_tool"] if '"ExitPlanMode"' in c]
+        st["other_asks"] = [json.loads(c)["request"]["tool_name"] for c in st["can_use_tool"]
+                            if '"ExitPlanMode"' not in c]
+        pdir = os.path.join(box.config, "plans")
+        st["plan_files"] = {f: open(os.path.join(pdir, f)).read()[:300] for f in sorted(os.listdir(pdir))} \
+            if os.path.isdir(pdir) else {}
+        out[name] = st
+        return st
+
+    def mode_now():
+        t = host.turn("x which mode")
+        return t["init_permission_mode"]
+
+    try:
+        # 1. approve as asked: which mode does the CLI pick, is the next tool asked?
+        step("approve_as_asked", "plan: # Plan A\\n1. touch x_a.txt\nbash: touch x_a.txt",
+             plan_answers(approve()), ["x_a.txt"])
+        out["approve_as_asked"]["mode_next_turn"] = mode_now()
+        # 2. reject with feedback (the fake revises and proposes again), then approve with
+        #    updatedPermissions setMode acceptEdits: is the next edit asked?
+        out["set_plan_again"] = host.ctl({"subtype": "set_permission_mode", "mode": "plan"})
+        step("reject_then_approve_acceptEdits", "plan: # Plan B\\n1. touch x_b.txt\nbash: touch x_b.txt",
+             plan_answers(reject("X-FEEDBACK add a test step"),
+                          approve([{"type": "setMode", "mode": "acceptEdits", "destination": "session"}])),
+             ["x_b.txt"])
+        out["reject_then_approve_acceptEdits"]["mode_next_turn"] = mode_now()
+        # 3. entered plan from acceptEdits (set_permission_mode): a plain approval goes back to?
+        host.ctl({"subtype": "set_permission_mode", "mode": "acceptEdits"})
+        host.ctl({"subtype": "set_permission_mode", "mode": "plan"})
+        step("approve_after_plan_entered_from_acceptEdits", "plan: # Plan C\\n1. touch x_c.txt\nbash: touch x_c.txt",
+             plan_answers(approve(drop_plan=True)), ["x_c.txt"])
+        out["approve_after_plan_entered_from_acceptEdits"]["mode_next_turn"] = mode_now()
+        # 4. the host edits the plan while approving
+        host.ctl({"subtype": "set_permission_mode", "mode": "default"})
+        host.ctl({"subtype": "set_permission_mode", "mode": "plan"})
+        step("approve_with_host_edited_plan", "plan: # Plan D", plan_answers(approve(plan="# Plan D edited by the host")))
+        # 5. reject every proposal: the fake gives up; the CLI stays in plan mode?
+        host.ctl({"subtype": "set_permission_mode", "mode": "plan"})
+        step("reject_always", "plan: # Plan E\\n1. touch x_e.txt\nbash: touch x_e.txt",
+             plan_answers(reject("X-NO")), ["x_e.txt"])
+        out["reject_always"]["mode_next_turn"] = mode_now()
+        # 6. outside plan mode: ExitPlanMode is refused by the CLI itself; EnterPlanMode
+        host.ctl({"subtype": "set_permission_mode", "mode": "default"})
+        step("exit_plan_mode_outside_plan", "plan: # Plan G", plan_answers(approve()))
+        step("enter_plan_mode_tool", "tool: EnterPlanMode {}", plan_answers(approve()))
+        out["enter_plan_mode_tool"]["mode_next_turn"] = mode_now()
+        host.ctl({"subtype": "set_permission_mode", "mode": "plan"})
+        # 7. interrupt while the approval is pending
+        plan["next"] = NO_ANSWER
+        mark = len(cli.lines)
+        t_user = cli.user("plan: # Plan F")
+        got = host.run(lambda o: o.get("type") == "control_request"
+                       and (o.get("request") or {}).get("tool_name") == "ExitPlanMode", 15)
+        time.sleep(1.0)
+        ctl = host.ctl({"subtype": "interrupt"}, timeout=10)
+        res = host.run(lambda o: o.get("type") == "result", 15)
+        time.sleep(0.3)
+        out["interrupt_while_pending"] = {
+            "asked": bool(got), "control": _resp(ctl), "result_subtype": res["obj"].get("subtype") if res else None,
+            "lines": ["%+.3fs %s" % (x["t"] - t_user, short(x["raw"], 400)) for x in cli.lines[mark:]
+                      if x["obj"] and x["obj"].get("subtype") != "init"],
+            "mode_next_turn": mode_now()}
+        # what plan mode looks like on stdout: every line kind of this process
+        kinds: Dict[str, int] = {}
+        for x in cli.lines:
+            if x["obj"]:
+                kinds[line_kind(x["obj"])] = kinds.get(line_kind(x["obj"]), 0) + 1
+        out["line_kinds_seen"] = kinds
+        out["plan_like_lines"] = sorted({short(json.dumps({k: v for k, v in x["obj"].items() if k not in ("uuid", "session_id")}), 300)
+                                         for x in cli.lines if x["obj"] and x["obj"].get("type") == "system"
+                                         and x["obj"].get("subtype") != "init"})
+        cli.close()
+        return out
+    finally:
+        cli.kill()
+        box.cleanup()
+
+
 def _get(d, *path):
     for k in path:
         if isinstance(d, dict):
@@ -1997,13 +2275,43 @@ def summarize_control(r: Dict[str, Any]) -> List[str]:
                       v["json_schema_called"]["tools_offered_StructuredOutput"],
                       v["json_schema_called"]["structured_output"], v["image"]["fake_got_image_blocks"],
                       [x["subtype"] for x in v["max_budget_usd_0.0003"]["turns"]]))
+    w = r.get("w")
+    if w and "answer_after_0.5s" in w:
+        got = lambda k: ((w.get(k) or {}).get("model_got") or [{}])[-1].get("text", "")[:110]  # noqa: E731
+        out.append("w. AskUserQuestion offered (API) with stdio %s, without %s; answers -> %r; list -> %r; "
+                   "no answers -> %r; response -> %r; deny -> %r (is_error %s)"
+                   % (w["offered_stdio"]["api_offers"], w["offered_no_stdio"]["api_offers"],
+                      got("answer_after_0.5s"), got("answer_multiselect_as_list"), got("allow_without_answers"),
+                      got("allow_with_response"), got("deny"),
+                      ((w["deny"].get("model_got") or [{}])[-1]).get("is_error")))
+        ip = w.get("interrupt_while_pending") or {}
+        out.append("w. answered 35 s later -> %r after %ss, lines %s; interrupt while pending -> %s, cancel sent %s, "
+                   "next turn %r; acceptEdits asked %s; dontAsk asked %s"
+                   % (got("answer_after_35s"), w["answer_after_35s"]["result_s"], w["answer_after_35s"]["lines"],
+                      ip.get("result_subtype"), any("control_cancel_request" in x for x in ip.get("lines", [])),
+                      (ip.get("next_turn") or {}).get("result"), bool(w["mode_acceptEdits"]["can_use_tool"]),
+                      bool(w["mode_dontAsk"]["can_use_tool"])))
+    x = r.get("x")
+    if x and "approve_as_asked" in x:
+        a, b, c = x["approve_as_asked"], x["reject_then_approve_acceptEdits"], x["approve_after_plan_entered_from_acceptEdits"]
+        out.append("x. ExitPlanMode asked with input keys %s; approve as asked -> status %s, next mode %s, touch asked %s; "
+                   "reject+approve(setMode acceptEdits) -> model got %r, status %s, touch asked %s; plan entered from "
+                   "acceptEdits, plain approve -> %s; reject always -> next mode %s; interrupt -> %s, next mode %s"
+                   % (sorted(json.loads(a["exit_plan_mode_asks"][0])["request"]["input"]) if a["exit_plan_mode_asks"] else None,
+                      [json.loads(s)["permissionMode"] for s in a["status_lines"]], a.get("mode_next_turn"),
+                      "Bash" in a["other_asks"],
+                      [m["text"][:40] for m in b["model_got"] if m["name"] == "ExitPlanMode"],
+                      [json.loads(s)["permissionMode"] for s in b["status_lines"]], "Bash" in b["other_asks"],
+                      c.get("mode_next_turn"), x["reject_always"].get("mode_next_turn"),
+                      x["interrupt_while_pending"]["result_subtype"], x["interrupt_while_pending"]["mode_next_turn"]))
     return out
 
 
 PROBES = {"a": probe_a, "b": probe_b, "c": probe_c, "d": probe_d, "e": probe_e, "f": probe_f,
           "g": probe_g, "h": probe_h, "i": probe_i, "j": probe_j,
           "k": probe_k, "l": probe_l, "m": probe_m, "n": probe_n, "o": probe_o, "p": probe_p,
-          "q": probe_q, "r": probe_r, "s": probe_s, "t": probe_t, "u": probe_u, "v": probe_v}
+          "q": probe_q, "r": probe_r, "s": probe_s, "t": probe_t, "u": probe_u, "v": probe_v,
+          "w": probe_w, "x": probe_x}
 
 
 def run_with_timeout(fn, args, timeout):
