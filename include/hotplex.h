@@ -736,6 +736,24 @@ uint32_t hotplex_abi_version(void);
 const char *hotplex_version(void);
 
 /**
+ * How this process starts each session's supervisor: `"exec"` (the small
+ * program embedded in the library, which holds none of the host's memory)
+ * or `"fork"` (a copy of the host: where the program is unavailable, or with
+ * `HOTPLEX_SUPERVISOR=fork` in the host's environment when it is first
+ * asked). A static, NUL-terminated string that must not be freed. Never
+ * fails (returns NULL only if that were to panic).
+ */
+const char *hotplex_supervisor_mode(void);
+
+/**
+ * The most sessions this process's open-files limit allows (each live
+ * session holds a few descriptors in the host). Like creating an engine,
+ * it first raises the soft `RLIMIT_NOFILE` to the hard limit (once per
+ * process). Never fails (returns 0 only if that were to panic).
+ */
+uint64_t hotplex_session_ceiling(void);
+
+/**
  * Creates a detector with the built-in rules. On success `*out` receives
  * it; free it with `hotplex_detector_free()`.
  *
@@ -926,10 +944,16 @@ enum hotplex_status hotplex_detector_explain(const struct hotplex_detector *d,
  * the JSON form of the core's `EngineOptions`: an object whose keys are the
  * `EngineOptions` properties of `schema/hotplex.schema.json` (`binary`,
  * `env`, `max_sessions`, `turn_timeout`, ...), durations in seconds,
- * `null` for a default. Unknown keys, bad values and an agent binary that
- * cannot be found fail with `HOTPLEX_STATUS_INVALID_CONFIG`, the message
- * naming the option (and for the binary the path tried). The WAF is the
- * built-in detector; every tool call it allows runs (see
+ * `null` for a default. Resource limits of every session's process tree
+ * are the object `limits`, each key optional: `{"memory_bytes": 536870912,
+ * "max_processes": 64, "cpu_seconds": 600, "open_files": 4096}` (see
+ * `SessionLimits` in the schema; `hotplex_session_ceiling()` and
+ * `hotplex_supervisor_mode()` report the process model). Unknown keys, bad
+ * values (a limit of 0, `limits.max_processes: must be at least 1`) and an
+ * agent binary that cannot be found fail with
+ * `HOTPLEX_STATUS_INVALID_CONFIG`, the message naming the option (and for
+ * the binary the path tried). The WAF is the built-in detector; every tool
+ * call it allows runs (see
  * `hotplex_engine_new_with_permission()` to decide them). Options that
  * declare `hooks` or `tools` need their callbacks: use
  * `hotplex_engine_new_with_callbacks()` for those.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything from scratch and runs every test in every language:
-# Rust (fmt, clippy, unit + integration tests), the C ABI (header drift, a C
+# Rust (fmt, clippy, unit + integration tests; the containment suites
+# again with forked supervisors), the C ABI (header drift, a C
 # program), Go, Python (pip install + pytest) and Node (npm install + node
 # --test), then the session pool end to end with the real Claude Code CLI
 # (from Python, and for live text from Node and Go too),
@@ -56,6 +57,13 @@ step "rust fmt" cargo fmt --all -- --check
 step "rust clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "rust docs" env RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p hotplex-core -p hotplex-ffi
 step "rust tests" cargo test
+# The containment suites once more with forked supervisors, the fallback
+# where the embedded supervisor program cannot run (`cargo test` above runs
+# them with the program, and the proc suites run both launches in one
+# process). The same test binaries: only the environment differs.
+step "containment suites, forked supervisors" env HOTPLEX_SUPERVISOR=fork cargo test \
+  --test proc_api --test proc_fixtures --test proc_limits --test proc_churn \
+  --test contained_limits --test contained_turns
 step "WAF corpus scores" cargo test -q -p hotplex-core --test corpus -- --nocapture
 step "C ABI, C program and Go" bash tests/run-c-go.sh
 step "Python" bash tests/run-python.sh

@@ -6,6 +6,7 @@
 #   1. the checksums, the version test (hotplex-ffi/tests/version.rs)
 #   2. Python: a new venv, `pip install <wheel>` (size < 6 MB, auditwheel's
 #      manylinux tag, README/URLs/license in METADATA); the sdist's contents
+#      (with the supervisor program's crate)
 #   3. Node: a new project, `npm install <main tarball> <platform tarball>`
 #      with no cargo on PATH and no install script run
 #   4. Go: a new module resolving github.com/hotplex/hotplex/bindings/go from
@@ -18,8 +19,10 @@
 #   6. the docs command (scripts/docs.sh)
 #
 # Env: HOTPLEX_DIST_SKIP_BUILD=1 tests the artifacts already in dist/;
-#      HOTPLEX_DIST_SDIST_BUILD=1 also builds the sdist in a fresh venv (slow:
-#      a full release build of the extension).
+#      HOTPLEX_DIST_SDIST_BUILD=1 also builds the sdist in a fresh venv, cargo
+#      offline (slow: a full release build of the extension).
+# Every smoke program checks that its artifact runs the embedded supervisor
+# program (supervisor mode "exec"), not the forked fallback.
 # Usage: tests/run-dist.sh            (from any directory)
 set -euo pipefail
 
@@ -95,13 +98,17 @@ SDIST="$DIST/hotplex-$VERSION.tar.gz"
 tar -tzf "$SDIST" >"$TMP/sdist.txt"
 for f in pyproject.toml Cargo.toml Cargo.lock README.md LICENSE bindings/python/Cargo.toml \
     bindings/python/src/lib.rs python/hotplex/__init__.py python/hotplex/_native.pyi \
-    hotplex-core/Cargo.toml hotplex-core/src/lib.rs; do
+    hotplex-core/Cargo.toml hotplex-core/src/lib.rs hotplex-core/build.rs \
+    hotplex-supervisor/Cargo.toml hotplex-supervisor/build.rs hotplex-supervisor/src/main.rs; do
     grep -qx "hotplex-$VERSION/$f" "$TMP/sdist.txt" || die "the sdist lacks $f"
 done
 echo "the sdist has the workspace crates it builds from ($(wc -l <"$TMP/sdist.txt") files)"
 if [[ -n "${HOTPLEX_DIST_SDIST_BUILD:-}" ]]; then
     python3 -m venv "$TMP/sdist-venv"
-    "$TMP/sdist-venv/bin/python" -m pip install --disable-pip-version-check -q "$SDIST"
+    # Cargo offline: every crate (also those of the supervisor program that
+    # hotplex-core's build script builds from the sdist) must come from the
+    # lock file and the local cache; smoke.py checks the program runs.
+    CARGO_NET_OFFLINE=true "$TMP/sdist-venv/bin/python" -m pip install --disable-pip-version-check -q "$SDIST"
     (cd "$TMP" && "$TMP/sdist-venv/bin/python" "$ROOT/tests/dist/smoke.py" "$VERSION" "$AGENT" "$(fresh sdist-state)")
 fi
 

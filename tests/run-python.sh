@@ -2,8 +2,9 @@
 # Builds and tests the Python binding the way users install it:
 #   pip install ./bindings/python
 # in a venv under target/py-venv (created once, then reused), runs pytest on
-# bindings/python/tests, mypy's stubtest (the type stubs must match the
-# installed package), then a smoke import from an unrelated directory.
+# bindings/python/tests, a 10-session smoke run of tests/bench/sessions.py,
+# mypy's stubtest (the type stubs must match the installed package), then a
+# smoke import from an unrelated directory.
 #
 # Usage: tests/run-python.sh [extra pytest args]   (from any directory)
 # Env:   PYTHON=python3.X to pick the interpreter for a new venv.
@@ -50,6 +51,12 @@ if [[ $status -eq 5 ]]; then
 elif [[ $status -ne 0 ]]; then
     exit "$status"
 fi
+
+echo "== tests/bench/sessions.py --sizes 10 (a smoke run of the sessions benchmark)"
+# The benchmark's figures come from 1,000 sessions and release builds; here
+# only that it runs (both supervisor modes, nothing left behind).
+"$PY" "$ROOT/tests/bench/sessions.py" --sizes 10 \
+    --agent "${HOTPLEX_REFERENCE_AGENT:-$ROOT/target/debug/hotplex-reference-agent}"
 
 echo "== mypy.stubtest hotplex"
 # Every stub must match the runtime; the allowlist holds the few documented

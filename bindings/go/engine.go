@@ -139,6 +139,8 @@ type EngineOptions struct {
 	// DefaultWorkdir is the workdir of a session's first turn when the turn
 	// names none (default: the host's current directory).
 	DefaultWorkdir string `json:"default_workdir"`
+	// Limits caps every session's process tree (nil: no limits).
+	Limits *SessionLimits `json:"limits"`
 	// Hooks are host hooks by event (HookPreToolUse, HookPostToolUse,
 	// ...; any event name the agent sends): functions the agent calls at
 	// its hook events, as the Claude Agent SDK's hooks. The WAF answers
@@ -264,6 +266,33 @@ type SessionOptions struct {
 // set (a nil slice is unset, an empty one is not).
 func (o SessionOptions) MarshalJSON() ([]byte, error) {
 	return wire(o)
+}
+
+// SessionLimits are resource limits of every session's process tree (the
+// agent and everything it starts; the core's SessionLimits). A zero field is
+// no limit; a negative one is ErrInvalidConfig. With a per-session cgroup,
+// memory and processes are limited for the whole tree (memory.max,
+// pids.max); without one, memory becomes the agent's RLIMIT_AS and the
+// process limit a best effort through RLIMIT_NPROC (per user, not enforced
+// for root). CPU time and open files are per process.
+type SessionLimits struct {
+	// MemoryBytes is the most memory the session may use (cgroup
+	// memory.max; else RLIMIT_AS, which counts reserved address space).
+	MemoryBytes int64 `json:"memory_bytes"`
+	// MaxProcesses is the most processes of the session at once (cgroup
+	// pids.max: a fork past it fails).
+	MaxProcesses int `json:"max_processes"`
+	// CPUSeconds is the CPU time each process may use (RLIMIT_CPU).
+	CPUSeconds int64 `json:"cpu_seconds"`
+	// OpenFiles is the most files each process may hold open
+	// (RLIMIT_NOFILE).
+	OpenFiles int `json:"open_files"`
+}
+
+// MarshalJSON encodes the limits in the core's wire form: only the fields
+// set.
+func (l SessionLimits) MarshalJSON() ([]byte, error) {
+	return wire(l)
 }
 
 // ImageInput is an image sent with a turn's prompt.

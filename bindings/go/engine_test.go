@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -245,6 +246,90 @@ func TestEngineBadOptionsFailNamingTheOption(t *testing.T) {
 	}
 	if _, err := newEngine(t, nil).Execute(context.Background(), "s", "x", &hotplex.TurnOptions{Timeout: -time.Second}); !errors.Is(err, hotplex.ErrInvalidConfig) || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("turn timeout: %v", err)
+	}
+}
+
+// procLimit is the soft value of a row of /proc/<pid>/limits ("Max open
+// files").
+func procLimit(t *testing.T, pid int, row string) string {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, row); ok {
+			return strings.Fields(rest)[0]
+		}
+	}
+	t.Fatalf("no %q in /proc/%d/limits", row, pid)
+	return ""
+}
+
+func TestEngineSessionWithLimitsRunsATurnUnderThem(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	e := newEngine(t, func(o *hotplex.EngineOptions) {
+		o.Limits = &hotplex.SessionLimits{
+			MaxProcesses: 64, MemoryBytes: 512 << 20, CPUSeconds: 600, OpenFiles: 200,
+		}
+	})
+	turn, err := e.Execute(context.Background(), "s", "hello", nil)
+	if err != nil || turn.Text != "echo: hello" {
+		t.Fatalf("turn %+v, err %v", turn, err)
+	}
+	// Per process in every containment mode.
+	if got := procLimit(t, turn.PID, "Max open files"); got != "200" {
+		t.Errorf("open files %s", got)
+	}
+	if got := procLimit(t, turn.PID, "Max cpu time"); got != "600" {
+		t.Errorf("cpu time %s", got)
+	}
+	// Memory: the session's cgroup where there is one, else the agent's
+	// address space.
+	metrics, err := e.MetricsText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(metrics, `containment="cgroup"`) {
+		if got := procLimit(t, turn.PID, "Max address space"); got != fmt.Sprint(512<<20) {
+			t.Errorf("address space %s", got)
+		}
+	}
+}
+
+func TestEngineBadLimitsFailNamingTheLimit(t *testing.T) {
+	agent := referenceAgent(t)
+	cases := []struct {
+		limits hotplex.SessionLimits
+		want   string
+	}{
+		{hotplex.SessionLimits{MaxProcesses: -1}, "limits.max_processes"},
+		{hotplex.SessionLimits{MemoryBytes: -1}, "limits.memory_bytes"},
+		{hotplex.SessionLimits{CPUSeconds: -5}, "limits.cpu_seconds"},
+		{hotplex.SessionLimits{OpenFiles: -1}, "limits.open_files"},
+	}
+	for _, c := range cases {
+		limits := c.limits
+		e, err := hotplex.NewEngine(hotplex.EngineOptions{Binary: agent, Limits: &limits})
+		if !errors.Is(err, hotplex.ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) || e != nil {
+			t.Errorf("%s: got %v, want ErrInvalidConfig naming it", c.want, err)
+		}
+	}
+}
+
+func TestSupervisorModeAndSessionCeilingAreReported(t *testing.T) {
+	// The embedded supervisor program runs on Linux unless fork is asked for.
+	want := "fork"
+	if runtime.GOOS == "linux" && !strings.EqualFold(os.Getenv("HOTPLEX_SUPERVISOR"), "fork") {
+		want = "exec"
+	}
+	if got := hotplex.SupervisorMode(); got != want {
+		t.Errorf("SupervisorMode() = %q, want %q", got, want)
+	}
+	if hotplex.SessionCeiling() == 0 {
+		t.Error("SessionCeiling() = 0")
 	}
 }
 

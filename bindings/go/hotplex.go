@@ -142,6 +142,21 @@ func ABIVersion() uint32 {
 	return uint32(C.hotplex_abi_version())
 }
 
+// SupervisorMode reports how this process starts each session's supervisor:
+// "exec" (the small program embedded in the library, which holds none of the
+// host's memory) or "fork" (a copy of the host: where the program is
+// unavailable, or with HOTPLEX_SUPERVISOR=fork in the environment).
+func SupervisorMode() string {
+	return C.GoString(C.hotplex_supervisor_mode())
+}
+
+// SessionCeiling returns the most sessions this process's open-files limit
+// allows. Like NewEngine, it first raises the soft RLIMIT_NOFILE to the hard
+// limit (once per process).
+func SessionCeiling() uint64 {
+	return uint64(C.hotplex_session_ceiling())
+}
+
 // Option configures NewDetector.
 type Option func(*config)
 

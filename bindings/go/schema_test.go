@@ -77,6 +77,7 @@ func TestHandWrittenStructsMatchTheSchema(t *testing.T) {
 		"TurnOptions":    hotplex.TurnOptions{},
 		"Verdict":        hotplex.Verdict{},
 		"SessionOptions": hotplex.SessionOptions{},
+		"SessionLimits":  hotplex.SessionLimits{},
 		"ImageInput":     hotplex.ImageInput{},
 	} {
 		d, ok := s.Defs[def]

@@ -22,6 +22,13 @@ func TestOptionsGoOutAsTheCoreWireForm(t *testing.T) {
 	if want := `{"binary":"agent","env_allow":[],"turn_timeout":1.5}`; string(js) != want {
 		t.Fatalf("got %s, want %s", js, want)
 	}
+	js, err = wire(EngineOptions{Limits: &SessionLimits{MaxProcesses: 64, MemoryBytes: 8 << 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"limits":{"max_processes":64,"memory_bytes":8589934592}}`; string(js) != want {
+		t.Fatalf("limits: got %s, want %s", js, want)
+	}
 	if js, _ := wire(TurnOptions{OnEvent: func(Event) {}}); string(js) != "{}" {
 		t.Fatalf("zero turn options: %s", js)
 	}

@@ -71,6 +71,12 @@ export interface EngineOptions {
    * killed. Seconds on the wire. Default 5 s.
    */
   interruptGrace?: number
+  /**
+   * Resource limits of each session's process tree (memory, processes,
+   * CPU seconds, open files); none by default. See
+   * `SessionLimits`.
+   */
+  limits?: SessionLimits
   /** Most processes starting at once. Default 4. */
   maxConcurrentStarts?: number
   /**
@@ -438,6 +444,41 @@ export interface SessionInfo {
   turns: number
   /** The working directory of the current (or last) process. */
   workdir: string | null
+}
+
+/**
+ * Resource limits applied to every session's process tree (the agent and
+ * everything it starts). Each is off when absent.
+ *
+ * Enforcement depends on the containment mode (`proc::detect_mode`):
+ * with a per-session cgroup, memory and processes are limited for the
+ * whole tree together (`memory.max`, `pids.max`); without one, memory
+ * becomes the agent's `RLIMIT_AS` (address space of each process) and the
+ * process limit a best effort through `RLIMIT_NPROC`, which Linux counts
+ * per user and does not apply to root. CPU time and open files are always
+ * per process (`RLIMIT_CPU`, `RLIMIT_NOFILE`), inherited by children.
+ */
+export interface SessionLimits {
+  /**
+   * CPU seconds each process of the session may use (`RLIMIT_CPU`:
+   * SIGXCPU, then SIGKILL).
+   */
+  cpuSeconds?: number | null
+  /**
+   * Most processes (tasks) of the session at once (cgroup `pids.max`: a
+   * fork past it fails). Without a cgroup: best effort through the
+   * per-user `RLIMIT_NPROC` (not enforced for root).
+   */
+  maxProcesses?: number | null
+  /**
+   * Most bytes of memory the session may use (cgroup `memory.max`; the
+   * kernel kills the session's largest process past it). Without a
+   * cgroup: `RLIMIT_AS`, which counts reserved address space, so a
+   * runtime that reserves a lot (Node) needs a generous value.
+   */
+  memoryBytes?: number | null
+  /** Open files each process of the session may hold (`RLIMIT_NOFILE`). */
+  openFiles?: number | null
 }
 
 /** Options for one session's agent process (all optional). */
@@ -1553,6 +1594,13 @@ export interface ResetOptions {
 }
 
 /**
+ * The most sessions this process's open-files limit allows. Like creating
+ * an `Engine`, it first raises the soft open-files limit to the hard one
+ * (once per process).
+ */
+export declare function sessionCeiling(): number
+
+/**
  * Sends hotplex's logs to `logger` (process-wide: every engine, every
  * `Worker`; the last call wins), at `level` and above (default `'info'`;
  * agent stderr lines come at `'debug'`). `setLogger(null)` turns logging
@@ -1564,6 +1612,14 @@ export interface ResetOptions {
  * a logger that is not a function.
  */
 export declare function setLogger(logger: ((record: LogRecord) => void) | null, level?: LogLevel | undefined | null): void
+
+/**
+ * How this process starts each session's supervisor: `'exec'` (the small
+ * program embedded in hotplex, which holds none of this process's memory)
+ * or `'fork'` (a copy of this process: where the program is unavailable,
+ * or with `HOTPLEX_SUPERVISOR=fork` in the environment).
+ */
+export declare function supervisorMode(): 'exec' | 'fork'
 
 /**
  * The outcome of screening one command, prompt or tool call.

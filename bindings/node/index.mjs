@@ -8,5 +8,15 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const hotplex = require('./index.js')
 
-export const { Detector, Engine, ErrorCode, TurnStream, registerPromClient, setLogger, version } = hotplex
+export const {
+  Detector,
+  Engine,
+  ErrorCode,
+  TurnStream,
+  registerPromClient,
+  sessionCeiling,
+  setLogger,
+  supervisorMode,
+  version,
+} = hotplex
 export default hotplex

@@ -94,10 +94,16 @@ fn write_json(out: *mut *mut c_char, v: &Value) {
 /// the JSON form of the core's `EngineOptions`: an object whose keys are the
 /// `EngineOptions` properties of `schema/hotplex.schema.json` (`binary`,
 /// `env`, `max_sessions`, `turn_timeout`, ...), durations in seconds,
-/// `null` for a default. Unknown keys, bad values and an agent binary that
-/// cannot be found fail with `HOTPLEX_STATUS_INVALID_CONFIG`, the message
-/// naming the option (and for the binary the path tried). The WAF is the
-/// built-in detector; every tool call it allows runs (see
+/// `null` for a default. Resource limits of every session's process tree
+/// are the object `limits`, each key optional: `{"memory_bytes": 536870912,
+/// "max_processes": 64, "cpu_seconds": 600, "open_files": 4096}` (see
+/// `SessionLimits` in the schema; `hotplex_session_ceiling()` and
+/// `hotplex_supervisor_mode()` report the process model). Unknown keys, bad
+/// values (a limit of 0, `limits.max_processes: must be at least 1`) and an
+/// agent binary that cannot be found fail with
+/// `HOTPLEX_STATUS_INVALID_CONFIG`, the message naming the option (and for
+/// the binary the path tried). The WAF is the built-in detector; every tool
+/// call it allows runs (see
 /// `hotplex_engine_new_with_permission()` to decide them). Options that
 /// declare `hooks` or `tools` need their callbacks: use
 /// `hotplex_engine_new_with_callbacks()` for those.

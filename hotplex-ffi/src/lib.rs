@@ -85,6 +85,32 @@ pub extern "C" fn hotplex_version() -> *const c_char {
     })
 }
 
+/// How this process starts each session's supervisor: `"exec"` (the small
+/// program embedded in the library, which holds none of the host's memory)
+/// or `"fork"` (a copy of the host: where the program is unavailable, or with
+/// `HOTPLEX_SUPERVISOR=fork` in the host's environment when it is first
+/// asked). A static, NUL-terminated string that must not be freed. Never
+/// fails (returns NULL only if that were to panic).
+#[no_mangle]
+pub extern "C" fn hotplex_supervisor_mode() -> *const c_char {
+    error::value_guard(
+        std::ptr::null(),
+        || match hotplex_core::proc::supervisor_mode() {
+            hotplex_core::proc::SupervisorLaunch::Exec => c"exec".as_ptr(),
+            _ => c"fork".as_ptr(),
+        },
+    )
+}
+
+/// The most sessions this process's open-files limit allows (each live
+/// session holds a few descriptors in the host). Like creating an engine,
+/// it first raises the soft `RLIMIT_NOFILE` to the hard limit (once per
+/// process). Never fails (returns 0 only if that were to panic).
+#[no_mangle]
+pub extern "C" fn hotplex_session_ceiling() -> u64 {
+    error::value_guard(0, hotplex_core::proc::session_ceiling)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +121,16 @@ mod tests {
         let v = unsafe { std::ffi::CStr::from_ptr(hotplex_version()) };
         assert_eq!(v.to_str().unwrap(), hotplex_core::VERSION);
         assert_eq!(hotplex_abi_version(), 1);
+    }
+
+    #[test]
+    fn supervisor_mode_is_the_cores_and_the_ceiling_is_positive() {
+        // SAFETY: a static NUL-terminated string.
+        let m = unsafe { std::ffi::CStr::from_ptr(hotplex_supervisor_mode()) };
+        assert_eq!(
+            m.to_str().unwrap(),
+            hotplex_core::proc::supervisor_mode().as_str()
+        );
+        assert!(hotplex_session_ceiling() > 0);
     }
 }

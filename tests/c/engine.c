@@ -5,7 +5,8 @@
  * the option, a blocked prompt through hotplex_engine_start(); telemetry:
  * the metrics text and snapshot, the lifecycle observer, the log callback;
  * the control surface: host hooks and tools through their callbacks, the
- * permission context, live controls, reset and fork, session options.
+ * permission context, live controls, reset and fork, session options;
+ * per-session limits and the supervisor mode.
  * Usage: engine <reference-agent> <tmpdir> */
 
 #include <stdbool.h>
@@ -233,6 +234,57 @@ static bool answers(hotplex_engine *e, const char *id, const char *prompt, const
 
 /* The control surface: hooks and tools declared in the options and run by
  * the C callbacks, live controls, reset and fork, session options. */
+/* The soft value of a row of /proc/<pid>/limits ("Max open files"), or -1. */
+static long long proc_limit(long pid, const char *row) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/limits", pid);
+    FILE *f = fopen(path, "r");
+    long long v = -1;
+    if (!f) return v;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, row, strlen(row)) == 0) {
+            v = strtoll(line + strlen(row), NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* Per-session limits (the options' `limits` object) reach the agent, a bad
+ * one is INVALID_CONFIG naming it; the process model is reported. */
+static void session_limits(const char *agent, const char *tmp) {
+    char opts[4096];
+    snprintf(opts, sizeof opts,
+             "{\"binary\":\"%s\",\"env\":{\"HOTPLEX_REF_STATE\":\"%s\"},"
+             "\"default_workdir\":\"%s/work\",\"limits\":{\"max_processes\":64,"
+             "\"memory_bytes\":536870912,\"cpu_seconds\":600,\"open_files\":200}}",
+             agent, tmp, tmp);
+    hotplex_engine *e = NULL;
+    CHECK(hotplex_engine_new(opts, strlen(opts), &e) == HOTPLEX_STATUS_OK && e);
+    char *turn = NULL;
+    CHECK(run(e, "limited", "hello", NULL, &turn, NULL, NULL) == HOTPLEX_STATUS_OK);
+    CHECK(turn && strstr(turn, "\"text\":\"echo: hello\""));
+    long pid = (long)json_number(turn, "pid");
+    hotplex_string_free(turn);
+    /* Per process in every containment mode (memory: the cgroup's, or the
+     * address space without one; Python and Node check that too). */
+    CHECK(proc_limit(pid, "Max open files") == 200);
+    CHECK(proc_limit(pid, "Max cpu time") == 600);
+    CHECK(hotplex_engine_close(e) == HOTPLEX_STATUS_OK);
+    hotplex_engine_free(e);
+
+    CHECK(rejects_option("{\"limits\":{\"max_processes\":0}}", "limits.max_processes"));
+    CHECK(rejects_option("{\"limits\":{\"memory_bytes\":-1}}", "limits.memory_bytes"));
+    CHECK(rejects_option("{\"limits\":{\"memory\":1}}", "memory"));
+
+    const char *mode = hotplex_supervisor_mode();
+    const char *forced = getenv("HOTPLEX_SUPERVISOR");
+    /* The embedded supervisor program runs unless fork is asked for. */
+    CHECK(mode && strcmp(mode, forced && strcmp(forced, "fork") == 0 ? "fork" : "exec") == 0);
+    CHECK(hotplex_session_ceiling() > 0);
+}
+
 static void control_surface(const char *agent, const char *tmp) {
     char opts[8192];
     snprintf(opts, sizeof opts,
@@ -695,6 +747,7 @@ int main(int argc, char **argv) {
     CHECK(strstr(logs.first, "\"target\":") && strstr(logs.first, "\"message\":"));
     if (!logs.info_with_session) fprintf(stderr, "logs: %d, first %s\n", logs.records, logs.first);
 
+    session_limits(argv[1], argv[2]);
     control_surface(argv[1], argv[2]);
 
     printf("C engine: %d checks, %d failed\n", checks, failures);

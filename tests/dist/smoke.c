@@ -1,7 +1,8 @@
 /* Smoke check of an installed hotplex C library (tests/run-dist.sh builds it
  * through pkg-config and through CMake's find_package): the header and the
- * library agree on versions, the Detector blocks `rm -rf /`, and the Engine
- * runs two turns on the reference agent.
+ * library agree on versions, the library runs its embedded supervisor
+ * program (mode "exec"), the Detector blocks `rm -rf /`, and the Engine runs
+ * two turns on the reference agent, with a session limit.
  * Usage: smoke <expected version> <reference-agent> <tmpdir> */
 
 #include <stdio.h>
@@ -41,6 +42,8 @@ int main(int argc, char **argv) {
     CHECK(strcmp(HOTPLEX_VERSION, argv[1]) == 0);
     CHECK(strcmp(hotplex_version(), HOTPLEX_VERSION) == 0);
     CHECK(hotplex_abi_version() == HOTPLEX_ABI_VERSION);
+    /* The library carries its supervisor program and can run it. */
+    CHECK(hotplex_supervisor_mode() && strcmp(hotplex_supervisor_mode(), "exec") == 0);
 
     hotplex_detector *d = NULL;
     hotplex_verdict *v = NULL;
@@ -54,7 +57,7 @@ int main(int argc, char **argv) {
     char opts[4096];
     snprintf(opts, sizeof opts,
              "{\"binary\":\"%s\",\"env\":{\"HOTPLEX_REF_STATE\":\"%s\"},"
-             "\"default_workdir\":\"%s/work\"}",
+             "\"default_workdir\":\"%s/work\",\"limits\":{\"max_processes\":64}}",
              argv[2], argv[3], argv[3]);
     hotplex_engine *e = NULL;
     CHECK(hotplex_engine_new(opts, strlen(opts), &e) == HOTPLEX_STATUS_OK);

@@ -2,8 +2,10 @@
 // Smoke check of the installed npm packages (tests/run-dist.sh runs it in a
 // fresh project made from the `hotplex` tarball and its platform package's
 // tarball, with no cargo on PATH): the addon comes from the platform
-// package, the Detector blocks `rm -rf /`, the Engine runs two turns on the
-// reference agent, and the ES module entry exports the same classes.
+// package and runs its embedded supervisor program (mode 'exec'), the
+// Detector blocks `rm -rf /`, the Engine runs two turns on the reference
+// agent (with a session limit), and the ES module entry exports the same
+// classes.
 // Usage: node smoke.js <expected version> <reference-agent> <tmpdir>
 
 const assert = require('node:assert/strict')
@@ -19,13 +21,20 @@ async function main() {
   // The addon is the platform package's, not one next to index.js.
   const addon = Object.keys(require.cache).find((f) => f.endsWith('.node'))
   assert.ok(addon && addon.includes(`${path.sep}@hotplex${path.sep}`), `addon loaded from ${addon}`)
+  // The addon carries its supervisor program and can run it.
+  assert.equal(hotplex.supervisorMode(), 'exec')
 
   const d = new hotplex.Detector()
   const v = d.checkCommand('rm -rf /')
   assert.ok(v.blocked && v.level === 'critical')
   assert.equal(d.checkCommand('ls -la').level, 'safe')
 
-  const engine = new hotplex.Engine({ binary: agent, env: { HOTPLEX_REF_STATE: tmp }, defaultWorkdir: `${tmp}/work` })
+  const engine = new hotplex.Engine({
+    binary: agent,
+    env: { HOTPLEX_REF_STATE: tmp },
+    defaultWorkdir: `${tmp}/work`,
+    limits: { maxProcesses: 64 },
+  })
   try {
     const turn = await engine.execute('smoke', 'hello')
     assert.equal(turn.text, 'echo: hello')

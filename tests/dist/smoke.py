@@ -13,6 +13,8 @@ want, agent, tmp = sys.argv[1:4]
 assert hotplex.__version__ == want, (hotplex.__version__, want)
 # The installed package, not a source tree's python/ folder.
 assert "site-packages" in pathlib.Path(hotplex.__file__).parts, hotplex.__file__
+# The extension carries its supervisor program and can run it.
+assert hotplex.supervisor_mode() == "exec", hotplex.supervisor_mode()
 
 d = hotplex.Detector()
 v = d.check_command("rm -rf /")
@@ -20,7 +22,8 @@ assert v.blocked and v.level == "critical", v
 assert d.check_command("ls -la").level == "safe"
 
 with hotplex.Engine(
-    binary=agent, env={"HOTPLEX_REF_STATE": tmp}, default_workdir=f"{tmp}/work"
+    binary=agent, env={"HOTPLEX_REF_STATE": tmp}, default_workdir=f"{tmp}/work",
+    limits={"max_processes": 64},
 ) as engine:
     turn = engine.execute("smoke", "hello")
     assert turn.text == "echo: hello" and turn.cold_start, turn

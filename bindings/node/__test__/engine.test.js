@@ -12,7 +12,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-const { Engine, TurnStream, Detector } = require('..')
+const { Engine, TurnStream, Detector, supervisorMode, sessionCeiling } = require('..')
 const { ROOT, AGENT, tmpDir, withEngine } = require('./support')
 
 /** Awaits `promise`, which must reject with an Error of `code`; returns the error. */
@@ -388,11 +388,16 @@ test('index.d.ts type-checks a typical use of the engine', (t) => {
       file,
       `import {
   Engine, TurnStream, TurnEvent, Turn, SessionInfo, SessionStats, Verdict, ErrorCode,
-  AnyHotplexError, HotplexErrorCode, TurnFailedError, DangerBlockedError,
+  AnyHotplexError, HotplexErrorCode, TurnFailedError, DangerBlockedError, SessionLimits,
+  supervisorMode, sessionCeiling,
 } from ${JSON.stringify(index)}
 async function main(): Promise<void> {
+  const limits: SessionLimits = { maxProcesses: 64, memoryBytes: 512 * 2 ** 20 }
+  const mode: 'exec' | 'fork' = supervisorMode()
+  const ceiling: number = sessionCeiling()
+  void mode; void ceiling
   const engine = new Engine({
-    binary: 'claude', env: { KEY: 'v' }, maxSessions: 2, idleTimeout: 60,
+    binary: 'claude', env: { KEY: 'v' }, maxSessions: 2, idleTimeout: 60, limits,
     canUseTool: (tool, input, verdict, sessionId) =>
       verdict.level === 'safe' || \`\${sessionId}: no \${tool} \${String(input.command)}\`,
   })
@@ -578,6 +583,60 @@ test('bad turn options reject with HOTPLEX_INVALID_CONFIG naming the option', ()
     const onEvent = await rejectsWith(engine.execute('s', 'x', { onEvent: 1 }), 'HOTPLEX_INVALID_CONFIG')
     assert.match(onEvent.message, /: onEvent: /)
   }))
+
+/** The soft value of a row of /proc/<pid>/limits ('Max open files'). */
+function procLimit(pid, row) {
+  const line = fs
+    .readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(row))
+  assert.ok(line, `no ${row} in /proc/${pid}/limits`)
+  return line.slice(row.length).trim().split(/\s+/)[0]
+}
+
+test('a session with limits runs a turn under them', { skip: process.platform !== 'linux' && 'reads /proc' }, () =>
+  withEngine(
+    { limits: { maxProcesses: 64, memoryBytes: 512 * 1024 * 1024, cpuSeconds: 600, openFiles: 200 } },
+    async (engine) => {
+      const turn = await engine.execute('s', 'hello')
+      assert.equal(turn.text, 'echo: hello')
+      // Per process in every containment mode.
+      assert.equal(procLimit(turn.pid, 'Max open files'), '200')
+      assert.equal(procLimit(turn.pid, 'Max cpu time'), '600')
+      // Memory: the session's cgroup where there is one, else the agent's address space.
+      if (!engine.metricsText().includes('containment="cgroup"')) {
+        assert.equal(procLimit(turn.pid, 'Max address space'), String(512 * 1024 * 1024))
+      }
+      assert.equal((await engine.execute('s', 'again')).pid, turn.pid)
+    },
+  ))
+
+test('a bad limit throws HOTPLEX_INVALID_CONFIG naming it in camelCase', () => {
+  const cases = [
+    [{ maxProcesses: 0 }, /: limits\.maxProcesses: /],
+    [{ memoryBytes: -1 }, /: limits\.memoryBytes: /],
+    [{ cpuSeconds: 1.5 }, /: limits\.cpuSeconds: /],
+    [{ openFiles: 'many' }, /: limits\.openFiles: /],
+    [{ memory: 1 }, /`memory`.*`memoryBytes`/],
+    [{ max_processes: 64 }, /limits: unknown field `max_processes`/],
+  ]
+  for (const [limits, pattern] of cases) {
+    const e = thrown(() => new Engine({ binary: AGENT, limits }), 'HOTPLEX_INVALID_CONFIG')
+    assert.match(e.message, pattern, JSON.stringify(limits))
+    assert.doesNotMatch(e.message, /max_processes: |memory_bytes|cpu_seconds|open_files/, e.message)
+  }
+  thrown(() => new Engine({ binary: AGENT, limits: 64 }), 'HOTPLEX_INVALID_CONFIG')
+  // Past 2^32 a whole number still reaches the core as an integer.
+  void new Engine({ binary: AGENT, limits: { memoryBytes: 8 * 2 ** 30 } }).close()
+})
+
+test('supervisorMode() and sessionCeiling() report the process model', () => {
+  const forced = (process.env.HOTPLEX_SUPERVISOR || '').toLowerCase() === 'fork'
+  // The embedded supervisor program runs on Linux unless fork is asked for.
+  assert.equal(supervisorMode(), process.platform === 'linux' && !forced ? 'exec' : 'fork')
+  const ceiling = sessionCeiling()
+  assert.ok(Number.isInteger(ceiling) && ceiling > 0, String(ceiling))
+})
 
 test('a missing binary throws HOTPLEX_INVALID_CONFIG from the constructor, naming the path', () => {
   const missing = path.join(os.tmpdir(), 'hotplex-no-such-dir', 'agent')

@@ -173,7 +173,7 @@ impl<'a> JsOptions<'a> {
             // SAFETY: a live value of this env, on its thread.
             let json = unsafe { Value::from_napi_value(env.raw(), value.raw()) }
                 .map_err(|e| bad(format!("{key}: not a JSON value ({})", e.reason)))?;
-            let json = json::nested_wire(&key, json)?;
+            let json = json::nested_wire(&key, json::whole_numbers(json))?;
             wire.insert(wire_key, json);
         }
         out.wire = Value::Object(wire);

@@ -102,7 +102,7 @@ impl OptionNames {
                 let (first, tail) = head.split_at(cut);
                 // `session.max_turns` -> `session.maxTurns`; `env.A_B` stays.
                 let tail = match first {
-                    "session" | "images" => camel_first_segment(tail),
+                    "session" | "images" | "limits" => camel_first_segment(tail),
                     _ => tail.to_owned(),
                 };
                 (format!("{}{tail}: ", self.js(first)), rest)
@@ -121,12 +121,32 @@ impl OptionNames {
     }
 }
 
+/// `v` with every whole number an integer. A JavaScript number is a double,
+/// and napi hands over whole numbers past 2^32 as floats, which the core's
+/// integer options (`limits.memoryBytes: 8 * 2 ** 30`) would refuse; below
+/// 2^53 a whole double is exactly that integer.
+pub(crate) fn whole_numbers(v: Value) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && (0.0..=EXACT).contains(&f) => Value::from(f as u64),
+            Some(f) if f.fract() == 0.0 && (-EXACT..0.0).contains(&f) => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(whole_numbers).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, whole_numbers(v))).collect())
+        }
+        v => v,
+    }
+}
+
 /// The wire form of option `key`'s JSON `value` for the options whose own
 /// keys are camelCase too (one level down, never deeper: `session.env`
 /// holds variable names, `session.jsonSchema` a schema): `session`
-/// (`maxTurns` -> `max_turns`) and each of `images` (`mediaType` ->
-/// `media_type`). A snake_case key there is an unknown option, as at the
-/// top level.
+/// (`maxTurns` -> `max_turns`), the engine's `limits` (`maxProcesses` ->
+/// `max_processes`) and each of `images` (`mediaType` -> `media_type`). A
+/// snake_case key there is an unknown option, as at the top level.
 pub(crate) fn nested_wire(key: &str, value: Value) -> hc::Result<Value> {
     let snake_keys = |path: &str, v: Value| -> hc::Result<Value> {
         let Value::Object(m) = v else { return Ok(v) };
@@ -143,6 +163,7 @@ pub(crate) fn nested_wire(key: &str, value: Value) -> hc::Result<Value> {
     };
     match (key, value) {
         ("session", v) => snake_keys("session", v),
+        ("limits", v) => snake_keys("limits", v),
         ("images", Value::Array(a)) => a
             .into_iter()
             .enumerate()

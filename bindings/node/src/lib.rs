@@ -53,6 +53,24 @@ pub fn version() -> String {
     hotplex_core::VERSION.to_owned()
 }
 
+/// How this process starts each session's supervisor: `'exec'` (the small
+/// program embedded in hotplex, which holds none of this process's memory)
+/// or `'fork'` (a copy of this process: where the program is unavailable,
+/// or with `HOTPLEX_SUPERVISOR=fork` in the environment).
+#[napi(ts_return_type = "'exec' | 'fork'")]
+pub fn supervisor_mode() -> String {
+    hotplex_core::proc::supervisor_mode().as_str().to_owned()
+}
+
+/// The most sessions this process's open-files limit allows. Like creating
+/// an `Engine`, it first raises the soft open-files limit to the hard one
+/// (once per process).
+#[napi]
+pub fn session_ceiling() -> f64 {
+    // Far below 2^53: the ceiling is the descriptor limit divided by five.
+    hotplex_core::proc::session_ceiling() as f64
+}
+
 /// The outcome of screening one command, prompt or tool call.
 ///
 /// When several rules match, the most severe one is reported (ties go to the

@@ -36,9 +36,10 @@ DATACLASSES = ("Turn", "SessionInfo")
 # Python names of definitions named otherwise in the schema.
 NAMES = {"Range_of_uint": "Span", "Verdict": "VerdictData"}  # hotplex.Verdict is the object
 # TypedDicts of what the host passes in (every key optional: total=False),
-# e.g. engine.execute(..., session=SessionOptions(max_turns=3)).
-INPUTS = ("SessionOptions", "ImageInput")
-TOTAL_FALSE = ("SessionOptions",)
+# e.g. engine.execute(..., session=SessionOptions(max_turns=3)) or
+# Engine(limits=SessionLimits(max_processes=64)).
+INPUTS = ("SessionOptions", "ImageInput", "SessionLimits")
+TOTAL_FALSE = ("SessionOptions", "SessionLimits")
 # Enumerations with a public Literal alias; the others are spelled out in place.
 ALIASES = ("SessionStatus",)
 # Enumerations typed as str, as hotplex.Verdict.category is.

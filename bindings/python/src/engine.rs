@@ -450,6 +450,13 @@ impl Pool {
 /// binary that cannot be found, raises InvalidConfig naming it. detector is a
 /// hotplex.Detector (default: the built-in rules).
 ///
+/// limits (a dict, see hotplex.SessionLimits: memory_bytes, max_processes,
+/// cpu_seconds, open_files; each unset by default) caps every session's
+/// process tree: the per-session cgroup's memory.max and pids.max where
+/// there is one, else RLIMIT_AS and a best-effort RLIMIT_NPROC; CPU seconds
+/// and open files per process. A zero, negative or unknown limit raises
+/// InvalidConfig naming it (limits.max_processes: ...).
+///
 /// can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
 /// through, on an engine thread: True, None or {"behavior": "allow"[,
 /// "updatedInput": {...}][, "updatedPermissions": [...]]} allow (the new
@@ -506,7 +513,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, default_workdir=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, default_workdir=None, limits=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -823,7 +830,8 @@ pub fn defaults_doc() -> String {
         let shown = match value {
             Value::Null => continue,
             Value::Array(a) if a.is_empty() => continue,
-            Value::Object(o) if o.is_empty() => continue,
+            // An object of defaults that are all unset (`limits`) says nothing.
+            Value::Object(o) if o.values().all(Value::is_null) => continue,
             v => v.to_string(),
         };
         lines.push(format!("    {name}={shown}"));

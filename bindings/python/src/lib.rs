@@ -43,11 +43,30 @@ pub mod verdict;
 
 use pyo3::prelude::*;
 
+/// How this process starts each session's supervisor: "exec" (the small
+/// program embedded in hotplex, which holds none of this process's memory)
+/// or "fork" (a copy of this process: where the program is unavailable, or
+/// with HOTPLEX_SUPERVISOR=fork in the environment).
+#[pyfunction]
+fn supervisor_mode() -> &'static str {
+    hotplex_core::proc::supervisor_mode().as_str()
+}
+
+/// The most sessions this process's open-files limit allows. Like creating
+/// an Engine, it first raises the soft open-files limit to the hard one
+/// (once per process).
+#[pyfunction]
+fn session_ceiling() -> u64 {
+    hotplex_core::proc::session_ceiling()
+}
+
 /// The native half of the `hotplex` package. Import `hotplex` instead.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("CORE_VERSION", hotplex_core::VERSION)?;
+    m.add_function(wrap_pyfunction!(supervisor_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(session_ceiling, m)?)?;
     m.add_class::<detector::Detector>()?;
     m.add_class::<verdict::Verdict>()?;
     m.add_class::<engine::Engine>()?;

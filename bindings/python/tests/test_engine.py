@@ -412,6 +412,65 @@ def test_a_bad_option_is_invalid_config_naming_it(option, value):
     assert option in str(info.value)
 
 
+def _limit(pid, row):
+    """The soft value of a row of /proc/<pid>/limits ("Max open files")."""
+    with open(f"/proc/{pid}/limits", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(row):
+                return line[len(row):].split()[0]
+    raise AssertionError(f"no {row!r} in /proc/{pid}/limits")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_session_with_limits_runs_a_turn_under_them(tmp_path):
+    limits = hotplex.SessionLimits(
+        max_processes=64, memory_bytes=512 << 20, cpu_seconds=600, open_files=200
+    )
+    with hotplex.Engine(
+        binary=AGENT,
+        env={"HOTPLEX_REF_STATE": str(tmp_path)},
+        default_workdir=str(tmp_path / "work"),
+        limits=limits,
+    ) as eng:
+        turn = eng.execute("s", "hello")
+        assert turn.text == "echo: hello"
+        # Per process in every containment mode.
+        assert _limit(turn.pid, "Max open files") == "200"
+        assert _limit(turn.pid, "Max cpu time") == "600"
+        # Memory: the session's cgroup where there is one, else the agent's
+        # address space.
+        if 'containment="cgroup"' not in eng.metrics_text():
+            assert _limit(turn.pid, "Max address space") == str(512 << 20)
+        assert eng.execute("s", "again").pid == turn.pid
+
+
+@pytest.mark.parametrize(
+    "limits, named",
+    [
+        ({"max_processes": 0}, "limits.max_processes"),
+        ({"memory_bytes": -1}, "limits.memory_bytes"),
+        ({"cpu_seconds": 1.5}, "limits.cpu_seconds"),
+        ({"open_files": "many"}, "limits.open_files"),
+        ({"memory": 1 << 30}, "memory"),
+        (64, "limits"),
+    ],
+)
+def test_a_bad_limit_is_invalid_config_naming_it(limits, named):
+    for cls in (hotplex.Engine, hotplex.AsyncEngine):
+        with pytest.raises(hotplex.InvalidConfig) as info:
+            cls(binary=AGENT, limits=limits)
+        assert named in str(info.value)
+
+
+def test_the_supervisor_mode_and_session_ceiling_are_reported():
+    forced = os.environ.get("HOTPLEX_SUPERVISOR", "").lower() == "fork"
+    # The embedded supervisor program runs on Linux unless fork is asked for.
+    want = "exec" if sys.platform.startswith("linux") and not forced else "fork"
+    assert hotplex.supervisor_mode() == want
+    ceiling = hotplex.session_ceiling()
+    assert isinstance(ceiling, int) and ceiling > 0
+
+
 def test_a_bad_turn_option_is_invalid_config_naming_it(engine):
     with pytest.raises(hotplex.InvalidConfig, match="timeout"):
         engine.execute("s", "x", timeout=-1)

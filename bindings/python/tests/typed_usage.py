@@ -12,6 +12,14 @@ import hotplex
 from hotplex._records import AnswerData
 
 
+def limited(binary: str) -> str:
+    # Limits are a TypedDict of ints; the mode and ceiling are plain values.
+    limits: hotplex.SessionLimits = {"max_processes": 64, "memory_bytes": 512 << 20}
+    with hotplex.Engine(binary=binary, limits=limits) as e:
+        ceiling: int = hotplex.session_ceiling()
+        return f"{hotplex.supervisor_mode()} {ceiling} {e.execute('s', 'x').text}"
+
+
 def answer(binary: str, prompt: str) -> str:
     # `with` then `return`: needs Engine.__exit__ -> None, not bool.
     with hotplex.Engine(binary=binary) as e:

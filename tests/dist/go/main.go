@@ -1,8 +1,9 @@
 // Smoke check of the Go module as a consumer gets it from a module proxy
 // (tests/run-dist.sh writes this command's go.mod, serves the module zip that
 // scripts/dist.sh made from a file-system GOPROXY, and builds it with no
-// cargo on PATH): the prebuilt static library links, the Detector blocks
-// `rm -rf /`, and the Engine runs two turns on the reference agent.
+// cargo on PATH): the prebuilt static library links and runs its embedded
+// supervisor program (mode "exec"), the Detector blocks `rm -rf /`, and the
+// Engine runs two turns on the reference agent, with a session limit.
 // Usage: smoke <expected version> <reference-agent> <tmpdir>
 package main
 
@@ -25,6 +26,8 @@ func main() {
 	want, agent, tmp := os.Args[1], os.Args[2], os.Args[3]
 	check(hotplex.ModuleVersion == want, "ModuleVersion %q, want %q", hotplex.ModuleVersion, want)
 	check(hotplex.Version() == want, "linked library %q, want %q", hotplex.Version(), want)
+	// The library carries its supervisor program and can run it.
+	check(hotplex.SupervisorMode() == "exec", "supervisor mode %q", hotplex.SupervisorMode())
 
 	d, err := hotplex.NewDetector()
 	check(err == nil, "NewDetector: %v", err)
@@ -36,6 +39,7 @@ func main() {
 		Binary:         agent,
 		Env:            map[string]string{"HOTPLEX_REF_STATE": tmp},
 		DefaultWorkdir: tmp + "/work",
+		Limits:         &hotplex.SessionLimits{MaxProcesses: 64},
 	})
 	check(err == nil, "NewEngine: %v", err)
 	defer e.Close()

@@ -66,6 +66,7 @@ from ._contract import (
     SessionDead,
     SessionExited,
     SessionInfo,
+    SessionLimits,
     SessionNotFound,
     SessionOptions,
     SessionStarted,
@@ -90,12 +91,16 @@ from ._native import (
     TurnStream,
     Verdict,
     __version__,
+    session_ceiling,
+    supervisor_mode,
 )
 from ._prometheus import PrometheusCollector
 
 __all__ = [
     "__version__",
     "CORE_VERSION",
+    "supervisor_mode",
+    "session_ceiling",
     "Detector",
     "Verdict",
     "Engine",
@@ -107,6 +112,7 @@ __all__ = [
     "SessionInfo",
     "SessionStats",
     "SessionOptions",
+    "SessionLimits",
     "ImageInput",
     "HookMatcher",
     "HookContext",

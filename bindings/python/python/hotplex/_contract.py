@@ -52,6 +52,7 @@ __all__ = [
     "SessionStats",
     "SessionOptions",
     "ImageInput",
+    "SessionLimits",
     "HotplexError",
     "InvalidArgument",
     "InvalidUtf8",
@@ -404,6 +405,35 @@ class ImageInput(TypedDict):
     media_type: str
     # The image, base64-encoded.
     data: str
+
+
+class SessionLimits(TypedDict, total=False):
+    """Resource limits applied to every session's process tree (the agent and
+    everything it starts). Each is off when absent.
+
+    Enforcement depends on the containment mode (`proc::detect_mode`):
+    with a per-session cgroup, memory and processes are limited for the
+    whole tree together (`memory.max`, `pids.max`); without one, memory
+    becomes the agent's `RLIMIT_AS` (address space of each process) and the
+    process limit a best effort through `RLIMIT_NPROC`, which Linux counts
+    per user and does not apply to root. CPU time and open files are always
+    per process (`RLIMIT_CPU`, `RLIMIT_NOFILE`), inherited by children.
+    """
+
+    # CPU seconds each process of the session may use (`RLIMIT_CPU`: SIGXCPU, then
+    # SIGKILL).
+    cpu_seconds: Optional[int]
+    # Most processes (tasks) of the session at once (cgroup `pids.max`: a fork past it
+    # fails). Without a cgroup: best effort through the per-user `RLIMIT_NPROC` (not
+    # enforced for root).
+    max_processes: Optional[int]
+    # Most bytes of memory the session may use (cgroup `memory.max`; the kernel kills
+    # the session's largest process past it). Without a cgroup: `RLIMIT_AS`, which
+    # counts reserved address space, so a runtime that reserves a lot (Node) needs a
+    # generous value.
+    memory_bytes: Optional[int]
+    # Open files each process of the session may hold (`RLIMIT_NOFILE`).
+    open_files: Optional[int]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,13 +8,26 @@ import asyncio
 from typing_extensions import Self, disjoint_base
 from typing import Any, Awaitable, Callable, ClassVar, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-from hotplex._contract import Event, ImageInput, LifecycleRecord, SessionInfo, SessionOptions, SessionStats, Turn
+from hotplex._contract import Event, ImageInput, LifecycleRecord, SessionInfo, SessionLimits, SessionOptions, SessionStats, Turn
 from hotplex._host import HookCallback, HookMatcher, Tool, ToolServer
 
-__all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_set_log_sink", "_AsyncEngine", "_ENGINE_DEFAULTS", "_begin_exit", "_write_unraisable"]
+__all__ = ["__version__", "CORE_VERSION", "supervisor_mode", "session_ceiling", "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_set_log_sink", "_AsyncEngine", "_ENGINE_DEFAULTS", "_begin_exit", "_write_unraisable"]
 
 __version__: str
 CORE_VERSION: str
+
+def supervisor_mode() -> Literal["exec", "fork"]:
+    """How this process starts each session's supervisor: "exec" (the small
+    program embedded in hotplex, which holds none of this process's memory)
+    or "fork" (a copy of this process: where the program is unavailable, or
+    with HOTPLEX_SUPERVISOR=fork in the environment).
+    """
+
+def session_ceiling() -> int:
+    """The most sessions this process's open-files limit allows. Like creating
+    an Engine, it first raises the soft open-files limit to the hard one
+    (once per process).
+    """
 
 _LevelName = Literal["critical", "high", "moderate", "safe"]
 _CheckKindName = Literal["command", "prompt", "tool"]
@@ -262,6 +275,13 @@ class Engine:
     binary that cannot be found, raises InvalidConfig naming it. detector is a
     hotplex.Detector (default: the built-in rules).
 
+    limits (a dict, see hotplex.SessionLimits: memory_bytes, max_processes,
+    cpu_seconds, open_files; each unset by default) caps every session's
+    process tree: the per-session cgroup's memory.max and pids.max where
+    there is one, else RLIMIT_AS and a best-effort RLIMIT_NPROC; CPU seconds
+    and open files per process. A zero, negative or unknown limit raises
+    InvalidConfig naming it (limits.max_processes: ...).
+
     can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
     through, on an engine thread: True, None or {"behavior": "allow"[,
     "updatedInput": {...}][, "updatedPermissions": [...]]} allow (the new
@@ -337,6 +357,7 @@ class Engine:
         max_turn_event_bytes: Optional[int] = None,
         control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
+        limits: Optional[SessionLimits] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
@@ -517,6 +538,7 @@ class _AsyncEngine:
         max_turn_event_bytes: Optional[int] = None,
         control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
+        limits: Optional[SessionLimits] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
