@@ -78,6 +78,7 @@ func TestHandWrittenStructsMatchTheSchema(t *testing.T) {
 		"Verdict":        hotplex.Verdict{},
 		"SessionOptions": hotplex.SessionOptions{},
 		"ImageInput":     hotplex.ImageInput{},
+		"PrewarmProfile": hotplex.PrewarmProfile{},
 	} {
 		d, ok := s.Defs[def]
 		if !ok {

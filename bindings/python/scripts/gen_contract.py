@@ -37,8 +37,8 @@ DATACLASSES = ("Turn", "SessionInfo")
 NAMES = {"Range_of_uint": "Span", "Verdict": "VerdictData"}  # hotplex.Verdict is the object
 # TypedDicts of what the host passes in (every key optional: total=False),
 # e.g. engine.execute(..., session=SessionOptions(max_turns=3)).
-INPUTS = ("SessionOptions", "ImageInput")
-TOTAL_FALSE = ("SessionOptions",)
+INPUTS = ("SessionOptions", "ImageInput", "PrewarmProfile")
+TOTAL_FALSE = ("SessionOptions", "PrewarmProfile")
 # Enumerations with a public Literal alias; the others are spelled out in place.
 ALIASES = ("SessionStatus",)
 # Enumerations typed as str, as hotplex.Verdict.category is.

@@ -8,7 +8,7 @@ import asyncio
 from typing_extensions import Self, disjoint_base
 from typing import Any, Awaitable, Callable, ClassVar, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-from hotplex._contract import Event, ImageInput, LifecycleRecord, SessionInfo, SessionOptions, SessionStats, Turn
+from hotplex._contract import Event, ImageInput, LifecycleRecord, PrewarmProfile, SessionInfo, SessionOptions, SessionStats, Turn
 from hotplex._host import HookCallback, HookMatcher, Tool, ToolServer
 
 __all__ = ["__version__", "CORE_VERSION", "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_set_log_sink", "_AsyncEngine", "_ENGINE_DEFAULTS", "_begin_exit", "_write_unraisable"]
@@ -262,6 +262,10 @@ class Engine:
     binary that cannot be found, raises InvalidConfig naming it. detector is a
     hotplex.Detector (default: the built-in rules).
 
+    prewarm=[{"spares": 2, "workdir": ..., "session": {...}}, ...] (see
+    hotplex.PrewarmProfile and Engine.prewarm) keeps agent processes started
+    for new conversations, so their first turn skips the agent's cold start.
+
     can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
     through, on an engine thread: True, None or {"behavior": "allow"[,
     "updatedInput": {...}][, "updatedPermissions": [...]]} allow (the new
@@ -337,6 +341,7 @@ class Engine:
         max_turn_event_bytes: Optional[int] = None,
         control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
+        prewarm: Optional[List[PrewarmProfile]] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
@@ -453,6 +458,17 @@ class Engine:
         has no conversation yet, InvalidArgument when new_id is in the pool
         or at_message is not a message id.
         """
+    def prewarm(self, spares: int, workdir: Optional[_Path] = None, *, session: Optional[SessionOptions] = None) -> None:
+        """Keeps `spares` agent processes started for new conversations in
+        workdir (None: default_workdir) with the session options `session`
+        (a dict, see hotplex.SessionOptions; None: none): a session's first
+        turn with that workdir and options, when the session has no
+        conversation to resume or fork, goes to a spare's running process
+        instead of starting one. Replaces the profile of the same workdir
+        and options (the prewarm option of Engine() lists the first ones);
+        spares=0 removes it. Spares count toward max_sessions and are
+        started in the background. Raises InvalidConfig or Closed.
+        """
     def close(self) -> None:
         """Stops every session and kills every process tree; afterwards every
         call raises Closed. Idempotent.
@@ -517,6 +533,7 @@ class _AsyncEngine:
         max_turn_event_bytes: Optional[int] = None,
         control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
+        prewarm: Optional[List[PrewarmProfile]] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
@@ -579,6 +596,8 @@ class _AsyncEngine:
     def _fork_session(self, session_id: str, new_id: str, at_message: Optional[str] = None) -> None:
         """fork_session, at once (it never waits); see Engine.fork_session.
         """
+    def _prewarm(self, spares: int, workdir: Optional[_Path] = None, session: Optional[SessionOptions] = None) -> None:
+        """prewarm, at once (it never waits); see Engine.prewarm."""
     def _close(self) -> asyncio.Future[None]:
         """A future settled on the running loop once the engine is closed."""
     def sessions(self) -> List[SessionInfo]:
