@@ -372,7 +372,7 @@ typedef struct hotplex_detector_builder hotplex_detector_builder;
  * `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()`,
  * the live controls (`_interrupt()`, `_set_model()`,
  * `_set_permission_mode()`, `_context_usage()`, `_mcp_status()`),
- * `_reset_session()`, `_fork_session()` and `_close()` on the same engine
+ * `_reset_session()`, `_fork_session()`, `_prewarm()` and `_close()` on the same engine
  * at once. `hotplex_engine_free()` must not
  * run concurrently with any other call on the engine, nor from inside one
  * of its callbacks.
@@ -1363,6 +1363,27 @@ enum hotplex_status hotplex_engine_fork_session(const struct hotplex_engine *e,
                                                 size_t new_id_len,
                                                 const char *at_message,
                                                 size_t at_message_len);
+
+/**
+ * Adds, changes or removes a spare-process profile: the engine keeps
+ * `spares` agent processes started for new conversations in `workdir`
+ * with the session options `session`, so such a conversation's first turn
+ * goes to a running process instead of starting one. `profile_json` is
+ * the JSON form of the core's `PrewarmProfile` (`{"spares": 2,
+ * "workdir": "/srv/app", "session": {"model": "..."}}`; the `prewarm`
+ * engine option lists the first ones). A profile for the same workdir and
+ * options is replaced; `"spares": 0` removes it. Returns at once: spares
+ * start in the background and count toward `max_sessions`. Fails with
+ * `HOTPLEX_STATUS_INVALID_CONFIG` (bad JSON or options, a workdir outside
+ * the allowed roots) or `CLOSED`. May be called from any thread.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `profile_json` must be NULL or point
+ * to `profile_json_len` readable bytes.
+ */
+enum hotplex_status hotplex_engine_prewarm(const struct hotplex_engine *e,
+                                           const char *profile_json,
+                                           size_t profile_json_len);
 
 /**
  * Stops every session and waits until every process tree is confirmed

@@ -134,18 +134,21 @@ type SessionStats struct {
 // observer that cannot keep up loses records (counted in
 // `hotplex_observer_dropped_total`), never stalls a turn.
 type LifecycleRecord struct {
-	// The variant: "session_started", "session_exited", "turn_finished",
-	// "waf_verdict" or "process_signalled".
+	// The variant: "session_started", "spare_claimed", "session_exited",
+	// "turn_finished", "waf_verdict" or "process_signalled".
 	Type string `json:"type"`
 	// The host's session id.
 	// Set in every variant.
 	SessionID string `json:"session_id"`
 	// The agent's pid.
-	// Set in session_started, process_signalled.
+	// Set in session_started, spare_claimed, process_signalled.
 	PID int `json:"pid"`
 	// Fresh or resumed conversation. One of "fresh" or "resume".
 	// Set in session_started.
 	Mode string `json:"mode"`
+	// The name the spare had in records until now (`spare-<n>`).
+	// Set in spare_claimed.
+	SpareID string `json:"spare_id"`
 	// Why. One of "idle", "stopped", "evicted", "crashed", "closed" or
 	// "start_failed".
 	// Set in session_exited.

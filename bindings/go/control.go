@@ -163,3 +163,26 @@ func (e *Engine) ForkSessionAt(ctx context.Context, sessionID, newID, atMessage 
 		})
 	})
 }
+
+// Prewarm adds, changes or removes a spare-process profile (see
+// PrewarmProfile): the engine keeps profile.Spares agent processes started
+// for new conversations in profile.Workdir with profile.Session. A profile
+// for the same workdir and options is replaced; Spares 0 removes it. It
+// returns at once (spares start in the background) and fails with
+// ErrInvalidConfig for bad options or a workdir outside AllowedRoots.
+func (e *Engine) Prewarm(ctx context.Context, profile PrewarmProfile) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	js, err := json.Marshal(profile)
+	if err != nil {
+		return err
+	}
+	text := string(js)
+	p, n := cString(text)
+	return e.use(func() error {
+		return call(func() C.hotplex_status {
+			return C.hotplex_status(C.hotplex_engine_prewarm(e.e, p, n))
+		})
+	})
+}

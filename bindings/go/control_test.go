@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -401,5 +402,54 @@ func TestASlowGoHookSeesItsContextEndAtItsTimeout(t *testing.T) {
 	}
 	if err := <-ended; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("hook ctx: %v", err)
+	}
+}
+
+// spares is the number of ready spares now (hotplex_spares{status="ready"}).
+func spares(t *testing.T, e *hotplex.Engine) float64 {
+	t.Helper()
+	families, err := e.MetricsSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, s := range f.Samples {
+			if f.Name == "hotplex_spares" && s.Labels["status"] == "ready" {
+				return s.Value
+			}
+		}
+	}
+	t.Fatal("no hotplex_spares family")
+	return 0
+}
+
+func TestPrewarmKeepsSparesWhoseProcessAnswersANewConversation(t *testing.T) {
+	session := &hotplex.SessionOptions{Model: "m"}
+	e := newEngine(t, func(o *hotplex.EngineOptions) {
+		o.Prewarm = []hotplex.PrewarmProfile{{Spares: 1, Session: session}}
+	})
+	ctx := context.Background()
+	waitFor(t, "one spare", func() bool { return spares(t, e) == 1 })
+	turn, err := e.Execute(ctx, "s", "model?", &hotplex.TurnOptions{Session: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if turn.Text != "model: m" || turn.ColdStart {
+		t.Fatalf("the spare's process answers: %+v", turn)
+	}
+	waitFor(t, "a refill", func() bool { return spares(t, e) == 1 })
+	other := hotplex.PrewarmProfile{Spares: 2, Workdir: filepath.Join(t.TempDir(), "other")}
+	if err := e.Prewarm(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three spares", func() bool { return spares(t, e) == 3 })
+	other.Spares = 0
+	if err := e.Prewarm(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "one spare again", func() bool { return spares(t, e) == 1 })
+	bad := hotplex.PrewarmProfile{Spares: 1, Session: &hotplex.SessionOptions{MaxTurns: -1}}
+	if err := e.Prewarm(ctx, bad); !errors.Is(err, hotplex.ErrInvalidConfig) {
+		t.Fatalf("bad options: %v", err)
 	}
 }

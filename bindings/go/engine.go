@@ -141,6 +141,10 @@ type EngineOptions struct {
 	DefaultWorkdir string `json:"default_workdir"`
 	// Limits caps every session's process tree (nil: no limits).
 	Limits *SessionLimits `json:"limits"`
+	// Prewarm lists spare-process profiles: agent processes kept started
+	// for new conversations, so their first turn skips the agent's cold
+	// start (see PrewarmProfile; Engine.Prewarm changes them later).
+	Prewarm []PrewarmProfile `json:"prewarm"`
 	// Hooks are host hooks by event (HookPreToolUse, HookPostToolUse,
 	// ...; any event name the agent sends): functions the agent calls at
 	// its hook events, as the Claude Agent SDK's hooks. The WAF answers
@@ -293,6 +297,26 @@ type SessionLimits struct {
 // set.
 func (l SessionLimits) MarshalJSON() ([]byte, error) {
 	return wire(l)
+// PrewarmProfile is one kind of spare process an engine keeps ready (the
+// core's PrewarmProfile): Spares agent processes started in Workdir with
+// the session options Session, idle. A session's first turn with that
+// workdir and those options, when the session has no conversation to
+// resume or fork, goes to a spare's running process instead of starting
+// one. Spares count toward MaxSessions and are refilled in the background.
+type PrewarmProfile struct {
+	// Spares is how many to keep started; 0 removes the profile in
+	// Engine.Prewarm.
+	Spares int `json:"spares"`
+	// Workdir is the sessions' workdir ("": the engine's DefaultWorkdir).
+	Workdir string `json:"workdir"`
+	// Session is the sessions' options (nil: none).
+	Session *SessionOptions `json:"session"`
+}
+
+// MarshalJSON encodes the profile in the core's wire form: only the fields
+// set.
+func (p PrewarmProfile) MarshalJSON() ([]byte, error) {
+	return wire(p)
 }
 
 // ImageInput is an image sent with a turn's prompt.

@@ -79,6 +79,7 @@ func TestHandWrittenStructsMatchTheSchema(t *testing.T) {
 		"SessionOptions": hotplex.SessionOptions{},
 		"SessionLimits":  hotplex.SessionLimits{},
 		"ImageInput":     hotplex.ImageInput{},
+		"PrewarmProfile": hotplex.PrewarmProfile{},
 	} {
 		d, ok := s.Defs[def]
 		if !ok {

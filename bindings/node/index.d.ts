@@ -119,6 +119,14 @@ export interface EngineOptions {
   /** `--permission-mode`. */
   permissionMode?: string | null
   /**
+   * Spare processes to keep started for new conversations, one entry
+   * per workdir and set of session options (see
+   * `PrewarmProfile`); none by default. A later
+   * entry for the same workdir and options replaces an earlier one.
+   * `Engine::prewarm` changes them at run time.
+   */
+  prewarm?: Array<PrewarmProfile>
+  /**
    * Limit for a new process to print its first line. Seconds on the
    * wire. Default 30 s.
    */
@@ -334,6 +342,22 @@ export interface SessionStartedRecord {
   sessionId: string
 }
 
+/**
+ * A new session took a spare process (`EngineOptions.prewarm`): its
+ * first turn goes to that already started process. The spare's own
+ * records (its `sessionStarted`) carried `spareId` as their
+ * `sessionId`; from now on they carry the session's.
+ */
+export interface SpareClaimedRecord {
+  type: 'spare_claimed'
+  /** The agent's pid. */
+  pid: number
+  /** The host's session id. */
+  sessionId: string
+  /** The name the spare had in records until now (`spare-<n>`). */
+  spareId: string
+}
+
 /** A session's agent process ended. */
 export interface SessionExitedRecord {
   type: 'session_exited'
@@ -400,6 +424,7 @@ export interface ProcessSignalledRecord {
  */
 export type LifecycleRecord =
   | SessionStartedRecord
+  | SpareClaimedRecord
   | SessionExitedRecord
   | TurnFinishedRecord
   | WafVerdictRecord
@@ -421,6 +446,30 @@ export interface LogRecord {
   sessionId: string | null
   /** Where in hotplex it comes from (`hotplex_core::engine`, `hotplex::agent` for agent stderr). */
   target: string
+}
+
+/** One kind of spare process the engine keeps ready. */
+export interface PrewarmProfile {
+  /**
+   * The session options of the sessions these spares serve: a new
+   * session claims a spare only when its first turn's `session` equals
+   * these (unset on both sides counts as equal). Unset: no session
+   * options (the engine's).
+   */
+  session?: SessionOptions | null
+  /**
+   * How many spares of this profile to keep started. `0` removes the
+   * profile (and stops its spares) in `Engine::prewarm`.
+   */
+  spares?: number
+  /**
+   * The workdir of the sessions these spares serve (resolved like a
+   * turn's: relative to the engine's `defaultWorkdir`, created if
+   * missing, under the allowed roots). Unset: the engine's
+   * `defaultWorkdir`, where a session's first turn runs when it names
+   * none.
+   */
+  workdir?: string | null
 }
 
 /** A snapshot of one session, from `Engine::sessions`. */
@@ -994,6 +1043,9 @@ export interface McpStatus {
 /** The name of a metric family hotplex exposes (as in `MetricFamily.name`). */
 export type MetricName =
   | 'hotplex_sessions'
+  | 'hotplex_spares'
+  | 'hotplex_spare_claims_total'
+  | 'hotplex_spare_misses_total'
   | 'hotplex_session_starts_total'
   | 'hotplex_session_exits_total'
   | 'hotplex_capacity_rejections_total'
@@ -1427,6 +1479,19 @@ export declare class Engine {
    * `turn.messageUuid` of `sessionId`) the copy ends at that message.
    */
   forkSession(sessionId: string, newId: string, options?: ForkOptions | undefined | null): Promise<void>
+  /**
+   * Keeps `profile.spares` agent processes started for new
+   * conversations in `profile.workdir` (unset: `defaultWorkdir`) with the
+   * session options `profile.session` (unset: none): a session's first
+   * turn with that workdir and options, when the session has no
+   * conversation to resume or fork, goes to a spare's running process
+   * instead of starting one. Replaces the profile of the same workdir
+   * and options (the `prewarm` option lists the first ones); `spares: 0`
+   * removes it. Spares count toward `maxSessions` and start in the
+   * background: the promise resolves once the profile is set. Rejects
+   * with `HOTPLEX_INVALID_CONFIG` or `HOTPLEX_CLOSED`.
+   */
+  prewarm(profile: PrewarmProfile): Promise<void>
   /**
    * Stops every session and kills every process tree (resolves once all
    * are confirmed gone). Idempotent; afterwards `execute`, `stream` and

@@ -43,10 +43,10 @@ pub mod waf;
 
 pub use contract::EngineOptions;
 pub use contract::{
-    ErrorCode, Event, Permission, PermissionHandler, SessionInfo, SessionStats, SessionStatus,
-    ToolRequest, Turn, TurnOptions, TurnStats, Usage,
+    ErrorCode, Event, Permission, PermissionHandler, PrewarmProfile, SessionInfo, SessionStats,
+    SessionStatus, ToolRequest, Turn, TurnOptions, TurnStats, Usage,
 };
-pub use engine::{Engine, TurnStream};
+pub use engine::{Engine, SpareInfo, TurnStream};
 pub use error::{Error, Result};
 
 /// The version of this crate, e.g. `"0.1.0"`.

@@ -42,7 +42,7 @@ use crate::turn::{
 /// `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()`,
 /// the live controls (`_interrupt()`, `_set_model()`,
 /// `_set_permission_mode()`, `_context_usage()`, `_mcp_status()`),
-/// `_reset_session()`, `_fork_session()` and `_close()` on the same engine
+/// `_reset_session()`, `_fork_session()`, `_prewarm()` and `_close()` on the same engine
 /// at once. `hotplex_engine_free()` must not
 /// run concurrently with any other call on the engine, nor from inside one
 /// of its callbacks.
@@ -949,6 +949,38 @@ pub unsafe extern "C" fn hotplex_engine_fork_session(
         let at = unsafe { str_arg(at_message, at_message_len, "at_message") }?;
         e.engine
             .fork_session(id, new_id, (!at.is_empty()).then_some(at))?;
+        Ok(())
+    })
+}
+
+/// Adds, changes or removes a spare-process profile: the engine keeps
+/// `spares` agent processes started for new conversations in `workdir`
+/// with the session options `session`, so such a conversation's first turn
+/// goes to a running process instead of starting one. `profile_json` is
+/// the JSON form of the core's `PrewarmProfile` (`{"spares": 2,
+/// "workdir": "/srv/app", "session": {"model": "..."}}`; the `prewarm`
+/// engine option lists the first ones). A profile for the same workdir and
+/// options is replaced; `"spares": 0` removes it. Returns at once: spares
+/// start in the background and count toward `max_sessions`. Fails with
+/// `HOTPLEX_STATUS_INVALID_CONFIG` (bad JSON or options, a workdir outside
+/// the allowed roots) or `CLOSED`. May be called from any thread.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `profile_json` must be NULL or point
+/// to `profile_json_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_prewarm(
+    e: *const hotplex_engine,
+    profile_json: *const c_char,
+    profile_json_len: usize,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let text = unsafe { str_arg(profile_json, profile_json_len, "profile_json") }?;
+        let profile = hotplex_core::PrewarmProfile::from_json(&json_arg(text, "profile_json")?)?;
+        e.engine.prewarm(profile)?;
         Ok(())
     })
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hotplex.h"
 
@@ -442,11 +443,34 @@ static void control_surface(const char *agent, const char *tmp) {
     t = turn_of(e, "o", "x", "{\"session\":{\"max_turns\":0}}", &st);
     CHECK(st == HOTPLEX_STATUS_INVALID_CONFIG && !t);
 
+    /* Spares: once one is up, a new conversation with the profile's
+     * options answers on it (no cold start); bad profiles are refused. */
+    const char *profile = "{\"spares\":1,\"session\":{\"model\":\"spare-model\"}}";
+    CHECK(hotplex_engine_prewarm(e, profile, strlen(profile)) == HOTPLEX_STATUS_OK);
+    bool up = false;
+    for (int i = 0; i < 500 && !up; i++) {
+        char *metrics = NULL;
+        if (hotplex_engine_metrics_text(e, &metrics) == HOTPLEX_STATUS_OK && metrics) {
+            up = strstr(metrics, "\nhotplex_spares{status=\"ready\"} 1\n") != NULL;
+            hotplex_string_free(metrics);
+        }
+        if (!up) nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+    }
+    CHECK(up);
+    t = turn_of(e, "p", "model?", "{\"session\":{\"model\":\"spare-model\"}}", &st);
+    CHECK(st == HOTPLEX_STATUS_OK && t && strstr(t, "model: spare-model") &&
+          strstr(t, "\"cold_start\":false"));
+    hotplex_string_free(t);
+    CHECK(hotplex_engine_prewarm(e, "{\"spares\":-1}", 13) == HOTPLEX_STATUS_INVALID_CONFIG);
+    CHECK(hotplex_engine_prewarm(e, "{\"spares\":1,\"count\":1}", 22) ==
+          HOTPLEX_STATUS_INVALID_CONFIG);
+
     CHECK(hotplex_engine_close(e) == HOTPLEX_STATUS_OK);
     /* After close: CLOSED, and no callback runs any more. */
     CHECK(hotplex_engine_set_model(e, "h", 1, NULL, 0) == HOTPLEX_STATUS_CLOSED);
     CHECK(hotplex_engine_reset_session(e, "h", 1, false) == HOTPLEX_STATUS_CLOSED);
     CHECK(hotplex_engine_fork_session(e, "f", 1, "f3", 2, NULL, 0) == HOTPLEX_STATUS_CLOSED);
+    CHECK(hotplex_engine_prewarm(e, profile, strlen(profile)) == HOTPLEX_STATUS_CLOSED);
     hotplex_engine_free(e);
 
     /* An agent without the live controls (as an old CLI): UNSUPPORTED. */

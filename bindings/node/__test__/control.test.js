@@ -763,3 +763,38 @@ void main
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+// ---------------------------------------------------------------------------
+// Spare processes
+
+/** Spares ready now (`hotplex_spares{status="ready"}`). */
+function spares(engine) {
+  const fam = engine.metricsSnapshot().find((f) => f.name === 'hotplex_spares')
+  return fam.samples.find((s) => s.labels.status === 'ready').value
+}
+
+async function waitSpares(engine, n) {
+  const deadline = Date.now() + 10000
+  while (spares(engine) !== n) {
+    assert.ok(Date.now() < deadline, `wanted ${n} spares, have ${spares(engine)}`)
+    await sleep(20)
+  }
+}
+
+test('prewarm keeps spares whose process answers a new conversation, and changes them at run time', () =>
+  withEngine({ prewarm: [{ spares: 1, session: { maxTurns: 5 } }] }, async (engine, dir) => {
+    await waitSpares(engine, 1)
+    const turn = await engine.execute('s', 'hello', { session: { maxTurns: 5 } })
+    assert.equal(turn.text, 'echo: hello')
+    assert.equal(turn.coldStart, false)
+    await waitSpares(engine, 1)
+    await engine.prewarm({ spares: 2, workdir: path.join(dir, 'other') })
+    await waitSpares(engine, 3)
+    await engine.prewarm({ spares: 0, workdir: path.join(dir, 'other') })
+    await waitSpares(engine, 1)
+    await rejectsWith(engine.prewarm({ spares: 1, session: { maxTurns: 0 } }), ErrorCode.INVALID_CONFIG)
+    await rejectsWith(engine.prewarm({ spares: 1, max_turns: 1 }), ErrorCode.INVALID_CONFIG)
+    assert.throws(() => new Engine(options(dir, { prewarm: [{ count: 1 }] })), { code: ErrorCode.INVALID_CONFIG })
+    await engine.close()
+    await rejectsWith(engine.prewarm({ spares: 1 }), ErrorCode.CLOSED)
+  }))

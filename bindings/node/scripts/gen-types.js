@@ -32,7 +32,7 @@ const SKIP = new Set(['Verdict', 'Range_of_uint', 'ErrorCode', 'HookSpec', 'Tool
 /** Tagged unions whose variants are flat objects (`{ type, sessionId, ... }`), not `{ type, data }`. */
 const FLAT = new Set(['LifecycleRecord'])
 /** Options: every key optional. */
-const INPUTS = new Set(['EngineOptions', 'TurnOptions', 'SessionOptions', 'SessionLimits'])
+const INPUTS = new Set(['EngineOptions', 'TurnOptions', 'SessionOptions', 'SessionLimits', 'PrewarmProfile'])
 /** Node's names for schema definitions. */
 const RENAME = { Event: 'TurnEvent' }
 /** What an error carries besides `code` and `message` (from the core's `Error::detail`). */

@@ -667,6 +667,35 @@ impl Engine {
         control(env, async move { forked })
     }
 
+    /// Keeps `profile.spares` agent processes started for new
+    /// conversations in `profile.workdir` (unset: `defaultWorkdir`) with the
+    /// session options `profile.session` (unset: none): a session's first
+    /// turn with that workdir and options, when the session has no
+    /// conversation to resume or fork, goes to a spare's running process
+    /// instead of starting one. Replaces the profile of the same workdir
+    /// and options (the `prewarm` option lists the first ones); `spares: 0`
+    /// removes it. Spares count toward `maxSessions` and start in the
+    /// background: the promise resolves once the profile is set. Rejects
+    /// with `HOTPLEX_INVALID_CONFIG` or `HOTPLEX_CLOSED`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn prewarm<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "PrewarmProfile")] profile: Unknown,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        // SAFETY: a live value of this env, on its thread.
+        let json = unsafe { Value::from_napi_value(env.raw(), profile.raw()) };
+        let set = json
+            .map_err(|e| {
+                hc::Error::InvalidConfig(format!("prewarm: not a JSON value ({})", e.reason))
+            })
+            .and_then(|v| json::prewarm_wire("prewarm", v))
+            .and_then(|v| hc::PrewarmProfile::from_json(&v))
+            .and_then(|p| self.core.prewarm(p));
+        // Quick and synchronous in the core; a promise like its siblings.
+        control(env, async move { set })
+    }
+
     /// Stops every session and kills every process tree (resolves once all
     /// are confirmed gone). Idempotent; afterwards `execute`, `stream` and
     /// `stopSession` reject with `HOTPLEX_CLOSED`.

@@ -164,6 +164,12 @@ pub(crate) fn nested_wire(key: &str, value: Value) -> hc::Result<Value> {
     match (key, value) {
         ("session", v) => snake_keys("session", v),
         ("limits", v) => snake_keys("limits", v),
+        ("prewarm", Value::Array(a)) => a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| prewarm_wire(&format!("prewarm[{i}]"), v))
+            .collect::<hc::Result<Vec<_>>>()
+            .map(Value::Array),
         ("images", Value::Array(a)) => a
             .into_iter()
             .enumerate()
@@ -172,6 +178,27 @@ pub(crate) fn nested_wire(key: &str, value: Value) -> hc::Result<Value> {
             .map(Value::Array),
         (_, v) => Ok(v),
     }
+}
+
+/// The wire form of a prewarm profile as JavaScript writes it (`{ spares,
+/// workdir, session: { maxTurns } }`, at `path`): its keys snake_cased,
+/// and its `session`'s as [`nested_wire`] does. What is not an object is
+/// left for the core to refuse.
+pub(crate) fn prewarm_wire(path: &str, value: Value) -> hc::Result<Value> {
+    let Value::Object(m) = value else {
+        return Ok(value);
+    };
+    let mut out = Map::new();
+    for (k, v) in m {
+        if k.contains('_') {
+            return Err(hc::Error::InvalidConfig(format!(
+                "{path}: unknown field `{k}` (options are camelCase)"
+            )));
+        }
+        let v = nested_wire(&k, v)?;
+        out.insert(snake(&k), v);
+    }
+    Ok(Value::Object(out))
 }
 
 /// `tail` of an option path (`.max_turns`, `[0].media_type`) with its first

@@ -409,6 +409,18 @@ impl AsyncEngineBase {
             .map_err(|e| core_error(py, e))
     }
 
+    /// prewarm, at once (it never waits); see Engine.prewarm.
+    #[pyo3(signature = (spares, workdir = None, session = None))]
+    fn _prewarm(
+        &self,
+        py: Python<'_>,
+        spares: &Bound<'_, PyAny>,
+        workdir: Option<&Bound<'_, PyAny>>,
+        session: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.pool.prewarm(py, spares, workdir, session)
+    }
+
     /// A future settled on the running loop once the engine is closed.
     fn _close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.pool.engine.clone();

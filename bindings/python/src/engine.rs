@@ -396,6 +396,31 @@ impl Pool {
         lifecycle::detach(py, || rt.block_on(work))
     }
 
+    /// `prewarm(spares, workdir, session)` of both engines: the profile's
+    /// wire form from the Python values, read by the core.
+    pub(crate) fn prewarm(
+        &self,
+        py: Python<'_>,
+        spares: &Bound<'_, PyAny>,
+        workdir: Option<&Bound<'_, PyAny>>,
+        session: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mut wire = Map::new();
+        for (name, value) in [
+            ("spares", Some(spares)),
+            ("workdir", workdir),
+            ("session", session),
+        ] {
+            if let Some(v) = value.filter(|v| !v.is_none()) {
+                let v = py_to_json(v, name).map_err(|m| invalid_config(py, m))?;
+                wire.insert(name.to_owned(), v);
+            }
+        }
+        let profile =
+            core::PrewarmProfile::from_json(&Value::Object(wire)).map_err(|e| core_error(py, e))?;
+        self.engine.prewarm(profile).map_err(|e| core_error(py, e))
+    }
+
     pub(crate) fn sessions(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         let infos = self.engine.sessions();
         infos
@@ -456,6 +481,9 @@ impl Pool {
 /// there is one, else RLIMIT_AS and a best-effort RLIMIT_NPROC; CPU seconds
 /// and open files per process. A zero, negative or unknown limit raises
 /// InvalidConfig naming it (limits.max_processes: ...).
+/// prewarm=[{"spares": 2, "workdir": ..., "session": {...}}, ...] (see
+/// hotplex.PrewarmProfile and Engine.prewarm) keeps agent processes started
+/// for new conversations, so their first turn skips the agent's cold start.
 ///
 /// can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
 /// through, on an engine thread: True, None or {"behavior": "allow"[,
@@ -513,7 +541,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, default_workdir=None, limits=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, default_workdir=None, limits=None, prewarm=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -757,6 +785,26 @@ impl Engine {
             .engine
             .fork_session(session_id, new_id, at_message)
             .map_err(|e| core_error(py, e))
+    }
+
+    /// Keeps `spares` agent processes started for new conversations in
+    /// workdir (None: default_workdir) with the session options `session`
+    /// (a dict, see hotplex.SessionOptions; None: none): a session's first
+    /// turn with that workdir and options, when the session has no
+    /// conversation to resume or fork, goes to a spare's running process
+    /// instead of starting one. Replaces the profile of the same workdir
+    /// and options (the prewarm option of Engine() lists the first ones);
+    /// spares=0 removes it. Spares count toward max_sessions and are
+    /// started in the background. Raises InvalidConfig or Closed.
+    #[pyo3(signature = (spares, workdir=None, *, session=None))]
+    fn prewarm(
+        &self,
+        py: Python<'_>,
+        spares: &Bound<'_, PyAny>,
+        workdir: Option<&Bound<'_, PyAny>>,
+        session: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.pool.prewarm(py, spares, workdir, session)
     }
 
     /// Stops every session and kills every process tree; afterwards every

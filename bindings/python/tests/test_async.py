@@ -503,3 +503,18 @@ def test_ctrl_c_with_a_turn_in_flight_raises_keyboard_interrupt_never_aborts(tmp
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [p for p in pids if _alive(p)] == []
+
+
+def test_prewarm_changes_the_spares_of_an_async_engine(tmp_path):
+    from test_engine import _wait_spares
+
+    async def main():
+        async with hotplex.AsyncEngine(**_options(tmp_path)) as eng:
+            await eng.prewarm(1, session={"model": "m"})
+            _wait_spares(eng, 1)
+            turn = await eng.execute("s", "model?", session={"model": "m"})
+            assert turn.text == "model: m" and turn.cold_start is False
+            await eng.prewarm(0, session={"model": "m"})
+            _wait_spares(eng, 0)
+
+    _run(main())

@@ -554,3 +554,37 @@ def test_an_unreadable_result_is_turn_failed_at_once(engine):
         engine.execute("s", "badresult")
     assert time.monotonic() - start < 1.0
     assert info.value.subtype == "unparsable_result"
+
+
+def _spares(eng):
+    """Spares ready now (hotplex_spares{status="ready"})."""
+    return next(s["value"] for f in eng.metrics_snapshot() if f["name"] == "hotplex_spares"
+                for s in f["samples"] if s["labels"] == {"status": "ready"})
+
+
+def _wait_spares(eng, n):
+    """Waits (at most 10 s) until exactly n spares are ready."""
+    deadline = time.monotonic() + 10
+    while _spares(eng) != n:
+        assert time.monotonic() < deadline, f"wanted {n} spares, have {_spares(eng)}"
+        time.sleep(0.02)
+
+
+def test_prewarm_keeps_spares_whose_process_answers_a_new_conversations_first_turn(tmp_path):
+    with hotplex.Engine(binary=AGENT, env={"HOTPLEX_REF_STATE": str(tmp_path)},
+                        default_workdir=str(tmp_path / "work"),
+                        prewarm=[hotplex.PrewarmProfile(spares=1)]) as eng:
+        _wait_spares(eng, 1)
+        turn = eng.execute("s", "hello")
+        assert turn.text == "echo: hello" and turn.cold_start is False
+        _wait_spares(eng, 1)  # refilled
+        eng.prewarm(2, tmp_path / "other", session={"model": "m"})
+        _wait_spares(eng, 3)
+        eng.prewarm(0, tmp_path / "other", session={"model": "m"})
+        _wait_spares(eng, 1)
+        with pytest.raises(hotplex.InvalidConfig, match="prewarm.session.max_turns"):
+            eng.prewarm(1, session={"max_turns": 0})
+        with pytest.raises(hotplex.InvalidConfig, match="prewarm"):
+            hotplex.Engine(binary=AGENT, prewarm=[{"spares": 1, "count": 2}])
+    with pytest.raises(hotplex.Closed):
+        eng.prewarm(1)

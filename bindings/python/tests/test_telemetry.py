@@ -134,7 +134,10 @@ def test_the_scripted_scenario_moves_every_counter_exactly_and_the_observer_sees
 
 def test_lifecycle_records_hold_every_schema_field_with_its_annotated_type(tmp_path):
     records = []
-    with _engine(tmp_path, observer=records.append, can_use_tool=lambda *a: True) as engine:
+    with _engine(tmp_path, observer=records.append, can_use_tool=lambda *a: True,
+                 prewarm=[{"spares": 1}]) as engine:
+        # Its first turn takes a ready spare: a spare_claimed record too.
+        assert _wait_for(lambda: 'hotplex_spares{status="ready"} 1' in engine.metrics_text())
         engine.execute("s", "tool:ls")
         with pytest.raises(hotplex.DangerBlocked):
             engine.execute("s", "run this: rm -rf /")

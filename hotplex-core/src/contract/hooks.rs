@@ -70,7 +70,8 @@ impl HookSpec {
             if h.event.is_empty() || !h.event.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return bad(format!("{:?} is not a hook event name", h.event));
             }
-            if h.id.is_empty() || h.id == crate::protocol::TOOL_HOOK_ID {
+            let reserved = [crate::protocol::TOOL_HOOK_ID, crate::protocol::WARM_HOOK_ID];
+            if h.id.is_empty() || reserved.contains(&h.id.as_str()) {
                 return bad(format!("{:?} cannot be a hook id", h.id));
             }
             if !ids.insert(h.id.as_str()) {

@@ -6,6 +6,7 @@
 //! * [`options`]: engine and turn options with their defaults and
 //!   validation; bindings pass the host's options in as JSON.
 //! * [`limits`]: the per-session resource limits in the engine options.
+//! * [`prewarm`]: spare-process profiles in the engine options.
 //! * [`events`]: the events of a turn (the seed's names) and its statistics.
 //! * [`records`]: finished turns, session snapshots and totals, which go out
 //!   through serde.
@@ -26,6 +27,7 @@ pub mod hooks;
 pub mod limits;
 pub mod options;
 pub mod permission;
+pub mod prewarm;
 pub mod records;
 pub mod schema;
 pub mod session;
@@ -38,6 +40,7 @@ pub use hooks::{HookCall, HookHandler, HookSpec};
 pub use limits::SessionLimits;
 pub use options::{EngineOptions, TurnOptions};
 pub use permission::{Permission, PermissionHandler, ToolRequest};
+pub use prewarm::PrewarmProfile;
 pub use records::{SessionInfo, SessionStats, SessionStatus, Turn};
 pub use session::{ImageInput, SessionOptions};
 pub use tools::{ToolHandler, ToolInvocation, ToolServer, ToolSpec};

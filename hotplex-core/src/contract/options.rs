@@ -132,6 +132,12 @@ pub struct EngineOptions {
     /// CPU seconds, open files); none by default. See
     /// [`SessionLimits`](super::SessionLimits).
     pub limits: super::SessionLimits,
+    /// Spare processes to keep started for new conversations, one entry
+    /// per workdir and set of session options (see
+    /// [`PrewarmProfile`](super::PrewarmProfile)); none by default. A later
+    /// entry for the same workdir and options replaces an earlier one.
+    /// [`crate::Engine::prewarm`] changes them at run time.
+    pub prewarm: Vec<super::PrewarmProfile>,
     /// The WAF; `None` uses the built-in rules. Not on the wire (bindings
     /// pass their `Detector` object).
     #[serde(skip)]
@@ -202,6 +208,7 @@ impl Default for EngineOptions {
             max_turn_events: 100_000,
             max_turn_event_bytes: 64 << 20,
             limits: super::SessionLimits::default(),
+            prewarm: Vec::new(),
             detector: None,
             permission_handler: None,
             hooks: Vec::new(),
@@ -270,6 +277,9 @@ impl EngineOptions {
         }
         if self.max_turn_event_bytes < 4096 {
             return bad("max_turn_event_bytes", "must be at least 4096");
+        }
+        for p in &self.prewarm {
+            p.validate()?;
         }
         HookSpec::validate_all(&self.hooks)?;
         ToolServer::validate_all(&self.tools)?;

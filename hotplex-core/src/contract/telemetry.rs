@@ -120,6 +120,18 @@ pub enum LifecycleRecord {
         /// Fresh or resumed conversation.
         mode: StartMode,
     },
+    /// A new session took a spare process (`EngineOptions.prewarm`): its
+    /// first turn goes to that already started process. The spare's own
+    /// records (its `session_started`) carried `spare_id` as their
+    /// `session_id`; from now on they carry the session's.
+    SpareClaimed {
+        /// The host's session id.
+        session_id: String,
+        /// The name the spare had in records until now (`spare-<n>`).
+        spare_id: String,
+        /// The agent's pid.
+        pid: i32,
+    },
     /// A session's agent process ended.
     SessionExited {
         /// The host's session id.

@@ -33,7 +33,7 @@ use crate::contract::hooks::hook_output;
 use crate::contract::telemetry::WafSource;
 use crate::contract::tools::{tool_result, MCP_PROTOCOL_VERSION};
 use crate::contract::{HookCall, Permission, ToolInvocation, ToolRequest};
-use crate::protocol::{self, CliRequest, TOOL_HOOK_ID};
+use crate::protocol::{self, CliRequest, TOOL_HOOK_ID, WARM_HOOK_ID};
 use crate::verdict::Verdict;
 
 /// The answer to one agent request, with what the turn should learn of it.
@@ -251,7 +251,8 @@ pub(crate) fn route(
                     }));
                 }
             }
-            if callback_id == TOOL_HOOK_ID {
+            // A claimed spare's warm-up hook lets every turn's prompt pass.
+            if callback_id == TOOL_HOOK_ID || callback_id == WARM_HOOK_ID {
                 return now(protocol::hook_continue(request_id));
             }
             let Some(spec) = ctx.opts.hooks.iter().find(|h| h.id == callback_id) else {

@@ -244,7 +244,7 @@ pub(crate) fn fresh_provider_session_id(namespace: &str, id: &str) -> String {
 /// `<config>/projects/<key>/<psid>.jsonl`, where the key is the workdir
 /// with every character but ASCII letters and digits replaced by `-`
 /// (`tests/e2e/FACTS.md`, section h), and its subagent transcripts.
-fn remove_transcript(config: &Path, workdir: &Path, psid: &str) {
+pub(crate) fn remove_transcript(config: &Path, workdir: &Path, psid: &str) {
     let key: String = workdir
         .to_string_lossy()
         .chars()

@@ -17,6 +17,7 @@
 //!     write, read to `result`, answer tool requests with the WAF,
 //!     interrupt + kill ladder on timeout or cancel
 //!   reaper task: evicts sessions idle for `idle_timeout` (never busy ones)
+//!   refiller task: keeps the spare processes of `prewarm` started
 //! ```
 //!
 //! Everything runs on the tokio runtime the engine was created in; nothing
@@ -50,6 +51,20 @@
 //! session is busy the call fails with [`Error::CapacityExceeded`]. At most
 //! `max_concurrent_starts` processes start at once (a burst of new sessions
 //! waits for a slot, bounded by `startup_timeout`).
+//!
+//! Spares (`EngineOptions::prewarm`, [`Engine::prewarm`]; see
+//! [`crate::contract::prewarm`]): a spare is a session actor started without
+//! a session, by the same code as a session's process (containment, limits,
+//! hooks and tools alike), with a fresh provider session id, in its
+//! profile's workdir. A turn that creates a session for a new conversation
+//! (no marker, no binding: nothing to resume or fork) whose workdir and
+//! session options are a profile's takes a ready spare instead of creating
+//! an actor: the spare's actor becomes the session's, records the binding
+//! and answers the turn on its running process. Spares occupy session slots;
+//! creating a session stops a spare before it evicts a session. The
+//! refiller starts missing spares only into free slots and only on a free
+//! cold-start slot (`try_acquire`: a spare never waits in line before a
+//! session's start), and waits longer after each spare that died young.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -62,7 +77,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::contract::telemetry::{LifecycleRecord, TurnOutcome, WafSource};
 use crate::contract::{
-    EngineOptions, Event, SessionInfo, SessionStats, SessionStatus, Turn, TurnOptions,
+    EngineOptions, Event, PrewarmProfile, SessionInfo, SessionOptions, SessionStats, SessionStatus,
+    Turn, TurnOptions,
 };
 use crate::telemetry::metrics::LiveView;
 use crate::telemetry::Telemetry;
@@ -146,11 +162,65 @@ impl Entry {
     }
 }
 
+/// A spare: an actor whose process is started (or starting) for no
+/// session yet.
+struct Spare {
+    entry: Entry,
+    /// Its name in records and in `retiring` (`spare-<n>`).
+    name: String,
+    /// The key of the profile it was started for.
+    profile: u64,
+    created: Instant,
+}
+
+/// A prewarm profile, its workdir resolved.
+struct Profile {
+    key: u64,
+    workdir: PathBuf,
+    session: SessionOptions,
+    spares: usize,
+    /// Spares of this profile that died young, in a row.
+    failures: u32,
+    /// No new spare of this profile before then (after a young death).
+    not_before: Option<Instant>,
+}
+
+/// How long after a claim the claimed spare's replacement may start (see
+/// [`Engine::claim`]).
+const REFILL_AFTER_CLAIM: Duration = Duration::from_secs(1);
+
+/// A spare that lived this long before dying is not counted as a failure.
+const SPARE_HEALTHY_AFTER: Duration = Duration::from_secs(30);
+
+/// The wait before replacing a spare after `failures` young deaths in a
+/// row: 0.5 s, doubling, at most 30 s.
+fn spare_backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(6);
+    (Duration::from_millis(500) * (1u32 << doublings)).min(Duration::from_secs(30))
+}
+
+/// A spare process, as [`Engine::spares`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpareInfo {
+    /// The agent's pid; `None` before its process is spawned.
+    pub pid: Option<i32>,
+    /// The workdir of the sessions it serves (resolved).
+    pub workdir: PathBuf,
+    /// It has done its start work; otherwise it is still starting.
+    pub ready: bool,
+}
+
 #[derive(Default)]
 struct Sessions {
     map: HashMap<String, Entry>,
-    /// Stopped sessions whose process may still be dying, by id.
+    /// Stopped sessions and spares whose process may still be dying, by id
+    /// (a spare's by its name).
     retiring: HashMap<String, watch::Receiver<bool>>,
+    spares: Vec<Spare>,
+    profiles: Vec<Profile>,
+    /// The last profile key and spare number handed out.
+    profile_seq: u64,
+    spare_seq: u64,
 }
 
 impl Sessions {
@@ -162,6 +232,21 @@ impl Sessions {
         e.signal(reason);
         self.retiring.insert(id.to_owned(), e.done.clone());
         Some(e.done)
+    }
+
+    /// Removes spare `i` and tells its actor to stop, like
+    /// [`retire`](Self::retire).
+    fn retire_spare(&mut self, i: usize, reason: StopReason) -> watch::Receiver<bool> {
+        let s = self.spares.remove(i);
+        s.entry.signal(reason);
+        self.retiring.insert(s.name, s.entry.done.clone());
+        s.entry.done
+    }
+
+    /// Slots taken: sessions, spares, and stopped ones still dying.
+    fn occupied(&mut self) -> usize {
+        self.retiring.retain(|_, d| !*d.borrow());
+        self.map.len() + self.spares.len() + self.retiring.len()
     }
 }
 
@@ -238,6 +323,8 @@ impl Engine {
         // limit to the hard one (once per process; `proc::raise_nofile_limit`).
         crate::proc::raise_nofile_limit();
         let starts = Arc::new(Semaphore::new(opts.max_concurrent_starts));
+        let pool_changed = Arc::new(tokio::sync::Notify::new());
+        let profiles = std::mem::take(&mut opts.prewarm);
         let idle = opts.idle_timeout;
         let containment = match opts.containment {
             crate::proc::ContainmentPreference::Auto => crate::proc::detect_mode().as_str(),
@@ -260,6 +347,8 @@ impl Engine {
                     markers,
                     starts,
                     telemetry,
+                    pool_changed: pool_changed.clone(),
+                    warm_up: AtomicBool::new(true),
                 }),
                 registry,
                 sessions: Mutex::new(Sessions::default()),
@@ -269,8 +358,13 @@ impl Engine {
                 handle: handle.clone(),
             }
         });
-        handle.spawn(reaper(Arc::downgrade(&inner), idle));
-        Ok(Engine { inner })
+        let engine = Engine { inner };
+        for p in profiles {
+            engine.prewarm(p)?;
+        }
+        handle.spawn(reaper(Arc::downgrade(&engine.inner), idle));
+        handle.spawn(refiller(Arc::downgrade(&engine.inner), pool_changed));
+        Ok(engine)
     }
 
     /// Creates an engine on a runtime of its own: two worker threads named
@@ -394,10 +488,17 @@ impl Engine {
             None => None,
         };
         let mut fallback = None;
+        // Whether the session would begin a new conversation (may take a
+        // spare): read from the marker store outside the lock, and only
+        // while spares are kept and the session is not in the pool.
+        let mut new_conversation = None;
         let (tx, rx) = mpsc::unbounded_channel();
         loop {
             if wanted.is_none() && fallback.is_none() && !self.has_workdir(id) {
                 fallback = Some(self.fallback_workdir(id)?);
+            }
+            if new_conversation.is_none() && self.may_claim(id) {
+                new_conversation = Some(self.is_new_conversation(id));
             }
             let mut sessions = self.inner.sessions.lock();
             // Checked again under the lock: close() drains the map under it.
@@ -405,7 +506,16 @@ impl Engine {
                 return Err(Error::Closed);
             }
             if !sessions.map.contains_key(id) {
-                self.create(&mut sessions, id)?;
+                let claimed = match (new_conversation, wanted.as_ref().or(fallback.as_ref())) {
+                    (Some(true), Some(dir)) => {
+                        let options = turn.session.clone().unwrap_or_default();
+                        self.claim(&mut sessions, id, dir, &options)
+                    }
+                    _ => false,
+                };
+                if !claimed {
+                    self.create(&mut sessions, id)?;
+                }
             }
             let entry = sessions
                 .map
@@ -437,6 +547,301 @@ impl Engine {
             }
             return Ok(TurnStream { rx, outcome: None });
         }
+    }
+
+    /// Whether a new session `id` could take a spare: spares are kept and
+    /// `id` is not in the pool.
+    fn may_claim(&self, id: &str) -> bool {
+        let sessions = self.inner.sessions.lock();
+        !sessions.profiles.is_empty() && !sessions.map.contains_key(id)
+    }
+
+    /// Whether session `id` has no conversation yet: no binding (a reset or
+    /// fork names its own), no confirmed conversation under its id.
+    fn is_new_conversation(&self, id: &str) -> bool {
+        let ctx = &self.inner.ctx;
+        let ns = &ctx.opts.namespace;
+        let binding = ctx.markers.current(ns, id);
+        binding.fork_from.is_none()
+            && binding.psid == marker::provider_session_id(ns, id)
+            && ctx.markers.get(&binding.psid).is_none()
+    }
+
+    /// Hands a spare of the profile for (`workdir`, `options`) to new
+    /// session `id`: its actor becomes the session's. Returns whether one
+    /// was taken. Only a spare that has done its start work is taken: one
+    /// still warming up would mix its warm-up's output into the turn.
+    fn claim(
+        &self,
+        sessions: &mut Sessions,
+        id: &str,
+        workdir: &Path,
+        options: &SessionOptions,
+    ) -> bool {
+        let metrics = &self.inner.ctx.telemetry.metrics;
+        let Some(profile) = sessions
+            .profiles
+            .iter_mut()
+            .find(|p| p.workdir == workdir && p.session == *options)
+        else {
+            return false;
+        };
+        let key = profile.key;
+        let pick = sessions
+            .spares
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.profile == key)
+            .find(|(_, s)| {
+                let st = s.entry.state.lock();
+                st.status == SessionStatus::Ready && st.stop_reason().is_none()
+            })
+            .map(|(i, _)| i);
+        let Some(i) = pick else {
+            metrics.spare_missed();
+            return false;
+        };
+        let spare = sessions.spares.remove(i);
+        if spare
+            .entry
+            .tx
+            .send(Job::Claim { id: id.to_owned() })
+            .is_err()
+        {
+            // Its actor is gone (it is dying): the refiller replaces it.
+            spare.entry.signal(StopReason::Stopped);
+            sessions.retiring.insert(spare.name, spare.entry.done);
+            metrics.spare_missed();
+            return false;
+        }
+        // A claimed spare shows the profile works: no backoff. Its
+        // replacement waits a moment: an agent's start takes a core or two
+        // for a second or more, and would slow the very turn the spare was
+        // kept for (tests/bench/spares.py with 2.1.332 on a 2-core host:
+        // 2.8x a hot turn with the replacement starting at once, 1.9x with
+        // this delay; FACTS.md, section y).
+        profile.failures = 0;
+        profile.not_before = Some(Instant::now() + REFILL_AFTER_CLAIM);
+        metrics.spare_claimed();
+        sessions.map.insert(id.to_owned(), spare.entry);
+        self.inner.ctx.pool_changed.notify_one();
+        true
+    }
+
+    /// Adds, changes or removes a spare-process profile (see
+    /// [`PrewarmProfile`]): the engine keeps `profile.spares` spares started
+    /// for new conversations in its workdir with its session options. A
+    /// profile for the same workdir and options is replaced; `spares: 0`
+    /// removes it. Spares over the new count are stopped at once (not
+    /// waited for); missing ones are started in the background. Fails with
+    /// [`Error::InvalidConfig`] for bad session options or a workdir that is
+    /// not allowed, and with [`Error::Closed`] after `close()`.
+    pub fn prewarm(&self, profile: PrewarmProfile) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        profile.validate()?;
+        let dir = profile
+            .workdir
+            .as_deref()
+            .unwrap_or(&self.inner.default_workdir);
+        let workdir = self
+            .workdir(dir)
+            .map_err(|e| Error::InvalidConfig(format!("prewarm.workdir: {e}")))?;
+        let session = profile.session_options();
+        {
+            let mut sessions = self.inner.sessions.lock();
+            let found = sessions
+                .profiles
+                .iter()
+                .position(|p| p.workdir == workdir && p.session == session);
+            let key = match found {
+                Some(i) if profile.spares == 0 => sessions.profiles.remove(i).key,
+                Some(i) => {
+                    let p = &mut sessions.profiles[i];
+                    p.spares = profile.spares;
+                    p.failures = 0;
+                    p.not_before = None;
+                    p.key
+                }
+                None if profile.spares == 0 => return Ok(()),
+                None => {
+                    sessions.profile_seq += 1;
+                    let key = sessions.profile_seq;
+                    sessions.profiles.push(Profile {
+                        key,
+                        workdir,
+                        session,
+                        spares: profile.spares,
+                        failures: 0,
+                        not_before: None,
+                    });
+                    key
+                }
+            };
+            // Stop the spares over the count, those still starting first.
+            let mut extra = sessions.spares.iter().filter(|s| s.profile == key).count();
+            extra = extra.saturating_sub(profile.spares);
+            while extra > 0 {
+                let i = sessions
+                    .spares
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.profile == key)
+                    .min_by_key(|(_, s)| s.entry.state.lock().status == SessionStatus::Ready)
+                    .map(|(i, _)| i);
+                let Some(i) = i else { break };
+                sessions.retire_spare(i, StopReason::Stopped);
+                extra -= 1;
+            }
+        }
+        self.inner.ctx.pool_changed.notify_one();
+        Ok(())
+    }
+
+    /// The spare processes kept now (see [`prewarm`](Self::prewarm)).
+    pub fn spares(&self) -> Vec<SpareInfo> {
+        let sessions = self.inner.sessions.lock();
+        let workdirs: HashMap<u64, &PathBuf> = sessions
+            .profiles
+            .iter()
+            .map(|p| (p.key, &p.workdir))
+            .collect();
+        sessions
+            .spares
+            .iter()
+            .filter_map(|s| {
+                let st = s.entry.state.lock();
+                Some(SpareInfo {
+                    pid: st.pid,
+                    workdir: (*workdirs.get(&s.profile)?).clone(),
+                    ready: st.status == SessionStatus::Ready,
+                })
+            })
+            .collect()
+    }
+
+    /// Starts the missing spares that may start now: replaces dead ones
+    /// (after their profile's backoff), and fills free session slots while
+    /// a cold-start slot is free. Returns when to look again if something
+    /// is still missing for a reason no notification ends (a backoff, a
+    /// busy cold-start slot).
+    fn refill(&self) -> Option<Instant> {
+        let ctx = &self.inner.ctx;
+        let mut sessions = self.inner.sessions.lock();
+        if self.is_closed() {
+            return None;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < sessions.spares.len() {
+            let s = &sessions.spares[i];
+            if s.entry.state.lock().status != SessionStatus::Dead {
+                i += 1;
+                continue;
+            }
+            let (key, lived) = (s.profile, s.created.elapsed());
+            if let Some(p) = sessions.profiles.iter_mut().find(|p| p.key == key) {
+                if lived >= SPARE_HEALTHY_AFTER {
+                    p.failures = 0;
+                    p.not_before = None;
+                } else {
+                    p.failures += 1;
+                    p.not_before = Some(now + spare_backoff(p.failures));
+                    tracing::warn!(
+                        workdir = %p.workdir.display(),
+                        failures = p.failures,
+                        "a spare agent died {:?} after it was started; the next one starts in {:?}",
+                        lived,
+                        spare_backoff(p.failures)
+                    );
+                }
+            }
+            sessions.retire_spare(i, StopReason::Stopped);
+        }
+        let mut again: Option<Instant> = None;
+        let mut soon = |t: Instant| again = Some(again.map_or(t, |a| a.min(t)));
+        for pi in 0..sessions.profiles.len() {
+            let p = &sessions.profiles[pi];
+            let key = p.key;
+            let have = sessions.spares.iter().filter(|s| s.profile == key).count();
+            let mut missing = p.spares.saturating_sub(have);
+            if missing == 0 {
+                continue;
+            }
+            if let Some(t) = p.not_before.filter(|t| *t > now) {
+                soon(t);
+                continue;
+            }
+            while missing > 0 {
+                // A slot freed later is notified (an actor that ends).
+                if sessions.occupied() >= ctx.opts.max_sessions {
+                    return again;
+                }
+                let Ok(permit) = ctx.starts.clone().try_acquire_owned() else {
+                    soon(now + Duration::from_millis(100));
+                    return again;
+                };
+                self.start_spare(&mut sessions, pi, permit);
+                missing -= 1;
+            }
+        }
+        again
+    }
+
+    /// Starts one spare of profile `pi` on cold-start slot `permit`.
+    fn start_spare(
+        &self,
+        sessions: &mut Sessions,
+        pi: usize,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let ctx = &self.inner.ctx;
+        sessions.spare_seq += 1;
+        let name = format!("spare-{}", sessions.spare_seq);
+        let p = &sessions.profiles[pi];
+        let psid = fresh_provider_session_id(&ctx.opts.namespace, &name);
+        let mut st = State::new(psid.clone());
+        // Not `Dead` (which the refiller takes for a spare that died).
+        st.status = SessionStatus::Starting;
+        let state = Arc::new(Mutex::new(st));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (controls, controls_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        let _ = tx.send(Job::Warm {
+            workdir: p.workdir.clone(),
+            session: Box::new(p.session.clone()),
+            permit,
+        });
+        let actor = Actor::new(
+            name.clone(),
+            psid,
+            ctx.clone(),
+            state.clone(),
+            Vec::new(),
+            (None, None),
+            controls_rx,
+        );
+        let span = tracing::info_span!("session", session_id = %name);
+        self.inner.handle.spawn(tracing::Instrument::instrument(
+            actor.run(rx, stop_rx, done_tx),
+            span,
+        ));
+        let profile = p.key;
+        sessions.spares.push(Spare {
+            entry: Entry {
+                tx,
+                controls,
+                state,
+                stop: stop_tx,
+                done: done_rx,
+                workdir: None,
+            },
+            name,
+            profile,
+            created: Instant::now(),
+        });
     }
 
     /// Whether session `id` is in the pool with a workdir of its own.
@@ -724,7 +1129,9 @@ impl Engine {
         self.inner.closed.store(true, Ordering::Release);
         let waits: Vec<_> = {
             let mut sessions = self.inner.sessions.lock();
-            let entries: Vec<Entry> = sessions.map.drain().map(|(_, e)| e).collect();
+            sessions.profiles.clear();
+            let mut entries: Vec<Entry> = sessions.map.drain().map(|(_, e)| e).collect();
+            entries.extend(sessions.spares.drain(..).map(|s| s.entry));
             let mut waits: Vec<_> = sessions.retiring.drain().map(|(_, d)| d).collect();
             for e in entries {
                 e.signal(StopReason::Closed);
@@ -732,6 +1139,8 @@ impl Engine {
             }
             waits
         };
+        // The refiller sees the engine closed and ends.
+        self.inner.ctx.pool_changed.notify_one();
         for d in waits {
             wait_done(d).await;
         }
@@ -740,7 +1149,19 @@ impl Engine {
     fn create(&self, sessions: &mut Sessions, id: &str) -> Result<()> {
         let mut evicted = None;
         let ctx = &self.inner.ctx;
-        if sessions.map.len() >= ctx.opts.max_sessions {
+        if sessions.map.len() + sessions.spares.len() >= ctx.opts.max_sessions
+            && !sessions.spares.is_empty()
+        {
+            // Spares hold slots for sessions: give this one the spare of
+            // least use (the last started, a starting one first).
+            let i = (0..sessions.spares.len())
+                .rev()
+                .min_by_key(|i| {
+                    sessions.spares[*i].entry.state.lock().status == SessionStatus::Ready
+                })
+                .unwrap_or(0);
+            evicted = Some(sessions.retire_spare(i, StopReason::Evicted));
+        } else if sessions.map.len() >= ctx.opts.max_sessions {
             // Evict the least recently used session with nothing to do.
             let victim = sessions
                 .map
@@ -869,9 +1290,15 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: stop every actor (each kills its tree on
         // its own; nothing waits here, Drop must not block).
-        for (_, e) in self.sessions.get_mut().map.drain() {
+        let sessions = self.sessions.get_mut();
+        for (_, e) in sessions.map.drain() {
             e.signal(StopReason::Closed);
         }
+        for s in sessions.spares.drain(..) {
+            s.entry.signal(StopReason::Closed);
+        }
+        // The refiller finds no engine and ends.
+        self.ctx.pool_changed.notify_one();
     }
 }
 
@@ -892,6 +1319,21 @@ impl LiveView for Live {
             .map(|e| {
                 let st = e.state.lock();
                 (st.status, st.pid)
+            })
+            .collect()
+    }
+
+    fn spares(&self) -> Vec<(bool, Option<i32>)> {
+        let Some(inner) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let sessions = inner.sessions.lock();
+        sessions
+            .spares
+            .iter()
+            .map(|s| {
+                let st = s.entry.state.lock();
+                (st.status == SessionStatus::Ready, st.pid)
             })
             .collect()
     }
@@ -924,6 +1366,30 @@ fn validate_id(id: &str) -> Result<()> {
 
 async fn wait_done(mut done: watch::Receiver<bool>) {
     let _ = done.wait_for(|d| *d).await;
+}
+
+/// Keeps the spares of the engine's prewarm profiles started (see
+/// [`Engine::refill`]); woken by `changed` (a claim, a profile changed, a
+/// process that ended) or when a backoff runs out.
+async fn refiller(inner: Weak<Inner>, changed: Arc<tokio::sync::Notify>) {
+    loop {
+        let again = {
+            let Some(inner) = inner.upgrade() else { return };
+            if inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+            Engine { inner }.refill()
+        };
+        match again {
+            Some(t) => {
+                tokio::select! {
+                    _ = changed.notified() => {}
+                    _ = tokio::time::sleep_until(t.into()) => {}
+                }
+            }
+            None => changed.notified().await,
+        }
+    }
 }
 
 /// Stops sessions idle for `idle` (no queued or running turn, no output).

@@ -52,6 +52,9 @@ use crate::waf::Detector;
 use crate::{Error, Result};
 use tracing::Instrument;
 
+/// The text of a spare's warm-up message (blocked by the spare's own hook:
+/// it never reaches the model or the conversation).
+const WARM_UP_PROMPT: &str = "hotplex warm-up";
 /// How long an agent whose stdout ended may take to exit before it is
 /// taken to have closed its output while running (then it is killed).
 const EXIT_AFTER_EOF: Duration = Duration::from_millis(250);
@@ -77,6 +80,18 @@ pub(crate) enum Job {
         forget_transcript: bool,
         done: oneshot::Sender<()>,
     },
+    /// Start the process now, as a spare (`EngineOptions.prewarm`): fresh,
+    /// in `workdir`, with `session` options, on the cold-start slot the
+    /// pool already took for it; then wait idle.
+    Warm {
+        workdir: PathBuf,
+        session: Box<SessionOptions>,
+        permit: OwnedSemaphorePermit,
+    },
+    /// This spare now serves session `id` (claimed by a new conversation):
+    /// records from now on name it, and its provider session id becomes
+    /// the session's binding before the first turn is written.
+    Claim { id: String },
 }
 
 /// A live control for a session's agent, answered on `tx`.
@@ -147,6 +162,12 @@ pub(crate) struct SessionCtx {
     pub markers: MarkerStore,
     pub starts: Arc<Semaphore>,
     pub telemetry: Arc<Telemetry>,
+    /// Woken when a process ends or an actor finishes: the pool's spare
+    /// refiller may have a slot or a dead spare to replace.
+    pub pool_changed: Arc<tokio::sync::Notify>,
+    /// Whether spares send their warm-up message (see [`Actor::warm`]);
+    /// cleared for good once an agent did not block it.
+    pub warm_up: std::sync::atomic::AtomicBool,
 }
 
 /// The running agent process of a session.
@@ -239,6 +260,16 @@ pub(crate) struct Actor {
     /// The engine dropped its end of `controls` (then it is not polled:
     /// a closed channel is always ready).
     controls_closed: bool,
+    /// A spare's process must have done its start work by then (no turn
+    /// bounds it with `startup_timeout`); cleared when it has, or by a turn.
+    warm_deadline: Option<tokio::time::Instant>,
+    /// A spare is warming up: the uuid of its warm-up message until that
+    /// message's `result` (without a warm-up message: the request id of
+    /// its context-usage request, until answered).
+    warming: Option<String>,
+    /// The workdir of a spare not yet claimed (then its transcript, if the
+    /// warm-up made one, is removed when it stops).
+    spare_workdir: Option<PathBuf>,
 }
 
 impl Actor {
@@ -269,6 +300,9 @@ impl Actor {
             fork_at: fork.1,
             controls,
             controls_closed: false,
+            warm_deadline: None,
+            warming: None,
+            spare_workdir: None,
         }
     }
 
@@ -296,8 +330,21 @@ impl Actor {
                         self.reset(psid, forget_transcript).await;
                         let _ = done.send(());
                     }
+                    Some(Job::Warm { workdir, session, permit }) => {
+                        self.warm(&workdir, *session, permit).await;
+                    }
+                    Some(Job::Claim { id }) => self.claimed(id),
                     None => break,
                 },
+                _ = sleep_until_some(self.warm_deadline) => {
+                    self.warm_deadline = None;
+                    self.warming = None;
+                    tracing::warn!(
+                        "spare agent did not finish starting within startup_timeout ({:?}); stopped",
+                        self.ctx.opts.startup_timeout
+                    );
+                    self.kill(ExitReason::StartFailed).await;
+                }
                 ctl = self.controls.recv(), if !self.controls_closed => match ctl {
                     Some(ctl) => self.control(ctl, false).await,
                     None => self.controls_closed = true,
@@ -332,13 +379,152 @@ impl Actor {
                 Job::Reset { done, .. } => {
                     let _ = done.send(());
                 }
+                Job::Warm { .. } | Job::Claim { .. } => {}
             }
         }
         self.controls.close();
         while let Ok(ctl) = self.controls.try_recv() {
             let _ = ctl.tx.send(Err(stopped_error(reason)));
         }
+        if let Some(workdir) = self.spare_workdir.take() {
+            // An unclaimed spare's warm-up left a transcript of nothing.
+            if let Some(config) = config_dir(&self.ctx.opts, &self.session) {
+                super::marker::remove_transcript(&config, &workdir, &self.psid);
+            }
+        }
         let _ = done.send(true);
+        self.ctx.pool_changed.notify_one();
+    }
+
+    /// Starts this actor's process as a spare (see [`Job::Warm`]). A
+    /// failure leaves it without a process, which the pool sees as a dead
+    /// spare to replace.
+    async fn warm(
+        &mut self,
+        workdir: &Path,
+        session: SessionOptions,
+        permit: OwnedSemaphorePermit,
+    ) {
+        self.session = session;
+        self.spare_workdir = Some(workdir.to_owned());
+        match self.start(workdir, Some(false), Some(permit)).await {
+            Ok(()) => {
+                let deadline = tokio::time::Instant::now() + self.ctx.opts.startup_timeout;
+                self.warm_deadline = Some(deadline);
+                // The CLI defers much of its start to the first message
+                // (the system prompt, session registration, the first pass
+                // through its turn loop). A context-usage request builds
+                // the system prompt now; a first message that the spare's
+                // own UserPromptSubmit hook blocks runs the rest without a
+                // model request and without entering the conversation. The
+                // first real turn then costs about what a hot one does
+                // (tests/e2e/FACTS.md, section y).
+                self.req_seq += 1;
+                let id = format!("hotplex-warm-{}", self.req_seq);
+                let line = protocol::control_request(&id, Control::ContextUsage.body());
+                let _ = self.write(&line, deadline).await;
+                if self.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed) {
+                    let uuid = self.next_message_uuid();
+                    let msg = protocol::user_message_with_uuid(WARM_UP_PROMPT, &uuid);
+                    self.warming = Some(uuid);
+                    let _ = self.write(&msg, deadline).await;
+                } else {
+                    self.warming = Some(id);
+                }
+            }
+            Err(e) => {
+                // `start` fails before it keeps a process.
+                tracing::warn!(error = %e, "spare agent failed to start");
+                self.mark_dead();
+            }
+        }
+    }
+
+    /// A line a warming spare printed (see [`warm`](Self::warm)): nothing
+    /// of the warm-up is a turn's, or counted. Its hooks are answered here
+    /// (the warm-up hook blocks the message; host hooks are not asked about
+    /// it), other requests go where they always do (the host's MCP servers
+    /// are served), and the warm-up's end makes the spare ready.
+    async fn warming_line(&mut self, line: Line) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        match line {
+            Line::ControlRequest {
+                request_id,
+                request: CliRequest::HookCallback { callback_id, .. },
+            } => {
+                let answer = if callback_id == protocol::WARM_HOOK_ID {
+                    protocol::hook_block(&request_id, "hotplex warm-up")
+                } else {
+                    protocol::hook_continue(&request_id)
+                };
+                let _ = self.write(&answer, deadline).await;
+            }
+            Line::ControlResponse { ref request_id, .. }
+                if self.warming.as_deref() == Some(request_id.as_str()) =>
+            {
+                self.warmed();
+            }
+            l @ (Line::ControlRequest { .. }
+            | Line::ControlResponse { .. }
+            | Line::ControlCancel { .. }) => self.stray(l, deadline).await,
+            Line::Result(r) => {
+                let blocked = r
+                    .result
+                    .as_deref()
+                    .is_some_and(|t| t.contains("blocked by hook"));
+                if blocked {
+                    self.warmed();
+                } else {
+                    // The agent answered the warm-up (it ignores such
+                    // hooks): the conversation now holds it, so this spare
+                    // is unusable, and later spares start without one.
+                    self.ctx
+                        .warm_up
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(
+                        "the agent did not block a spare's warm-up message; spares start without one"
+                    );
+                    self.warming = None;
+                    self.warm_deadline = None;
+                    self.kill(ExitReason::StartFailed).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A spare has done its start work: it is ready to be claimed, and its
+    /// cold-start slot is free for the next start.
+    fn warmed(&mut self) {
+        self.warming = None;
+        self.warm_deadline = None;
+        if let Some(l) = self.live.as_mut() {
+            l.permit = None;
+        }
+        let mut st = self.state.lock();
+        if st.status == SessionStatus::Starting {
+            st.status = SessionStatus::Ready;
+        }
+    }
+
+    /// This spare now serves session `id` (see [`Job::Claim`]).
+    fn claimed(&mut self, id: String) {
+        self.spare_workdir = None;
+        let spare_id = std::mem::replace(&mut self.id, id);
+        tracing::Span::current().record("session_id", self.id.as_str());
+        // Before the first turn's message, which creates the transcript:
+        // a later resume of `id` must find this conversation.
+        let ns = &self.ctx.opts.namespace;
+        self.ctx.markers.bind(ns, &self.id, &self.psid, None, None);
+        if let Some(l) = &self.live {
+            let pid = l.child.pid();
+            self.ctx.telemetry.record(|| LifecycleRecord::SpareClaimed {
+                session_id: self.id.clone(),
+                spare_id,
+                pid,
+            });
+            tracing::info!(pid, "spare claimed");
+        }
     }
 
     /// Starts a new conversation under `psid` (see [`Job::Reset`]).
@@ -469,6 +655,10 @@ impl Actor {
             self.cancelled = true;
             return Err(Error::TurnTimeout("cancelled before it started".into()));
         }
+        // From here the turn's own deadlines bound the process (a late
+        // answer to a spare's warm-up is read and dropped like any).
+        self.warm_deadline = None;
+        self.warming = None;
         if let Some(s) = &cmd.session {
             self.session = s.clone();
         }
@@ -497,7 +687,7 @@ impl Actor {
         loop {
             let cold = self.live.is_none();
             if cold {
-                self.start(&cmd.workdir, mode).await?;
+                self.start(&cmd.workdir, mode, None).await?;
             }
             let resumed = self.live.as_ref().is_some_and(|l| l.resumed);
             match self.drive(cmd, cold, started, stop).await {
@@ -541,15 +731,24 @@ impl Actor {
     }
 
     /// Starts the agent process in `workdir`; `resume` forces the mode
-    /// (`None`: resume when a marker for this workdir exists).
-    async fn start(&mut self, workdir: &Path, resume: Option<bool>) -> Result<()> {
+    /// (`None`: resume when a marker for this workdir exists). Takes a
+    /// cold-start slot unless given one (`permit`).
+    async fn start(
+        &mut self,
+        workdir: &Path,
+        resume: Option<bool>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<()> {
         let opts = &self.ctx.opts;
         self.state.lock().status = SessionStatus::Starting;
         let deadline = tokio::time::Instant::now() + opts.startup_timeout;
-        let permit = timeout_at(deadline, self.ctx.starts.clone().acquire_owned())
-            .await
-            .map_err(|_| Error::StartFailed("timed out waiting for a cold-start slot".into()))?
-            .map_err(|_| Error::Closed)?;
+        let permit = match permit {
+            Some(p) => p,
+            None => timeout_at(deadline, self.ctx.starts.clone().acquire_owned())
+                .await
+                .map_err(|_| Error::StartFailed("timed out waiting for a cold-start slot".into()))?
+                .map_err(|_| Error::Closed)?,
+        };
         let own = self.ctx.markers.get(&self.psid);
         // A fork starts from its source's transcript until its own exists.
         let fork = match (&self.fork_from, &own, resume) {
@@ -661,7 +860,7 @@ impl Actor {
         // before the first turn; the CLI answers with a control_response
         // (ignored) and reads on.
         self.req_seq += 1;
-        let hooks: Vec<protocol::HookRegistration<'_>> = opts
+        let mut hooks: Vec<protocol::HookRegistration<'_>> = opts
             .hooks
             .iter()
             .map(|h| protocol::HookRegistration {
@@ -671,6 +870,17 @@ impl Actor {
                 timeout_secs: Some(h.timeout_secs()),
             })
             .collect();
+        let warm_up = self.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed);
+        if self.spare_workdir.is_some() && warm_up {
+            // Blocks the spare's warm-up message (see `warm`); lets every
+            // later prompt through.
+            hooks.push(protocol::HookRegistration {
+                event: "UserPromptSubmit",
+                matcher: None,
+                callback_id: protocol::WARM_HOOK_ID,
+                timeout_secs: None,
+            });
+        }
         let init =
             protocol::initialize_with_hooks(&format!("hotplex-init-{}", self.req_seq), &hooks);
         let _ = self.write(&init, deadline).await;
@@ -1184,6 +1394,7 @@ impl Actor {
         match line {
             RawLine::TooLong { .. } => self.bad_line(),
             RawLine::Text(t) => match protocol::parse_line(&t) {
+                Ok(l) if self.warming.is_some() => self.warming_line(l).await,
                 Ok(l) => {
                     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
                     self.stray(l, deadline).await;
@@ -1398,6 +1609,8 @@ impl Actor {
         if st.status != SessionStatus::Busy {
             st.status = SessionStatus::Dead;
         }
+        drop(st);
+        self.ctx.pool_changed.notify_one();
     }
 }
 
@@ -1458,6 +1671,14 @@ impl StderrLog {
         }
         self.in_window += 1;
         tracing::debug!(target: "hotplex::agent", session_id = %self.session_id, "{line}");
+    }
+}
+
+/// Sleeps until `at`; pending forever when there is none.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -658,6 +658,19 @@ pub fn interrupt(request_id: &str) -> String {
 /// The callback id hotplex registers for its `PreToolUse` hook.
 pub const TOOL_HOOK_ID: &str = "hotplex_waf";
 
+/// The callback id of the `UserPromptSubmit` hook hotplex registers in a
+/// spare process: it blocks the spare's warm-up message (so the CLI runs
+/// its first-message work before a session claims the spare, without the
+/// message entering the conversation) and lets every later prompt pass.
+pub const WARM_HOOK_ID: &str = "hotplex_warm";
+
+/// Blocks a prompt from a `UserPromptSubmit` hook: the CLI answers it with
+/// a `result` saying so, makes no model request, and keeps the prompt out
+/// of the conversation (`tests/e2e/FACTS.md`, section y).
+pub fn hook_block(request_id: &str, reason: &str) -> String {
+    control_response(request_id, json!({"decision": "block", "reason": reason}))
+}
+
 /// The opening handshake, registering a `PreToolUse` hook (id
 /// [`TOOL_HOOK_ID`]) for every tool: the CLI then sends a `hook_callback`
 /// before each tool call, even those it would run without a permission

@@ -74,6 +74,12 @@ macro_rules! docs {
 docs! {
     SESSIONS: "hotplex_sessions", Gauge, ["status"],
         "Sessions in the pool by status (starting, ready, busy), read at scrape time";
+    SPARES: "hotplex_spares", Gauge, ["status"],
+        "Spare agent processes not yet claimed (EngineOptions.prewarm), by status (starting, ready), read at scrape time";
+    SPARE_CLAIMS: "hotplex_spare_claims_total", Counter, [],
+        "New conversations that took a spare process (their first turn skipped the cold start)";
+    SPARE_MISSES: "hotplex_spare_misses_total", Counter, [],
+        "New conversations that matched a prewarm profile but found no spare left (they started cold)";
     SESSION_STARTS: "hotplex_session_starts_total", Counter, ["mode"],
         "Agent processes started, fresh or resuming a conversation";
     SESSION_EXITS: "hotplex_session_exits_total", Counter, ["reason"],
@@ -208,12 +214,17 @@ fn waf_buckets() -> Histogram {
 pub(crate) trait LiveView: Send + Sync + std::fmt::Debug + 'static {
     /// Every session's status and agent pid.
     fn sessions(&self) -> Vec<(SessionStatus, Option<i32>)>;
+    /// Every spare: whether it is ready (else starting), and its agent
+    /// pid (`None` before its process is spawned).
+    fn spares(&self) -> Vec<(bool, Option<i32>)>;
 }
 
 /// An engine's metric families. Cheap to update from any thread; clones
 /// share their values.
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
+    spare_claims: Counter,
+    spare_misses: Counter,
     starts: Family<Mode, Counter>,
     exits: Family<Reason, Counter>,
     capacity_rejections: Counter,
@@ -242,6 +253,8 @@ impl Metrics {
     /// (see [`super::DropCounter`]).
     pub(crate) fn new(containment: &'static str, observer_dropped: Counter) -> Metrics {
         let metrics = Metrics {
+            spare_claims: Counter::default(),
+            spare_misses: Counter::default(),
             starts: Family::default(),
             exits: Family::default(),
             capacity_rejections: Counter::default(),
@@ -329,6 +342,12 @@ impl Metrics {
             view: live.clone(),
             only: SESSIONS,
         }));
+        reg.register_collector(Box::new(Live {
+            view: live.clone(),
+            only: SPARES,
+        }));
+        plain!(SPARE_CLAIMS, self.spare_claims);
+        plain!(SPARE_MISSES, self.spare_misses);
         plain!(SESSION_STARTS, self.starts);
         plain!(SESSION_EXITS, self.exits);
         plain!(CAPACITY_REJECTIONS, self.capacity_rejections);
@@ -377,6 +396,16 @@ impl Metrics {
                 reason: reason.as_str(),
             })
             .inc();
+    }
+
+    /// A new conversation took a spare.
+    pub(crate) fn spare_claimed(&self) {
+        self.spare_claims.inc();
+    }
+
+    /// A new conversation matched a prewarm profile with no spare left.
+    pub(crate) fn spare_missed(&self) {
+        self.spare_misses.inc();
     }
 
     pub(crate) fn capacity_rejected(&self) {
@@ -478,6 +507,16 @@ struct Live {
 
 impl Collector for Live {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if self.only == SPARES {
+            let spares = self.view.spares();
+            let family = Family::<Status, Gauge>::default();
+            for (status, ready) in [("starting", false), ("ready", true)] {
+                let n = spares.iter().filter(|(r, _)| *r == ready).count();
+                family.get_or_create(&Status { status }).set(n as i64);
+            }
+            let m = encoder.encode_descriptor("spares", SPARES.help, None, family.metric_type())?;
+            return family.encode(m);
+        }
         let sessions = self.view.sessions();
         if self.only == SESSIONS {
             let family = Family::<Status, Gauge>::default();
@@ -497,7 +536,14 @@ impl Collector for Live {
                 encoder.encode_descriptor("sessions", SESSIONS.help, None, family.metric_type())?;
             family.encode(m)?;
         } else {
-            let pids: Vec<i32> = sessions.iter().filter_map(|(_, p)| *p).collect();
+            // Spares hold memory too (a parked CLI is some 150-250 MB).
+            let spares = self.view.spares();
+            let pids: Vec<i32> = sessions
+                .iter()
+                .map(|(_, p)| *p)
+                .chain(spares.into_iter().map(|(_, p)| p))
+                .flatten()
+                .collect();
             let bytes = ConstGauge::new(super::memory::tree_rss_bytes(&pids) as i64);
             let m = encoder.encode_descriptor(
                 "agent_memory",

@@ -64,7 +64,11 @@
 //! `error`) after one that ran and failed; `Stop` (`{hook_event_name,
 //! session_id, stop_hook_active}`) before the `result`. An
 //! `additionalContext` in any hook's `hookSpecificOutput` is appended to
-//! the answer.
+//! the answer. A UserPromptSubmit answer `{"decision": "block", "reason":
+//! R}` blocks the prompt as the CLI does: a `system/informational` line and
+//! a `result` whose text is `UserPromptSubmit operation blocked by
+//! hook:\nR\n\nOriginal prompt: <prompt>`, no answer, and the prompt is not
+//! kept (the session's transcript is created, empty of it).
 //!
 //! **Tool calls.** Each call prints its `tool_use`, runs the PreToolUse
 //! hooks, then (unless `readonly:`, denied, or allowed for good by an
@@ -109,6 +113,8 @@
 //! declares the host's servers; `--no-live-controls` (test-only) answers
 //! `set_model`, `set_permission_mode`, `get_context_usage` and
 //! `mcp_status` with the unsupported-subtype error, as an old CLI would;
+//! `--ignore-prompt-blocks` (test-only) answers a prompt that a
+//! UserPromptSubmit hook blocked as if it had not;
 //! `--startup-delay-ms <n>` waits before reading input; `--exit-at-start`
 //! exits at once with status 2; `--include-partial-messages` streams each
 //! answer as 4 `stream_event` text deltas before the complete message, as
@@ -195,6 +201,8 @@ struct Args {
     replay: bool,
     own_uuids: bool,
     live_controls: bool,
+    /// `--ignore-prompt-blocks`: a UserPromptSubmit block is ignored.
+    ignore_blocks: bool,
     model: Option<String>,
     mode: Option<String>,
     max_turns: Option<u32>,
@@ -220,6 +228,7 @@ impl Args {
                     a.resume_at = Some(f["--resume-session-at=".len()..].to_owned());
                 }
                 "--no-live-controls" => a.live_controls = false,
+                "--ignore-prompt-blocks" => a.ignore_blocks = true,
                 "--session-id" | "--resume" => {
                     if let Some(v) = it.next() {
                         a.session = Some((v, flag == "--resume"));
@@ -649,11 +658,35 @@ impl Agent {
             self.emit(echo);
         }
         let mut notes = TurnNotes::default();
+        let mut blocked: Option<String> = None;
         for id in self.hook_ids("UserPromptSubmit", None) {
             let input = json!({"hook_event_name": "UserPromptSubmit", "prompt": prompt,
                 "session_id": self.session_id});
             let out = self.hook(&id, input, None);
+            if out["decision"] == "block" && blocked.is_none() {
+                blocked = Some(out["reason"].as_str().unwrap_or_default().to_owned());
+            }
             notes.note(&out);
+        }
+        if let Some(reason) = blocked.filter(|_| !self.args.ignore_blocks) {
+            // As the CLI does: no answer, and the prompt stays out of the
+            // conversation; its transcript exists from now on.
+            let text = format!(
+                "UserPromptSubmit operation blocked by hook:\n{reason}\n\nOriginal prompt: {prompt}"
+            );
+            self.emit(
+                json!({"type": "system", "subtype": "informational", "content": text,
+                "level": "warning", "session_id": self.session_id}),
+            );
+            if let Some(p) = &self.transcript {
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p);
+            }
+            let result = self.result_line("success", false, &text, started);
+            self.emit(result);
+            return true;
         }
         // Output the host must never hand to the next turn: written with
         // the result, in one write.

@@ -190,6 +190,20 @@ class AsyncEngine(_AsyncEngine):
         """
         self._fork_session(session_id, new_id, at_message)
 
+    async def prewarm(
+        self,
+        spares: int,
+        workdir: Optional[_Path] = None,
+        *,
+        session: Optional[SessionOptions] = None,
+    ) -> None:
+        """Keeps `spares` agent processes started for new conversations in
+        workdir with the session options `session` (replacing the profile of
+        the same workdir and options; spares=0 removes it); see
+        Engine.prewarm.
+        """
+        self._prewarm(spares, workdir, session)
+
     async def close(self) -> None:
         """Stops every session and kills every process tree; afterwards every
         call raises Closed. Idempotent.

@@ -44,6 +44,7 @@ __all__ = [
     "SessionStatus",
     "SessionInfo",
     "SessionStarted",
+    "SpareClaimed",
     "SessionExited",
     "TurnFinished",
     "WafVerdict",
@@ -53,6 +54,7 @@ __all__ = [
     "SessionOptions",
     "ImageInput",
     "SessionLimits",
+    "PrewarmProfile",
     "HotplexError",
     "InvalidArgument",
     "InvalidUtf8",
@@ -436,6 +438,23 @@ class SessionLimits(TypedDict, total=False):
     open_files: Optional[int]
 
 
+class PrewarmProfile(TypedDict, total=False):
+    """One kind of spare process the engine keeps ready."""
+
+    # The session options of the sessions these spares serve: a new session claims a
+    # spare only when its first turn's `session` equals these (unset on both sides
+    # counts as equal). Unset: no session options (the engine's).
+    session: Optional[SessionOptions]
+    # How many spares of this profile to keep started. `0` removes the profile (and
+    # stops its spares) in `Engine.prewarm`.
+    spares: int
+    # The workdir of the sessions these spares serve (resolved like a turn's: relative
+    # to the engine's `default_workdir`, created if missing, under the allowed roots).
+    # Unset: the engine's `default_workdir`, where a session's first turn runs when it
+    # names none.
+    workdir: Optional[str]
+
+
 @dataclasses.dataclass(frozen=True)
 class Event:
     """An event of a turn, in the order it happened. The variant names are the
@@ -602,6 +621,31 @@ class SessionStarted:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpareClaimed:
+    """A new session took a spare process (`EngineOptions.prewarm`): its
+    first turn goes to that already started process. The spare's own
+    records (its `session_started`) carried `spare_id` as their
+    `session_id`; from now on they carry the session's.
+    """
+
+    type: Literal["spare_claimed"] = dataclasses.field(default="spare_claimed", init=False)
+    # The host's session id.
+    session_id: str
+    # The name the spare had in records until now (`spare-<n>`).
+    spare_id: str
+    # The agent's pid.
+    pid: int
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "SpareClaimed":
+        return cls(
+            session_id=d["session_id"],
+            spare_id=d["spare_id"],
+            pid=d["pid"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class SessionExited:
     """A session's agent process ended."""
 
@@ -709,10 +753,11 @@ class ProcessSignalled:
 # One thing that happened in the engine, for a host's observer. Records are delivered in
 # order, off the hot path, through a bounded queue: an observer that cannot keep up
 # loses records (counted in `hotplex_observer_dropped_total`), never stalls a turn.
-# One of SessionStarted, SessionExited, TurnFinished, WafVerdict, ProcessSignalled;
-# `type` tells them apart (the wire's tag).
+# One of SessionStarted, SpareClaimed, SessionExited, TurnFinished, WafVerdict,
+# ProcessSignalled; `type` tells them apart (the wire's tag).
 LifecycleRecord = Union[
     SessionStarted,
+    SpareClaimed,
     SessionExited,
     TurnFinished,
     WafVerdict,
@@ -722,6 +767,7 @@ LifecycleRecord = Union[
 
 _LIFECYCLE: Dict[str, Callable[[Dict[str, Any]], LifecycleRecord]] = {
     "session_started": SessionStarted._from_json,
+    "spare_claimed": SpareClaimed._from_json,
     "session_exited": SessionExited._from_json,
     "turn_finished": TurnFinished._from_json,
     "waf_verdict": WafVerdict._from_json,
@@ -737,6 +783,9 @@ def _lifecycle_record(d: Dict[str, Any]) -> LifecycleRecord:
 # Every metric family of an engine: (name as exposed, type, help).
 _METRICS: Tuple[Tuple[str, str, str], ...] = (
     ("hotplex_sessions", "gauge", "Sessions in the pool by status (starting, ready, busy), read at scrape time"),
+    ("hotplex_spares", "gauge", "Spare agent processes not yet claimed (EngineOptions.prewarm), by status (starting, ready), read at scrape time"),
+    ("hotplex_spare_claims_total", "counter", "New conversations that took a spare process (their first turn skipped the cold start)"),
+    ("hotplex_spare_misses_total", "counter", "New conversations that matched a prewarm profile but found no spare left (they started cold)"),
     ("hotplex_session_starts_total", "counter", "Agent processes started, fresh or resuming a conversation"),
     ("hotplex_session_exits_total", "counter", "Agent processes ended, by reason (idle, stopped, evicted, crashed, closed, start_failed)"),
     ("hotplex_capacity_rejections_total", "counter", "Turns refused because every session slot held a busy session"),

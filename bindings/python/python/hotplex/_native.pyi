@@ -8,7 +8,7 @@ import asyncio
 from typing_extensions import Self, disjoint_base
 from typing import Any, Awaitable, Callable, ClassVar, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-from hotplex._contract import Event, ImageInput, LifecycleRecord, SessionInfo, SessionLimits, SessionOptions, SessionStats, Turn
+from hotplex._contract import Event, ImageInput, LifecycleRecord, PrewarmProfile, SessionInfo, SessionLimits, SessionOptions, SessionStats, Turn
 from hotplex._host import HookCallback, HookMatcher, Tool, ToolServer
 
 __all__ = ["__version__", "CORE_VERSION", "supervisor_mode", "session_ceiling", "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_set_log_sink", "_AsyncEngine", "_ENGINE_DEFAULTS", "_begin_exit", "_write_unraisable"]
@@ -281,6 +281,9 @@ class Engine:
     there is one, else RLIMIT_AS and a best-effort RLIMIT_NPROC; CPU seconds
     and open files per process. A zero, negative or unknown limit raises
     InvalidConfig naming it (limits.max_processes: ...).
+    prewarm=[{"spares": 2, "workdir": ..., "session": {...}}, ...] (see
+    hotplex.PrewarmProfile and Engine.prewarm) keeps agent processes started
+    for new conversations, so their first turn skips the agent's cold start.
 
     can_use_tool(tool_name, input, verdict) decides tool calls the WAF let
     through, on an engine thread: True, None or {"behavior": "allow"[,
@@ -358,6 +361,7 @@ class Engine:
         control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
         limits: Optional[SessionLimits] = None,
+        prewarm: Optional[List[PrewarmProfile]] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
@@ -474,6 +478,17 @@ class Engine:
         has no conversation yet, InvalidArgument when new_id is in the pool
         or at_message is not a message id.
         """
+    def prewarm(self, spares: int, workdir: Optional[_Path] = None, *, session: Optional[SessionOptions] = None) -> None:
+        """Keeps `spares` agent processes started for new conversations in
+        workdir (None: default_workdir) with the session options `session`
+        (a dict, see hotplex.SessionOptions; None: none): a session's first
+        turn with that workdir and options, when the session has no
+        conversation to resume or fork, goes to a spare's running process
+        instead of starting one. Replaces the profile of the same workdir
+        and options (the prewarm option of Engine() lists the first ones);
+        spares=0 removes it. Spares count toward max_sessions and are
+        started in the background. Raises InvalidConfig or Closed.
+        """
     def close(self) -> None:
         """Stops every session and kills every process tree; afterwards every
         call raises Closed. Idempotent.
@@ -539,6 +554,7 @@ class _AsyncEngine:
         control_timeout: Optional[float] = None,
         default_workdir: Optional[_Path] = None,
         limits: Optional[SessionLimits] = None,
+        prewarm: Optional[List[PrewarmProfile]] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
@@ -601,6 +617,8 @@ class _AsyncEngine:
     def _fork_session(self, session_id: str, new_id: str, at_message: Optional[str] = None) -> None:
         """fork_session, at once (it never waits); see Engine.fork_session.
         """
+    def _prewarm(self, spares: int, workdir: Optional[_Path] = None, session: Optional[SessionOptions] = None) -> None:
+        """prewarm, at once (it never waits); see Engine.prewarm."""
     def _close(self) -> asyncio.Future[None]:
         """A future settled on the running loop once the engine is closed."""
     def sessions(self) -> List[SessionInfo]:
