@@ -128,3 +128,62 @@ async fn a_killed_launcher_is_replaced_and_its_sessions_live_on() {
     second.kill().await.unwrap();
     assert_eq!(t.survivors(), Vec::<i32>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_gets_the_hosts_umask_and_limits_at_its_spawn_not_the_launchers() {
+    let _one = SERIAL.lock().await;
+    // A session first, so a launcher (and its spare) exist with the host's
+    // state as it was; then the host changes what a child inherits.
+    let script = "umask; ulimit -Sn; ulimit -Hc";
+    let before = output_of(SpawnOptions::new("sh").args(["-c", script])).await;
+    // SAFETY: umask and setrlimit on this process; the other tests of this
+    // binary wait for SERIAL, and the values are restored below.
+    let (old_mask, old_nofile, old_core) = unsafe {
+        let old_mask = libc::umask(0o027);
+        let mut nofile: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut nofile);
+        let mut core: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_CORE, &mut core);
+        let lower = libc::rlimit {
+            rlim_cur: 300.min(nofile.rlim_cur),
+            rlim_max: nofile.rlim_max,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lower), 0);
+        // A hard limit can only be lowered (without CAP_SYS_RESOURCE): the
+        // core limit is restored below only when it was raisable.
+        let core_lower = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_CORE, &core_lower), 0);
+        (old_mask, nofile, core)
+    };
+    let mut outs = Vec::new();
+    for launch in launches() {
+        outs.push((
+            launch,
+            output_of(
+                SpawnOptions::new("sh")
+                    .args(["-c", script])
+                    .supervisor(launch),
+            )
+            .await,
+        ));
+    }
+    // SAFETY: restoring what was read above.
+    unsafe {
+        libc::umask(old_mask);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &old_nofile);
+        libc::setrlimit(libc::RLIMIT_CORE, &old_core);
+    }
+    for (launch, out) in outs {
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "0027", "{launch}: umask (before: {before:?})");
+        assert_eq!(
+            lines[1],
+            300.min(old_nofile.rlim_cur).to_string(),
+            "{launch}: soft open files"
+        );
+        assert_eq!(lines[2], "0", "{launch}: hard core size");
+    }
+}

@@ -35,14 +35,16 @@
 //! tokio's blocking pool (`spawn.rs`), as the start of the launcher does.
 //!
 //! The launcher inherits what a process inherits from the host when it
-//! starts: credentials, resource limits, umask, scheduling, namespaces.
-//! Two of these could change later and must not go stale: the agent's
-//! working directory is always in the plan (the host's current one by
-//! default), and the host's credentials, `no_new_privs` and seccomp mode
-//! are compared at every spawn ([`Context`]); when they differ (a host that
-//! dropped privileges after its first session, or a forked copy of the
-//! host) a new launcher is started and the old one, its socket closed,
-//! exits. A launcher that died is replaced the same way at the next spawn.
+//! starts: credentials, resource limits, umask, capabilities, scheduling,
+//! affinity, cgroup, namespaces. A host may change any of these later, and
+//! its agents must get the host's state at the spawn, as they would from a
+//! forked supervisor: the agent's working directory is always in the plan
+//! (the host's current one by default), and everything else is compared at
+//! every spawn ([`Context`], tens of microseconds); when anything differs (a
+//! host that dropped privileges or lowered a limit after its first session,
+//! moved itself to another cgroup, or a forked copy of the host) a new
+//! launcher is started and the old one, its socket closed, exits. A
+//! launcher that died is replaced the same way at the next spawn.
 //!
 //! # Fork mode
 //!
@@ -297,8 +299,13 @@ fn exec_program(
 /// What a launcher inherited from the host and must still match for the
 /// agents it starts to get what a fresh start would give them: the process
 /// that owns it (a forked copy of the host starts its own), credentials,
-/// `no_new_privs` and the seccomp mode. Read at every spawn (a few
-/// system calls).
+/// `no_new_privs`, the seccomp mode, the umask, capabilities, CPU and
+/// memory-node affinity, resource limits, nice value, cgroup and
+/// namespaces. Read at every spawn: about 25 system calls, tens of
+/// microseconds against a spawn's milliseconds, so a host that changes any
+/// of these between sessions (drops privileges, lowers a limit, moves
+/// itself to another cgroup, `unshare`s) gets agents started as a forked
+/// supervisor would start them, never from a stale copy.
 #[cfg(target_os = "linux")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Context {
@@ -308,6 +315,72 @@ struct Context {
     groups: Vec<libc::gid_t>,
     no_new_privs: libc::c_int,
     seccomp: libc::c_int,
+    /// The lines of `/proc/thread-self/status` that a child inherits and
+    /// no system call reads without side effects (the umask: reading it
+    /// with `umask(2)` sets it), plus capabilities and affinities.
+    status: Vec<u8>,
+    /// `(soft, hard)` of every resource limit.
+    rlimits: Vec<(u64, u64)>,
+    /// `getpriority(PRIO_PROCESS, 0)` and `sched_getscheduler(0)`.
+    sched: [libc::c_int; 2],
+    /// `/proc/self/cgroup`.
+    cgroup: Vec<u8>,
+    /// Device and inode of each `/proc/thread-self/ns/*` link that exists.
+    namespaces: Vec<(u64, u64)>,
+}
+
+/// `/proc/thread-self/status` fields a child inherits.
+#[cfg(target_os = "linux")]
+const INHERITED_STATUS: [&[u8]; 8] = [
+    b"Umask:",
+    b"CapInh:",
+    b"CapPrm:",
+    b"CapEff:",
+    b"CapBnd:",
+    b"CapAmb:",
+    b"Cpus_allowed_list:",
+    b"Mems_allowed_list:",
+];
+
+/// Every resource limit Linux has.
+#[cfg(target_os = "linux")]
+const RESOURCES: [libc::__rlimit_resource_t; 16] = [
+    libc::RLIMIT_CPU,
+    libc::RLIMIT_FSIZE,
+    libc::RLIMIT_DATA,
+    libc::RLIMIT_STACK,
+    libc::RLIMIT_CORE,
+    libc::RLIMIT_RSS,
+    libc::RLIMIT_NPROC,
+    libc::RLIMIT_NOFILE,
+    libc::RLIMIT_MEMLOCK,
+    libc::RLIMIT_AS,
+    libc::RLIMIT_LOCKS,
+    libc::RLIMIT_SIGPENDING,
+    libc::RLIMIT_MSGQUEUE,
+    libc::RLIMIT_NICE,
+    libc::RLIMIT_RTPRIO,
+    libc::RLIMIT_RTTIME,
+];
+
+/// Namespaces a child is started in (`pid_for_children`, `time_for_children`:
+/// the ones a *child* gets, which may differ from the caller's own).
+#[cfg(target_os = "linux")]
+const NAMESPACES: [&std::ffi::CStr; 8] = [
+    c"/proc/thread-self/ns/mnt",
+    c"/proc/thread-self/ns/net",
+    c"/proc/thread-self/ns/uts",
+    c"/proc/thread-self/ns/ipc",
+    c"/proc/thread-self/ns/user",
+    c"/proc/thread-self/ns/cgroup",
+    c"/proc/thread-self/ns/pid_for_children",
+    c"/proc/thread-self/ns/time_for_children",
+];
+
+/// The whole of a small `/proc` file (empty when it cannot be read).
+#[cfg(target_os = "linux")]
+fn read_proc(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
 }
 
 #[cfg(target_os = "linux")]
@@ -320,7 +393,17 @@ impl Context {
             groups: vec![0; 64],
             no_new_privs: 0,
             seccomp: 0,
+            status: Vec::new(),
+            rlimits: Vec::with_capacity(RESOURCES.len()),
+            sched: [0; 2],
+            cgroup: read_proc("/proc/self/cgroup"),
+            namespaces: Vec::with_capacity(NAMESPACES.len()),
         };
+        for line in read_proc("/proc/thread-self/status").split_inclusive(|&b| b == b'\n') {
+            if INHERITED_STATUS.iter().any(|f| line.starts_with(f)) {
+                c.status.extend_from_slice(line);
+            }
+        }
         // SAFETY: the get* calls write into locals of the sizes passed;
         // prctl with integer arguments only reads.
         unsafe {
@@ -338,6 +421,23 @@ impl Context {
             c.groups.truncate(n as usize);
             c.no_new_privs = libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
             c.seccomp = libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0);
+            for res in RESOURCES {
+                let mut rl: libc::rlimit = std::mem::zeroed();
+                libc::getrlimit(res, &mut rl);
+                c.rlimits.push((rl.rlim_cur as u64, rl.rlim_max as u64));
+            }
+            // -1 is a valid nice value; errno tells a failure apart, and a
+            // failure (never expected) compares equal to itself anyway.
+            c.sched = [
+                libc::getpriority(libc::PRIO_PROCESS, 0),
+                libc::sched_getscheduler(0),
+            ];
+            for ns in NAMESPACES {
+                let mut st: libc::stat = std::mem::zeroed();
+                if libc::stat(ns.as_ptr(), &mut st) == 0 {
+                    c.namespaces.push((st.st_dev as u64, st.st_ino as u64));
+                }
+            }
         }
         c
     }
