@@ -23,7 +23,9 @@
 //!   `Contained::spawn` (what the worker is blocked for).
 //! * **scale**: 10, 100, 1,000 sessions brought up concurrently from Rust
 //!   (8 starts at a time), a burst of one hot turn on each, a sequential
-//!   sweep; turns/s, p50/p99, host RSS and total PSS per session.
+//!   sweep; turns/s, p50/p99, host RSS and total PSS per session, and the
+//!   host's children left after `close` (exec mode's launcher, which lives
+//!   as long as the host, not counted).
 //!
 //! The agent is `target/release/hotplex-reference-agent` (or
 //! `$HOTPLEX_BENCH_AGENT`).
@@ -358,7 +360,15 @@ async fn worker_scale(n: usize) -> Value {
     let (pss, procs) = tree_pss_kib();
     e.close().await;
     let _ = std::fs::remove_dir_all(&dir);
-    let left = children(std::process::id() as i32).len();
+    // The launcher (exec mode) lives as long as the host: it is no
+    // leftover of the sessions.
+    let left = children(std::process::id() as i32)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .map_or(true, |c| c.trim() != "hotplex-launch")
+        })
+        .count();
     json!({
         "bring_up_s": bring_up.as_secs_f64(),
         "burst_turns_per_s": n as f64 / burst_time.as_secs_f64(),

@@ -1,20 +1,24 @@
 //! The supervisor program: what hotplex-core executes (from an in-memory copy
-//! of this binary) for each session, instead of forking a copy of the host.
+//! of this binary) once per host process as the *launcher* that forks each
+//! session's supervisor ([`hotplex_supervisor::launcher`]), instead of
+//! forking a copy of the host.
 //!
-//! The host starts it with the session's descriptors at fixed numbers
-//! (`3` control socket, `4`..`6` the agent's stdin, stdout and stderr, `7`
-//! the serialized [`Plan`]); it reads the plan and runs the very same
-//! [`supervisor::run`] a forked supervisor runs. It is linked statically, so
-//! it needs nothing from the machine it runs on (no loader, no glibc
-//! version) and shares no page with the host.
+//! The host starts it with the argument [`launcher::LAUNCHER_ARG`] and the
+//! launcher's end of the request socket at descriptor
+//! [`launcher::FD_LAUNCHER`]. It is linked statically, so it needs nothing
+//! from the machine it runs on (no loader, no glibc version) and shares no
+//! page with the host.
 
-use hotplex_supervisor::{plan, supervisor};
+#[cfg(target_os = "linux")]
+use hotplex_supervisor::launcher;
 
 fn main() {
-    plan::name_this_process();
-    let p = match plan::read_inherited() {
-        Ok(p) => p,
-        Err(errno) => supervisor::fail_before_start(errno),
-    };
-    supervisor::run(&p)
+    #[cfg(target_os = "linux")]
+    if std::env::args_os().nth(1).as_deref() == Some(launcher::LAUNCHER_ARG.as_ref()) {
+        launcher::run();
+    }
+    eprintln!(
+        "hotplex-supervisor: started by hotplex-core only (as `hotplex-supervisor launcher`)"
+    );
+    std::process::exit(2);
 }

@@ -1,13 +1,13 @@
-//! The [`Plan`] on the wire between the host and the exec'd supervisor
-//! program.
+//! The [`Plan`] on the wire between the host and the supervisor program's
+//! launcher ([`crate::launcher`]).
 //!
-//! The host serializes the plan into a sealed-off in-memory file (a memfd)
-//! that the program inherits as descriptor [`FD_FIRST_FREE`]; a file rather
-//! than a pipe because the host must never wait for the program to read: a
-//! plan carries the agent's whole environment and can be larger than a pipe
-//! buffer. The format is private to one build of hotplex (the host and the
-//! program are built together and the program is embedded in the host), so
-//! it has a magic tag but no versioning:
+//! The host sends the serialized plan in the request message, or, when it
+//! is larger than [`crate::launcher::MAX_INLINE`] (a plan carries the
+//! agent's whole environment), in an in-memory file (a memfd) passed with
+//! the request. Descriptors are not part of the plan: they travel as
+//! `SCM_RIGHTS`. The format is private to one build of hotplex (the host
+//! and the program are built together and the program is embedded in the
+//! host), so it has a magic tag but no versioning:
 //!
 //! ```text
 //! "HPXPLAN1" path argv envp cwd? rlimits cgroup_dir? cgroup_procs?
@@ -19,7 +19,7 @@
 //! items, an optional value as a `0`/`1` byte + value, integers
 //! little-endian.
 
-use crate::supervisor::{Plan, RlimitResource, FD_FIRST_FREE};
+use crate::supervisor::{Plan, RlimitResource};
 use std::ffi::CString;
 
 const MAGIC: &[u8; 8] = b"HPXPLAN1";
@@ -98,8 +98,8 @@ impl<'a> Reader<'a> {
 }
 
 impl Plan {
-    /// The plan in its wire form (descriptors are not part of it: the
-    /// program finds them at the fixed layout).
+    /// The plan in its wire form (descriptors are not part of it: they
+    /// travel beside it).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             256 + self
@@ -137,8 +137,8 @@ impl Plan {
     }
 
     /// Reads a plan written by [`encode`](Self::encode); descriptors are set
-    /// to the fixed layout. `None` if `bytes` is not a whole, well-formed
-    /// plan.
+    /// to the fixed layout (the launcher replaces them with the received
+    /// ones). `None` if `bytes` is not a whole, well-formed plan.
     pub fn decode(bytes: &[u8]) -> Option<Plan> {
         let mut r = Reader { b: bytes };
         if r.take(MAGIC.len())? != MAGIC {
@@ -169,14 +169,13 @@ impl Plan {
     }
 }
 
-/// For the exec'd program: reads the plan from the inherited descriptor
-/// [`FD_FIRST_FREE`] (from offset 0, whatever its file position) and closes
-/// it. `Err(errno)` when it cannot be read or is malformed (`EINVAL`).
-pub fn read_inherited() -> Result<Plan, i32> {
-    let fd = FD_FIRST_FREE;
+/// Reads a plan written by [`Plan::encode`] from the memfd `fd` (from
+/// offset 0, whatever its file position; the caller closes it). `Err(errno)`
+/// when it cannot be read or is malformed (`EINVAL`).
+pub fn read_fd(fd: libc::c_int) -> Result<Plan, i32> {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 << 10];
-    let result = loop {
+    loop {
         // SAFETY: pread into a buffer we own, at most its length.
         let n = unsafe {
             libc::pread(
@@ -191,25 +190,20 @@ pub fn read_inherited() -> Result<Plan, i32> {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            break Err(e.raw_os_error().unwrap_or(libc::EIO));
+            return Err(e.raw_os_error().unwrap_or(libc::EIO));
         }
         if n == 0 {
-            break Plan::decode(&buf).ok_or(libc::EINVAL);
+            return Plan::decode(&buf).ok_or(libc::EINVAL);
         }
         buf.extend_from_slice(&chunk[..n as usize]);
         if buf.len() > MAX_PLAN {
-            break Err(libc::E2BIG);
+            return Err(libc::E2BIG);
         }
-    };
-    // SAFETY: the plan descriptor is ours and nothing else uses it.
-    unsafe {
-        libc::close(fd);
     }
-    result
 }
 
-/// Gives the exec'd program a readable name in `ps`/`top` (a program run
-/// from a memfd would otherwise be named after the descriptor number).
+/// Names a supervisor forked by the launcher `hotplex-sup` in `ps`/`top`
+/// (it would otherwise carry the launcher's name).
 pub fn name_this_process() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.

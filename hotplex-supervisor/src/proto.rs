@@ -9,14 +9,15 @@
 //!
 //! Host -> supervisor: single command bytes ([`Cmd`]).
 //!
-//! Supervisor -> host: fixed 16-byte records `[tag, 0, 0, 0, a, b, c]` with
-//! `a`, `b`, `c` native-endian `i32`s (both ends are the same machine) and
-//! the tag a [`Msg`]:
+//! Supervisor -> host: fixed 16-byte records `[tag, flags, 0, 0, a, b, c]`
+//! with `a`, `b`, `c` native-endian `i32`s (both ends are the same machine),
+//! the tag a [`Msg`] and the flags 0 except in `R` ([`REMOVED_CGROUP`],
+//! [`REMOVED_LIMIT_CGROUPS`]):
 //!
 //! | tag | meaning | a | b | c |
 //! |-----|---------|---|---|---|
-//! | `S` | agent started (exec succeeded) | agent pid | | |
-//! | `F` | agent could not be started | [`FailStage`] | errno | |
+//! | `S` | agent set up, about to exec (sent by the agent's child itself; whether the exec succeeded the host reads from the status pipe, [`crate::supervisor::FD_STATUS`]) | agent pid | supervisor pid | |
+//! | `F` | agent could not be forked, or the launcher could not start the supervisor | [`FailStage`] | errno | |
 //! | `X` | agent (the leader) exited | raw wait status | | |
 //! | `R` | tree confirmed empty; supervisor exits next | last ladder [`Phase`] | # SIGTERMed | # SIGKILLed |
 //!
@@ -76,7 +77,8 @@ impl TryFrom<u8> for Msg {
     }
 }
 
-/// The step at which starting the agent failed (`a` of an `F` record).
+/// The step at which starting the agent failed (`a` of an `F` record, or
+/// the first word the agent writes on the status pipe).
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailStage {
@@ -88,11 +90,11 @@ pub enum FailStage {
     Chdir = 3,
     /// `execve`.
     Exec = 4,
-    /// `fork` (or the pipe that reports exec failures).
+    /// `fork` of the agent or, by the launcher, of the supervisor.
     Fork = 5,
     /// `prctl(PR_SET_PDEATHSIG)`.
     PdeathSig = 6,
-    /// The exec'd supervisor could not read its plan.
+    /// The launcher could not read the session's plan.
     Plan = 7,
 }
 
@@ -152,6 +154,13 @@ impl Phase {
 
 /// Size of one supervisor -> host record.
 pub const MSG_LEN: usize = 16;
+/// Index of the flags byte in a record.
+pub const FLAGS: usize = 1;
+/// `R` flag: the supervisor removed the session cgroup itself.
+pub const REMOVED_CGROUP: u8 = 1;
+/// `R` flag: the supervisor removed the limit-only cgroups itself (or there
+/// were none).
+pub const REMOVED_LIMIT_CGROUPS: u8 = 2;
 
 /// Encodes one record (no allocation: used after fork).
 pub fn encode(tag: Msg, a: i32, b: i32, c: i32) -> [u8; MSG_LEN] {

@@ -1,7 +1,7 @@
 //! The per-session supervisor: the code that watches one agent's process
-//! tree, either in the small program the host execs (`main.rs`) or in a
-//! forked child of the host that never execs (where the program is not
-//! available).
+//! tree, either forked by the supervisor program's launcher
+//! ([`crate::launcher`]) or in a forked child of the host that never execs
+//! (where the program is not available).
 //!
 //! EVERYTHING in this file after [`run`] is entered may run between `fork`
 //! and `_exit` in a copy of a (possibly multithreaded) host, so it follows
@@ -36,12 +36,17 @@ pub const FD_IN: c_int = 4;
 pub const FD_OUT: c_int = 5;
 /// The agent's stderr (child end), inside the supervisor.
 pub const FD_ERR: c_int = 6;
-/// First descriptor number that is not part of the fixed layout (the exec'd
-/// program finds its serialized plan here before [`run`] closes it).
-pub const FD_FIRST_FREE: c_int = 7;
+/// The write end of the host's exec-status pipe, inside the supervisor
+/// (close-on-exec): only the agent keeps it, so the host reads EOF once the
+/// agent has exec'd, or the failed step (`[stage, errno]`, two native-endian
+/// `i32`s) when it could not.
+pub const FD_STATUS: c_int = 7;
+/// First descriptor number that is not part of the fixed layout: [`run`]
+/// closes this one and every one above it.
+pub const FD_FIRST_FREE: c_int = 8;
 
 /// Everything the supervisor needs, prepared by the host before `fork` (or
-/// decoded by the exec'd program, [`crate::plan`]).
+/// decoded by the launcher, [`crate::plan`]).
 ///
 /// The plan owns its C strings; the NULL-terminated pointer arrays handed to
 /// `execve` point into their heap buffers, which do not move when the plan
@@ -83,6 +88,8 @@ pub struct Plan {
     pub stdout: c_int,
     /// The agent's stderr (child end), same numbering.
     pub stderr: c_int,
+    /// The write end of the exec-status pipe, same numbering.
+    pub status: c_int,
 }
 
 // SAFETY: the raw pointers point into the heap buffers of the `CString`s the
@@ -121,6 +128,7 @@ impl Plan {
             stdin: FD_IN,
             stdout: FD_OUT,
             stderr: FD_ERR,
+            status: FD_STATUS,
         }
     }
 
@@ -243,6 +251,19 @@ fn set_sig(sig: c_int, handler: libc::sighandler_t) {
         libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
 }
+
+/// The signals a supervisor ignores (job control aimed at the host's
+/// terminal, and SIGPIPE: a write to a vanished host is an error, not a
+/// death). Every other disposition is the default.
+const IGNORED: [c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGPIPE,
+];
 
 /// Resets every catchable signal to its default action (host handlers must
 /// never run in a forked copy of the host).
@@ -586,26 +607,30 @@ struct Sup<'a> {
     graceful: bool,
     #[cfg(target_os = "linux")]
     sigfd: c_int,
+    /// The session cgroup's `cgroup.kill`, once opened (-1 before).
+    #[cfg(target_os = "linux")]
+    killfd: c_int,
     list: PidList,
 }
 
-/// Entry point of the supervisor (forked child, or the exec'd program's
-/// `main`). Never returns.
+/// Entry point of the supervisor (a forked child of the host or of the
+/// launcher). Never returns.
 ///
 /// # Safety contract (not `unsafe fn` because nothing here can be misused
 /// from the outside: it is called exactly once, in the fork child)
 pub fn run(plan: &Plan) -> ! {
+    prepare();
+    run_prepared(plan)
+}
+
+/// The part of a supervisor's start that does not depend on its session
+/// (signals, process group, subreaper): a spare supervisor
+/// ([`crate::launcher`]) does it while it waits, then calls
+/// [`run_prepared`].
+pub fn prepare() {
     // 1. Signals: no host handler may run here.
     reset_all_signals();
-    for s in [
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGHUP,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-        libc::SIGPIPE,
-    ] {
+    for s in IGNORED {
         set_sig(s, libc::SIG_IGN);
     }
     // SIGCHLD and SIGTERM are blocked and read through a signalfd (Linux)
@@ -633,11 +658,15 @@ pub fn run(plan: &Plan) -> ! {
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
+}
 
-    // 4. Descriptor shuffle: keep ctrl/stdin/stdout/stderr at 3..6, close
-    // everything else the host had open (other sessions' lifelines above all).
-    let keep = [plan.ctrl, plan.stdin, plan.stdout, plan.stderr];
-    let mut high = [-1 as c_int; 4];
+/// [`run`] after [`prepare`]. Never returns.
+pub fn run_prepared(plan: &Plan) -> ! {
+    // 4. Descriptor shuffle: keep ctrl/stdin/stdout/stderr/status at 3..7,
+    // close everything else the host had open (other sessions' lifelines
+    // above all).
+    let keep = [plan.ctrl, plan.stdin, plan.stdout, plan.stderr, plan.status];
+    let mut high = [-1 as c_int; 5];
     for (i, &fd) in keep.iter().enumerate() {
         // SAFETY: F_DUPFD never clobbers an open descriptor.
         let d = unsafe { libc::fcntl(fd, libc::F_DUPFD, 16) };
@@ -649,12 +678,18 @@ pub fn run(plan: &Plan) -> ! {
         }
     }
     for (i, &d) in high.iter().enumerate() {
-        // SAFETY: targets 3..6 are below 16, so they never alias a `high` fd.
+        // SAFETY: targets 3..7 are below 16, so they never alias a `high` fd.
         if unsafe { libc::dup2(d, FD_CTRL + i as c_int) } < 0 {
             exit_now(121);
         }
     }
     close_from(FD_FIRST_FREE);
+    // dup2 cleared close-on-exec; the status pipe must close when the agent
+    // execs (that EOF is the host's "exec'd").
+    // SAFETY: fcntl on a descriptor of the fixed layout.
+    unsafe {
+        libc::fcntl(FD_STATUS, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
     // Our own stdio points at /dev/null: the host's stdout may be a pipe
     // somebody reads to EOF.
     let null = open_path(b"/dev/null\0", libc::O_RDWR);
@@ -702,10 +737,12 @@ pub fn run(plan: &Plan) -> ! {
             exit_now(0);
         }
     };
+    // The agent itself reported `S` (with our pid: a supervisor forked by
+    // the launcher is not the host's child) and the host reads whether its
+    // exec succeeded from the status pipe: nothing here waits for that.
     close(FD_IN);
     close(FD_OUT);
     close(FD_ERR);
-    send_msg(Msg::Started, agent, 0, 0);
 
     let mut sup = Sup {
         plan,
@@ -723,6 +760,8 @@ pub fn run(plan: &Plan) -> ! {
         graceful: false,
         #[cfg(target_os = "linux")]
         sigfd,
+        #[cfg(target_os = "linux")]
+        killfd: -1,
         list: PidList {
             pids: [0; PID_CAP],
             len: 0,
@@ -731,29 +770,11 @@ pub fn run(plan: &Plan) -> ! {
     sup.main_loop()
 }
 
-/// For the exec'd program: the plan could not be read (`errno`). Tells the
-/// host why on the control socket (already at [`FD_CTRL`]) and exits.
-pub fn fail_before_start(errno: i32) -> ! {
-    send_msg(Msg::Failed, FailStage::Plan as i32, errno, 0);
-    exit_now(122)
-}
-
-/// Forks and execs the agent. Returns its pid, or (stage, errno) with the
-/// stage as its wire code ([`FailStage`] as `i32`): a stage the agent's
-/// child reports is relayed to the host as read, never interpreted here.
+/// Starts the agent, which sets itself up, reports `S` and execs. Returns
+/// its pid, or (stage, errno) when it could not be created. The agent
+/// reports a failed step to the host itself, on the status pipe
+/// ([`FD_STATUS`]), which this process closes here.
 fn spawn_agent(plan: &Plan, me: pid_t) -> Result<pid_t, (i32, i32)> {
-    // Exec-status pipe: CLOEXEC, so a successful exec closes it (EOF).
-    let mut errp = [-1 as c_int; 2];
-    // SAFETY: pipe writes two descriptors into the local array.
-    if unsafe { libc::pipe(errp.as_mut_ptr()) } != 0 {
-        return Err((FailStage::Fork as i32, errno()));
-    }
-    for fd in errp {
-        // SAFETY: setting FD_CLOEXEC on descriptors we just created.
-        unsafe {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-    }
     // In cgroup mode, create the agent directly inside the session cgroup
     // (clone3 + CLONE_INTO_CGROUP, Linux >= 5.7): migrating a running
     // process by writing cgroup.procs costs ~0.7 ms (an RCU grace period);
@@ -761,59 +782,146 @@ fn spawn_agent(plan: &Plan, me: pid_t) -> Result<pid_t, (i32, i32)> {
     let mut joined = false;
     let mut pid: pid_t = -1;
     #[cfg(target_os = "linux")]
-    if let Some(dir) = &plan.cgroup_dir {
-        let cgfd = open_path(dir.as_bytes_with_nul(), libc::O_RDONLY | libc::O_DIRECTORY);
-        if cgfd >= 0 {
-            pid = fork_into_cgroup(cgfd);
+    {
+        let cgfd = match &plan.cgroup_dir {
+            Some(dir) => open_path(dir.as_bytes_with_nul(), libc::O_RDONLY | libc::O_DIRECTORY),
+            None => -1,
+        };
+        if plan.cgroup_dir.is_none() || cgfd >= 0 {
+            pid = vfork_agent(plan, me, cgfd);
             if pid == 0 {
                 close(cgfd);
-                close(errp[0]);
-                agent_child(plan, me, errp[1], true);
+                agent_child(plan, me, cgfd >= 0);
             }
-            close(cgfd);
             joined = pid > 0;
+        }
+        if cgfd >= 0 {
+            close(cgfd);
         }
     }
     if !joined {
         pid = raw_fork();
     }
-    if pid < 0 {
-        let e = errno();
-        close(errp[0]);
-        close(errp[1]);
-        return Err((FailStage::Fork as i32, e));
-    }
     if pid == 0 {
-        close(errp[0]);
-        agent_child(plan, me, errp[1], false);
+        agent_child(plan, me, false);
     }
-    close(errp[1]);
-    let mut buf = [0u8; 8];
-    let n = loop {
-        // SAFETY: reading into a local buffer.
-        let n = unsafe { libc::read(errp[0], buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && errno() == libc::EINTR {
-            continue;
-        }
-        break n;
-    };
-    close(errp[0]);
-    if n == 8 {
-        let stage = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let err = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        return Err((stage, err));
+    let e = errno();
+    close(FD_STATUS);
+    if pid < 0 {
+        return Err((FailStage::Fork as i32, e));
     }
     Ok(pid)
 }
 
-/// In the agent's fork child: set up and exec. Never returns.
-fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
+/// What the agent's child reads when it shares our memory ([`vfork_agent`]).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+struct AgentArgs<'a> {
+    plan: &'a Plan,
+    sup: pid_t,
+    in_cgroup: bool,
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+extern "C" fn agent_entry(arg: *mut libc::c_void) -> ! {
+    // SAFETY: `arg` is the parent's `AgentArgs`, alive until the parent
+    // resumes, which happens only once this child has exec'd or exited.
+    let a = unsafe { &*(arg as *const AgentArgs<'_>) };
+    agent_child(a.plan, a.sup, a.in_cgroup)
+}
+
+/// Starts the agent like `vfork` (`CLONE_VM | CLONE_VFORK`), in the cgroup
+/// `cgfd` when it is >= 0: the child runs [`agent_child`] on a stack of its
+/// own in our memory while this process waits until it has exec'd (or
+/// exited). A fork would copy our page tables, tear the copy down again at
+/// the exec, and make every later write of ours a copy-on-write fault: on
+/// the measured machine that was most of what starting an agent cost the
+/// supervisor. Returns the pid, 0 never (the child does not return here),
+/// or -1 with errno set when the kernel refuses (the caller forks instead).
+///
+/// The child only makes system calls on data the host prepared (it must
+/// not allocate either way, see the module docs); our signal dispositions
+/// are all default or ignore, so no handler can run in it.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn vfork_agent(plan: &Plan, me: pid_t, cgfd: c_int) -> pid_t {
+    const STACK: usize = 32 << 10;
+    let mut stack = std::mem::MaybeUninit::<[u128; STACK / 16]>::uninit();
+    let args = AgentArgs {
+        plan,
+        sup: me,
+        in_cgroup: cgfd >= 0,
+    };
+    let clone = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64
+            | if cgfd >= 0 { CLONE_INTO_CGROUP } else { 0 },
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        // The kernel starts the child with its stack pointer at
+        // stack + stack_size (16-byte aligned: the array is u128s).
+        stack: stack.as_mut_ptr() as u64,
+        stack_size: STACK as u64,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: if cgfd >= 0 { cgfd as u64 } else { 0 },
+    };
+    let entry: extern "C" fn(*mut libc::c_void) -> ! = agent_entry;
+    let ret: i64;
+    // SAFETY: clone3 with CLONE_VM | CLONE_VFORK and a stack of its own, as
+    // posix_spawn does: the child starts on `stack` with the registers of
+    // this thread, so it finds `entry` and its argument in r13/r12, calls it
+    // and never returns (`ud2` traps if it did); the parent is suspended
+    // until the child execs or exits, so `stack`, `args` and `clone` outlive
+    // every use, and it resumes at label 2 with the pid (or -errno) in rax.
+    // The kernel preserves every register but rax, rcx and r11.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &clone as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") &args as *const AgentArgs<'_> as *mut libc::c_void,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        // SAFETY: setting errno for the caller, like the libc wrapper would.
+        unsafe { *libc::__errno_location() = (-ret) as c_int };
+        return -1;
+    }
+    ret as pid_t
+}
+
+/// Elsewhere the agent is forked (see the x86_64 version for why not
+/// always): with a cgroup, straight into it.
+#[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
+fn vfork_agent(_plan: &Plan, _me: pid_t, cgfd: c_int) -> pid_t {
+    if cgfd >= 0 {
+        fork_into_cgroup(cgfd)
+    } else {
+        raw_fork()
+    }
+}
+
+/// In the agent's child: set up, report `S` and exec. Never returns.
+fn agent_child(plan: &Plan, sup: pid_t, in_cgroup: bool) -> ! {
     let fail = |stage: FailStage| -> ! {
         let e = errno();
         let mut msg = [0u8; 8];
         msg[..4].copy_from_slice(&(stage as i32).to_ne_bytes());
         msg[4..].copy_from_slice(&e.to_ne_bytes());
-        write_all(errfd, &msg);
+        write_all(FD_STATUS, &msg);
         exit_now(127)
     };
     // New session and process group: no controlling terminal, and the agent
@@ -859,14 +967,11 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
             fail(FailStage::Rlimit);
         }
     }
-    // SAFETY: dup2 onto the standard descriptors, then close the originals.
+    // SAFETY: dup2 onto the standard descriptors.
     unsafe {
         libc::dup2(FD_IN, 0);
         libc::dup2(FD_OUT, 1);
         libc::dup2(FD_ERR, 2);
-    }
-    for fd in FD_CTRL..FD_FIRST_FREE {
-        close(fd);
     }
     if let Some(cwd) = &plan.cwd {
         // SAFETY: NUL-terminated path owned by the plan.
@@ -874,10 +979,22 @@ fn agent_child(plan: &Plan, sup: pid_t, errfd: c_int, in_cgroup: bool) -> ! {
             fail(FailStage::Chdir);
         }
     }
-    // Default dispositions and an empty mask for the new program (ignored
-    // signals would otherwise survive exec, e.g. the host's SIG_IGN SIGPIPE).
-    reset_all_signals();
+    // Default dispositions and an empty mask for the new program: an ignored
+    // signal would survive exec (handlers do not), and `run` left every
+    // signal at its default but the ones it ignores.
+    for s in IGNORED {
+        set_sig(s, libc::SIG_DFL);
+    }
     set_sigmask_empty();
+    // Everything but the exec is done: tell the host our pid ourselves (the
+    // supervisor may still be waiting for us), then close what the program
+    // must not inherit. The status pipe stays: close-on-exec, its EOF is the
+    // host's "exec'd".
+    // SAFETY: getpid has no preconditions.
+    send_msg(Msg::Started, unsafe { libc::getpid() }, sup, 0);
+    for fd in FD_CTRL..FD_STATUS {
+        close(fd);
+    }
     // SAFETY: path, argv and envp are NUL-terminated C strings and
     // NULL-terminated pointer arrays built by the host before the fork.
     unsafe {
@@ -912,7 +1029,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Like [`raw_fork`], but the child starts life in the cgroup `cgfd`.
 /// Returns -1 (errno set) when the kernel lacks clone3/CLONE_INTO_CGROUP.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
 fn fork_into_cgroup(cgfd: c_int) -> pid_t {
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
@@ -975,6 +1092,12 @@ impl Sup<'_> {
         loop {
             let no_children = self.reap_all();
             if !self.leader_alive && (self.phase == Phase::Run || self.phase == Phase::Eof) {
+                // A command may be waiting (for an immediate kill the host
+                // kills the cgroup itself right after sending it): it
+                // decides what this exit was.
+                self.read_ctrl_if_ready();
+            }
+            if !self.leader_alive && (self.phase == Phase::Run || self.phase == Phase::Eof) {
                 // The leader exited (on its own, or after stdin closed): the
                 // session is over; clean up whatever it left behind.
                 if self.tree_empty(no_children) {
@@ -992,7 +1115,7 @@ impl Sup<'_> {
                 continue;
             }
             if self.phase == Phase::Term && now >= self.deadline {
-                self.phase = Phase::Kill;
+                self.enter_kill();
             }
             if self.phase == Phase::Kill {
                 self.kill_all();
@@ -1055,7 +1178,7 @@ impl Sup<'_> {
                 libc::sigismember(&set, libc::SIGTERM) == 1
             };
             if term {
-                self.phase = Phase::Kill;
+                self.enter_kill();
             }
         }
     }
@@ -1075,7 +1198,7 @@ impl Sup<'_> {
             // graceful ladder goes on; otherwise the host died: kill now.
             self.host_gone = true;
             if !self.detached {
-                self.phase = Phase::Kill;
+                self.enter_kill();
             }
             return;
         }
@@ -1093,7 +1216,7 @@ impl Sup<'_> {
                         }
                     }
                 }
-                Ok(Cmd::KillNow) => self.phase = Phase::Kill,
+                Ok(Cmd::KillNow) => self.enter_kill(),
                 Err(_) => {}
             }
         }
@@ -1116,7 +1239,7 @@ impl Sup<'_> {
                     let signo = u32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
                     if signo == libc::SIGTERM as u32 {
                         // Somebody (systemd, a sweep) asks us to go: fast kill.
-                        self.phase = Phase::Kill;
+                        self.enter_kill();
                     }
                 }
                 off = off.wrapping_add(128);
@@ -1124,9 +1247,10 @@ impl Sup<'_> {
         }
     }
 
-    /// Sleeps until a signal arrives on the signalfd or `ms` pass.
+    /// Sleeps until a signal arrives on the signalfd or `ms` pass. True
+    /// when a signal came.
     #[cfg(target_os = "linux")]
-    fn wait_sigchld(&mut self, ms: i64) {
+    fn wait_sigchld(&mut self, ms: i64) -> bool {
         let mut fds = [libc::pollfd {
             fd: self.sigfd,
             events: libc::POLLIN,
@@ -1136,8 +1260,33 @@ impl Sup<'_> {
         let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms as c_int) };
         if r > 0 {
             self.drain_sigfd();
-        } else if self.sigfd < 0 {
+            return true;
+        }
+        if self.sigfd < 0 {
             sleep_ms(ms);
+        }
+        false
+    }
+
+    /// Enters the last phase: stop-then-kill.
+    fn enter_kill(&mut self) {
+        self.reached = self.reached.max(Phase::Kill);
+        self.phase = Phase::Kill;
+    }
+
+    /// Reads a command byte if one is waiting (never blocks).
+    fn read_ctrl_if_ready(&mut self) {
+        if self.host_gone {
+            return;
+        }
+        let mut fds = [libc::pollfd {
+            fd: FD_CTRL,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: poll on a local array of one pollfd, without waiting.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) } > 0 {
+            self.read_ctrl();
         }
     }
 
@@ -1152,6 +1301,12 @@ impl Sup<'_> {
     }
 
     fn enter_term(&mut self) {
+        if self.plan.grace_term_ms <= 0 {
+            // No time to act on a SIGTERM: straight to stop-then-kill
+            // (which spares a walk of the tree).
+            self.enter_kill();
+            return;
+        }
         self.reached = self.reached.max(Phase::Term);
         self.phase = Phase::Term;
         self.deadline = now_ms().saturating_add(self.plan.grace_term_ms.max(0));
@@ -1256,28 +1411,32 @@ impl Sup<'_> {
         self.reached = self.reached.max(Phase::Kill);
         #[cfg(target_os = "linux")]
         {
-            let mut idle_rounds: i64 = 0;
+            let mut quiet_ms: i64 = 1;
             loop {
-                if let Some(k) = &self.plan.cgroup_kill {
-                    // One write kills the whole cgroup atomically (no fork
-                    // race); the walk below still runs for anything that
-                    // moved itself out of the cgroup.
-                    let _ = write_file(k, b"1");
-                }
+                // One write kills the whole cgroup atomically (no fork
+                // race); the walk below still runs for anything that moved
+                // itself out of the cgroup.
+                self.kill_cgroup();
                 let n = collect_descendants(self.me, true, &mut self.list);
                 for &pid in self.list.pids.get(..n).unwrap_or(&[]) {
                     if safe_kill(pid, libc::SIGKILL, self.me) {
                         self.kill_count = self.kill_count.saturating_add(1);
                     }
                 }
-                if self.reap_all() {
-                    return;
+                // Reap as the tree dies, one SIGCHLD at a time. Everything
+                // found was stopped before its children were read, so
+                // nothing new can appear; only a wait that stays quiet (a
+                // process in uninterruptible sleep, a walk that hit its
+                // cap) walks and kills again.
+                loop {
+                    if self.reap_all() {
+                        return;
+                    }
+                    if !self.wait_sigchld(quiet_ms) {
+                        break;
+                    }
                 }
-                // Wait for the next SIGCHLD (a child died or a process was
-                // reparented to us and died), at most a few ms: processes
-                // in uninterruptible sleep die when they wake up.
-                idle_rounds = idle_rounds.saturating_add(1);
-                self.wait_sigchld(idle_rounds.min(10));
+                quiet_ms = quiet_ms.saturating_mul(2).min(10);
             }
         }
         #[cfg(not(target_os = "linux"))]
@@ -1288,9 +1447,60 @@ impl Sup<'_> {
         }
     }
 
+    /// Writes `cgroup.kill` of the session cgroup, if any (opened once).
+    #[cfg(target_os = "linux")]
+    fn kill_cgroup(&mut self) {
+        if self.killfd < 0 {
+            if let Some(k) = &self.plan.cgroup_kill {
+                self.killfd = open_path(k.as_bytes_with_nul(), libc::O_WRONLY);
+            }
+        }
+        if self.killfd >= 0 {
+            // SAFETY: writing one byte from a static buffer.
+            unsafe {
+                libc::pwrite(self.killfd, b"1".as_ptr().cast(), 1, 0);
+            }
+        }
+    }
+
+    /// Waits until `cgroup.events` says `populated 0`, at most `bound_ms`,
+    /// killing the cgroup again on every change. The kernel reports each
+    /// change of the file as `POLLPRI`, so this sleeps until it happens
+    /// instead of polling on a timer.
+    #[cfg(target_os = "linux")]
+    fn wait_cgroup_empty(&mut self, events: &CString, bound_ms: i64) {
+        let fd = open_path(events.as_bytes_with_nul(), libc::O_RDONLY);
+        if fd < 0 {
+            return;
+        }
+        let until = now_ms().saturating_add(bound_ms);
+        while cgroup_populated(fd) {
+            let left = until.saturating_sub(now_ms());
+            if left <= 0 {
+                break;
+            }
+            self.kill_cgroup();
+            let mut p = [libc::pollfd {
+                fd,
+                events: libc::POLLPRI,
+                revents: 0,
+            }];
+            // SAFETY: poll on a local array of one pollfd; the timeout also
+            // covers a kernel that would not notify.
+            unsafe {
+                libc::poll(p.as_mut_ptr(), 1, left.min(50) as c_int);
+            }
+        }
+        close(fd);
+    }
+
     /// Confirms the tree is empty (and the cgroup unpopulated), reports, and
     /// exits.
     fn finish(&mut self) -> ! {
+        // What this process removed itself, so that the host need not look
+        // (elsewhere there is nothing to remove).
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut removed = proto::REMOVED_CGROUP | proto::REMOVED_LIMIT_CGROUPS;
         #[cfg(target_os = "linux")]
         {
             // Belt and braces: run the kill loop once more; it returns at
@@ -1299,30 +1509,25 @@ impl Sup<'_> {
                 self.kill_all();
             }
             if let Some(events) = &self.plan.cgroup_events {
-                // Wait (bounded) until the kernel says the cgroup is empty.
-                let mut tries = 0;
-                while tries < 500 && cgroup_populated(events) {
-                    if let Some(k) = &self.plan.cgroup_kill {
-                        let _ = write_file(k, b"1");
-                    }
-                    sleep_ms(2);
-                    tries += 1;
-                }
-                // Remove the (now empty) session cgroup ourselves: the host
-                // may be dead. If this fails (sub-cgroups), the host's
-                // cleanup or the sweep removes it recursively.
+                // Wait (bounded) until the kernel says the cgroup is empty:
+                // a process leaves it only after its last context switch,
+                // which can come a little after it was reaped.
+                self.wait_cgroup_empty(events, 1000);
                 if let Some(dir) = &self.plan.cgroup_dir {
+                    // Remove the (now empty) session cgroup ourselves: the
+                    // host may be dead. If this fails (sub-cgroups), the
+                    // host's cleanup or the sweep removes it recursively.
                     // SAFETY: NUL-terminated path owned by the plan.
-                    unsafe {
-                        libc::rmdir(dir.as_ptr());
+                    if unsafe { libc::rmdir(dir.as_ptr()) } != 0 {
+                        removed &= !proto::REMOVED_CGROUP;
                     }
                 }
             }
             // The limit-only cgroups are empty too once the tree is gone.
             for dir in &self.plan.limit_dirs {
                 // SAFETY: NUL-terminated path owned by the plan.
-                unsafe {
-                    libc::rmdir(dir.as_ptr());
+                if unsafe { libc::rmdir(dir.as_ptr()) } != 0 {
+                    removed &= !proto::REMOVED_LIMIT_CGROUPS;
                 }
             }
         }
@@ -1342,27 +1547,25 @@ impl Sup<'_> {
                 self.leader_exited_unreaped = false;
             }
         }
-        send_msg(
+        let mut m = proto::encode(
             Msg::Report,
             self.reached as i32,
             self.term_count,
             self.kill_count,
         );
+        m[proto::FLAGS] = removed;
+        write_all(FD_CTRL, &m);
         exit_now(0)
     }
 }
 
-/// Reads `cgroup.events` and returns true while it says `populated 1`.
+/// Reads the open `cgroup.events` (from its start) and returns true while it
+/// says `populated 1`.
 #[cfg(target_os = "linux")]
-fn cgroup_populated(events: &CString) -> bool {
-    let fd = open_path(events.as_bytes_with_nul(), libc::O_RDONLY);
-    if fd < 0 {
-        return false;
-    }
+fn cgroup_populated(fd: c_int) -> bool {
     let mut buf = [0u8; 256];
     // SAFETY: reading into a local buffer.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    close(fd);
+    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n <= 0 {
         return false;
     }

@@ -140,7 +140,7 @@ pub(crate) fn apply(
 }
 
 /// Descriptors the host holds per live session: the control socket, the
-/// agent's three pipes and the supervisor's pidfd.
+/// agent's three pipes and (fork mode) the supervisor's pidfd.
 pub const HOST_FDS_PER_SESSION: u64 = 5;
 /// Descriptors kept for everything else the host has open.
 const HOST_FD_RESERVE: u64 = 64;

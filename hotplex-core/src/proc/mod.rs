@@ -23,12 +23,13 @@
 //! hotplex is a *library* embedded in Python, Node, Go and C hosts, so it
 //! cannot count on an executable of its own being installed. The supervisor
 //! is therefore **a small static program embedded in the library** (crate
-//! `hotplex-supervisor`, built by `build.rs`), run from a sealed memfd for
-//! each session by a `CLONE_VM|CLONE_VFORK` child that only moves five
-//! descriptors and calls `execveat` (`launch.rs`, "exec mode"): it holds
-//! none of the host's pages and starting it costs the same in a 4 GiB host
-//! as in a 20 MB one. Where the program is unavailable (macOS, a build
-//! without it, a system that forbids executing a memfd) or when asked
+//! `hotplex-supervisor`, built by `build.rs`). The host runs it once, from a
+//! sealed memfd, as a **launcher** (`launch.rs`, "exec mode"): a small
+//! single-threaded process that forks each session's supervisor from its own
+//! image, so a supervisor holds none of the host's pages and starting one
+//! costs the same in a 4 GiB host as in a 20 MB one, without paying a
+//! program start per session. Where the program is unavailable (macOS, a
+//! build without it, a system that forbids executing a memfd) or when asked
 //! ([`SupervisorLaunch::Fork`], `HOTPLEX_SUPERVISOR=fork`), the supervisor
 //! is **a forked copy of the host that never execs** ("fork mode"). Both
 //! run the same code, `hotplex_supervisor::supervisor::run`, with the same
@@ -37,20 +38,24 @@
 //! ```text
 //!  host process (any language; NEVER a subreaper)
 //!   │  socketpair = control channel + lifeline   (host end: CLOEXEC)
-//!   ├── supervisor (session 1)  exec'd program (or fork, no exec),
-//!   │     │                     single-threaded, PR_SET_CHILD_SUBREAPER,
-//!   │     │                     own process group
-//!   │     └── agent  (setsid; [cgroup]; PDEATHSIG=SIGKILL; rlimits; execve)
-//!   │           └── … every descendant; orphans reparent to the supervisor
-//!   └── supervisor (session 2) …
+//!   ├── launcher (exec mode: the program, started once; its socket is its
+//!   │     │       lifeline too)
+//!   │     ├── supervisor (session 1)  forked by the launcher (fork mode:
+//!   │     │     │                     by the host, no exec), single-
+//!   │     │     │                     threaded, PR_SET_CHILD_SUBREAPER,
+//!   │     │     │                     own process group
+//!   │     │     └── agent  (setsid; [cgroup]; PDEATHSIG=SIGKILL; rlimits;
+//!   │     │           │     execve)
+//!   │     │           └── … every descendant; orphans reparent to the
+//!   │     │                 supervisor
+//!   │     ├── supervisor (session 2) …
+//!   │     └── spare supervisor, waiting for the next session
 //! ```
 //!
 //! ## Spawn ([`Contained::spawn`], `spawn.rs`, `launch.rs`)
 //!
 //! In exec mode steps 1 and 2 run on tokio's blocking pool (the calling
-//! worker only awaits them), the plan travels to the program in a memfd,
-//! and the program's `main` enters step 3 with the descriptors already at
-//! 3..7. In fork mode they run on the calling thread:
+//! worker only awaits them); in fork mode on the calling thread:
 //!
 //! 1. The host builds everything the children need **before** forking:
 //!    the resolved program path (a `PATH` search like `execvp`, which may
@@ -60,25 +65,35 @@
 //!    explicit extras; host secrets such as `ANTHROPIC_API_KEY` are never
 //!    inherited unless asked for. Every session also gets a unique
 //!    `HOTPLEX_SESSION_ID` ([`SESSION_ENV`]) that its descendants inherit.
-//! 2. It creates a Unix socket pair (control + status + lifeline) and the
-//!    stdio pipes, blocks all signals in the calling thread, and starts the
-//!    supervisor: exec mode with `clone(CLONE_VM|CLONE_VFORK)` + `execveat`
-//!    of the program; fork mode with the raw `clone(SIGCHLD)` syscall: like
-//!    glibc's `_Fork`, this runs no `pthread_atfork` handler, so no host
-//!    library code runs in the child.
+//! 2. It creates a Unix socket pair (control + status + lifeline), the
+//!    stdio pipes and an exec-status pipe, and starts the supervisor: exec
+//!    mode hands the serialized plan and the five descriptors to the
+//!    launcher in one non-blocking `sendmsg` (to a *spare* supervisor the
+//!    launcher forked ahead of time when there is one, and asks for the
+//!    next spare); fork mode blocks all signals in the calling thread and
+//!    forks with the raw `clone(SIGCHLD)` syscall: like glibc's `_Fork`,
+//!    this runs no `pthread_atfork` handler, so no host library code runs in
+//!    the child.
 //! 3. The supervisor (`hotplex-supervisor/src/supervisor.rs`, written as
 //!    after-fork code: async-signal-safe only, no allocation, no locks, no
-//!    panics) resets all signal dispositions,
-//!    ignores job-control signals, moves its four descriptors to 3..6 and
-//!    closes **every other descriptor** (`close_range`) — crucially the
-//!    lifelines of other sessions, which would otherwise keep them alive —
-//!    becomes a child subreaper, and forks the agent. The agent calls
-//!    `setsid` (own session and process group), joins the session cgroup if
-//!    any, sets `PR_SET_PDEATHSIG(SIGKILL)` (safe here: the supervisor is
-//!    single-threaded, so "parent thread" = "parent process"), applies the
-//!    rlimits, dup2s its stdio, resets signals and `execve`s. An exec failure
-//!    travels back over a CLOEXEC pipe and becomes [`crate::Error::Spawn`].
-//! 4. The supervisor reports `S <pid>` on the socket; `spawn` returns.
+//!    panics) resets all signal dispositions (a spare did this while it
+//!    waited), ignores job-control signals, becomes a child subreaper, moves
+//!    its five descriptors to 3..7 and closes **every other descriptor**
+//!    (`close_range`) — crucially the lifelines of other sessions, which
+//!    would otherwise keep them alive — and starts the agent: on x86_64
+//!    like `vfork` (`clone3(CLONE_VM|CLONE_VFORK)`, straight into the
+//!    session cgroup), elsewhere by a fork. The agent calls `setsid` (own
+//!    session and process group), joins the session cgroup if it was not
+//!    created in it, sets `PR_SET_PDEATHSIG(SIGKILL)` (safe here: the
+//!    supervisor is single-threaded, so "parent thread" = "parent
+//!    process"), applies the rlimits, dup2s its stdio, resets signals,
+//!    reports `S <pid> <supervisor pid>` on the socket itself and
+//!    `execve`s.
+//! 4. The host waits for the exec-status pipe, whose write end only the
+//!    agent holds (close-on-exec): EOF means it exec'd, and `spawn` returns
+//!    with the pid from `S`; a failed step arrives as `[stage, errno]` and
+//!    becomes [`crate::Error::Spawn`]. The news comes from the agent itself,
+//!    so nothing waits for the supervisor to wake up in between.
 //!
 //! ## Running (`hotplex-supervisor/src/supervisor.rs`)
 //!
@@ -94,7 +109,8 @@
 //! [`Contained::kill`] closes stdin and sends `K`; the supervisor then
 //! waits `grace_eof` (default 2 s) for the agent to exit; sends SIGTERM
 //! (+SIGCONT) to every descendant and waits `grace_term` (default 3 s) for
-//! the tree to empty; then **stop-then-kill**: walk the tree
+//! the tree to empty (a zero `grace_term` skips this step: nothing could act
+//! on the SIGTERM); then **stop-then-kill**: walk the tree
 //! (`/proc/<pid>/task/<tid>/children`, recursively, every thread), sending
 //! SIGSTOP to each process *before* reading its children so a stopped parent
 //! cannot fork behind the walk, SIGKILL everything found, reap, and repeat
@@ -102,9 +118,16 @@
 //! supervisor is a subreaper, "no children" means "no descendants": any
 //! process below it whose parent died was reparented to it. In cgroup mode
 //! each round also writes `cgroup.kill` (atomic, no fork race), and the end
-//! waits for `cgroup.events` to say `populated 0`. The supervisor then
-//! reports `R` (stage reached, counts) and exits; the host reaps it (pidfd
-//! where available) and removes the cgroup and the state record.
+//! waits for `cgroup.events` to say `populated 0` (woken by the kernel's
+//! notification of the file, not a timer). The supervisor then removes the
+//! session cgroup, reports `R` (stage reached, counts, what it removed) and
+//! exits; `kill` returns on that report. The host reaps a supervisor it
+//! forked (pidfd where available; the launcher reaps the ones it forked)
+//! and removes whatever the supervisor could not, and the state record.
+//! When nothing is to wait for ([`Contained::kill_now`], or both grace
+//! periods zero) the host also writes the session's `cgroup.kill` itself
+//! right after the command, so the tree dies while the supervisor wakes up
+//! to walk, reap and confirm.
 //!
 //! Signals only ever go to positive pids > 1 that the supervisor just found
 //! below itself; such a pid cannot be reused meanwhile, since its parent is
@@ -114,14 +137,18 @@
 //! ## Drop and host death
 //!
 //! Dropping a [`Contained`] never blocks: it closes stdin, sends `D`
-//! ("graceful, and I am leaving") and closes the socket; the supervisor runs
-//! the full ladder on its own, and a tokio task (or, outside a runtime, the
-//! next `spawn`) reaps it. If the host dies without a `D`, the kernel closes
-//! the host's socket end, the supervisor sees EOF and runs the
-//! stop-then-kill step at once. A SIGTERM to the supervisor (e.g. systemd
-//! stopping the service's cgroup) does the same. This lifeline is why no
-//! `PR_SET_PDEATHSIG` is needed between host and supervisor: that signal
-//! follows the *thread* that forked, and tokio's blocking threads come and go.
+//! ("graceful, and I am leaving"); the supervisor runs the full ladder on
+//! its own, and a tokio task (or, outside a runtime, the next `spawn`)
+//! cleans up once it is gone: a supervisor the host forked is reaped (the
+//! host's end of the socket is closed at once), one the launcher forked is
+//! gone when its end of the socket closes (the host keeps its end open
+//! until then). If the host dies without a `D`, the kernel closes the
+//! host's socket ends, every supervisor sees EOF and runs the stop-then-kill
+//! step at once, and the launcher and the spare, which see EOF too, exit. A
+//! SIGTERM to the supervisor (e.g. systemd stopping the service's cgroup)
+//! does the same. This lifeline is why no `PR_SET_PDEATHSIG` is needed
+//! between host and supervisor: that signal follows the *thread* that
+//! forked, and tokio's blocking threads come and go.
 //!
 //! ## Startup sweep
 //!
@@ -169,12 +196,14 @@
 //!
 //! ## Cost
 //!
-//! One extra process per session (the supervisor: in exec mode its own
-//! small image, whose text every session shares; in fork mode a copy of
-//! every host page the host rewrote since the fork),
+//! One extra process per session (the supervisor: in exec mode a fork of
+//! the launcher's small image, whose pages every session shares; in fork
+//! mode a copy of every host page the host rewrote since the fork), plus in
+//! exec mode two per host (the launcher and one spare supervisor),
 //! and **zero threads**: waiting and reaping are driven by the
-//! caller's tokio reactor (one socket, up to three pipes and one pidfd per
-//! session). A stuck agent blocks nothing but its own supervisor.
+//! caller's tokio reactor (one socket, up to three pipes and, in fork mode,
+//! one pidfd per session). A stuck agent blocks nothing but its own
+//! supervisor.
 //!
 //! # Platforms
 //!
@@ -247,9 +276,10 @@ impl std::fmt::Display for ContainmentMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SupervisorLaunch {
-    /// The small static supervisor program embedded in the library, run
-    /// from a sealed memfd by a `CLONE_VM|CLONE_VFORK` child: holds none of
-    /// the host's memory, costs the same whatever the host's size (Linux).
+    /// The small static supervisor program embedded in the library, started
+    /// once per host process from a sealed memfd as the launcher that forks
+    /// each session's supervisor: holds none of the host's memory, costs the
+    /// same whatever the host's size (Linux).
     Exec,
     /// A fork of the host that never execs (macOS; Linux when the program
     /// is unavailable or `HOTPLEX_SUPERVISOR=fork`).
@@ -369,7 +399,7 @@ pub struct SpawnOptions {
     /// exit by itself. Default 2 s.
     pub grace_eof: Duration,
     /// Ladder step 2: after SIGTERM, how long the tree may take to exit.
-    /// Default 3 s.
+    /// Default 3 s; zero skips the SIGTERM (straight to stop-then-kill).
     pub grace_term: Duration,
     /// Where to write the session record for [`sweep_stale`] (none by
     /// default).

@@ -1,5 +1,5 @@
-//! Host side: preparing a [`Plan`], starting the supervisor (exec'd program
-//! or fork, `launch.rs`), and the [`Contained`] handle.
+//! Host side: preparing a [`Plan`], starting the supervisor (through the
+//! launcher or by a fork, `launch.rs`), and the [`Contained`] handle.
 
 use super::proto::{self, Cmd, FailStage, Msg, Phase};
 use super::supervisor::{self, Plan};
@@ -75,11 +75,11 @@ fn stdio_pair(mode: StdioMode, fd: i32, child_reads: bool) -> Result<(OwnedFd, O
     match mode {
         StdioMode::Piped => {
             let (r, w) = sys::pipe()?;
-            Ok(if child_reads {
-                (r, Some(w))
-            } else {
-                (w, Some(r))
-            })
+            let (child, host) = if child_reads { (r, w) } else { (w, r) };
+            // The host end is registered with tokio as it is (a pipe, in
+            // the right direction): only the non-blocking flag is missing.
+            sys::set_nonblocking(&host)?;
+            Ok((child, Some(host)))
         }
         StdioMode::Null => {
             let f = std::fs::OpenOptions::new()
@@ -96,26 +96,64 @@ fn stdio_pair(mode: StdioMode, fd: i32, child_reads: bool) -> Result<(OwnedFd, O
     }
 }
 
+/// How the host learns that a session's supervisor has exited.
+enum SupervisorProc {
+    /// Forked by the host: its child, reaped here (through a pidfd where the
+    /// kernel has them).
+    Child {
+        pid: i32,
+        #[cfg(target_os = "linux")]
+        pidfd: Option<OwnedFd>,
+        reaped: bool,
+    },
+    /// Forked by the launcher, which reaps it. It is gone once its end of
+    /// the control socket is closed: `ctrl` is the host's end, kept only to
+    /// see that EOF (`None`: seen, or the supervisor already reported that
+    /// the tree is gone and exits next).
+    Launched {
+        ctrl: Option<tokio::net::UnixStream>,
+    },
+}
+
 /// Things to undo after the supervisor is gone.
 struct Cleanup {
-    supervisor: i32,
-    #[cfg(target_os = "linux")]
-    pidfd: Option<OwnedFd>,
+    sup: SupervisorProc,
     cgroup: Option<PathBuf>,
     /// Limit-only cgroups (v1 controllers), removed once empty.
     limit_cgroups: Vec<PathBuf>,
     record: Option<PathBuf>,
-    reaped: bool,
 }
 
 impl Cleanup {
+    /// Non-blocking: true once the supervisor has exited (and, if it is our
+    /// child, has been reaped).
+    fn supervisor_gone(&mut self) -> bool {
+        match &mut self.sup {
+            SupervisorProc::Child { pid, reaped, .. } => {
+                if !*reaped {
+                    match sys::try_reap(*pid) {
+                        sys::Reap::Running => return false,
+                        _ => *reaped = true,
+                    }
+                }
+                true
+            }
+            SupervisorProc::Launched { ctrl } => {
+                if let Some(c) = ctrl {
+                    if !sys::drained_to_eof(c.as_raw_fd()) {
+                        return false;
+                    }
+                }
+                *ctrl = None;
+                true
+            }
+        }
+    }
+
     /// Non-blocking attempt; true when everything is done.
     fn try_finish(&mut self) -> bool {
-        if !self.reaped {
-            match sys::try_reap(self.supervisor) {
-                sys::Reap::Running => return false,
-                _ => self.reaped = true,
-            }
+        if !self.supervisor_gone() {
+            return false;
         }
         if let Some(cg) = &self.cgroup {
             if cgroup::populated(cg) {
@@ -137,16 +175,38 @@ impl Cleanup {
 
     /// Waits (asynchronously) until the supervisor has exited, then cleans up.
     async fn finish(mut self) {
-        #[cfg(target_os = "linux")]
-        if let Some(fd) = self.pidfd.take() {
-            // A pidfd becomes readable when the process exits.
-            // SAFETY: the OwnedFd stays open and unchanged for the lifetime
-            // of the AsyncFd, which owns it.
-            let reg = unsafe {
-                tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-            };
-            if let Ok(afd) = reg {
-                let _ = afd.readable().await;
+        match &mut self.sup {
+            #[cfg(target_os = "linux")]
+            SupervisorProc::Child { pidfd, .. } => {
+                if let Some(fd) = pidfd.take() {
+                    // A pidfd becomes readable when the process exits.
+                    // SAFETY: the OwnedFd stays open and unchanged for the
+                    // lifetime of the AsyncFd, which owns it.
+                    let reg = unsafe {
+                        tokio::io::unix::AsyncFd::register_with_interest(
+                            fd,
+                            tokio::io::Interest::READABLE,
+                        )
+                    };
+                    if let Ok(afd) = reg {
+                        let _ = afd.readable().await;
+                    }
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            SupervisorProc::Child { .. } => {}
+            SupervisorProc::Launched { ctrl } => {
+                if let Some(c) = ctrl.as_mut() {
+                    // What the supervisor still reports is of no use now;
+                    // its EOF is.
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = c.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    *ctrl = None;
+                }
             }
         }
         let mut delay = 1u64;
@@ -201,11 +261,15 @@ fn adopt(cleanup: Cleanup) {
     }
 }
 
-/// What [`start`] hands back: a running supervisor and the host's ends.
-struct Started {
-    sup_pid: i32,
+/// Everything a supervisor is started with: the [`Plan`], the child ends of
+/// its descriptors, the host's ends, and what was created for the session.
+struct Prepared {
+    plan: Plan,
+    /// ctrl, stdin, stdout, stderr, status: the supervisor's ends.
+    child_fds: [OwnedFd; 5],
+    /// The read end of the exec-status pipe (non-blocking).
+    status: OwnedFd,
     mode: ContainmentMode,
-    launch: SupervisorLaunch,
     limits: LimitsApplied,
     session_id: String,
     host_sock: std::os::unix::net::UnixStream,
@@ -216,10 +280,33 @@ struct Started {
     limit_dirs: Vec<PathBuf>,
 }
 
+/// Removes the cgroups created for a session that did not start.
+fn remove_cgroups(cg_dir: &Option<PathBuf>, limit_dirs: &[PathBuf]) {
+    if let Some(d) = cg_dir {
+        cgroup::remove(d);
+    }
+    for d in limit_dirs {
+        cgroup::remove(d);
+    }
+}
+
+/// The raw numbers of `fds`.
+fn raw(fds: &[OwnedFd; 5]) -> [i32; 5] {
+    [
+        fds[0].as_raw_fd(),
+        fds[1].as_raw_fd(),
+        fds[2].as_raw_fd(),
+        fds[3].as_raw_fd(),
+        fds[4].as_raw_fd(),
+    ]
+}
+
 /// The synchronous part of a spawn: builds the [`Plan`] (environment,
-/// program path, cgroups and limits, descriptors) and starts the supervisor,
-/// by exec (`exec`, falling back to fork if the program cannot run) or fork.
-fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
+/// program path, cgroups and limits, descriptors). With `launched` (the
+/// session goes to the launcher) the plan names the host's current
+/// directory when `opts.cwd` is unset (a supervisor forked by the launcher
+/// does not share the host's).
+fn prepare(opts: SpawnOptions, launched: bool) -> Result<Prepared> {
     let session_id = new_session_id();
     let env = env::build(
         opts.inherit_env,
@@ -258,7 +345,14 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
         argv_c,
         envp_c,
     );
-    plan.cwd = match &opts.cwd {
+    let cwd = match &opts.cwd {
+        Some(c) => Some(c.clone()),
+        // A host whose directory was removed gives none: the agent then
+        // starts in the supervisor's, as a forked one would in the host's.
+        None if launched => std::env::current_dir().ok(),
+        None => None,
+    };
+    plan.cwd = match &cwd {
         Some(c) => Some(cstring("cwd", c.as_os_str().as_bytes())?),
         None => None,
     };
@@ -282,15 +376,6 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
     };
     // From here on every error path removes what was created.
     let mut limit_dirs = Vec::new();
-    let undo = |cg: &Option<PathBuf>, lim: &[PathBuf], e: Error| {
-        if let Some(d) = cg {
-            cgroup::remove(d);
-        }
-        for d in lim {
-            cgroup::remove(d);
-        }
-        e
-    };
     let limits = match limits::apply(
         &opts,
         &session_id,
@@ -299,9 +384,12 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
         &mut limit_dirs,
     ) {
         Ok(l) => l,
-        Err(e) => return Err(undo(&cg_dir, &limit_dirs, e)),
+        Err(e) => {
+            remove_cgroups(&cg_dir, &limit_dirs);
+            return Err(e);
+        }
     };
-    let prepared = (|| -> Result<_> {
+    let fds = (|| -> Result<_> {
         if let Some(d) = &cg_dir {
             let file = |name: &str| cstring("cgroup path", d.join(name).as_os_str().as_bytes());
             plan.cgroup_dir = Some(cstring("cgroup path", d.as_os_str().as_bytes())?);
@@ -315,57 +403,34 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
         let (in_child, in_host) = stdio_pair(opts.stdin, 0, true)?;
         let (out_child, out_host) = stdio_pair(opts.stdout, 1, false)?;
         let (err_child, err_host) = stdio_pair(opts.stderr, 2, false)?;
+        // The agent's exec status comes straight to us: EOF when it has
+        // exec'd (the write end is close-on-exec), its failed step if not.
+        let (status, status_child) = sys::pipe_nonblocking()?;
         Ok((
             host_sock,
-            [sup_sock.into(), in_child, out_child, err_child],
+            [
+                sup_sock.into(),
+                in_child,
+                out_child,
+                err_child,
+                status_child,
+            ],
             [in_host, out_host, err_host],
+            status,
         ))
     })();
-    let (host_sock, child_fds, [in_host, out_host, err_host]) = match prepared {
+    let (host_sock, child_fds, [in_host, out_host, err_host], status) = match fds {
         Ok(p) => p,
-        Err(e) => return Err(undo(&cg_dir, &limit_dirs, e)),
+        Err(e) => {
+            remove_cgroups(&cg_dir, &limit_dirs);
+            return Err(e);
+        }
     };
-    let raw: [i32; 4] = [
-        child_fds[0].as_raw_fd(),
-        child_fds[1].as_raw_fd(),
-        child_fds[2].as_raw_fd(),
-        child_fds[3].as_raw_fd(),
-    ];
-    let mut launch = SupervisorLaunch::Fork;
-    let mut sup_pid = -1;
-    let mut fork_err = std::io::Error::from_raw_os_error(0);
-    if exec {
-        // A failure here means the system will not run the program (it is
-        // remembered); the fork below still starts this session.
-        if let Ok(pid) = launch::exec_supervisor(&plan, raw) {
-            sup_pid = pid;
-            launch = SupervisorLaunch::Exec;
-        }
-    }
-    if sup_pid < 0 {
-        [plan.ctrl, plan.stdin, plan.stdout, plan.stderr] = raw;
-        let old_mask = sys::block_all_signals();
-        sup_pid = supervisor::raw_fork();
-        if sup_pid == 0 {
-            // Child: never returns.
-            supervisor::run(&plan);
-        }
-        fork_err = std::io::Error::last_os_error();
-        sys::restore_signals(&old_mask);
-    }
-    drop(plan);
-    drop(child_fds);
-    if sup_pid < 0 {
-        return Err(undo(
-            &cg_dir,
-            &limit_dirs,
-            Error::Spawn(format!("fork failed: {fork_err}")),
-        ));
-    }
-    Ok(Started {
-        sup_pid,
+    Ok(Prepared {
+        plan,
+        child_fds,
+        status,
         mode,
-        launch,
         limits,
         session_id,
         host_sock,
@@ -377,12 +442,158 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
     })
 }
 
+/// A started supervisor and the host's ends of its session.
+struct Started {
+    sup: SupervisorProc,
+    /// 0 until the supervisor reports it (launched).
+    sup_pid: i32,
+    launch: SupervisorLaunch,
+    mode: ContainmentMode,
+    limits: LimitsApplied,
+    session_id: String,
+    host_sock: std::os::unix::net::UnixStream,
+    status: OwnedFd,
+    in_host: Option<OwnedFd>,
+    out_host: Option<OwnedFd>,
+    err_host: Option<OwnedFd>,
+    cg_dir: Option<PathBuf>,
+    limit_dirs: Vec<PathBuf>,
+}
+
+/// The synchronous part of a spawn: [`prepare`], then hand the session to
+/// the launcher (`exec`; it is started first when none runs for the host's
+/// current state) or fork the supervisor (fork mode, or when the launcher
+/// cannot be started or reached). Never waits for another process but the
+/// launcher's start.
+fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
+    let Prepared {
+        mut plan,
+        child_fds,
+        status,
+        mode,
+        limits,
+        session_id,
+        host_sock,
+        in_host,
+        out_host,
+        err_host,
+        cg_dir,
+        limit_dirs,
+    } = prepare(opts, exec)?;
+    let fds = raw(&child_fds);
+    let launched = exec && {
+        let mut sent = launch::send(&plan, fds);
+        if matches!(&sent, Err(e) if e.kind() == std::io::ErrorKind::NotConnected) {
+            // No launcher yet, or it must be replaced: start one (an exec
+            // of about a millisecond, once per process) and try again. If
+            // the program cannot run here (remembered: later sessions fork
+            // at once) this session forks.
+            sent = launch::start_launcher().and_then(|()| launch::send(&plan, fds));
+        }
+        sent.is_ok()
+    };
+    let (sup, sup_pid) = if launched {
+        (SupervisorProc::Launched { ctrl: None }, 0)
+    } else {
+        let pid = match fork_supervisor(&mut plan, &child_fds) {
+            Ok(pid) => pid,
+            Err(e) => {
+                remove_cgroups(&cg_dir, &limit_dirs);
+                return Err(e);
+            }
+        };
+        let sup = SupervisorProc::Child {
+            pid,
+            #[cfg(target_os = "linux")]
+            pidfd: sys::pidfd_open(pid),
+            reaped: false,
+        };
+        (sup, pid)
+    };
+    // The supervisor holds its own copies now.
+    drop(plan);
+    drop(child_fds);
+    Ok(Started {
+        sup,
+        sup_pid,
+        launch: if launched {
+            SupervisorLaunch::Exec
+        } else {
+            SupervisorLaunch::Fork
+        },
+        mode,
+        limits,
+        session_id,
+        host_sock,
+        status,
+        in_host,
+        out_host,
+        err_host,
+        cg_dir,
+        limit_dirs,
+    })
+}
+
+/// Waits until the agent has exec'd: `None`, or the step that failed and
+/// its errno, from the exec-status pipe. EOF also comes when no agent was
+/// forked at all (the supervisor or the launcher closed its copy); the
+/// control socket then says why.
+async fn exec_status(status: OwnedFd) -> Result<Option<(i32, i32)>> {
+    // SAFETY: the OwnedFd stays open and unchanged for the lifetime of the
+    // AsyncFd, which owns it.
+    let afd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(status, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| Error::Io(e.to_string()))?;
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    while got < buf.len() {
+        let mut guard = afd.readable().await?;
+        match guard.try_io(|fd| sys::read(fd.as_raw_fd(), &mut buf[got..])) {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => got += n,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_would_block) => {}
+        }
+    }
+    Ok(match got {
+        0 => None,
+        8 => Some((
+            i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]),
+            i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]),
+        )),
+        _ => Some((0, libc::EIO)),
+    })
+}
+
+/// Starts the supervisor as a fork of this process (on the calling thread;
+/// the child runs the supervisor and never returns). Returns its pid.
+fn fork_supervisor(plan: &mut Plan, child_fds: &[OwnedFd; 5]) -> Result<i32> {
+    [plan.ctrl, plan.stdin, plan.stdout, plan.stderr, plan.status] = raw(child_fds);
+    let old_mask = sys::block_all_signals();
+    let pid = supervisor::raw_fork();
+    if pid == 0 {
+        // Child: never returns.
+        supervisor::run(plan);
+    }
+    let err = std::io::Error::last_os_error();
+    sys::restore_signals(&old_mask);
+    if pid < 0 {
+        return Err(Error::Spawn(format!("fork failed: {err}")));
+    }
+    Ok(pid)
+}
+
 /// A contained agent process: the handle to one session's process tree.
 ///
 /// Created by [`Contained::spawn`]. Dropping it kills the tree without
 /// blocking: the supervisor runs the kill ladder on its own.
 pub struct Contained {
     pid: i32,
+    /// The supervisor's pid (known once it reported `S` when the launcher
+    /// forked it).
+    sup_pid: i32,
     mode: ContainmentMode,
     launch: SupervisorLaunch,
     limits: LimitsApplied,
@@ -397,6 +608,8 @@ pub struct Contained {
     report: Option<KillReport>,
     kill_sent: bool,
     eof: bool,
+    /// Both grace periods are zero: a kill is immediate at every step.
+    no_grace: bool,
     cleanup: Option<Cleanup>,
 }
 
@@ -419,8 +632,9 @@ impl Contained {
     /// [`Error::Spawn`] if it could not be: not found, not executable, bad
     /// cwd, rlimit refused, ...). Must be called within a tokio runtime
     /// (the pipes register with its reactor). In exec mode
-    /// ([`super::supervisor_mode`]) the preparation and the start run on
-    /// tokio's blocking pool, so the calling worker never waits for them.
+    /// ([`super::supervisor_mode`]) the preparation (pipes, the session
+    /// cgroup) and the hand-over to the launcher run on tokio's blocking
+    /// pool, so the calling worker never waits for them.
     pub async fn spawn(opts: SpawnOptions) -> Result<Contained> {
         reap_pending();
         // The descendant walk needs /proc/<pid>/task/<tid>/children
@@ -428,38 +642,52 @@ impl Contained {
         // grandchildren and its kill loop would never see an empty tree:
         // refuse clearly rather than hang. (No fallback scan yet.)
         #[cfg(target_os = "linux")]
-        if !std::path::Path::new("/proc/thread-self/children").exists() {
+        if !sys::proc_children_available() {
             return Err(Error::Spawn(
                 "kernel lacks /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN)".into(),
             ));
         }
         let state_dir = opts.state_dir.clone();
         let program = opts.program.clone();
+        let no_grace = opts.grace_eof.is_zero() && opts.grace_term.is_zero();
         let s = match launch::choose(opts.supervisor) {
+            // Preparing touches the file system (the session cgroup) and
+            // the first session starts the launcher (an exec): none of it
+            // on this worker.
             SupervisorLaunch::Exec => tokio::task::spawn_blocking(move || start(opts, true))
                 .await
                 .map_err(|e| Error::Spawn(format!("supervisor start task failed: {e}")))??,
             // Fork mode as it always was: on the calling thread.
             _ => start(opts, false)?,
         };
-        let sup_pid = s.sup_pid;
+        let Started {
+            sup,
+            sup_pid,
+            launch,
+            mode,
+            limits,
+            session_id,
+            host_sock,
+            status,
+            in_host,
+            out_host,
+            err_host,
+            cg_dir,
+            limit_dirs,
+        } = s;
         let cleanup = Cleanup {
-            supervisor: sup_pid,
-            #[cfg(target_os = "linux")]
-            pidfd: sys::pidfd_open(sup_pid),
-            cgroup: s.cg_dir.clone(),
-            limit_cgroups: s.limit_dirs.clone(),
+            sup,
+            cgroup: cg_dir.clone(),
+            limit_cgroups: limit_dirs.clone(),
             record: None,
-            reaped: false,
         };
-        s.host_sock.set_nonblocking(true)?;
-        let ctrl = tokio::net::UnixStream::from_std(s.host_sock);
         let mut me = Contained {
             pid: 0,
-            mode: s.mode,
-            launch: s.launch,
-            limits: s.limits,
-            session_id: s.session_id,
+            sup_pid,
+            mode,
+            launch,
+            limits,
+            session_id,
             ctrl: None,
             stdin: None,
             stdout: None,
@@ -470,13 +698,29 @@ impl Contained {
             report: None,
             kill_sent: false,
             eof: false,
+            no_grace,
             cleanup: Some(cleanup),
         };
-        me.ctrl = Some(ctrl?);
+        host_sock.set_nonblocking(true)?;
+        me.ctrl = Some(tokio::net::UnixStream::from_std(host_sock)?);
         // From here on, an early return drops `me`, which cleans up.
+        if let Some((stage, errno)) = exec_status(status).await? {
+            let what = FailStage::from_i32(stage).map_or("starting the agent", FailStage::action);
+            me.drain_and_reap().await;
+            return Err(Error::Spawn(format!(
+                "{what} failed for {}: {}",
+                program.display(),
+                std::io::Error::from_raw_os_error(errno)
+            )));
+        }
         let first = me.next_msg().await?;
         match first.map(|(tag, a, b, _)| (Msg::try_from(tag), a, b)) {
-            Some((Ok(Msg::Started), pid, _)) if pid > 1 => me.pid = pid,
+            Some((Ok(Msg::Started), pid, sup_pid)) if pid > 1 => {
+                me.pid = pid;
+                if launch == SupervisorLaunch::Exec {
+                    me.sup_pid = sup_pid;
+                }
+            }
             Some((Ok(Msg::Failed), stage, errno)) => {
                 let what =
                     FailStage::from_i32(stage).map_or("starting the agent", FailStage::action);
@@ -494,27 +738,27 @@ impl Contained {
                 )));
             }
         }
-        if let Some(h) = s.in_host {
-            me.stdin = Some(ChildStdin::from_owned_fd(h)?);
+        if let Some(h) = in_host {
+            me.stdin = Some(ChildStdin::from_owned_fd_unchecked(h)?);
         }
-        if let Some(h) = s.out_host {
-            me.stdout = Some(ChildStdout::from_owned_fd(h)?);
+        if let Some(h) = out_host {
+            me.stdout = Some(ChildStdout::from_owned_fd_unchecked(h)?);
         }
-        if let Some(h) = s.err_host {
-            me.stderr = Some(ChildStderr::from_owned_fd(h)?);
+        if let Some(h) = err_host {
+            me.stderr = Some(ChildStderr::from_owned_fd_unchecked(h)?);
         }
         if let Some(dir) = &state_dir {
             let rec = state::Record {
                 session_id: me.session_id.clone(),
                 host_pid: sys::getpid(),
                 host_start: state::own_start_time(),
-                supervisor_pid: sup_pid,
-                supervisor_start: state::start_time(sup_pid),
+                supervisor_pid: me.sup_pid,
+                supervisor_start: state::start_time(me.sup_pid),
                 agent_pid: me.pid,
                 agent_start: state::start_time(me.pid),
                 pgid: me.pid,
-                cgroup: s.cg_dir,
-                limit_cgroups: s.limit_dirs,
+                cgroup: cg_dir,
+                limit_cgroups: limit_dirs,
             };
             let path = state::write_record(dir, &rec)?;
             if let Some(c) = me.cleanup.as_mut() {
@@ -535,10 +779,10 @@ impl Contained {
         self.pid
     }
 
-    /// The pid of this session's supervisor process (a direct child of the
-    /// host).
+    /// The pid of this session's supervisor process: a child of the host
+    /// (fork mode) or of the launcher (exec mode).
     pub fn supervisor_pid(&self) -> i32 {
-        self.cleanup.as_ref().map(|c| c.supervisor).unwrap_or(0)
+        self.sup_pid
     }
 
     /// The containment mode this session actually runs under.
@@ -593,6 +837,16 @@ impl Contained {
                 match Msg::try_from(m.0) {
                     Ok(Msg::Exited) => self.status = Some(ExitStatus::from_raw(m.1)),
                     Ok(Msg::Report) => {
+                        // What the supervisor removed need not be looked at.
+                        let removed = self.rbuf[proto::FLAGS];
+                        if let Some(c) = self.cleanup.as_mut() {
+                            if removed & proto::REMOVED_CGROUP != 0 {
+                                c.cgroup = None;
+                            }
+                            if removed & proto::REMOVED_LIMIT_CGROUPS != 0 {
+                                c.limit_cgroups.clear();
+                            }
+                        }
                         self.report = Some(KillReport {
                             exit_status: self.status,
                             stage: Phase::from_i32(m.1)
@@ -633,8 +887,21 @@ impl Contained {
     async fn drain_and_reap(&mut self) {
         while let Ok(Some(_)) = self.next_msg().await {}
         self.ctrl = None;
-        if let Some(c) = self.cleanup.take() {
-            c.finish().await;
+        self.finish_cleanup().await;
+    }
+
+    /// Once the supervisor reported (or hung up): waits for it where that
+    /// is needed (a child of ours is reaped) and undoes the rest.
+    async fn finish_cleanup(&mut self) {
+        if let Some(mut c) = self.cleanup.take() {
+            if let SupervisorProc::Launched { ctrl } = &mut c.sup {
+                // Its report (or its EOF) was the last thing it had to say;
+                // the launcher reaps it.
+                *ctrl = None;
+            }
+            if !c.try_finish() {
+                c.finish().await;
+            }
         }
     }
 
@@ -682,12 +949,26 @@ impl Contained {
                 let _ = sys::send_byte(c.as_raw_fd(), cmd as u8);
             }
             self.kill_sent = true;
+            if cmd == Cmd::KillNow || self.no_grace {
+                // Nothing is to wait for: in cgroup mode the host kills the
+                // cgroup (only the agent's tree is in it) while the
+                // supervisor wakes up to walk, reap and confirm; the command
+                // went first, so the supervisor reads the exit it sees as
+                // the kill it is.
+                if let Some(cg) = self.cleanup.as_ref().and_then(|c| c.cgroup.as_ref()) {
+                    cgroup::kill(cg);
+                }
+            }
         }
-        while self.next_msg().await?.is_some() {}
+        // The report is the supervisor's last word: it exits right after
+        // it, so there is no need to wait for its EOF as well.
+        while self.report.is_none() {
+            if self.next_msg().await?.is_none() {
+                break;
+            }
+        }
         self.ctrl = None;
-        if let Some(c) = self.cleanup.take() {
-            c.finish().await;
-        }
+        self.finish_cleanup().await;
         match &mut self.report {
             Some(r) => {
                 if r.elapsed.is_zero() {
@@ -706,17 +987,27 @@ impl Contained {
 
 impl Drop for Contained {
     fn drop(&mut self) {
-        // Close stdin first (EOF), then ask for the graceful ladder and cut
-        // the lifeline; the supervisor finishes the job on its own.
+        // Close stdin first (EOF), then ask for the graceful ladder; the
+        // supervisor finishes the job on its own.
         self.stdin = None;
-        if let Some(c) = self.ctrl.take() {
+        let mut ctrl = self.ctrl.take();
+        if let Some(c) = &ctrl {
             if !self.eof {
                 let _ = sys::send_byte(c.as_raw_fd(), Cmd::Detach as u8);
             }
-            drop(c);
         }
-        if let Some(c) = self.cleanup.take() {
+        if let Some(mut c) = self.cleanup.take() {
+            if let SupervisorProc::Launched { ctrl: keep } = &mut c.sup {
+                // Not our child: its EOF on this socket is how the cleanup
+                // learns that it is gone (after `D`, an open socket is not
+                // a lifeline it waits for).
+                if !self.eof {
+                    *keep = ctrl.take();
+                }
+            }
             adopt(c);
         }
+        // Closing our end (fork mode) cuts the lifeline after `D`.
+        drop(ctrl);
     }
 }

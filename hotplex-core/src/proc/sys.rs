@@ -31,6 +31,49 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// A close-on-exec, non-blocking pipe: `(read end, write end)`. (A writer
+/// of a few bytes into an empty pipe never meets the non-blocking flag.)
+#[cfg(target_os = "linux")]
+pub(crate) fn pipe_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the local array.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A close-on-exec, non-blocking pipe: `(read end, write end)`.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn pipe_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = pipe()?;
+    for fd in [&r, &w] {
+        // SAFETY: fcntl on descriptors we just created.
+        unsafe {
+            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+        }
+    }
+    Ok((r, w))
+}
+
+/// Sets `O_NONBLOCK` on a descriptor whose other status flags are unset
+/// (a fresh pipe end).
+pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) }).map(|_| ())
+}
+
+/// `read(2)` into `buf`.
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: reading into a buffer we own, at most its length.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// Sends one byte on a (non-blocking) socket without ever raising SIGPIPE.
 /// Errors are returned (EPIPE when the supervisor is gone).
 pub(crate) fn send_byte(fd: RawFd, b: u8) -> io::Result<()> {
@@ -176,4 +219,34 @@ pub(crate) fn block_sigpipe_on_this_thread() {
         libc::sigaddset(&mut set, libc::SIGPIPE);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
+}
+
+/// Reads and discards whatever is queued on the non-blocking socket `fd`.
+/// True at EOF (or when the socket failed: the peer is gone either way),
+/// false while the peer is still connected.
+pub(crate) fn drained_to_eof(fd: RawFd) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: receiving into a local buffer of the given length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n > 0 {
+            continue;
+        }
+        if n == 0 {
+            return true;
+        }
+        match io::Error::last_os_error().kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return false,
+            _ => return true,
+        }
+    }
+}
+
+/// Whether the kernel has `/proc/<pid>/task/<tid>/children`
+/// (CONFIG_PROC_CHILDREN), checked once.
+#[cfg(target_os = "linux")]
+pub(crate) fn proc_children_available() -> bool {
+    static HAVE: once_cell::sync::OnceCell<bool> = once_cell::sync::OnceCell::new();
+    *HAVE.get_or_init(|| std::path::Path::new("/proc/thread-self/children").exists())
 }
