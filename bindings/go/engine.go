@@ -297,6 +297,8 @@ type SessionLimits struct {
 // set.
 func (l SessionLimits) MarshalJSON() ([]byte, error) {
 	return wire(l)
+}
+
 // PrewarmProfile is one kind of spare process an engine keeps ready (the
 // core's PrewarmProfile): Spares agent processes started in Workdir with
 // the session options Session, idle. A session's first turn with that
