@@ -71,6 +71,12 @@ export interface EngineOptions {
    * killed. Seconds on the wire. Default 5 s.
    */
   interruptGrace?: number
+  /**
+   * Resource limits of each session's process tree (memory, processes,
+   * CPU seconds, open files); none by default. See
+   * `SessionLimits`.
+   */
+  limits?: SessionLimits
   /** Most processes starting at once. Default 4. */
   maxConcurrentStarts?: number
   /**
@@ -112,6 +118,21 @@ export interface EngineOptions {
   partialMessages?: boolean
   /** `--permission-mode`. */
   permissionMode?: string | null
+  /**
+   * How long a question or plan the agent asks (`ask_user_question`,
+   * `exit_plan_mode`) may wait for its answer. The turn's own timeout
+   * does not run while one waits (a person may take minutes). Seconds on
+   * the wire. Default 1800 s.
+   */
+  questionTimeout?: number
+  /**
+   * What happens when `questionTimeout` passes: unset, the turn is
+   * interrupted and ends with `QuestionTimeout` (the process stays hot);
+   * set, the question or plan is declined with this text, which the
+   * agent reads as the person's answer (e.g. "No answer; use your best
+   * judgement"), and the turn goes on.
+   */
+  questionTimeoutAnswer?: string | null
   /**
    * Limit for a new process to print its first line. Seconds on the
    * wire. Default 30 s.
@@ -247,6 +268,34 @@ export interface ErrorData {
   message: string
 }
 
+/** The `data` of a `ask_user_question` event. */
+export interface AskUserQuestionData {
+  /** The id to answer with (the tool call's id). */
+  questionId: string
+  /** The questions, in order. */
+  questions: Array<Question>
+  /** The tool call that asks (its `tool_use` event's `id`). */
+  toolUseId: string
+}
+
+/** The `data` of a `exit_plan_mode` event. */
+export interface ExitPlanModeData {
+  /** The plan's text (markdown). */
+  plan: string
+  /** The file the agent keeps the plan in, when it names one. */
+  planFile: string | null
+  /** The id of the proposal (the tool call's id). */
+  planId: string
+}
+
+/** The `data` of a `plan_mode` event. */
+export interface PlanModeData {
+  /** Whether the session is in plan mode now. */
+  active: boolean
+  /** The permission mode now (`plan`, `default`, `acceptEdits`, ...). */
+  permissionMode: string
+}
+
 /**
  * An event of a turn, in the order it happened. The variant names are the
  * seed's event names (`type` on the wire).
@@ -289,6 +338,23 @@ export type TurnEvent =
    * that fell back to a fresh start, ...).
    */
   | { type: 'error'; data: ErrorData }
+  /**
+   * `ask_user_question`: the agent asks the person (Claude Code's
+   * `AskUserQuestion` tool) and waits, without a turn timeout, until the
+   * host answers with `answerQuestion` (or `questionTimeout` passes).
+   */
+  | { type: 'ask_user_question'; data: AskUserQuestionData }
+  /**
+   * `exit_plan_mode`: in permission mode `plan`, the agent proposes its
+   * plan (Claude Code's `ExitPlanMode` tool) and waits, like a question,
+   * until the host approves or rejects it with `approvePlan`.
+   */
+  | { type: 'exit_plan_mode'; data: ExitPlanModeData }
+  /**
+   * `plan_mode`: the session entered or left permission mode `plan`
+   * (also at the start of each turn that runs in it).
+   */
+  | { type: 'plan_mode'; data: PlanModeData }
 
 /** The name of an event (`TurnEvent['type']`). */
 export type TurnEventType = TurnEvent['type']
@@ -417,6 +483,37 @@ export interface LogRecord {
   target: string
 }
 
+/** One question of an `ask_user_question` event. */
+export interface Question {
+  /**
+   * A short label for the question (a chip of at most 12 characters in
+   * the CLI's own interface; empty when the agent gave none).
+   */
+  header: string
+  /** Whether several options may be chosen. */
+  multiSelect: boolean
+  /**
+   * The choices offered (2 to 4 with Claude Code). An answer may also be
+   * text of the person's own.
+   */
+  options: Array<QuestionOption>
+  /**
+   * The question's text. Answers are keyed by it (or by its `header`,
+   * or by its index).
+   */
+  question: string
+}
+
+/** One choice of a `Question`. */
+export interface QuestionOption {
+  /** What choosing it means (empty when the agent gave none). */
+  description: string
+  /** The option's label: what an answer names to choose it. */
+  label: string
+  /** A preview of the option (code, a mock-up), when the agent gave one. */
+  preview: string | null
+}
+
 /** A snapshot of one session, from `Engine::sessions`. */
 export interface SessionInfo {
   /** The host's session id. */
@@ -438,6 +535,41 @@ export interface SessionInfo {
   turns: number
   /** The working directory of the current (or last) process. */
   workdir: string | null
+}
+
+/**
+ * Resource limits applied to every session's process tree (the agent and
+ * everything it starts). Each is off when absent.
+ *
+ * Enforcement depends on the containment mode (`proc::detect_mode`):
+ * with a per-session cgroup, memory and processes are limited for the
+ * whole tree together (`memory.max`, `pids.max`); without one, memory
+ * becomes the agent's `RLIMIT_AS` (address space of each process) and the
+ * process limit a best effort through `RLIMIT_NPROC`, which Linux counts
+ * per user and does not apply to root. CPU time and open files are always
+ * per process (`RLIMIT_CPU`, `RLIMIT_NOFILE`), inherited by children.
+ */
+export interface SessionLimits {
+  /**
+   * CPU seconds each process of the session may use (`RLIMIT_CPU`:
+   * SIGXCPU, then SIGKILL).
+   */
+  cpuSeconds: number | null
+  /**
+   * Most processes (tasks) of the session at once (cgroup `pids.max`: a
+   * fork past it fails). Without a cgroup: best effort through the
+   * per-user `RLIMIT_NPROC` (not enforced for root).
+   */
+  maxProcesses: number | null
+  /**
+   * Most bytes of memory the session may use (cgroup `memory.max`; the
+   * kernel kills the session's largest process past it). Without a
+   * cgroup: `RLIMIT_AS`, which counts reserved address space, so a
+   * runtime that reserves a lot (Node) needs a generous value.
+   */
+  memoryBytes: number | null
+  /** Open files each process of the session may hold (`RLIMIT_NOFILE`). */
+  openFiles: number | null
 }
 
 /** Options for one session's agent process (all optional). */
@@ -649,6 +781,11 @@ export interface TurnOptions {
    * have been started to print them); `false` leaves them out.
    */
   partialMessages?: boolean | null
+  /**
+   * Overrides the engine's `questionTimeout` for this turn's questions
+   * and plans. Seconds on the wire.
+   */
+  questionTimeout?: number | null
   /**
    * The session's agent options from this turn on (see
    * `SessionOptions`): unset keeps the session's current ones; options
@@ -1038,6 +1175,9 @@ export type HotplexErrorCode =
   | 'HOTPLEX_SESSION_NOT_FOUND'
   | 'HOTPLEX_UNSUPPORTED'
   | 'HOTPLEX_CONTROL_FAILED'
+  | 'HOTPLEX_QUESTION_NOT_FOUND'
+  | 'HOTPLEX_INVALID_ANSWER'
+  | 'HOTPLEX_QUESTION_TIMEOUT'
 
 /** Every `HotplexErrorCode` by name (frozen): `ErrorCode.INVALID_CONFIG === 'HOTPLEX_INVALID_CONFIG'`. */
 export declare const ErrorCode: Readonly<{
@@ -1079,6 +1219,12 @@ export declare const ErrorCode: Readonly<{
   UNSUPPORTED: 'HOTPLEX_UNSUPPORTED'
   /** a live control failed or timed out (19) */
   CONTROL_FAILED: 'HOTPLEX_CONTROL_FAILED'
+  /** no question or plan with this id waits for an answer (20) */
+  QUESTION_NOT_FOUND: 'HOTPLEX_QUESTION_NOT_FOUND'
+  /** an answer to a question or plan was rejected (21) */
+  INVALID_ANSWER: 'HOTPLEX_INVALID_ANSWER'
+  /** a question or plan was not answered in time (22) */
+  QUESTION_TIMEOUT: 'HOTPLEX_QUESTION_TIMEOUT'
 }>
 
 /** An `Error` hotplex threw or rejected with; `code` says which kind. */
@@ -1187,6 +1333,21 @@ export interface ControlFailedError extends HotplexError {
   code: 'HOTPLEX_CONTROL_FAILED'
 }
 
+/** `HOTPLEX_QUESTION_NOT_FOUND`: no question or plan with this id waits for an answer. */
+export interface QuestionNotFoundError extends HotplexError {
+  code: 'HOTPLEX_QUESTION_NOT_FOUND'
+}
+
+/** `HOTPLEX_INVALID_ANSWER`: an answer to a question or plan was rejected. */
+export interface InvalidAnswerError extends HotplexError {
+  code: 'HOTPLEX_INVALID_ANSWER'
+}
+
+/** `HOTPLEX_QUESTION_TIMEOUT`: a question or plan was not answered in time. */
+export interface QuestionTimeoutError extends HotplexError {
+  code: 'HOTPLEX_QUESTION_TIMEOUT'
+}
+
 /** Any hotplex error, narrowed by `code`. */
 export type AnyHotplexError =
   | InvalidArgumentError
@@ -1208,6 +1369,9 @@ export type AnyHotplexError =
   | SessionNotFoundError
   | UnsupportedError
   | ControlFailedError
+  | QuestionNotFoundError
+  | InvalidAnswerError
+  | QuestionTimeoutError
 
 declare global {
   interface __NapiRsAsyncGenerator<TOwner, T, TReturn, TNext> {
@@ -1351,6 +1515,42 @@ export declare class Engine {
    * `setModel`. An empty mode rejects with `HOTPLEX_INVALID_ARGUMENT`.
    */
   setPermissionMode(sessionId: string, mode: string): Promise<void>
+  /**
+   * Answers question `questionId` (the `questionId` of an
+   * `ask_user_question` event) that session `sessionId`'s agent waits on,
+   * whenever the host likes: the turn's timeout does not run while a
+   * question waits (`questionTimeout` does). `answers` maps each question
+   * (its text, its `header`, or its index as a string) to the chosen
+   * label, or to an array of labels for a `multiSelect` question (sent
+   * joined with `', '`); an array answers the questions in order. A label
+   * need not be an option (the person's own words reach the agent).
+   * Rejects with `HOTPLEX_QUESTION_NOT_FOUND` (no such question waits:
+   * answered, cancelled by an interrupt or `stopSession`, timed out) or
+   * `HOTPLEX_INVALID_ANSWER` (a key that names no question, several
+   * labels for a single-choice question, an empty answer; the question
+   * still waits).
+   *
+   * ```js
+   * for await (const e of engine.stream('s1', prompt)) {
+   *   if (e.type === 'ask_user_question') {
+   *     await engine.answerQuestion('s1', e.data.questionId, { [e.data.questions[0].question]: 'Blue' })
+   *   }
+   * }
+   * ```
+   */
+  answerQuestion(sessionId: string, questionId: string, answers: Record<string, string | string[]> | Array<string | string[]>): Promise<void>
+  /**
+   * Approves (`approved: true`) or rejects the plan session
+   * `sessionId`'s agent proposed (an `exit_plan_mode` event), whenever
+   * the host likes. Approved, the agent leaves plan mode and carries the
+   * plan out in permission mode `mode` (e.g. `'acceptEdits'`, kept by the
+   * session like `setPermissionMode`; unset: the mode it had before plan
+   * mode). Rejected, the agent reads `feedback` and usually proposes a
+   * revised plan (a new `exit_plan_mode` event) in the same turn. Rejects
+   * with `HOTPLEX_QUESTION_NOT_FOUND` (no plan waits) or
+   * `HOTPLEX_INVALID_ANSWER` (a mode with a rejection, an empty mode).
+   */
+  approvePlan(sessionId: string, approved: boolean, options?: PlanOptions | undefined | null): Promise<void>
   /**
    * How full session `sessionId`'s context window is, as the agent
    * reports it (`totalTokens`, `maxTokens`, `percentage`, `categories`,
@@ -1541,6 +1741,17 @@ export interface Hit {
   scope: 'text' | 'script' | 'command' | 'redirect' | 'pipeline' | 'code'
   /** The text it matched, readable (argument spaces and pipes restored). */
   text: string
+}
+
+/** Options of `Engine.approvePlan()`. */
+export interface PlanOptions {
+  /** What the agent reads for a rejected plan (what to change). */
+  feedback?: string
+  /**
+   * The permission mode an approved plan is carried out in (e.g.
+   * `'acceptEdits'`); unset: the mode before plan mode.
+   */
+  mode?: string
 }
 
 /** Options of `Engine.resetSession()`. */

@@ -39,6 +39,11 @@ controls (``engine.set_model(id, "m")``, ``interrupt``, ``context_usage``,
         engine.execute("chat-1", "weather in Paris?")
         engine.set_model("chat-1", "claude-sonnet-4-5")
 
+The agent's questions and plans arrive as ``ask_user_question`` and
+``exit_plan_mode`` events and wait, without the turn's timeout, for
+``engine.answer_question(id, question_id, {question: label})`` or
+``engine.approve_plan(id, True, mode="acceptEdits")`` (from any thread).
+
 Telemetry: ``engine.metrics_text()`` (OpenMetrics text; hotplex opens no
 port), ``hotplex.PrometheusCollector(engine)`` for a ``prometheus_client``
 registry, ``Engine(observer=...)`` for typed lifecycle records
@@ -63,6 +68,11 @@ from ._contract import (
     IoError,
     LifecycleRecord,
     ProcessSignalled,
+    Question,
+    QuestionNotFound,
+    QuestionOption,
+    QuestionTimeout,
+    InvalidAnswer,
     SessionDead,
     SessionExited,
     SessionInfo,
@@ -108,6 +118,8 @@ __all__ = [
     "SessionStats",
     "SessionOptions",
     "ImageInput",
+    "Question",
+    "QuestionOption",
     "HookMatcher",
     "HookContext",
     "Tool",
@@ -141,4 +153,7 @@ __all__ = [
     "SessionNotFound",
     "Unsupported",
     "ControlFailed",
+    "QuestionNotFound",
+    "InvalidAnswer",
+    "QuestionTimeout",
 ]
