@@ -231,6 +231,22 @@ typedef enum hotplex_status {
      * engine's `control_timeout`.
      */
     HOTPLEX_STATUS_CONTROL_FAILED = 19,
+    /**
+     * `hotplex_answer_question()` or `hotplex_approve_plan()` named a
+     * question or plan that does not wait for an answer (answered,
+     * cancelled by an interrupt or a stopped session, timed out).
+     */
+    HOTPLEX_STATUS_QUESTION_NOT_FOUND = 20,
+    /**
+     * An answer was rejected (a key that names no question, several
+     * labels for a single-choice question, ...); the question still waits.
+     */
+    HOTPLEX_STATUS_INVALID_ANSWER = 21,
+    /**
+     * A question or plan got no answer within the engine's
+     * `question_timeout`; the turn was interrupted.
+     */
+    HOTPLEX_STATUS_QUESTION_TIMEOUT = 22,
 } hotplex_status;
 
 /**
@@ -1281,6 +1297,67 @@ enum hotplex_status hotplex_engine_set_permission_mode(const struct hotplex_engi
                                                        size_t session_id_len,
                                                        const char *mode,
                                                        size_t mode_len);
+
+/**
+ * Answers question `question_id` (the `question_id` of an
+ * `ask_user_question` event) that session `session_id`'s agent waits on.
+ * `answers_json` is a JSON object mapping each question (its text, its
+ * `header`, or its index as a string) to the chosen label, or to a list of
+ * labels for a `multi_select` question, e.g. `{"Which color?": "Blue",
+ * "Which sizes?": ["S", "L"]}`; a JSON list answers the questions in order.
+ * The answer may come from any thread, minutes after the event: the turn's
+ * timeout does not run while a question waits (the engine's
+ * `question_timeout` does).
+ *
+ * Fails with `HOTPLEX_STATUS_QUESTION_NOT_FOUND` when no such question
+ * waits (answered, cancelled by an interrupt or a stopped session, timed
+ * out, or the session is not in the pool), `INVALID_ANSWER` for an answer
+ * that names no question, picks several options of a single-choice
+ * question, is empty or is not JSON (the question still waits), `CLOSED`.
+ * Threads: as for `hotplex_engine_interrupt()`.
+ *
+ * ```c
+ * const char *a = "{\"Which color?\": \"Blue\"}";
+ * hotplex_engine_answer_question(e, "chat-42", 7, qid, strlen(qid), a, strlen(a));
+ * ```
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id`, `question_id` and
+ * `answers_json` must each be NULL or point to their length in readable
+ * bytes.
+ */
+enum hotplex_status hotplex_engine_answer_question(const struct hotplex_engine *e,
+                                                   const char *session_id,
+                                                   size_t session_id_len,
+                                                   const char *question_id,
+                                                   size_t question_id_len,
+                                                   const char *answers_json,
+                                                   size_t answers_json_len);
+
+/**
+ * Approves (`approved` true) or rejects the plan session `session_id`'s
+ * agent proposed (an `exit_plan_mode` event). Approved, the agent leaves
+ * plan mode and carries the plan out in permission mode `mode` (e.g.
+ * `acceptEdits`; NULL or empty: the mode it had before plan mode).
+ * Rejected, the agent reads `feedback` (NULL or empty: a generic
+ * rejection) and usually proposes a revised plan in the same turn.
+ *
+ * Fails with `HOTPLEX_STATUS_QUESTION_NOT_FOUND` when no plan waits,
+ * `INVALID_ANSWER` for a `mode` with a rejection, `CLOSED`. Threads: as
+ * for `hotplex_engine_interrupt()`.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id`, `feedback` and `mode`
+ * must each be NULL or point to their length in readable bytes.
+ */
+enum hotplex_status hotplex_engine_approve_plan(const struct hotplex_engine *e,
+                                                const char *session_id,
+                                                size_t session_id_len,
+                                                bool approved,
+                                                const char *feedback,
+                                                size_t feedback_len,
+                                                const char *mode,
+                                                size_t mode_len);
 
 /**
  * Writes how full session `session_id`'s context window is, as its agent

@@ -296,6 +296,15 @@ const (
 	// StatusControlFailed ("control_failed"): a live control failed or timed
 	// out.
 	StatusControlFailed Status = 19
+	// StatusQuestionNotFound ("question_not_found"): no question or plan with
+	// this id waits for an answer.
+	StatusQuestionNotFound Status = 20
+	// StatusInvalidAnswer ("invalid_answer"): an answer to a question or plan
+	// was rejected.
+	StatusInvalidAnswer Status = 21
+	// StatusQuestionTimeout ("question_timeout"): a question or plan was not
+	// answered in time.
+	StatusQuestionTimeout Status = 22
 )
 
 // Sentinels for errors.Is, one per status: an *Error matches the sentinel
@@ -357,4 +366,13 @@ var (
 	// ErrControlFailed matches errors with status StatusControlFailed: a live
 	// control failed or timed out.
 	ErrControlFailed error = &Error{Status: StatusControlFailed}
+	// ErrQuestionNotFound matches errors with status StatusQuestionNotFound:
+	// no question or plan with this id waits for an answer.
+	ErrQuestionNotFound error = &Error{Status: StatusQuestionNotFound}
+	// ErrInvalidAnswer matches errors with status StatusInvalidAnswer: an
+	// answer to a question or plan was rejected.
+	ErrInvalidAnswer error = &Error{Status: StatusInvalidAnswer}
+	// ErrQuestionTimeout matches errors with status StatusQuestionTimeout: a
+	// question or plan was not answered in time.
+	ErrQuestionTimeout error = &Error{Status: StatusQuestionTimeout}
 )

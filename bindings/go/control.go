@@ -186,3 +186,50 @@ func (e *Engine) Prewarm(ctx context.Context, profile PrewarmProfile) error {
 		})
 	})
 }
+
+// AnswerQuestion answers question questionID (Data["question_id"] of an
+// "ask_user_question" event) that session sessionID's agent waits on, from
+// any goroutine, however long after the event: the turn's timeout does not
+// run while a question waits (EngineOptions.QuestionTimeout does). answers
+// maps each question (its text, its "header", or its index as a string) to
+// the chosen label, or to a []string of labels for a "multi_select"
+// question (sent joined with ", "); a slice answers the questions in order.
+// A label need not be an option (the person's own words reach the agent).
+// It fails with ErrQuestionNotFound when no such question waits (answered,
+// cancelled by Interrupt or StopSession, timed out) and ErrInvalidAnswer
+// for an answer that names no question, picks several options of a
+// single-choice question or is empty (the question then still waits).
+func (e *Engine) AnswerQuestion(ctx context.Context, sessionID, questionID string, answers any) error {
+	js, err := json.Marshal(answers)
+	if err != nil {
+		return &Error{Status: StatusInvalidAnswer, Message: "answers: " + err.Error()}
+	}
+	ip, in := cString(sessionID)
+	qp, qn := cString(questionID)
+	ap, an := cString(string(js))
+	return e.blocking(ctx, func() error {
+		return call(func() C.hotplex_status {
+			return C.hotplex_status(C.hotplex_engine_answer_question(e.e, ip, in, qp, qn, ap, an))
+		})
+	})
+}
+
+// ApprovePlan approves (approved true) or rejects the plan session
+// sessionID's agent proposed (an "exit_plan_mode" event), from any
+// goroutine, however long after it. Approved, the agent leaves plan mode
+// and carries the plan out in permission mode mode (e.g. "acceptEdits",
+// kept by the session like SetPermissionMode; "": the mode it had before
+// plan mode). Rejected, the agent reads feedback and usually proposes a
+// revised plan (a new "exit_plan_mode" event) in the same turn. It fails
+// with ErrQuestionNotFound when no plan waits and ErrInvalidAnswer for a
+// mode with a rejection.
+func (e *Engine) ApprovePlan(ctx context.Context, sessionID string, approved bool, feedback, mode string) error {
+	ip, in := cString(sessionID)
+	fp, fn := cString(feedback)
+	mp, mn := cString(mode)
+	return e.blocking(ctx, func() error {
+		return call(func() C.hotplex_status {
+			return C.hotplex_status(C.hotplex_engine_approve_plan(e.e, ip, in, C.bool(approved), fp, fn, mp, mn))
+		})
+	})
+}

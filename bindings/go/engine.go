@@ -119,6 +119,16 @@ type EngineOptions struct {
 	// SetPermissionMode, ContextUsage, McpStatus): past it the call fails
 	// with ErrControlFailed.
 	ControlTimeout time.Duration `json:"control_timeout"`
+	// QuestionTimeout is how long a question or plan the agent asks
+	// ("ask_user_question", "exit_plan_mode" events) may wait for its
+	// answer (AnswerQuestion, ApprovePlan). The turn's own timeout does not
+	// run while one waits.
+	QuestionTimeout time.Duration `json:"question_timeout"`
+	// QuestionTimeoutAnswer is what the agent reads when QuestionTimeout
+	// passes (the question or plan is declined with it, and the turn goes
+	// on); empty: the turn is interrupted and fails with
+	// ErrQuestionTimeout.
+	QuestionTimeoutAnswer string `json:"question_timeout_answer"`
 	// StateDir holds resume markers and containment records; empty keeps
 	// markers in memory.
 	StateDir string `json:"state_dir"`
@@ -204,6 +214,9 @@ type TurnOptions struct {
 	Instructions string `json:"instructions"`
 	// Images are sent with the prompt, before its text.
 	Images []ImageInput `json:"images"`
+	// QuestionTimeout overrides the engine's QuestionTimeout for this
+	// turn's questions and plans.
+	QuestionTimeout time.Duration `json:"question_timeout"`
 	// OnEvent, if set, is called for each event in order, on the calling
 	// goroutine, before Execute returns.
 	OnEvent func(Event) `json:"-"`
@@ -356,8 +369,9 @@ func wireMap(opts any) map[string]any {
 // Event is one event of a turn. Type is the seed's name: "session_start",
 // "thinking", "answer", "answer_delta", "thinking_delta",
 // "tool_input_delta", "tool_use", "tool_result", "permission_request",
-// "danger_block", "session_stats" or "error"; Data holds its fields (the
-// schema's Event). Stream ends a turn that succeeded with one more, of
+// "danger_block", "session_stats", "error", "ask_user_question",
+// "exit_plan_mode" or "plan_mode"; Data holds its fields (the schema's
+// Event). Stream ends a turn that succeeded with one more, of
 // Type EventTurn, whose Turn is the turn.
 type Event struct {
 	// Type is the event's name.

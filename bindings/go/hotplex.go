@@ -56,6 +56,12 @@
 //     ErrUnsupported for an agent without them, ErrControlFailed); and its
 //     conversation: Engine.ResetSession (start over) and ForkSession (a new
 //     id continues a copy).
+//   - The agent's questions and plans: an "ask_user_question" or
+//     "exit_plan_mode" event waits, without the turn's timeout, until the host
+//     answers with Engine.AnswerQuestion or ApprovePlan (from any goroutine,
+//     minutes later; EngineOptions.QuestionTimeout bounds the wait), or
+//     CanUseTool answers it (ErrQuestionNotFound, ErrInvalidAnswer,
+//     ErrQuestionTimeout).
 //   - Per session and per turn: TurnOptions.Session (SessionOptions: model,
 //     permission mode, system prompts, tools, MaxTurns, JSONSchema for
 //     Turn.StructuredOutput, ConfigDir, ...), TurnOptions.Instructions and

@@ -127,6 +127,21 @@ export interface EngineOptions {
    */
   prewarm?: Array<PrewarmProfile>
   /**
+   * How long a question or plan the agent asks (`ask_user_question`,
+   * `exit_plan_mode`) may wait for its answer. The turn's own timeout
+   * does not run while one waits (a person may take minutes). Seconds on
+   * the wire. Default 1800 s.
+   */
+  questionTimeout?: number
+  /**
+   * What happens when `questionTimeout` passes: unset, the turn is
+   * interrupted and ends with `QuestionTimeout` (the process stays hot);
+   * set, the question or plan is declined with this text, which the
+   * agent reads as the person's answer (e.g. "No answer; use your best
+   * judgement"), and the turn goes on.
+   */
+  questionTimeoutAnswer?: string | null
+  /**
    * Limit for a new process to print its first line. Seconds on the
    * wire. Default 30 s.
    */
@@ -261,6 +276,34 @@ export interface ErrorData {
   message: string
 }
 
+/** The `data` of a `ask_user_question` event. */
+export interface AskUserQuestionData {
+  /** The id to answer with (the tool call's id). */
+  questionId: string
+  /** The questions, in order. */
+  questions: Array<Question>
+  /** The tool call that asks (its `tool_use` event's `id`). */
+  toolUseId: string
+}
+
+/** The `data` of a `exit_plan_mode` event. */
+export interface ExitPlanModeData {
+  /** The plan's text (markdown). */
+  plan: string
+  /** The file the agent keeps the plan in, when it names one. */
+  planFile: string | null
+  /** The id of the proposal (the tool call's id). */
+  planId: string
+}
+
+/** The `data` of a `plan_mode` event. */
+export interface PlanModeData {
+  /** Whether the session is in plan mode now. */
+  active: boolean
+  /** The permission mode now (`plan`, `default`, `acceptEdits`, ...). */
+  permissionMode: string
+}
+
 /**
  * An event of a turn, in the order it happened. The variant names are the
  * seed's event names (`type` on the wire).
@@ -303,6 +346,23 @@ export type TurnEvent =
    * that fell back to a fresh start, ...).
    */
   | { type: 'error'; data: ErrorData }
+  /**
+   * `ask_user_question`: the agent asks the person (Claude Code's
+   * `AskUserQuestion` tool) and waits, without a turn timeout, until the
+   * host answers with `answerQuestion` (or `questionTimeout` passes).
+   */
+  | { type: 'ask_user_question'; data: AskUserQuestionData }
+  /**
+   * `exit_plan_mode`: in permission mode `plan`, the agent proposes its
+   * plan (Claude Code's `ExitPlanMode` tool) and waits, like a question,
+   * until the host approves or rejects it with `approvePlan`.
+   */
+  | { type: 'exit_plan_mode'; data: ExitPlanModeData }
+  /**
+   * `plan_mode`: the session entered or left permission mode `plan`
+   * (also at the start of each turn that runs in it).
+   */
+  | { type: 'plan_mode'; data: PlanModeData }
 
 /** The name of an event (`TurnEvent['type']`). */
 export type TurnEventType = TurnEvent['type']
@@ -470,6 +530,37 @@ export interface PrewarmProfile {
    * none.
    */
   workdir?: string | null
+}
+
+/** One question of an `ask_user_question` event. */
+export interface Question {
+  /**
+   * A short label for the question (a chip of at most 12 characters in
+   * the CLI's own interface; empty when the agent gave none).
+   */
+  header: string
+  /** Whether several options may be chosen. */
+  multiSelect: boolean
+  /**
+   * The choices offered (2 to 4 with Claude Code). An answer may also be
+   * text of the person's own.
+   */
+  options: Array<QuestionOption>
+  /**
+   * The question's text. Answers are keyed by it (or by its `header`,
+   * or by its index).
+   */
+  question: string
+}
+
+/** One choice of a `Question`. */
+export interface QuestionOption {
+  /** What choosing it means (empty when the agent gave none). */
+  description: string
+  /** The option's label: what an answer names to choose it. */
+  label: string
+  /** A preview of the option (code, a mock-up), when the agent gave one. */
+  preview: string | null
 }
 
 /** A snapshot of one session, from `Engine::sessions`. */
@@ -739,6 +830,11 @@ export interface TurnOptions {
    * have been started to print them); `false` leaves them out.
    */
   partialMessages?: boolean | null
+  /**
+   * Overrides the engine's `questionTimeout` for this turn's questions
+   * and plans. Seconds on the wire.
+   */
+  questionTimeout?: number | null
   /**
    * The session's agent options from this turn on (see
    * `SessionOptions`): unset keeps the session's current ones; options
@@ -1131,6 +1227,9 @@ export type HotplexErrorCode =
   | 'HOTPLEX_SESSION_NOT_FOUND'
   | 'HOTPLEX_UNSUPPORTED'
   | 'HOTPLEX_CONTROL_FAILED'
+  | 'HOTPLEX_QUESTION_NOT_FOUND'
+  | 'HOTPLEX_INVALID_ANSWER'
+  | 'HOTPLEX_QUESTION_TIMEOUT'
 
 /** Every `HotplexErrorCode` by name (frozen): `ErrorCode.INVALID_CONFIG === 'HOTPLEX_INVALID_CONFIG'`. */
 export declare const ErrorCode: Readonly<{
@@ -1172,6 +1271,12 @@ export declare const ErrorCode: Readonly<{
   UNSUPPORTED: 'HOTPLEX_UNSUPPORTED'
   /** a live control failed or timed out (19) */
   CONTROL_FAILED: 'HOTPLEX_CONTROL_FAILED'
+  /** no question or plan with this id waits for an answer (20) */
+  QUESTION_NOT_FOUND: 'HOTPLEX_QUESTION_NOT_FOUND'
+  /** an answer to a question or plan was rejected (21) */
+  INVALID_ANSWER: 'HOTPLEX_INVALID_ANSWER'
+  /** a question or plan was not answered in time (22) */
+  QUESTION_TIMEOUT: 'HOTPLEX_QUESTION_TIMEOUT'
 }>
 
 /** An `Error` hotplex threw or rejected with; `code` says which kind. */
@@ -1280,6 +1385,21 @@ export interface ControlFailedError extends HotplexError {
   code: 'HOTPLEX_CONTROL_FAILED'
 }
 
+/** `HOTPLEX_QUESTION_NOT_FOUND`: no question or plan with this id waits for an answer. */
+export interface QuestionNotFoundError extends HotplexError {
+  code: 'HOTPLEX_QUESTION_NOT_FOUND'
+}
+
+/** `HOTPLEX_INVALID_ANSWER`: an answer to a question or plan was rejected. */
+export interface InvalidAnswerError extends HotplexError {
+  code: 'HOTPLEX_INVALID_ANSWER'
+}
+
+/** `HOTPLEX_QUESTION_TIMEOUT`: a question or plan was not answered in time. */
+export interface QuestionTimeoutError extends HotplexError {
+  code: 'HOTPLEX_QUESTION_TIMEOUT'
+}
+
 /** Any hotplex error, narrowed by `code`. */
 export type AnyHotplexError =
   | InvalidArgumentError
@@ -1301,6 +1421,9 @@ export type AnyHotplexError =
   | SessionNotFoundError
   | UnsupportedError
   | ControlFailedError
+  | QuestionNotFoundError
+  | InvalidAnswerError
+  | QuestionTimeoutError
 
 declare global {
   interface __NapiRsAsyncGenerator<TOwner, T, TReturn, TNext> {
@@ -1444,6 +1567,42 @@ export declare class Engine {
    * `setModel`. An empty mode rejects with `HOTPLEX_INVALID_ARGUMENT`.
    */
   setPermissionMode(sessionId: string, mode: string): Promise<void>
+  /**
+   * Answers question `questionId` (the `questionId` of an
+   * `ask_user_question` event) that session `sessionId`'s agent waits on,
+   * whenever the host likes: the turn's timeout does not run while a
+   * question waits (`questionTimeout` does). `answers` maps each question
+   * (its text, its `header`, or its index as a string) to the chosen
+   * label, or to an array of labels for a `multiSelect` question (sent
+   * joined with `', '`); an array answers the questions in order. A label
+   * need not be an option (the person's own words reach the agent).
+   * Rejects with `HOTPLEX_QUESTION_NOT_FOUND` (no such question waits:
+   * answered, cancelled by an interrupt or `stopSession`, timed out) or
+   * `HOTPLEX_INVALID_ANSWER` (a key that names no question, several
+   * labels for a single-choice question, an empty answer; the question
+   * still waits).
+   *
+   * ```js
+   * for await (const e of engine.stream('s1', prompt)) {
+   *   if (e.type === 'ask_user_question') {
+   *     await engine.answerQuestion('s1', e.data.questionId, { [e.data.questions[0].question]: 'Blue' })
+   *   }
+   * }
+   * ```
+   */
+  answerQuestion(sessionId: string, questionId: string, answers: Record<string, string | string[]> | Array<string | string[]>): Promise<void>
+  /**
+   * Approves (`approved: true`) or rejects the plan session
+   * `sessionId`'s agent proposed (an `exit_plan_mode` event), whenever
+   * the host likes. Approved, the agent leaves plan mode and carries the
+   * plan out in permission mode `mode` (e.g. `'acceptEdits'`, kept by the
+   * session like `setPermissionMode`; unset: the mode it had before plan
+   * mode). Rejected, the agent reads `feedback` and usually proposes a
+   * revised plan (a new `exit_plan_mode` event) in the same turn. Rejects
+   * with `HOTPLEX_QUESTION_NOT_FOUND` (no plan waits) or
+   * `HOTPLEX_INVALID_ANSWER` (a mode with a rejection, an empty mode).
+   */
+  approvePlan(sessionId: string, approved: boolean, options?: PlanOptions | undefined | null): Promise<void>
   /**
    * How full session `sessionId`'s context window is, as the agent
    * reports it (`totalTokens`, `maxTokens`, `percentage`, `categories`,
@@ -1647,6 +1806,17 @@ export interface Hit {
   scope: 'text' | 'script' | 'command' | 'redirect' | 'pipeline' | 'code'
   /** The text it matched, readable (argument spaces and pipes restored). */
   text: string
+}
+
+/** Options of `Engine.approvePlan()`. */
+export interface PlanOptions {
+  /** What the agent reads for a rejected plan (what to change). */
+  feedback?: string
+  /**
+   * The permission mode an approved plan is carried out in (e.g.
+   * `'acceptEdits'`); unset: the mode before plan mode.
+   */
+  mode?: string
 }
 
 /** Options of `Engine.resetSession()`. */

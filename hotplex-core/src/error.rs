@@ -82,6 +82,21 @@ pub enum Error {
     /// `control_timeout`.
     #[error("control request failed: {0}")]
     ControlFailed(String),
+    /// No question or plan with this id waits for an answer in the session
+    /// (it was answered already, cancelled by an interrupt or a stopped
+    /// session, timed out, or never asked).
+    #[error("no such question: {0}")]
+    QuestionNotFound(String),
+    /// An answer to a pending question or plan was rejected (a key that
+    /// names no question, several labels for a single-choice question, an
+    /// empty answer, ...). The question still waits for a valid answer.
+    #[error("invalid answer: {0}")]
+    InvalidAnswer(String),
+    /// A question or plan of the turn got no answer within
+    /// `question_timeout`, and the host chose no answer for that case: the
+    /// agent was interrupted (the process stays hot).
+    #[error("question timed out: {0}")]
+    QuestionTimeout(String),
 }
 
 impl From<std::io::Error> for Error {

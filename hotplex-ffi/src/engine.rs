@@ -821,6 +821,105 @@ pub unsafe extern "C" fn hotplex_engine_set_permission_mode(
     })
 }
 
+/// Answers question `question_id` (the `question_id` of an
+/// `ask_user_question` event) that session `session_id`'s agent waits on.
+/// `answers_json` is a JSON object mapping each question (its text, its
+/// `header`, or its index as a string) to the chosen label, or to a list of
+/// labels for a `multi_select` question, e.g. `{"Which color?": "Blue",
+/// "Which sizes?": ["S", "L"]}`; a JSON list answers the questions in order.
+/// The answer may come from any thread, minutes after the event: the turn's
+/// timeout does not run while a question waits (the engine's
+/// `question_timeout` does).
+///
+/// Fails with `HOTPLEX_STATUS_QUESTION_NOT_FOUND` when no such question
+/// waits (answered, cancelled by an interrupt or a stopped session, timed
+/// out, or the session is not in the pool), `INVALID_ANSWER` for an answer
+/// that names no question, picks several options of a single-choice
+/// question, is empty or is not JSON (the question still waits), `CLOSED`.
+/// Threads: as for `hotplex_engine_interrupt()`.
+///
+/// ```c
+/// const char *a = "{\"Which color?\": \"Blue\"}";
+/// hotplex_engine_answer_question(e, "chat-42", 7, qid, strlen(qid), a, strlen(a));
+/// ```
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id`, `question_id` and
+/// `answers_json` must each be NULL or point to their length in readable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_answer_question(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    question_id: *const c_char,
+    question_id_len: usize,
+    answers_json: *const c_char,
+    answers_json_len: usize,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        // SAFETY: caller's contract.
+        let qid = unsafe { str_arg(question_id, question_id_len, "question_id") }?;
+        // SAFETY: caller's contract.
+        let text = unsafe { str_arg(answers_json, answers_json_len, "answers_json") }?;
+        let answers: Value = serde_json::from_str(text).map_err(|err| {
+            Failure::new(
+                hotplex_status::InvalidAnswer,
+                format!("answers_json is not JSON: {err}"),
+            )
+        })?;
+        e.rt()
+            .block_on(e.engine.answer_question(id, qid, &answers))?;
+        Ok(())
+    })
+}
+
+/// Approves (`approved` true) or rejects the plan session `session_id`'s
+/// agent proposed (an `exit_plan_mode` event). Approved, the agent leaves
+/// plan mode and carries the plan out in permission mode `mode` (e.g.
+/// `acceptEdits`; NULL or empty: the mode it had before plan mode).
+/// Rejected, the agent reads `feedback` (NULL or empty: a generic
+/// rejection) and usually proposes a revised plan in the same turn.
+///
+/// Fails with `HOTPLEX_STATUS_QUESTION_NOT_FOUND` when no plan waits,
+/// `INVALID_ANSWER` for a `mode` with a rejection, `CLOSED`. Threads: as
+/// for `hotplex_engine_interrupt()`.
+///
+/// # Safety
+/// `e` must be NULL or a live engine; `session_id`, `feedback` and `mode`
+/// must each be NULL or point to their length in readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hotplex_engine_approve_plan(
+    e: *const hotplex_engine,
+    session_id: *const c_char,
+    session_id_len: usize,
+    approved: bool,
+    feedback: *const c_char,
+    feedback_len: usize,
+    mode: *const c_char,
+    mode_len: usize,
+) -> hotplex_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let e = unsafe { borrow(e, "engine") }?;
+        // SAFETY: caller's contract.
+        let id = unsafe { str_arg(session_id, session_id_len, "session_id") }?;
+        // SAFETY: caller's contract.
+        let feedback = unsafe { str_arg(feedback, feedback_len, "feedback") }?;
+        // SAFETY: caller's contract.
+        let mode = unsafe { str_arg(mode, mode_len, "mode") }?;
+        let feedback = (!feedback.is_empty()).then_some(feedback);
+        let mode = (!mode.is_empty()).then_some(mode);
+        e.rt()
+            .block_on(e.engine.approve_plan(id, approved, feedback, mode))?;
+        Ok(())
+    })
+}
+
 /// Writes how full session `session_id`'s context window is, as its agent
 /// reports it (`get_context_usage`), to `*json` (release with
 /// `hotplex_string_free()`): a JSON object such as `{"totalTokens": n,

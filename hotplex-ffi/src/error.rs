@@ -70,6 +70,16 @@ pub enum hotplex_status {
     /// The agent answered a live control with an error, or not within the
     /// engine's `control_timeout`.
     ControlFailed = 19,
+    /// `hotplex_answer_question()` or `hotplex_approve_plan()` named a
+    /// question or plan that does not wait for an answer (answered,
+    /// cancelled by an interrupt or a stopped session, timed out).
+    QuestionNotFound = 20,
+    /// An answer was rejected (a key that names no question, several
+    /// labels for a single-choice question, ...); the question still waits.
+    InvalidAnswer = 21,
+    /// A question or plan got no answer within the engine's
+    /// `question_timeout`; the turn was interrupted.
+    QuestionTimeout = 22,
 }
 
 impl From<ErrorCode> for hotplex_status {
@@ -97,6 +107,9 @@ impl From<ErrorCode> for hotplex_status {
             ErrorCode::SessionNotFound => hotplex_status::SessionNotFound,
             ErrorCode::Unsupported => hotplex_status::Unsupported,
             ErrorCode::ControlFailed => hotplex_status::ControlFailed,
+            ErrorCode::QuestionNotFound => hotplex_status::QuestionNotFound,
+            ErrorCode::InvalidAnswer => hotplex_status::InvalidAnswer,
+            ErrorCode::QuestionTimeout => hotplex_status::QuestionTimeout,
         }
     }
 }
@@ -408,7 +421,8 @@ mod tests {
             (-1, "unknown"),
             (17, "session_not_found"),
             (19, "control_failed"),
-            (20, "unknown"),
+            (22, "question_timeout"),
+            (23, "unknown"),
             (i32::MAX, "unknown"),
         ] {
             // SAFETY: as above.

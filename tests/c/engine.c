@@ -6,7 +6,8 @@
  * the metrics text and snapshot, the lifecycle observer, the log callback;
  * the control surface: host hooks and tools through their callbacks, the
  * permission context, live controls, reset and fork, session options;
- * per-session limits and the supervisor mode.
+ * per-session limits and the supervisor mode; the agent's questions and
+ * plans, answered through the engine handle.
  * Usage: engine <reference-agent> <tmpdir> */
 
 #include <stdbool.h>
@@ -395,6 +396,70 @@ static void control_surface(const char *agent, const char *tmp) {
     CHECK(hotplex_turn_stream_finish(s, &t) == HOTPLEX_STATUS_TURN_TIMEOUT);
     hotplex_turn_stream_free(s);
     CHECK(answers(e, "h", "hello", "\"cold_start\":false"));
+
+    /* A question waits for the host's answer, past the turn's timeout. */
+    const char *red = "[\"Red\"]";
+    CHECK(hotplex_engine_answer_question(e, "h", 1, "toolu_x", 7, red, strlen(red)) ==
+          HOTPLEX_STATUS_QUESTION_NOT_FOUND);
+    s = NULL;
+    CHECK(submit(e, "h", "ask:Which color? Red | Blue", "{\"timeout\":0.3}", &s) ==
+              HOTPLEX_STATUS_OK && s);
+    char qid[128] = "";
+    while (s && !qid[0]) {
+        char *qev = NULL;
+        if (hotplex_turn_stream_next(s, -1, &qev) != HOTPLEX_STATUS_OK || !qev) break;
+        if (strstr(qev, "\"type\":\"ask_user_question\""))
+            json_string(qev, "question_id", qid, sizeof qid);
+        hotplex_string_free(qev);
+    }
+    CHECK(qid[0]);
+    nanosleep(&(struct timespec){.tv_nsec = 600000000}, NULL); /* twice the timeout */
+    const char *shape = "{\"Which shape?\":\"Round\"}";
+    CHECK(hotplex_engine_answer_question(e, "h", 1, qid, strlen(qid), shape, strlen(shape)) ==
+          HOTPLEX_STATUS_INVALID_ANSWER);
+    CHECK(hotplex_engine_answer_question(e, "h", 1, qid, strlen(qid), "{", 1) ==
+          HOTPLEX_STATUS_INVALID_ANSWER);
+    const char *blue = "{\"Which color?\":\"Blue\"}";
+    CHECK(hotplex_engine_answer_question(e, "h", 1, qid, strlen(qid), blue, strlen(blue)) ==
+          HOTPLEX_STATUS_OK);
+    t = NULL;
+    CHECK(s && hotplex_turn_stream_finish(s, &t) == HOTPLEX_STATUS_OK);
+    CHECK(t && strstr(t, "\\\"Which color?\\\"=\\\"Blue\\\""));
+    hotplex_string_free(t);
+    hotplex_turn_stream_free(s);
+
+    /* A plan (the session is in plan mode): rejected with feedback, revised,
+     * approved into acceptEdits. */
+    CHECK(hotplex_engine_approve_plan(e, "h", 1, true, NULL, 0, NULL, 0) ==
+          HOTPLEX_STATUS_QUESTION_NOT_FOUND);
+    s = NULL;
+    CHECK(submit(e, "h", "plan:# Plan C", NULL, &s) == HOTPLEX_STATUS_OK && s);
+    int proposals = 0;
+    for (;;) {
+        char *pev = NULL;
+        if (!s || hotplex_turn_stream_next(s, -1, &pev) != HOTPLEX_STATUS_OK || !pev) break;
+        if (strstr(pev, "\"type\":\"exit_plan_mode\"")) {
+            proposals++;
+            if (proposals == 1) {
+                CHECK(hotplex_engine_approve_plan(e, "h", 1, false, "add a test step", 15, NULL,
+                                                  0) == HOTPLEX_STATUS_OK);
+            } else {
+                CHECK(strstr(pev, "Revised after: add a test step") != NULL);
+                CHECK(hotplex_engine_approve_plan(e, "h", 1, false, NULL, 0, "acceptEdits", 11) ==
+                      HOTPLEX_STATUS_INVALID_ANSWER);
+                CHECK(hotplex_engine_approve_plan(e, "h", 1, true, NULL, 0, "acceptEdits", 11) ==
+                      HOTPLEX_STATUS_OK);
+            }
+        }
+        hotplex_string_free(pev);
+    }
+    CHECK(proposals == 2);
+    t = NULL;
+    CHECK(s && hotplex_turn_stream_finish(s, &t) == HOTPLEX_STATUS_OK);
+    CHECK(t && strstr(t, "plan approved after 1 rejections; mode: acceptEdits"));
+    hotplex_string_free(t);
+    hotplex_turn_stream_free(s);
+    CHECK(answers(e, "h", "mode?", "mode: acceptEdits"));
 
     /* Reset: the next turn starts a new conversation. */
     CHECK(answers(e, "r", "remember me", "echo: remember me"));

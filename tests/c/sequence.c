@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
             const hotplex_engine *e = rnd(10) ? engine : NULL;
             t1 = text(&n1);
             t2 = text(&n2);
-            switch (rnd(12)) {
+            switch (rnd(14)) {
             case 0: (void)hotplex_engine_sessions(e, &j); break;
             case 1: (void)hotplex_engine_metrics_text(e, &j); break;
             case 2: (void)hotplex_engine_metrics_snapshot(e, &j); break;
@@ -241,6 +241,9 @@ int main(int argc, char **argv) {
             case 8: (void)hotplex_engine_mcp_status(e, t1, n1, rnd(8) ? &j : NULL); break;
             case 9: (void)hotplex_engine_reset_session(e, t1, n1, rnd(2)); break;
             case 10: (void)hotplex_engine_fork_session(e, t1, n1, t2, n2, NULL, 0); break;
+            /* answers to questions and plans nobody asked (any text as JSON) */
+            case 11: (void)hotplex_engine_answer_question(e, t1, n1, t2, n2, t1, n1); break;
+            case 12: (void)hotplex_engine_approve_plan(e, t1, n1, rnd(2), t2, n2, t1, n1); break;
             default: (void)hotplex_engine_stop_session(e, "a", 1, &existed);
             }
             hotplex_string_free(j);

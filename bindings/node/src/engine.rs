@@ -596,6 +596,70 @@ impl Engine {
         })
     }
 
+    /// Answers question `questionId` (the `questionId` of an
+    /// `ask_user_question` event) that session `sessionId`'s agent waits on,
+    /// whenever the host likes: the turn's timeout does not run while a
+    /// question waits (`questionTimeout` does). `answers` maps each question
+    /// (its text, its `header`, or its index as a string) to the chosen
+    /// label, or to an array of labels for a `multiSelect` question (sent
+    /// joined with `', '`); an array answers the questions in order. A label
+    /// need not be an option (the person's own words reach the agent).
+    /// Rejects with `HOTPLEX_QUESTION_NOT_FOUND` (no such question waits:
+    /// answered, cancelled by an interrupt or `stopSession`, timed out) or
+    /// `HOTPLEX_INVALID_ANSWER` (a key that names no question, several
+    /// labels for a single-choice question, an empty answer; the question
+    /// still waits).
+    ///
+    /// ```js
+    /// for await (const e of engine.stream('s1', prompt)) {
+    ///   if (e.type === 'ask_user_question') {
+    ///     await engine.answerQuestion('s1', e.data.questionId, { [e.data.questions[0].question]: 'Blue' })
+    ///   }
+    /// }
+    /// ```
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn answer_question<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        question_id: String,
+        #[napi(ts_arg_type = "Record<string, string | string[]> | Array<string | string[]>")]
+        answers: Value,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move {
+            engine
+                .answer_question(&session_id, &question_id, &answers)
+                .await
+        })
+    }
+
+    /// Approves (`approved: true`) or rejects the plan session
+    /// `sessionId`'s agent proposed (an `exit_plan_mode` event), whenever
+    /// the host likes. Approved, the agent leaves plan mode and carries the
+    /// plan out in permission mode `mode` (e.g. `'acceptEdits'`, kept by the
+    /// session like `setPermissionMode`; unset: the mode it had before plan
+    /// mode). Rejected, the agent reads `feedback` and usually proposes a
+    /// revised plan (a new `exit_plan_mode` event) in the same turn. Rejects
+    /// with `HOTPLEX_QUESTION_NOT_FOUND` (no plan waits) or
+    /// `HOTPLEX_INVALID_ANSWER` (a mode with a rejection, an empty mode).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn approve_plan<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        approved: bool,
+        options: Option<PlanOptions>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let (feedback, mode) = options.map_or((None, None), |o| (o.feedback, o.mode));
+        let engine = Arc::clone(&self.core);
+        control(env, async move {
+            engine
+                .approve_plan(&session_id, approved, feedback.as_deref(), mode.as_deref())
+                .await
+        })
+    }
+
     /// How full session `sessionId`'s context window is, as the agent
     /// reports it (`totalTokens`, `maxTokens`, `percentage`, `categories`,
     /// ...: the agent's object, keys as it sent them). Needs a running
@@ -761,6 +825,16 @@ pub struct ResetOptions {
     /// Also delete the old conversation's transcript (best effort; default
     /// `false`).
     pub forget_transcript: Option<bool>,
+}
+
+/// Options of `Engine.approvePlan()`.
+#[napi(object, object_to_js = false)]
+pub struct PlanOptions {
+    /// What the agent reads for a rejected plan (what to change).
+    pub feedback: Option<String>,
+    /// The permission mode an approved plan is carried out in (e.g.
+    /// `'acceptEdits'`); unset: the mode before plan mode.
+    pub mode: Option<String>,
 }
 
 /// Options of `Engine.forkSession()`.

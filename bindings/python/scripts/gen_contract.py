@@ -79,6 +79,7 @@ SKIP_ERRORS = ("pending",)  # C's poll status, not an error
 BUILTIN_BASE = {
     "InvalidRule": "ValueError", "InvalidArgument": "ValueError", "InvalidConfig": "ValueError",
     "InvalidUtf8": "UnicodeError", "TurnTimeout": "TimeoutError", "IoError": "OSError",
+    "InvalidAnswer": "ValueError", "QuestionTimeout": "TimeoutError",
 }
 # class: (attribute, its type, whether it survives pickling, its doc): what
 # the error carries beyond its message (set by the extension).

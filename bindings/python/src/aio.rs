@@ -24,7 +24,7 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::convert::json_to_py;
 use crate::detector::Detector;
-use crate::engine::{record, OwnedRuntime, Pool, Step, TurnCell};
+use crate::engine::{answers_json, record, OwnedRuntime, Pool, Step, TurnCell};
 use crate::errors::core_error;
 use crate::host::LoopSlot;
 use crate::lifecycle;
@@ -220,7 +220,7 @@ impl AsyncEngineBase {
     /// attribute holds the Turn afterwards, and errors are raised by the
     /// iteration (those found before the turn is queued, such as
     /// DangerBlocked, by this call, which never blocks).
-    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None, question_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -234,6 +234,7 @@ impl AsyncEngineBase {
         session: Option<&Bound<'_, PyAny>>,
         instructions: Option<&Bound<'_, PyAny>>,
         images: Option<&Bound<'_, PyAny>>,
+        question_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncTurnStream> {
         let opts = Pool::turn_options(
             py,
@@ -245,6 +246,7 @@ impl AsyncEngineBase {
                 ("session", session),
                 ("instructions", instructions),
                 ("images", images),
+                ("question_timeout", question_timeout),
             ],
         )?;
         let stream = self
@@ -258,7 +260,7 @@ impl AsyncEngineBase {
 
     /// Like stream, but every error (a blocked prompt too, after its
     /// danger_block event) comes through the iteration: for execute.
-    #[pyo3(signature = (session_id, prompt, workdir=None, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None, question_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn _start(
         &self,
@@ -272,6 +274,7 @@ impl AsyncEngineBase {
         session: Option<&Bound<'_, PyAny>>,
         instructions: Option<&Bound<'_, PyAny>>,
         images: Option<&Bound<'_, PyAny>>,
+        question_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncTurnStream> {
         let opts = Pool::turn_options(
             py,
@@ -283,6 +286,7 @@ impl AsyncEngineBase {
                 ("session", session),
                 ("instructions", instructions),
                 ("images", images),
+                ("question_timeout", question_timeout),
             ],
         )?;
         let stream = self.pool.engine.start(session_id, prompt, &opts);
@@ -348,6 +352,52 @@ impl AsyncEngineBase {
             py,
             &self.pool.rt,
             async move { engine.set_permission_mode(&session_id, &mode).await },
+            none_or_error,
+        )
+    }
+
+    /// A future of answer_question, settled on the running loop (the
+    /// answers are read now, under the GIL).
+    fn _answer_question<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: String,
+        question_id: String,
+        answers: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let answers = answers_json(py, answers)?;
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move {
+                engine
+                    .answer_question(&session_id, &question_id, &answers)
+                    .await
+            },
+            none_or_error,
+        )
+    }
+
+    /// A future of approve_plan, settled on the running loop.
+    #[pyo3(signature = (session_id, approved, feedback, mode))]
+    fn _approve_plan<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: String,
+        approved: bool,
+        feedback: Option<String>,
+        mode: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move {
+                engine
+                    .approve_plan(&session_id, approved, feedback.as_deref(), mode.as_deref())
+                    .await
+            },
             none_or_error,
         )
     }

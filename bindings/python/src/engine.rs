@@ -63,6 +63,12 @@ fn invalid_config(py: Python<'_>, message: String) -> PyErr {
     core_error(py, core::Error::InvalidConfig(message))
 }
 
+/// The JSON of an `answer_question` answers argument (a dict or a list);
+/// what cannot be JSON is an `InvalidAnswer`.
+pub(crate) fn answers_json(py: Python<'_>, answers: &Bound<'_, PyAny>) -> PyResult<Value> {
+    py_to_json(answers, "answers").map_err(|m| core_error(py, core::Error::InvalidAnswer(m)))
+}
+
 /// `hotplex._contract.<class>._from_json(v)`: a record from the core's JSON.
 pub(crate) fn record(py: Python<'_>, class: &str, v: &Value) -> PyResult<Py<PyAny>> {
     let cls = py.import("hotplex._contract")?.getattr(class)?;
@@ -541,7 +547,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, default_workdir=None, limits=None, prewarm=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, question_timeout=None, question_timeout_answer=None, default_workdir=None, limits=None, prewarm=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -566,12 +572,13 @@ impl Engine {
     /// the <user_query>, screened by the WAF too); images a list of
     /// {"media_type": "image/png", "data": <base64 str>} sent before the
     /// prompt's text. With a json_schema, Turn.structured_output holds the
-    /// answer's JSON value.
+    /// answer's JSON value. question_timeout (seconds) overrides the
+    /// engine's for this turn's questions and plans (see answer_question).
     /// Raises DangerBlocked (prompt blocked by the WAF, after a danger_block
-    /// event), TurnTimeout, SessionDead, TurnFailed (e.g. subtype
-    /// error_max_turns), CapacityExceeded, StartFailed, InvalidConfig or
-    /// Closed.
-    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
+    /// event), TurnTimeout, QuestionTimeout, SessionDead, TurnFailed (e.g.
+    /// subtype error_max_turns), CapacityExceeded, StartFailed,
+    /// InvalidConfig or Closed.
+    #[pyo3(signature = (session_id, prompt, workdir=None, on_event=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None, question_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
@@ -586,6 +593,7 @@ impl Engine {
         session: Option<&Bound<'_, PyAny>>,
         instructions: Option<&Bound<'_, PyAny>>,
         images: Option<&Bound<'_, PyAny>>,
+        question_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let on_event = on_event.filter(|cb| !cb.is_none());
         if on_event.is_some_and(|cb| !cb.is_callable()) {
@@ -602,6 +610,7 @@ impl Engine {
                 ("session", session),
                 ("instructions", instructions),
                 ("images", images),
+                ("question_timeout", question_timeout),
             ],
         )?;
         // Runs on_event from inside this call: see lifecycle.
@@ -625,7 +634,7 @@ impl Engine {
     /// arrive; its `turn` attribute holds the Turn afterwards, and errors
     /// are raised by the iteration (those found before the turn is queued,
     /// such as DangerBlocked, by this call).
-    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None))]
+    #[pyo3(signature = (session_id, prompt, workdir=None, *, timeout=None, waf_approved=None, partial_messages=None, session=None, instructions=None, images=None, question_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -639,6 +648,7 @@ impl Engine {
         session: Option<&Bound<'_, PyAny>>,
         instructions: Option<&Bound<'_, PyAny>>,
         images: Option<&Bound<'_, PyAny>>,
+        question_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TurnStream> {
         let opts = Pool::turn_options(
             py,
@@ -650,6 +660,7 @@ impl Engine {
                 ("session", session),
                 ("instructions", instructions),
                 ("images", images),
+                ("question_timeout", question_timeout),
             ],
         )?;
         let stream = self
@@ -721,6 +732,62 @@ impl Engine {
         let engine = self.pool.engine.clone();
         self.pool
             .block(py, engine.set_permission_mode(session_id, mode))
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// Answers question question_id (an ask_user_question event's
+    /// data["question_id"]) that session_id's agent waits on, from any
+    /// thread, however long after the event: the turn's timeout does not
+    /// run while a question waits (question_timeout does). answers maps
+    /// each question (its text, its header, or its index as a str) to the
+    /// chosen label, or to a list of labels for a multi_select question
+    /// (sent joined with ", "); a list answers the questions in order. A
+    /// label need not be an option (the person's own words reach the
+    /// agent). Raises QuestionNotFound (no such question waits: answered,
+    /// cancelled by an interrupt or stop_session, timed out) or
+    /// InvalidAnswer (a key that names no question, several labels for a
+    /// single-choice question, an empty answer; the question still waits).
+    fn answer_question(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        question_id: &str,
+        answers: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let answers = answers_json(py, answers)?;
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(
+                py,
+                engine.answer_question(session_id, question_id, &answers),
+            )
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// Approves (approved=True) or rejects the plan session_id's agent
+    /// proposed (an exit_plan_mode event), from any thread, however long
+    /// after it. Approved, the agent leaves plan mode and carries the plan
+    /// out in permission mode mode (e.g. "acceptEdits", kept by the session
+    /// like set_permission_mode; None: the mode it had before plan mode).
+    /// Rejected, the agent reads feedback and usually proposes a revised
+    /// plan (a new exit_plan_mode event) in the same turn. Raises
+    /// QuestionNotFound (no plan waits) or InvalidAnswer (a mode with a
+    /// rejection, an empty mode).
+    #[pyo3(signature = (session_id, approved, feedback=None, mode=None))]
+    fn approve_plan(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        approved: bool,
+        feedback: Option<&str>,
+        mode: Option<&str>,
+    ) -> PyResult<()> {
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(
+                py,
+                engine.approve_plan(session_id, approved, feedback, mode),
+            )
             .map_err(|e| core_error(py, e))
     }
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, cast
 from prometheus_client import CollectorRegistry
 
 import hotplex
-from hotplex._records import AnswerData
+from hotplex._records import AnswerData, AskUserQuestionData
 
 
 def limited(binary: str) -> str:
@@ -182,3 +182,32 @@ async def control_async(binary: str) -> bool:
         await engine.reset_session("s")
         print(usage, status)
         return await engine.interrupt("s")
+
+
+def interactive(binary: str) -> str:
+    with hotplex.Engine(binary, permission_mode="plan", question_timeout=600.0,
+                        question_timeout_answer="no answer; decide yourself") as engine:
+        stream = engine.stream("s", "plan it", question_timeout=60.0)
+        for event in stream:
+            if event.type == "ask_user_question":
+                data = cast(AskUserQuestionData, event.data)
+                first: hotplex.Question = data["questions"][0]
+                option: hotplex.QuestionOption = first["options"][0]
+                engine.answer_question("s", data["question_id"], {first["question"]: option["label"]})
+                engine.answer_question("s", data["question_id"], [["S", "L"], "Red"])
+            elif event.type == "exit_plan_mode":
+                engine.approve_plan("s", False, feedback="add a test step")
+                engine.approve_plan("s", True, mode="acceptEdits")
+        try:
+            engine.answer_question("s", "gone", {"Q1": "Red"})
+        except (hotplex.QuestionNotFound, hotplex.InvalidAnswer, hotplex.QuestionTimeout) as err:
+            print(err)
+        turn = stream.turn
+        return turn.text if turn else ""
+
+
+async def interactive_async(binary: str) -> None:
+    async with hotplex.AsyncEngine(binary) as engine:
+        await engine.execute("s", "hi", question_timeout=30.0)
+        await engine.answer_question("s", "toolu_1", {"Which color?": "Blue"})
+        await engine.approve_plan("s", True, mode="acceptEdits")

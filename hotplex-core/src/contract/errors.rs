@@ -66,11 +66,17 @@ pub enum ErrorCode {
     Unsupported = 18,
     /// A live control failed or timed out.
     ControlFailed = 19,
+    /// No question or plan with the id waits for an answer.
+    QuestionNotFound = 20,
+    /// An answer to a question or plan was rejected.
+    InvalidAnswer = 21,
+    /// A question or plan was not answered within `question_timeout`.
+    QuestionTimeout = 22,
 }
 
 impl ErrorCode {
     /// Every code, in number order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidArgument,
         ErrorCode::Utf8,
         ErrorCode::InvalidRule,
@@ -90,6 +96,9 @@ impl ErrorCode {
         ErrorCode::SessionNotFound,
         ErrorCode::Unsupported,
         ErrorCode::ControlFailed,
+        ErrorCode::QuestionNotFound,
+        ErrorCode::InvalidAnswer,
+        ErrorCode::QuestionTimeout,
     ];
 
     /// The stable number (the C status).
@@ -124,6 +133,9 @@ impl ErrorCode {
             ErrorCode::SessionNotFound => "session_not_found",
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::ControlFailed => "control_failed",
+            ErrorCode::QuestionNotFound => "question_not_found",
+            ErrorCode::InvalidAnswer => "invalid_answer",
+            ErrorCode::QuestionTimeout => "question_timeout",
         }
     }
 
@@ -149,6 +161,9 @@ impl ErrorCode {
             ErrorCode::SessionNotFound => "SessionNotFound",
             ErrorCode::Unsupported => "Unsupported",
             ErrorCode::ControlFailed => "ControlFailed",
+            ErrorCode::QuestionNotFound => "QuestionNotFound",
+            ErrorCode::InvalidAnswer => "InvalidAnswer",
+            ErrorCode::QuestionTimeout => "QuestionTimeout",
         }
     }
 
@@ -174,6 +189,9 @@ impl ErrorCode {
             ErrorCode::SessionNotFound => "no session with this id is in the pool",
             ErrorCode::Unsupported => "the agent does not support the request",
             ErrorCode::ControlFailed => "a live control failed or timed out",
+            ErrorCode::QuestionNotFound => "no question or plan with this id waits for an answer",
+            ErrorCode::InvalidAnswer => "an answer to a question or plan was rejected",
+            ErrorCode::QuestionTimeout => "a question or plan was not answered in time",
         }
     }
 
@@ -216,6 +234,9 @@ impl Error {
             Error::SessionNotFound(_) => ErrorCode::SessionNotFound,
             Error::Unsupported(_) => ErrorCode::Unsupported,
             Error::ControlFailed(_) => ErrorCode::ControlFailed,
+            Error::QuestionNotFound(_) => ErrorCode::QuestionNotFound,
+            Error::InvalidAnswer(_) => ErrorCode::InvalidAnswer,
+            Error::QuestionTimeout(_) => ErrorCode::QuestionTimeout,
         }
     }
 

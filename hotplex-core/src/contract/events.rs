@@ -71,6 +71,33 @@ pub struct TurnStats {
     pub events_dropped: u64,
 }
 
+/// One choice of a [`Question`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct QuestionOption {
+    /// The option's label: what an answer names to choose it.
+    pub label: String,
+    /// What choosing it means (empty when the agent gave none).
+    pub description: String,
+    /// A preview of the option (code, a mock-up), when the agent gave one.
+    pub preview: Option<String>,
+}
+
+/// One question of an `ask_user_question` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Question {
+    /// The question's text. Answers are keyed by it (or by its `header`,
+    /// or by its index).
+    pub question: String,
+    /// A short label for the question (a chip of at most 12 characters in
+    /// the CLI's own interface; empty when the agent gave none).
+    pub header: String,
+    /// The choices offered (2 to 4 with Claude Code). An answer may also be
+    /// text of the person's own.
+    pub options: Vec<QuestionOption>,
+    /// Whether several options may be chosen.
+    pub multi_select: bool,
+}
+
 /// An event of a turn, in the order it happened. The variant names are the
 /// seed's event names (`type` on the wire).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -154,11 +181,41 @@ pub enum Event {
         /// What.
         message: String,
     },
+    /// `ask_user_question`: the agent asks the person (Claude Code's
+    /// `AskUserQuestion` tool) and waits, without a turn timeout, until the
+    /// host answers with `answer_question` (or `question_timeout` passes).
+    AskUserQuestion {
+        /// The id to answer with (the tool call's id).
+        question_id: String,
+        /// The tool call that asks (its `tool_use` event's `id`).
+        tool_use_id: String,
+        /// The questions, in order.
+        questions: Vec<Question>,
+    },
+    /// `exit_plan_mode`: in permission mode `plan`, the agent proposes its
+    /// plan (Claude Code's `ExitPlanMode` tool) and waits, like a question,
+    /// until the host approves or rejects it with `approve_plan`.
+    ExitPlanMode {
+        /// The id of the proposal (the tool call's id).
+        plan_id: String,
+        /// The plan's text (markdown).
+        plan: String,
+        /// The file the agent keeps the plan in, when it names one.
+        plan_file: Option<String>,
+    },
+    /// `plan_mode`: the session entered or left permission mode `plan`
+    /// (also at the start of each turn that runs in it).
+    PlanMode {
+        /// Whether the session is in plan mode now.
+        active: bool,
+        /// The permission mode now (`plan`, `default`, `acceptEdits`, ...).
+        permission_mode: String,
+    },
 }
 
 impl Event {
     /// Every event name, in declaration order.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 15] = [
         "session_start",
         "thinking",
         "answer",
@@ -171,6 +228,9 @@ impl Event {
         "danger_block",
         "session_stats",
         "error",
+        "ask_user_question",
+        "exit_plan_mode",
+        "plan_mode",
     ];
 
     /// The seed's event name (`type` on the wire).
@@ -188,6 +248,9 @@ impl Event {
             Event::DangerBlock { .. } => "danger_block",
             Event::SessionStats(_) => "session_stats",
             Event::Error { .. } => "error",
+            Event::AskUserQuestion { .. } => "ask_user_question",
+            Event::ExitPlanMode { .. } => "exit_plan_mode",
+            Event::PlanMode { .. } => "plan_mode",
         }
     }
 
@@ -260,7 +323,22 @@ mod tests {
             Event::Error {
                 message: "m".into(),
             },
+            Event::AskUserQuestion {
+                question_id: "q".into(),
+                tool_use_id: "q".into(),
+                questions: vec![],
+            },
+            Event::ExitPlanMode {
+                plan_id: "p".into(),
+                plan: "# Plan".into(),
+                plan_file: None,
+            },
+            Event::PlanMode {
+                active: true,
+                permission_mode: "plan".into(),
+            },
         ];
+        assert_eq!(events.len(), Event::NAMES.len());
         for (e, name) in events.iter().zip(Event::NAMES) {
             assert_eq!(e.name(), name);
             assert_eq!(e.to_json()["type"], name);

@@ -35,7 +35,7 @@ pub mod telemetry;
 pub mod tools;
 
 pub use errors::ErrorCode;
-pub use events::{Event, ToolCall, TurnStats, Usage};
+pub use events::{Event, Question, QuestionOption, ToolCall, TurnStats, Usage};
 pub use hooks::{HookCall, HookHandler, HookSpec};
 pub use limits::SessionLimits;
 pub use options::{EngineOptions, TurnOptions};

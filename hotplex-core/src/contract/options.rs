@@ -66,6 +66,19 @@ pub struct EngineOptions {
     #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
     #[schemars(with = "f64")]
     pub control_timeout: Duration,
+    /// How long a question or plan the agent asks (`ask_user_question`,
+    /// `exit_plan_mode`) may wait for its answer. The turn's own timeout
+    /// does not run while one waits (a person may take minutes). Seconds on
+    /// the wire. Default 1800 s.
+    #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
+    #[schemars(with = "f64")]
+    pub question_timeout: Duration,
+    /// What happens when `question_timeout` passes: unset, the turn is
+    /// interrupted and ends with `QuestionTimeout` (the process stays hot);
+    /// set, the question or plan is declined with this text, which the
+    /// agent reads as the person's answer (e.g. "No answer; use your best
+    /// judgement"), and the turn goes on.
+    pub question_timeout_answer: Option<String>,
     /// Limit for a new process to print its first line. Seconds on the
     /// wire. Default 30 s.
     #[serde(deserialize_with = "seconds", serialize_with = "as_seconds")]
@@ -190,6 +203,8 @@ impl Default for EngineOptions {
             idle_timeout: Duration::from_secs(1800),
             turn_timeout: Duration::from_secs(300),
             control_timeout: Duration::from_secs(30),
+            question_timeout: Duration::from_secs(1800),
+            question_timeout_answer: None,
             startup_timeout: Duration::from_secs(30),
             interrupt_grace: Duration::from_secs(5),
             kill_grace: (Duration::from_secs(2), Duration::from_secs(3)),
@@ -287,6 +302,7 @@ impl EngineOptions {
             ("control_timeout", self.control_timeout),
             ("idle_timeout", self.idle_timeout),
             ("turn_timeout", self.turn_timeout),
+            ("question_timeout", self.question_timeout),
             ("startup_timeout", self.startup_timeout),
             ("interrupt_grace", self.interrupt_grace),
         ] {
@@ -299,6 +315,12 @@ impl EngineOptions {
         }
         if self.namespace.is_empty() {
             return bad("namespace", "must not be empty");
+        }
+        if self.question_timeout_answer.as_deref() == Some("") {
+            return bad(
+                "question_timeout_answer",
+                "must not be empty (unset it to end the turn instead)",
+            );
         }
         self.limits.validate()
     }
@@ -362,6 +384,11 @@ pub struct TurnOptions {
     #[serde(deserialize_with = "opt_seconds", serialize_with = "opt_as_seconds")]
     #[schemars(with = "Option<f64>")]
     pub timeout: Option<Duration>,
+    /// Overrides the engine's `question_timeout` for this turn's questions
+    /// and plans. Seconds on the wire.
+    #[serde(deserialize_with = "opt_seconds", serialize_with = "opt_as_seconds")]
+    #[schemars(with = "Option<f64>")]
+    pub question_timeout: Option<Duration>,
     /// Skip the prompt check: a higher layer already approved this prompt
     /// (the seed's `WAFApproved`). Tool calls are still screened.
     pub waf_approved: bool,

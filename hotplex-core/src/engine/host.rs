@@ -19,6 +19,11 @@
 //!   the other hooks.
 //! * Whatever the host rewrites (`updatedInput` of a permission answer or a
 //!   `PreToolUse` hook) is screened by the WAF again before it is allowed.
+//! * A question or plan (`AskUserQuestion`, `ExitPlanMode`; see
+//!   [`super::ask`]) is not a permission with a timeout: it is held for the
+//!   person ([`Routed::Hold`]). A permission handler is asked first when
+//!   the host has one; its deny, or an allow that carries the answer,
+//!   answers at once, and a plain allow leaves the request to the person.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +33,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
+use super::ask::Held;
 use super::session::SessionCtx;
 use crate::contract::hooks::hook_output;
 use crate::contract::telemetry::WafSource;
@@ -47,6 +53,9 @@ pub(crate) struct Answered {
     pub blocked: Option<Verdict>,
     /// Something the host should hear of (a failed hook): an `error` event.
     pub note: Option<String>,
+    /// Not answered after all: the permission handler left this question
+    /// or plan to the person, so it is held (and `line` is empty).
+    pub hold: Option<Box<Held>>,
 }
 
 impl Answered {
@@ -56,6 +65,7 @@ impl Answered {
             line,
             blocked: None,
             note: None,
+            hold: None,
         }
     }
 }
@@ -66,6 +76,8 @@ pub(crate) enum Routed {
     Now(Box<Answered>),
     /// A host call was started; its answer comes from [`HostCalls::next`].
     Later,
+    /// A question or plan for the person: held until the host answers.
+    Hold(Box<Held>),
 }
 
 /// Where a request is being answered.
@@ -204,8 +216,13 @@ pub(crate) fn route(
                     ..Answered::new(request_id, line)
                 }));
             }
+            let held = protocol::is_interactive(&tool_name)
+                .then(|| Box::new(Held::new(request_id, &tool_name, input.clone(), &context)));
             if ctx.opts.permission_handler.is_none() {
-                return now(protocol::allow_tool(request_id, &input));
+                return match held {
+                    Some(h) => Routed::Hold(h),
+                    None => now(protocol::allow_tool(request_id, &input)),
+                };
             }
             let (c, id, rid) = (ctx.clone(), session_id.to_owned(), request_id.to_owned());
             let workdir = scene.workdir.to_owned();
@@ -213,7 +230,17 @@ pub(crate) fn route(
             calls.spawn(
                 request_id,
                 scene.host_timeout,
-                move || ask_permission(&c, &id, &rid, &tool_name, input, &context, v, &workdir),
+                move || {
+                    let ask = Ask {
+                        request_id: &rid,
+                        tool_name: &tool_name,
+                        context: &context,
+                        verdict: v,
+                        workdir: &workdir,
+                        held,
+                    };
+                    ask_permission(&c, &id, ask, input)
+                },
                 move || {
                     let why =
                         "the host's permission check failed: no answer within the turn's timeout";
@@ -311,18 +338,27 @@ pub(crate) fn route(
     }
 }
 
-/// Asks the host's permission handler (on a blocking thread).
-#[allow(clippy::too_many_arguments)]
-fn ask_permission(
-    ctx: &SessionCtx,
-    session_id: &str,
-    request_id: &str,
-    tool_name: &str,
-    input: Value,
-    context: &Value,
+/// A `can_use_tool` request for the permission handler.
+struct Ask<'a> {
+    request_id: &'a str,
+    tool_name: &'a str,
+    context: &'a Value,
     verdict: Verdict,
-    workdir: &Path,
-) -> Answered {
+    workdir: &'a Path,
+    /// The held form of a question or plan (a plain allow holds it).
+    held: Option<Box<Held>>,
+}
+
+/// Asks the host's permission handler (on a blocking thread).
+fn ask_permission(ctx: &SessionCtx, session_id: &str, ask: Ask<'_>, input: Value) -> Answered {
+    let Ask {
+        request_id,
+        tool_name,
+        context,
+        verdict,
+        workdir,
+        held,
+    } = ask;
     let Some(handler) = &ctx.opts.permission_handler else {
         return Answered::new(request_id, protocol::allow_tool(request_id, &input));
     };
@@ -345,6 +381,14 @@ fn ask_permission(
             updated_input,
             updated_permissions,
         } => {
+            if let Some(h) = held {
+                if !h.answered_by(updated_input.as_ref(), updated_permissions.as_ref()) {
+                    return Answered {
+                        hold: Some(h),
+                        ..Answered::new(request_id, String::new())
+                    };
+                }
+            }
             let run = match updated_input {
                 // The host rewrote the call: what runs is screened too.
                 Some(new) => {

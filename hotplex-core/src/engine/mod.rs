@@ -86,9 +86,10 @@ use crate::waf::Detector;
 use crate::{Error, Result};
 
 use marker::{fresh_provider_session_id, MarkerStore};
-use session::{Actor, Control, ControlCmd, Job, SessionCtx, TurnCmd, TurnMsg};
+use session::{Actor, Control, ControlCmd, Job, Reply, SessionCtx, TurnCmd, TurnMsg};
 use state::{State, StopReason};
 
+mod ask;
 mod budget;
 mod host;
 mod lines;
@@ -536,6 +537,7 @@ impl Engine {
                 session: turn.session.clone(),
                 workdir,
                 timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
+                question_timeout: turn.question_timeout.unwrap_or(ctx.opts.question_timeout),
                 queued_at: Instant::now(),
                 deltas,
                 tx,
@@ -952,6 +954,76 @@ impl Engine {
         self.control(id, Control::SetPermissionMode(mode.to_owned()))
             .await
             .map(drop)
+    }
+
+    /// Answers question `question_id` (an `ask_user_question` event's id)
+    /// that session `id`'s agent waits on, from any task, however long
+    /// after the event (the turn's timeout does not run while it waits;
+    /// `question_timeout` does).
+    ///
+    /// `answers` maps each question (its text, its `header`, or its index
+    /// as a string) to the chosen label, or to a list of labels for a
+    /// `multi_select` question (sent joined with ", "); a list answers the
+    /// questions in order. A label need not be one of the options (the
+    /// person's own words reach the agent as they are). Questions left out
+    /// stay unanswered.
+    ///
+    /// Fails with [`Error::QuestionNotFound`] when no such question waits
+    /// (answered, cancelled by an interrupt or `stop_session`, timed out,
+    /// or a session not in the pool) and with [`Error::InvalidAnswer`] for
+    /// an answer that names no question, picks several options of a
+    /// single-choice question or is empty (the question then still waits).
+    pub async fn answer_question(
+        &self,
+        id: &str,
+        question_id: &str,
+        answers: &serde_json::Value,
+    ) -> Result<()> {
+        let reply = Reply::Question {
+            question_id: question_id.to_owned(),
+            answers: answers.clone(),
+        };
+        self.reply(id, reply).await
+    }
+
+    /// Approves or rejects the plan session `id`'s agent proposed (an
+    /// `exit_plan_mode` event), from any task, however long after it.
+    ///
+    /// Approved, the agent leaves plan mode and carries the plan out, in
+    /// permission mode `mode` (e.g. `acceptEdits`; kept by the session like
+    /// [`set_permission_mode`](Self::set_permission_mode)), or, without
+    /// one, in the mode it had before plan mode. Rejected, the agent reads
+    /// `feedback` and stays in plan mode, usually to propose a revised plan
+    /// (a new `exit_plan_mode` event) in the same turn.
+    ///
+    /// Fails with [`Error::QuestionNotFound`] when no plan waits and with
+    /// [`Error::InvalidAnswer`] for an empty mode or a mode with a
+    /// rejection.
+    pub async fn approve_plan(
+        &self,
+        id: &str,
+        approved: bool,
+        feedback: Option<&str>,
+        mode: Option<&str>,
+    ) -> Result<()> {
+        let reply = Reply::Plan {
+            approved,
+            feedback: feedback.map(str::to_owned),
+            mode: mode.map(str::to_owned),
+        };
+        self.reply(id, reply).await
+    }
+
+    /// Hands a host's answer to session `id`'s actor, which holds the
+    /// questions: a session not in the pool has none.
+    async fn reply(&self, id: &str, reply: Reply) -> Result<()> {
+        match self.control(id, Control::Answer(reply)).await {
+            Ok(_) => Ok(()),
+            Err(Error::SessionNotFound(_)) => Err(Error::QuestionNotFound(format!(
+                "session {id:?} is not in the pool, so nothing of it waits for an answer"
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// How full session `id`'s context window is, as the agent reports it

@@ -21,7 +21,10 @@
 //!    registered at start, which also sees the read-only commands the CLI
 //!    runs without asking, and again at `can_use_tool`, where the host's
 //!    handler decides last), and writing the resume marker once the CLI
-//!    confirms the session.
+//!    confirms the session. A question or plan for the person
+//!    (`AskUserQuestion`, `ExitPlanMode`) is held until the host answers
+//!    it; meanwhile the turn's clock stands still and `question_timeout`
+//!    runs instead (see [`super::ask`]).
 //! 4. On timeout or when the caller goes away: send `interrupt`, wait
 //!    `interrupt_grace` for the `result`; if it does not come, run the kill
 //!    ladder. On EOF: the agent died; a resume that dies before confirming
@@ -37,6 +40,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout_at;
 
+use super::ask::{AskKind, Held};
 use super::budget::{Admit, EventBudget};
 use super::host::{self, Answered, HostCalls, Routed, Scene};
 use super::lines::{LineReader, RawLine};
@@ -113,6 +117,22 @@ pub(crate) enum Control {
     ContextUsage,
     /// The MCP servers' states (`mcp_status`).
     McpStatus,
+    /// The host's answer to a question or plan the agent waits on
+    /// (answered by the actor, never sent as a control request).
+    Answer(Reply),
+}
+
+/// A host's answer to a held question or plan (see [`super::ask`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reply {
+    /// `Engine::answer_question`.
+    Question { question_id: String, answers: Value },
+    /// `Engine::approve_plan`.
+    Plan {
+        approved: bool,
+        feedback: Option<String>,
+        mode: Option<String>,
+    },
 }
 
 impl Control {
@@ -126,6 +146,7 @@ impl Control {
             }
             Control::ContextUsage => serde_json::json!({"subtype": "get_context_usage"}),
             Control::McpStatus => serde_json::json!({"subtype": "mcp_status"}),
+            Control::Answer(_) => Value::Null,
         }
     }
 
@@ -135,6 +156,13 @@ impl Control {
         match self {
             Control::SetModel(m) => o.model.clone_from(m),
             Control::SetPermissionMode(m) => o.permission_mode = Some(m.clone()),
+            // A mode the host picks for an approved plan is kept like a
+            // `set_permission_mode`.
+            Control::Answer(Reply::Plan {
+                approved: true,
+                mode: Some(m),
+                ..
+            }) => o.permission_mode = Some(m.clone()),
             _ => {}
         }
     }
@@ -149,6 +177,8 @@ pub(crate) struct TurnCmd {
     pub session: Option<SessionOptions>,
     pub workdir: PathBuf,
     pub timeout: Duration,
+    /// How long a question or plan of this turn may wait for its answer.
+    pub question_timeout: Duration,
     pub queued_at: Instant,
     /// Whether this turn's token deltas are delivered.
     pub deltas: bool,
@@ -270,6 +300,12 @@ pub(crate) struct Actor {
     /// The workdir of a spare not yet claimed (then its transcript, if the
     /// warm-up made one, is removed when it stops).
     spare_workdir: Option<PathBuf>,
+    /// Questions and plans of the running turn waiting for the host's
+    /// answer, in the order asked, each with when it times out.
+    held: Vec<(Held, tokio::time::Instant)>,
+    /// The permission mode the agent last reported (for `plan_mode`
+    /// events, which report changes across turns too).
+    mode: Option<String>,
 }
 
 impl Actor {
@@ -303,6 +339,8 @@ impl Actor {
             warm_deadline: None,
             warming: None,
             spare_workdir: None,
+            held: Vec::new(),
+            mode: None,
         }
     }
 
@@ -546,6 +584,17 @@ impl Actor {
         if ctl.tx.is_closed() {
             return;
         }
+        if let Control::Answer(reply) = &ctl.control {
+            let answer = self.reply(reply).await;
+            if answer.is_ok() {
+                ctl.control.apply(&mut self.session);
+                if let Some(l) = self.live.as_mut() {
+                    ctl.control.apply(&mut l.started_with);
+                }
+            }
+            let _ = ctl.tx.send(answer.map(|_| Value::Null));
+            return;
+        }
         if ctl.control == Control::Interrupt && !in_turn {
             let _ = ctl.tx.send(Ok(Value::Bool(false)));
             return;
@@ -575,6 +624,91 @@ impl Actor {
         // Controls whose callers gave up (timed out) are forgotten.
         self.awaiting.retain(|_, c| !c.tx.is_closed());
         self.awaiting.insert(request_id, ctl);
+    }
+
+    /// Sends the host's answer to the held question or plan it names;
+    /// a rejected answer leaves it held.
+    async fn reply(&mut self, reply: &Reply) -> Result<()> {
+        let at = match reply {
+            Reply::Question { question_id, .. } => {
+                self.held.iter().position(|(h, _)| h.id == *question_id)
+            }
+            Reply::Plan { .. } => self.held.iter().position(|(h, _)| h.kind == AskKind::Plan),
+        };
+        let Some(at) = at else {
+            return Err(Error::QuestionNotFound(match reply {
+                Reply::Question { question_id, .. } => {
+                    format!("no question {question_id:?} waits for an answer in this session")
+                }
+                Reply::Plan { .. } => "no plan waits for approval in this session".into(),
+            }));
+        };
+        let held = &self.held[at].0;
+        let line = match reply {
+            Reply::Question { answers, .. } => held.answer_line(answers)?,
+            Reply::Plan {
+                approved,
+                feedback,
+                mode,
+            } => held.plan_line(*approved, feedback.as_deref(), mode.as_deref())?,
+        };
+        // Answered once, whatever the write does: a dead agent reads no
+        // second answer either.
+        self.held.remove(at);
+        let deadline = tokio::time::Instant::now() + self.ctx.opts.control_timeout;
+        self.write(&line, deadline).await
+    }
+
+    /// Holds a question or plan for the host (until `limit` passes) and
+    /// returns the event that shows it.
+    fn hold(&mut self, held: Held, limit: Duration, tracker: &TurnTracker) -> Event {
+        let event = held.event(tracker);
+        tracing::info!(id = %held.id, kind = ?held.kind, "waiting for the host's answer");
+        self.held.push((held, tokio::time::Instant::now() + limit));
+        event
+    }
+
+    /// `question_timeout` passed for held questions or plans: each is
+    /// declined with the host's `question_timeout_answer`, or, without
+    /// one, the turn is interrupted (and ends with `QuestionTimeout`).
+    /// Returns the events to emit.
+    async fn questions_expired(
+        &mut self,
+        limit: Duration,
+        interrupting: &mut Option<(Error, tokio::time::Instant)>,
+    ) -> Vec<Event> {
+        let now = tokio::time::Instant::now();
+        let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(_, due)| *due <= now);
+        self.held = waiting;
+        if expired.is_empty() {
+            return Vec::new();
+        }
+        let ids: Vec<&str> = expired.iter().map(|(h, _)| h.id.as_str()).collect();
+        let what = format!("{} got no answer within {limit:?}", ids.join(", "));
+        tracing::warn!("{what}");
+        match self.ctx.opts.question_timeout_answer.clone() {
+            Some(text) => {
+                for (h, _) in &expired {
+                    let deadline = now + Duration::from_secs(1);
+                    let _ = self
+                        .write(&protocol::deny_tool(&h.request_id, &text), deadline)
+                        .await;
+                }
+                vec![Event::Error {
+                    message: format!("{what}: declined with the host's question_timeout_answer"),
+                }]
+            }
+            None => {
+                if interrupting.is_none() {
+                    let e = Error::QuestionTimeout(what);
+                    *interrupting = Some((e, now + self.ctx.opts.interrupt_grace));
+                    self.send_interrupt().await;
+                }
+                Vec::new()
+            }
+        }
     }
 
     /// The agent answered a live control.
@@ -642,6 +776,8 @@ impl Actor {
             Err(_) => stats.failed_turns += 1,
         }
         drop(st);
+        // Whatever the turn left waiting can no longer be answered.
+        self.held.clear();
         let _ = cmd.tx.send(TurnMsg::Done(result));
     }
 
@@ -920,7 +1056,9 @@ impl Actor {
         };
         let mut awaiting_first = cold;
         let cost_before = self.live.as_ref().map_or(0.0, |l| l.cost_seen);
-        let mut tracker = TurnTracker::with_cost_base(cost_before).with_deltas(cmd.deltas);
+        let mut tracker = TurnTracker::with_cost_base(cost_before)
+            .with_deltas(cmd.deltas)
+            .with_mode(self.mode.clone());
         let mut budget = EventBudget::new(opts.max_turn_events, opts.max_turn_event_bytes);
         // Time from submit to the first text delta (time to first token).
         let mut first_delta: Option<Duration> = None;
@@ -934,6 +1072,9 @@ impl Actor {
         let mut begun = false;
         // The uuid that echo carried (the agent's own, if it made one up).
         let mut echoed_as: Option<String> = None;
+        // While a question or plan waits for a person, the turn's clock
+        // stands still (since then); `question_timeout` runs instead.
+        let mut paused: Option<tokio::time::Instant> = None;
 
         let uuid = self.next_message_uuid();
         let msg = protocol::user_message_with_content(
@@ -952,7 +1093,20 @@ impl Actor {
                 Some(l) => l,
                 None => return Err(Fail::Error(Error::SessionDead("process gone".into()))),
             };
-            let wake = interrupting.as_ref().map(|(_, t)| *t).unwrap_or(deadline);
+            match (self.held.is_empty(), paused) {
+                (false, None) => paused = Some(tokio::time::Instant::now()),
+                (true, Some(since)) => {
+                    deadline += since.elapsed();
+                    paused = None;
+                }
+                _ => {}
+            }
+            let question_due = self.held.iter().map(|(_, due)| *due).min();
+            let wake = match (&interrupting, question_due) {
+                (Some((_, t)), _) => *t,
+                (None, Some(due)) => due,
+                (None, None) => deadline,
+            };
             let woke = tokio::select! {
                 biased;
                 _ = stop.changed() => Wake::Stop,
@@ -970,8 +1124,21 @@ impl Actor {
                     continue;
                 }
                 Wake::Host(Some(a)) => {
-                    let _ = self.write(&a.line, deadline.max(wake)).await;
                     let mut out = Vec::new();
+                    match a.hold {
+                        Some(h) if interrupting.is_none() => {
+                            out.push(self.hold(*h, cmd.question_timeout, &tracker));
+                        }
+                        // Interrupted meanwhile: the agent cancels it.
+                        Some(h) => {
+                            let line =
+                                protocol::deny_tool(&h.request_id, "the turn was interrupted");
+                            let _ = self.write(&line, wake).await;
+                        }
+                        None => {
+                            let _ = self.write(&a.line, deadline.max(wake)).await;
+                        }
+                    }
                     if let Some(v) = a.blocked {
                         self.state.lock().stats.tools_denied += 1;
                         out.push(tracker.danger_block(v));
@@ -1019,6 +1186,13 @@ impl Actor {
                         // No result within the grace period: kill the tree.
                         self.kill(ExitReason::Crashed).await;
                         return Err(Fail::Error(e));
+                    }
+                    if !self.held.is_empty() {
+                        let out = self
+                            .questions_expired(cmd.question_timeout, &mut interrupting)
+                            .await;
+                        self.emit(cmd, out, &mut budget, &mut first_delta, &mut events);
+                        continue;
                     }
                     if awaiting_first {
                         self.kill(ExitReason::StartFailed).await;
@@ -1160,7 +1334,11 @@ impl Actor {
                     if matches!(l, Line::Result(_)) {
                         tracker.set_events_dropped(budget.dropped());
                     }
-                    (tracker.push(&l), Some(l))
+                    let out = tracker.push(&l);
+                    if matches!(l, Line::Init { .. } | Line::Status { .. }) {
+                        self.mode = tracker.mode().map(str::to_owned);
+                    }
+                    (out, Some(l))
                 }
             };
             let parsed = match parsed {
@@ -1182,12 +1360,18 @@ impl Actor {
                         request,
                         &scene,
                     );
-                    if let Routed::Now(a) = routed {
-                        if let Some(v) = a.blocked {
-                            self.state.lock().stats.tools_denied += 1;
-                            out.push(tracker.danger_block(v));
+                    match routed {
+                        Routed::Now(a) => {
+                            if let Some(v) = a.blocked {
+                                self.state.lock().stats.tools_denied += 1;
+                                out.push(tracker.danger_block(v));
+                            }
+                            let _ = self.write(&a.line, deadline.max(wake)).await;
                         }
-                        let _ = self.write(&a.line, deadline.max(wake)).await;
+                        Routed::Hold(h) => {
+                            out.push(self.hold(*h, cmd.question_timeout, &tracker));
+                        }
+                        Routed::Later => {}
                     }
                     None
                 }
@@ -1201,7 +1385,7 @@ impl Actor {
                     None
                 }
                 Some(Line::ControlCancel { request_id }) => {
-                    self.calls.cancel(&request_id);
+                    self.cancelled_request(&request_id);
                     None
                 }
                 other => other,
@@ -1370,8 +1554,17 @@ impl Actor {
                     request,
                     &scene,
                 );
-                if let Routed::Now(a) = routed {
-                    let _ = self.write(&a.line, deadline).await;
+                match routed {
+                    Routed::Now(a) => {
+                        let _ = self.write(&a.line, deadline).await;
+                    }
+                    // Unreachable (requests outside a turn are refused
+                    // first); a question nobody can show is declined.
+                    Routed::Hold(h) => {
+                        let line = protocol::deny_tool(&h.request_id, "no turn is running");
+                        let _ = self.write(&line, deadline).await;
+                    }
+                    Routed::Later => {}
                 }
             }
             Line::ControlResponse {
@@ -1380,11 +1573,10 @@ impl Actor {
                 error,
                 response,
             } => self.answered(&request_id, &subtype, error, response),
-            Line::ControlCancel { request_id } => {
-                self.calls.cancel(&request_id);
-            }
-            // Neither output of a turn nor a risk: not counted.
-            Line::Other { .. } | Line::Init { .. } => {}
+            Line::ControlCancel { request_id } => self.cancelled_request(&request_id),
+            // Neither output of a turn nor a risk: not counted. A mode
+            // change between turns is reported by the next turn's init.
+            Line::Other { .. } | Line::Init { .. } | Line::Status { .. } => {}
             _ => self.stray_line(),
         }
     }
@@ -1417,7 +1609,17 @@ impl Actor {
         let _ = self.ctx.markers.put(&self.psid, &self.id, &live.workdir);
     }
 
+    /// The agent gave up on its request `request_id` (an interrupt cancels
+    /// a pending permission, question or plan): its answer is not sent.
+    fn cancelled_request(&mut self, request_id: &str) {
+        self.calls.cancel(request_id);
+        self.held.retain(|(h, _)| h.request_id != request_id);
+    }
+
     async fn send_interrupt(&mut self) {
+        // The agent cancels what it waits on (FACTS w): questions held for
+        // the host are gone from now on, and a late answer is refused.
+        self.held.clear();
         self.req_seq += 1;
         let msg = protocol::interrupt(&format!("hotplex-interrupt-{}", self.req_seq));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
@@ -1558,7 +1760,7 @@ impl Actor {
         match result {
             Ok(_) => TurnOutcome::Ok,
             Err(Error::TurnTimeout(_)) if self.cancelled => TurnOutcome::Cancelled,
-            Err(Error::TurnTimeout(_)) => TurnOutcome::Timeout,
+            Err(Error::TurnTimeout(_) | Error::QuestionTimeout(_)) => TurnOutcome::Timeout,
             Err(Error::Closed) => TurnOutcome::Interrupted,
             Err(Error::SessionDead(_)) if self.state.lock().stop_reason().is_some() => {
                 TurnOutcome::Interrupted

@@ -175,6 +175,15 @@ pub enum Line {
         cwd: Option<String>,
         /// The CLI version.
         version: Option<String>,
+        /// The permission mode the turn runs in (`default`, `plan`, ...).
+        permission_mode: Option<String>,
+    },
+    /// `system/status`: printed after every permission mode change (a
+    /// `set_permission_mode`, an approved plan, the agent entering plan
+    /// mode), and at turn starts with partial messages.
+    Status {
+        /// The permission mode now, when the line names one.
+        permission_mode: Option<String>,
     },
     /// An assistant message.
     Assistant {
@@ -340,6 +349,10 @@ fn parse_value(mut v: Value, line: &str) -> Result<Line, ProtocolError> {
             model: str_field(&v, "model"),
             cwd: str_field(&v, "cwd"),
             version: str_field(&v, "claude_code_version"),
+            permission_mode: str_field(&v, "permissionMode"),
+        },
+        "system" if v.get("subtype").and_then(Value::as_str) == Some("status") => Line::Status {
+            permission_mode: str_field(&v, "permissionMode"),
         },
         "assistant" => Line::Assistant {
             usage: usage_from_value(v.get("message").and_then(|m| m.get("usage"))),
@@ -655,6 +668,20 @@ pub fn interrupt(request_id: &str) -> String {
     )
 }
 
+/// Claude Code's tool that asks the person questions with choices; its
+/// `can_use_tool` request waits for the answer (`updatedInput.answers`).
+pub const ASK_USER_QUESTION: &str = "AskUserQuestion";
+
+/// Claude Code's tool that proposes a plan in plan mode; its `can_use_tool`
+/// request waits for the approval (allow) or the feedback (deny).
+pub const EXIT_PLAN_MODE: &str = "ExitPlanMode";
+
+/// Whether a `can_use_tool` request for `tool_name` asks the person rather
+/// than for a permission (its answer may take minutes).
+pub fn is_interactive(tool_name: &str) -> bool {
+    tool_name == ASK_USER_QUESTION || tool_name == EXIT_PLAN_MODE
+}
+
 /// The callback id hotplex registers for its `PreToolUse` hook.
 pub const TOOL_HOOK_ID: &str = "hotplex_waf";
 
@@ -812,7 +839,8 @@ mod tests {
                 session_id: Some("s1".into()),
                 model: Some("claude-x".into()),
                 cwd: Some("/w".into()),
-                version: Some("2.1.197".into())
+                version: Some("2.1.197".into()),
+                permission_mode: Some("default".into()),
             }
         );
     }

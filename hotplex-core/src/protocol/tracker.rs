@@ -34,6 +34,12 @@ pub struct TurnTracker {
     deltas: bool,
     /// Open tool calls: id -> (index in `stats.tools`, start).
     open: HashMap<String, (usize, Instant)>,
+    /// The inputs of the turn's `ExitPlanMode` calls, by id: the plan when
+    /// the permission request leaves it out (CLI 2.1.332 without a plan
+    /// file).
+    plans: HashMap<String, serde_json::Value>,
+    /// The session's permission mode as last reported.
+    mode: Option<String>,
     done: bool,
 }
 
@@ -58,6 +64,39 @@ impl TurnTracker {
     pub fn with_deltas(mut self, on: bool) -> TurnTracker {
         self.deltas = on;
         self
+    }
+
+    /// Starts from the permission mode the session was last known to be
+    /// in (`plan_mode` events report changes against it).
+    pub fn with_mode(mut self, mode: Option<String>) -> TurnTracker {
+        self.mode = mode;
+        self
+    }
+
+    /// The permission mode as last reported (`system/init`,
+    /// `system/status`).
+    pub fn mode(&self) -> Option<&str> {
+        self.mode.as_deref()
+    }
+
+    /// The input of the turn's `ExitPlanMode` call `id`, if it was seen.
+    pub fn plan_input(&self, id: &str) -> Option<&serde_json::Value> {
+        self.plans.get(id)
+    }
+
+    /// Learns the permission mode `m`: a `plan_mode` event when the session
+    /// enters or leaves plan mode, or (`at_start`) starts a turn in it.
+    fn learn_mode(&mut self, m: String, at_start: bool, out: &mut Vec<Event>) {
+        let was_plan = self.mode.as_deref() == Some("plan");
+        let is_plan = m == "plan";
+        let changed = self.mode.as_deref() != Some(m.as_str());
+        if (at_start && is_plan) || (changed && (was_plan || is_plan)) {
+            out.push(Event::PlanMode {
+                active: is_plan,
+                permission_mode: m.clone(),
+            });
+        }
+        self.mode = Some(m);
     }
 
     /// Whether the turn's `result` was seen.
@@ -93,13 +132,28 @@ impl TurnTracker {
         let mut out = Vec::new();
         match line {
             Line::Init {
-                session_id, model, ..
+                session_id,
+                model,
+                permission_mode,
+                ..
             } => {
                 self.stats.model.clone_from(&model);
                 out.push(Event::SessionStart { session_id, model });
+                if let Some(m) = permission_mode {
+                    self.learn_mode(m, true, &mut out);
+                }
             }
+            Line::Status {
+                permission_mode: Some(m),
+            } => self.learn_mode(m, false, &mut out),
             Line::Assistant { blocks, .. } => self.blocks(blocks, true, now, &mut out),
             Line::User { blocks } => self.blocks(blocks, false, now, &mut out),
+            // A question or plan is an event of its own, emitted by whoever
+            // holds it for the host's answer (see `engine::host`).
+            Line::ControlRequest {
+                request: CliRequest::CanUseTool { ref tool_name, .. },
+                ..
+            } if super::is_interactive(tool_name) => {}
             Line::ControlRequest {
                 request_id,
                 request:
@@ -151,6 +205,9 @@ impl TurnTracker {
                 Block::Thinking(text) => out.push(Event::Thinking { text }),
                 Block::ToolUse { id, name, input } => {
                     self.open.insert(id.clone(), (self.stats.tools.len(), now));
+                    if name == super::EXIT_PLAN_MODE {
+                        self.plans.insert(id.clone(), input.clone());
+                    }
                     self.stats.tools.push(ToolCall {
                         id: id.clone(),
                         name: name.clone(),
@@ -266,6 +323,50 @@ mod tests {
         };
         assert!((s.cost_usd - 0.03).abs() < 1e-12);
         assert_eq!(s.cost_usd, t.stats().cost_usd);
+    }
+
+    #[test]
+    fn plan_mode_is_reported_at_a_plan_turns_start_and_when_it_changes() {
+        let mut t = TurnTracker::new().with_mode(Some("default".into()));
+        let names = feed(
+            &mut t,
+            &[
+                r#"{"type":"system","subtype":"init","session_id":"s","permissionMode":"plan"}"#,
+                r#"{"type":"system","subtype":"status","status":null,"permissionMode":"plan"}"#,
+                r#"{"type":"system","subtype":"status","status":null,"permissionMode":"acceptEdits"}"#,
+                r#"{"type":"system","subtype":"status","status":null,"permissionMode":"default"}"#,
+            ],
+        );
+        assert_eq!(names, ["session_start", "plan_mode", "plan_mode"]);
+        assert_eq!(t.mode(), Some("default"));
+        // Leaving plan mode between turns shows at the next turn's start.
+        let mut t = TurnTracker::new().with_mode(Some("plan".into()));
+        let out = t.push(
+            &parse_line(r#"{"type":"system","subtype":"init","permissionMode":"default"}"#)
+                .unwrap(),
+        );
+        assert_eq!(
+            out.last(),
+            Some(&Event::PlanMode {
+                active: false,
+                permission_mode: "default".into()
+            })
+        );
+    }
+
+    #[test]
+    fn questions_and_plans_are_not_permission_requests() {
+        let mut t = TurnTracker::new();
+        let names = feed(
+            &mut t,
+            &[
+                r#"{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"ExitPlanMode","input":{"plan":"P1"}}]}}"#,
+                r#"{"type":"control_request","request_id":"r1","request":{"subtype":"can_use_tool","tool_name":"ExitPlanMode","input":{},"tool_use_id":"t1"}}"#,
+                r#"{"type":"control_request","request_id":"r2","request":{"subtype":"can_use_tool","tool_name":"AskUserQuestion","input":{"questions":[]},"tool_use_id":"t2"}}"#,
+            ],
+        );
+        assert_eq!(names, ["tool_use"]);
+        assert_eq!(t.plan_input("t1").unwrap()["plan"], "P1");
     }
 
     #[test]

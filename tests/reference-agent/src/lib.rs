@@ -43,6 +43,9 @@
 //! | `json:<json>` | answers the JSON text; with `--json-schema` the `result` carries it as `structured_output` |
 //! | `control:<subtype>` | sends the host a control request `{"subtype": "<subtype>"}`, waits, answers `control answered: success` or `control answered: error: <error text>` |
 //! | `cancel:<ms>` | sends a `PostToolUse` hook callback for a made-up Bash call (`no hook` when no PostToolUse hook matches Bash), waits `<ms>`, sends `control_cancel_request` for it and answers `cancelled` without waiting for the hook's answer (one that comes later is read and ignored) |
+//! | `ask:<question>? <label> \| <label> ...` | asks the person through `AskUserQuestion` (see *Questions and plans*); more `ask:`/`askmulti:` lines of the prompt are more questions of the same call; answers `tool said: <the tool result>` |
+//! | `askmulti:<question>? <label> \| ...` | like `ask:`, a question that allows several choices |
+//! | `plan:<text>` | in permission mode `plan`, proposes `<text>` (`\n` is a newline) through `ExitPlanMode`; a rejection makes it revise (`<text>\nRevised after: <feedback>`) and propose again, at most 3 times (then answers `plan rejected: <feedback>`); an approval answers `plan approved after <n> rejections; mode: <mode now>`. Outside plan mode it fails as the CLI's does (`tool said: <tool_use_error>You are not in plan mode...`) |
 //!
 //! Every answer ends with ` [context: <text>]` for each `additionalContext`
 //! a hook gave during the turn, in order. With `--json-schema`, a turn
@@ -85,6 +88,24 @@
 //! `content` blocks, an error when `isError` or a JSON-RPC error. Then the
 //! `tool_result` and the PostToolUse hooks.
 //!
+//! **Questions and plans**, as the CLI asks them (`tests/e2e/FACTS.md` w,
+//! x): the `tool_use` (`AskUserQuestion {questions: [{question, header:
+//! "Q<n>", options: [{label, description: "about <label>"}],
+//! multiSelect}]}` or `ExitPlanMode {plan}`), the PreToolUse hooks, then a
+//! `can_use_tool` request (with `tool_use_id` and `requires_user_interaction:
+//! true`) that waits without a timeout. An allow of a question gives the
+//! tool result `Your questions have been answered: "<question>"="<answer>",
+//! ... You can now continue with these answers in mind.` (answers keyed by
+//! question text, a list joined with `,`; none: `The user did not answer the
+//! questions.`); an allow of a plan switches the mode to the `setMode` of its
+//! `updatedPermissions`, else to the mode before plan mode (`default` for a
+//! process started in plan mode), and prints a `system/status` line with the
+//! new `permissionMode`; a deny is the tool's error result. An `interrupt`
+//! while it waits makes the agent send `control_cancel_request` for the
+//! request, answer the interrupt, and end the turn like the CLI: the rejected
+//! tool result, `[Request interrupted by user for tool use]`, an `is_error`
+//! result `error_during_execution`.
+//!
 //! **Host tools.** With `--mcp-config` naming servers of `"type": "sdk"`,
 //! the agent, before it answers its first message, sends each server the
 //! MCP `initialize` (id 0), `notifications/initialized` and `tools/list`
@@ -95,8 +116,9 @@
 //! them (while a turn stalls or waits for the host): `initialize` and
 //! `interrupt` with `success`; `set_model {model}` (`null`: the default)
 //! and `set_permission_mode {mode}` with `success`, changing what `model?`,
-//! `mode?` and `system/init` (`model`, `permissionMode`) report;
-//! `get_context_usage` with `{totalTokens, maxTokens: 200000, percentage,
+//! `mode?` and `system/init` (`model`, `permissionMode`) report (a
+//! `system/status` line with the new `permissionMode` follows the answer,
+//! as the CLI prints); `get_context_usage` with `{totalTokens, maxTokens: 200000, percentage,
 //! categories: [{name: "messages", tokens}]}` (growing with the
 //! conversation); `mcp_status` with `{mcpServers: [{name, status:
 //! "connected"}]}` for the sdk servers; any other subtype with an error
@@ -404,6 +426,7 @@ pub fn run(args: impl IntoIterator<Item = String>) {
         late: 0,
         model: args.model.clone(),
         mode: args.mode.clone(),
+        pre_plan_mode: None,
         message_uuid: None,
         args,
     };
@@ -475,6 +498,20 @@ impl TurnNotes {
     }
 }
 
+/// How a question or plan was answered.
+enum Asked {
+    /// Allowed: the host's decision (`updatedInput`, `updatedPermissions`).
+    Allowed(Value),
+    /// Denied (by a hook or the host): the reason.
+    Denied(String),
+    /// An interrupt came while it waited: the turn ends.
+    Interrupted,
+}
+
+/// What the CLI tells the model about a question or plan an interrupt
+/// cancelled (FACTS w).
+const REJECTED_TOOL_USE: &str = "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). STOP what you are doing and wait for the user to tell you how to proceed.";
+
 /// How one tool call went.
 enum Outcome {
     /// It ran; its result text.
@@ -515,6 +552,8 @@ struct Agent {
     model: Option<String>,
     /// The current permission mode; `None`: the default.
     mode: Option<String>,
+    /// The mode before plan mode, which a plain plan approval returns to.
+    pre_plan_mode: Option<String>,
     /// The `uuid` of the user message being answered.
     message_uuid: Option<String>,
     args: Args,
@@ -585,7 +624,7 @@ impl Agent {
                     }
                     "set_permission_mode" => match req["mode"].as_str() {
                         Some(m) => {
-                            self.mode = Some(m.to_owned());
+                            self.set_mode(m);
                             Ok(json!({}))
                         }
                         None => Err("set_permission_mode needs a mode".into()),
@@ -596,11 +635,33 @@ impl Agent {
                     _ => unsupported(),
                 }
             };
+        let changed_mode = subtype == "set_permission_mode" && answer.is_ok();
         let response = match answer {
             Ok(r) => json!({"subtype": "success", "request_id": id, "response": r}),
             Err(e) => json!({"subtype": "error", "request_id": id, "error": e}),
         };
         self.emit(json!({"type": "control_response", "response": response}));
+        if changed_mode {
+            self.status();
+        }
+    }
+
+    /// Switches the permission mode, remembering the one plan mode left.
+    fn set_mode(&mut self, m: &str) {
+        let now = self.mode.as_deref().unwrap_or("default");
+        if m == "plan" && now != "plan" {
+            self.pre_plan_mode = Some(now.to_owned());
+        }
+        self.mode = Some(m.to_owned());
+    }
+
+    /// The `system/status` line the CLI prints after a mode change.
+    fn status(&mut self) {
+        let mode = self.mode.clone().unwrap_or_else(|| "default".into());
+        self.emit(
+            json!({"type": "system", "subtype": "status", "status": null,
+            "permissionMode": mode, "session_id": self.session_id}),
+        );
     }
 
     /// `get_context_usage`: made-up numbers that grow with the conversation.
@@ -861,6 +922,10 @@ impl Agent {
         } else if let Some(ms) = prompt.strip_prefix("cancel:") {
             let ms: u64 = ms.trim().parse().unwrap_or(100);
             answer = self.cancel_hook(Duration::from_millis(ms));
+        } else if prompt.starts_with("ask:") || prompt.starts_with("askmulti:") {
+            answer = self.ask_directive(prompt, &mut notes);
+        } else if let Some(text) = prompt.strip_prefix("plan:") {
+            answer = self.plan_directive(&text.replace("\\n", "\n"), &mut notes);
         }
         if notes.interrupted {
             // As the CLI after a denial with `interrupt: true`.
@@ -1020,11 +1085,7 @@ impl Agent {
         read_only: bool,
         notes: &mut TurnNotes,
     ) -> (Value, Outcome) {
-        let tool_id = match notes.calls {
-            0 => format!("toolu_{}", self.turns),
-            k => format!("toolu_{}_{k}", self.turns),
-        };
-        notes.calls += 1;
+        let tool_id = self.next_tool_id(notes);
         self.emit(json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": tool_id, "name": name, "input": input}]}, "session_id": self.session_id}));
         // Like the CLI: the PreToolUse hooks see every tool call first
         // (hotplex's WAF hook among them); read-only commands then run
@@ -1091,6 +1152,195 @@ impl Agent {
             }
         }
         (input, outcome)
+    }
+
+    /// `ask:`/`askmulti:` lines: one `AskUserQuestion` call; the answer
+    /// text.
+    fn ask_directive(&mut self, prompt: &str, notes: &mut TurnNotes) -> String {
+        let mut questions = Vec::new();
+        for line in prompt.lines() {
+            let (multi, rest) = match line.trim() {
+                l if l.starts_with("askmulti:") => (true, &l["askmulti:".len()..]),
+                l if l.starts_with("ask:") => (false, &l["ask:".len()..]),
+                _ => continue,
+            };
+            let (question, labels) = match rest.split_once('?') {
+                Some((q, l)) => (format!("{}?", q.trim()), l),
+                None => (rest.trim().to_owned(), ""),
+            };
+            let options: Vec<Value> = labels
+                .split('|')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| json!({"label": l, "description": format!("about {l}")}))
+                .collect();
+            questions.push(json!({"question": question,
+                "header": format!("Q{}", questions.len() + 1),
+                "options": options, "multiSelect": multi}));
+        }
+        let input = json!({ "questions": questions });
+        let (tool_id, asked) = self.ask_person("AskUserQuestion", input, notes);
+        let (text, is_error) = match asked {
+            Asked::Interrupted => {
+                self.tool_result(&tool_id, REJECTED_TOOL_USE, true);
+                notes.interrupted = true;
+                return String::new();
+            }
+            Asked::Denied(why) => (why, true),
+            Asked::Allowed(decision) => (answered_text(&questions, &decision), false),
+        };
+        self.tool_result(&tool_id, &text, is_error);
+        format!("tool said: {text}")
+    }
+
+    /// `plan:<text>`: proposes the plan until it is approved, rejected
+    /// three times or interrupted; the answer text.
+    fn plan_directive(&mut self, text: &str, notes: &mut TurnNotes) -> String {
+        if self.mode.as_deref() != Some("plan") {
+            // As the CLI: refused without asking anyone.
+            let tool_id = self.next_tool_id(notes);
+            self.emit(
+                json!({"type": "assistant", "message": {"content": [{"type": "tool_use",
+                "id": tool_id, "name": "ExitPlanMode", "input": {"plan": text}}]},
+                "session_id": self.session_id}),
+            );
+            let why = "<tool_use_error>You are not in plan mode. To enter plan mode, call the EnterPlanMode tool first. If your plan was already approved, continue with implementation.</tool_use_error>";
+            self.tool_result(&tool_id, why, true);
+            return format!("tool said: {why}");
+        }
+        let mut plan = text.to_owned();
+        let mut rejections = 0;
+        loop {
+            let (tool_id, asked) = self.ask_person("ExitPlanMode", json!({ "plan": plan }), notes);
+            match asked {
+                Asked::Interrupted => {
+                    self.tool_result(&tool_id, REJECTED_TOOL_USE, true);
+                    notes.interrupted = true;
+                    return String::new();
+                }
+                Asked::Denied(why) => {
+                    self.tool_result(&tool_id, &why, true);
+                    rejections += 1;
+                    if rejections >= 3 {
+                        return format!("plan rejected: {why}");
+                    }
+                    plan = format!("{plan}\nRevised after: {why}");
+                }
+                Asked::Allowed(decision) => {
+                    let chosen = decision["updatedPermissions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|u| u["type"].as_str() == Some("setMode"))
+                        .find_map(|u| u["mode"].as_str().map(str::to_owned));
+                    let next = chosen
+                        .or_else(|| self.pre_plan_mode.take())
+                        .unwrap_or_else(|| "default".into());
+                    self.mode = Some(next.clone());
+                    self.status();
+                    let approved = decision["updatedInput"]["plan"].as_str().unwrap_or(&plan);
+                    let result = format!(
+                        "User has approved your plan. You can now start coding.\n\n## Approved Plan:\n{approved}"
+                    );
+                    self.tool_result(&tool_id, &result, false);
+                    return format!("plan approved after {rejections} rejections; mode: {next}");
+                }
+            }
+        }
+    }
+
+    /// The id of the turn's next tool call.
+    fn next_tool_id(&self, notes: &mut TurnNotes) -> String {
+        let id = match notes.calls {
+            0 => format!("toolu_{}", self.turns),
+            k => format!("toolu_{}_{k}", self.turns),
+        };
+        notes.calls += 1;
+        id
+    }
+
+    /// Prints a tool result.
+    fn tool_result(&mut self, tool_id: &str, content: &str, is_error: bool) {
+        self.emit(
+            json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result",
+            "tool_use_id": tool_id, "content": content, "is_error": is_error}]},
+            "session_id": self.session_id}),
+        );
+    }
+
+    /// A call of `name` (`AskUserQuestion`, `ExitPlanMode`) that asks the
+    /// person: the `tool_use`, the PreToolUse hooks, then a `can_use_tool`
+    /// that waits, however long, for the answer or an interrupt.
+    fn ask_person(&mut self, name: &str, input: Value, notes: &mut TurnNotes) -> (String, Asked) {
+        let tool_id = self.next_tool_id(notes);
+        self.emit(
+            json!({"type": "assistant", "message": {"content": [{"type": "tool_use",
+            "id": tool_id, "name": name, "input": input}]}, "session_id": self.session_id}),
+        );
+        for id in self.hook_ids("PreToolUse", Some(name)) {
+            let hook_input = json!({"hook_event_name": "PreToolUse", "tool_name": name,
+                "tool_input": input, "tool_use_id": tool_id, "session_id": self.session_id});
+            let out = self.hook(&id, hook_input, Some(&tool_id));
+            notes.note(&out);
+            let specific = &out["hookSpecificOutput"];
+            if specific["permissionDecision"].as_str() == Some("deny") {
+                let why = specific["permissionDecisionReason"]
+                    .as_str()
+                    .unwrap_or("denied");
+                return (tool_id, Asked::Denied(why.to_owned()));
+            }
+        }
+        let request_id = self.next_id("ask");
+        self.emit(
+            json!({"type": "control_request", "request_id": request_id, "request": {
+            "subtype": "can_use_tool", "tool_name": name, "display_name": name, "input": input,
+            "tool_use_id": tool_id, "requires_user_interaction": true}}),
+        );
+        let asked = match self.await_person(&request_id) {
+            None => Asked::Interrupted,
+            Some(r) => {
+                let decision = r["response"].clone();
+                if decision["behavior"].as_str() == Some("allow") {
+                    Asked::Allowed(decision)
+                } else {
+                    let why = decision["message"].as_str().unwrap_or("denied");
+                    Asked::Denied(why.to_owned())
+                }
+            }
+        };
+        (tool_id, asked)
+    }
+
+    /// Waits for the answer to `request_id` like [`await_response`], but
+    /// an `interrupt` cancels the request (`control_cancel_request` first,
+    /// then the interrupt's answer, as the CLI) and returns `None`.
+    ///
+    /// [`await_response`]: Self::await_response
+    fn await_person(&mut self, request_id: &str) -> Option<Value> {
+        loop {
+            match self.rx.recv() {
+                Ok(Input::Line(v)) => match v.get("type").and_then(Value::as_str) {
+                    Some("control_response") => {
+                        if v["response"]["request_id"].as_str() == Some(request_id) {
+                            return Some(v["response"].clone());
+                        }
+                        self.unawaited(&v);
+                    }
+                    Some("control_request") => {
+                        if v["request"]["subtype"].as_str() == Some("interrupt") {
+                            self.emit(json!({"type": "control_cancel_request",
+                                "request_id": request_id}));
+                            self.answer_control(&v);
+                            return None;
+                        }
+                        self.answer_control(&v);
+                    }
+                    Some("user") => self.queued.push_back(v),
+                    _ => {}
+                },
+                Ok(Input::Eof) | Err(_) => std::process::exit(0),
+            }
+        }
     }
 
     /// Whether an allow rule the host granted covers this call.
@@ -1262,6 +1512,35 @@ impl Agent {
             }
         }
     }
+}
+
+/// The tool result of an allowed `AskUserQuestion`, as the CLI words it:
+/// each answered question (keyed by its text; a list joined with `,`).
+fn answered_text(questions: &[Value], decision: &Value) -> String {
+    let answers = &decision["updatedInput"]["answers"];
+    let parts: Vec<String> = questions
+        .iter()
+        .filter_map(|q| {
+            let text = q["question"].as_str()?;
+            let a = match &answers[text] {
+                Value::String(s) => s.clone(),
+                Value::Array(list) => list
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => return None,
+            };
+            Some(format!("\"{text}\"=\"{a}\""))
+        })
+        .collect();
+    if parts.is_empty() {
+        return "The user did not answer the questions.".into();
+    }
+    format!(
+        "Your questions have been answered: {}. You can now continue with these answers in mind.",
+        parts.join(", ")
+    )
 }
 
 /// The hooks of an `initialize` request, in order.

@@ -39,6 +39,11 @@ controls (``engine.set_model(id, "m")``, ``interrupt``, ``context_usage``,
         engine.execute("chat-1", "weather in Paris?")
         engine.set_model("chat-1", "claude-sonnet-4-5")
 
+The agent's questions and plans arrive as ``ask_user_question`` and
+``exit_plan_mode`` events and wait, without the turn's timeout, for
+``engine.answer_question(id, question_id, {question: label})`` or
+``engine.approve_plan(id, True, mode="acceptEdits")`` (from any thread).
+
 Telemetry: ``engine.metrics_text()`` (OpenMetrics text; hotplex opens no
 port), ``hotplex.PrometheusCollector(engine)`` for a ``prometheus_client``
 registry, ``Engine(observer=...)`` for typed lifecycle records
@@ -64,6 +69,11 @@ from ._contract import (
     LifecycleRecord,
     PrewarmProfile,
     ProcessSignalled,
+    Question,
+    QuestionNotFound,
+    QuestionOption,
+    QuestionTimeout,
+    InvalidAnswer,
     SessionDead,
     SessionExited,
     SessionInfo,
@@ -117,6 +127,8 @@ __all__ = [
     "SessionLimits",
     "ImageInput",
     "PrewarmProfile",
+    "Question",
+    "QuestionOption",
     "HookMatcher",
     "HookContext",
     "Tool",
@@ -151,4 +163,7 @@ __all__ = [
     "SessionNotFound",
     "Unsupported",
     "ControlFailed",
+    "QuestionNotFound",
+    "InvalidAnswer",
+    "QuestionTimeout",
 ]

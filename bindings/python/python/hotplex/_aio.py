@@ -9,7 +9,7 @@ a thread of the engine's own runtime settles through
 import asyncio
 import inspect
 import os
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from ._contract import Event, ImageInput, SessionOptions, Turn
 from ._native import _ENGINE_DEFAULTS, _AsyncEngine, _write_unraisable
@@ -18,6 +18,10 @@ __all__ = ["AsyncEngine"]
 
 _T = TypeVar("_T")
 _Path = Union[str, "os.PathLike[str]"]
+_Label = Union[str, List[str], Tuple[str, ...]]
+# answer_question's answers: question text, header or index -> label(s), or
+# the labels in question order.
+_Answers = Union[Mapping[str, _Label], List[_Label], Tuple[_Label, ...]]
 
 
 def _settle(future: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
@@ -70,7 +74,8 @@ class AsyncEngine(_AsyncEngine):
     runs on hotplex's observer thread, as for Engine.
 
     Live controls (interrupt, set_model, set_permission_mode, context_usage,
-    mcp_status) and reset_session are awaitable, like every waiting call.
+    mcp_status), answers to the agent's questions and plans (answer_question,
+    approve_plan) and reset_session are awaitable, like every waiting call.
 
     At interpreter exit, callbacks are no longer called and results no
     longer delivered; the agents are killed when the process ends.
@@ -89,6 +94,7 @@ class AsyncEngine(_AsyncEngine):
         session: Optional[SessionOptions] = None,
         instructions: Optional[str] = None,
         images: Optional[List[ImageInput]] = None,
+        question_timeout: Optional[float] = None,
     ) -> Turn:
         """Runs one turn on session_id (started or resumed on first use) and
         returns the finished Turn; arguments (session, instructions and
@@ -109,6 +115,7 @@ class AsyncEngine(_AsyncEngine):
             session,
             instructions,
             images,
+            question_timeout,
         )
         try:
             async for event in stream:
@@ -159,6 +166,26 @@ class AsyncEngine(_AsyncEngine):
         "plan", "bypassPermissions", ...), like set_model.
         """
         await self._set_permission_mode(session_id, mode)
+
+    async def answer_question(self, session_id: str, question_id: str, answers: _Answers) -> None:
+        """Answers question question_id (an ask_user_question event's
+        data["question_id"]) that session_id's agent waits on, however long
+        after the event; answers and errors as for Engine.answer_question.
+        """
+        await self._answer_question(session_id, question_id, answers)
+
+    async def approve_plan(
+        self,
+        session_id: str,
+        approved: bool,
+        feedback: Optional[str] = None,
+        mode: Optional[str] = None,
+    ) -> None:
+        """Approves (with the permission mode to carry it out in, e.g.
+        "acceptEdits") or rejects (with feedback) the plan session_id's agent
+        proposed (an exit_plan_mode event); see Engine.approve_plan.
+        """
+        await self._approve_plan(session_id, approved, feedback, mode)
 
     async def context_usage(self, session_id: str) -> Dict[str, Any]:
         """How full session_id's context window is, as its agent reports it

@@ -37,6 +37,11 @@ __all__ = [
     "ToolCall",
     "SessionStatsData",
     "ErrorData",
+    "QuestionOption",
+    "Question",
+    "AskUserQuestionData",
+    "ExitPlanModeData",
+    "PlanModeData",
     "EventName",
     "EventData",
     "Event",
@@ -74,6 +79,9 @@ __all__ = [
     "SessionNotFound",
     "Unsupported",
     "ControlFailed",
+    "QuestionNotFound",
+    "InvalidAnswer",
+    "QuestionTimeout",
 ]
 
 _T = TypeVar("_T")
@@ -97,6 +105,9 @@ EventName = Literal[
     "danger_block",
     "session_stats",
     "error",
+    "ask_user_question",
+    "exit_plan_mode",
+    "plan_mode",
 ]
 
 
@@ -295,6 +306,72 @@ class ErrorData(TypedDict):
     message: str
 
 
+class QuestionOption(TypedDict):
+    """One choice of a `Question`."""
+
+    # The option's label: what an answer names to choose it.
+    label: str
+    # What choosing it means (empty when the agent gave none).
+    description: str
+    # A preview of the option (code, a mock-up), when the agent gave one.
+    preview: Optional[str]
+
+
+class Question(TypedDict):
+    """One question of an `ask_user_question` event."""
+
+    # The question's text. Answers are keyed by it (or by its `header`, or by its
+    # index).
+    question: str
+    # A short label for the question (a chip of at most 12 characters in the CLI's own
+    # interface; empty when the agent gave none).
+    header: str
+    # The choices offered (2 to 4 with Claude Code). An answer may also be text of the
+    # person's own.
+    options: List[QuestionOption]
+    # Whether several options may be chosen.
+    multi_select: bool
+
+
+class AskUserQuestionData(TypedDict):
+    """`ask_user_question`: the agent asks the person (Claude Code's
+    `AskUserQuestion` tool) and waits, without a turn timeout, until the
+    host answers with `answer_question` (or `question_timeout` passes).
+    """
+
+    # The id to answer with (the tool call's id).
+    question_id: str
+    # The tool call that asks (its `tool_use` event's `id`).
+    tool_use_id: str
+    # The questions, in order.
+    questions: List[Question]
+
+
+class ExitPlanModeData(TypedDict):
+    """`exit_plan_mode`: in permission mode `plan`, the agent proposes its
+    plan (Claude Code's `ExitPlanMode` tool) and waits, like a question,
+    until the host approves or rejects it with `approve_plan`.
+    """
+
+    # The id of the proposal (the tool call's id).
+    plan_id: str
+    # The plan's text (markdown).
+    plan: str
+    # The file the agent keeps the plan in, when it names one.
+    plan_file: Optional[str]
+
+
+class PlanModeData(TypedDict):
+    """`plan_mode`: the session entered or left permission mode `plan`
+    (also at the start of each turn that runs in it).
+    """
+
+    # Whether the session is in plan mode now.
+    active: bool
+    # The permission mode now (`plan`, `default`, `acceptEdits`, ...).
+    permission_mode: str
+
+
 # The data of any event.
 EventData = Union[
     SessionStartData,
@@ -309,6 +386,9 @@ EventData = Union[
     DangerBlockData,
     SessionStatsData,
     ErrorData,
+    AskUserQuestionData,
+    ExitPlanModeData,
+    PlanModeData,
 ]
 
 
@@ -462,9 +542,9 @@ class Event:
 
     `type` is its name (`session_start`, `thinking`, `answer`, `answer_delta`,
     `thinking_delta`, `tool_input_delta`, `tool_use`, `tool_result`,
-    `permission_request`, `danger_block`, `session_stats`, `error`); `data`
-    holds its fields, the TypedDict named after it (e.g. AnswerData for
-    `answer`).
+    `permission_request`, `danger_block`, `session_stats`, `error`,
+    `ask_user_question`, `exit_plan_mode`, `plan_mode`); `data` holds its
+    fields, the TypedDict named after it (e.g. AnswerData for `answer`).
     """
 
     type: EventName
@@ -972,6 +1052,27 @@ class ControlFailed(HotplexError):
     """
 
 
+class QuestionNotFound(HotplexError):
+    """No question or plan with this id waits for an answer.
+
+    Core error code 20 (``question_not_found``).
+    """
+
+
+class InvalidAnswer(HotplexError, ValueError):
+    """An answer to a question or plan was rejected.
+
+    Core error code 21 (``invalid_answer``).
+    """
+
+
+class QuestionTimeout(HotplexError, TimeoutError):
+    """A question or plan was not answered in time.
+
+    Core error code 22 (``question_timeout``).
+    """
+
+
 # Shown (and pickled) as hotplex.<name>, where users find them.
 for _cls in (
     HotplexError,
@@ -993,6 +1094,9 @@ for _cls in (
     SessionNotFound,
     Unsupported,
     ControlFailed,
+    QuestionNotFound,
+    InvalidAnswer,
+    QuestionTimeout,
 ):
     _cls.__module__ = "hotplex"
 del _cls

@@ -178,6 +178,10 @@ class Detector:
 
 _Path = Union[str, "os.PathLike[str]"]
 _Strs = Union[List[str], Tuple[str, ...]]
+# answer_question's answers: question text, header or index -> label(s), or
+# the labels in question order.
+_Label = Union[str, List[str], Tuple[str, ...]]
+_Answers = Union[Mapping[str, _Label], List[_Label], Tuple[_Label, ...]]
 # A can_use_tool answer, read by the core's rule (see Engine).
 _Answer = Union[bool, str, None, Mapping[str, Any]]
 # can_use_tool(tool_name, input, verdict[, context]): the 4th argument (the
@@ -359,6 +363,8 @@ class Engine:
         max_turn_events: Optional[int] = None,
         max_turn_event_bytes: Optional[int] = None,
         control_timeout: Optional[float] = None,
+        question_timeout: Optional[float] = None,
+        question_timeout_answer: Optional[str] = None,
         default_workdir: Optional[_Path] = None,
         limits: Optional[SessionLimits] = None,
         prewarm: Optional[List[PrewarmProfile]] = None,
@@ -383,6 +389,7 @@ class Engine:
         session: Optional[SessionOptions] = None,
         instructions: Optional[str] = None,
         images: Optional[List[ImageInput]] = None,
+        question_timeout: Optional[float] = None,
     ) -> Turn:
         """Runs one turn on session_id (started or resumed on first use) and
         returns the finished Turn. Blocks with the GIL released. on_event(event)
@@ -397,11 +404,12 @@ class Engine:
         the <user_query>, screened by the WAF too); images a list of
         {"media_type": "image/png", "data": <base64 str>} sent before the
         prompt's text. With a json_schema, Turn.structured_output holds the
-        answer's JSON value.
+        answer's JSON value. question_timeout (seconds) overrides the
+        engine's for this turn's questions and plans (see answer_question).
         Raises DangerBlocked (prompt blocked by the WAF, after a danger_block
-        event), TurnTimeout, SessionDead, TurnFailed (e.g. subtype
-        error_max_turns), CapacityExceeded, StartFailed, InvalidConfig or
-        Closed.
+        event), TurnTimeout, QuestionTimeout, SessionDead, TurnFailed (e.g.
+        subtype error_max_turns), CapacityExceeded, StartFailed,
+        InvalidConfig or Closed.
         """
     def stream(
         self,
@@ -415,6 +423,7 @@ class Engine:
         session: Optional[SessionOptions] = None,
         instructions: Optional[str] = None,
         images: Optional[List[ImageInput]] = None,
+        question_timeout: Optional[float] = None,
     ) -> TurnStream:
         """Like execute, but returns an iterator over the turn's events as they
         arrive; its `turn` attribute holds the Turn afterwards, and errors
@@ -451,6 +460,37 @@ class Engine:
         """Switches session_id's permission mode ("default", "acceptEdits",
         "plan", "bypassPermissions", ...), like set_model. Raises
         InvalidArgument for an empty mode.
+        """
+    def answer_question(self, session_id: str, question_id: str, answers: _Answers) -> None:
+        """Answers question question_id (an ask_user_question event's
+        data["question_id"]) that session_id's agent waits on, from any
+        thread, however long after the event: the turn's timeout does not
+        run while a question waits (question_timeout does). answers maps
+        each question (its text, its header, or its index as a str) to the
+        chosen label, or to a list of labels for a multi_select question
+        (sent joined with ", "); a list answers the questions in order. A
+        label need not be an option (the person's own words reach the
+        agent). Raises QuestionNotFound (no such question waits: answered,
+        cancelled by an interrupt or stop_session, timed out) or
+        InvalidAnswer (a key that names no question, several labels for a
+        single-choice question, an empty answer; the question still waits).
+        """
+    def approve_plan(
+        self,
+        session_id: str,
+        approved: bool,
+        feedback: Optional[str] = None,
+        mode: Optional[str] = None,
+    ) -> None:
+        """Approves (approved=True) or rejects the plan session_id's agent
+        proposed (an exit_plan_mode event), from any thread, however long
+        after it. Approved, the agent leaves plan mode and carries the plan
+        out in permission mode mode (e.g. "acceptEdits", kept by the session
+        like set_permission_mode; None: the mode it had before plan mode).
+        Rejected, the agent reads feedback and usually proposes a revised
+        plan (a new exit_plan_mode event) in the same turn. Raises
+        QuestionNotFound (no plan waits) or InvalidAnswer (a mode with a
+        rejection, an empty mode).
         """
     def context_usage(self, session_id: str) -> Dict[str, Any]:
         """How full session_id's context window is, as its agent reports it (a
@@ -552,6 +592,8 @@ class _AsyncEngine:
         max_turn_events: Optional[int] = None,
         max_turn_event_bytes: Optional[int] = None,
         control_timeout: Optional[float] = None,
+        question_timeout: Optional[float] = None,
+        question_timeout_answer: Optional[str] = None,
         default_workdir: Optional[_Path] = None,
         limits: Optional[SessionLimits] = None,
         prewarm: Optional[List[PrewarmProfile]] = None,
@@ -573,6 +615,7 @@ class _AsyncEngine:
         session: Optional[SessionOptions] = None,
         instructions: Optional[str] = None,
         images: Optional[List[ImageInput]] = None,
+        question_timeout: Optional[float] = None,
     ) -> AsyncTurnStream:
         """Queues a turn and returns an async iterator over its events as they
         arrive (`async for event in engine.stream(...)`); its `turn`
@@ -591,6 +634,7 @@ class _AsyncEngine:
         session: Optional[SessionOptions] = None,
         instructions: Optional[str] = None,
         images: Optional[List[ImageInput]] = None,
+        question_timeout: Optional[float] = None,
     ) -> AsyncTurnStream:
         """Like stream, but every error (a blocked prompt too, after its
         danger_block event) comes through the iteration: for execute."""
@@ -604,6 +648,17 @@ class _AsyncEngine:
         """
     def _set_permission_mode(self, session_id: str, mode: str) -> asyncio.Future[None]:
         """A future of set_permission_mode, settled on the running loop.
+        """
+    def _answer_question(
+        self, session_id: str, question_id: str, answers: _Answers
+    ) -> asyncio.Future[None]:
+        """A future of answer_question, settled on the running loop (the
+        answers are read now, under the GIL).
+        """
+    def _approve_plan(
+        self, session_id: str, approved: bool, feedback: Optional[str], mode: Optional[str]
+    ) -> asyncio.Future[None]:
+        """A future of approve_plan, settled on the running loop.
         """
     def _context_usage(self, session_id: str) -> asyncio.Future[Dict[str, Any]]:
         """A future of context_usage's dict, settled on the running loop.
