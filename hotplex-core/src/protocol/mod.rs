@@ -26,6 +26,7 @@
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
+pub mod acp;
 pub mod tracker;
 
 pub use crate::contract::Usage;

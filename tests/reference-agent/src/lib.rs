@@ -5,7 +5,9 @@
 //! --verbose --permission-prompt-tool stdio` (see `hotplex_core::protocol`),
 //! fast and deterministic, so tests of hotplex can run thousands of turns and
 //! inject faults on demand. It is for tests, not a replacement for the real
-//! CLI, which has its own end-to-end suite.
+//! CLI, which has its own end-to-end suite. The [`acp`] module is a second
+//! agent, `hotplex-reference-acp`, that speaks the Agent Client Protocol as
+//! OpenCode and Gemini CLI do.
 //!
 //! Every user message starts a turn: a `system/init` line, then what the
 //! prompt asks for, then exactly one `result` line. A prompt is either plain
@@ -157,6 +159,9 @@
 //! with session ID: <id>` on stderr and exits 1, and `--session-id` of an id
 //! with one prints `Error: Session ID <id> is already in use.` and exits 1.
 //! `total_cost_usd` is a running total per process, as the CLI's is.
+
+/// The reference ACP agent (binary `hotplex-reference-acp`).
+pub mod acp;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
