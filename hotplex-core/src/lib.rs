@@ -1,7 +1,8 @@
 //! hotplex-core: the pure-Rust heart of hotplex.
 //!
-//! hotplex keeps AI coding agents (Claude Code first) *hot*: one long-lived
-//! agent process per conversation. This crate holds everything that is not
+//! hotplex keeps AI coding agents (Claude Code, and agents that speak the
+//! Agent Client Protocol) *hot*: one long-lived agent process per
+//! conversation. This crate holds everything that is not
 //! foreign-function glue. Today it provides:
 //!
 //! * [`waf`]: the command WAF, which screens shell commands, prompts and
@@ -43,8 +44,8 @@ pub mod waf;
 
 pub use contract::EngineOptions;
 pub use contract::{
-    ErrorCode, Event, Permission, PermissionHandler, PrewarmProfile, SessionInfo, SessionStats,
-    SessionStatus, ToolRequest, Turn, TurnOptions, TurnStats, Usage,
+    ErrorCode, Event, Permission, PermissionHandler, PrewarmProfile, Provider, SessionInfo,
+    SessionStats, SessionStatus, ToolRequest, Turn, TurnOptions, TurnStats, Usage,
 };
 pub use engine::{Engine, SpareInfo, TurnStream};
 pub use error::{Error, Result};

@@ -16,6 +16,8 @@
 //! * [`hooks`] and [`tools`]: host functions the agent calls (hook events,
 //!   tools served as in-process MCP servers).
 //! * [`session`]: per-session agent options and per-turn content.
+//! * [`provider`]: which protocol a session's agent speaks, and the options
+//!   only Claude Code takes.
 //! * [`telemetry`]: lifecycle and log records, and the label values of the
 //!   metrics.
 //! * [`schema`]: all of the above as a JSON Schema, committed and checked
@@ -28,6 +30,7 @@ pub mod limits;
 pub mod options;
 pub mod permission;
 pub mod prewarm;
+pub mod provider;
 pub mod records;
 pub mod schema;
 pub mod session;
@@ -41,6 +44,7 @@ pub use limits::SessionLimits;
 pub use options::{EngineOptions, TurnOptions};
 pub use permission::{Permission, PermissionHandler, ToolRequest};
 pub use prewarm::PrewarmProfile;
+pub use provider::Provider;
 pub use records::{SessionInfo, SessionStats, SessionStatus, Turn};
 pub use session::{ImageInput, SessionOptions};
 pub use tools::{ToolHandler, ToolInvocation, ToolServer, ToolSpec};

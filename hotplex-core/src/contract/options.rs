@@ -36,8 +36,16 @@ pub struct EngineOptions {
     /// Default `claude`.
     #[schemars(with = "String")]
     pub binary: PathBuf,
-    /// Extra arguments appended to the CLI's.
+    /// Extra arguments appended to the CLI's (`claude-code`), or the ACP
+    /// agent's whole argument list (`acp`: e.g. `["acp"]` for `opencode`).
     pub args: Vec<String>,
+    /// The protocol the agents speak: `claude-code` (default) or `acp`
+    /// (the Agent Client Protocol). A session may
+    /// choose another one (`SessionOptions.provider`). An `acp` engine
+    /// refuses, by name, the options only Claude Code takes
+    /// (`permission_mode`, `allowed_tools`, `disallowed_tools`,
+    /// `system_prompt`, `model`, `hooks`, `tools`, `prewarm`).
+    pub provider: super::Provider,
     /// Environment variables set for the agent (override inherited ones).
     #[serde(deserialize_with = "env_map", serialize_with = "env_map_out")]
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
@@ -196,6 +204,7 @@ impl Default for EngineOptions {
         EngineOptions {
             binary: PathBuf::from("claude"),
             args: Vec::new(),
+            provider: super::Provider::ClaudeCode,
             env: Vec::new(),
             env_allow: DEFAULT_ENV_ALLOW.iter().map(|s| s.to_string()).collect(),
             max_sessions: 64,
@@ -242,6 +251,7 @@ impl std::fmt::Debug for EngineOptions {
         f.debug_struct("EngineOptions")
             .field("binary", &self.binary)
             .field("args", &self.args)
+            .field("provider", &self.provider)
             .field("max_sessions", &self.max_sessions)
             .field("idle_timeout", &self.idle_timeout)
             .field("turn_timeout", &self.turn_timeout)
@@ -273,7 +283,8 @@ impl EngineOptions {
     }
 
     /// Checks the values no type can express (positive durations and
-    /// counts, a non-empty binary). [`crate::Engine::new`] calls it too.
+    /// counts, a non-empty binary, no Claude-only option for an `acp`
+    /// engine). [`crate::Engine::new`] calls it too.
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &str, what: &str| Err(Error::InvalidConfig(format!("{name}: {what}")));
         if self.max_sessions == 0 {
@@ -316,6 +327,14 @@ impl EngineOptions {
         if self.namespace.is_empty() {
             return bad("namespace", "must not be empty");
         }
+        if self.provider == super::Provider::Acp {
+            super::provider::refuse_claude_only(
+                &self.to_json(),
+                &EngineOptions::default().to_json(),
+                super::provider::CLAUDE_ONLY_ENGINE_OPTIONS,
+                "",
+            )?;
+        }
         if self.question_timeout_answer.as_deref() == Some("") {
             return bad(
                 "question_timeout_answer",
@@ -331,43 +350,51 @@ impl EngineOptions {
     /// host's). Fails with [`Error::InvalidConfig`] naming what was tried
     /// and how to fix it.
     pub fn resolve_binary(&self) -> Result<PathBuf> {
-        let b = &self.binary;
-        if b.components().count() > 1 || b.is_absolute() {
-            let path = if b.is_relative() {
-                std::env::current_dir()
-                    .map_err(|e| Error::InvalidConfig(format!("binary: current directory: {e}")))?
-                    .join(b)
-            } else {
-                b.clone()
-            };
-            return if is_executable(&path) {
-                Ok(path)
-            } else {
-                Err(Error::InvalidConfig(format!(
-                    "binary: {} is not an executable file (hint: set the binary option to the path of the agent CLI, e.g. /usr/local/bin/claude)",
-                    path.display()
-                )))
-            };
-        }
-        let path_var = self
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| std::ffi::OsString::from(v))
-            .or_else(|| std::env::var_os("PATH"))
-            .unwrap_or_default();
-        let found = std::env::split_paths(&path_var)
-            .map(|dir| dir.join(b))
-            .find(|p| is_executable(p));
-        found.ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "binary: {:?} was not found in PATH ({}) (hint: install it, e.g. `npm install -g @anthropic-ai/claude-code`, or set the binary option to the agent CLI's full path)",
-                b.display().to_string(),
-                path_var.to_string_lossy()
-            ))
-        })
+        resolve_program(&self.binary, &self.env, "binary")
     }
+}
+
+/// Resolves an agent program (see [`EngineOptions::resolve_binary`]):
+/// `env` is the agent's environment (its `PATH` is searched), `what` the
+/// option named in errors.
+pub(crate) fn resolve_program(b: &Path, env: &[(String, String)], what: &str) -> Result<PathBuf> {
+    if b.as_os_str().is_empty() {
+        return Err(Error::InvalidConfig(format!("{what}: must not be empty")));
+    }
+    if b.components().count() > 1 || b.is_absolute() {
+        let path = if b.is_relative() {
+            std::env::current_dir()
+                .map_err(|e| Error::InvalidConfig(format!("{what}: current directory: {e}")))?
+                .join(b)
+        } else {
+            b.to_owned()
+        };
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(Error::InvalidConfig(format!(
+                "{what}: {} is not an executable file (hint: set the {what} option to the path of the agent CLI, e.g. /usr/local/bin/claude)",
+                path.display()
+            )))
+        };
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| std::ffi::OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    let found = std::env::split_paths(&path_var)
+        .map(|dir| dir.join(b))
+        .find(|p| is_executable(p));
+    found.ok_or_else(|| {
+        Error::InvalidConfig(format!(
+            "{what}: {:?} was not found in PATH ({}) (hint: install it, e.g. `npm install -g @anthropic-ai/claude-code` or `npm install -g opencode-ai`, or set the {what} option to the agent CLI's full path)",
+            b.display().to_string(),
+            path_var.to_string_lossy()
+        ))
+    })
 }
 
 /// Per-turn options.

@@ -27,6 +27,21 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionOptions {
+    /// The protocol this session's agent speaks (`claude-code` or `acp`);
+    /// overrides the engine's `provider`. A session keeps its provider
+    /// while it is in the pool: a turn naming another one is refused
+    /// (stop the session first). An `acp` session refuses, by name, the
+    /// options that are Claude Code CLI flags (`model`, `permission_mode`,
+    /// `system_prompt`, `max_turns`, ...); `binary`, `args` and `env` work
+    /// for both.
+    pub provider: Option<super::Provider>,
+    /// The agent program of this session (looked up like the engine's
+    /// `binary`); overrides the engine's.
+    #[schemars(with = "Option<String>")]
+    pub binary: Option<PathBuf>,
+    /// The agent's arguments for this session; replaces the engine's
+    /// `args` (with `binary`: the ACP agent's command line, e.g. `["acp"]`).
+    pub args: Option<Vec<String>>,
     /// The model (`--model`); overrides the engine's `model`.
     pub model: Option<String>,
     /// The permission mode (`--permission-mode`: `default`, `acceptEdits`,
@@ -90,6 +105,12 @@ impl SessionOptions {
     pub fn validate(&self) -> Result<()> {
         let bad =
             |name: &str, what: &str| Err(Error::InvalidConfig(format!("session.{name}: {what}")));
+        if self.binary.as_ref().is_some_and(|b| b.as_os_str().is_empty()) {
+            return bad("binary", "must not be empty");
+        }
+        if self.provider == Some(super::Provider::Acp) {
+            self.refuse_claude_only()?;
+        }
         if self.max_turns == Some(0) {
             return bad("max_turns", "must be at least 1");
         }
@@ -139,6 +160,19 @@ impl SessionOptions {
             return bad("config_dir", "must be an absolute path");
         }
         Ok(())
+    }
+}
+
+impl SessionOptions {
+    /// Refuses the options an `acp` session does not take (see
+    /// [`super::provider`]), naming the first one set.
+    pub(crate) fn refuse_claude_only(&self) -> Result<()> {
+        super::provider::refuse_claude_only(
+            &super::to_value(self),
+            &super::to_value(&SessionOptions::default()),
+            super::provider::CLAUDE_ONLY_SESSION_OPTIONS,
+            "session.",
+        )
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) struct Answered {
 }
 
 impl Answered {
-    fn new(request_id: &str, line: String) -> Answered {
+    pub(crate) fn new(request_id: &str, line: String) -> Answered {
         Answered {
             request_id: request_id.to_owned(),
             line,
@@ -128,7 +128,7 @@ impl HostCalls {
 
     /// Runs `call` on a blocking thread; past `limit`, `late` answers
     /// instead (the thread is left to finish, its answer dropped).
-    fn spawn(
+    pub(crate) fn spawn(
         &mut self,
         request_id: &str,
         limit: Duration,

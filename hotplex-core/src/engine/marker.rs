@@ -9,6 +9,10 @@
 //! transcripts per project directory, so resuming elsewhere would fail), and
 //! is deleted when a resume fails.
 //!
+//! An ACP session's marker also holds the agent's own session id (ACP
+//! agents name their sessions themselves, in `session/new`), which
+//! `session/load` needs to take the conversation up again.
+//!
 //! Without a state directory markers live in memory: resume then works
 //! across restarts of a session inside one engine, not across host restarts.
 //!
@@ -75,9 +79,10 @@ pub(crate) struct Binding {
 /// Where markers are kept.
 #[derive(Debug)]
 pub(crate) enum MarkerStore {
-    /// In memory (no state directory): markers, and bindings by derived id.
+    /// In memory (no state directory): markers (workdir and ACP session
+    /// id), and bindings by derived id.
     Memory(
-        Mutex<HashMap<String, PathBuf>>,
+        Mutex<HashMap<String, (PathBuf, Option<String>)>>,
         Mutex<HashMap<String, Binding>>,
     ),
     /// One JSON file per provider session id in this directory.
@@ -107,29 +112,67 @@ impl MarkerStore {
     /// The workdir recorded for `psid`, if the session was confirmed.
     pub(crate) fn get(&self, psid: &str) -> Option<PathBuf> {
         match self {
-            MarkerStore::Memory(m, _) => m.lock().get(psid).cloned(),
+            MarkerStore::Memory(m, _) => m.lock().get(psid).map(|(w, _)| w.clone()),
             MarkerStore::Dir(dir) => {
-                let text = std::fs::read_to_string(Self::file(dir, psid)).ok()?;
-                let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                let v = Self::read(dir, psid)?;
                 v.get("workdir")?.as_str().map(PathBuf::from)
             }
         }
     }
 
+    /// The ACP agent's session id recorded for `psid`, with its workdir
+    /// (`None` for a Claude Code conversation, or none confirmed).
+    pub(crate) fn acp_session(&self, psid: &str) -> Option<(PathBuf, String)> {
+        match self {
+            MarkerStore::Memory(m, _) => {
+                let m = m.lock();
+                let (w, acp) = m.get(psid)?;
+                Some((w.clone(), acp.clone()?))
+            }
+            MarkerStore::Dir(dir) => {
+                let v = Self::read(dir, psid)?;
+                let w = v.get("workdir")?.as_str().map(PathBuf::from)?;
+                let acp = v.get("acp_session_id")?.as_str()?.to_owned();
+                Some((w, acp))
+            }
+        }
+    }
+
+    fn read(dir: &Path, psid: &str) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(Self::file(dir, psid)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     /// Records that the CLI confirmed `psid` in `workdir`. Written to a
     /// temporary file and renamed, so a crash never leaves half a marker.
     pub(crate) fn put(&self, psid: &str, session_id: &str, workdir: &Path) -> std::io::Result<()> {
+        self.put_with(psid, session_id, workdir, None)
+    }
+
+    /// Like [`put`](Self::put), for an ACP agent that named the
+    /// conversation `acp_session_id` (`None`: a Claude Code conversation).
+    pub(crate) fn put_with(
+        &self,
+        psid: &str,
+        session_id: &str,
+        workdir: &Path,
+        acp_session_id: Option<&str>,
+    ) -> std::io::Result<()> {
         match self {
             MarkerStore::Memory(m, _) => {
-                m.lock().insert(psid.to_owned(), workdir.to_owned());
+                let acp = acp_session_id.map(str::to_owned);
+                m.lock().insert(psid.to_owned(), (workdir.to_owned(), acp));
                 Ok(())
             }
             MarkerStore::Dir(dir) => {
-                let body = json!({
+                let mut body = json!({
                     "session_id": session_id,
                     "provider_session_id": psid,
                     "workdir": workdir.to_string_lossy(),
                 });
+                if let Some(acp) = acp_session_id {
+                    body["acp_session_id"] = json!(acp);
+                }
                 let path = Self::file(dir, psid);
                 let tmp = dir.join(format!(".{psid}.tmp"));
                 std::fs::write(&tmp, body.to_string())?;
@@ -277,6 +320,29 @@ mod tests {
         assert_eq!(store.get("p1"), Some(PathBuf::from("/tmp/w")));
         store.delete("p1");
         assert_eq!(store.get("p1"), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_acp_marker_keeps_the_agents_session_id_in_either_store() {
+        let dir = std::env::temp_dir().join(format!("hotplex-marker-acp-{}", std::process::id()));
+        for store in [
+            MarkerStore::new(None).unwrap(),
+            MarkerStore::new(Some(&dir)).unwrap(),
+        ] {
+            store.put("p1", "s1", Path::new("/tmp/w")).unwrap();
+            assert_eq!(store.acp_session("p1"), None, "a Claude marker has none");
+            store
+                .put_with("p2", "s2", Path::new("/tmp/w"), Some("ses_1"))
+                .unwrap();
+            assert_eq!(store.get("p2"), Some(PathBuf::from("/tmp/w")));
+            assert_eq!(
+                store.acp_session("p2"),
+                Some((PathBuf::from("/tmp/w"), "ses_1".to_owned()))
+            );
+            store.delete("p2");
+            assert_eq!(store.acp_session("p2"), None);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

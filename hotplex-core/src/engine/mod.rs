@@ -86,14 +86,18 @@ use crate::waf::Detector;
 use crate::{Error, Result};
 
 use marker::{fresh_provider_session_id, MarkerStore};
-use session::{Actor, Control, ControlCmd, Job, Reply, SessionCtx, TurnCmd, TurnMsg};
+use provider::{ActorParts, Provider};
+use session::{Control, ControlCmd, Job, Reply, SessionCtx, TurnCmd, TurnMsg};
 use state::{State, StopReason};
 
+mod acp;
+mod agent;
 mod ask;
 mod budget;
 mod host;
 mod lines;
 mod marker;
+mod provider;
 mod session;
 mod state;
 
@@ -154,6 +158,8 @@ struct Entry {
     /// The workdir of the latest turn submitted: where a turn that names
     /// none runs (the session's conversation lives there).
     workdir: Option<PathBuf>,
+    /// The protocol its agent speaks (fixed while it is in the pool).
+    provider: Provider,
 }
 
 impl Entry {
@@ -257,7 +263,6 @@ struct Inner {
     registry: prometheus_client::registry::Registry,
     sessions: Mutex<Sessions>,
     closed: AtomicBool,
-    allowed_roots: Vec<PathBuf>,
     default_workdir: PathBuf,
     /// The runtime sessions run on (`submit` may be called from any thread).
     handle: tokio::runtime::Handle,
@@ -344,6 +349,7 @@ impl Engine {
             Inner {
                 ctx: Arc::new(SessionCtx {
                     opts,
+                    allowed_roots,
                     detector,
                     markers,
                     starts,
@@ -354,7 +360,6 @@ impl Engine {
                 registry,
                 sessions: Mutex::new(Sessions::default()),
                 closed: AtomicBool::new(false),
-                allowed_roots,
                 default_workdir,
                 handle: handle.clone(),
             }
@@ -475,14 +480,11 @@ impl Engine {
         // lives (its resume marker) or the default. The last is computed
         // only when needed, and again should the session leave the pool
         // between the look and the lock.
-        let deltas = match turn.partial_messages {
-            None => ctx.opts.partial_messages,
-            Some(true) if !ctx.opts.partial_messages => {
-                return Err(Error::InvalidConfig(
-                    "partial_messages: this engine's agents print no deltas (build the engine with partial_messages)".into(),
-                ))
-            }
-            Some(on) => on,
+        // The session's own program is found now, like the engine's: a
+        // typo fails here, not at the start.
+        let session = match &turn.session {
+            Some(s) => Some(self.resolved(s)?),
+            None => None,
         };
         let wanted = match &turn.workdir {
             Some(w) => Some(self.workdir(w)?),
@@ -506,16 +508,30 @@ impl Engine {
             if self.is_closed() {
                 return Err(Error::Closed);
             }
-            if !sessions.map.contains_key(id) {
+            // The session's provider decides what the turn may ask for.
+            let running = sessions.map.get(id).map(|e| e.provider);
+            let provider = provider::for_turn(ctx.opts.provider, running, session.as_ref(), id)?;
+            provider::check_turn(provider, turn)?;
+            let deltas = match turn.partial_messages {
+                None => ctx.opts.partial_messages,
+                // ACP agents always stream their messages in chunks.
+                Some(true) if !ctx.opts.partial_messages && provider != Provider::Acp => {
+                    return Err(Error::InvalidConfig(
+                        "partial_messages: this engine's agents print no deltas (build the engine with partial_messages)".into(),
+                    ))
+                }
+                Some(on) => on,
+            };
+            if running.is_none() {
                 let claimed = match (new_conversation, wanted.as_ref().or(fallback.as_ref())) {
-                    (Some(true), Some(dir)) => {
-                        let options = turn.session.clone().unwrap_or_default();
+                    (Some(true), Some(dir)) if provider == Provider::ClaudeCode => {
+                        let options = session.clone().unwrap_or_default();
                         self.claim(&mut sessions, id, dir, &options)
                     }
                     _ => false,
                 };
                 if !claimed {
-                    self.create(&mut sessions, id)?;
+                    self.create(&mut sessions, id, provider)?;
                 }
             }
             let entry = sessions
@@ -534,7 +550,7 @@ impl Engine {
             let cmd = TurnCmd {
                 prompt: text.clone(),
                 images: turn.images.clone(),
-                session: turn.session.clone(),
+                session: session.clone(),
                 workdir,
                 timeout: turn.timeout.unwrap_or(ctx.opts.turn_timeout),
                 question_timeout: turn.question_timeout.unwrap_or(ctx.opts.question_timeout),
@@ -549,6 +565,21 @@ impl Engine {
             }
             return Ok(TurnStream { rx, outcome: None });
         }
+    }
+
+    /// Session options with their `binary` resolved (made absolute, looked
+    /// up in the agent's `PATH`), as the engine's is when it is built.
+    fn resolved(&self, s: &SessionOptions) -> Result<SessionOptions> {
+        let Some(b) = &s.binary else {
+            return Ok(s.clone());
+        };
+        let mut env = self.inner.ctx.opts.env.clone();
+        env.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let program = crate::contract::options::resolve_program(b, &env, "session.binary")?;
+        Ok(SessionOptions {
+            binary: Some(program),
+            ..s.clone()
+        })
     }
 
     /// Whether a new session `id` could take a spare: spares are kept and
@@ -643,6 +674,16 @@ impl Engine {
             return Err(Error::Closed);
         }
         profile.validate()?;
+        let provider = profile
+            .session
+            .as_ref()
+            .and_then(|s| s.provider)
+            .unwrap_or(self.inner.ctx.opts.provider);
+        if provider == Provider::Acp {
+            return Err(Error::InvalidConfig(
+                "prewarm: a claude-code option; the acp provider keeps no spare processes".into(),
+            ));
+        }
         let dir = profile
             .workdir
             .as_deref()
@@ -650,7 +691,7 @@ impl Engine {
         let workdir = self
             .workdir(dir)
             .map_err(|e| Error::InvalidConfig(format!("prewarm.workdir: {e}")))?;
-        let session = profile.session_options();
+        let session = self.resolved(&profile.session_options())?;
         {
             let mut sessions = self.inner.sessions.lock();
             let found = sessions
@@ -816,20 +857,21 @@ impl Engine {
             session: Box::new(p.session.clone()),
             permit,
         });
-        let actor = Actor::new(
-            name.clone(),
+        let parts = ActorParts {
+            id: name.clone(),
             psid,
-            ctx.clone(),
-            state.clone(),
-            Vec::new(),
-            (None, None),
-            controls_rx,
-        );
+            ctx: ctx.clone(),
+            state: state.clone(),
+            previous: Vec::new(),
+            fork: (None, None),
+            controls: controls_rx,
+            jobs: rx,
+            stop: stop_rx,
+            done: done_tx,
+        };
         let span = tracing::info_span!("session", session_id = %name);
-        self.inner.handle.spawn(tracing::Instrument::instrument(
-            actor.run(rx, stop_rx, done_tx),
-            span,
-        ));
+        // Spares are Claude Code processes (`prewarm` refuses acp).
+        provider::launch(Provider::ClaudeCode, parts, &self.inner.handle, span);
         let profile = p.key;
         sessions.spares.push(Spare {
             entry: Entry {
@@ -839,6 +881,7 @@ impl Engine {
                 stop: stop_tx,
                 done: done_rx,
                 workdir: None,
+                provider: Provider::ClaudeCode,
             },
             name,
             profile,
@@ -1162,6 +1205,11 @@ impl Engine {
                 "{id} has no conversation to fork yet"
             )));
         }
+        if ctx.markers.acp_session(&source).is_some() {
+            return Err(Error::Unsupported(format!(
+                "fork_session: {id} is an acp session, and ACP agents cannot fork conversations"
+            )));
+        }
         let psid = fresh_provider_session_id(ns, new_id);
         ctx.markers
             .bind(ns, new_id, &psid, Some(&source), at_message);
@@ -1218,7 +1266,7 @@ impl Engine {
         }
     }
 
-    fn create(&self, sessions: &mut Sessions, id: &str) -> Result<()> {
+    fn create(&self, sessions: &mut Sessions, id: &str, provider: Provider) -> Result<()> {
         let mut evicted = None;
         let ctx = &self.inner.ctx;
         if sessions.map.len() + sessions.spares.len() >= ctx.opts.max_sessions
@@ -1271,20 +1319,20 @@ impl Engine {
             .chain(evicted)
             .collect();
         sessions.retiring.retain(|_, d| !*d.borrow());
-        let actor = Actor::new(
-            id.to_owned(),
+        let parts = ActorParts {
+            id: id.to_owned(),
             psid,
-            ctx.clone(),
-            state.clone(),
+            ctx: ctx.clone(),
+            state: state.clone(),
             previous,
-            (binding.fork_from, binding.fork_at),
-            controls_rx,
-        );
+            fork: (binding.fork_from, binding.fork_at),
+            controls: controls_rx,
+            jobs: rx,
+            stop: stop_rx,
+            done: done_tx,
+        };
         let span = tracing::info_span!("session", session_id = %id);
-        self.inner.handle.spawn(tracing::Instrument::instrument(
-            actor.run(rx, stop_rx, done_tx),
-            span,
-        ));
+        provider::launch(provider, parts, &self.inner.handle, span);
         sessions.map.insert(
             id.to_owned(),
             Entry {
@@ -1294,6 +1342,7 @@ impl Engine {
                 stop: stop_tx,
                 done: done_rx,
                 workdir: None,
+                provider,
             },
         );
         Ok(())
@@ -1347,7 +1396,7 @@ impl Engine {
                 real.display()
             )));
         }
-        let roots = &self.inner.allowed_roots;
+        let roots = &self.inner.ctx.allowed_roots;
         if !roots.is_empty() && !roots.iter().any(|r| real.starts_with(r)) {
             return Err(Error::InvalidConfig(format!(
                 "workdir {} is outside the allowed roots",

@@ -36,19 +36,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
-use tokio::time::timeout_at;
 
+use super::agent::{self, AgentProc, Base, Launch, TurnSink};
 use super::ask::{AskKind, Held};
-use super::budget::{Admit, EventBudget};
 use super::host::{self, Answered, HostCalls, Routed, Scene};
-use super::lines::{LineReader, RawLine};
+use super::lines::RawLine;
 use super::marker::MarkerStore;
 use super::state::{State, StopReason};
-use crate::contract::telemetry::{ExitReason, KillStage, LifecycleRecord, StartMode, TurnOutcome};
+use crate::contract::telemetry::{ExitReason, LifecycleRecord, StartMode};
 use crate::contract::{EngineOptions, Event, ImageInput, SessionOptions, SessionStatus, Turn};
-use crate::proc::{ChildStdin, ChildStdout, Contained, KillReport, LadderStage, SpawnOptions};
 use crate::protocol::tracker::TurnTracker;
 use crate::protocol::{self, looks_like_result, CliRequest, Line};
 use crate::telemetry::Telemetry;
@@ -59,11 +56,6 @@ use tracing::Instrument;
 /// The text of a spare's warm-up message (blocked by the spare's own hook:
 /// it never reaches the model or the conversation).
 const WARM_UP_PROMPT: &str = "hotplex warm-up";
-/// How long an agent whose stdout ended may take to exit before it is
-/// taken to have closed its output while running (then it is killed).
-const EXIT_AFTER_EOF: Duration = Duration::from_millis(250);
-/// Bytes of the agent's stderr kept for error messages.
-const STDERR_TAIL: usize = 8 << 10;
 
 /// What a turn sends to whoever waits on it, in order: its events, then
 /// exactly one `Done`.
@@ -188,6 +180,9 @@ pub(crate) struct TurnCmd {
 /// Everything engine-wide a session needs.
 pub(crate) struct SessionCtx {
     pub opts: EngineOptions,
+    /// The engine's `allowed_roots`, canonical: workdirs, and the files
+    /// and terminals an ACP agent asks hotplex for, stay under them.
+    pub allowed_roots: Vec<PathBuf>,
     pub detector: Arc<Detector>,
     pub markers: MarkerStore,
     pub starts: Arc<Semaphore>,
@@ -200,25 +195,17 @@ pub(crate) struct SessionCtx {
     pub warm_up: std::sync::atomic::AtomicBool,
 }
 
-/// The running agent process of a session.
+/// The running agent process of a session (the process itself, whose
+/// `permit` is held until the first line, and what this protocol keeps
+/// about it).
 struct Live {
-    child: Contained,
-    stdin: ChildStdin,
-    lines: LineReader<BufReader<ChildStdout>>,
-    stderr: Arc<Mutex<String>>,
-    /// Ends at stderr's EOF, i.e. once nothing in the tree holds it.
-    stderr_reader: Option<tokio::task::JoinHandle<()>>,
-    workdir: PathBuf,
+    proc: AgentProc,
     resumed: bool,
     /// The CLI confirmed the session (init or result seen).
     confirmed: bool,
-    /// Held until the first line: bounds concurrent cold starts.
-    permit: Option<OwnedSemaphorePermit>,
     /// The CLI's `total_cost_usd` is a running total per process (verified,
     /// CLI 2.1.197); the last one seen turns it into per-turn costs.
     cost_seen: f64,
-    /// When the process was spawned (for the cold-start histogram).
-    spawned_at: Instant,
     /// The agent echoed a user message (`--replay-user-messages`): from
     /// then on a turn's output starts at the echo of its own message, and
     /// whatever comes before it belongs to no turn.
@@ -258,10 +245,10 @@ impl From<Error> for Fail {
 
 /// The actor of one session; see the module docs.
 pub(crate) struct Actor {
-    pub id: String,
+    /// The session's id, the engine's context and the state the pool
+    /// reads (shared with the other protocols' actors).
+    base: Base,
     pub psid: String,
-    pub ctx: Arc<SessionCtx>,
-    pub state: Arc<Mutex<State>>,
     /// Finish when the processes this session replaces are gone (an
     /// earlier incarnation of its id, a session it evicted); it starts none
     /// of its own before.
@@ -319,10 +306,8 @@ impl Actor {
         controls: mpsc::UnboundedReceiver<ControlCmd>,
     ) -> Actor {
         Actor {
-            id,
+            base: Base { id, ctx, state },
             psid,
-            ctx,
-            state,
             previous,
             live: None,
             req_seq: 0,
@@ -374,12 +359,12 @@ impl Actor {
                     Some(Job::Claim { id }) => self.claimed(id),
                     None => break,
                 },
-                _ = sleep_until_some(self.warm_deadline) => {
+                _ = agent::sleep_until_some(self.warm_deadline) => {
                     self.warm_deadline = None;
                     self.warming = None;
                     tracing::warn!(
                         "spare agent did not finish starting within startup_timeout ({:?}); stopped",
-                        self.ctx.opts.startup_timeout
+                        self.base.ctx.opts.startup_timeout
                     );
                     self.kill(ExitReason::StartFailed).await;
                 }
@@ -393,9 +378,9 @@ impl Actor {
                         let _ = self.write(&a.line, deadline).await;
                     }
                 }
-                line = idle_read(&mut self.live) => match line {
+                line = agent::idle_read(self.live.as_mut().map(|l| &mut l.proc)) => match line {
                     Some(line) => {
-                        self.state.lock().last_active = Instant::now();
+                        self.base.state.lock().last_active = Instant::now();
                         self.between_turns(line).await;
                     }
                     None => {
@@ -404,34 +389,18 @@ impl Actor {
                 }
             }
         }
-        let reason = self.state.lock().stop_reason();
+        let reason = self.base.state.lock().stop_reason();
         self.kill(reason.map_or(ExitReason::Closed, StopReason::exit_reason))
             .await;
-        rx.close();
-        while let Ok(job) = rx.try_recv() {
-            match job {
-                Job::Turn(cmd) => {
-                    self.turn_ended(TurnOutcome::Interrupted, None, None);
-                    let _ = cmd.tx.send(TurnMsg::Done(Err(stopped_error(reason))));
-                }
-                Job::Reset { done, .. } => {
-                    let _ = done.send(());
-                }
-                Job::Warm { .. } | Job::Claim { .. } => {}
-            }
-        }
-        self.controls.close();
-        while let Ok(ctl) = self.controls.try_recv() {
-            let _ = ctl.tx.send(Err(stopped_error(reason)));
-        }
+        self.base.fail_queued(&mut rx, &mut self.controls, reason);
         if let Some(workdir) = self.spare_workdir.take() {
             // An unclaimed spare's warm-up left a transcript of nothing.
-            if let Some(config) = config_dir(&self.ctx.opts, &self.session) {
+            if let Some(config) = config_dir(&self.base.ctx.opts, &self.session) {
                 super::marker::remove_transcript(&config, &workdir, &self.psid);
             }
         }
         let _ = done.send(true);
-        self.ctx.pool_changed.notify_one();
+        self.base.ctx.pool_changed.notify_one();
     }
 
     /// Starts this actor's process as a spare (see [`Job::Warm`]). A
@@ -447,7 +416,7 @@ impl Actor {
         self.spare_workdir = Some(workdir.to_owned());
         match self.start(workdir, Some(false), Some(permit)).await {
             Ok(()) => {
-                let deadline = tokio::time::Instant::now() + self.ctx.opts.startup_timeout;
+                let deadline = tokio::time::Instant::now() + self.base.ctx.opts.startup_timeout;
                 self.warm_deadline = Some(deadline);
                 // The CLI defers much of its start to the first message
                 // (the system prompt, session registration, the first pass
@@ -461,7 +430,7 @@ impl Actor {
                 let id = format!("hotplex-warm-{}", self.req_seq);
                 let line = protocol::control_request(&id, Control::ContextUsage.body());
                 let _ = self.write(&line, deadline).await;
-                if self.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed) {
+                if self.base.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed) {
                     let uuid = self.next_message_uuid();
                     let msg = protocol::user_message_with_uuid(WARM_UP_PROMPT, &uuid);
                     self.warming = Some(uuid);
@@ -516,7 +485,7 @@ impl Actor {
                     // The agent answered the warm-up (it ignores such
                     // hooks): the conversation now holds it, so this spare
                     // is unusable, and later spares start without one.
-                    self.ctx
+                    self.base.ctx
                         .warm_up
                         .store(false, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(
@@ -537,9 +506,9 @@ impl Actor {
         self.warming = None;
         self.warm_deadline = None;
         if let Some(l) = self.live.as_mut() {
-            l.permit = None;
+            l.proc.permit = None;
         }
-        let mut st = self.state.lock();
+        let mut st = self.base.state.lock();
         if st.status == SessionStatus::Starting {
             st.status = SessionStatus::Ready;
         }
@@ -548,16 +517,16 @@ impl Actor {
     /// This spare now serves session `id` (see [`Job::Claim`]).
     fn claimed(&mut self, id: String) {
         self.spare_workdir = None;
-        let spare_id = std::mem::replace(&mut self.id, id);
-        tracing::Span::current().record("session_id", self.id.as_str());
+        let spare_id = std::mem::replace(&mut self.base.id, id);
+        tracing::Span::current().record("session_id", self.base.id.as_str());
         // Before the first turn's message, which creates the transcript:
         // a later resume of `id` must find this conversation.
-        let ns = &self.ctx.opts.namespace;
-        self.ctx.markers.bind(ns, &self.id, &self.psid, None, None);
+        let ns = &self.base.ctx.opts.namespace;
+        self.base.ctx.markers.bind(ns, &self.base.id, &self.psid, None, None);
         if let Some(l) = &self.live {
-            let pid = l.child.pid();
-            self.ctx.telemetry.record(|| LifecycleRecord::SpareClaimed {
-                session_id: self.id.clone(),
+            let pid = l.proc.pid();
+            self.base.ctx.telemetry.record(|| LifecycleRecord::SpareClaimed {
+                session_id: self.base.id.clone(),
                 spare_id,
                 pid,
             });
@@ -571,11 +540,11 @@ impl Actor {
             self.kill(ExitReason::Stopped).await;
         }
         let old = std::mem::replace(&mut self.psid, psid);
-        let config = forget_transcript.then(|| config_dir(&self.ctx.opts, &self.session));
-        self.ctx.markers.forget(&old, config.flatten().as_deref());
+        let config = forget_transcript.then(|| config_dir(&self.base.ctx.opts, &self.session));
+        self.base.ctx.markers.forget(&old, config.flatten().as_deref());
         self.fork_from = None;
         self.fork_at = None;
-        self.state.lock().psid.clone_from(&self.psid);
+        self.base.state.lock().psid.clone_from(&self.psid);
     }
 
     /// Handles a live control: sent to the agent when it runs, else
@@ -616,7 +585,7 @@ impl Actor {
         self.req_seq += 1;
         let request_id = format!("hotplex-ctl-{}", self.req_seq);
         let line = protocol::control_request(&request_id, ctl.control.body());
-        let deadline = tokio::time::Instant::now() + self.ctx.opts.control_timeout;
+        let deadline = tokio::time::Instant::now() + self.base.ctx.opts.control_timeout;
         if let Err(e) = self.write(&line, deadline).await {
             let _ = ctl.tx.send(Err(e));
             return;
@@ -655,7 +624,7 @@ impl Actor {
         // Answered once, whatever the write does: a dead agent reads no
         // second answer either.
         self.held.remove(at);
-        let deadline = tokio::time::Instant::now() + self.ctx.opts.control_timeout;
+        let deadline = tokio::time::Instant::now() + self.base.ctx.opts.control_timeout;
         self.write(&line, deadline).await
     }
 
@@ -688,7 +657,7 @@ impl Actor {
         let ids: Vec<&str> = expired.iter().map(|(h, _)| h.id.as_str()).collect();
         let what = format!("{} got no answer within {limit:?}", ids.join(", "));
         tracing::warn!("{what}");
-        match self.ctx.opts.question_timeout_answer.clone() {
+        match self.base.ctx.opts.question_timeout_answer.clone() {
             Some(text) => {
                 for (h, _) in &expired {
                     let deadline = now + Duration::from_secs(1);
@@ -703,7 +672,7 @@ impl Actor {
             None => {
                 if interrupting.is_none() {
                     let e = Error::QuestionTimeout(what);
-                    *interrupting = Some((e, now + self.ctx.opts.interrupt_grace));
+                    *interrupting = Some((e, now + self.base.ctx.opts.interrupt_grace));
                     self.send_interrupt().await;
                 }
                 Vec::new()
@@ -746,39 +715,17 @@ impl Actor {
     }
 
     async fn run_turn(&mut self, cmd: TurnCmd, stop: &mut watch::Receiver<bool>) {
-        let started = Instant::now();
-        {
-            let mut st = self.state.lock();
-            st.status = SessionStatus::Busy;
-            st.last_active = started;
-        }
+        let started = self.base.begin_turn();
         self.cancelled = false;
         let result = self
             .turn(&cmd, started, stop)
             .instrument(tracing::info_span!("turn"))
             .await;
-        let times = (started.elapsed(), started.duration_since(cmd.queued_at));
-        let outcome = self.outcome(&result);
-        self.turn_ended(outcome, Some(times), result.as_ref().ok());
-        let mut st = self.state.lock();
-        st.dequeue();
-        st.last_active = Instant::now();
-        st.status = if self.live.is_some() {
-            SessionStatus::Ready
-        } else {
-            SessionStatus::Dead
-        };
-        st.pid = self.live.as_ref().map(|l| l.child.pid());
-        let stats = &mut st.stats;
-        stats.busy_ms += started.elapsed().as_millis() as u64;
-        match &result {
-            Ok(t) => stats.add_turn(&t.stats),
-            Err(_) => stats.failed_turns += 1,
-        }
-        drop(st);
         // Whatever the turn left waiting can no longer be answered.
         self.held.clear();
-        let _ = cmd.tx.send(TurnMsg::Done(result));
+        let pid = self.live.as_ref().map(|l| l.proc.pid());
+        self.base
+            .finish_turn(&cmd, started, result, pid, self.cancelled);
     }
 
     async fn turn(
@@ -801,7 +748,7 @@ impl Actor {
         if self
             .live
             .as_ref()
-            .is_some_and(|l| l.workdir != cmd.workdir || l.started_with != self.session)
+            .is_some_and(|l| l.proc.workdir != cmd.workdir || l.started_with != self.session)
         {
             // The CLI's project (transcripts, settings) follows its cwd, and
             // its options are its command line: a new workdir or new options
@@ -837,12 +784,12 @@ impl Actor {
                 }
                 Err(Fail::Unconfirmed(msg)) if cold && first_failure.is_none() => {
                     let what = if resumed {
-                        self.ctx.markers.delete(&self.psid);
+                        self.base.ctx.markers.delete(&self.psid);
                         self.fork_at = None;
                         if self.fork_from.take().is_some() {
                             // The copy failed: this id starts its own.
-                            let ns = &self.ctx.opts.namespace;
-                            self.ctx.markers.bind(ns, &self.id, &self.psid, None, None);
+                            let ns = &self.base.ctx.opts.namespace;
+                            self.base.ctx.markers.bind(ns, &self.base.id, &self.psid, None, None);
                         }
                         "resume failed, starting a fresh session"
                     } else {
@@ -875,17 +822,14 @@ impl Actor {
         resume: Option<bool>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<()> {
-        let opts = &self.ctx.opts;
-        self.state.lock().status = SessionStatus::Starting;
+        let opts = &self.base.ctx.opts;
+        self.base.state.lock().status = SessionStatus::Starting;
         let deadline = tokio::time::Instant::now() + opts.startup_timeout;
         let permit = match permit {
             Some(p) => p,
-            None => timeout_at(deadline, self.ctx.starts.clone().acquire_owned())
-                .await
-                .map_err(|_| Error::StartFailed("timed out waiting for a cold-start slot".into()))?
-                .map_err(|_| Error::Closed)?,
+            None => self.base.start_slot(deadline).await?,
         };
-        let own = self.ctx.markers.get(&self.psid);
+        let own = self.base.ctx.markers.get(&self.psid);
         // A fork starts from its source's transcript until its own exists.
         let fork = match (&self.fork_from, &own, resume) {
             (Some(from), None, None | Some(true)) => Some(from.clone()),
@@ -897,97 +841,29 @@ impl Actor {
             None if resume => Start::Resume,
             None => Start::Fresh,
         };
-        let mut spawn = SpawnOptions::new(&opts.binary)
-            .args(claude_args(opts, &self.session, &self.psid, start))
-            .cwd(workdir)
-            .grace(opts.kill_grace.0, opts.kill_grace.1)
-            .containment(opts.containment);
-        for name in &opts.env_allow {
-            spawn = spawn.allow_env(name.clone());
-        }
-        for (k, v) in &opts.env {
-            spawn = spawn.env(k, v);
-        }
-        for (k, v) in &self.session.env {
-            spawn = spawn.env(k, v);
-        }
-        if let Some(dir) = &self.session.config_dir {
-            spawn = spawn.env("CLAUDE_CONFIG_DIR", dir.as_os_str());
-        }
-        if let Some(dir) = &opts.state_dir {
-            spawn = spawn.state_dir(dir.join("proc"));
-        }
-        spawn = opts.limits.apply(spawn);
-        let mut child = Contained::spawn(spawn)
-            .await
-            .map_err(|e| Error::StartFailed(e.to_string()))?;
-        let spawned_at = Instant::now();
         let mode = if resume {
             StartMode::Resume
         } else {
             StartMode::Fresh
         };
-        let tel = &self.ctx.telemetry;
-        tel.metrics.session_started(mode);
-        let pid = child.pid();
-        tel.record(|| LifecycleRecord::SessionStarted {
-            session_id: self.id.clone(),
-            pid,
-            mode,
-        });
-        tracing::info!(pid, mode = mode.as_str(), "agent started");
-        let (Some(stdin), Some(stdout)) = (child.take_stdin(), child.take_stdout()) else {
-            return Err(Error::StartFailed("agent pipes missing".into()));
+        let mut env = Vec::new();
+        if let Some(dir) = &self.session.config_dir {
+            env.push(("CLAUDE_CONFIG_DIR".to_owned(), dir.clone().into_os_string()));
+        }
+        let launch = Launch {
+            program: self.base.program(&self.session),
+            args: claude_args(opts, &self.session, &self.psid, start),
+            workdir,
+            env,
+            mode: Some(mode),
+            permit,
         };
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut stderr_reader = None;
-        if let Some(mut err) = child.take_stderr() {
-            let tail = stderr.clone();
-            let mut log = StderrLog::new(self.id.clone());
-            stderr_reader = Some(tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                while let Ok(n) = err.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let text = String::from_utf8_lossy(&buf[..n]);
-                    log.push(&text);
-                    let mut t = tail.lock();
-                    t.push_str(&text);
-                    if t.len() > STDERR_TAIL {
-                        let mut cut = t.len() - STDERR_TAIL;
-                        while !t.is_char_boundary(cut) {
-                            cut += 1;
-                        }
-                        t.drain(..cut);
-                    }
-                }
-            }));
-        }
-        {
-            let mut st = self.state.lock();
-            st.pid = Some(child.pid());
-            st.workdir = Some(workdir.to_owned());
-            st.stats.cold_starts += 1;
-            if resume {
-                st.stats.resumes += 1;
-            }
-        }
+        let proc = self.base.spawn(launch, &self.session).await?;
         self.live = Some(Live {
-            child,
-            stdin,
-            lines: LineReader::new(
-                BufReader::with_capacity(64 << 10, stdout),
-                opts.max_line_bytes,
-            ),
-            stderr,
-            stderr_reader,
-            workdir: workdir.to_owned(),
+            proc,
             resumed: resume,
             confirmed: false,
-            permit: Some(permit),
             cost_seen: 0.0,
-            spawned_at,
             echoes: false,
             started_with: self.session.clone(),
             forking: fork.is_some(),
@@ -1006,7 +882,7 @@ impl Actor {
                 timeout_secs: Some(h.timeout_secs()),
             })
             .collect();
-        let warm_up = self.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed);
+        let warm_up = self.base.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed);
         if self.spare_workdir.is_some() && warm_up {
             // Blocks the spare's warm-up message (see `warm`); lets every
             // later prompt through.
@@ -1044,7 +920,7 @@ impl Actor {
         started: Instant,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Turn, Fail> {
-        let ctx = self.ctx.clone();
+        let ctx = self.base.ctx.clone();
         let opts = &ctx.opts;
         let now = tokio::time::Instant::now();
         // A cold turn's clock starts once the agent answers at all; until
@@ -1059,10 +935,7 @@ impl Actor {
         let mut tracker = TurnTracker::with_cost_base(cost_before)
             .with_deltas(cmd.deltas)
             .with_mode(self.mode.clone());
-        let mut budget = EventBudget::new(opts.max_turn_events, opts.max_turn_event_bytes);
-        // Time from submit to the first text delta (time to first token).
-        let mut first_delta: Option<Duration> = None;
-        let mut events: Vec<Event> = Vec::new();
+        let mut sink = TurnSink::new(&ctx);
         // Set once an interrupt was sent: (why, give up at).
         let mut interrupting: Option<(Error, tokio::time::Instant)> = None;
         let mut caller_gone = false;
@@ -1114,7 +987,7 @@ impl Actor {
                 _ = tokio::time::sleep_until(wake) => Wake::Timer,
                 a = self.calls.next(), if !self.calls.is_empty() => Wake::Host(a),
                 c = self.controls.recv(), if !self.controls_closed => Wake::Control(c),
-                line = live.lines.next() => Wake::Line(line),
+                line = live.proc.lines.next() => Wake::Line(line),
             };
             let line = match woke {
                 Wake::Line(line) => line,
@@ -1140,13 +1013,13 @@ impl Actor {
                         }
                     }
                     if let Some(v) = a.blocked {
-                        self.state.lock().stats.tools_denied += 1;
+                        self.base.state.lock().stats.tools_denied += 1;
                         out.push(tracker.danger_block(v));
                     }
                     if let Some(message) = a.note {
                         out.push(Event::Error { message });
                     }
-                    self.emit(cmd, out, &mut budget, &mut first_delta, &mut events);
+                    sink.emit(&ctx, cmd, out);
                     continue;
                 }
                 Wake::Control(Some(ctl)) => {
@@ -1165,10 +1038,10 @@ impl Actor {
                     continue;
                 }
                 Wake::Stop => {
-                    let reason = self.state.lock().stop_reason();
+                    let reason = self.base.state.lock().stop_reason();
                     self.kill(reason.map_or(ExitReason::Closed, StopReason::exit_reason))
                         .await;
-                    return Err(Fail::Error(stopped_error(reason)));
+                    return Err(Fail::Error(agent::stopped_error(reason)));
                 }
                 Wake::CallerGone => {
                     caller_gone = true;
@@ -1191,7 +1064,7 @@ impl Actor {
                         let out = self
                             .questions_expired(cmd.question_timeout, &mut interrupting)
                             .await;
-                        self.emit(cmd, out, &mut budget, &mut first_delta, &mut events);
+                        sink.emit(&ctx, cmd, out);
                         continue;
                     }
                     if awaiting_first {
@@ -1211,7 +1084,7 @@ impl Actor {
             let text = match line {
                 Ok(Some(RawLine::Text(t))) => t,
                 Ok(Some(RawLine::TooLong { bytes, result_like })) => {
-                    self.bad_line();
+                    self.base.bad_line();
                     if result_like && ours {
                         return Err(Fail::Error(Error::TurnFailed {
                             subtype: "result_too_long".into(),
@@ -1235,20 +1108,20 @@ impl Actor {
                     });
                 }
             };
-            self.state.lock().last_active = Instant::now();
+            self.base.state.lock().last_active = Instant::now();
             if !first_seen {
                 first_seen = true;
-                let metrics = &self.ctx.telemetry.metrics;
+                let metrics = &self.base.ctx.telemetry.metrics;
                 metrics.first_output(cmd.queued_at.elapsed().as_secs_f64());
                 if let Some(l) = self.live.as_ref().filter(|_| cold) {
-                    metrics.cold_start(l.spawned_at.elapsed().as_secs_f64());
+                    metrics.cold_start(l.proc.spawned_at.elapsed().as_secs_f64());
                 }
             }
             let parsed = match protocol::parse_line(&text) {
                 Ok(p) => p,
                 Err(e) => {
                     if !text.trim().is_empty() {
-                        self.bad_line();
+                        self.base.bad_line();
                     }
                     if ours && looks_like_result(text.as_bytes()) {
                         // Waiting on would cost the whole turn_timeout: the
@@ -1267,7 +1140,7 @@ impl Actor {
                 awaiting_first = false;
                 deadline = tokio::time::Instant::now() + cmd.timeout;
                 if let Some(l) = self.live.as_mut() {
-                    l.permit = None;
+                    l.proc.permit = None;
                 }
             }
             if let Line::Echo { uuid: echoed } = &parsed {
@@ -1281,7 +1154,7 @@ impl Actor {
                     .as_ref()
                     .is_some_and(|u| *u != uuid && self.sent.contains(u));
                 if earlier {
-                    self.stray_line();
+                    self.base.stray_line();
                 } else {
                     begun = true;
                     echoed_as = echoed.clone();
@@ -1332,7 +1205,7 @@ impl Actor {
                 }
                 l => {
                     if matches!(l, Line::Result(_)) {
-                        tracker.set_events_dropped(budget.dropped());
+                        tracker.set_events_dropped(sink.dropped());
                     }
                     let out = tracker.push(&l);
                     if matches!(l, Line::Init { .. } | Line::Status { .. }) {
@@ -1355,7 +1228,7 @@ impl Actor {
                     let routed = host::route(
                         &ctx,
                         &mut self.calls,
-                        &self.id,
+                        &self.base.id,
                         &request_id,
                         request,
                         &scene,
@@ -1363,7 +1236,7 @@ impl Actor {
                     match routed {
                         Routed::Now(a) => {
                             if let Some(v) = a.blocked {
-                                self.state.lock().stats.tools_denied += 1;
+                                self.base.state.lock().stats.tools_denied += 1;
                                 out.push(tracker.danger_block(v));
                             }
                             let _ = self.write(&a.line, deadline.max(wake)).await;
@@ -1390,7 +1263,7 @@ impl Actor {
                 }
                 other => other,
             };
-            self.emit(cmd, out, &mut budget, &mut first_delta, &mut events);
+            sink.emit(&ctx, cmd, out);
             if let Some(Line::Result(r)) = parsed {
                 if let Some((e, _)) = interrupting {
                     return Err(Fail::Error(e));
@@ -1410,12 +1283,12 @@ impl Actor {
                     }));
                 }
                 let mut stats = tracker.stats().clone();
-                stats.first_delta_ms = first_delta.map(|d| d.as_secs_f64() * 1e3);
+                stats.first_delta_ms = sink.first_delta.map(|d| d.as_secs_f64() * 1e3);
                 if let Some(l) = self.live.as_mut() {
                     l.cost_seen = r.total_cost_usd;
                 }
-                let pid = self.live.as_ref().map(|l| l.child.pid()).unwrap_or(0);
-                let text = r.result.unwrap_or_else(|| answers(&events));
+                let pid = self.live.as_ref().map(|l| l.proc.pid()).unwrap_or(0);
+                let text = r.result.unwrap_or_else(|| sink.answers());
                 return Ok(Turn {
                     text,
                     cold_start: cold,
@@ -1423,41 +1296,13 @@ impl Actor {
                     duration: started.elapsed(),
                     queued: Duration::ZERO,
                     stats,
-                    events,
+                    events: sink.events,
                     pid,
                     provider_session_id: self.psid.clone(),
                     structured_output: r.structured_output,
                     message_uuid: uuid,
                 });
             }
-        }
-    }
-
-    /// Sends a turn's new events to its caller and keeps them, within the
-    /// turn's event budget.
-    fn emit(
-        &self,
-        cmd: &TurnCmd,
-        out: Vec<Event>,
-        budget: &mut EventBudget,
-        first_delta: &mut Option<Duration>,
-        events: &mut Vec<Event>,
-    ) {
-        for e in out {
-            let e = match budget.admit(&e) {
-                Admit::Keep => e,
-                Admit::Drop => continue,
-                Admit::Note(note) => note,
-            };
-            if first_delta.is_none()
-                && matches!(e, Event::AnswerDelta { .. } | Event::ThinkingDelta { .. })
-            {
-                let t = cmd.queued_at.elapsed();
-                *first_delta = Some(t);
-                self.ctx.telemetry.metrics.first_delta(t.as_secs_f64());
-            }
-            let _ = cmd.tx.send(TurnMsg::Event(e.clone()));
-            events.push(e);
         }
     }
 
@@ -1474,10 +1319,10 @@ impl Actor {
         self.psid = sid.to_owned();
         self.fork_from = None;
         self.fork_at = None;
-        self.ctx
+        self.base.ctx
             .markers
-            .bind(&self.ctx.opts.namespace, &self.id, &self.psid, None, None);
-        self.state.lock().psid.clone_from(&self.psid);
+            .bind(&self.base.ctx.opts.namespace, &self.base.id, &self.psid, None, None);
+        self.base.state.lock().psid.clone_from(&self.psid);
     }
 
     /// A fresh `uuid` for the next user message: unique per session and
@@ -1506,18 +1351,6 @@ impl Actor {
         begun || !self.live.as_ref().is_some_and(|l| l.echoes)
     }
 
-    /// A line that could not be used (too long, not JSON).
-    fn bad_line(&self) {
-        self.state.lock().stats.bad_lines += 1;
-        self.ctx.telemetry.metrics.bad_line();
-    }
-
-    /// A line that belongs to no turn.
-    fn stray_line(&self) {
-        self.state.lock().stats.stray_lines += 1;
-        self.ctx.telemetry.metrics.stray_line();
-    }
-
     /// Drops output that belongs to no turn, counting what a turn would
     /// have used; a control request still gets its answer (a refusal), so
     /// the agent never waits on it.
@@ -1533,23 +1366,23 @@ impl Actor {
                 request,
             } => {
                 if !matches!(request, CliRequest::McpMessage { .. }) {
-                    self.stray_line();
+                    self.base.stray_line();
                 }
                 let workdir = match self.live.as_ref() {
-                    Some(l) => l.workdir.clone(),
+                    Some(l) => l.proc.workdir.clone(),
                     None => return,
                 };
                 let scene = Scene {
                     in_turn: false,
                     interrupting: false,
                     workdir: &workdir,
-                    host_timeout: self.ctx.opts.turn_timeout,
+                    host_timeout: self.base.ctx.opts.turn_timeout,
                 };
-                let ctx = self.ctx.clone();
+                let ctx = self.base.ctx.clone();
                 let routed = host::route(
                     &ctx,
                     &mut self.calls,
-                    &self.id,
+                    &self.base.id,
                     &request_id,
                     request,
                     &scene,
@@ -1577,21 +1410,21 @@ impl Actor {
             // Neither output of a turn nor a risk: not counted. A mode
             // change between turns is reported by the next turn's init.
             Line::Other { .. } | Line::Init { .. } | Line::Status { .. } => {}
-            _ => self.stray_line(),
+            _ => self.base.stray_line(),
         }
     }
 
     /// A line printed while no turn runs.
     async fn between_turns(&mut self, line: RawLine) {
         match line {
-            RawLine::TooLong { .. } => self.bad_line(),
+            RawLine::TooLong { .. } => self.base.bad_line(),
             RawLine::Text(t) => match protocol::parse_line(&t) {
                 Ok(l) if self.warming.is_some() => self.warming_line(l).await,
                 Ok(l) => {
                     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
                     self.stray(l, deadline).await;
                 }
-                Err(_) if !t.trim().is_empty() => self.bad_line(),
+                Err(_) if !t.trim().is_empty() => self.base.bad_line(),
                 Err(_) => {}
             },
         }
@@ -1606,7 +1439,11 @@ impl Actor {
         }
         live.confirmed = true;
         // A marker that cannot be written only costs the next resume.
-        let _ = self.ctx.markers.put(&self.psid, &self.id, &live.workdir);
+        let _ = self
+            .base
+            .ctx
+            .markers
+            .put(&self.psid, &self.base.id, &live.proc.workdir);
     }
 
     /// The agent gave up on its request `request_id` (an interrupt cancels
@@ -1626,81 +1463,22 @@ impl Actor {
         let _ = self.write(&msg, deadline).await;
     }
 
-    /// Writes one line to the agent, bounded by `deadline` (a stuck agent
-    /// that stops reading must not stall the session forever).
+    /// Writes one line to the agent, bounded by `deadline`.
     async fn write(&mut self, text: &str, deadline: tokio::time::Instant) -> Result<()> {
         let Some(live) = self.live.as_mut() else {
             return Err(Error::SessionDead("process gone".into()));
         };
-        match timeout_at(deadline, live.stdin.write_all(text.as_bytes())).await {
-            Ok(r) => r.map_err(|e| Error::SessionDead(format!("writing to the agent: {e}"))),
-            Err(_) => Err(Error::TurnTimeout(
-                "the agent stopped reading its input".into(),
-            )),
-        }
+        live.proc.write(text, deadline).await
     }
 
     /// The agent's stdout ended: collect its status and stderr, confirm
-    /// the tree is gone. Returns a description and whether the session had
-    /// been confirmed.
-    ///
-    /// An agent closes its stdout when it exits, so its status follows at
-    /// once; one that is still running [`EXIT_AFTER_EOF`] later closed its
-    /// output but kept running, and no turn can be answered by it any
-    /// more: its tree is killed at once (no grace periods), and the error
-    /// says so.
+    /// the tree is gone (see [`Base::reap`]). Returns a description and
+    /// whether the session had been confirmed.
     async fn reap(&mut self) -> (String, bool) {
-        let Some(mut live) = self.live.take() else {
+        let Some(live) = self.live.take() else {
             return ("process gone".into(), true);
         };
-        let pid = live.child.pid();
-        let status = tokio::time::timeout(EXIT_AFTER_EOF, live.child.wait()).await;
-        let report = if matches!(status, Ok(Ok(_))) {
-            live.child.kill().await.ok()
-        } else {
-            live.child.kill_now().await.ok()
-        };
-        let reason = if live.confirmed {
-            ExitReason::Crashed
-        } else {
-            ExitReason::StartFailed
-        };
-        self.exited(pid, report.as_ref(), reason);
-        // The tree is gone, so stderr is at EOF: wait for its last bytes.
-        if let Some(reader) = live.stderr_reader.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
-        }
-        // Under load the status may come late; a report that needed no
-        // signal means the agent had exited by itself after all.
-        let exit_status = match status {
-            Ok(Ok(s)) => Some(s),
-            _ => report
-                .as_ref()
-                .filter(|r| matches!(r.stage, LadderStage::None))
-                .and_then(|r| r.exit_status),
-        };
-        let mut msg = match exit_status {
-            Some(s) => format!("agent process {pid} exited ({s})"),
-            None => {
-                let stage = match report.as_ref().map(|r| r.stage) {
-                    Some(LadderStage::Kill) => "SIGKILL",
-                    Some(LadderStage::Term) => "SIGTERM",
-                    _ => "the kill ladder",
-                };
-                format!(
-                    "agent process {pid} closed its output but kept running; killed by hotplex ({stage})"
-                )
-            }
-        };
-        let tail = live.stderr.lock().trim().to_owned();
-        if !tail.is_empty() {
-            let start = tail.len().saturating_sub(600);
-            let start = (start..tail.len())
-                .find(|i| tail.is_char_boundary(*i))
-                .unwrap_or(0);
-            msg.push_str(": ");
-            msg.push_str(&tail[start..]);
-        }
+        let msg = self.base.reap(live.proc, live.confirmed).await;
         self.mark_dead();
         (msg, live.confirmed)
     }
@@ -1709,94 +1487,9 @@ impl Actor {
     /// how its end is counted.
     async fn kill(&mut self, reason: ExitReason) {
         if let Some(live) = self.live.take() {
-            // Close our end of stdin first: the ladder's first step is EOF,
-            // and an agent that never sees it would sit out `grace_eof`.
-            let Live {
-                mut child, stdin, ..
-            } = live;
-            drop(stdin);
-            let report = child.kill().await.ok();
-            self.exited(child.pid(), report.as_ref(), reason);
+            self.base.kill(live.proc, reason).await;
         }
         self.mark_dead();
-    }
-
-    /// Counts and reports the end of process `pid`.
-    fn exited(&self, pid: i32, report: Option<&KillReport>, reason: ExitReason) {
-        let tel = &self.ctx.telemetry;
-        tel.metrics.session_exited(reason);
-        let stage = match report.map(|r| r.stage) {
-            Some(LadderStage::Eof) => Some(KillStage::Eof),
-            Some(LadderStage::Term) => Some(KillStage::Term),
-            Some(LadderStage::Kill) => Some(KillStage::Kill),
-            _ => None,
-        };
-        if let (Some(stage), Some(r)) = (stage, report) {
-            // `killed` counts SIGKILL rounds; a process is counted once.
-            let processes = u64::from(r.terminated.max(r.killed));
-            tel.metrics.killed(stage, processes);
-            tel.record(|| LifecycleRecord::ProcessSignalled {
-                session_id: self.id.clone(),
-                pid,
-                stage,
-                processes,
-            });
-        }
-        tel.record(|| LifecycleRecord::SessionExited {
-            session_id: self.id.clone(),
-            reason,
-        });
-        let stage_name = stage.map_or("none", KillStage::as_str);
-        tracing::info!(
-            pid,
-            reason = reason.as_str(),
-            stage = stage_name,
-            "agent exited"
-        );
-    }
-
-    /// How a turn's result is counted.
-    fn outcome(&self, result: &Result<Turn>) -> TurnOutcome {
-        match result {
-            Ok(_) => TurnOutcome::Ok,
-            Err(Error::TurnTimeout(_)) if self.cancelled => TurnOutcome::Cancelled,
-            Err(Error::TurnTimeout(_) | Error::QuestionTimeout(_)) => TurnOutcome::Timeout,
-            Err(Error::Closed) => TurnOutcome::Interrupted,
-            Err(Error::SessionDead(_)) if self.state.lock().stop_reason().is_some() => {
-                TurnOutcome::Interrupted
-            }
-            Err(Error::SessionDead(_)) => TurnOutcome::Dead,
-            Err(_) => TurnOutcome::Failed,
-        }
-    }
-
-    /// Counts and reports a turn's end: `times` (duration, queueing) for
-    /// turns that started, the turn itself when it succeeded.
-    fn turn_ended(
-        &self,
-        outcome: TurnOutcome,
-        times: Option<(Duration, Duration)>,
-        turn: Option<&Turn>,
-    ) {
-        let tel = &self.ctx.telemetry;
-        let secs = times.map(|(d, q)| (d.as_secs_f64(), q.as_secs_f64()));
-        tel.metrics.turn_ended(outcome, secs);
-        if let Some(t) = turn {
-            let tools = t.stats.tools.iter().map(|c| c.name.as_str());
-            tel.metrics
-                .turn_work(&t.stats.usage, t.stats.cost_usd, tools);
-        }
-        let (duration_ms, queued_ms) = secs.map_or((0.0, 0.0), |(d, q)| (d * 1e3, q * 1e3));
-        tel.record(|| LifecycleRecord::TurnFinished {
-            session_id: self.id.clone(),
-            outcome,
-            duration_ms,
-            queued_ms,
-            input_tokens: turn.map_or(0, |t| t.stats.usage.input_tokens),
-            output_tokens: turn.map_or(0, |t| t.stats.usage.output_tokens),
-            cost_usd: turn.map_or(0.0, |t| t.stats.cost_usd),
-        });
-        tracing::info!(outcome = outcome.as_str(), duration_ms, "turn ended");
     }
 
     fn mark_dead(&mut self) {
@@ -1806,110 +1499,7 @@ impl Actor {
                 "the agent process ended before answering".into(),
             )));
         }
-        let mut st = self.state.lock();
-        st.pid = None;
-        if st.status != SessionStatus::Busy {
-            st.status = SessionStatus::Dead;
-        }
-        drop(st);
-        self.ctx.pool_changed.notify_one();
-    }
-}
-
-/// The agent's stderr as debug log lines (target `hotplex::agent`), at most
-/// [`StderrLog::PER_SECOND`] lines a second per session: a chatty agent
-/// must not flood the host's logs (the rest is counted and reported).
-struct StderrLog {
-    session_id: String,
-    /// A line not finished yet (bounded).
-    partial: String,
-    window: Instant,
-    in_window: u32,
-    suppressed: u64,
-}
-
-impl StderrLog {
-    const PER_SECOND: u32 = 20;
-    const MAX_LINE: usize = 4096;
-
-    fn new(session_id: String) -> StderrLog {
-        StderrLog {
-            session_id,
-            partial: String::new(),
-            window: Instant::now(),
-            in_window: 0,
-            suppressed: 0,
-        }
-    }
-
-    fn push(&mut self, text: &str) {
-        if !tracing::enabled!(target: "hotplex::agent", tracing::Level::DEBUG) {
-            return;
-        }
-        self.partial.push_str(text);
-        while let Some(i) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=i).collect();
-            self.line(line.trim_end());
-        }
-        if self.partial.len() > Self::MAX_LINE {
-            let line = std::mem::take(&mut self.partial);
-            self.line(&line);
-        }
-    }
-
-    fn line(&mut self, line: &str) {
-        if self.window.elapsed() >= Duration::from_secs(1) {
-            if self.suppressed > 0 {
-                tracing::debug!(target: "hotplex::agent", session_id = %self.session_id,
-                    "{} stderr lines suppressed", self.suppressed);
-            }
-            self.window = Instant::now();
-            self.in_window = 0;
-            self.suppressed = 0;
-        }
-        if self.in_window >= Self::PER_SECOND {
-            self.suppressed += 1;
-            return;
-        }
-        self.in_window += 1;
-        tracing::debug!(target: "hotplex::agent", session_id = %self.session_id, "{line}");
-    }
-}
-
-/// Sleeps until `at`; pending forever when there is none.
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Reads one line while no turn runs: `None` at EOF (the agent died).
-/// Pending forever when there is no process.
-async fn idle_read(live: &mut Option<Live>) -> Option<RawLine> {
-    let Some(l) = live.as_mut() else {
-        return std::future::pending().await;
-    };
-    l.lines.next().await.ok().flatten()
-}
-
-/// The turn's answer texts joined, for a result that carries none.
-fn answers(events: &[Event]) -> String {
-    let texts: Vec<&str> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Answer { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
-    texts.join("\n")
-}
-
-fn stopped_error(reason: Option<StopReason>) -> Error {
-    match reason {
-        Some(StopReason::Closed) => Error::Closed,
-        Some(StopReason::Evicted) => Error::SessionDead("the session was evicted".into()),
-        _ => Error::SessionDead("the session was stopped".into()),
+        self.base.process_gone();
     }
 }
 
@@ -2034,7 +1624,8 @@ fn claude_args(o: &EngineOptions, s: &SessionOptions, psid: &str, start: Start<'
     if let Some(sources) = &s.setting_sources {
         a.push(format!("--setting-sources={}", sources.join(",")));
     }
-    a.extend(o.args.iter().cloned());
+    // The session's arguments replace the engine's.
+    a.extend(s.args.as_ref().unwrap_or(&o.args).iter().cloned());
     a
 }
 

@@ -37,6 +37,7 @@
 //! | `crash:` | sends one chunk (`about to crash`), then exits with status 3 without answering |
 //! | `garbage:<kib>` | prints a line that is not JSON, one of invalid UTF-8, one of `<kib>` KiB (default 1024) of `x`, a JSON array, a `jsonrpc: "1.0"` object, a response to an id nobody sent, an update of an unknown kind, and a chunk with an invalid UTF-8 byte in its text (`bad?byte`, its own message); then answers `echo: garbage survived` |
 //! | `run:<command>` | a `tool_call` (`kind: execute`, `status: pending`, `rawInput: {command}`, title the command), then `session/request_permission` with options `allow-once` (allow_once), `allow-always` (allow_always) and `reject-once` (reject_once), unless an earlier `allow-always` granted this command. Allowed: runs `sh -c <command>` in the session's cwd, through the client (`terminal/create {command: "sh", args: ["-c", <command>], cwd}`, then `terminal/wait_for_exit`, `terminal/output`, `terminal/release`) when it offered `terminal`, else itself (killed by a cancel); a `tool_call_update` `completed` with the output; answers `ran: <command>\nexit: <code>\n<output>`. Rejected: `failed`, answers `denied: <command>`. The `cancelled` outcome (or a cancel while running): `stopReason: cancelled`. A JSON-RPC error from the client: answers `permission error: <message>` / `terminal error: <message>` |
+//! | `term:<command>` | like `run:`, without asking permission first (an agent that trusts its client's terminal to screen commands) |
 //! | `read:<path>` | a `tool_call` (`kind: read`, `locations`), then `fs/read_text_file {path}` when the client offered it (answers `read: <content>`, or `read error: <code> <message>`), else reads the file itself (`read locally: <content>`) |
 //! | `write:<path>:<text>` | a `tool_call` (`kind: edit`), then `fs/write_text_file {path, content: <text>}` when offered (answers `wrote: <path>`, or `write error: <code> <message>`), else writes itself (`wrote locally: <path>`) |
 //! | `askwrite:<path>:<text>` | like `write:`, but first asks `session/request_permission` for the edit (`rawInput: {path, content}`); rejected: `denied: <path>` |
@@ -519,7 +520,8 @@ impl Agent {
                 self.garbage(sid, kib);
                 self.say(sid, "echo: garbage survived", said);
             }
-            "run" => return self.run_command(sid, rest, said),
+            "run" => return self.run_command(sid, rest, true, said),
+            "term" => return self.run_command(sid, rest, false, said),
             "read" => self.read(sid, rest, said),
             "write" | "askwrite" => {
                 let (path, content) = rest.split_once(':').unwrap_or((rest, ""));
@@ -751,17 +753,18 @@ impl Agent {
         }
     }
 
-    fn run_command(&mut self, sid: &str, cmd: &str, said: &mut String) -> End {
+    fn run_command(&mut self, sid: &str, cmd: &str, ask: bool, said: &mut String) -> End {
         let call = format!("call_{}", self.next_id());
         let tool_call = json!({"toolCallId": call, "title": cmd, "kind": "execute",
             "status": "pending", "rawInput": {"command": cmd}});
         let mut update = tool_call.clone();
         update["sessionUpdate"] = json!("tool_call");
         self.notify_update(sid, update);
-        let granted = self
-            .sessions
-            .get(sid)
-            .is_some_and(|s| s.always.contains(cmd));
+        let granted = !ask
+            || self
+                .sessions
+                .get(sid)
+                .is_some_and(|s| s.always.contains(cmd));
         if !granted {
             match self.ask(sid, tool_call) {
                 Ok(true) => {}

@@ -442,6 +442,12 @@ class SessionOptions(TypedDict, total=False):
     # Appended to the system prompt (`--append-system-prompt`); overrides the engine's
     # `system_prompt`, which is appended the same way.
     append_system_prompt: Optional[str]
+    # The agent's arguments for this session; replaces the engine's `args` (with
+    # `binary`: the ACP agent's command line, e.g. `["acp"]`).
+    args: Optional[List[str]]
+    # The agent program of this session (looked up like the engine's `binary`);
+    # overrides the engine's.
+    binary: Optional[str]
     # The agent's configuration directory (`CLAUDE_CONFIG_DIR`): where its credentials,
     # settings and transcripts live. One per tenant keeps tenants apart.
     config_dir: Optional[str]
@@ -471,6 +477,12 @@ class SessionOptions(TypedDict, total=False):
     permission_mode: Optional[str]
     # Plugin directories (`--plugin-dir`, each).
     plugin_dirs: List[str]
+    # The protocol this session's agent speaks (`claude-code` or `acp`); overrides the
+    # engine's `provider`. A session keeps its provider while it is in the pool: a turn
+    # naming another one is refused (stop the session first). An `acp` session refuses,
+    # by name, the options that are Claude Code CLI flags (`model`, `permission_mode`,
+    # `system_prompt`, `max_turns`, ...); `binary`, `args` and `env` work for both.
+    provider: Optional[Literal["claude-code", "acp"]]
     # Which setting files load (`--setting-sources`: `user`, `project`, `local`); an
     # empty list loads none.
     setting_sources: Optional[List[str]]

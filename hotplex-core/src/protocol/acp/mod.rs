@@ -33,9 +33,10 @@
 //! `shared/docs/acp-agents-offline.md`; the schema is
 //! `agentclientprotocol/agent-client-protocol`, `schema/v1/schema.json`.
 
-// Nothing in the engine drives ACP yet (the provider layer comes later);
-// the module is a library the session actor will call, exercised by its
-// tests and the reference agent's (feature `internals`).
+// The engine's ACP actor (`engine::acp`) drives this module; a few
+// builders and accessors it does not use yet (`authenticate`,
+// `session/set_mode`, the tracker's plan and command lists) are kept for
+// the tests and the reference agent's (feature `internals`).
 #![cfg_attr(not(feature = "internals"), allow(dead_code))]
 
 use std::fmt;
