@@ -56,7 +56,7 @@ step() {
 step "rust fmt" cargo fmt --all -- --check
 step "rust clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "rust docs" env RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p hotplex-core -p hotplex-ffi
-step "rust tests" cargo test
+step "rust tests" cargo test --no-fail-fast
 # The containment suites once more with forked supervisors, the fallback
 # where the embedded supervisor program cannot run (`cargo test` above runs
 # them with the program, and the proc suites run both launches in one

@@ -22,7 +22,8 @@ interpreter) builds one hotplex.Engine and measures:
   from /proc/<pid>/smaps_rollup: the host's PSS growth plus the PSS of every
   process in the sessions' trees (supervisors, agents), and the trees alone.
 
-Then the engine is closed and the worker checks that nothing is left.
+Then the engine is closed and the worker checks that nothing is left (but the
+exec mode's launcher: one per host process, for as long as it lives).
 
 Figures are meant for a release build of both the extension and the agent:
 
@@ -78,6 +79,21 @@ def _children(pid):
         except OSError:
             pass
     return out
+
+
+def _is_launcher(pid):
+    """The exec mode's per-host launcher (`hotplex-supervisor launcher`): one
+    process that lives as long as the host, not a session's."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[:2] == [b"hotplex-supervisor", b"launcher"]
+    except OSError:
+        return False
+
+
+def _sessions_left():
+    """Children of this process other than the launcher."""
+    return [p for p in _children(os.getpid()) if not _is_launcher(p)]
 
 
 def _tree_pss_kib():
@@ -187,7 +203,7 @@ def worker(n, agent):
     shutil.rmtree(state, ignore_errors=True)
     # Supervisors end with their sessions; give the last ones a moment.
     deadline = time.monotonic() + 5
-    while _children(os.getpid()) and time.monotonic() < deadline:
+    while _sessions_left() and time.monotonic() < deadline:
         time.sleep(0.05)
     print(json.dumps({
         "sessions": n,
@@ -204,7 +220,7 @@ def worker(n, agent):
         "total_pss_kib_per_session": (host_pss + tree_pss) / n,
         "tree_pss_kib_per_session": tree_pss / n,
         "procs": procs,
-        "left_after_close": len(_children(os.getpid())),
+        "left_after_close": len(_sessions_left()),
     }))
 
 
