@@ -71,6 +71,7 @@ step "Node" bash tests/run-node.sh
 # After C/Go and Node: the end-to-end suite also drives the real CLI from
 # the Node addon and the Go package.
 step "Claude Code CLI end-to-end" bash tests/run-e2e.sh
+step "ACP agents end-to-end (OpenCode, Gemini CLI)" bash tests/run-e2e-acp.sh
 step "Release artifacts" bash tests/run-dist.sh
 step "README snippets and the demo" bash tests/run-readme.sh
 

@@ -69,6 +69,17 @@ import (
 	"time"
 )
 
+// The providers: the protocols an agent may speak (EngineOptions.Provider,
+// SessionOptions.Provider).
+const (
+	// ProviderClaudeCode is Claude Code's stream-json protocol (the
+	// default).
+	ProviderClaudeCode = "claude-code"
+	// ProviderACP is the Agent Client Protocol (JSON-RPC 2.0 over the
+	// agent's stdio), spoken by "opencode acp", "gemini --acp" and others.
+	ProviderACP = "acp"
+)
+
 // EngineOptions configures an Engine: the core's engine options (the
 // schema's EngineOptions), one field per option, the json tag naming it. A
 // zero field leaves the option to the core's default; durations are sent as
@@ -78,8 +89,18 @@ type EngineOptions struct {
 	// Binary is the agent program: a name looked up in PATH (Env's PATH if
 	// it sets one) or a path. NewEngine fails if it cannot be found.
 	Binary string `json:"binary"`
-	// Args are appended to the CLI's arguments.
+	// Args are appended to the CLI's arguments (for an ACP agent: its
+	// arguments, e.g. []string{"acp"} for opencode).
 	Args []string `json:"args"`
+	// Provider is the protocol the agents speak: ProviderClaudeCode (""
+	// too, the default) or ProviderACP, the Agent Client Protocol, where
+	// Binary and Args are the agent's command line ("opencode" with
+	// []string{"acp"}, "gemini" with []string{"--acp"}). An ACP engine
+	// refuses the options only Claude Code takes (PermissionMode,
+	// AllowedTools, DisallowedTools, SystemPrompt, Model, Hooks, Tools,
+	// Prewarm) with ErrInvalidConfig naming them. A session may pick its
+	// own (SessionOptions.Provider, Binary, Args).
+	Provider string `json:"provider"`
 	// Env is added to the agent's environment.
 	Env map[string]string `json:"env"`
 	// EnvAllow replaces the allow-list of host variables the agent inherits
@@ -226,6 +247,20 @@ type TurnOptions struct {
 // SessionOptions): each set field overrides the engine's option of the same
 // name, where there is one; the zero value sets nothing.
 type SessionOptions struct {
+	// Provider is the protocol this session's agent speaks
+	// (ProviderClaudeCode or ProviderACP; "": the engine's Provider). A
+	// session keeps its provider while it is in the pool: a turn naming
+	// another one fails with ErrInvalidConfig (stop the session first). An
+	// ACP session refuses the options that are Claude Code CLI flags (all
+	// below but Binary, Args and Env) with ErrInvalidConfig naming them.
+	Provider string `json:"provider"`
+	// Binary is this session's agent program, looked up as the engine's
+	// Binary ("": the engine's).
+	Binary string `json:"binary"`
+	// Args are this session's agent arguments, instead of the engine's Args
+	// (nil: the engine's; an empty non-nil list: none). With Binary, an ACP
+	// agent's command line.
+	Args []string `json:"args"`
 	// Model is the agent's model (--model).
 	Model string `json:"model"`
 	// PermissionMode is the CLI's --permission-mode ("default",

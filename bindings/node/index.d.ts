@@ -19,7 +19,10 @@ export interface EngineOptions {
   allowedRoots?: Array<string>
   /** `--allowed-tools` (comma-joined). */
   allowedTools?: Array<string>
-  /** Extra arguments appended to the CLI's. */
+  /**
+   * Extra arguments appended to the CLI's (`claude-code`), or the ACP
+   * agent's whole argument list (`acp`: e.g. `["acp"]` for `opencode`).
+   */
   args?: Array<string>
   /**
    * The agent program: a name looked up in `PATH` (the agent's `PATH`
@@ -126,6 +129,15 @@ export interface EngineOptions {
    * `Engine::prewarm` changes them at run time.
    */
   prewarm?: Array<PrewarmProfile>
+  /**
+   * The protocol the agents speak: `claude-code` (default) or `acp`
+   * (the Agent Client Protocol). A session may
+   * choose another one (`SessionOptions.provider`). An `acp` engine
+   * refuses, by name, the options only Claude Code takes
+   * (`permissionMode`, `allowedTools`, `disallowedTools`,
+   * `systemPrompt`, `model`, `hooks`, `tools`, `prewarm`).
+   */
+  provider?: Provider
   /**
    * How long a question or plan the agent asks (`ask_user_question`,
    * `exit_plan_mode`) may wait for its answer. The turn's own timeout
@@ -532,6 +544,9 @@ export interface PrewarmProfile {
   workdir?: string | null
 }
 
+/** The protocol a session's agent speaks. */
+export type Provider = 'claude-code' | 'acp'
+
 /** One question of an `ask_user_question` event. */
 export interface Question {
   /**
@@ -635,6 +650,16 @@ export interface SessionOptions {
    */
   appendSystemPrompt?: string | null
   /**
+   * The agent's arguments for this session; replaces the engine's
+   * `args` (with `binary`: the ACP agent's command line, e.g. `["acp"]`).
+   */
+  args?: Array<string> | null
+  /**
+   * The agent program of this session (looked up like the engine's
+   * `binary`); overrides the engine's.
+   */
+  binary?: string | null
+  /**
    * The agent's configuration directory (`CLAUDE_CONFIG_DIR`): where its
    * credentials, settings and transcripts live. One per tenant keeps
    * tenants apart.
@@ -674,6 +699,16 @@ export interface SessionOptions {
   permissionMode?: string | null
   /** Plugin directories (`--plugin-dir`, each). */
   pluginDirs?: Array<string>
+  /**
+   * The protocol this session's agent speaks (`claude-code` or `acp`);
+   * overrides the engine's `provider`. A session keeps its provider
+   * while it is in the pool: a turn naming another one is refused
+   * (stop the session first). An `acp` session refuses, by name, the
+   * options that are Claude Code CLI flags (`model`, `permissionMode`,
+   * `systemPrompt`, `maxTurns`, ...); `binary`, `args` and `env` work
+   * for both.
+   */
+  provider?: Provider | null
   /**
    * Which setting files load (`--setting-sources`: `user`, `project`,
    * `local`); an empty list loads none.
@@ -1483,6 +1518,13 @@ export declare class Detector {
  * await engine.execute('s1', 'again') // same process, same conversation
  * await engine.close()
  * ```
+ *
+ * Agents that speak the Agent Client Protocol run the same way with
+ * `provider: 'acp'`, `binary` and `args` being the agent's command line
+ * (`new Engine({ provider: 'acp', binary: 'opencode', args: ['acp'] })`);
+ * a session may pick its own (`session: { provider, binary, args }`). An
+ * `acp` engine or session refuses the options only Claude Code takes
+ * (`model`, `permissionMode`, ...) with `HOTPLEX_INVALID_CONFIG` naming them.
  *
  * Errors are `Error`s with a `code` from `ErrorCode` (`HotplexError`):
  * `HOTPLEX_INVALID_CONFIG`, `HOTPLEX_DANGER_BLOCKED` (with `verdict`),

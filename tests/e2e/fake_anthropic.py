@@ -90,18 +90,15 @@ closed); otherwise a JSON message. ``/v1/messages/count_tokens`` answers
 ``{"input_tokens": 10}``; any other GET/HEAD/POST answers 200 ``{}`` so nothing hangs.
 """
 
-import argparse
 import copy
 import json
 import re
-import select
-import socket
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
+
+import fake_api
 
 REMINDER_RE = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
 BASH_RE = re.compile(r"(?:^|\s)bash:[ \t]*(\S[^\n]*)", re.M)
@@ -436,38 +433,11 @@ def plan_reply(body: Dict[str, Any]) -> Dict[str, Any]:
 # server
 # ---------------------------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(fake_api.Handler):
     server_version = "FakeAnthropic/1.0"
-    fake: "FakeAnthropic"  # set on the subclass made per server
+    fake: "FakeAnthropic"
+    extra_headers = (("request-id", "req_fake"),)
 
-    def log_message(self, fmt, *args):  # keep test output quiet
-        if self.fake.verbose:
-            sys.stderr.write("fake_anthropic: " + (fmt % args) + "\n")
-
-    # -- plumbing -------------------------------------------------------------------------------
-    def _read_body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
-
-    def _send_json(self, status: int, obj: Any) -> None:
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("request-id", "req_fake")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _client_gone(self) -> bool:
-        try:
-            r, _, _ = select.select([self.connection], [], [], 0)
-            if not r:
-                return False
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
 
     # -- verbs ----------------------------------------------------------------------------------
     def do_HEAD(self):
@@ -498,13 +468,12 @@ class _Handler(BaseHTTPRequestHandler):
 
         plan = plan_reply(body)
         n = self.fake._record(path, body, plan["reason"], plan)
-        deadline = time.monotonic() + plan["sleep"]
-        while time.monotonic() < deadline:
-            if self._client_gone():
-                self.fake._note_abandoned()
-                self.close_connection = True
-                return
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        try:
+            self._wait(plan["sleep"])
+        except fake_api.Gone:
+            self.fake._note_abandoned()
+            self.close_connection = True
+            return
 
         model = body.get("model") or "claude-fake"
         msg_id = "msg_fake_%d" % n
@@ -566,7 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
                                            "content_block": {"type": "text", "text": ""}})
                 # Several chunks, as a real model streams tokens (hosts render them
                 # as they come: tests check they add up to the whole answer).
-                for chunk in text_chunks(block["text"]):
+                for chunk in fake_api.text_chunks(block["text"]):
                     ev("content_block_delta", {"type": "content_block_delta", "index": index,
                                                "delta": {"type": "text_delta", "text": chunk}})
             ev("content_block_stop", {"type": "content_block_stop", "index": index})
@@ -576,73 +545,24 @@ class _Handler(BaseHTTPRequestHandler):
         ev("message_stop", {"type": "message_stop"})
 
 
-def text_chunks(text: str, parts: int = 4) -> List[str]:
-    """`text` cut into up to `parts` non-empty pieces that concatenate to it."""
-    size = max(1, -(-len(text) // parts))
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
-
-
-class FakeAnthropic:
+class FakeAnthropic(fake_api.LoopbackServer):
     """Fake Anthropic API server. Thread-safe; start()/stop() or use as a context manager."""
+
+    name = "fake_anthropic"
+    handler = _Handler
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, input_tokens: int = 10,
                  output_tokens: int = 5, verbose: bool = False):
-        self.host = host
-        self.port = port
+        super().__init__(host, port, verbose)
         self.usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
-        self.verbose = verbose
-        self._lock = threading.Lock()
         self._count = 0
-        self._abandoned = 0
-        self._log: List[Dict[str, Any]] = []
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "FakeAnthropic":
-        if self._server is not None:
-            return self
-        handler = type("Handler", (_Handler,), {"fake": self})
-        srv = ThreadingHTTPServer((self.host, self.port), handler)
-        srv.daemon_threads = True
-        self._server = srv
-        self.port = srv.server_address[1]
-        self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="fake-anthropic", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        srv, self._server = self._server, None
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeAnthropic":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- observation ----------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return "http://%s:%d" % (self.host, self.port)
-
     @property
     def requests(self) -> int:
         """Number of POST /v1/messages requests received (side requests included)."""
         with self._lock:
             return self._count
-
-    @property
-    def abandoned(self) -> int:
-        """Number of sleeping requests whose client disconnected before the answer."""
-        with self._lock:
-            return self._abandoned
 
     @property
     def log(self) -> List[Dict[str, Any]]:
@@ -721,26 +641,9 @@ class FakeAnthropic:
                 "text": request_text(body) if isinstance(body, dict) else ""})
             return len(self._log)
 
-    def _note_abandoned(self) -> None:
-        with self._lock:
-            self._abandoned += 1
-
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    api = FakeAnthropic(port=args.port, verbose=args.verbose).start()
-    print(api.url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        api.stop()
-    return 0
+    return fake_api.serve(FakeAnthropic, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -69,18 +69,15 @@ Every reply reports usage 10 in / 5 out (configurable) and echoes the request's 
 Any other GET/HEAD/POST answers 200 ``{}`` so nothing hangs.
 """
 
-import argparse
 import copy
 import json
 import re
-import select
-import socket
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
+
+import fake_api
 
 RUNTOOL_RE = re.compile(r"^[ \t]*(?:RUNTOOL[ \t]+|bash:[ \t]*)(\S[^\n]*)$", re.M)
 WRITE_RE = re.compile(r"^[ \t]*WRITE[ \t]+(\S+)[ \t]?([^\n]*)$", re.M)
@@ -274,59 +271,14 @@ def plan_reply(view: Dict[str, Any]) -> Dict[str, Any]:
             "reason": "slow" if slow else "echo", "think": think}
 
 
-def text_chunks(text: str, parts: int = 4) -> List[str]:
-    """`text` cut into up to `parts` non-empty pieces that concatenate to it."""
-    size = max(1, -(-len(text) // parts))
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
-
-
 # ---------------------------------------------------------------------------------------------
 # server
 # ---------------------------------------------------------------------------------------------
 
-class _Gone(Exception):
-    pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(fake_api.Handler):
     server_version = "FakeModel/1.0"
-    fake: "FakeModel"  # set on the subclass made per server
+    fake: "FakeModel"
 
-    def log_message(self, fmt, *args):
-        if self.fake.verbose:
-            sys.stderr.write("fake_openai: " + (fmt % args) + "\n")
-
-    # -- plumbing -------------------------------------------------------------------------------
-    def _read_body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
-
-    def _send_json(self, status: int, obj: Any) -> None:
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _client_gone(self) -> bool:
-        try:
-            r, _, _ = select.select([self.connection], [], [], 0)
-            if not r:
-                return False
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
-
-    def _wait(self, secs: float) -> None:
-        """Sleep in small steps; raise _Gone when the client disconnects."""
-        deadline = time.monotonic() + secs
-        while time.monotonic() < deadline:
-            if self._client_gone():
-                raise _Gone()
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def _sse_start(self) -> None:
         self.send_response(200)
@@ -342,14 +294,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(("data: %s\n\n" % payload).encode())
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            raise _Gone()
+            raise fake_api.Gone()
 
     def _pieces(self, text: str, slow: float) -> List[Tuple[float, str]]:
         """(delay before, piece) for a streamed text: 4 pieces at once, or when slow up to ~4
         pieces a second, the first at once and the last at ``slow`` seconds."""
         if slow <= 0:
-            return [(0.0, c) for c in text_chunks(text)]
-        pieces = text_chunks(text, max(2, min(len(text), int(slow * 4))))
+            return [(0.0, c) for c in fake_api.text_chunks(text)]
+        pieces = fake_api.text_chunks(text, max(2, min(len(text), int(slow * 4))))
         step = slow / max(1, len(pieces) - 1)
         return [(0.0 if i == 0 else step, c) for i, c in enumerate(pieces)]
 
@@ -394,7 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self.fake._record(path, "POST", body, "other", None, None)
                 self._send_json(200, {})
-        except _Gone:
+        except fake_api.Gone:
             self.fake._note_abandoned()
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
@@ -439,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         self._sse_start()
         self._sse(chunk({"role": "assistant", "content": ""}))
-        for piece in text_chunks(plan["think"], 2) if plan.get("think") else []:
+        for piece in fake_api.text_chunks(plan["think"], 2) if plan.get("think") else []:
             self._sse(chunk({"reasoning_content": piece}))
         if calls:
             self._wait(plan["slow"])
@@ -509,58 +461,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._sse(response(ps, "STOP" if last else None, with_usage=last))
 
 
-class FakeModel:
+class FakeModel(fake_api.LoopbackServer):
     """Fake OpenAI-compatible + Gemini API server. Thread-safe; start()/stop() or use as a
     context manager."""
 
+    name = "fake_openai"
+    handler = _Handler
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, input_tokens: int = 10,
                  output_tokens: int = 5, verbose: bool = False):
-        self.host = host
-        self.port = port
+        super().__init__(host, port, verbose)
         self.usage = (input_tokens, output_tokens)
-        self.verbose = verbose
-        self._lock = threading.Lock()
         self._requests = 0
-        self._abandoned = 0
         self._counts: Dict[str, int] = {}
-        self._log: List[Dict[str, Any]] = []
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "FakeModel":
-        if self._server is not None:
-            return self
-        handler = type("Handler", (_Handler,), {"fake": self})
-        srv = ThreadingHTTPServer((self.host, self.port), handler)
-        srv.daemon_threads = True
-        self._server = srv
-        self.port = srv.server_address[1]
-        self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="fake-model", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        srv, self._server = self._server, None
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeModel":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- observation ----------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return "http://%s:%d" % (self.host, self.port)
-
     @property
     def openai_url(self) -> str:
         return self.url + "/v1"
@@ -570,12 +485,6 @@ class FakeModel:
         """Model requests received (chat completions and generateContent, side requests too)."""
         with self._lock:
             return self._requests
-
-    @property
-    def abandoned(self) -> int:
-        """Slow answers whose client disconnected before the end (a cancelled turn)."""
-        with self._lock:
-            return self._abandoned
 
     def counts(self) -> Dict[str, int]:
         """Requests per path (any verb), e.g. {"/v1/chat/completions": 3, "/v1/models": 1}."""
@@ -630,26 +539,8 @@ class FakeModel:
                 sys.stderr.write("fake_openai: %s %s -> %s\n" % (verb, path, kind))
             return len(self._log)
 
-    def _note_abandoned(self) -> None:
-        with self._lock:
-            self._abandoned += 1
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    api = FakeModel(port=args.port, verbose=args.verbose).start()
-    print(api.url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        api.stop()
-    return 0
+    return fake_api.serve(FakeModel, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -236,6 +236,13 @@ fn guard<T>(env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// await engine.close()
 /// ```
 ///
+/// Agents that speak the Agent Client Protocol run the same way with
+/// `provider: 'acp'`, `binary` and `args` being the agent's command line
+/// (`new Engine({ provider: 'acp', binary: 'opencode', args: ['acp'] })`);
+/// a session may pick its own (`session: { provider, binary, args }`). An
+/// `acp` engine or session refuses the options only Claude Code takes
+/// (`model`, `permissionMode`, ...) with `HOTPLEX_INVALID_CONFIG` naming them.
+///
 /// Errors are `Error`s with a `code` from `ErrorCode` (`HotplexError`):
 /// `HOTPLEX_INVALID_CONFIG`, `HOTPLEX_DANGER_BLOCKED` (with `verdict`),
 /// `HOTPLEX_TURN_FAILED` (with `subtype`), `HOTPLEX_TURN_TIMEOUT`, ...
@@ -362,8 +369,13 @@ impl Engine {
     ) -> Result<PromiseRaw<'env, Value>> {
         guard(env, || {
             let slot = AbortSlot::new();
+            // The options as the user spelled them: a turn the core refuses
+            // for an option (`session.maxTurns: ...`) names it so. (None for
+            // options that could not be read: that error names them already.)
+            let mut names = None;
             let (stream, on_event, detach) = match turn_options(env, options, &["onEvent"]) {
-                Ok((turn, o)) => {
+                Ok((turn, mut o)) => {
+                    names = Some(std::mem::take(&mut o.names));
                     let on_event = o.callback::<EventCallback>(env, "onEvent")?;
                     let detach = match &o.signal {
                         Some(signal) => {
@@ -425,7 +437,13 @@ impl Engine {
                 match outcome {
                     Outcome::Done(done) => match *done {
                         Ok(t) => Ok(json::turn(&t, &prompt)),
-                        Err(e) => Err(to_js_error_for(env, e, &prompt)),
+                        Err(e) => {
+                            let e = match &names {
+                                Some(names) => names.rename(e),
+                                None => e,
+                            };
+                            Err(to_js_error_for(env, e, &prompt))
+                        }
                     },
                     Outcome::Aborted => Err(slot.take().unwrap_or_else(|| abort_error(env, None))),
                 }
@@ -469,7 +487,12 @@ impl Engine {
                     // Already aborted: the turn is never queued.
                     match aborted {
                         Some(_) => None,
-                        None => Some(self.core.submit(&session_id, &prompt, &turn)),
+                        // Named as the user spelled the options, as execute's.
+                        None => Some(
+                            self.core
+                                .submit(&session_id, &prompt, &turn)
+                                .map_err(|e| o.names.rename(e)),
+                        ),
                     }
                 }
                 Err(e) => Some(Err(e)),

@@ -481,6 +481,16 @@ impl Pool {
 /// binary that cannot be found, raises InvalidConfig naming it. detector is a
 /// hotplex.Detector (default: the built-in rules).
 ///
+/// provider is the protocol the agents speak: "claude-code" (the default,
+/// Claude Code's CLI) or "acp" (the Agent Client Protocol), where binary and
+/// args are the agent's command line (binary="opencode", args=["acp"];
+/// binary="gemini", args=["--acp"]). An "acp" engine refuses the options only
+/// Claude Code takes (permission_mode, allowed_tools, disallowed_tools,
+/// system_prompt, model, hooks, tools, prewarm) with InvalidConfig naming
+/// them. A session may pick its own provider, binary and args
+/// (session={"provider": "acp", "binary": ..., "args": [...]}), so one
+/// engine holds both kinds.
+///
 /// limits (a dict, see hotplex.SessionLimits: memory_bytes, max_processes,
 /// cpu_seconds, open_files; each unset by default) caps every session's
 /// process tree: the per-session cgroup's memory.max and pids.max where
@@ -547,7 +557,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, question_timeout=None, question_timeout_answer=None, default_workdir=None, limits=None, prewarm=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, provider=None, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, question_timeout=None, question_timeout_answer=None, default_workdir=None, limits=None, prewarm=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,

@@ -26,6 +26,13 @@ def answer(binary: str, prompt: str) -> str:
         return e.execute("s", prompt).text
 
 
+def acp(binary: str) -> str:
+    # An ACP agent's engine; a session may name its own provider and command line.
+    with hotplex.Engine(binary, ["acp"], provider="acp") as e:
+        gemini: hotplex.SessionOptions = {"provider": "acp", "binary": "gemini", "args": ["--acp"]}
+        return e.execute("s", "hi").text + e.execute("g", "hi", session=gemini).text
+
+
 def workdir(engine: hotplex.Engine) -> Optional[pathlib.Path]:
     infos = engine.sessions()
     return infos[0].workdir if infos else None

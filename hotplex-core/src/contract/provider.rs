@@ -137,7 +137,11 @@ mod tests {
     ];
 
     fn keys(v: Value) -> Vec<String> {
-        v.as_object().into_iter().flatten().map(|(k, _)| k.clone()).collect()
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     #[test]
@@ -145,12 +149,18 @@ mod tests {
         for k in keys(crate::contract::to_value(&SessionOptions::default())) {
             let only = CLAUDE_ONLY_SESSION_OPTIONS.contains(&k.as_str());
             let shared = SHARED_SESSION.contains(&k.as_str());
-            assert!(only != shared, "session option {k} must be in exactly one list");
+            assert!(
+                only != shared,
+                "session option {k} must be in exactly one list"
+            );
         }
         for k in keys(crate::contract::to_value(&TurnOptions::default())) {
             let only = CLAUDE_ONLY_TURN_OPTIONS.contains(&k.as_str());
             let shared = SHARED_TURN.contains(&k.as_str());
-            assert!(only != shared, "turn option {k} must be in exactly one list");
+            assert!(
+                only != shared,
+                "turn option {k} must be in exactly one list"
+            );
         }
         let engine = keys(EngineOptions::default().to_json());
         for k in CLAUDE_ONLY_ENGINE_OPTIONS {
@@ -175,7 +185,10 @@ mod tests {
     #[test]
     fn the_wire_names_are_kebab_case() {
         assert_eq!(json!(Provider::ClaudeCode), json!("claude-code"));
-        assert_eq!(serde_json::from_value::<Provider>(json!("acp")).unwrap(), Provider::Acp);
+        assert_eq!(
+            serde_json::from_value::<Provider>(json!("acp")).unwrap(),
+            Provider::Acp
+        );
         assert!(serde_json::from_value::<Provider>(json!("opencode")).is_err());
         assert_eq!(Provider::default().as_str(), "claude-code");
     }

@@ -105,7 +105,11 @@ impl SessionOptions {
     pub fn validate(&self) -> Result<()> {
         let bad =
             |name: &str, what: &str| Err(Error::InvalidConfig(format!("session.{name}: {what}")));
-        if self.binary.as_ref().is_some_and(|b| b.as_os_str().is_empty()) {
+        if self
+            .binary
+            .as_ref()
+            .is_some_and(|b| b.as_os_str().is_empty())
+        {
             return bad("binary", "must not be empty");
         }
         if self.provider == Some(super::Provider::Acp) {

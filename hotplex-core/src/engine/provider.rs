@@ -149,8 +149,13 @@ mod tests {
         assert_eq!(for_turn(c, None, None, "s").unwrap(), c);
         assert_eq!(for_turn(c, None, Some(&acp), "s").unwrap(), Provider::Acp);
         assert_eq!(for_turn(Provider::Acp, Some(c), None, "s").unwrap(), c);
-        let e = for_turn(c, Some(c), Some(&acp), "s").unwrap_err().to_string();
-        assert!(e.contains("session.provider") && e.contains("stop_session"), "{e}");
+        let e = for_turn(c, Some(c), Some(&acp), "s")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("session.provider") && e.contains("stop_session"),
+            "{e}"
+        );
     }
 
     #[test]

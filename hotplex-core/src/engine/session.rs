@@ -430,7 +430,12 @@ impl Actor {
                 let id = format!("hotplex-warm-{}", self.req_seq);
                 let line = protocol::control_request(&id, Control::ContextUsage.body());
                 let _ = self.write(&line, deadline).await;
-                if self.base.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed) {
+                if self
+                    .base
+                    .ctx
+                    .warm_up
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
                     let uuid = self.next_message_uuid();
                     let msg = protocol::user_message_with_uuid(WARM_UP_PROMPT, &uuid);
                     self.warming = Some(uuid);
@@ -485,7 +490,8 @@ impl Actor {
                     // The agent answered the warm-up (it ignores such
                     // hooks): the conversation now holds it, so this spare
                     // is unusable, and later spares start without one.
-                    self.base.ctx
+                    self.base
+                        .ctx
                         .warm_up
                         .store(false, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(
@@ -522,14 +528,20 @@ impl Actor {
         // Before the first turn's message, which creates the transcript:
         // a later resume of `id` must find this conversation.
         let ns = &self.base.ctx.opts.namespace;
-        self.base.ctx.markers.bind(ns, &self.base.id, &self.psid, None, None);
+        self.base
+            .ctx
+            .markers
+            .bind(ns, &self.base.id, &self.psid, None, None);
         if let Some(l) = &self.live {
             let pid = l.proc.pid();
-            self.base.ctx.telemetry.record(|| LifecycleRecord::SpareClaimed {
-                session_id: self.base.id.clone(),
-                spare_id,
-                pid,
-            });
+            self.base
+                .ctx
+                .telemetry
+                .record(|| LifecycleRecord::SpareClaimed {
+                    session_id: self.base.id.clone(),
+                    spare_id,
+                    pid,
+                });
             tracing::info!(pid, "spare claimed");
         }
     }
@@ -541,7 +553,10 @@ impl Actor {
         }
         let old = std::mem::replace(&mut self.psid, psid);
         let config = forget_transcript.then(|| config_dir(&self.base.ctx.opts, &self.session));
-        self.base.ctx.markers.forget(&old, config.flatten().as_deref());
+        self.base
+            .ctx
+            .markers
+            .forget(&old, config.flatten().as_deref());
         self.fork_from = None;
         self.fork_at = None;
         self.base.state.lock().psid.clone_from(&self.psid);
@@ -789,7 +804,10 @@ impl Actor {
                         if self.fork_from.take().is_some() {
                             // The copy failed: this id starts its own.
                             let ns = &self.base.ctx.opts.namespace;
-                            self.base.ctx.markers.bind(ns, &self.base.id, &self.psid, None, None);
+                            self.base
+                                .ctx
+                                .markers
+                                .bind(ns, &self.base.id, &self.psid, None, None);
                         }
                         "resume failed, starting a fresh session"
                     } else {
@@ -882,7 +900,11 @@ impl Actor {
                 timeout_secs: Some(h.timeout_secs()),
             })
             .collect();
-        let warm_up = self.base.ctx.warm_up.load(std::sync::atomic::Ordering::Relaxed);
+        let warm_up = self
+            .base
+            .ctx
+            .warm_up
+            .load(std::sync::atomic::Ordering::Relaxed);
         if self.spare_workdir.is_some() && warm_up {
             // Blocks the spare's warm-up message (see `warm`); lets every
             // later prompt through.
@@ -1319,9 +1341,13 @@ impl Actor {
         self.psid = sid.to_owned();
         self.fork_from = None;
         self.fork_at = None;
-        self.base.ctx
-            .markers
-            .bind(&self.base.ctx.opts.namespace, &self.base.id, &self.psid, None, None);
+        self.base.ctx.markers.bind(
+            &self.base.ctx.opts.namespace,
+            &self.base.id,
+            &self.psid,
+            None,
+            None,
+        );
         self.base.state.lock().psid.clone_from(&self.psid);
     }
 

@@ -59,7 +59,8 @@
 //!
 //! **Arguments.** `--state-dir <dir>`; `--no-load-session`;
 //! `--ignore-eof` (keeps running after stdin ends, as claude-code-acp
-//! does, until a signal); `--startup-delay-ms <n>` waits before reading.
+//! does, until a signal); `--name <n>` (its `agentInfo.name`, to act as a
+//! known agent, e.g. `gemini-cli`); `--startup-delay-ms <n>` waits before reading.
 //! The agent otherwise exits with status 0 when stdin ends.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -82,6 +83,8 @@ struct Args {
     load_session: bool,
     ignore_eof: bool,
     startup_delay: Duration,
+    /// `agentInfo.name` (`--name`; default `hotplex-reference-acp`).
+    name: String,
 }
 
 impl Args {
@@ -91,6 +94,7 @@ impl Args {
             load_session: true,
             ignore_eof: false,
             startup_delay: Duration::ZERO,
+            name: "hotplex-reference-acp".into(),
         };
         let mut it = argv.into_iter();
         while let Some(flag) = it.next() {
@@ -98,6 +102,7 @@ impl Args {
                 "--state-dir" => a.state_dir = it.next().map(PathBuf::from),
                 "--no-load-session" => a.load_session = false,
                 "--ignore-eof" => a.ignore_eof = true,
+                "--name" => a.name = it.next().unwrap_or_default(),
                 "--startup-delay-ms" => {
                     let ms = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
                     a.startup_delay = Duration::from_millis(ms);
@@ -276,7 +281,7 @@ impl Agent {
                     json!({"protocolVersion": 1,
                         "agentCapabilities": {"loadSession": load,
                             "promptCapabilities": {"image": false, "audio": false, "embeddedContext": false}},
-                        "agentInfo": {"name": "hotplex-reference-acp", "version": env!("CARGO_PKG_VERSION")},
+                        "agentInfo": {"name": self.args.name, "version": env!("CARGO_PKG_VERSION")},
                         "authMethods": []}),
                 );
             }

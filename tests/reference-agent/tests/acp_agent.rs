@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
@@ -22,32 +22,12 @@ const AGENT: &str = env!("CARGO_BIN_EXE_hotplex-reference-acp");
 /// Long enough for a loaded machine; a hang fails instead of blocking.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
+mod support;
+use support::TempDir;
 
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "hotplex-acp-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&d).expect("create temp dir");
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A path in `dir`, as a string.
+fn path_in(dir: &TempDir, name: &str) -> String {
+    dir.0.join(name).to_string_lossy().into_owned()
 }
 
 /// Why no line came.
@@ -700,7 +680,7 @@ fn an_allowed_run_without_a_client_terminal_runs_in_the_agent() {
 #[test]
 fn a_rejected_run_never_runs() {
     let dir = TempDir::new("reject");
-    let canary = dir.path("canary");
+    let canary = path_in(&dir, "canary");
     for caps in [all_caps(), acp::ClientCapabilities::default()] {
         let (mut a, _) = Agent::start(&[], caps);
         let s = a.new_session(&dir.0);
@@ -726,7 +706,7 @@ fn a_rejected_run_never_runs() {
 #[test]
 fn a_cancel_while_the_agent_runs_the_command_kills_it() {
     let dir = TempDir::new("cancel-run");
-    let marker = dir.path("late");
+    let marker = path_in(&dir, "late");
     let (mut a, _) = Agent::start(&[], acp::ClientCapabilities::default());
     let s = a.new_session(&dir.0);
     let mut host = Host::allowing();
@@ -797,11 +777,11 @@ fn file_requests_go_to_the_client_and_report_its_answer() {
     let (mut a, _) = Agent::start(&[], all_caps());
     let s = a.new_session(&dir.0);
     let mut host = Host::default();
-    let note = dir.path("note.txt");
+    let note = path_in(&dir, "note.txt");
     std::fs::write(&note, "from disk").unwrap();
     let t = a.turn(&s, &format!("read:{note}"), &mut host);
     assert_eq!(t.text(), "read: from disk");
-    let missing = dir.path("missing.txt");
+    let missing = path_in(&dir, "missing.txt");
     let t = a.turn(&s, &format!("read:{missing}"), &mut host);
     assert_eq!(
         t.text(),
@@ -811,7 +791,7 @@ fn file_requests_go_to_the_client_and_report_its_answer() {
         t.events.iter().find(|e| e.name() == "tool_result"),
         Some(Event::ToolResult { is_error: true, .. })
     ));
-    let out = dir.path("out.txt");
+    let out = path_in(&dir, "out.txt");
     let t = a.turn(&s, &format!("write:{out}:new text"), &mut host);
     assert_eq!(t.text(), format!("wrote: {out}"));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "new text");
@@ -830,7 +810,7 @@ fn an_asked_write_names_its_path_for_the_waf() {
     let dir = TempDir::new("askwrite");
     let (mut a, _) = Agent::start(&[], all_caps());
     let s = a.new_session(&dir.0);
-    let target = dir.path("x.txt");
+    let target = path_in(&dir, "x.txt");
     let mut host = Host::default();
     let t = a.turn(&s, &format!("askwrite:{target}:data"), &mut host);
     assert_eq!(t.text(), format!("denied: {target}"));
@@ -852,7 +832,7 @@ fn without_fs_capabilities_the_agent_uses_the_disk_itself() {
     let (mut a, _) = Agent::start(&[], acp::ClientCapabilities::default());
     let s = a.new_session(&dir.0);
     let mut host = Host::default();
-    let p = dir.path("f.txt");
+    let p = path_in(&dir, "f.txt");
     assert_eq!(
         a.turn(&s, &format!("write:{p}:abc"), &mut host).text(),
         format!("wrote locally: {p}")
@@ -948,7 +928,7 @@ fn output_after_the_answer_belongs_to_no_turn() {
 #[test]
 fn a_fresh_process_loads_a_session_and_replays_its_history() {
     let dir = TempDir::new("load");
-    let state = dir.path("state");
+    let state = path_in(&dir, "state");
     std::fs::create_dir_all(&state).unwrap();
     let sid = {
         let (mut a, _) = Agent::start(&["--state-dir", &state], all_caps());
@@ -998,7 +978,7 @@ fn a_fresh_process_loads_a_session_and_replays_its_history() {
 #[test]
 fn loading_an_unknown_or_unsupported_session_is_an_error() {
     let dir = TempDir::new("noload");
-    let state = dir.path("state");
+    let state = path_in(&dir, "state");
     std::fs::create_dir_all(&state).unwrap();
     let (mut a, _) = Agent::start(&["--state-dir", &state], all_caps());
     let err = a

@@ -119,7 +119,10 @@ async fn five_turns_share_one_acp_process_with_one_cold_start() {
         assert_eq!(t.text, format!("echo: hello {i}"));
         assert_eq!(t.cold_start, i == 0, "turn {i}");
         assert!(!t.resumed);
-        assert!(t.stats.usage.output_tokens > 0, "usage from the prompt's answer");
+        assert!(
+            t.stats.usage.output_tokens > 0,
+            "usage from the prompt's answer"
+        );
         assert!(t.stats.cost_usd > 0.0, "cost from usage_update");
         assert_eq!(
             names(&t).first().copied(),
@@ -128,10 +131,17 @@ async fn five_turns_share_one_acp_process_with_one_cold_start() {
         assert_eq!(names(&t).last().copied(), Some("session_stats"));
         pids.push(t.pid);
     }
-    assert!(pids.windows(2).all(|w| w[0] == w[1]), "one process: {pids:?}");
+    assert!(
+        pids.windows(2).all(|w| w[0] == w[1]),
+        "one process: {pids:?}"
+    );
     let stats = engine.session_stats("s").unwrap();
     assert_eq!((stats.turns, stats.cold_starts, stats.resumes), (5, 1, 0));
-    assert!((stats.cost_usd - 0.005).abs() < 1e-9, "per-turn costs add up: {}", stats.cost_usd);
+    assert!(
+        (stats.cost_usd - 0.005).abs() < 1e-9,
+        "per-turn costs add up: {}",
+        stats.cost_usd
+    );
     engine.close().await;
     assert!(gone(pids[0]).await, "the process is gone after close");
 }
@@ -147,7 +157,9 @@ async fn concurrent_turns_on_one_acp_session_run_in_order_and_all_complete() {
             } else {
                 format!("turn {i}")
             };
-            let s = engine.submit("s", &prompt, &TurnOptions::default()).unwrap();
+            let s = engine
+                .submit("s", &prompt, &TurnOptions::default())
+                .unwrap();
             (prompt, s)
         })
         .collect();
@@ -201,7 +213,10 @@ async fn a_turn_over_its_timeout_is_cancelled_and_the_next_turn_succeeds() {
     let dir = TempDir::new("acp-timeout");
     let engine = Engine::new(acp_options(&dir)).unwrap();
     let first = turn(&engine, "s", "warm").await;
-    match engine.execute("s", "sleep:30000", &timeout_ms(300), |_| {}).await {
+    match engine
+        .execute("s", "sleep:30000", &timeout_ms(300), |_| {})
+        .await
+    {
         Err(Error::TurnTimeout(m)) => assert!(m.contains("no result"), "{m}"),
         other => panic!("expected TurnTimeout, got {other:?}"),
     }
@@ -222,13 +237,19 @@ async fn an_agent_that_ignores_the_cancel_is_killed_after_the_grace_and_the_next
     })
     .unwrap();
     let first = turn(&engine, "s", "remember me").await;
-    match engine.execute("s", "ignorecancel:", &timeout_ms(300), |_| {}).await {
+    match engine
+        .execute("s", "ignorecancel:", &timeout_ms(300), |_| {})
+        .await
+    {
         Err(Error::TurnTimeout(_)) => {}
         other => panic!("expected TurnTimeout, got {other:?}"),
     }
     assert!(gone(first.pid).await, "the agent was killed");
     let next = turn(&engine, "s", "recall").await;
-    assert!(next.cold_start && next.resumed, "session/load on a new process");
+    assert!(
+        next.cold_start && next.resumed,
+        "session/load on a new process"
+    );
     assert_ne!(next.pid, first.pid);
     assert!(next.text.contains("remember me"), "{}", next.text);
     let stats = engine.session_stats("s").unwrap();
@@ -243,7 +264,9 @@ async fn a_crash_is_session_dead_and_the_next_turn_loads_the_conversation() {
     let first = turn(&engine, "s", "keep this").await;
     let mut seen = Vec::new();
     match engine
-        .execute("s", "crash:", &TurnOptions::default(), |e| seen.push(e.clone()))
+        .execute("s", "crash:", &TurnOptions::default(), |e| {
+            seen.push(e.clone())
+        })
         .await
     {
         Err(Error::SessionDead(m)) => assert!(m.contains("exited"), "{m}"),
@@ -272,7 +295,9 @@ async fn without_load_session_a_crash_starts_fresh_with_an_error_event_saying_so
     let engine = Engine::new(opts).unwrap();
     turn(&engine, "s", "lost").await;
     assert!(matches!(
-        engine.execute("s", "crash:", &TurnOptions::default(), |_| {}).await,
+        engine
+            .execute("s", "crash:", &TurnOptions::default(), |_| {})
+            .await,
         Err(Error::SessionDead(_))
     ));
     let next = turn(&engine, "s", "recall").await;
@@ -289,11 +314,18 @@ async fn garbage_lines_are_counted_and_the_turn_is_still_answered() {
     let engine = Engine::new(acp_options(&dir)).unwrap();
     let t = turn(&engine, "s", "garbage:64").await;
     assert!(t.text.ends_with("echo: garbage survived"), "{}", t.text);
-    assert!(t.text.contains("bad\u{FFFD}byte"), "a bad byte costs one character: {}", t.text);
+    assert!(
+        t.text.contains("bad\u{FFFD}byte"),
+        "a bad byte costs one character: {}",
+        t.text
+    );
     let stats = engine.session_stats("s").unwrap();
     // Not JSON, invalid UTF-8, 64 KiB of x, an array, jsonrpc 1.0.
     assert!(stats.bad_lines >= 5, "{stats:?}");
-    assert!(stats.stray_lines >= 1, "a response to an id hotplex never sent");
+    assert!(
+        stats.stray_lines >= 1,
+        "a response to an id hotplex never sent"
+    );
     let next = turn(&engine, "s", "still fine").await;
     assert_eq!(next.text, "echo: still fine");
     engine.close().await;
@@ -320,7 +352,9 @@ async fn the_waf_denies_rm_rf_home_and_the_home_canary_survives() {
     let t = turn(&engine, "s", "run:rm -rf ~").await;
     assert_eq!(t.text, "denied: rm -rf ~");
     assert!(
-        t.events.iter().any(|e| matches!(e, Event::DangerBlock { .. })),
+        t.events
+            .iter()
+            .any(|e| matches!(e, Event::DangerBlock { .. })),
         "{:?}",
         t.events
     );
@@ -332,7 +366,10 @@ async fn the_waf_denies_rm_rf_home_and_the_home_canary_survives() {
     let ok = turn(&engine, "s", "run:echo hi").await;
     assert_eq!(ok.text, "ran: echo hi\nexit: 0\nhi\n");
     let n = names(&ok);
-    assert!(n.contains(&"tool_use") && n.contains(&"tool_result"), "{n:?}");
+    assert!(
+        n.contains(&"tool_use") && n.contains(&"tool_result"),
+        "{n:?}"
+    );
     engine.close().await;
 }
 
@@ -357,14 +394,20 @@ async fn the_permission_handler_is_asked_and_its_denial_is_the_agents_rejection(
     assert_eq!(t.text, "denied: touch made");
     assert!(!w.join("made").exists());
     let ok = turn(&engine, "s", "run:echo fine").await;
-    assert!(ok.text.starts_with("ran: echo fine\nexit: 0"), "{}", ok.text);
-    let asked = asked.lock();
-    assert_eq!(asked.len(), 2, "{asked:?}");
-    assert_eq!(asked[0].0, "execute");
-    assert_eq!(asked[0].1["command"], "touch made");
+    assert!(
+        ok.text.starts_with("ran: echo fine\nexit: 0"),
+        "{}",
+        ok.text
+    );
+    {
+        let asked = asked.lock();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert_eq!(asked[0].0, "execute");
+        assert_eq!(asked[0].1["command"], "touch made");
+    }
     // rm -rf ~ never reaches the handler: the WAF answers first.
-    drop(asked);
     turn(&engine, "s", "run:rm -rf ~").await;
+    assert_eq!(asked.lock().len(), 2);
     assert_eq!(engine.session_stats("s").unwrap().tools_denied, 1);
     engine.close().await;
 }
@@ -416,17 +459,48 @@ async fn files_outside_the_workdir_are_refused_and_inside_ones_are_served() {
     let t = turn(&engine, "s", &format!("read:{}", outside.display())).await;
     assert!(t.text.starts_with("read error: -32602"), "{}", t.text);
     assert!(t.text.contains("outside"), "{}", t.text);
-    let t = turn(&engine, "s", &format!("read:{}/../outside.txt", w.display())).await;
-    assert!(t.text.starts_with("read error: -32602"), "no `..` escape: {}", t.text);
+    let t = turn(
+        &engine,
+        "s",
+        &format!("read:{}/../outside.txt", w.display()),
+    )
+    .await;
+    assert!(
+        t.text.starts_with("read error: -32602"),
+        "no `..` escape: {}",
+        t.text
+    );
     std::os::unix::fs::symlink(&outside, w.join("link")).unwrap();
     let t = turn(&engine, "s", &format!("read:{}", w.join("link").display())).await;
-    assert!(t.text.starts_with("read error: -32602"), "no symlink escape: {}", t.text);
-    let t = turn(&engine, "s", &format!("read:{}", w.join("missing").display())).await;
+    assert!(
+        t.text.starts_with("read error: -32602"),
+        "no symlink escape: {}",
+        t.text
+    );
+    let t = turn(
+        &engine,
+        "s",
+        &format!("read:{}", w.join("missing").display()),
+    )
+    .await;
     assert!(t.text.starts_with("read error: -32002"), "{}", t.text);
-    let t = turn(&engine, "s", &format!("write:{}:new text", w.join("sub/new.txt").display())).await;
+    let t = turn(
+        &engine,
+        "s",
+        &format!("write:{}:new text", w.join("sub/new.txt").display()),
+    )
+    .await;
     assert!(t.text.starts_with("wrote: "), "{}", t.text);
-    assert_eq!(std::fs::read_to_string(w.join("sub/new.txt")).unwrap(), "new text");
-    let t = turn(&engine, "s", &format!("write:{}:x", dir.0.join("evil.txt").display())).await;
+    assert_eq!(
+        std::fs::read_to_string(w.join("sub/new.txt")).unwrap(),
+        "new text"
+    );
+    let t = turn(
+        &engine,
+        "s",
+        &format!("write:{}:x", dir.0.join("evil.txt").display()),
+    )
+    .await;
     assert!(t.text.starts_with("write error: -32602"), "{}", t.text);
     assert!(!dir.0.join("evil.txt").exists());
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "secret");
@@ -440,10 +514,18 @@ async fn a_secret_file_inside_the_workdir_is_judged_by_the_waf() {
     let w = workdir(&dir);
     std::fs::create_dir_all(w.join(".ssh")).unwrap();
     std::fs::write(w.join(".ssh/id_rsa"), "KEY").unwrap();
-    let t = turn(&engine, "s", &format!("read:{}", w.join(".ssh/id_rsa").display())).await;
+    let t = turn(
+        &engine,
+        "s",
+        &format!("read:{}", w.join(".ssh/id_rsa").display()),
+    )
+    .await;
     assert!(t.text.starts_with("read error: -32603"), "{}", t.text);
     assert!(t.text.contains("WAF"), "{}", t.text);
-    assert!(t.events.iter().any(|e| matches!(e, Event::DangerBlock { .. })));
+    assert!(t
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::DangerBlock { .. })));
     engine.close().await;
 }
 
@@ -473,8 +555,14 @@ async fn a_terminal_daemon_dies_with_its_command_and_a_running_one_with_the_sess
     let long = pid_in(&w.join("long.pid")).await;
     assert!(engine.stop_session("s").await);
     assert!(matches!(stream.finish().await, Err(Error::SessionDead(_))));
-    assert!(gone(daemon).await, "the daemon left by a finished command is gone");
-    assert!(!alive(long), "the running terminal's daemon died with the session");
+    assert!(
+        gone(daemon).await,
+        "the daemon left by a finished command is gone"
+    );
+    assert!(
+        !alive(long),
+        "the running terminal's daemon died with the session"
+    );
     engine.close().await;
 }
 
@@ -487,7 +575,10 @@ async fn thoughts_plans_and_deltas_become_the_contracts_events() {
         text: "think hard".into()
     }));
     let t = turn(&engine, "s", "plan:a|b").await;
-    assert!(t.events.iter().any(|e| matches!(e, Event::Thinking { text } if text.starts_with("Plan:"))));
+    assert!(t
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Thinking { text } if text.starts_with("Plan:"))));
     let deltas = TurnOptions {
         partial_messages: Some(true),
         ..TurnOptions::default()
@@ -504,7 +595,10 @@ async fn thoughts_plans_and_deltas_become_the_contracts_events() {
             _ => None,
         })
         .collect();
-    assert_eq!(joined, "echo: streamed", "ACP always streams: deltas without the engine option");
+    assert_eq!(
+        joined, "echo: streamed",
+        "ACP always streams: deltas without the engine option"
+    );
     assert!(t.stats.first_delta_ms.is_some());
     let t = engine
         .execute("s", "stop:max_tokens", &TurnOptions::default(), |_| {})
@@ -513,7 +607,10 @@ async fn thoughts_plans_and_deltas_become_the_contracts_events() {
         Err(Error::TurnFailed { subtype, .. }) => assert_eq!(subtype, "max_tokens"),
         other => panic!("expected TurnFailed, got {other:?}"),
     }
-    match engine.execute("s", "fail:boom", &TurnOptions::default(), |_| {}).await {
+    match engine
+        .execute("s", "fail:boom", &TurnOptions::default(), |_| {})
+        .await
+    {
         Err(Error::TurnFailed { subtype, message }) => {
             assert_eq!(subtype, "prompt_error");
             assert!(message.contains("boom"), "{message}");
@@ -604,7 +701,10 @@ async fn claude_only_options_are_refused_for_acp_by_name() {
         ..acp_options(&dir)
     })
     .unwrap_err();
-    assert!(matches!(&e, Error::InvalidConfig(m) if m.starts_with("model:")), "{e}");
+    assert!(
+        matches!(&e, Error::InvalidConfig(m) if m.starts_with("model:")),
+        "{e}"
+    );
     let engine = Engine::new(acp_options(&dir)).unwrap();
     let opts = TurnOptions {
         session: Some(SessionOptions {
@@ -636,7 +736,10 @@ async fn claude_only_options_are_refused_for_acp_by_name() {
         Err(Error::InvalidConfig(_))
     ));
     turn(&engine, "s", "hi").await;
-    assert!(matches!(engine.set_model("s", Some("m")).await, Err(Error::Unsupported(_))));
+    assert!(matches!(
+        engine.set_model("s", Some("m")).await,
+        Err(Error::Unsupported(_))
+    ));
     assert!(matches!(
         engine.fork_session("s", "t", None),
         Err(Error::Unsupported(_))
@@ -653,9 +756,15 @@ async fn a_terminal_command_run_without_asking_is_still_screened_by_the_waf() {
     // No permission request: the agent goes straight to terminal/create.
     let t = turn(&engine, "s", "term:rm -rf ~").await;
     assert!(t.text.starts_with("terminal error: "), "{}", t.text);
-    assert!(!names(&t).contains(&"permission_request"), "{:?}", names(&t));
     assert!(
-        t.events.iter().any(|e| matches!(e, Event::DangerBlock { .. })),
+        !names(&t).contains(&"permission_request"),
+        "{:?}",
+        names(&t)
+    );
+    assert!(
+        t.events
+            .iter()
+            .any(|e| matches!(e, Event::DangerBlock { .. })),
         "{:?}",
         t.events
     );
@@ -663,5 +772,24 @@ async fn a_terminal_command_run_without_asking_is_still_screened_by_the_waf() {
     assert_eq!(engine.session_stats("s").unwrap().tools_denied, 1);
     let ok = turn(&engine, "s", "term:echo fine").await;
     assert_eq!(ok.text, "ran: echo fine\nexit: 0\nfine\n");
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_file_reads_as_empty_for_gemini_cli_only() {
+    let dir = TempDir::new("acp-gemini-missing");
+    let mut opts = acp_options(&dir);
+    opts.args
+        .extend(["--name".to_string(), "gemini-cli".to_string()]);
+    let engine = Engine::new(opts).unwrap();
+    let w = workdir(&dir);
+    let missing = w.join("new.txt");
+    // Gemini CLI reads a file before creating it and gives up on the
+    // spec's error (FACTS.md z.6): it gets an empty file instead.
+    let t = turn(&engine, "s", &format!("read:{}", missing.display())).await;
+    assert_eq!(t.text, "read: ");
+    // Outside the workdir is still refused, whatever the agent.
+    let t = turn(&engine, "s", &format!("read:{}", dir.0.join("x").display())).await;
+    assert!(t.text.starts_with("read error: -32602"), "{}", t.text);
     engine.close().await;
 }

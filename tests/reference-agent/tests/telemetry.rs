@@ -138,9 +138,7 @@ async fn a_scripted_scenario_moves_every_counter_exactly() {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     // Records arrive off the hot path: wait for the last one (the close's
     // exit), not for a count that other records may reach first.
-    let closed = |r: &LifecycleRecord| {
-        matches!(r, LifecycleRecord::SessionExited { reason, .. } if reason.as_str() == "closed")
-    };
+    let closed = |r: &LifecycleRecord| matches!(r, LifecycleRecord::SessionExited { reason, .. } if reason.as_str() == "closed");
     while !records.lock().iter().any(closed) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

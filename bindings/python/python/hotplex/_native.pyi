@@ -279,6 +279,16 @@ class Engine:
     binary that cannot be found, raises InvalidConfig naming it. detector is a
     hotplex.Detector (default: the built-in rules).
 
+    provider is the protocol the agents speak: "claude-code" (the default,
+    Claude Code's CLI) or "acp" (the Agent Client Protocol), where binary and
+    args are the agent's command line (binary="opencode", args=["acp"];
+    binary="gemini", args=["--acp"]). An "acp" engine refuses the options only
+    Claude Code takes (permission_mode, allowed_tools, disallowed_tools,
+    system_prompt, model, hooks, tools, prewarm) with InvalidConfig naming
+    them. A session may pick its own provider, binary and args
+    (session={"provider": "acp", "binary": ..., "args": [...]}), so one
+    engine holds both kinds.
+
     limits (a dict, see hotplex.SessionLimits: memory_bytes, max_processes,
     cpu_seconds, open_files; each unset by default) caps every session's
     process tree: the per-session cgroup's memory.max and pids.max where
@@ -351,6 +361,7 @@ class Engine:
         disallowed_tools: Optional[_Strs] = None,
         allowed_roots: Optional[Union[List[_Path], Tuple[_Path, ...]]] = None,
         *,
+        provider: Optional[Literal["claude-code", "acp"]] = None,
         namespace: Optional[str] = None,
         system_prompt: Optional[str] = None,
         model: Optional[str] = None,
@@ -580,6 +591,7 @@ class _AsyncEngine:
         disallowed_tools: Optional[_Strs] = None,
         allowed_roots: Optional[Union[List[_Path], Tuple[_Path, ...]]] = None,
         *,
+        provider: Optional[Literal["claude-code", "acp"]] = None,
         namespace: Optional[str] = None,
         system_prompt: Optional[str] = None,
         model: Optional[str] = None,

@@ -93,7 +93,8 @@ impl Confinement<'_> {
                 }
             }
         }
-        let inside = real.starts_with(self.workdir) || self.roots.iter().any(|r| real.starts_with(r));
+        let inside =
+            real.starts_with(self.workdir) || self.roots.iter().any(|r| real.starts_with(r));
         if !inside {
             return Err(invalid(format!(
                 "{path} is outside the session's workdir ({}) and the allowed roots: hotplex refuses it",
@@ -220,7 +221,13 @@ mod tests {
             c.resolve(&format!("{}/sub/../a", w.display())).unwrap(),
             w.join("a")
         );
-        for bad in ["/etc/passwd", "../outside", "sub/../../outside", "missing/../../x", ""] {
+        for bad in [
+            "/etc/passwd",
+            "../outside",
+            "sub/../../outside",
+            "missing/../../x",
+            "",
+        ] {
             let e = c.resolve(bad).unwrap_err();
             assert_eq!(e.code, codes::INVALID_PARAMS, "{bad}: {e:?}");
         }
@@ -235,14 +242,20 @@ mod tests {
             workdir: &w,
             roots: &[],
         };
-        assert!(c.resolve("up/secret").is_err(), "through a link to the parent");
+        assert!(
+            c.resolve("up/secret").is_err(),
+            "through a link to the parent"
+        );
         assert!(c.resolve("up/w/sub").is_ok(), "back inside through it");
         let roots = [t.0.clone()];
         let wide = Confinement {
             workdir: &w,
             roots: &roots,
         };
-        assert!(wide.resolve("up/secret").is_ok(), "an allowed root admits it");
+        assert!(
+            wide.resolve("up/secret").is_ok(),
+            "an allowed root admits it"
+        );
     }
 
     #[tokio::test]
@@ -250,12 +263,20 @@ mod tests {
         let t = tmp("read");
         let f = t.0.join("w/f.txt");
         std::fs::write(&f, "one\ntwo\nthree\n").unwrap();
-        assert_eq!(read(f.clone(), None, None).await.unwrap(), "one\ntwo\nthree\n");
+        assert_eq!(
+            read(f.clone(), None, None).await.unwrap(),
+            "one\ntwo\nthree\n"
+        );
         assert_eq!(read(f.clone(), Some(2), Some(1)).await.unwrap(), "two\n");
         let e = read(t.0.join("w/none"), None, None).await.unwrap_err();
         assert_eq!(e.code, codes::RESOURCE_NOT_FOUND);
-        write(t.0.join("w/new/dir/x.txt"), "hi".into()).await.unwrap();
-        assert_eq!(std::fs::read_to_string(t.0.join("w/new/dir/x.txt")).unwrap(), "hi");
+        write(t.0.join("w/new/dir/x.txt"), "hi".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(t.0.join("w/new/dir/x.txt")).unwrap(),
+            "hi"
+        );
     }
 
     #[tokio::test]

@@ -62,8 +62,8 @@ use crate::protocol::acp::permission::{self, PermissionAnswer};
 use crate::protocol::acp::tracker::TurnTracker;
 use crate::protocol::acp::{
     self, codes, AgentInfo, AgentNotification, AgentRequest, ClientCapabilities, IdCounter,
-    Incoming, PermissionOption, RequestId, RpcError, SessionCreated, SessionUpdate, StopReason as
-    AcpStop, ToolKind,
+    Incoming, PermissionOption, RequestId, RpcError, SessionCreated, SessionUpdate,
+    StopReason as AcpStop, ToolKind,
 };
 use crate::verdict::Verdict;
 use crate::{Error, Result};
@@ -328,7 +328,11 @@ impl AcpActor {
         let permit = self.base.start_slot(deadline).await?;
         let launch = Launch {
             program: self.base.program(&self.session),
-            args: self.session.args.clone().unwrap_or_else(|| opts.args.clone()),
+            args: self
+                .session
+                .args
+                .clone()
+                .unwrap_or_else(|| opts.args.clone()),
             workdir,
             env: Vec::new(),
             mode: None,
@@ -346,13 +350,21 @@ impl AcpActor {
             started_with: self.session.clone(),
         });
         let answer = self
-            .call("initialize", |id| acp::initialize(id, CAPABILITIES), deadline, stop)
+            .call(
+                "initialize",
+                |id| acp::initialize(id, CAPABILITIES),
+                deadline,
+                stop,
+            )
             .await?;
         let info = match answer {
             Ok(v) => AgentInfo::from_result(&v),
             Err(e) => return Err(self.start_failed(format!("initialize failed: {e}")).await),
         };
-        if let Some(v) = info.protocol_version.filter(|v| *v != acp::PROTOCOL_VERSION) {
+        if let Some(v) = info
+            .protocol_version
+            .filter(|v| *v != acp::PROTOCOL_VERSION)
+        {
             let why = format!(
                 "the agent speaks ACP version {v}; hotplex speaks {}",
                 acp::PROTOCOL_VERSION
@@ -407,7 +419,12 @@ impl AcpActor {
             Some(c) => c,
             None => {
                 let answer = self
-                    .call("session/new", |id| acp::session_new(id, &cwd), deadline, stop)
+                    .call(
+                        "session/new",
+                        |id| acp::session_new(id, &cwd),
+                        deadline,
+                        stop,
+                    )
                     .await?;
                 let parsed = answer
                     .map_err(|e| e.to_string())
@@ -421,9 +438,12 @@ impl AcpActor {
             }
         };
         // A marker that cannot be written only costs the next resume.
-        let _ = ctx
-            .markers
-            .put_with(&self.psid, &self.base.id, workdir, Some(&created.session_id));
+        let _ = ctx.markers.put_with(
+            &self.psid,
+            &self.base.id,
+            workdir,
+            Some(&created.session_id),
+        );
         self.base.started(
             pid,
             if resumed {
@@ -796,16 +816,15 @@ impl AcpActor {
     async fn outside_turn(&mut self, msg: Incoming) {
         match msg {
             Incoming::Response { .. } => self.base.stray_line(),
-            Incoming::Notification(AgentNotification::SessionUpdate { update, .. }) => {
-                match update {
-                    SessionUpdate::AvailableCommands(_)
-                    | SessionUpdate::CurrentMode(_)
-                    | SessionUpdate::Usage(_)
-                    | SessionUpdate::UserMessageChunk(_)
-                    | SessionUpdate::Other { .. } => {}
-                    _ => self.base.stray_line(),
-                }
-            }
+            Incoming::Notification(AgentNotification::SessionUpdate { update, .. }) => match update
+            {
+                SessionUpdate::AvailableCommands(_)
+                | SessionUpdate::CurrentMode(_)
+                | SessionUpdate::Usage(_)
+                | SessionUpdate::UserMessageChunk(_)
+                | SessionUpdate::Other { .. } => {}
+                _ => self.base.stray_line(),
+            },
             Incoming::Notification(AgentNotification::CancelRequest { id }) => {
                 self.cancel_request(&id);
             }
@@ -824,10 +843,16 @@ impl AcpActor {
         request: AgentRequest,
         turn: Option<&mut InTurn<'_>>,
     ) -> Vec<Event> {
-        let sid = self.live.as_ref().map(|l| l.sid.clone()).unwrap_or_default();
+        let sid = self
+            .live
+            .as_ref()
+            .map(|l| l.sid.clone())
+            .unwrap_or_default();
         if let Some(other) = request.session_id().filter(|s| *s != sid) {
             let m = format!("unknown session {other:?}");
-            let _ = self.write(&acp::error_response(&id, codes::INVALID_PARAMS, &m)).await;
+            let _ = self
+                .write(&acp::error_response(&id, codes::INVALID_PARAMS, &m))
+                .await;
             return Vec::new();
         }
         let workdir = match self.live.as_ref() {
@@ -884,6 +909,12 @@ impl AcpActor {
                 }
                 let line = match fs::read(real, r.line, r.limit).await {
                     Ok(content) => acp::read_text_file_response(&id, &content),
+                    // Gemini CLI reads a file before it creates it and fails
+                    // the write on the spec's "not found" error (FACTS.md
+                    // z.6): an empty file is what it copes with.
+                    Err(e) if e.code == codes::RESOURCE_NOT_FOUND && self.empty_for_missing() => {
+                        acp::read_text_file_response(&id, "")
+                    }
                     Err(e) => acp::error_response(&id, e.code, &e.message),
                 };
                 let _ = self.write(&line).await;
@@ -964,12 +995,16 @@ impl AcpActor {
             }
             AgentRequest::Invalid { method, reason } => {
                 let m = format!("{method}: {reason}");
-                let _ = self.write(&acp::error_response(&id, codes::INVALID_PARAMS, &m)).await;
+                let _ = self
+                    .write(&acp::error_response(&id, codes::INVALID_PARAMS, &m))
+                    .await;
                 Vec::new()
             }
             AgentRequest::Other { method, .. } => {
                 let m = format!("hotplex does not serve {method}");
-                let _ = self.write(&acp::error_response(&id, codes::METHOD_NOT_FOUND, &m)).await;
+                let _ = self
+                    .write(&acp::error_response(&id, codes::METHOD_NOT_FOUND, &m))
+                    .await;
                 Vec::new()
             }
         }
@@ -986,7 +1021,9 @@ impl AcpActor {
     /// Answers a refused file request (outside the confinement, invalid).
     async fn fs_refused(&mut self, id: &RequestId, e: fs::FsError) -> Vec<Event> {
         tracing::warn!(reason = %e.message, "file request refused");
-        let _ = self.write(&acp::error_response(id, e.code, &e.message)).await;
+        let _ = self
+            .write(&acp::error_response(id, e.code, &e.message))
+            .await;
         Vec::new()
     }
 
@@ -1006,9 +1043,21 @@ impl AcpActor {
             return None;
         }
         let reason = host::block_reason(tool, &v);
-        let _ = self.write(&acp::error_response(id, codes::INTERNAL_ERROR, &reason)).await;
+        let _ = self
+            .write(&acp::error_response(id, codes::INTERNAL_ERROR, &reason))
+            .await;
         self.base.state.lock().stats.tools_denied += 1;
         Some(turn.tracker.danger_block(v))
+    }
+
+    /// A missing file is read as empty for this agent (Gemini CLI, which
+    /// cannot create a file otherwise); every other agent gets the spec's
+    /// `RESOURCE_NOT_FOUND`.
+    fn empty_for_missing(&self) -> bool {
+        self.live
+            .as_ref()
+            .and_then(|l| l.info.name.as_deref())
+            .is_some_and(|n| n == "gemini-cli")
     }
 
     /// `terminal/create`: the command (and a shell wrapper's script, and
@@ -1094,12 +1143,24 @@ impl AcpActor {
         let mut verdicts: Vec<Verdict> = Vec::new();
         for c in &target.commands {
             let input = json!({ "command": c });
-            verdicts.push(host::screen(&self.base.ctx, &self.base.id, "Bash", &input, workdir));
+            verdicts.push(host::screen(
+                &self.base.ctx,
+                &self.base.id,
+                "Bash",
+                &input,
+                workdir,
+            ));
         }
         for p in &target.paths {
             let tool = if writes { "Write" } else { "Read" };
             let input = json!({ "file_path": p });
-            verdicts.push(host::screen(&self.base.ctx, &self.base.id, tool, &input, workdir));
+            verdicts.push(host::screen(
+                &self.base.ctx,
+                &self.base.id,
+                tool,
+                &input,
+                workdir,
+            ));
         }
         let worst = verdicts
             .into_iter()

@@ -109,7 +109,9 @@ impl Terminals {
         self.seq += 1;
         let id = format!("term-{}", self.seq);
         let limit = limit.map_or(DEFAULT_OUTPUT_BYTES, |l| {
-            usize::try_from(l).unwrap_or(MAX_OUTPUT_BYTES).min(MAX_OUTPUT_BYTES)
+            usize::try_from(l)
+                .unwrap_or(MAX_OUTPUT_BYTES)
+                .min(MAX_OUTPUT_BYTES)
         });
         let output = Arc::new(Mutex::new(Output {
             limit,
@@ -204,8 +206,9 @@ impl Terminals {
         }
         self.dying.push(t.task);
         self.dying.retain(|h| !h.is_finished());
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.waiting).into_iter().partition(|(t, _)| t == id);
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(t, _)| t == id);
         self.waiting = kept;
         Some(gone.into_iter().map(|(_, r)| r).collect())
     }
@@ -230,8 +233,9 @@ impl Terminals {
             let Some(status) = self.live.get(&id).and_then(|t| t.exit.lock().clone()) else {
                 continue;
             };
-            let (done, kept): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.waiting).into_iter().partition(|(t, _)| *t == id);
+            let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+                .into_iter()
+                .partition(|(t, _)| *t == id);
             self.waiting = kept;
             if !done.is_empty() {
                 return (done.into_iter().map(|(_, r)| r).collect(), status);
