@@ -247,6 +247,15 @@ typedef enum hotplex_status {
      * `question_timeout`; the turn was interrupted.
      */
     HOTPLEX_STATUS_QUESTION_TIMEOUT = 22,
+    /**
+     * This host lost the session to another owner (its lease was taken
+     * over): its writes are rejected and its process must stop.
+     */
+    HOTPLEX_STATUS_FENCED = 23,
+    /**
+     * Another host owns the session; the turn belongs there.
+     */
+    HOTPLEX_STATUS_OWNED_ELSEWHERE = 24,
 } hotplex_status;
 
 /**

@@ -305,6 +305,10 @@ const (
 	// StatusQuestionTimeout ("question_timeout"): a question or plan was not
 	// answered in time.
 	StatusQuestionTimeout Status = 22
+	// StatusFenced ("fenced"): this host lost the session to another owner.
+	StatusFenced Status = 23
+	// StatusOwnedElsewhere ("owned_elsewhere"): another host owns the session.
+	StatusOwnedElsewhere Status = 24
 )
 
 // Sentinels for errors.Is, one per status: an *Error matches the sentinel
@@ -375,4 +379,10 @@ var (
 	// ErrQuestionTimeout matches errors with status StatusQuestionTimeout: a
 	// question or plan was not answered in time.
 	ErrQuestionTimeout error = &Error{Status: StatusQuestionTimeout}
+	// ErrFenced matches errors with status StatusFenced: this host lost the
+	// session to another owner.
+	ErrFenced error = &Error{Status: StatusFenced}
+	// ErrOwnedElsewhere matches errors with status StatusOwnedElsewhere:
+	// another host owns the session.
+	ErrOwnedElsewhere error = &Error{Status: StatusOwnedElsewhere}
 )

@@ -36,7 +36,9 @@ type Error struct {
 	Message string
 	// Detail is JSON for errors that carry more than a message, else nil:
 	// {"error":"danger_blocked","verdict":{...}} for StatusDangerBlocked,
-	// {"error":"turn_failed","subtype":...,"message":...} for StatusTurnFailed.
+	// {"error":"turn_failed","subtype":...,"message":...} for StatusTurnFailed,
+	// {"error":"owned_elsewhere","session":...,"owner":...} for
+	// StatusOwnedElsewhere (the owner is where the session's turns belong).
 	Detail json.RawMessage
 }
 

@@ -1265,6 +1265,8 @@ export type HotplexErrorCode =
   | 'HOTPLEX_QUESTION_NOT_FOUND'
   | 'HOTPLEX_INVALID_ANSWER'
   | 'HOTPLEX_QUESTION_TIMEOUT'
+  | 'HOTPLEX_FENCED'
+  | 'HOTPLEX_OWNED_ELSEWHERE'
 
 /** Every `HotplexErrorCode` by name (frozen): `ErrorCode.INVALID_CONFIG === 'HOTPLEX_INVALID_CONFIG'`. */
 export declare const ErrorCode: Readonly<{
@@ -1312,6 +1314,10 @@ export declare const ErrorCode: Readonly<{
   INVALID_ANSWER: 'HOTPLEX_INVALID_ANSWER'
   /** a question or plan was not answered in time (22) */
   QUESTION_TIMEOUT: 'HOTPLEX_QUESTION_TIMEOUT'
+  /** this host lost the session to another owner (23) */
+  FENCED: 'HOTPLEX_FENCED'
+  /** another host owns the session (24) */
+  OWNED_ELSEWHERE: 'HOTPLEX_OWNED_ELSEWHERE'
 }>
 
 /** An `Error` hotplex threw or rejected with; `code` says which kind. */
@@ -1435,6 +1441,16 @@ export interface QuestionTimeoutError extends HotplexError {
   code: 'HOTPLEX_QUESTION_TIMEOUT'
 }
 
+/** `HOTPLEX_FENCED`: this host lost the session to another owner. */
+export interface FencedError extends HotplexError {
+  code: 'HOTPLEX_FENCED'
+}
+
+/** `HOTPLEX_OWNED_ELSEWHERE`: another host owns the session. */
+export interface OwnedElsewhereError extends HotplexError {
+  code: 'HOTPLEX_OWNED_ELSEWHERE'
+}
+
 /** Any hotplex error, narrowed by `code`. */
 export type AnyHotplexError =
   | InvalidArgumentError
@@ -1459,6 +1475,8 @@ export type AnyHotplexError =
   | QuestionNotFoundError
   | InvalidAnswerError
   | QuestionTimeoutError
+  | FencedError
+  | OwnedElsewhereError
 
 declare global {
   interface __NapiRsAsyncGenerator<TOwner, T, TReturn, TNext> {

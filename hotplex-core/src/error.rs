@@ -97,6 +97,20 @@ pub enum Error {
     /// agent was interrupted (the process stays hot).
     #[error("question timed out: {0}")]
     QuestionTimeout(String),
+    /// This host lost the session to another owner (its lease was taken
+    /// over after it expired, or released): what it writes is rejected and
+    /// its process must stop (see [`crate::placement`]).
+    #[error("fenced: {0}")]
+    Fenced(String),
+    /// Another host owns the session (its lease is held and current): send
+    /// the turn there.
+    #[error("session {session:?} is owned by {owner:?}")]
+    OwnedElsewhere {
+        /// The session's id.
+        session: String,
+        /// The owner's id, as it acquired the lease.
+        owner: String,
+    },
 }
 
 impl From<std::io::Error> for Error {

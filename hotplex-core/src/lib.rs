@@ -14,6 +14,8 @@
 //! * [`contract`]: the serde types every binding shares (options, events,
 //!   turns, session records, the error table, the permission rule) and
 //!   their JSON Schema.
+//! * [`placement`]: leases with fencing and transcript stores, for hosts
+//!   that spread sessions over many machines.
 //! * [`verdict`]: what a WAF check concludes (a leaf module).
 //! * [`telemetry`]: Prometheus metrics per engine, a lifecycle observer and
 //!   logs, all owned by the host (no port, no global registry).
@@ -29,6 +31,7 @@
 pub mod contract;
 pub mod engine;
 pub mod error;
+pub mod placement;
 pub mod proc;
 // The Claude Code wire protocol is internal to the engine. The `internals`
 // feature, enabled only by tests/reference-agent (whose protocol tests drive

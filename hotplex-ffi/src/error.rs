@@ -80,6 +80,11 @@ pub enum hotplex_status {
     /// A question or plan got no answer within the engine's
     /// `question_timeout`; the turn was interrupted.
     QuestionTimeout = 22,
+    /// This host lost the session to another owner (its lease was taken
+    /// over): its writes are rejected and its process must stop.
+    Fenced = 23,
+    /// Another host owns the session; the turn belongs there.
+    OwnedElsewhere = 24,
 }
 
 impl From<ErrorCode> for hotplex_status {
@@ -110,6 +115,8 @@ impl From<ErrorCode> for hotplex_status {
             ErrorCode::QuestionNotFound => hotplex_status::QuestionNotFound,
             ErrorCode::InvalidAnswer => hotplex_status::InvalidAnswer,
             ErrorCode::QuestionTimeout => hotplex_status::QuestionTimeout,
+            ErrorCode::Fenced => hotplex_status::Fenced,
+            ErrorCode::OwnedElsewhere => hotplex_status::OwnedElsewhere,
         }
     }
 }
@@ -422,7 +429,9 @@ mod tests {
             (17, "session_not_found"),
             (19, "control_failed"),
             (22, "question_timeout"),
-            (23, "unknown"),
+            (23, "fenced"),
+            (24, "owned_elsewhere"),
+            (25, "unknown"),
             (i32::MAX, "unknown"),
         ] {
             // SAFETY: as above.

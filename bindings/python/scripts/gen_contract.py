@@ -92,6 +92,8 @@ ATTRIBUTES = {
     "TurnFailed": ("subtype", "Optional[str]", True,
                    "``subtype`` is the result's subtype (``error_during_execution``,\n"
                    "``error_max_turns``, ...)."),
+    "OwnedElsewhere": ("owner", "Optional[str]", True,
+                       "``owner`` names the host that owns the session (where the turn belongs)."),
 }
 
 # --- rendering ----------------------------------------------------------------

@@ -28,7 +28,7 @@ fn raise(py: Python<'_>, class: &str, args: PyResult<Bound<'_, PyTuple>>) -> PyE
 /// Maps a core error to the exception of its code's class name
 /// (`InvalidConfig`, `TurnTimeout`, `SpawnFailed`, ...), with what the error
 /// carries beyond its message: `InvalidRule.line`, `DangerBlocked.verdict`
-/// (a `hotplex.Verdict`) and `TurnFailed.subtype`.
+/// (a `hotplex.Verdict`), `TurnFailed.subtype` and `OwnedElsewhere.owner`.
 pub fn core_error(py: Python<'_>, err: Error) -> PyErr {
     let message = err.to_string();
     let class = err.code().class_name();
@@ -39,6 +39,7 @@ pub fn core_error(py: Python<'_>, err: Error) -> PyErr {
             Err(e) => Err(e),
         },
         Error::TurnFailed { subtype, .. } => (message, subtype).into_pyobject(py),
+        Error::OwnedElsewhere { owner, .. } => (message, owner).into_pyobject(py),
         _ => (message,).into_pyobject(py),
     };
     raise(py, class, args)

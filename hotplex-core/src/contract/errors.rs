@@ -72,11 +72,15 @@ pub enum ErrorCode {
     InvalidAnswer = 21,
     /// A question or plan was not answered within `question_timeout`.
     QuestionTimeout = 22,
+    /// This host lost the session to another owner (placement).
+    Fenced = 23,
+    /// Another host owns the session (placement).
+    OwnedElsewhere = 24,
 }
 
 impl ErrorCode {
     /// Every code, in number order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidArgument,
         ErrorCode::Utf8,
         ErrorCode::InvalidRule,
@@ -99,6 +103,8 @@ impl ErrorCode {
         ErrorCode::QuestionNotFound,
         ErrorCode::InvalidAnswer,
         ErrorCode::QuestionTimeout,
+        ErrorCode::Fenced,
+        ErrorCode::OwnedElsewhere,
     ];
 
     /// The stable number (the C status).
@@ -136,6 +142,8 @@ impl ErrorCode {
             ErrorCode::QuestionNotFound => "question_not_found",
             ErrorCode::InvalidAnswer => "invalid_answer",
             ErrorCode::QuestionTimeout => "question_timeout",
+            ErrorCode::Fenced => "fenced",
+            ErrorCode::OwnedElsewhere => "owned_elsewhere",
         }
     }
 
@@ -164,6 +172,8 @@ impl ErrorCode {
             ErrorCode::QuestionNotFound => "QuestionNotFound",
             ErrorCode::InvalidAnswer => "InvalidAnswer",
             ErrorCode::QuestionTimeout => "QuestionTimeout",
+            ErrorCode::Fenced => "Fenced",
+            ErrorCode::OwnedElsewhere => "OwnedElsewhere",
         }
     }
 
@@ -192,6 +202,8 @@ impl ErrorCode {
             ErrorCode::QuestionNotFound => "no question or plan with this id waits for an answer",
             ErrorCode::InvalidAnswer => "an answer to a question or plan was rejected",
             ErrorCode::QuestionTimeout => "a question or plan was not answered in time",
+            ErrorCode::Fenced => "this host lost the session to another owner",
+            ErrorCode::OwnedElsewhere => "another host owns the session",
         }
     }
 
@@ -237,13 +249,16 @@ impl Error {
             Error::QuestionNotFound(_) => ErrorCode::QuestionNotFound,
             Error::InvalidAnswer(_) => ErrorCode::InvalidAnswer,
             Error::QuestionTimeout(_) => ErrorCode::QuestionTimeout,
+            Error::Fenced(_) => ErrorCode::Fenced,
+            Error::OwnedElsewhere { .. } => ErrorCode::OwnedElsewhere,
         }
     }
 
     /// What the error carries beyond its message, as JSON, or `None`:
     /// `{"error": "danger_blocked", "verdict": {...}}`, `{"error":
     /// "turn_failed", "subtype": ..., "message": ...}`, `{"error":
-    /// "invalid_rule", "line": n}`.
+    /// "invalid_rule", "line": n}`, `{"error": "owned_elsewhere", "session":
+    /// ..., "owner": ...}`.
     pub fn detail(&self) -> Option<Value> {
         match self {
             Error::DangerBlocked(v) => Some(json!({
@@ -255,6 +270,9 @@ impl Error {
             })),
             Error::InvalidRule { line, .. } => Some(json!({
                 "error": "invalid_rule", "line": line,
+            })),
+            Error::OwnedElsewhere { session, owner } => Some(json!({
+                "error": "owned_elsewhere", "session": session, "owner": owner,
             })),
             _ => None,
         }

@@ -41,11 +41,11 @@ pub use errors::ErrorCode;
 pub use events::{Event, Question, QuestionOption, ToolCall, TurnStats, Usage};
 pub use hooks::{HookCall, HookHandler, HookSpec};
 pub use limits::SessionLimits;
-pub use options::{EngineOptions, TurnOptions};
+pub use options::{EngineOptions, PlacementOptions, TurnOptions};
 pub use permission::{Permission, PermissionHandler, ToolRequest};
 pub use prewarm::PrewarmProfile;
 pub use provider::Provider;
-pub use records::{SessionInfo, SessionStats, SessionStatus, Turn};
+pub use records::{EngineLoad, SessionInfo, SessionStats, SessionStatus, Turn};
 pub use session::{ImageInput, SessionOptions};
 pub use tools::{ToolHandler, ToolInvocation, ToolServer, ToolSpec};
 

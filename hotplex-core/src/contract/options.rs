@@ -153,6 +153,12 @@ pub struct EngineOptions {
     /// CPU seconds, open files); none by default. See
     /// [`SessionLimits`](super::SessionLimits).
     pub limits: super::SessionLimits,
+    /// Placement across hosts (see [`crate::placement`]): this engine owns
+    /// a session only while it holds the session's lease in a store the
+    /// hosts share, and keeps each session's transcript there after every
+    /// turn, so another host can take the session up. `None` (default):
+    /// every session is this engine's, nothing is kept elsewhere.
+    pub placement: Option<PlacementOptions>,
     /// Spare processes to keep started for new conversations, one entry
     /// per workdir and set of session options (see
     /// [`PrewarmProfile`](super::PrewarmProfile)); none by default. A later
@@ -232,6 +238,7 @@ impl Default for EngineOptions {
             max_turn_events: 100_000,
             max_turn_event_bytes: 64 << 20,
             limits: super::SessionLimits::default(),
+            placement: None,
             prewarm: Vec::new(),
             detector: None,
             permission_handler: None,
@@ -503,6 +510,34 @@ pub(crate) fn from_wire<T: for<'de> Deserialize<'de> + Default + Serialize>(
             Error::InvalidConfig(format!("{path}: {inner}"))
         }
     })
+}
+
+/// Where an engine's sessions are owned and kept across hosts
+/// ([`EngineOptions::placement`]; see [`crate::placement`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementOptions {
+    /// This engine's name among the owners (a replica, pod or host name;
+    /// unique among the engines sharing the store, no spaces).
+    pub owner: String,
+    /// The directory every host reaches where leases and transcripts live
+    /// ([`crate::placement::DirStore`]).
+    #[schemars(with = "String")]
+    pub store: PathBuf,
+    /// How long a lease lasts unless renewed (the engine renews its leases
+    /// every third of it); a host silent for longer loses its sessions to
+    /// the next host asked for them. Seconds on the wire. Default 15 s.
+    #[serde(
+        default = "default_lease_ttl",
+        deserialize_with = "seconds",
+        serialize_with = "as_seconds"
+    )]
+    #[schemars(with = "f64")]
+    pub lease_ttl: Duration,
+}
+
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(15)
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -100,6 +100,28 @@ impl SessionStats {
     }
 }
 
+/// An engine's load, for a balancer that places sessions across hosts
+/// (from [`crate::Engine::load`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct EngineLoad {
+    /// Sessions in the pool.
+    pub sessions: usize,
+    /// Sessions running a turn.
+    pub busy: usize,
+    /// Turns waiting behind a running one, over all sessions.
+    pub queued: usize,
+    /// More sessions the engine takes before it must evict (`max_sessions`
+    /// minus sessions and spares).
+    pub free_slots: usize,
+    /// Spare processes kept for new conversations.
+    pub spares: usize,
+    /// Resident memory of every agent process tree (sessions and spares),
+    /// in bytes.
+    pub agent_memory_bytes: u64,
+    /// The engine is draining (`drain`): it takes no new session.
+    pub draining: bool,
+}
+
 /// A snapshot of one session, from [`crate::Engine::sessions`].
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SessionInfo {

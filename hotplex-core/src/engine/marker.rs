@@ -284,18 +284,14 @@ pub(crate) fn fresh_provider_session_id(namespace: &str, id: &str) -> String {
 }
 
 /// Removes the CLI's transcript of `psid` made in `workdir` (best effort):
-/// `<config>/projects/<key>/<psid>.jsonl`, where the key is the workdir
-/// with every character but ASCII letters and digits replaced by `-`
-/// (`tests/e2e/FACTS.md`, section h), and its subagent transcripts.
+/// `<config>/projects/<key>/<psid>.jsonl` (see
+/// [`crate::placement::read_local`]), and its subagent transcripts.
 pub(crate) fn remove_transcript(config: &Path, workdir: &Path, psid: &str) {
-    let key: String = workdir
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let dir = config.join("projects").join(key);
-    let _ = std::fs::remove_file(dir.join(format!("{psid}.jsonl")));
-    let _ = std::fs::remove_dir_all(dir.join(psid));
+    let (main, subagents) = crate::placement::local_paths(config, workdir, psid);
+    let _ = std::fs::remove_file(main);
+    if let Some(dir) = subagents.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[cfg(test)]

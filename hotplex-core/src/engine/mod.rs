@@ -97,6 +97,7 @@ mod budget;
 mod host;
 mod lines;
 mod marker;
+mod placed;
 mod provider;
 mod session;
 mod state;
@@ -263,6 +264,8 @@ struct Inner {
     registry: prometheus_client::registry::Registry,
     sessions: Mutex<Sessions>,
     closed: AtomicBool,
+    /// `drain` was called: no new session is taken.
+    draining: AtomicBool,
     default_workdir: PathBuf,
     /// The runtime sessions run on (`submit` may be called from any thread).
     handle: tokio::runtime::Handle,
@@ -319,6 +322,10 @@ impl Engine {
             None => std::env::current_dir()
                 .map_err(|e| Error::InvalidConfig(format!("current directory: {e}")))?,
         };
+        let placed = match &opts.placement {
+            Some(p) => Some(Arc::new(placed::Placed::new(p)?)),
+            None => None,
+        };
         let markers = MarkerStore::new(opts.state_dir.as_deref())
             .map_err(|e| Error::InvalidConfig(format!("state_dir: {e}")))?;
         let detector = opts
@@ -356,10 +363,12 @@ impl Engine {
                     telemetry,
                     pool_changed: pool_changed.clone(),
                     warm_up: AtomicBool::new(true),
+                    placed: placed.clone(),
                 }),
                 registry,
                 sessions: Mutex::new(Sessions::default()),
                 closed: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
                 default_workdir,
                 handle: handle.clone(),
             }
@@ -370,6 +379,9 @@ impl Engine {
         }
         handle.spawn(reaper(Arc::downgrade(&engine.inner), idle));
         handle.spawn(refiller(Arc::downgrade(&engine.inner), pool_changed));
+        if let Some(p) = placed {
+            handle.spawn(renewer(Arc::downgrade(&engine.inner), p));
+        }
         Ok(engine)
     }
 
@@ -491,6 +503,16 @@ impl Engine {
             None => None,
         };
         let mut fallback = None;
+        if self.inner.draining.load(Ordering::Acquire) && !self.in_pool(id) {
+            return Err(Error::CapacityExceeded(
+                "the engine is draining: it takes no new session".into(),
+            ));
+        }
+        if let Some(p) = &self.inner.ctx.placed {
+            if !p.holds(id) {
+                fallback = self.take_session(p, id, wanted.as_deref(), session.as_ref())?;
+            }
+        }
         // Whether the session would begin a new conversation (may take a
         // spare): read from the marker store outside the lock, and only
         // while spares are kept and the session is not in the pool.
@@ -565,6 +587,40 @@ impl Engine {
             }
             return Ok(TurnStream { rx, outcome: None });
         }
+    }
+
+    /// Takes session `id` for this engine under placement: stops a local
+    /// copy whose lease was lost, takes the lease (else
+    /// [`Error::OwnedElsewhere`]), and restores the conversation another
+    /// host saved, in `wanted` or the session's usual workdir (returned,
+    /// for the turn to use when it names none).
+    fn take_session(
+        &self,
+        p: &placed::Placed,
+        id: &str,
+        wanted: Option<&Path>,
+        session: Option<&SessionOptions>,
+    ) -> Result<Option<PathBuf>> {
+        let ctx = &self.inner.ctx;
+        // A session still in the pool whose lease went elsewhere: its
+        // process must not run another turn.
+        if let Some(done) = self.inner.sessions.lock().retire(id, StopReason::Stopped) {
+            drop(done);
+        }
+        p.take(id)?;
+        let workdir = match wanted {
+            Some(w) => w.to_owned(),
+            None => self.fallback_workdir(id)?,
+        };
+        let psid = ctx.markers.current(&ctx.opts.namespace, id).psid;
+        let options = session.cloned().unwrap_or_default();
+        if let Some(config) = session::config_dir(&ctx.opts, &options) {
+            if let Err(e) = p.restore(id, &psid, &config, &workdir, &ctx.markers) {
+                let _ = p.release(id);
+                return Err(e);
+            }
+        }
+        Ok(Some(workdir))
     }
 
     /// Session options with their `binary` resolved (made absolute, looked
@@ -965,6 +1021,142 @@ impl Engine {
         };
         wait_done(done).await;
         true
+    }
+
+    /// Whether session `id`'s turns belong to this engine: without
+    /// placement, always; with it, while this engine holds the session's
+    /// current lease.
+    pub fn owns(&self, id: &str) -> Result<bool> {
+        match &self.inner.ctx.placed {
+            None => Ok(true),
+            Some(p) => p.owns(id),
+        }
+    }
+
+    /// Takes session `id` for this engine before its first turn here
+    /// (placement only): its lease, and its conversation from the store
+    /// (written where the local CLI finds it, in `workdir` or the session's
+    /// usual workdir), so that the next turn resumes it. Fails with
+    /// [`Error::OwnedElsewhere`] while another host holds it, and with
+    /// [`Error::InvalidConfig`] without placement.
+    pub fn adopt(&self, id: &str, workdir: Option<&Path>) -> Result<()> {
+        validate_id(id)?;
+        let Some(p) = &self.inner.ctx.placed else {
+            return Err(Error::InvalidConfig(
+                "adopt: the engine has no placement option".into(),
+            ));
+        };
+        let wanted = match workdir {
+            Some(w) => Some(self.workdir(w)?),
+            None => None,
+        };
+        if !p.holds(id) {
+            self.take_session(p, id, wanted.as_deref(), None)?;
+        }
+        Ok(())
+    }
+
+    /// Lets session `id` go (placement only): a running turn is
+    /// interrupted, queued ones fail, the process is stopped (its stdin
+    /// closed first, so the CLI writes its transcript out), the transcript
+    /// is saved to the store and the lease released, so another host can
+    /// take the session up at once. Returns whether this engine held it.
+    pub async fn release(&self, id: &str) -> Result<bool> {
+        let Some(p) = self.inner.ctx.placed.clone() else {
+            return Err(Error::InvalidConfig(
+                "release: the engine has no placement option".into(),
+            ));
+        };
+        if !p.holds(id) {
+            return Ok(false);
+        }
+        let workdir = self
+            .inner
+            .sessions
+            .lock()
+            .map
+            .get(id)
+            .and_then(|e| e.workdir.clone());
+        let _ = self.interrupt(id).await;
+        self.stop_session(id).await;
+        let ctx = self.inner.ctx.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let binding = ctx.markers.current(&ctx.opts.namespace, &id);
+            let workdir = workdir.or_else(|| ctx.markers.get(&binding.psid));
+            let config = session::config_dir(&ctx.opts, &SessionOptions::default());
+            let saved = match (workdir, config) {
+                (Some(w), Some(c)) => p.save(&id, &binding.psid, &c, &w, None),
+                _ => Ok(()),
+            };
+            // Released even when the save failed: a fenced save means the
+            // lease is gone already; another error leaves the last turn's
+            // save as the conversation.
+            p.release(&id)?;
+            saved.map(|()| true)
+        })
+        .await
+        .map_err(|e| Error::Io(format!("release task: {e}")))?
+    }
+
+    /// Drains the engine for a shutdown or a move (placement only): it
+    /// takes no new session from now on ([`Error::CapacityExceeded`]),
+    /// lets running and queued turns finish within `deadline`, then
+    /// releases every session it holds ([`release`](Self::release)).
+    /// Returns the sessions released.
+    pub async fn drain(&self, deadline: Duration) -> Result<Vec<String>> {
+        let Some(p) = self.inner.ctx.placed.clone() else {
+            return Err(Error::InvalidConfig(
+                "drain: the engine has no placement option".into(),
+            ));
+        };
+        self.inner.draining.store(true, Ordering::Release);
+        let until = Instant::now() + deadline;
+        while Instant::now() < until
+            && self
+                .sessions()
+                .iter()
+                .any(|s| s.pending > 0 || s.status == SessionStatus::Busy)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut released = Vec::new();
+        for id in p.held() {
+            if self.release(&id).await? {
+                released.push(id);
+            }
+        }
+        released.sort();
+        Ok(released)
+    }
+
+    /// The engine's load, for a balancer.
+    pub fn load(&self) -> crate::contract::EngineLoad {
+        let sessions = self.sessions();
+        let spares = self.spares();
+        let pids: Vec<i32> = sessions
+            .iter()
+            .filter_map(|s| s.pid)
+            .chain(spares.iter().filter_map(|s| s.pid))
+            .collect();
+        let used = sessions.len() + spares.len();
+        crate::contract::EngineLoad {
+            sessions: sessions.len(),
+            busy: sessions
+                .iter()
+                .filter(|s| s.status == SessionStatus::Busy)
+                .count(),
+            queued: sessions.iter().map(|s| s.pending).sum(),
+            free_slots: self.inner.ctx.opts.max_sessions.saturating_sub(used),
+            spares: spares.len(),
+            agent_memory_bytes: crate::telemetry::memory::tree_rss_bytes(&pids),
+            draining: self.inner.draining.load(Ordering::Acquire),
+        }
+    }
+
+    /// Whether session `id` is in the pool.
+    fn in_pool(&self, id: &str) -> bool {
+        self.inner.sessions.lock().map.contains_key(id)
     }
 
     /// Interrupts session `id`'s running turn (the turn ends with
@@ -1514,6 +1706,32 @@ async fn refiller(inner: Weak<Inner>, changed: Arc<tokio::sync::Notify>) {
 }
 
 /// Stops sessions idle for `idle` (no queued or running turn, no output).
+/// Renews the engine's leases every third of their TTL; a session whose
+/// lease was taken over by another host is stopped at once (its process
+/// killed), so it never runs on two hosts for longer than a TTL.
+async fn renewer(inner: Weak<Inner>, placed: Arc<placed::Placed>) {
+    let tick = (placed.ttl / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let p = placed.clone();
+        let lost = tokio::task::spawn_blocking(move || p.renew_all())
+            .await
+            .unwrap_or_default();
+        if lost.is_empty() {
+            continue;
+        }
+        let mut sessions = inner.sessions.lock();
+        for id in lost {
+            tracing::warn!(session = %id, "lease taken over by another host: session stopped");
+            sessions.retire(&id, StopReason::Stopped);
+        }
+    }
+}
+
 async fn reaper(inner: Weak<Inner>, idle: Duration) {
     let tick = (idle / 4).clamp(Duration::from_millis(20), Duration::from_secs(30));
     loop {

@@ -193,6 +193,8 @@ pub(crate) struct SessionCtx {
     /// Whether spares send their warm-up message (see [`Actor::warm`]);
     /// cleared for good once an agent did not block it.
     pub warm_up: std::sync::atomic::AtomicBool,
+    /// Leases and transcripts across hosts (`EngineOptions.placement`).
+    pub placed: Option<Arc<super::placed::Placed>>,
 }
 
 /// The running agent process of a session (the process itself, whose
@@ -739,8 +741,43 @@ impl Actor {
         // Whatever the turn left waiting can no longer be answered.
         self.held.clear();
         let pid = self.live.as_ref().map(|l| l.proc.pid());
+        let message = match &result {
+            Ok(t) if !t.message_uuid.is_empty() => Some(t.message_uuid.clone()),
+            _ => None,
+        };
+        let ran = result.is_ok();
         self.base
             .finish_turn(&cmd, started, result, pid, self.cancelled);
+        if ran {
+            self.save_transcript(&cmd.workdir, message).await;
+        }
+    }
+
+    /// Under placement, saves the session's transcript after a turn (see
+    /// `engine::placed`). A session another host took over is stopped here:
+    /// its process is killed and the save rejected.
+    async fn save_transcript(&mut self, workdir: &Path, message: Option<String>) {
+        let ctx = self.base.ctx.clone();
+        let Some(placed) = ctx.placed.clone() else {
+            return;
+        };
+        let Some(config) = config_dir(&ctx.opts, &self.session) else {
+            return;
+        };
+        let (id, psid, workdir) = (self.base.id.clone(), self.psid.clone(), workdir.to_owned());
+        let saved = tokio::task::spawn_blocking(move || {
+            placed.save(&id, &psid, &config, &workdir, message.as_deref())
+        })
+        .await
+        .unwrap_or_else(|e| Err(Error::Io(format!("transcript save task: {e}"))));
+        match saved {
+            Ok(()) => {}
+            Err(Error::Fenced(why)) => {
+                tracing::warn!("{why}: the session's process is stopped");
+                self.kill(ExitReason::Stopped).await;
+            }
+            Err(e) => tracing::warn!("transcript not saved: {e}"),
+        }
     }
 
     async fn turn(

@@ -224,7 +224,7 @@ mod limits;
 mod spawn;
 mod state;
 mod sys;
-pub(crate) use sys::block_sigpipe_on_this_thread;
+pub(crate) use sys::{block_sigpipe_on_this_thread, lock_exclusive};
 // The supervisor's own code lives in the `hotplex-supervisor` crate, which
 // is also the program exec mode runs.
 use hotplex_supervisor::{proto, supervisor};

@@ -63,6 +63,19 @@ pub(crate) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) }).map(|_| ())
 }
 
+/// Takes an exclusive `flock(2)` on `file`, waiting for it (interrupted
+/// waits are retried); it is released when the file is closed. (Rust's
+/// `File::lock` is newer than this crate's minimum Rust.)
+pub(crate) fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor the File owns and keeps open.
+        match cvt(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
 /// `read(2)` into `buf`.
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: reading into a buffer we own, at most its length.

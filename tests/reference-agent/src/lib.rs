@@ -154,7 +154,10 @@
 //! `args?`; everything else is ignored.
 //!
 //! **Transcripts.** With `HOTPLEX_REF_STATE=<dir>` the agent keeps a
-//! transcript per session id there; like the CLI (2.1.197), `--resume` of
+//! transcript per session id there (`<id>.txt`); without it but with
+//! `CLAUDE_CONFIG_DIR`, where the CLI keeps them
+//! (`$CLAUDE_CONFIG_DIR/projects/<key of the cwd>/<id>.jsonl`, one prompt a
+//! line); like the CLI (2.1.197), `--resume` of
 //! an id without one prints an error `result` and `No conversation found
 //! with session ID: <id>` on stderr and exits 1, and `--session-id` of an id
 //! with one prints `Error: Session ID <id> is already in use.` and exits 1.
@@ -329,7 +332,27 @@ pub fn run(args: impl IntoIterator<Item = String>) {
     // line, so `--resume` of an unknown id fails as the real CLI's does and
     // `recall` proves a resumed conversation kept its history.
     let state = std::env::var_os("HOTPLEX_REF_STATE").map(PathBuf::from);
-    let path_of = |id: &str| state.as_ref().map(|d| d.join(format!("{id}.txt")));
+    // Without it, where the CLI keeps them: under CLAUDE_CONFIG_DIR, in
+    // `projects/<the cwd with every non-alphanumeric character as ->/`.
+    let cli_dir = std::env::var_os("CLAUDE_CONFIG_DIR")
+        .filter(|_| state.is_none())
+        .map(|c| {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let key: String = cwd
+                .to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            PathBuf::from(c).join("projects").join(key)
+        });
+    if let Some(d) = &cli_dir {
+        let _ = std::fs::create_dir_all(d);
+    }
+    let path_of = |id: &str| match (&state, &cli_dir) {
+        (Some(d), _) => Some(d.join(format!("{id}.txt"))),
+        (None, Some(d)) => Some(d.join(format!("{id}.jsonl"))),
+        (None, None) => None,
+    };
     let mut transcript = path_of(&session_id);
     let existing = transcript
         .as_ref()

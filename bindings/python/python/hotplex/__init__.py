@@ -73,6 +73,8 @@ from ._contract import (
     QuestionNotFound,
     QuestionOption,
     QuestionTimeout,
+    Fenced,
+    OwnedElsewhere,
     InvalidAnswer,
     SessionDead,
     SessionExited,
@@ -166,4 +168,6 @@ __all__ = [
     "QuestionNotFound",
     "InvalidAnswer",
     "QuestionTimeout",
+    "Fenced",
+    "OwnedElsewhere",
 ]

@@ -82,6 +82,8 @@ __all__ = [
     "QuestionNotFound",
     "InvalidAnswer",
     "QuestionTimeout",
+    "Fenced",
+    "OwnedElsewhere",
 ]
 
 _T = TypeVar("_T")
@@ -1085,6 +1087,29 @@ class QuestionTimeout(HotplexError, TimeoutError):
     """
 
 
+class Fenced(HotplexError):
+    """This host lost the session to another owner.
+
+    Core error code 23 (``fenced``).
+    """
+
+
+class OwnedElsewhere(HotplexError):
+    """Another host owns the session.
+
+    ``owner`` names the host that owns the session (where the turn belongs).
+
+    Core error code 24 (``owned_elsewhere``).
+    """
+
+    def __init__(self, message: str, owner: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.owner = owner
+
+    def __reduce__(self) -> Tuple[type, Tuple[str, Optional[str]]]:
+        return (type(self), (str(self), self.owner))
+
+
 # Shown (and pickled) as hotplex.<name>, where users find them.
 for _cls in (
     HotplexError,
@@ -1109,6 +1134,8 @@ for _cls in (
     QuestionNotFound,
     InvalidAnswer,
     QuestionTimeout,
+    Fenced,
+    OwnedElsewhere,
 ):
     _cls.__module__ = "hotplex"
 del _cls

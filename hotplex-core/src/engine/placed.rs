@@ -1,0 +1,200 @@
+//! The engine's side of placement across hosts ([`crate::placement`]):
+//! the leases this engine holds, the transcripts it saves and restores.
+//!
+//! * A session enters the pool only after its lease is taken
+//!   ([`Placed::take`]); a session another host holds is
+//!   [`Error::OwnedElsewhere`]. When the store keeps a transcript of it
+//!   (another host ran it), the transcript is written where the local CLI
+//!   looks for it and the session's resume marker is set, so its first turn
+//!   here resumes the conversation ([`Placed::restore`]).
+//! * After each turn of a Claude Code session its transcript is saved with
+//!   the lease's epoch ([`Placed::save`]).
+//! * Every third of the lease TTL the engine renews its leases
+//!   ([`Placed::renew_all`]); a lease that was taken over is dropped and
+//!   its session stopped at once (the caller does that), so two hosts never
+//!   run the same conversation for longer than a TTL, and the old owner's
+//!   late saves are [`Error::Fenced`].
+//!
+//! Store calls are short file operations (a lock, a read, a rename); they
+//! run on the caller's thread like the engine's other file work, and on
+//! the blocking pool from the actors.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::marker::MarkerStore;
+use crate::contract::PlacementOptions;
+use crate::placement::{self, DirStore, Lease, LeaseStore, TranscriptStore};
+use crate::{Error, Result};
+
+/// How long [`Placed::save`] waits for the CLI to have written the turn's
+/// message into its transcript (it writes right after the turn's result;
+/// FACTS.md section aa).
+const FLUSH_WAIT: Duration = Duration::from_millis(500);
+
+/// An engine's leases and its way to the shared store.
+pub(crate) struct Placed {
+    pub owner: String,
+    pub ttl: Duration,
+    leases: Arc<dyn LeaseStore>,
+    transcripts: Arc<dyn TranscriptStore>,
+    /// The leases this engine holds, by session id.
+    held: Mutex<HashMap<String, Lease>>,
+}
+
+impl std::fmt::Debug for Placed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Placed")
+            .field("owner", &self.owner)
+            .field("held", &self.held.lock().len())
+            .finish()
+    }
+}
+
+impl Placed {
+    /// The placement of `o`, with its directory store.
+    pub fn new(o: &PlacementOptions) -> Result<Placed> {
+        if o.owner.is_empty() || o.owner.contains(char::is_whitespace) {
+            return Err(Error::InvalidConfig(format!(
+                "placement.owner {:?}: must be non-empty, without whitespace",
+                o.owner
+            )));
+        }
+        let store = Arc::new(DirStore::new(&o.store).map_err(|e| {
+            Error::InvalidConfig(format!("placement.store {}: {e}", o.store.display()))
+        })?);
+        Ok(Placed {
+            owner: o.owner.clone(),
+            ttl: o.lease_ttl,
+            leases: store.clone(),
+            transcripts: store,
+            held: Mutex::default(),
+        })
+    }
+
+    /// Whether this engine holds `id`'s lease (as far as it knows: the
+    /// next renewal may find it taken over).
+    pub fn holds(&self, id: &str) -> bool {
+        self.held.lock().contains_key(id)
+    }
+
+    /// Whether `id`'s current lease in the store is this engine's.
+    pub fn owns(&self, id: &str) -> Result<bool> {
+        Ok(self.holds(id)
+            && self
+                .leases
+                .holder(id)?
+                .is_some_and(|l| l.owner == self.owner))
+    }
+
+    /// Takes `id`'s lease (or renews the one held).
+    pub fn take(&self, id: &str) -> Result<Lease> {
+        let lease = self.leases.acquire(id, &self.owner, self.ttl)?;
+        self.held.lock().insert(id.to_owned(), lease.clone());
+        Ok(lease)
+    }
+
+    /// Writes the stored transcript of `id` (if any) where the CLI in
+    /// `workdir` with configuration directory `config` finds provider
+    /// session `psid`'s, and marks the session resumable. Returns whether
+    /// there was one.
+    pub fn restore(
+        &self,
+        id: &str,
+        psid: &str,
+        config: &Path,
+        workdir: &Path,
+        markers: &MarkerStore,
+    ) -> Result<bool> {
+        let Some((_, t)) = self.transcripts.load(id)? else {
+            return Ok(false);
+        };
+        placement::write_local(config, workdir, psid, &t)?;
+        markers.put(psid, id, workdir)?;
+        Ok(true)
+    }
+
+    /// Saves `id`'s local transcript (provider session `psid` in `workdir`,
+    /// configuration directory `config`) under the held lease's epoch,
+    /// once it holds `message` (the turn's user message id) when given.
+    /// [`Error::Fenced`] when another host took the session over.
+    pub fn save(
+        &self,
+        id: &str,
+        psid: &str,
+        config: &Path,
+        workdir: &Path,
+        message: Option<&str>,
+    ) -> Result<()> {
+        let Some(lease) = self.held.lock().get(id).cloned() else {
+            return Err(Error::Fenced(format!(
+                "session {id:?}: this engine holds no lease for it"
+            )));
+        };
+        let deadline = Instant::now() + FLUSH_WAIT;
+        loop {
+            let t = placement::read_local(config, workdir, psid)?;
+            let flushed = match (&t, message) {
+                (Some(t), Some(m)) => contains(&t.main, m.as_bytes()),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if flushed || Instant::now() >= deadline {
+                return match t {
+                    Some(t) => self.transcripts.save(id, lease.epoch, &t),
+                    None => Ok(()),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Renews every held lease; returns the sessions whose lease was taken
+    /// over or released (dropped from the held set: their processes must
+    /// stop now).
+    pub fn renew_all(&self) -> Vec<String> {
+        let held: Vec<Lease> = self.held.lock().values().cloned().collect();
+        let mut lost = Vec::new();
+        for lease in held {
+            match self.leases.renew(&lease, self.ttl) {
+                Ok(l) => {
+                    let mut h = self.held.lock();
+                    // Released meanwhile: keep it released.
+                    if h.get(&l.session).is_some_and(|x| x.epoch == l.epoch) {
+                        h.insert(l.session.clone(), l);
+                    }
+                }
+                Err(Error::Fenced(_)) => {
+                    self.held.lock().remove(&lease.session);
+                    lost.push(lease.session);
+                }
+                // The store is unreachable: keep trying until the lease
+                // lapses; then the next renewal says Fenced.
+                Err(e) => tracing::warn!(session = %lease.session, "lease renewal failed: {e}"),
+            }
+        }
+        lost
+    }
+
+    /// Gives `id`'s lease up.
+    pub fn release(&self, id: &str) -> Result<()> {
+        let lease = self.held.lock().remove(id);
+        match lease {
+            Some(l) => self.leases.release(&l),
+            None => Ok(()),
+        }
+    }
+
+    /// The sessions whose leases this engine holds.
+    pub fn held(&self) -> Vec<String> {
+        self.held.lock().keys().cloned().collect()
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}

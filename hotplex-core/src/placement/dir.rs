@@ -1,0 +1,352 @@
+//! [`DirStore`]: leases and transcripts in one directory that every host
+//! can reach (a local directory for hosts on one machine, or a shared file
+//! system with working `flock`).
+//!
+//! Layout, with each session's id hex-encoded into one safe file name:
+//!
+//! ```text
+//! <root>/leases/<hex>        "<epoch> <expires_at_ms> <owner>" (or "<epoch>" when free)
+//! <root>/sessions/<hex>/     epoch, transcript.jsonl, subagents/
+//! ```
+//!
+//! Every read-modify-write of a session takes an exclusive `flock` on a
+//! lock file of its own, so the epoch check and the write are one step
+//! across threads and processes.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::lease::{now_ms, Lease, LeaseStore};
+use super::transcript::{plain_name, write_atomically, Transcript, TranscriptStore};
+use crate::{Error, Result};
+
+/// Leases and transcripts in a directory; see the module docs. Clones share
+/// the directory.
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io(format!("{}: {e}", path.display()))
+}
+
+/// `session` as one file name.
+fn hex(session: &str) -> String {
+    session.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `f` holding an exclusive lock on `lock` (created when missing).
+fn with_lock<T>(lock: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if let Some(dir) = lock.parent() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .map_err(io(lock))?;
+    crate::proc::lock_exclusive(&file).map_err(io(lock))?;
+    // Released when `file` is closed, after `f`.
+    f()
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A lease file: `(epoch, held: (expires_at_ms, owner))`.
+type LeaseRecord = (u64, Option<(u64, String)>);
+
+impl DirStore {
+    /// A store in `root` (created when missing).
+    pub fn new(root: impl Into<PathBuf>) -> Result<DirStore> {
+        let root = root.into();
+        for d in ["leases", "sessions"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(io(&p))?;
+        }
+        Ok(DirStore { root })
+    }
+
+    fn lease_file(&self, session: &str) -> PathBuf {
+        self.root.join("leases").join(hex(session))
+    }
+
+    fn session_dir(&self, session: &str) -> PathBuf {
+        self.root.join("sessions").join(hex(session))
+    }
+
+    fn read_lease(&self, session: &str) -> LeaseRecord {
+        let text = fs::read_to_string(self.lease_file(session)).unwrap_or_default();
+        let mut parts = text.trim().splitn(3, ' ');
+        let epoch = parts.next().and_then(|e| e.parse().ok()).unwrap_or(0);
+        let held = match (parts.next().and_then(|t| t.parse().ok()), parts.next()) {
+            (Some(t), Some(owner)) if !owner.is_empty() => Some((t, owner.to_owned())),
+            _ => None,
+        };
+        (epoch, held)
+    }
+
+    fn write_lease(&self, session: &str, epoch: u64, held: Option<(u64, &str)>) -> Result<()> {
+        let text = match held {
+            Some((until, owner)) => format!("{epoch} {until} {owner}\n"),
+            None => format!("{epoch}\n"),
+        };
+        write_atomically(&self.lease_file(session), text.as_bytes())
+    }
+
+    fn lease_lock(&self, session: &str) -> PathBuf {
+        self.root
+            .join("leases")
+            .join(format!(".{}.lock", hex(session)))
+    }
+
+    /// The transcript's stored epoch (0: none), read under its lock.
+    fn stored_epoch(dir: &Path) -> u64 {
+        fs::read_to_string(dir.join("epoch"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+fn lease(session: &str, owner: &str, epoch: u64, expires_at_ms: u64) -> Lease {
+    Lease {
+        session: session.to_owned(),
+        owner: owner.to_owned(),
+        epoch,
+        expires_at_ms,
+    }
+}
+
+fn fenced_lease(l: &Lease) -> Error {
+    Error::Fenced(format!(
+        "session {:?}: the lease of epoch {} held by {:?} was taken over or released",
+        l.session, l.epoch, l.owner
+    ))
+}
+
+fn fenced_write(session: &str, epoch: u64, stored: u64) -> Error {
+    Error::Fenced(format!(
+        "session {session:?}: a newer owner (epoch {stored}) saved its transcript; this one's epoch is {epoch}"
+    ))
+}
+
+impl LeaseStore for DirStore {
+    fn acquire(&self, session: &str, owner: &str, ttl: Duration) -> Result<Lease> {
+        if owner.is_empty() || owner.contains(['\n', ' ']) {
+            return Err(Error::InvalidConfig(format!(
+                "placement owner {owner:?}: must be non-empty, without spaces or newlines"
+            )));
+        }
+        with_lock(&self.lease_lock(session), || {
+            let now = now_ms();
+            let until = now.saturating_add(ms(ttl));
+            let (epoch, held) = self.read_lease(session);
+            match held {
+                Some((expires, holder)) if expires > now && holder != owner => {
+                    Err(Error::OwnedElsewhere {
+                        session: session.to_owned(),
+                        owner: holder,
+                    })
+                }
+                Some((expires, _)) if expires > now => {
+                    self.write_lease(session, epoch, Some((until, owner)))?;
+                    Ok(lease(session, owner, epoch, until))
+                }
+                _ => {
+                    self.write_lease(session, epoch + 1, Some((until, owner)))?;
+                    Ok(lease(session, owner, epoch + 1, until))
+                }
+            }
+        })
+    }
+
+    fn renew(&self, l: &Lease, ttl: Duration) -> Result<Lease> {
+        with_lock(&self.lease_lock(&l.session), || {
+            let until = now_ms().saturating_add(ms(ttl));
+            match self.read_lease(&l.session) {
+                (epoch, Some((_, owner))) if epoch == l.epoch && owner == l.owner => {
+                    self.write_lease(&l.session, epoch, Some((until, &owner)))?;
+                    Ok(lease(&l.session, &owner, epoch, until))
+                }
+                _ => Err(fenced_lease(l)),
+            }
+        })
+    }
+
+    fn release(&self, l: &Lease) -> Result<()> {
+        with_lock(&self.lease_lock(&l.session), || {
+            let (epoch, _) = self.read_lease(&l.session);
+            if epoch == l.epoch {
+                self.write_lease(&l.session, epoch, None)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn holder(&self, session: &str) -> Result<Option<Lease>> {
+        with_lock(&self.lease_lock(session), || {
+            Ok(match self.read_lease(session) {
+                (epoch, Some((expires, owner))) if expires > now_ms() => {
+                    Some(lease(session, &owner, epoch, expires))
+                }
+                _ => None,
+            })
+        })
+    }
+}
+
+impl TranscriptStore for DirStore {
+    fn save(&self, session: &str, epoch: u64, transcript: &Transcript) -> Result<()> {
+        let dir = self.session_dir(session);
+        with_lock(&dir.join("lock"), || {
+            let stored = Self::stored_epoch(&dir);
+            if stored > epoch {
+                return Err(fenced_write(session, epoch, stored));
+            }
+            write_atomically(&dir.join("transcript.jsonl"), &transcript.main)?;
+            let subs = dir.join("subagents");
+            let _ = fs::remove_dir_all(&subs);
+            for (name, bytes) in &transcript.subagents {
+                write_atomically(&subs.join(plain_name(name)?), bytes)?;
+            }
+            // Last: a save cut short keeps the old epoch, so it is retried
+            // rather than trusted.
+            write_atomically(&dir.join("epoch"), epoch.to_string().as_bytes())
+        })
+    }
+
+    fn load(&self, session: &str) -> Result<Option<(u64, Transcript)>> {
+        let dir = self.session_dir(session);
+        if !dir.exists() {
+            return Ok(None);
+        }
+        with_lock(&dir.join("lock"), || {
+            let main = match fs::read(dir.join("transcript.jsonl")) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io(&dir)(e)),
+            };
+            let mut subagents = Vec::new();
+            if let Ok(entries) = fs::read_dir(dir.join("subagents")) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.starts_with('.') {
+                        continue;
+                    }
+                    let path = entry.path();
+                    subagents.push((name, fs::read(&path).map_err(io(&path))?));
+                }
+            }
+            subagents.sort();
+            Ok(Some((
+                Self::stored_epoch(&dir),
+                Transcript { main, subagents },
+            )))
+        })
+    }
+
+    fn delete(&self, session: &str, epoch: u64) -> Result<()> {
+        let dir = self.session_dir(session);
+        if !dir.exists() {
+            return Ok(());
+        }
+        with_lock(&dir.join("lock"), || {
+            let stored = Self::stored_epoch(&dir);
+            if stored > epoch {
+                return Err(fenced_write(session, epoch, stored));
+            }
+            let _ = fs::remove_file(dir.join("transcript.jsonl"));
+            let _ = fs::remove_dir_all(dir.join("subagents"));
+            // The epoch stays: a late save of an older owner is still fenced.
+            write_atomically(&dir.join("epoch"), epoch.to_string().as_bytes())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "hotplex-dirstore-{tag}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ))
+    }
+
+    fn sample(text: &str) -> Transcript {
+        Transcript {
+            main: format!("{{\"text\":\"{text}\"}}\n").into_bytes(),
+            subagents: vec![("agent-1.jsonl".into(), b"{}\n".to_vec())],
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn leases_in_a_directory_have_one_owner_and_rising_epochs() {
+        let root = tmp("leases");
+        let (a, b) = (DirStore::new(&root).unwrap(), DirStore::new(&root).unwrap());
+        let la = a.acquire("s/1", "host-a", TTL).unwrap();
+        assert_eq!(la.epoch, 1);
+        match b.acquire("s/1", "host-b", TTL) {
+            Err(Error::OwnedElsewhere { owner, .. }) => assert_eq!(owner, "host-a"),
+            other => panic!("expected OwnedElsewhere, got {other:?}"),
+        }
+        assert_eq!(b.holder("s/1").unwrap().unwrap().owner, "host-a");
+        a.release(&la).unwrap();
+        let lb = b.acquire("s/1", "host-b", TTL).unwrap();
+        assert_eq!(lb.epoch, 2);
+        assert!(matches!(a.renew(&la, TTL), Err(Error::Fenced(_))));
+        assert_eq!(b.renew(&lb, TTL).unwrap().epoch, 2);
+        // An expired lease goes to the next asker with a higher epoch.
+        let short = b.renew(&lb, Duration::ZERO).unwrap();
+        assert_eq!(b.holder("s/1").unwrap(), None);
+        assert_eq!(a.acquire("s/1", "host-a", TTL).unwrap().epoch, 3);
+        assert!(matches!(b.renew(&short, TTL), Err(Error::Fenced(_))));
+        assert!(matches!(
+            a.acquire("s/1", "bad owner", TTL),
+            Err(Error::InvalidConfig(_))
+        ));
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_saved_transcript_loads_back_with_its_epoch() {
+        let root = tmp("roundtrip");
+        let store = DirStore::new(&root).unwrap();
+        assert_eq!(store.load("s/1").unwrap(), None);
+        store.save("s/1", 3, &sample("a")).unwrap();
+        assert_eq!(store.load("s/1").unwrap(), Some((3, sample("a"))));
+        // Same epoch: the owner's later turns replace it.
+        store.save("s/1", 3, &sample("b")).unwrap();
+        assert_eq!(store.load("s/1").unwrap().unwrap().1, sample("b"));
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_save_under_an_older_epoch_is_fenced_and_changes_nothing() {
+        let root = tmp("fenced");
+        let store = DirStore::new(&root).unwrap();
+        store.save("s", 2, &sample("new owner")).unwrap();
+        assert!(matches!(
+            store.save("s", 1, &sample("old owner")),
+            Err(Error::Fenced(_))
+        ));
+        assert!(matches!(store.delete("s", 1), Err(Error::Fenced(_))));
+        assert_eq!(store.load("s").unwrap(), Some((2, sample("new owner"))));
+        store.delete("s", 2).unwrap();
+        assert_eq!(store.load("s").unwrap(), None);
+        assert!(matches!(
+            store.save("s", 1, &sample("late")),
+            Err(Error::Fenced(_))
+        ));
+        let _ = fs::remove_dir_all(root);
+    }
+}

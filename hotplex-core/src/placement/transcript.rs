@@ -1,0 +1,197 @@
+//! Transcripts: a session's conversation, kept outside the host that runs
+//! it, so that another host can take the session up.
+//!
+//! The Claude Code CLI keeps a session's conversation in its configuration
+//! directory, at `projects/<key>/<provider session id>.jsonl` (plus
+//! `<provider session id>/subagents/*.jsonl`), where the key is derived
+//! from the workdir's path ([`project_key`]): the same conversation lies
+//! under another name on a host whose workdir path differs. A
+//! [`TranscriptStore`] keeps it under the session's id instead; the engine
+//! copies it out after each turn ([`read_local`]) and back, under the local
+//! key, before it resumes the session on a new host ([`write_local`]).
+//!
+//! Every save carries the saver's lease epoch ([`super::Lease`]): a store
+//! that has kept a newer epoch's transcript rejects the save as
+//! [`Error::Fenced`], so an owner that lost its session cannot overwrite
+//! what its successor wrote.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// A session's transcript files, as the CLI wrote them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transcript {
+    /// `<provider session id>.jsonl`: one JSON entry per line.
+    pub main: Vec<u8>,
+    /// The subagents' transcripts: `(file name, contents)`, file names
+    /// without directories (`agent-<id>.jsonl`).
+    pub subagents: Vec<(String, Vec<u8>)>,
+}
+
+/// Where transcripts live between hosts. Implementations must be safe to
+/// share between threads and hosts.
+pub trait TranscriptStore: Send + Sync {
+    /// Saves `transcript` as session `session`'s, written under lease epoch
+    /// `epoch`. Fails with [`Error::Fenced`] when a save with a higher epoch
+    /// was kept; the same or a higher epoch replaces the stored one.
+    fn save(&self, session: &str, epoch: u64, transcript: &Transcript) -> Result<()>;
+
+    /// The stored transcript of `session` and the epoch it was saved under.
+    fn load(&self, session: &str) -> Result<Option<(u64, Transcript)>>;
+
+    /// Forgets `session`'s transcript (a reset or a deleted conversation),
+    /// unless a higher epoch than `epoch` saved it ([`Error::Fenced`]).
+    fn delete(&self, session: &str, epoch: u64) -> Result<()>;
+}
+
+/// The CLI's directory name for a workdir under `projects/`: the path with
+/// every character but ASCII letters and digits replaced by `-`
+/// (`tests/e2e/FACTS.md`, section h).
+pub(crate) fn project_key(workdir: &Path) -> String {
+    workdir
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// Where the CLI keeps `psid`'s transcript for `workdir` under `config`:
+/// `(main file, subagents directory)`.
+pub(crate) fn local_paths(config: &Path, workdir: &Path, psid: &str) -> (PathBuf, PathBuf) {
+    let dir = config.join("projects").join(project_key(workdir));
+    (
+        dir.join(format!("{psid}.jsonl")),
+        dir.join(psid).join("subagents"),
+    )
+}
+
+/// Reads `psid`'s transcript for `workdir` from the configuration directory
+/// `config`; `None` when the CLI has written none.
+pub fn read_local(config: &Path, workdir: &Path, psid: &str) -> Result<Option<Transcript>> {
+    let (main, subs) = local_paths(config, workdir, psid);
+    let main = match fs::read(&main) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Io(format!("{}: {e}", main.display()))),
+    };
+    let mut subagents = Vec::new();
+    if let Ok(entries) = fs::read_dir(&subs) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let bytes =
+                    fs::read(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+                subagents.push((name, bytes));
+            }
+        }
+    }
+    subagents.sort();
+    Ok(Some(Transcript { main, subagents }))
+}
+
+/// Writes `transcript` as `psid`'s for `workdir` into the configuration
+/// directory `config`, where `claude --resume <psid>` run in `workdir`
+/// finds it. Replaces what is there.
+pub fn write_local(
+    config: &Path,
+    workdir: &Path,
+    psid: &str,
+    transcript: &Transcript,
+) -> Result<()> {
+    let (main, subs) = local_paths(config, workdir, psid);
+    write_atomically(&main, &transcript.main)?;
+    if !transcript.subagents.is_empty() {
+        for (name, bytes) in &transcript.subagents {
+            write_atomically(&subs.join(plain_name(name)?), bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// A file name with no directory part (stored names are untrusted).
+pub(crate) fn plain_name(name: &str) -> Result<&str> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(Error::InvalidArgument(format!(
+            "transcript file name {name:?}: not a plain file name"
+        )));
+    }
+    Ok(name)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// reader sees the old contents or the new, never a part.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io(format!("{}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        std::process::id()
+    ));
+    let mut f = File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "hotplex-transcript-{tag}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ))
+    }
+
+    fn sample(text: &str) -> Transcript {
+        Transcript {
+            main: format!("{{\"text\":\"{text}\"}}\n").into_bytes(),
+            subagents: vec![("agent-1.jsonl".into(), b"{}\n".to_vec())],
+        }
+    }
+
+    #[test]
+    fn a_transcript_moves_between_workdirs_under_the_clis_key() {
+        let (a, b) = (tmp("host-a"), tmp("host-b"));
+        let t = sample("history");
+        write_local(&a, Path::new("/srv/a/repo"), "p1", &t).unwrap();
+        assert!(a.join("projects/-srv-a-repo/p1.jsonl").exists());
+        assert!(a
+            .join("projects/-srv-a-repo/p1/subagents/agent-1.jsonl")
+            .exists());
+        let read = read_local(&a, Path::new("/srv/a/repo"), "p1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, t);
+        write_local(&b, Path::new("/home/x/other.dir"), "p1", &read).unwrap();
+        assert!(b.join("projects/-home-x-other-dir/p1.jsonl").exists());
+        assert_eq!(read_local(&b, Path::new("/nowhere"), "p1").unwrap(), None);
+        for d in [a, b] {
+            let _ = fs::remove_dir_all(d);
+        }
+    }
+
+    #[test]
+    fn stored_file_names_cannot_leave_the_subagents_directory() {
+        let dir = tmp("names");
+        let evil = Transcript {
+            main: b"{}\n".to_vec(),
+            subagents: vec![("../../escape".into(), b"x".to_vec())],
+        };
+        assert!(matches!(
+            write_local(&dir, Path::new("/w"), "p", &evil),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(!dir.join("projects/escape").exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+}

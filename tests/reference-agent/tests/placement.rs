@@ -1,0 +1,184 @@
+//! Placement across hosts (`EngineOptions.placement`): engines standing in
+//! for hosts share one store directory; each has its own configuration
+//! directory and workdir path, as separate machines would, and the
+//! reference agent keeps CLI-style transcripts there.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hotplex_core::contract::PlacementOptions;
+use hotplex_core::placement::{DirStore, LeaseStore};
+use hotplex_core::{Engine, EngineOptions, Error};
+
+mod support;
+use support::{turn, TempDir, AGENT};
+
+/// One "host": its own config directory and workdir, the shared store.
+fn host(root: &TempDir, name: &str, ttl: Duration) -> EngineOptions {
+    let config = root.0.join(name).join("config");
+    let work = root.0.join(name).join("work dir");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    EngineOptions {
+        binary: AGENT.into(),
+        env: vec![(
+            "CLAUDE_CONFIG_DIR".into(),
+            config.to_string_lossy().into_owned(),
+        )],
+        turn_timeout: Duration::from_secs(20),
+        startup_timeout: Duration::from_secs(20),
+        kill_grace: (Duration::from_millis(200), Duration::from_millis(200)),
+        default_workdir: Some(work),
+        state_dir: Some(root.0.join(name).join("state")),
+        placement: Some(PlacementOptions {
+            owner: name.into(),
+            store: root.0.join("store"),
+            lease_ttl: ttl,
+        }),
+        ..EngineOptions::default()
+    }
+}
+
+fn owner_of(e: Result<hotplex_core::Turn, Error>) -> String {
+    match e {
+        Err(Error::OwnedElsewhere { owner, .. }) => owner,
+        other => panic!("expected OwnedElsewhere, got {:?}", other.map(|t| t.text)),
+    }
+}
+
+async fn try_turn(engine: &Engine, id: &str, prompt: &str) -> Result<hotplex_core::Turn, Error> {
+    engine
+        .execute(id, prompt, &Default::default(), |_| {})
+        .await
+}
+
+const TTL: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_session_continues_on_another_host_with_its_history() {
+    let root = TempDir::new("placement-move");
+    let a = Engine::new(host(&root, "host-a", TTL)).unwrap();
+    let b = Engine::new(host(&root, "host-b", TTL)).unwrap();
+    turn(&a, "s1", "apples").await;
+    turn(&a, "s1", "pears").await;
+    assert!(a.owns("s1").unwrap());
+    assert!(!b.owns("s1").unwrap());
+    assert_eq!(owner_of(try_turn(&b, "s1", "steal").await), "host-a");
+
+    assert!(a.release("s1").await.unwrap());
+    assert!(!a.owns("s1").unwrap());
+    assert!(a.sessions().is_empty(), "its process is gone");
+    let moved = turn(&b, "s1", "recall").await;
+    assert!(
+        moved.resumed,
+        "the conversation was taken up, not started anew"
+    );
+    assert_eq!(moved.text, "history: apples | pears");
+    assert!(b.owns("s1").unwrap());
+    assert_eq!(owner_of(try_turn(&a, "s1", "back").await), "host-b");
+    // The transcript in the store holds each turn once.
+    let again = turn(&b, "s1", "recall").await;
+    assert_eq!(again.text, "history: apples | pears | recall");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_whose_lease_lapsed_loses_the_session_and_its_late_writes_are_fenced() {
+    let root = TempDir::new("placement-fence");
+    let ttl = Duration::from_millis(600);
+    let a = Engine::new(host(&root, "host-a", ttl)).unwrap();
+    let b = Engine::new(host(&root, "host-b", ttl)).unwrap();
+    let first = turn(&a, "s", "one").await;
+    // Host a "freezes": its lease is made to lapse behind its back (as if
+    // it had not renewed for a TTL), and host b takes the session over.
+    let store = DirStore::new(root.0.join("store")).unwrap();
+    let held = store.holder("s").unwrap().unwrap();
+    store.renew(&held, Duration::ZERO).unwrap();
+    b.adopt("s", None).unwrap();
+    let on_b = turn(&b, "s", "recall").await;
+    assert_eq!(on_b.text, "history: one");
+    // Host a notices at its next renewal: its process is killed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while support::alive(first.pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !support::alive(first.pid),
+        "the old owner's agent was killed"
+    );
+    assert!(!a.owns("s").unwrap());
+    assert_eq!(owner_of(try_turn(&a, "s", "late").await), "host-b");
+    // A save under the old epoch is rejected; the store keeps b's turn.
+    let late = hotplex_core::placement::Transcript {
+        main: b"stale\n".to_vec(),
+        subagents: Vec::new(),
+    };
+    assert!(matches!(
+        hotplex_core::placement::TranscriptStore::save(&store, "s", held.epoch, &late),
+        Err(Error::Fenced(_))
+    ));
+    assert_eq!(turn(&b, "s", "recall").await.text, "history: one | recall");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_finishes_running_turns_and_hands_every_session_over() {
+    let root = TempDir::new("placement-drain");
+    let a = Engine::new(host(&root, "host-a", TTL)).unwrap();
+    let b = Engine::new(host(&root, "host-b", TTL)).unwrap();
+    for i in 0..3 {
+        turn(&a, &format!("d{i}"), &format!("hello {i}")).await;
+    }
+    let running = a.submit("d0", "stall:400", &Default::default()).unwrap();
+    let load = a.load();
+    assert_eq!((load.sessions, load.busy + load.queued >= 1), (3, true));
+    assert!(load.agent_memory_bytes > 0);
+    let released = a.drain(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(released, ["d0", "d1", "d2"]);
+    assert_eq!(
+        running.finish().await.unwrap().text,
+        "stalled 400 ms",
+        "no turn lost"
+    );
+    assert!(a.load().draining);
+    assert!(matches!(
+        try_turn(&a, "new", "x").await,
+        Err(Error::CapacityExceeded(_))
+    ));
+    for i in 0..3 {
+        let t = turn(&b, &format!("d{i}"), "recall").await;
+        let want = if i == 0 {
+            "history: hello 0 | stall:400".to_string()
+        } else {
+            format!("history: hello {i}")
+        };
+        assert_eq!(t.text, want);
+        assert!(t.resumed);
+    }
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placement_calls_need_placement_and_a_bad_owner_is_refused() {
+    let root = TempDir::new("placement-plain");
+    let plain = EngineOptions {
+        binary: AGENT.into(),
+        default_workdir: Some(root.0.clone()),
+        ..EngineOptions::default()
+    };
+    let e = Engine::new(plain).unwrap();
+    assert!(
+        e.owns("anything").unwrap(),
+        "without placement every session is local"
+    );
+    assert!(matches!(e.adopt("s", None), Err(Error::InvalidConfig(_))));
+    assert!(matches!(e.release("s").await, Err(Error::InvalidConfig(_))));
+    e.close().await;
+    let mut bad = host(&root, "x", TTL);
+    bad.placement.as_mut().unwrap().owner = "two words".into();
+    assert!(matches!(Engine::new(bad), Err(Error::InvalidConfig(_))));
+    let _ = PathBuf::new();
+}
