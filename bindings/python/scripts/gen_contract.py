@@ -38,8 +38,8 @@ NAMES = {"Range_of_uint": "Span", "Verdict": "VerdictData"}  # hotplex.Verdict i
 # TypedDicts of what the host passes in (every key optional: total=False),
 # e.g. engine.execute(..., session=SessionOptions(max_turns=3)) or
 # Engine(limits=SessionLimits(max_processes=64)).
-INPUTS = ("SessionOptions", "ImageInput", "SessionLimits", "PrewarmProfile")
-TOTAL_FALSE = ("SessionOptions", "SessionLimits", "PrewarmProfile")
+INPUTS = ("SessionOptions", "ImageInput", "SessionLimits", "PrewarmProfile", "PlacementOptions")
+TOTAL_FALSE = ("SessionOptions", "SessionLimits", "PrewarmProfile", "PlacementOptions")
 # Enumerations with a public Literal alias; the others are spelled out in place.
 ALIASES = ("SessionStatus",)
 # Enumerations typed as str, as hotplex.Verdict.category is.

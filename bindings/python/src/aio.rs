@@ -487,6 +487,56 @@ impl AsyncEngineBase {
         self.pool.sessions(py)
     }
 
+    /// Whether session_id's turns belong to this engine; see Engine.owns.
+    fn owns(&self, py: Python<'_>, session_id: &str) -> PyResult<bool> {
+        self.pool.owns(py, session_id)
+    }
+
+    /// Takes session_id for this engine (placement only); see Engine.adopt.
+    #[pyo3(signature = (session_id, workdir=None))]
+    fn adopt(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        workdir: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.pool.adopt(py, session_id, workdir)
+    }
+
+    /// The engine's load for a balancer; see Engine.load.
+    fn load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.pool.load(py)
+    }
+
+    /// A future of release's result, settled on the running loop.
+    fn _release<'py>(&self, py: Python<'py>, session_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.release(&session_id).await },
+            |py, r: core::Result<bool>| match r {
+                Ok(b) => Ok(b.into_pyobject(py)?.to_owned().into_any().unbind()),
+                Err(e) => Err(core_error(py, e)),
+            },
+        )
+    }
+
+    /// A future of drain's result, settled on the running loop.
+    fn _drain<'py>(&self, py: Python<'py>, deadline: f64) -> PyResult<Bound<'py, PyAny>> {
+        let deadline = crate::engine::seconds_arg(py, "deadline", deadline)?;
+        let engine = self.pool.engine.clone();
+        spawn_future(
+            py,
+            &self.pool.rt,
+            async move { engine.drain(deadline).await },
+            |py, r: core::Result<Vec<String>>| match r {
+                Ok(ids) => Ok(ids.into_pyobject(py)?.into_any().unbind()),
+                Err(e) => Err(core_error(py, e)),
+            },
+        )
+    }
+
     /// Totals of a session as a dict (see hotplex.SessionStats for the
     /// keys), or None for an unknown id.
     fn session_stats<'py>(

@@ -63,6 +63,18 @@ fn invalid_config(py: Python<'_>, message: String) -> PyErr {
     core_error(py, core::Error::InvalidConfig(message))
 }
 
+/// A positive, finite number of seconds as a Duration, else InvalidConfig
+/// naming `name`.
+pub(crate) fn seconds_arg(py: Python<'_>, name: &str, s: f64) -> PyResult<Duration> {
+    if !s.is_finite() || s <= 0.0 {
+        return Err(invalid_config(
+            py,
+            format!("{name}: must be a positive number of seconds, not {s}"),
+        ));
+    }
+    Duration::try_from_secs_f64(s).map_err(|e| invalid_config(py, format!("{name}: {e}")))
+}
+
 /// The JSON of an `answer_question` answers argument (a dict or a list);
 /// what cannot be JSON is an `InvalidAnswer`.
 pub(crate) fn answers_json(py: Python<'_>, answers: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -427,6 +439,33 @@ impl Pool {
         self.engine.prewarm(profile).map_err(|e| core_error(py, e))
     }
 
+    pub(crate) fn owns(&self, py: Python<'_>, session_id: &str) -> PyResult<bool> {
+        self.engine.owns(session_id).map_err(|e| core_error(py, e))
+    }
+
+    pub(crate) fn adopt(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        workdir: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let workdir = match workdir.filter(|w| !w.is_none()) {
+            Some(w) => Some(w.extract::<std::path::PathBuf>()?),
+            None => None,
+        };
+        let engine = self.engine.clone();
+        let id = session_id.to_owned();
+        // File work (the lease, the transcript): without the GIL.
+        lifecycle::detach(py, move || engine.adopt(&id, workdir.as_deref()))
+            .map_err(|e| core_error(py, e))
+    }
+
+    pub(crate) fn load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let load = self.engine.load();
+        let v = serde_json::to_value(&load).unwrap_or(Value::Null);
+        json_to_py(py, &v)
+    }
+
     pub(crate) fn sessions(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         let infos = self.engine.sessions();
         infos
@@ -557,7 +596,7 @@ impl Engine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, provider=None, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, question_timeout=None, question_timeout_answer=None, default_workdir=None, limits=None, prewarm=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
+        text_signature = "(binary=None, args=None, env=None, max_sessions=None, idle_timeout=None, turn_timeout=None, startup_timeout=None, state_dir=None, permission_mode=None, allowed_tools=None, disallowed_tools=None, allowed_roots=None, *, provider=None, namespace=None, system_prompt=None, model=None, env_allow=None, max_concurrent_starts=None, interrupt_grace=None, max_prompt_bytes=None, partial_messages=None, max_line_bytes=None, max_turn_events=None, max_turn_event_bytes=None, control_timeout=None, question_timeout=None, question_timeout_answer=None, default_workdir=None, limits=None, prewarm=None, placement=None, detector=None, can_use_tool=None, hooks=None, tools=None, observer=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -708,6 +747,56 @@ impl Engine {
         let rt = self.pool.rt.clone();
         let engine = self.pool.engine.clone();
         lifecycle::detach(py, || rt.block_on(engine.stop_session(session_id)))
+    }
+
+    /// Whether session_id's turns belong to this engine: without placement,
+    /// always; with it, while this engine holds the session's current lease.
+    fn owns(&self, py: Python<'_>, session_id: &str) -> PyResult<bool> {
+        self.pool.owns(py, session_id)
+    }
+
+    /// Takes session_id for this engine before its first turn here
+    /// (placement only): its lease, and its conversation from the store
+    /// (written where the local CLI finds it, in workdir or the session's
+    /// usual workdir), so the next turn resumes it. Raises OwnedElsewhere
+    /// (its owner attribute names the holder) while another host holds it,
+    /// InvalidConfig without placement.
+    #[pyo3(signature = (session_id, workdir=None))]
+    fn adopt(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        workdir: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.pool.adopt(py, session_id, workdir)
+    }
+
+    /// Lets session_id go (placement only): a running turn is interrupted,
+    /// queued ones fail, the process is stopped (its stdin closed first, so
+    /// the CLI writes its transcript out), the transcript is saved to the
+    /// store and the lease released. Returns whether this engine held it.
+    fn release(&self, py: Python<'_>, session_id: &str) -> PyResult<bool> {
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(py, engine.release(session_id))
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// Drains the engine (placement only): no new session from now on
+    /// (CapacityExceeded), running and queued turns get deadline seconds
+    /// to finish, then every session is released. Returns the released ids.
+    fn drain(&self, py: Python<'_>, deadline: f64) -> PyResult<Vec<String>> {
+        let deadline = seconds_arg(py, "deadline", deadline)?;
+        let engine = self.pool.engine.clone();
+        self.pool
+            .block(py, engine.drain(deadline))
+            .map_err(|e| core_error(py, e))
+    }
+
+    /// The engine's load for a balancer, a dict: sessions, busy, queued,
+    /// free_slots, spares, agent_memory_bytes, draining.
+    fn load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.pool.load(py)
     }
 
     /// Interrupts session_id's running turn (it raises TurnTimeout

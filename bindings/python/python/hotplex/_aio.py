@@ -145,6 +145,20 @@ class AsyncEngine(_AsyncEngine):
         existed: bool = await self._stop_session(session_id)
         return existed
 
+    async def release(self, session_id: str) -> bool:
+        """Lets session_id go (placement only); see Engine.release. Returns
+        whether this engine held it.
+        """
+        held: bool = await self._release(session_id)
+        return held
+
+    async def drain(self, deadline: float) -> List[str]:
+        """Drains the engine (placement only); see Engine.drain. Returns the
+        released session ids.
+        """
+        released: List[str] = await self._drain(deadline)
+        return released
+
     async def interrupt(self, session_id: str) -> bool:
         """Interrupts session_id's running turn (it raises TurnTimeout
         "interrupted by the host"; the process stays hot). Returns whether a

@@ -60,6 +60,7 @@ __all__ = [
     "ImageInput",
     "SessionLimits",
     "PrewarmProfile",
+    "PlacementOptions",
     "HotplexError",
     "InvalidArgument",
     "InvalidUtf8",
@@ -547,6 +548,23 @@ class PrewarmProfile(TypedDict, total=False):
     # Unset: the engine's `default_workdir`, where a session's first turn runs when it
     # names none.
     workdir: Optional[str]
+
+
+class PlacementOptions(TypedDict, total=False):
+    """Where an engine's sessions are owned and kept across hosts
+    (`EngineOptions.placement`; see `placement`).
+    """
+
+    # This engine's name among the owners (a replica, pod or host name; unique among the
+    # engines sharing the store, no spaces).
+    owner: str
+    # The directory every host reaches where leases and transcripts live
+    # (`placement.DirStore`).
+    store: str
+    # How long a lease lasts unless renewed (the engine renews its leases every third of
+    # it); a host silent for longer loses its sessions to the next host asked for them.
+    # Seconds on the wire. Default 15 s.
+    lease_ttl: float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ import asyncio
 from typing_extensions import Self, disjoint_base
 from typing import Any, Awaitable, Callable, ClassVar, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-from hotplex._contract import Event, ImageInput, LifecycleRecord, PrewarmProfile, SessionInfo, SessionLimits, SessionOptions, SessionStats, Turn
+from hotplex._contract import Event, ImageInput, LifecycleRecord, PlacementOptions, PrewarmProfile, SessionInfo, SessionLimits, SessionOptions, SessionStats, Turn
 from hotplex._host import HookCallback, HookMatcher, Tool, ToolServer
 
 __all__ = ["__version__", "CORE_VERSION", "supervisor_mode", "session_ceiling", "Detector", "Verdict", "Engine", "TurnStream", "AsyncTurnStream", "_set_log_sink", "_AsyncEngine", "_ENGINE_DEFAULTS", "_begin_exit", "_write_unraisable"]
@@ -379,6 +379,7 @@ class Engine:
         default_workdir: Optional[_Path] = None,
         limits: Optional[SessionLimits] = None,
         prewarm: Optional[List[PrewarmProfile]] = None,
+        placement: Optional[PlacementOptions] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
@@ -452,6 +453,33 @@ class Engine:
         its process tree is killed (returns once confirmed gone). The
         conversation resumes if the id is used again. Returns whether the
         session existed.
+        """
+    def owns(self, session_id: str) -> bool:
+        """Whether session_id's turns belong to this engine: without placement,
+        always; with it, while this engine holds the session's current lease.
+        """
+    def adopt(self, session_id: str, workdir: Optional[_Path] = None) -> None:
+        """Takes session_id for this engine before its first turn here
+        (placement only): its lease, and its conversation from the store
+        (written where the local CLI finds it, in workdir or the session's
+        usual workdir), so the next turn resumes it. Raises OwnedElsewhere
+        (its owner attribute names the holder) while another host holds it,
+        InvalidConfig without placement.
+        """
+    def release(self, session_id: str) -> bool:
+        """Lets session_id go (placement only): a running turn is interrupted,
+        queued ones fail, the process is stopped (its stdin closed first, so
+        the CLI writes its transcript out), the transcript is saved to the
+        store and the lease released. Returns whether this engine held it.
+        """
+    def drain(self, deadline: float) -> List[str]:
+        """Drains the engine (placement only): no new session from now on
+        (CapacityExceeded), running and queued turns get deadline seconds
+        to finish, then every session is released. Returns the released ids.
+        """
+    def load(self) -> Dict[str, Any]:
+        """The engine's load for a balancer, a dict: sessions, busy, queued,
+        free_slots, spares, agent_memory_bytes, draining.
         """
     def interrupt(self, session_id: str) -> bool:
         """Interrupts session_id's running turn (it raises TurnTimeout
@@ -609,6 +637,7 @@ class _AsyncEngine:
         default_workdir: Optional[_Path] = None,
         limits: Optional[SessionLimits] = None,
         prewarm: Optional[List[PrewarmProfile]] = None,
+        placement: Optional[PlacementOptions] = None,
         detector: Optional[Detector] = None,
         can_use_tool: Optional[_CanUseTool] = None,
         hooks: Optional[_Hooks] = None,
@@ -650,6 +679,16 @@ class _AsyncEngine:
     ) -> AsyncTurnStream:
         """Like stream, but every error (a blocked prompt too, after its
         danger_block event) comes through the iteration: for execute."""
+    def owns(self, session_id: str) -> bool:
+        """Whether session_id's turns belong to this engine; see Engine.owns."""
+    def adopt(self, session_id: str, workdir: Optional[_Path] = None) -> None:
+        """Takes session_id for this engine (placement only); see Engine.adopt."""
+    def load(self) -> Dict[str, Any]:
+        """The engine's load for a balancer; see Engine.load."""
+    def _release(self, session_id: str) -> asyncio.Future[bool]:
+        """A future of release's result, settled on the running loop."""
+    def _drain(self, deadline: float) -> asyncio.Future[List[str]]:
+        """A future of drain's result, settled on the running loop."""
     def _stop_session(self, session_id: str) -> asyncio.Future[bool]:
         """A future of stop_session's result, settled on the running loop."""
     def _interrupt(self, session_id: str) -> asyncio.Future[bool]:
