@@ -1436,7 +1436,9 @@ impl Engine {
 
     /// Closes the engine: every session is stopped (running and queued
     /// turns fail with [`Error::Closed`]) and every process tree confirmed
-    /// gone. Idempotent; afterwards every call fails with `Closed`.
+    /// gone; under placement its leases are released (their transcripts
+    /// were saved after each turn). Idempotent; afterwards every call fails
+    /// with `Closed`.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         let waits: Vec<_> = {
@@ -1455,6 +1457,16 @@ impl Engine {
         self.inner.ctx.pool_changed.notify_one();
         for d in waits {
             wait_done(d).await;
+        }
+        // Its processes are gone and each turn's transcript was saved: the
+        // leases go too, so other hosts need not wait out their TTL.
+        if let Some(p) = self.inner.ctx.placed.clone() {
+            let _ = tokio::task::spawn_blocking(move || {
+                for id in p.held() {
+                    let _ = p.release(&id);
+                }
+            })
+            .await;
         }
     }
 

@@ -124,6 +124,19 @@ async fn an_owner_whose_lease_lapsed_loses_the_session_and_its_late_writes_are_f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_engine_frees_its_sessions_for_other_hosts_at_once() {
+    let root = TempDir::new("placement-close");
+    let a = Engine::new(host(&root, "host-a", TTL)).unwrap();
+    let b = Engine::new(host(&root, "host-b", TTL)).unwrap();
+    turn(&a, "c", "kept").await;
+    a.close().await;
+    // No wait for the TTL: the lease was released with the close.
+    let t = turn(&b, "c", "recall").await;
+    assert_eq!((t.text.as_str(), t.resumed), ("history: kept", true));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_finishes_running_turns_and_hands_every_session_over() {
     let root = TempDir::new("placement-drain");
     let a = Engine::new(host(&root, "host-a", TTL)).unwrap();
