@@ -1623,6 +1623,14 @@ fn claude_args(o: &EngineOptions, s: &SessionOptions, psid: &str, start: Start<'
     if o.partial_messages {
         a.push("--include-partial-messages".into());
     }
+    if o.placement.is_some() {
+        // The transcript is saved after each turn: with the mirror on, the
+        // CLI has written the turn's entries before it prints the result
+        // (2.1.197 writes them 37-88 ms after it otherwise; FACTS.md
+        // section aa). The `transcript_mirror` lines it prints are not
+        // turn output (`Line::Other`).
+        a.push("--session-mirror".into());
+    }
     match start {
         Start::Fresh => a.extend(["--session-id".into(), psid.into()]),
         Start::Resume => a.extend(["--resume".into(), psid.into()]),

@@ -47,21 +47,65 @@ pub trait TranscriptStore: Send + Sync {
     fn delete(&self, session: &str, epoch: u64) -> Result<()>;
 }
 
-/// The CLI's directory name for a workdir under `projects/`: the path with
-/// every character but ASCII letters and digits replaced by `-`
-/// (`tests/e2e/FACTS.md`, section h).
+/// The CLI's directory name for a workdir under `projects/`
+/// (`tests/e2e/FACTS.md`, sections h and aa): the path (the caller passes
+/// it resolved, as the CLI resolves symlinks) with every UTF-16 unit but
+/// ASCII letters and digits replaced by `-`; past 200 characters, the first
+/// 200, `-`, and a base-36 hash of the whole path.
 pub(crate) fn project_key(workdir: &Path) -> String {
-    workdir
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
+    let path = workdir.to_string_lossy();
+    let key: String = path
+        .encode_utf16()
+        .map(|u| match char::from_u32(u32::from(u)) {
+            Some(c) if c.is_ascii_alphanumeric() => c,
+            _ => '-',
+        })
+        .collect();
+    if key.len() <= 200 {
+        return key;
+    }
+    // The CLI's `(h << 5) - h + unit | 0` over the UTF-16 units, then
+    // `Math.abs(h).toString(36)`.
+    let mut h: i32 = 0;
+    for u in path.encode_utf16() {
+        h = h.wrapping_shl(5).wrapping_sub(h).wrapping_add(i32::from(u));
+    }
+    format!("{}-{}", &key[..200], base36(i64::from(h).unsigned_abs()))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Where the CLI keeps `psid`'s transcript for `workdir` under `config`:
-/// `(main file, subagents directory)`.
+/// `(main file, subagents directory)`. A long key whose exact directory is
+/// missing is looked up by its 200-character prefix, as the CLI and the SDK
+/// do (some CLI builds hash the suffix differently; FACTS.md section aa).
 pub(crate) fn local_paths(config: &Path, workdir: &Path, psid: &str) -> (PathBuf, PathBuf) {
-    let dir = config.join("projects").join(project_key(workdir));
+    let projects = config.join("projects");
+    let key = project_key(workdir);
+    let mut dir = projects.join(&key);
+    if key.len() > 200 && !dir.exists() {
+        let prefix = format!("{}-", &key[..200]);
+        if let Ok(entries) = fs::read_dir(&projects) {
+            if let Some(found) = entries
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            {
+                dir = found.path();
+            }
+        }
+    }
     (
         dir.join(format!("{psid}.jsonl")),
         dir.join(psid).join("subagents"),
@@ -157,6 +201,21 @@ mod tests {
             main: format!("{{\"text\":\"{text}\"}}\n").into_bytes(),
             subagents: vec![("agent-1.jsonl".into(), b"{}\n".to_vec())],
         }
+    }
+
+    #[test]
+    fn the_project_key_is_the_clis() {
+        // Expected values from tests/e2e/probe_transcripts.py, which
+        // predicted every key both pinned CLIs made.
+        assert_eq!(
+            project_key(Path::new("/tmp/x/café déjà")),
+            "-tmp-x-caf--d-j-"
+        );
+        assert_eq!(project_key(Path::new("/srv/a-b_c.d")), "-srv-a-b-c-d");
+        let long = format!("/srv/{}/{}/end", "a".repeat(120), "b\u{1F600}".repeat(40));
+        let key = project_key(Path::new(&long));
+        assert!(key.ends_with("-b--b--b--d2j23w"), "{key}");
+        assert_eq!(key.len(), 207);
     }
 
     #[test]
