@@ -16,4 +16,4 @@ CLAUDE_BIN_NEWEST="$(CLAUDE_CLI_VERSION=2.1.332 bash "$ROOT/tests/e2e/install-cl
 export CLAUDE_BIN_NEWEST
 echo "== claude (newest): $CLAUDE_BIN_NEWEST ($("$CLAUDE_BIN_NEWEST" --version))"
 cd "$ROOT/tests/e2e"
-"$PY" -m pytest -q -s -p no:cacheprovider test_claude_cli.py test_control_surface.py test_spares.py test_interactive.py "$@"
+"$PY" -m pytest -q -s -p no:cacheprovider test_claude_cli.py test_control_surface.py test_spares.py test_interactive.py test_placement.py "$@"
