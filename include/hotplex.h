@@ -397,8 +397,9 @@ typedef struct hotplex_detector_builder hotplex_detector_builder;
  * `_sessions()`, `_session_stats()`, `_stop_session()`, `_metrics_*()`,
  * the live controls (`_interrupt()`, `_set_model()`,
  * `_set_permission_mode()`, `_context_usage()`, `_mcp_status()`),
- * `_reset_session()`, `_fork_session()`, `_prewarm()` and `_close()` on the same engine
- * at once. `hotplex_engine_free()` must not
+ * `_reset_session()`, `_fork_session()`, `_prewarm()`, the placement
+ * calls (`_owns()`, `_adopt()`, `_release()`, `_drain()`, `_load()`) and
+ * `_close()` on the same engine at once. `hotplex_engine_free()` must not
  * run concurrently with any other call on the engine, nor from inside one
  * of its callbacks.
  *
@@ -1472,6 +1473,121 @@ enum hotplex_status hotplex_engine_prewarm(const struct hotplex_engine *e,
                                            size_t profile_json_len);
 
 /**
+ * Writes whether session `session_id`'s turns belong to this engine to
+ * `*owns`: without the `placement` option always true; with it, true while
+ * this engine holds the session's current lease in the shared store (a
+ * session never used anywhere belongs to nobody yet: false until its first
+ * turn here, or `hotplex_engine_adopt()`, takes it; and false once
+ * another host took it over). Fails with `HOTPLEX_STATUS_IO` when the
+ * store cannot be read. Quick (it reads the lease file); may be called
+ * from any thread, also from inside the engine's callbacks.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` must be NULL or point to
+ * `session_id_len` readable bytes; `owns` must be NULL or valid for
+ * writing a bool.
+ */
+enum hotplex_status hotplex_engine_owns(const struct hotplex_engine *e,
+                                        const char *session_id,
+                                        size_t session_id_len,
+                                        bool *owns);
+
+/**
+ * Takes session `session_id` for this engine before its first turn here
+ * (`placement` only): its lease, and its conversation from the shared
+ * store, written where the local agent finds it (in `workdir`, or with
+ * `workdir` NULL or empty the session's usual workdir), so that the next
+ * turn resumes it. Turns take a session on their own too; adopting first
+ * moves the store's work out of the turn and says at once whether the
+ * session can be had. A session this engine holds already is left as it
+ * is. Fails with `HOTPLEX_STATUS_OWNED_ELSEWHERE` while another host holds
+ * its lease (`hotplex_last_error_detail()` is `{"error":
+ * "owned_elsewhere", "session": ..., "owner": ...}`, the owner being where
+ * its turns belong), `INVALID_CONFIG` without the `placement` option, for
+ * an id that cannot be a session id or a workdir outside the allowed
+ * roots, `IO` when the store cannot be used. Blocks the calling thread for
+ * the store's file work (a lock, a read, a write); may be called from any
+ * thread.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` and `workdir` must each
+ * be NULL or point to their length in readable bytes.
+ */
+enum hotplex_status hotplex_engine_adopt(const struct hotplex_engine *e,
+                                         const char *session_id,
+                                         size_t session_id_len,
+                                         const char *workdir,
+                                         size_t workdir_len);
+
+/**
+ * Lets session `session_id` go (`placement` only), so that another host
+ * can take it up at once: its running turn is interrupted, queued turns
+ * fail, its process is stopped (stdin closed first, so that the agent
+ * writes its transcript out), the transcript is saved to the store and the
+ * lease released. `*released` (may be NULL) tells whether this engine held
+ * the session. Fails with `HOTPLEX_STATUS_INVALID_CONFIG` without the
+ * `placement` option, `FENCED` when the lease was lost meanwhile (another
+ * host took the session; it is released here all the same), `IO` when the
+ * store cannot be written. Blocks the calling thread until done; may be
+ * called from any thread concurrently with the engine's other calls, but
+ * not from inside one of the engine's callbacks.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `session_id` must be NULL or point to
+ * `session_id_len` readable bytes; `released` must be NULL or valid for
+ * writing a bool.
+ */
+enum hotplex_status hotplex_engine_release(const struct hotplex_engine *e,
+                                           const char *session_id,
+                                           size_t session_id_len,
+                                           bool *released);
+
+/**
+ * Drains the engine for a shutdown or a move (`placement` only): from now
+ * on it takes no new session (their turns fail with
+ * `HOTPLEX_STATUS_CAPACITY_EXCEEDED`), running and queued turns get
+ * `deadline_seconds` (0: none) to finish, then every session it holds is
+ * released as by `hotplex_engine_release()`. Writes the ids released, a
+ * JSON array of strings sorted (`["chat-1","chat-7"]`), to `*json`
+ * (release with `hotplex_string_free()`). A `deadline_seconds` that is
+ * negative, not finite or over 2^32 is `HOTPLEX_STATUS_INVALID_ARGUMENT`;
+ * the other failures are those of `hotplex_engine_release()` (the engine
+ * stays draining after one). `hotplex_engine_load()` reports `draining`.
+ * Blocks the calling thread until done; threads as for
+ * `hotplex_engine_release()`.
+ *
+ * ```c
+ * char *ids = NULL; // ["chat-1", ...]: the sessions other hosts may take now
+ * if (hotplex_engine_drain(e, 30.0, &ids) == HOTPLEX_STATUS_OK)
+ *     hotplex_string_free(ids);
+ * ```
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `json` must be NULL or valid for
+ * writing a pointer.
+ */
+enum hotplex_status hotplex_engine_drain(const struct hotplex_engine *e,
+                                         double deadline_seconds,
+                                         char **json);
+
+/**
+ * Writes the engine's load, for a balancer that places sessions across
+ * hosts, as a JSON object to `*json` (release with
+ * `hotplex_string_free()`): `{"sessions": n, "busy": n, "queued": n,
+ * "free_slots": n, "spares": n, "agent_memory_bytes": n, "draining":
+ * false}` (sessions in the pool, those running a turn, turns waiting
+ * behind a running one, sessions the engine takes before it must evict,
+ * spare processes, the resident memory of every agent process tree, and
+ * whether `hotplex_engine_drain()` was called). Works with or without the
+ * `placement` option; may be called from any thread.
+ *
+ * # Safety
+ * `e` must be NULL or a live engine; `json` must be NULL or valid for
+ * writing a pointer.
+ */
+enum hotplex_status hotplex_engine_load(const struct hotplex_engine *e, char **json);
+
+/**
  * Stops every session and waits until every process tree is confirmed
  * gone; afterwards submits fail with `HOTPLEX_STATUS_CLOSED`. When it
  * returns, no permission, hook or tool callback is running (it waits for
@@ -1498,8 +1614,10 @@ const char *hotplex_status_name(int32_t status);
  * for errors that carry more than a message, or NULL: for
  * `HOTPLEX_STATUS_DANGER_BLOCKED` `{"error": "danger_blocked", "verdict":
  * {...}}`, for `HOTPLEX_STATUS_TURN_FAILED` `{"error": "turn_failed",
- * "subtype": ..., "message": ...}`. Owned by hotplex, valid until the next
- * status-returning call on this thread. Never fails.
+ * "subtype": ..., "message": ...}`, for `HOTPLEX_STATUS_OWNED_ELSEWHERE`
+ * `{"error": "owned_elsewhere", "session": ..., "owner": ...}`. Owned by
+ * hotplex, valid until the next status-returning call on this thread.
+ * Never fails.
  */
 const char *hotplex_last_error_detail(void);
 

@@ -176,6 +176,14 @@ type EngineOptions struct {
 	// for new conversations, so their first turn skips the agent's cold
 	// start (see PrewarmProfile; Engine.Prewarm changes them later).
 	Prewarm []PrewarmProfile `json:"prewarm"`
+	// Placement spreads sessions across hosts (nil: every session is this
+	// engine's, nothing is kept elsewhere): the engine owns a session only
+	// while it holds the session's lease in a store the hosts share, and
+	// keeps each session's transcript there after every turn, so that
+	// another host can take the session up (see PlacementOptions, and
+	// Engine.Owns, Adopt, Release, Drain, Load). A turn on a session
+	// another host holds fails with ErrOwnedElsewhere.
+	Placement *PlacementOptions `json:"placement"`
 	// Hooks are host hooks by event (HookPreToolUse, HookPostToolUse,
 	// ...; any event name the agent sends): functions the agent calls at
 	// its hook events, as the Claude Agent SDK's hooks. The WAF answers
@@ -366,6 +374,28 @@ type PrewarmProfile struct {
 // MarshalJSON encodes the profile in the core's wire form: only the fields
 // set.
 func (p PrewarmProfile) MarshalJSON() ([]byte, error) {
+	return wire(p)
+}
+
+// PlacementOptions place an engine's sessions across hosts (the core's
+// PlacementOptions; EngineOptions.Placement). Engines on different hosts
+// share one Store; each has its own Owner name.
+type PlacementOptions struct {
+	// Owner is this engine's name among the owners (a replica, pod or host
+	// name; unique among the engines sharing the store, no spaces).
+	Owner string `json:"owner"`
+	// Store is the directory every host reaches where leases and
+	// transcripts live (a shared volume).
+	Store string `json:"store"`
+	// LeaseTTL is how long a lease lasts unless renewed (the engine renews
+	// its leases every third of it); a host silent for longer loses its
+	// sessions to the next host asked for them. Zero: 15 s.
+	LeaseTTL time.Duration `json:"lease_ttl"`
+}
+
+// MarshalJSON encodes the options in the core's wire form: only the fields
+// set, LeaseTTL in seconds.
+func (p PlacementOptions) MarshalJSON() ([]byte, error) {
 	return wire(p)
 }
 

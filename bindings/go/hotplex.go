@@ -97,6 +97,21 @@
 //		io.WriteString(w, text)
 //	})
 //
+// Placement across hosts: with EngineOptions.Placement, engines on several
+// hosts share a store directory, a session's turns belong to the engine
+// holding its lease, and its conversation moves with it. A turn on a
+// session another host holds fails with ErrOwnedElsewhere (Error.Detail
+// names the owner); Engine.Owns, Adopt, Release, Drain and Load serve a
+// balancer:
+//
+//	e, err := hotplex.NewEngine(hotplex.EngineOptions{
+//		Placement: &hotplex.PlacementOptions{Owner: "replica-3", Store: "/shared/hotplex"},
+//	})
+//	if ok, _ := e.Owns("chat-42"); !ok {
+//		err = e.Adopt(ctx, "chat-42", "") // or forward the turn to the owner
+//	}
+//	moved, err := e.Drain(ctx, 30*time.Second) // on shutdown: other hosts take these up
+//
 // A Detector is safe for concurrent use by many goroutines. Errors are
 // *Error values (or ErrClosed) that match the sentinels ErrInvalidArgument,
 // ErrUTF8, ErrInvalidRule and ErrPanic with errors.Is (an Engine's also

@@ -73,13 +73,14 @@ func propertyNames(props map[string]json.RawMessage) []string {
 func TestHandWrittenStructsMatchTheSchema(t *testing.T) {
 	s := loadSchema(t)
 	for def, v := range map[string]any{
-		"EngineOptions":  hotplex.EngineOptions{},
-		"TurnOptions":    hotplex.TurnOptions{},
-		"Verdict":        hotplex.Verdict{},
-		"SessionOptions": hotplex.SessionOptions{},
-		"SessionLimits":  hotplex.SessionLimits{},
-		"ImageInput":     hotplex.ImageInput{},
-		"PrewarmProfile": hotplex.PrewarmProfile{},
+		"EngineOptions":    hotplex.EngineOptions{},
+		"TurnOptions":      hotplex.TurnOptions{},
+		"Verdict":          hotplex.Verdict{},
+		"SessionOptions":   hotplex.SessionOptions{},
+		"SessionLimits":    hotplex.SessionLimits{},
+		"ImageInput":       hotplex.ImageInput{},
+		"PrewarmProfile":   hotplex.PrewarmProfile{},
+		"PlacementOptions": hotplex.PlacementOptions{},
 	} {
 		d, ok := s.Defs[def]
 		if !ok {

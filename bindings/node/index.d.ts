@@ -122,6 +122,14 @@ export interface EngineOptions {
   /** `--permission-mode`. */
   permissionMode?: string | null
   /**
+   * Placement across hosts (see `placement`): this engine owns
+   * a session only while it holds the session's lease in a store the
+   * hosts share, and keeps each session's transcript there after every
+   * turn, so another host can take the session up. `null` (default):
+   * every session is this engine's, nothing is kept elsewhere.
+   */
+  placement?: PlacementOptions | null
+  /**
    * Spare processes to keep started for new conversations, one entry
    * per workdir and set of session options (see
    * `PrewarmProfile`); none by default. A later
@@ -518,6 +526,29 @@ export interface LogRecord {
   sessionId: string | null
   /** Where in hotplex it comes from (`hotplex_core::engine`, `hotplex::agent` for agent stderr). */
   target: string
+}
+
+/**
+ * Where an engine's sessions are owned and kept across hosts
+ * (`EngineOptions::placement`; see `placement`).
+ */
+export interface PlacementOptions {
+  /**
+   * How long a lease lasts unless renewed (the engine renews its leases
+   * every third of it); a host silent for longer loses its sessions to
+   * the next host asked for them. Seconds on the wire. Default 15 s.
+   */
+  leaseTtl?: number
+  /**
+   * This engine's name among the owners (a replica, pod or host name;
+   * unique among the engines sharing the store, no spaces).
+   */
+  owner: string
+  /**
+   * The directory every host reaches where leases and transcripts live
+   * (`placement::DirStore`).
+   */
+  store: string
 }
 
 /** One kind of spare process the engine keeps ready. */
@@ -1449,6 +1480,10 @@ export interface FencedError extends HotplexError {
 /** `HOTPLEX_OWNED_ELSEWHERE`: another host owns the session. */
 export interface OwnedElsewhereError extends HotplexError {
   code: 'HOTPLEX_OWNED_ELSEWHERE'
+  /** The session asked for. */
+  session: string
+  /** The host holding the session's lease: where its turns belong. */
+  owner: string
 }
 
 /** Any hotplex error, narrowed by `code`. */
@@ -1712,6 +1747,59 @@ export declare class Engine {
    */
   prewarm(profile: PrewarmProfile): Promise<void>
   /**
+   * Whether session `sessionId`'s turns belong to this engine: without
+   * the `placement` option always; with it, while this engine holds the
+   * session's current lease (`false` for a session not taken here yet,
+   * and once another host took it over). Reads the lease file: quick.
+   * Throws `HOTPLEX_IO` when the store cannot be read.
+   */
+  owns(sessionId: string): boolean
+  /**
+   * Takes session `sessionId` for this engine before its first turn here
+   * (`placement` only): its lease, and its conversation from the store,
+   * written where the local agent finds it (in `workdir`, or unset the
+   * session's usual workdir), so that the next turn resumes it. Turns
+   * take a session on their own too; adopting first says at once whether
+   * the session can be had. Rejects with `HOTPLEX_OWNED_ELSEWHERE` while
+   * another host holds it (the error's `owner` names that host, where
+   * the session's turns belong), `HOTPLEX_INVALID_CONFIG` without the
+   * `placement` option (or for a workdir outside `allowedRoots`).
+   */
+  adopt(sessionId: string, workdir?: string | undefined | null): Promise<void>
+  /**
+   * Lets session `sessionId` go (`placement` only), so that another host
+   * can take it up at once: its running turn is interrupted, queued
+   * turns reject, its process is stopped, its transcript saved to the
+   * store and its lease released. Resolves with whether this engine held
+   * the session. Rejects with `HOTPLEX_INVALID_CONFIG` without the
+   * `placement` option and `HOTPLEX_FENCED` when the lease was lost
+   * meanwhile (released all the same).
+   */
+  release(sessionId: string): Promise<boolean>
+  /**
+   * Drains the engine for a shutdown or a move (`placement` only): from
+   * now on it takes no new session (their turns reject with
+   * `HOTPLEX_CAPACITY_EXCEEDED`), running and queued turns get
+   * `deadlineSeconds` to finish, then every session it holds is released
+   * as by `release`. Resolves with the ids released, sorted. Rejects with
+   * `HOTPLEX_INVALID_ARGUMENT` for a deadline that is negative, not a
+   * number or over 2^32 seconds, `HOTPLEX_INVALID_CONFIG` without the
+   * `placement` option.
+   *
+   * ```js
+   * process.on('SIGTERM', async () => {
+   *   const moved = await engine.drain(30) // other hosts take these up
+   *   await engine.close()
+   * })
+   * ```
+   */
+  drain(deadlineSeconds: number): Promise<Array<string>>
+  /**
+   * The engine's load, for a balancer that places sessions across hosts
+   * (with or without the `placement` option).
+   */
+  load(): EngineLoad
+  /**
    * Stops every session and kills every process tree (resolves once all
    * are confirmed gone). Idempotent; afterwards `execute`, `stream` and
    * `stopSession` reject with `HOTPLEX_CLOSED`.
@@ -1801,6 +1889,33 @@ export interface DetectorOptions {
    * the check returns. Exceptions it throws are caught and ignored.
    */
   onAudit?: (event: AuditEvent) => void
+}
+
+/** An engine's load, from `Engine.load()`. */
+export interface EngineLoad {
+  /** Sessions in the pool. */
+  sessions: number
+  /** Sessions running a turn. */
+  busy: number
+  /** Turns waiting behind a running one, over all sessions. */
+  queued: number
+  /**
+   * More sessions the engine takes before it must evict (`maxSessions`
+   * minus sessions and spares).
+   */
+  freeSlots: number
+  /** Spare processes kept for new conversations. */
+  spares: number
+  /**
+   * Resident memory of every agent process tree (sessions and spares),
+   * in bytes.
+   */
+  agentMemoryBytes: number
+  /**
+   * The engine is draining (`drain()` was called): it takes no new
+   * session.
+   */
+  draining: boolean
 }
 
 /**

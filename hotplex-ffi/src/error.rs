@@ -231,8 +231,10 @@ fn slot_ptr(slot: &'static Slot) -> *const c_char {
 /// for errors that carry more than a message, or NULL: for
 /// `HOTPLEX_STATUS_DANGER_BLOCKED` `{"error": "danger_blocked", "verdict":
 /// {...}}`, for `HOTPLEX_STATUS_TURN_FAILED` `{"error": "turn_failed",
-/// "subtype": ..., "message": ...}`. Owned by hotplex, valid until the next
-/// status-returning call on this thread. Never fails.
+/// "subtype": ..., "message": ...}`, for `HOTPLEX_STATUS_OWNED_ELSEWHERE`
+/// `{"error": "owned_elsewhere", "session": ..., "owner": ...}`. Owned by
+/// hotplex, valid until the next status-returning call on this thread.
+/// Never fails.
 #[no_mangle]
 pub extern "C" fn hotplex_last_error_detail() -> *const c_char {
     value_guard(std::ptr::null(), || slot_ptr(&LAST_DETAIL))

@@ -651,3 +651,288 @@ fn explain_errors_leave_the_out_param_untouched() {
         hotplex_detector_free(d);
     }
 }
+
+// The engine's placement calls (owns, adopt, release, drain, load). No turn
+// runs here, so any executable does as the agent binary; turns across two
+// engines are tests/c/engine.c's and the bindings' (with the reference
+// agent).
+
+fn new_engine(options: &str) -> *mut hotplex_engine {
+    let mut e = ptr::null_mut();
+    // SAFETY: `options` is readable for its length; `e` is a valid out-param.
+    let st = unsafe { hotplex_engine_new(options.as_ptr().cast(), options.len(), &mut e) };
+    assert_eq!(st, hotplex_status::Ok, "{:?}", last_error());
+    assert!(!e.is_null());
+    e
+}
+
+/// Frees a JSON string from the library and parses it.
+fn take_json(p: *mut c_char) -> serde_json::Value {
+    let text = cstr(p).unwrap();
+    // SAFETY: a string the library handed out, freed once.
+    unsafe { hotplex_string_free(p) };
+    serde_json::from_str(&text).unwrap()
+}
+
+fn owns(e: *const hotplex_engine, id: &str) -> (hotplex_status, bool) {
+    let mut owned = false;
+    // SAFETY: `id` is readable for its length; `owned` is a valid out-param.
+    let st = unsafe { hotplex_engine_owns(e, id.as_ptr().cast(), id.len(), &mut owned) };
+    (st, owned)
+}
+
+fn adopt(e: *const hotplex_engine, id: &str, workdir: Option<&str>) -> hotplex_status {
+    let (w, n) = workdir.map_or((ptr::null(), 0), |w| (w.as_ptr().cast(), w.len()));
+    // SAFETY: both strings are readable for their lengths (or NULL, 0).
+    unsafe { hotplex_engine_adopt(e, id.as_ptr().cast(), id.len(), w, n) }
+}
+
+fn release(e: *const hotplex_engine, id: &str) -> (hotplex_status, bool) {
+    let mut released = false;
+    // SAFETY: `id` is readable for its length; `released` is valid.
+    let st = unsafe { hotplex_engine_release(e, id.as_ptr().cast(), id.len(), &mut released) };
+    (st, released)
+}
+
+fn drain(e: *const hotplex_engine, seconds: f64) -> (hotplex_status, *mut c_char) {
+    let mut json = sentinel();
+    // SAFETY: `json` is a valid out-param.
+    let st = unsafe { hotplex_engine_drain(e, seconds, &mut json) };
+    (st, json)
+}
+
+fn load(e: *const hotplex_engine) -> serde_json::Value {
+    let mut json = sentinel();
+    // SAFETY: `json` is a valid out-param.
+    assert_eq!(
+        unsafe { hotplex_engine_load(e, &mut json) },
+        hotplex_status::Ok
+    );
+    take_json(json)
+}
+
+/// A fresh directory under the system's temp dir.
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!(
+        "hotplex-abi-{tag}-{}-{nanos}-{n}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn placement_calls_check_their_arguments() {
+    let e = new_engine(r#"{"binary": "/bin/true"}"#);
+    // SAFETY: valid or NULL pointers; that is what is being tested.
+    unsafe {
+        // NULL engine: out-params untouched.
+        let mut owned = true;
+        assert_eq!(
+            hotplex_engine_owns(ptr::null(), c"s".as_ptr(), 1, &mut owned),
+            hotplex_status::InvalidArgument
+        );
+        assert!(owned);
+        assert!(last_error().unwrap().contains("engine"));
+        assert_eq!(
+            hotplex_engine_adopt(ptr::null(), c"s".as_ptr(), 1, ptr::null(), 0),
+            hotplex_status::InvalidArgument
+        );
+        let mut released = true;
+        assert_eq!(
+            hotplex_engine_release(ptr::null(), c"s".as_ptr(), 1, &mut released),
+            hotplex_status::InvalidArgument
+        );
+        assert!(released);
+        let (st, json) = drain(ptr::null(), 1.0);
+        assert_eq!(st, hotplex_status::InvalidArgument);
+        assert_eq!(json, sentinel());
+        let mut json = sentinel();
+        assert_eq!(
+            hotplex_engine_load(ptr::null(), &mut json),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(json, sentinel());
+
+        // NULL out-params (`released` may be NULL).
+        assert_eq!(
+            hotplex_engine_owns(e, c"s".as_ptr(), 1, ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+        assert!(last_error().unwrap().contains("owns"));
+        assert_eq!(
+            hotplex_engine_drain(e, 1.0, ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+        assert!(last_error().unwrap().contains("json"));
+        assert_eq!(
+            hotplex_engine_load(e, ptr::null_mut()),
+            hotplex_status::InvalidArgument
+        );
+
+        // NULL text with a length; bytes that are not UTF-8.
+        assert_eq!(
+            hotplex_engine_owns(e, ptr::null(), 3, &mut owned),
+            hotplex_status::InvalidArgument
+        );
+        assert_eq!(
+            hotplex_engine_adopt(e, c"s".as_ptr(), 1, ptr::null(), 4),
+            hotplex_status::InvalidArgument
+        );
+        assert!(last_error().unwrap().contains("workdir"));
+        assert_eq!(
+            hotplex_engine_release(e, b"\xff".as_ptr().cast(), 1, ptr::null_mut()),
+            hotplex_status::Utf8
+        );
+
+        // A deadline that is no number of seconds, before anything else.
+        for bad in [-1.0, f64::NAN, f64::INFINITY, 1e300] {
+            let (st, json) = drain(e, bad);
+            assert_eq!(st, hotplex_status::InvalidArgument, "{bad}");
+            assert_eq!(json, sentinel());
+            assert!(last_error().unwrap().contains("deadline_seconds"), "{bad}");
+        }
+        hotplex_engine_close(e);
+        hotplex_engine_free(e);
+    }
+}
+
+#[test]
+fn without_placement_every_session_is_owned_and_none_moves() {
+    let e = new_engine(r#"{"binary": "/bin/true"}"#);
+    assert_eq!(owns(e, "chat-1"), (hotplex_status::Ok, true));
+    assert_eq!(last_error(), None);
+
+    assert_eq!(adopt(e, "chat-1", None), hotplex_status::InvalidConfig);
+    assert!(last_error().unwrap().contains("placement"));
+    assert_eq!(
+        adopt(e, "chat-1", Some("/tmp")),
+        hotplex_status::InvalidConfig
+    );
+
+    let (st, released) = release(e, "chat-1");
+    assert_eq!((st, released), (hotplex_status::InvalidConfig, false));
+    assert!(last_error().unwrap().contains("placement"));
+
+    let (st, json) = drain(e, 0.0);
+    assert_eq!(st, hotplex_status::InvalidConfig);
+    assert_eq!(json, sentinel());
+
+    let l = load(e);
+    assert_eq!(l["sessions"], 0);
+    assert_eq!(l["busy"], 0);
+    assert_eq!(l["queued"], 0);
+    assert_eq!(l["spares"], 0);
+    assert!(l["free_slots"].as_u64().unwrap() > 0);
+    assert!(l["agent_memory_bytes"].is_u64());
+    assert_eq!(l["draining"], false);
+    // SAFETY: a live engine, freed once.
+    unsafe {
+        hotplex_engine_close(e);
+        hotplex_engine_free(e);
+    }
+}
+
+#[test]
+fn two_placed_engines_share_a_session_one_at_a_time() {
+    let root = temp_dir("placement");
+    let store = root.join("store");
+    let engine = |owner: &str| {
+        let work = root.join(owner);
+        std::fs::create_dir_all(&work).unwrap();
+        let opts = serde_json::json!({
+            "binary": "/bin/true",
+            "default_workdir": work,
+            "env": {"CLAUDE_CONFIG_DIR": root.join(format!("{owner}-config"))},
+            "placement": {"owner": owner, "store": store, "lease_ttl": 30.0},
+        });
+        new_engine(&opts.to_string())
+    };
+    let (a, b) = (engine("host-a"), engine("host-b"));
+
+    // Nobody holds a session never used.
+    assert_eq!(owns(a, "chat-1"), (hotplex_status::Ok, false));
+    assert_eq!(owns(b, "chat-1"), (hotplex_status::Ok, false));
+
+    // A takes it; B cannot while A holds it, and learns who does.
+    assert_eq!(adopt(a, "chat-1", None), hotplex_status::Ok);
+    assert_eq!(
+        adopt(a, "chat-1", None),
+        hotplex_status::Ok,
+        "again: a no-op"
+    );
+    assert_eq!(owns(a, "chat-1"), (hotplex_status::Ok, true));
+    assert_eq!(owns(b, "chat-1"), (hotplex_status::Ok, false));
+    assert_eq!(adopt(b, "chat-1", None), hotplex_status::OwnedElsewhere);
+    let detail = hotplex_last_error_detail();
+    assert!(!detail.is_null());
+    // SAFETY: NUL-terminated, valid until the next status-returning call.
+    let detail: serde_json::Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(detail) }.to_str().unwrap()).unwrap();
+    assert_eq!(detail["error"], "owned_elsewhere");
+    assert_eq!(detail["owner"], "host-a");
+    assert_eq!(detail["session"], "chat-1");
+
+    // A lets it go; B takes it up.
+    assert_eq!(release(a, "chat-1"), (hotplex_status::Ok, true));
+    assert_eq!(release(a, "chat-1"), (hotplex_status::Ok, false));
+    assert_eq!(owns(a, "chat-1"), (hotplex_status::Ok, false));
+    let work_b = root.join("host-b").join("elsewhere");
+    assert_eq!(
+        adopt(b, "chat-1", Some(work_b.to_str().unwrap())),
+        hotplex_status::Ok
+    );
+    assert_eq!(owns(b, "chat-1"), (hotplex_status::Ok, true));
+    // `released` may be NULL.
+    let id = "chat-2";
+    assert_eq!(adopt(b, id, None), hotplex_status::Ok);
+    // SAFETY: `id` is readable for its length.
+    let st = unsafe { hotplex_engine_release(b, id.as_ptr().cast(), id.len(), ptr::null_mut()) };
+    assert_eq!(st, hotplex_status::Ok);
+    assert_eq!(adopt(b, id, None), hotplex_status::Ok);
+
+    // B drains: both sessions released, sorted; then it takes no new one.
+    let (st, json) = drain(b, 1.0);
+    assert_eq!(st, hotplex_status::Ok, "{:?}", last_error());
+    assert_eq!(take_json(json), serde_json::json!(["chat-1", "chat-2"]));
+    assert_eq!(load(b)["draining"], true);
+    assert_eq!(load(a)["draining"], false);
+    assert_eq!(owns(b, "chat-1"), (hotplex_status::Ok, false));
+    let (st, json) = drain(b, 0.0);
+    assert_eq!(st, hotplex_status::Ok);
+    assert_eq!(take_json(json), serde_json::json!([]));
+    let mut stream = sentinel();
+    // SAFETY: strings readable for their lengths; `stream` is valid.
+    let st = unsafe {
+        hotplex_engine_submit(
+            b,
+            c"chat-3".as_ptr(),
+            6,
+            c"hi".as_ptr(),
+            2,
+            ptr::null(),
+            0,
+            &mut stream,
+        )
+    };
+    assert_eq!(st, hotplex_status::CapacityExceeded);
+    assert!(last_error().unwrap().contains("draining"));
+    assert_eq!(stream, sentinel());
+    // A can have them again.
+    assert_eq!(adopt(a, "chat-2", None), hotplex_status::Ok);
+
+    // SAFETY: live engines, freed once.
+    unsafe {
+        for e in [a, b] {
+            hotplex_engine_close(e);
+            hotplex_engine_free(e);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

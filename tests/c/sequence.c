@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
             const hotplex_engine *e = rnd(10) ? engine : NULL;
             t1 = text(&n1);
             t2 = text(&n2);
-            switch (rnd(14)) {
+            switch (rnd(19)) {
             case 0: (void)hotplex_engine_sessions(e, &j); break;
             case 1: (void)hotplex_engine_metrics_text(e, &j); break;
             case 2: (void)hotplex_engine_metrics_snapshot(e, &j); break;
@@ -244,6 +244,12 @@ int main(int argc, char **argv) {
             /* answers to questions and plans nobody asked (any text as JSON) */
             case 11: (void)hotplex_engine_answer_question(e, t1, n1, t2, n2, t1, n1); break;
             case 12: (void)hotplex_engine_approve_plan(e, t1, n1, rnd(2), t2, n2, t1, n1); break;
+            /* placement calls on an engine without placement */
+            case 13: (void)hotplex_engine_owns(e, t1, n1, rnd(8) ? &existed : NULL); break;
+            case 14: (void)hotplex_engine_adopt(e, t1, n1, t2, n2); break;
+            case 15: (void)hotplex_engine_release(e, t1, n1, rnd(2) ? &existed : NULL); break;
+            case 16: (void)hotplex_engine_drain(e, (double)rnd(3) - 1.0, rnd(8) ? &j : NULL); break;
+            case 17: (void)hotplex_engine_load(e, rnd(8) ? &j : NULL); break;
             default: (void)hotplex_engine_stop_session(e, "a", 1, &existed);
             }
             hotplex_string_free(j);

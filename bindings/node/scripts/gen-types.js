@@ -31,8 +31,8 @@ const OUT = path.join(pkgDir, 'contract.d.ts')
 const SKIP = new Set(['Verdict', 'Range_of_uint', 'ErrorCode', 'HookSpec', 'ToolServer', 'ToolSpec'])
 /** Tagged unions whose variants are flat objects (`{ type, sessionId, ... }`), not `{ type, data }`. */
 const FLAT = new Set(['LifecycleRecord'])
-/** Options: every key optional. */
-const INPUTS = new Set(['EngineOptions', 'TurnOptions', 'SessionOptions', 'SessionLimits', 'PrewarmProfile'])
+/** Options: every key optional, but those the schema requires. */
+const INPUTS = new Set(['EngineOptions', 'TurnOptions', 'SessionOptions', 'SessionLimits', 'PrewarmProfile', 'PlacementOptions'])
 /** Node's names for schema definitions. */
 const RENAME = { Event: 'TurnEvent' }
 /** What an error carries besides `code` and `message` (from the core's `Error::detail`). */
@@ -40,6 +40,10 @@ const ERROR_EXTRAS = {
   danger_blocked: { verdict: ['Verdict', "The WAF's verdict; its `span` indexes the prompt."] },
   turn_failed: { subtype: ['string', "The agent's result subtype, e.g. `'error_max_turns'`."] },
   invalid_rule: { line: ['number', 'The 1-based line of the bad rule.'] },
+  owned_elsewhere: {
+    session: ['string', 'The session asked for.'],
+    owner: ['string', "The host holding the session's lease: where its turns belong."],
+  },
 }
 
 /** `cost_usd` -> `costUsd` (as the addon converts keys). */
@@ -131,14 +135,18 @@ goes on.`,
   },
 }
 
-/** The members of an object schema: records list every key (a `null` is sent), options none. */
+/**
+ * The members of an object schema: records list every key (a `null` is
+ * sent), options only those the schema requires.
+ */
 function members(def, optional, name) {
   const own = MEMBERS[name] || {}
+  const required = new Set(def.required || [])
   return Object.entries(def.properties || {})
     .filter(([k]) => k !== 'type' || !def.properties.type.const)
     .map(([k, p]) => {
       const [d, t] = own[k] || [p.description, ts(p)]
-      return `${doc(d, '  ')}  ${camel(k)}${optional ? '?' : ''}: ${t}\n`
+      return `${doc(d, '  ')}  ${camel(k)}${optional && !required.has(k) ? '?' : ''}: ${t}\n`
     })
     .join('')
 }

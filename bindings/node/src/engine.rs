@@ -60,10 +60,12 @@
 //!   `Permission::from_answer`; throwing, rejecting or not answering
 //!   within the turn timeout denies.
 //! * **Live controls** (`interrupt`, `setModel`, `setPermissionMode`,
-//!   `contextUsage`, `mcpStatus`) and the conversation lifecycle
-//!   (`resetSession`, `forkSession`) are promises over the core's methods,
-//!   rejecting with the core's errors (`HOTPLEX_SESSION_NOT_FOUND`,
-//!   `HOTPLEX_UNSUPPORTED`, `HOTPLEX_CONTROL_FAILED`, ...).
+//!   `contextUsage`, `mcpStatus`), the conversation lifecycle
+//!   (`resetSession`, `forkSession`) and placement (`adopt`, `release`,
+//!   `drain`; `owns` and `load` are quick and synchronous) are promises
+//!   over the core's methods, rejecting with the core's errors
+//!   (`HOTPLEX_SESSION_NOT_FOUND`, `HOTPLEX_UNSUPPORTED`,
+//!   `HOTPLEX_CONTROL_FAILED`, `HOTPLEX_OWNED_ELSEWHERE`, ...).
 //! * **`observer`.** Lifecycle records reach the JS function through a
 //!   weak, bounded threadsafe function called without blocking: see
 //!   [`crate::telemetry`].
@@ -783,6 +785,118 @@ impl Engine {
         control(env, async move { set })
     }
 
+    /// Whether session `sessionId`'s turns belong to this engine: without
+    /// the `placement` option always; with it, while this engine holds the
+    /// session's current lease (`false` for a session not taken here yet,
+    /// and once another host took it over). Reads the lease file: quick.
+    /// Throws `HOTPLEX_IO` when the store cannot be read.
+    #[napi]
+    pub fn owns(&self, env: Env, session_id: String) -> Result<bool> {
+        guard(&env, || {
+            self.core
+                .owns(&session_id)
+                .map_err(|e| to_js_error(&env, e))
+        })
+    }
+
+    /// Takes session `sessionId` for this engine before its first turn here
+    /// (`placement` only): its lease, and its conversation from the store,
+    /// written where the local agent finds it (in `workdir`, or unset the
+    /// session's usual workdir), so that the next turn resumes it. Turns
+    /// take a session on their own too; adopting first says at once whether
+    /// the session can be had. Rejects with `HOTPLEX_OWNED_ELSEWHERE` while
+    /// another host holds it (the error's `owner` names that host, where
+    /// the session's turns belong), `HOTPLEX_INVALID_CONFIG` without the
+    /// `placement` option (or for a workdir outside `allowedRoots`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn adopt<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        workdir: Option<String>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move {
+            // File work (a lock, a read, a write): off the runtime's workers.
+            tokio::task::spawn_blocking(move || {
+                let workdir = workdir.filter(|w| !w.is_empty());
+                engine.adopt(&session_id, workdir.as_deref().map(std::path::Path::new))
+            })
+            .await
+            .map_err(|e| hc::Error::Io(format!("adopt task: {e}")))?
+        })
+    }
+
+    /// Lets session `sessionId` go (`placement` only), so that another host
+    /// can take it up at once: its running turn is interrupted, queued
+    /// turns reject, its process is stopped, its transcript saved to the
+    /// store and its lease released. Resolves with whether this engine held
+    /// the session. Rejects with `HOTPLEX_INVALID_CONFIG` without the
+    /// `placement` option and `HOTPLEX_FENCED` when the lease was lost
+    /// meanwhile (released all the same).
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn release<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+    ) -> Result<PromiseRaw<'env, bool>> {
+        let engine = Arc::clone(&self.core);
+        control(env, async move { engine.release(&session_id).await })
+    }
+
+    /// Drains the engine for a shutdown or a move (`placement` only): from
+    /// now on it takes no new session (their turns reject with
+    /// `HOTPLEX_CAPACITY_EXCEEDED`), running and queued turns get
+    /// `deadlineSeconds` to finish, then every session it holds is released
+    /// as by `release`. Resolves with the ids released, sorted. Rejects with
+    /// `HOTPLEX_INVALID_ARGUMENT` for a deadline that is negative, not a
+    /// number or over 2^32 seconds, `HOTPLEX_INVALID_CONFIG` without the
+    /// `placement` option.
+    ///
+    /// ```js
+    /// process.on('SIGTERM', async () => {
+    ///   const moved = await engine.drain(30) // other hosts take these up
+    ///   await engine.close()
+    /// })
+    /// ```
+    #[napi(ts_return_type = "Promise<Array<string>>")]
+    pub fn drain<'env>(
+        &self,
+        env: &'env Env,
+        deadline_seconds: f64,
+    ) -> Result<PromiseRaw<'env, Vec<String>>> {
+        // At most 2^32 s (136 years: "as long as it takes"), as in the C ABI.
+        let deadline = if (0.0..=f64::from(u32::MAX)).contains(&deadline_seconds) {
+            Ok(std::time::Duration::from_secs_f64(deadline_seconds))
+        } else {
+            Err(hc::Error::InvalidArgument(format!(
+                "deadlineSeconds: must be a number of seconds from 0 to 2^32, not {deadline_seconds}"
+            )))
+        };
+        let engine = Arc::clone(&self.core);
+        control(env, async move { engine.drain(deadline?).await })
+    }
+
+    /// The engine's load, for a balancer that places sessions across hosts
+    /// (with or without the `placement` option).
+    #[napi]
+    pub fn load(&self, env: Env) -> Result<EngineLoad> {
+        guard(&env, || {
+            let l = self.core.load();
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(EngineLoad {
+                sessions: count(l.sessions),
+                busy: count(l.busy),
+                queued: count(l.queued),
+                free_slots: count(l.free_slots),
+                spares: count(l.spares),
+                // Exact below 2^53 bytes (8 PiB).
+                agent_memory_bytes: l.agent_memory_bytes as f64,
+                draining: l.draining,
+            })
+        })
+    }
+
     /// Stops every session and kills every process tree (resolves once all
     /// are confirmed gone). Idempotent; afterwards `execute`, `stream` and
     /// `stopSession` reject with `HOTPLEX_CLOSED`.
@@ -840,6 +954,28 @@ impl Engine {
             audit: None,
         }
     }
+}
+
+/// An engine's load, from `Engine.load()`.
+#[napi(object, object_from_js = false)]
+pub struct EngineLoad {
+    /// Sessions in the pool.
+    pub sessions: u32,
+    /// Sessions running a turn.
+    pub busy: u32,
+    /// Turns waiting behind a running one, over all sessions.
+    pub queued: u32,
+    /// More sessions the engine takes before it must evict (`maxSessions`
+    /// minus sessions and spares).
+    pub free_slots: u32,
+    /// Spare processes kept for new conversations.
+    pub spares: u32,
+    /// Resident memory of every agent process tree (sessions and spares),
+    /// in bytes.
+    pub agent_memory_bytes: f64,
+    /// The engine is draining (`drain()` was called): it takes no new
+    /// session.
+    pub draining: bool,
 }
 
 /// Options of `Engine.resetSession()`.

@@ -102,7 +102,7 @@ impl OptionNames {
                 let (first, tail) = head.split_at(cut);
                 // `session.max_turns` -> `session.maxTurns`; `env.A_B` stays.
                 let tail = match first {
-                    "session" | "images" | "limits" => camel_first_segment(tail),
+                    "session" | "images" | "limits" | "placement" => camel_first_segment(tail),
                     _ => tail.to_owned(),
                 };
                 (format!("{}{tail}: ", self.js(first)), rest)
@@ -145,7 +145,8 @@ pub(crate) fn whole_numbers(v: Value) -> Value {
 /// keys are camelCase too (one level down, never deeper: `session.env`
 /// holds variable names, `session.jsonSchema` a schema): `session`
 /// (`maxTurns` -> `max_turns`), the engine's `limits` (`maxProcesses` ->
-/// `max_processes`) and each of `images` (`mediaType` -> `media_type`). A
+/// `max_processes`) and `placement` (`leaseTtl` -> `lease_ttl`), and each
+/// of `images` (`mediaType` -> `media_type`). A
 /// snake_case key there is an unknown option, as at the top level.
 pub(crate) fn nested_wire(key: &str, value: Value) -> hc::Result<Value> {
     let snake_keys = |path: &str, v: Value| -> hc::Result<Value> {
@@ -164,6 +165,7 @@ pub(crate) fn nested_wire(key: &str, value: Value) -> hc::Result<Value> {
     match (key, value) {
         ("session", v) => snake_keys("session", v),
         ("limits", v) => snake_keys("limits", v),
+        ("placement", v) => snake_keys("placement", v),
         ("prewarm", Value::Array(a)) => a
             .into_iter()
             .enumerate()

@@ -63,16 +63,18 @@ fn invalid_config(py: Python<'_>, message: String) -> PyErr {
     core_error(py, core::Error::InvalidConfig(message))
 }
 
-/// A positive, finite number of seconds as a Duration, else InvalidConfig
-/// naming `name`.
+/// A deadline of `s` seconds (0: now; at most 2^32, as in C, Go and Node),
+/// else InvalidArgument naming `name`.
 pub(crate) fn seconds_arg(py: Python<'_>, name: &str, s: f64) -> PyResult<Duration> {
-    if !s.is_finite() || s <= 0.0 {
-        return Err(invalid_config(
+    if !s.is_finite() || !(0.0..=4_294_967_296.0).contains(&s) {
+        return Err(core_error(
             py,
-            format!("{name}: must be a positive number of seconds, not {s}"),
+            core::Error::InvalidArgument(format!(
+                "{name}: must be a number of seconds from 0 to 2^32, not {s}"
+            )),
         ));
     }
-    Duration::try_from_secs_f64(s).map_err(|e| invalid_config(py, format!("{name}: {e}")))
+    Ok(Duration::from_secs_f64(s))
 }
 
 /// The JSON of an `answer_question` answers argument (a dict or a list);
@@ -784,7 +786,8 @@ impl Engine {
 
     /// Drains the engine (placement only): no new session from now on
     /// (CapacityExceeded), running and queued turns get deadline seconds
-    /// to finish, then every session is released. Returns the released ids.
+    /// (0: none) to finish, then every session is released. Returns the
+    /// released ids.
     fn drain(&self, py: Python<'_>, deadline: f64) -> PyResult<Vec<String>> {
         let deadline = seconds_arg(py, "deadline", deadline)?;
         let engine = self.pool.engine.clone();

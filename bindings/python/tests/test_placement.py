@@ -73,7 +73,7 @@ def test_placement_needs_the_option_and_a_valid_owner(tmp_path):
             plain.release("s")
         with pytest.raises(hotplex.InvalidConfig):
             plain.drain(1.0)
-        with pytest.raises(hotplex.InvalidConfig):
+        with pytest.raises(hotplex.InvalidArgument):
             plain.drain(-1.0)
     with pytest.raises(hotplex.InvalidConfig):
         hotplex.Engine(**_host(tmp_path, "x", placement={"owner": "two words",

@@ -475,7 +475,8 @@ class Engine:
     def drain(self, deadline: float) -> List[str]:
         """Drains the engine (placement only): no new session from now on
         (CapacityExceeded), running and queued turns get deadline seconds
-        to finish, then every session is released. Returns the released ids.
+        (0: none) to finish, then every session is released. Returns the
+        released ids.
         """
     def load(self) -> Dict[str, Any]:
         """The engine's load for a balancer, a dict: sessions, busy, queued,
