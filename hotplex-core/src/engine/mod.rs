@@ -604,9 +604,7 @@ impl Engine {
         let ctx = &self.inner.ctx;
         // A session still in the pool whose lease went elsewhere: its
         // process must not run another turn.
-        if let Some(done) = self.inner.sessions.lock().retire(id, StopReason::Stopped) {
-            drop(done);
-        }
+        let _ = self.inner.sessions.lock().retire(id, StopReason::Stopped);
         p.take(id)?;
         let workdir = match wanted {
             Some(w) => w.to_owned(),
@@ -1111,8 +1109,9 @@ impl Engine {
             ));
         };
         self.inner.draining.store(true, Ordering::Release);
-        let until = Instant::now() + deadline;
-        while Instant::now() < until
+        // A deadline too far to add is no deadline (never a panic).
+        let until = Instant::now().checked_add(deadline);
+        while until.map_or(true, |u| Instant::now() < u)
             && self
                 .sessions()
                 .iter()

@@ -17,8 +17,8 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::lease::{now_ms, Lease, LeaseStore};
-use super::transcript::{plain_name, write_atomically, Transcript, TranscriptStore};
+use super::lease::{ms, now_ms, Lease, LeaseStore};
+use super::transcript::{plain_name, read_files, write_atomically, Transcript, TranscriptStore};
 use crate::{Error, Result};
 
 /// Leases and transcripts in a directory; see the module docs. Clones share
@@ -51,10 +51,6 @@ fn with_lock<T>(lock: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     crate::proc::lock_exclusive(&file).map_err(io(lock))?;
     // Released when `file` is closed, after `f`.
     f()
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A lease file: `(epoch, held: (expires_at_ms, owner))`.
@@ -113,22 +109,6 @@ impl DirStore {
     }
 }
 
-fn lease(session: &str, owner: &str, epoch: u64, expires_at_ms: u64) -> Lease {
-    Lease {
-        session: session.to_owned(),
-        owner: owner.to_owned(),
-        epoch,
-        expires_at_ms,
-    }
-}
-
-fn fenced_lease(l: &Lease) -> Error {
-    Error::Fenced(format!(
-        "session {:?}: the lease of epoch {} held by {:?} was taken over or released",
-        l.session, l.epoch, l.owner
-    ))
-}
-
 fn fenced_write(session: &str, epoch: u64, stored: u64) -> Error {
     Error::Fenced(format!(
         "session {session:?}: a newer owner (epoch {stored}) saved its transcript; this one's epoch is {epoch}"
@@ -155,11 +135,11 @@ impl LeaseStore for DirStore {
                 }
                 Some((expires, _)) if expires > now => {
                     self.write_lease(session, epoch, Some((until, owner)))?;
-                    Ok(lease(session, owner, epoch, until))
+                    Ok(Lease::new(session, owner, epoch, until))
                 }
                 _ => {
                     self.write_lease(session, epoch + 1, Some((until, owner)))?;
-                    Ok(lease(session, owner, epoch + 1, until))
+                    Ok(Lease::new(session, owner, epoch + 1, until))
                 }
             }
         })
@@ -171,9 +151,9 @@ impl LeaseStore for DirStore {
             match self.read_lease(&l.session) {
                 (epoch, Some((_, owner))) if epoch == l.epoch && owner == l.owner => {
                     self.write_lease(&l.session, epoch, Some((until, &owner)))?;
-                    Ok(lease(&l.session, &owner, epoch, until))
+                    Ok(Lease::new(&l.session, &owner, epoch, until))
                 }
-                _ => Err(fenced_lease(l)),
+                _ => Err(l.fenced()),
             }
         })
     }
@@ -192,7 +172,7 @@ impl LeaseStore for DirStore {
         with_lock(&self.lease_lock(session), || {
             Ok(match self.read_lease(session) {
                 (epoch, Some((expires, owner))) if expires > now_ms() => {
-                    Some(lease(session, &owner, epoch, expires))
+                    Some(Lease::new(session, &owner, epoch, expires))
                 }
                 _ => None,
             })
@@ -231,18 +211,7 @@ impl TranscriptStore for DirStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(io(&dir)(e)),
             };
-            let mut subagents = Vec::new();
-            if let Ok(entries) = fs::read_dir(dir.join("subagents")) {
-                for entry in entries.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if name.starts_with('.') {
-                        continue;
-                    }
-                    let path = entry.path();
-                    subagents.push((name, fs::read(&path).map_err(io(&path))?));
-                }
-            }
-            subagents.sort();
+            let subagents = read_files(&dir.join("subagents"))?;
             Ok(Some((
                 Self::stored_epoch(&dir),
                 Transcript { main, subagents },

@@ -38,6 +38,25 @@ pub struct Lease {
     pub expires_at_ms: u64,
 }
 
+impl Lease {
+    pub(crate) fn new(session: &str, owner: &str, epoch: u64, expires_at_ms: u64) -> Lease {
+        Lease {
+            session: session.to_owned(),
+            owner: owner.to_owned(),
+            epoch,
+            expires_at_ms,
+        }
+    }
+
+    /// The error of an owner whose lease was taken over or released.
+    pub(crate) fn fenced(&self) -> Error {
+        Error::Fenced(format!(
+            "session {:?}: the lease of epoch {} held by {:?} was taken over or released",
+            self.session, self.epoch, self.owner
+        ))
+    }
+}
+
 /// Where leases live. Every method is atomic with respect to the others
 /// for the same session; implementations must be safe to share between
 /// threads and hosts.
@@ -68,7 +87,7 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -116,15 +135,6 @@ impl MemoryLeaseStore {
             clock,
         }
     }
-
-    fn lease(session: &str, owner: &str, epoch: u64, expires_at_ms: u64) -> Lease {
-        Lease {
-            session: session.to_owned(),
-            owner: owner.to_owned(),
-            epoch,
-            expires_at_ms,
-        }
-    }
 }
 
 impl LeaseStore for MemoryLeaseStore {
@@ -136,7 +146,7 @@ impl LeaseStore for MemoryLeaseStore {
         match &slot.held {
             Some((holder, expires)) if *expires > now && holder == owner => {
                 slot.held = Some((owner.to_owned(), until));
-                Ok(Self::lease(session, owner, slot.epoch, until))
+                Ok(Lease::new(session, owner, slot.epoch, until))
             }
             Some((holder, expires)) if *expires > now => Err(Error::OwnedElsewhere {
                 session: session.to_owned(),
@@ -145,7 +155,7 @@ impl LeaseStore for MemoryLeaseStore {
             _ => {
                 slot.epoch += 1;
                 slot.held = Some((owner.to_owned(), until));
-                Ok(Self::lease(session, owner, slot.epoch, until))
+                Ok(Lease::new(session, owner, slot.epoch, until))
             }
         }
     }
@@ -162,17 +172,9 @@ impl LeaseStore for MemoryLeaseStore {
         match current {
             Some(slot) => {
                 slot.held = Some((lease.owner.clone(), until));
-                Ok(Self::lease(
-                    &lease.session,
-                    &lease.owner,
-                    lease.epoch,
-                    until,
-                ))
+                Ok(Lease::new(&lease.session, &lease.owner, lease.epoch, until))
             }
-            None => Err(Error::Fenced(format!(
-                "session {:?}: the lease of epoch {} held by {:?} was taken over or released",
-                lease.session, lease.epoch, lease.owner
-            ))),
+            None => Err(lease.fenced()),
         }
     }
 
@@ -191,7 +193,7 @@ impl LeaseStore for MemoryLeaseStore {
         let slots = self.slots.lock();
         Ok(slots.get(session).and_then(|s| match &s.held {
             Some((owner, expires)) if *expires > now => {
-                Some(Self::lease(session, owner, s.epoch, *expires))
+                Some(Lease::new(session, owner, s.epoch, *expires))
             }
             _ => None,
         }))

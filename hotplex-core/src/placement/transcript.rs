@@ -121,20 +121,28 @@ pub fn read_local(config: &Path, workdir: &Path, psid: &str) -> Result<Option<Tr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::Io(format!("{}: {e}", main.display()))),
     };
-    let mut subagents = Vec::new();
-    if let Ok(entries) = fs::read_dir(&subs) {
+    let subagents = read_files(&subs)?;
+    Ok(Some(Transcript { main, subagents }))
+}
+
+/// The regular files of `dir` (none when it is missing), by name, but the
+/// hidden ones (a write's temporary file): `(name, contents)`.
+pub(crate) fn read_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if path.is_file() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let bytes =
-                    fs::read(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-                subagents.push((name, bytes));
+            if name.starts_with('.') || !path.is_file() {
+                continue;
             }
+            let bytes =
+                fs::read(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            files.push((name, bytes));
         }
     }
-    subagents.sort();
-    Ok(Some(Transcript { main, subagents }))
+    files.sort();
+    Ok(files)
 }
 
 /// Writes `transcript` as `psid`'s for `workdir` into the configuration
@@ -148,10 +156,8 @@ pub fn write_local(
 ) -> Result<()> {
     let (main, subs) = local_paths(config, workdir, psid);
     write_atomically(&main, &transcript.main)?;
-    if !transcript.subagents.is_empty() {
-        for (name, bytes) in &transcript.subagents {
-            write_atomically(&subs.join(plain_name(name)?), bytes)?;
-        }
+    for (name, bytes) in &transcript.subagents {
+        write_atomically(&subs.join(plain_name(name)?), bytes)?;
     }
     Ok(())
 }

@@ -262,11 +262,17 @@ fn adopt(cleanup: Cleanup) {
 }
 
 /// Everything a supervisor is started with: the [`Plan`], the child ends of
-/// its descriptors, the host's ends, and what was created for the session.
+/// its descriptors, and the session's [`HostSide`].
 struct Prepared {
     plan: Plan,
     /// ctrl, stdin, stdout, stderr, status: the supervisor's ends.
     child_fds: [OwnedFd; 5],
+    host: HostSide,
+}
+
+/// What the host keeps of a session being started: its ends of the
+/// session's descriptors and what was created for it.
+struct HostSide {
     /// The read end of the exec-status pipe (non-blocking).
     status: OwnedFd,
     mode: ContainmentMode,
@@ -429,35 +435,28 @@ fn prepare(opts: SpawnOptions, launched: bool) -> Result<Prepared> {
     Ok(Prepared {
         plan,
         child_fds,
-        status,
-        mode,
-        limits,
-        session_id,
-        host_sock,
-        in_host,
-        out_host,
-        err_host,
-        cg_dir,
-        limit_dirs,
+        host: HostSide {
+            status,
+            mode,
+            limits,
+            session_id,
+            host_sock,
+            in_host,
+            out_host,
+            err_host,
+            cg_dir,
+            limit_dirs,
+        },
     })
 }
 
-/// A started supervisor and the host's ends of its session.
+/// A started supervisor and the host's side of its session.
 struct Started {
     sup: SupervisorProc,
     /// 0 until the supervisor reports it (launched).
     sup_pid: i32,
     launch: SupervisorLaunch,
-    mode: ContainmentMode,
-    limits: LimitsApplied,
-    session_id: String,
-    host_sock: std::os::unix::net::UnixStream,
-    status: OwnedFd,
-    in_host: Option<OwnedFd>,
-    out_host: Option<OwnedFd>,
-    err_host: Option<OwnedFd>,
-    cg_dir: Option<PathBuf>,
-    limit_dirs: Vec<PathBuf>,
+    host: HostSide,
 }
 
 /// The synchronous part of a spawn: [`prepare`], then hand the session to
@@ -469,16 +468,7 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
     let Prepared {
         mut plan,
         child_fds,
-        status,
-        mode,
-        limits,
-        session_id,
-        host_sock,
-        in_host,
-        out_host,
-        err_host,
-        cg_dir,
-        limit_dirs,
+        host,
     } = prepare(opts, exec)?;
     let fds = raw(&child_fds);
     let launched = exec && {
@@ -498,7 +488,7 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
         let pid = match fork_supervisor(&mut plan, &child_fds) {
             Ok(pid) => pid,
             Err(e) => {
-                remove_cgroups(&cg_dir, &limit_dirs);
+                remove_cgroups(&host.cg_dir, &host.limit_dirs);
                 return Err(e);
             }
         };
@@ -521,16 +511,7 @@ fn start(opts: SpawnOptions, exec: bool) -> Result<Started> {
         } else {
             SupervisorLaunch::Fork
         },
-        mode,
-        limits,
-        session_id,
-        host_sock,
-        status,
-        in_host,
-        out_host,
-        err_host,
-        cg_dir,
-        limit_dirs,
+        host,
     })
 }
 
@@ -664,16 +645,19 @@ impl Contained {
             sup,
             sup_pid,
             launch,
-            mode,
-            limits,
-            session_id,
-            host_sock,
-            status,
-            in_host,
-            out_host,
-            err_host,
-            cg_dir,
-            limit_dirs,
+            host:
+                HostSide {
+                    status,
+                    mode,
+                    limits,
+                    session_id,
+                    host_sock,
+                    in_host,
+                    out_host,
+                    err_host,
+                    cg_dir,
+                    limit_dirs,
+                },
         } = s;
         let cleanup = Cleanup {
             sup,
