@@ -2,14 +2,16 @@
 # Builds everything from scratch and runs every test in every language:
 # Rust (fmt, clippy, unit + integration tests; the containment suites
 # again with forked supervisors), the C ABI (header drift, a C
-# program), Go, Python (pip install + pytest) and Node (npm install + node
-# --test), then the session pool end to end with the real Claude Code CLI
-# (from Python, and for live text from Node and Go too),
-# and last every README snippet (each is a file under examples/ that README
-# includes verbatim, or is marked a fragment) and the demo.
-# Installs what it needs (rustup components, maturin and pytest in a venv
-# under target/, @napi-rs/cli and the pinned @anthropic-ai/claude-code from
-# npm). `.ci/run` calls exactly this.
+# program), Go, Python (pip install + pytest; then sessions across hosts on
+# a local Ray cluster with Redis) and Node (npm install + node --test), then
+# the session pool end to end with the real Claude Code CLI (from Python,
+# and for live text from Node and Go too), and last every README snippet
+# (each is a file under examples/ that README includes verbatim, or is
+# marked a fragment) and the demo.
+# Installs what it needs (rustup components, promtool and redis-server from
+# apt when possible, maturin, pytest and Ray Serve in a venv under target/,
+# @napi-rs/cli and the pinned @anthropic-ai/claude-code from npm). `.ci/run`
+# calls exactly this.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +34,17 @@ if ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends prometheus; } >/dev/null 2>&1 \
     || echo "promtool could not be installed: its test is skipped" >&2
+fi
+
+# redis-server backs the Redis placement store's tests, which start their
+# own server on a free port; without apt-get or root they are skipped. The
+# package may start a daemon of its own on 6379: stopped, as nothing uses it.
+if ! command -v redis-server >/dev/null && command -v apt-get >/dev/null; then
+  echo "installing redis-server (Debian package redis-server)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends redis-server; } >/dev/null 2>&1 \
+    || echo "redis-server could not be installed: the Redis store tests are skipped" >&2
+  service redis-server stop >/dev/null 2>&1 || true
 fi
 
 passed=0
@@ -67,6 +80,7 @@ step "containment suites, forked supervisors" env HOTPLEX_SUPERVISOR=fork cargo 
 step "WAF corpus scores" cargo test -q -p hotplex-core --test corpus -- --nocapture
 step "C ABI, C program and Go" bash tests/run-c-go.sh
 step "Python" bash tests/run-python.sh
+step "Across hosts: Ray Serve cluster, Redis store" bash tests/run-cluster.sh
 step "Node" bash tests/run-node.sh
 # After C/Go and Node: the end-to-end suite also drives the real CLI from
 # the Node addon and the Go package.

@@ -24,7 +24,7 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/n
 fi
 PY="$VENV/bin/python"
 
-echo "== pip install ./bindings/python pytest mypy prometheus_client"
+echo "== pip install ./bindings/python pytest mypy prometheus_client ray[serve]"
 # Exactly what the README tells users; pip fetches maturin as the build
 # backend and builds the extension from source. --force-reinstall of hotplex
 # only, so an unchanged version number never leaves a stale build installed.
@@ -34,6 +34,10 @@ echo "== pip install ./bindings/python pytest mypy prometheus_client"
 # prometheus_client is a test dependency only (test_telemetry.py parses the
 # metrics with it); hotplex imports it only when PrometheusCollector is used.
 "$PY" -m pip install --disable-pip-version-check --quiet pytest mypy prometheus_client
+# Ray Serve: hotplex.ray_serve imports it (stubtest checks that module
+# against it); tests/run-cluster.sh runs it on a local cluster. The version
+# hotplex[ray] is tested with.
+"$PY" -m pip install --disable-pip-version-check --quiet "ray[serve]==2.40.0"
 # AsyncEngine is tested on uvloop too where uvloop installs (it has no wheel
 # for every platform); its test is skipped, saying so, where it does not.
 "$PY" -m pip install --disable-pip-version-check --quiet uvloop \

@@ -384,8 +384,10 @@ type PlacementOptions struct {
 	// Owner is this engine's name among the owners (a replica, pod or host
 	// name; unique among the engines sharing the store, no spaces).
 	Owner string `json:"owner"`
-	// Store is the directory every host reaches where leases and
-	// transcripts live (a shared volume).
+	// Store is where leases and transcripts live, reached by every host: a
+	// directory (a shared volume), or a Redis server's URL
+	// (redis://[:password@]host[:port][/db], or redis+unix:///path.sock);
+	// rediss:// is refused (TLS is not built in).
 	Store string `json:"store"`
 	// LeaseTTL is how long a lease lasts unless renewed (the engine renews
 	// its leases every third of it); a host silent for longer loses its

@@ -545,8 +545,12 @@ export interface PlacementOptions {
    */
   owner: string
   /**
-   * The directory every host reaches where leases and transcripts live
-   * (`placement::DirStore`).
+   * Where leases and transcripts live, reached by every host: a
+   * directory (`placement::DirStore`), or a Redis server's URL
+   * (`placement::RedisStore`): `redis://[:password@]host[:port][/db]`,
+   * or a Unix socket, `redis+unix:///path/to.sock` (or `unix://`).
+   * `rediss://` is refused: TLS is not built in. A Redis store is
+   * connected to when the engine starts; an unreachable one is an error.
    */
   store: string
 }

@@ -520,8 +520,12 @@ pub struct PlacementOptions {
     /// This engine's name among the owners (a replica, pod or host name;
     /// unique among the engines sharing the store, no spaces).
     pub owner: String,
-    /// The directory every host reaches where leases and transcripts live
-    /// ([`crate::placement::DirStore`]).
+    /// Where leases and transcripts live, reached by every host: a
+    /// directory ([`crate::placement::DirStore`]), or a Redis server's URL
+    /// ([`crate::placement::RedisStore`]): `redis://[:password@]host[:port][/db]`,
+    /// or a Unix socket, `redis+unix:///path/to.sock` (or `unix://`).
+    /// `rediss://` is refused: TLS is not built in. A Redis store is
+    /// connected to when the engine starts; an unreachable one is an error.
     #[schemars(with = "String")]
     pub store: PathBuf,
     /// How long a lease lasts unless renewed (the engine renews its leases

@@ -619,6 +619,9 @@ pub(crate) fn stopped_error(reason: Option<StopReason>) -> Error {
     match reason {
         Some(StopReason::Closed) => Error::Closed,
         Some(StopReason::Evicted) => Error::SessionDead("the session was evicted".into()),
+        Some(StopReason::Fenced) => Error::Fenced(
+            "another host took the session's lease over: this host's process was stopped".into(),
+        ),
         _ => Error::SessionDead("the session was stopped".into()),
     }
 }

@@ -604,7 +604,7 @@ impl Engine {
         let ctx = &self.inner.ctx;
         // A session still in the pool whose lease went elsewhere: its
         // process must not run another turn.
-        let _ = self.inner.sessions.lock().retire(id, StopReason::Stopped);
+        let _ = self.inner.sessions.lock().retire(id, StopReason::Fenced);
         p.take(id)?;
         let workdir = match wanted {
             Some(w) => w.to_owned(),
@@ -1738,7 +1738,7 @@ async fn renewer(inner: Weak<Inner>, placed: Arc<placed::Placed>) {
         let mut sessions = inner.sessions.lock();
         for id in lost {
             tracing::warn!(session = %id, "lease taken over by another host: session stopped");
-            sessions.retire(&id, StopReason::Stopped);
+            sessions.retire(&id, StopReason::Fenced);
         }
     }
 }

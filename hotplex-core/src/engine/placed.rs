@@ -15,9 +15,10 @@
 //!   run the same conversation for longer than a TTL, and the old owner's
 //!   late saves are [`Error::Fenced`].
 //!
-//! Store calls are short file operations (a lock, a read, a rename); they
-//! run on the caller's thread like the engine's other file work, and on
-//! the blocking pool from the actors.
+//! Store calls are short: a directory store's are file operations (a
+//! lock, a read, a rename), a Redis store's one round trip each, bounded
+//! by its timeouts. They run on the caller's thread like the engine's other
+//! file work, and on the blocking pool from the actors.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -56,7 +57,8 @@ impl std::fmt::Debug for Placed {
 }
 
 impl Placed {
-    /// The placement of `o`, with its directory store.
+    /// The placement of `o`, with its store: a Redis server when
+    /// `o.store` is a Redis URL, a directory otherwise.
     pub fn new(o: &PlacementOptions) -> Result<Placed> {
         if o.owner.is_empty() || o.owner.contains(char::is_whitespace) {
             return Err(Error::InvalidConfig(format!(
@@ -64,14 +66,31 @@ impl Placed {
                 o.owner
             )));
         }
-        let store = Arc::new(DirStore::new(&o.store).map_err(|e| {
-            Error::InvalidConfig(format!("placement.store {}: {e}", o.store.display()))
-        })?);
+        let (leases, transcripts): (Arc<dyn LeaseStore>, Arc<dyn TranscriptStore>) =
+            match o.store.to_str().filter(|s| placement::is_redis_url(s)) {
+                Some(url) => {
+                    // Its messages show the URL with the password hidden;
+                    // `o.store` itself must not be printed.
+                    let store = Arc::new(placement::RedisStore::new(url).map_err(|e| match e {
+                        Error::InvalidConfig(m) => {
+                            Error::InvalidConfig(format!("placement.store: {m}"))
+                        }
+                        e => e,
+                    })?);
+                    (store.clone(), store)
+                }
+                None => {
+                    let store = Arc::new(DirStore::new(&o.store).map_err(|e| {
+                        Error::InvalidConfig(format!("placement.store {}: {e}", o.store.display()))
+                    })?);
+                    (store.clone(), store)
+                }
+            };
         Ok(Placed {
             owner: o.owner.clone(),
             ttl: o.lease_ttl,
-            leases: store.clone(),
-            transcripts: store,
+            leases,
+            transcripts,
             held: Mutex::default(),
         })
     }
@@ -153,31 +172,57 @@ impl Placed {
         }
     }
 
+    /// Renews `id`'s held lease before a turn's answer is handed out:
+    /// [`Error::Fenced`] when another host took the session over meanwhile
+    /// (this host froze or lost the store past the TTL), so a stale owner
+    /// never answers a turn its successor's conversation does not hold. A
+    /// store that cannot be reached is not a loss: the answer goes out and
+    /// the renewer keeps trying until the lease lapses.
+    pub fn confirm(&self, id: &str) -> Result<()> {
+        let Some(lease) = self.held.lock().get(id).cloned() else {
+            return Err(Error::Fenced(format!(
+                "session {id:?}: this engine holds no lease for it"
+            )));
+        };
+        self.renew(lease)
+    }
+
     /// Renews every held lease; returns the sessions whose lease was taken
     /// over or released (dropped from the held set: their processes must
     /// stop now).
     pub fn renew_all(&self) -> Vec<String> {
         let held: Vec<Lease> = self.held.lock().values().cloned().collect();
-        let mut lost = Vec::new();
-        for lease in held {
-            match self.leases.renew(&lease, self.ttl) {
-                Ok(l) => {
-                    let mut h = self.held.lock();
-                    // Released meanwhile: keep it released.
-                    if h.get(&l.session).is_some_and(|x| x.epoch == l.epoch) {
-                        h.insert(l.session.clone(), l);
-                    }
+        held.into_iter()
+            .filter_map(|l| {
+                let id = l.session.clone();
+                self.renew(l).err().map(|_| id)
+            })
+            .collect()
+    }
+
+    /// Renews one held lease. [`Error::Fenced`] (the lease dropped from the
+    /// held set) when it was taken over or released; any other failure (the
+    /// store unreachable) is logged, not a loss: renewals go on until the
+    /// lease lapses, and then the next one says Fenced.
+    fn renew(&self, lease: Lease) -> Result<()> {
+        match self.leases.renew(&lease, self.ttl) {
+            Ok(l) => {
+                let mut h = self.held.lock();
+                // Released meanwhile: keep it released.
+                if h.get(&l.session).is_some_and(|x| x.epoch == l.epoch) {
+                    h.insert(l.session.clone(), l);
                 }
-                Err(Error::Fenced(_)) => {
-                    self.held.lock().remove(&lease.session);
-                    lost.push(lease.session);
-                }
-                // The store is unreachable: keep trying until the lease
-                // lapses; then the next renewal says Fenced.
-                Err(e) => tracing::warn!(session = %lease.session, "lease renewal failed: {e}"),
+                Ok(())
+            }
+            Err(e @ Error::Fenced(_)) => {
+                self.held.lock().remove(&lease.session);
+                Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(session = %lease.session, "lease renewal failed: {e}");
+                Ok(())
             }
         }
-        lost
     }
 
     /// Gives `id`'s lease up.

@@ -740,6 +740,20 @@ impl Actor {
             .await;
         // Whatever the turn left waiting can no longer be answered.
         self.held.clear();
+        // Under placement, the answer goes out only while this engine still
+        // holds the session: one taken over meanwhile is Fenced, and its
+        // process is stopped before the caller hears so.
+        let result = match result {
+            Ok(t) => match self.confirm_lease().await {
+                Err(e @ Error::Fenced(_)) => {
+                    tracing::warn!("{e}: the session's process is stopped");
+                    self.kill(ExitReason::Stopped).await;
+                    Err(e)
+                }
+                _ => Ok(t),
+            },
+            Err(e) => Err(e),
+        };
         let pid = self.live.as_ref().map(|l| l.proc.pid());
         let message = match &result {
             Ok(t) if !t.message_uuid.is_empty() => Some(t.message_uuid.clone()),
@@ -751,6 +765,19 @@ impl Actor {
         if ran {
             self.save_transcript(&cmd.workdir, message).await;
         }
+    }
+
+    /// Under placement, checks that this engine still holds the session's
+    /// lease before the turn's answer goes out (`Placed::confirm`):
+    /// [`Error::Fenced`] when another host took it over meanwhile.
+    async fn confirm_lease(&self) -> Result<()> {
+        let Some(placed) = self.base.ctx.placed.clone() else {
+            return Ok(());
+        };
+        let id = self.base.id.clone();
+        tokio::task::spawn_blocking(move || placed.confirm(&id))
+            .await
+            .unwrap_or_else(|e| Err(Error::Io(format!("lease check task: {e}"))))
     }
 
     /// Under placement, saves the session's transcript after a turn (see

@@ -22,13 +22,15 @@ pub(crate) enum StopReason {
     Idle,
     /// The engine was closed or dropped.
     Closed,
+    /// Placement: another host took the session's lease over.
+    Fenced,
 }
 
 impl StopReason {
     /// How a process ended by this stop is counted.
     pub(crate) fn exit_reason(self) -> ExitReason {
         match self {
-            StopReason::Stopped => ExitReason::Stopped,
+            StopReason::Stopped | StopReason::Fenced => ExitReason::Stopped,
             StopReason::Evicted => ExitReason::Evicted,
             StopReason::Idle => ExitReason::Idle,
             StopReason::Closed => ExitReason::Closed,

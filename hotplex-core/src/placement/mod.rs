@@ -11,13 +11,19 @@
 //!   id, outside the host, saved after each turn with the owner's epoch; a
 //!   save from an owner that lost the session is [`crate::Error::Fenced`].
 //! * [`DirStore`]: both in a directory every host reaches.
+//! * [`RedisStore`]: both in a Redis server every host reaches, for hosts
+//!   without a shared file system; atomic by Lua scripts, timed by the
+//!   server's clock.
 //! * [`read_local`] / [`write_local`]: the CLI's own transcript files in a
 //!   configuration directory, under the key the local workdir needs.
 
 mod dir;
 mod lease;
+mod redis;
 mod transcript;
 
+pub(crate) use self::redis::is_redis_url;
+pub use self::redis::RedisStore;
 pub use dir::DirStore;
 pub use lease::{Lease, LeaseStore, MemoryLeaseStore};
 pub(crate) use transcript::local_paths;

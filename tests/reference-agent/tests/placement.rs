@@ -124,6 +124,40 @@ async fn an_owner_whose_lease_lapsed_loses_the_session_and_its_late_writes_are_f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_that_ends_after_a_takeover_fails_as_fenced_and_its_process_is_killed() {
+    let root = TempDir::new("placement-fence-turn");
+    // A long TTL: the renewer does not run during the test, so the check
+    // before the answer goes out is what notices.
+    let ttl = Duration::from_secs(60);
+    let a = Engine::new(host(&root, "host-a", ttl)).unwrap();
+    let b = Engine::new(host(&root, "host-b", ttl)).unwrap();
+    let first = turn(&a, "s", "one").await;
+    let running = {
+        let a = a.clone();
+        tokio::spawn(async move { try_turn(&a, "s", "stall:1500").await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Host a "froze" mid-turn past its TTL; host b took the session over.
+    let store = DirStore::new(root.0.join("store")).unwrap();
+    let held = store.holder("s").unwrap().unwrap();
+    store.renew(&held, Duration::ZERO).unwrap();
+    b.adopt("s", None).unwrap();
+    match running.await.unwrap() {
+        Err(Error::Fenced(_)) => {}
+        other => panic!("expected Fenced, got {:?}", other.map(|t| t.text)),
+    }
+    assert!(
+        !support::alive(first.pid),
+        "the old owner's agent was killed"
+    );
+    assert!(!a.owns("s").unwrap());
+    // The answer host a never gave is not in the conversation host b has.
+    assert_eq!(turn(&b, "s", "recall").await.text, "history: one");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_an_engine_frees_its_sessions_for_other_hosts_at_once() {
     let root = TempDir::new("placement-close");
     let a = Engine::new(host(&root, "host-a", TTL)).unwrap();
@@ -194,4 +228,88 @@ async fn placement_calls_need_placement_and_a_bad_owner_is_refused() {
     bad.placement.as_mut().unwrap().owner = "two words".into();
     assert!(matches!(Engine::new(bad), Err(Error::InvalidConfig(_))));
     let _ = PathBuf::new();
+}
+
+/// A `redis-server` on a free port of 127.0.0.1 without persistence, killed
+/// on drop; `None` (after a note) when it is not installed.
+struct RedisServer(std::process::Child, u16);
+
+impl RedisServer {
+    fn start(dir: &std::path::Path) -> Option<RedisServer> {
+        use std::process::{Command, Stdio};
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let Ok(child) = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            eprintln!("redis-server not found: skipped");
+            return None;
+        };
+        let server = RedisServer(child, port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_moves_between_hosts_through_a_redis_store() {
+    let root = TempDir::new("placement-redis");
+    let Some(redis) = RedisServer::start(&root.0) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}", redis.1);
+    let on_redis = |name: &str| {
+        let mut o = host(&root, name, TTL);
+        o.placement.as_mut().unwrap().store = PathBuf::from(&url);
+        o
+    };
+    let a = Engine::new(on_redis("host-a")).unwrap();
+    let b = Engine::new(on_redis("host-b")).unwrap();
+    turn(&a, "s1", "apples").await;
+    turn(&a, "s1", "pears").await;
+    assert!(a.owns("s1").unwrap());
+    assert_eq!(owner_of(try_turn(&b, "s1", "steal").await), "host-a");
+    assert!(
+        !root.0.join("store").exists(),
+        "nothing went to a directory"
+    );
+
+    assert!(a.release("s1").await.unwrap());
+    let moved = turn(&b, "s1", "recall").await;
+    assert!(moved.resumed);
+    assert_eq!(moved.text, "history: apples | pears");
+    assert_eq!(owner_of(try_turn(&a, "s1", "back").await), "host-b");
+    let again = turn(&b, "s1", "recall").await;
+    assert_eq!(again.text, "history: apples | pears | recall");
+    // The store holds the lease and the transcript, as another host sees them.
+    let store = hotplex_core::placement::RedisStore::new(&url).unwrap();
+    let lease = store.holder("s1").unwrap().unwrap();
+    assert_eq!((lease.owner.as_str(), lease.epoch), ("host-b", 2));
+    a.close().await;
+    b.close().await;
+    // A Redis store that cannot be reached stops the engine at its start.
+    drop(redis);
+    assert!(matches!(
+        Engine::new(on_redis("host-c")),
+        Err(Error::InvalidConfig(_))
+    ));
 }

@@ -558,8 +558,12 @@ class PlacementOptions(TypedDict, total=False):
     # This engine's name among the owners (a replica, pod or host name; unique among the
     # engines sharing the store, no spaces).
     owner: str
-    # The directory every host reaches where leases and transcripts live
-    # (`placement.DirStore`).
+    # Where leases and transcripts live, reached by every host: a directory
+    # (`placement.DirStore`), or a Redis server's URL (`placement.RedisStore`):
+    # `redis://[:password@]host[:port][/db]`, or a Unix socket,
+    # `redis+unix:///path/to.sock` (or `unix://`). `rediss://` is refused: TLS is not
+    # built in. A Redis store is connected to when the engine starts; an unreachable one
+    # is an error.
     store: str
     # How long a lease lasts unless renewed (the engine renews its leases every third of
     # it); a host silent for longer loses its sessions to the next host asked for them.
