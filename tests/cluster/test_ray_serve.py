@@ -302,6 +302,22 @@ def test_sessions_spread_over_three_replicas_each_owned_by_one(world):
     world["owner_of"] = {sid: next(iter(o)) for sid, o in owners.items()}
 
 
+def lease_lapse(sessions: List[str]) -> Optional[float]:
+    """Seconds from now until the first of these sessions' leases lapses, read
+    from the Redis store (None with a directory store)."""
+    port = os.environ.get("HOTPLEX_CLUSTER_REDIS_PORT")
+    if not port:
+        return None
+
+    def cli(*args: str) -> List[str]:
+        return subprocess.check_output(["redis-cli", "-p", port, *args], text=True).split()
+
+    sec, usec = cli("TIME")
+    now_ms = int(sec) * 1000 + int(usec) // 1000
+    until = [int(cli("HGET", f"hotplex:{{{s.encode().hex()}}}:lease", "until")[0]) for s in sessions]
+    return (min(until) - now_ms) / 1000
+
+
 def test_losing_the_busiest_node_moves_its_sessions_with_their_history(world):
     owner_of = world["owner_of"]
     counts: Dict[str, int] = {}
@@ -315,6 +331,7 @@ def test_losing_the_busiest_node_moves_its_sessions_with_their_history(world):
     doomed = [pid for pid, (_, o) in agents.scan().items() if o == victim]
     assert len(doomed) == len(moved)
 
+    lapse = lease_lapse(moved)
     # The machine is gone: its replica process killed outright, its node removed.
     lost_at = time.monotonic()
     os.kill(info["pid"], signal.SIGKILL)
@@ -336,7 +353,9 @@ def test_losing_the_busiest_node_moves_its_sessions_with_their_history(world):
     print(
         f"\nnode lost with {len(moved)} sessions: first answer elsewhere after "
         f"{first_moved[0]:.2f} s, all 30 answered after {elapsed:.2f} s "
-        f"(lease TTL {LEASE_TTL} s); router retries: {len(client.retries)}"
+        f"(lease TTL {LEASE_TTL} s; the first of their leases lapsed "
+        + (f"{lapse:.2f} s after the loss)" if lapse is not None else "at most a TTL after it)")
+        + f"; router retries: {len(client.retries)}"
     )
     for sid, t in turns.items():
         assert t.text == "history: " + " | ".join(world["expected"][sid]), sid
@@ -516,3 +535,30 @@ def test_a_new_version_rolls_out_with_no_turn_lost(world):
         f"{r['slowest']:.2f} s"
     )
     assert len(r["moved"]) == SESSIONS
+
+
+def test_a_session_ray_evicts_is_released_and_resumes_later(world):
+    # A second application of one replica that keeps 2 sessions: the third
+    # evicts the least recently used, which Ray's eviction releases (agent
+    # stopped, transcript saved, lease free); its next turn resumes it.
+    app = deployment(**{**world["options"], "num_replicas": 1, "max_sessions_per_replica": 2})
+    handle = serve.run(app.bind(replica_options, **world["args"]), name="hotplex-evict", route_prefix=None)
+    agents = world["agents"]
+    turns = {}
+    for sid in ("evict-a", "evict-b", "evict-c"):
+        turns[sid] = handle.options(multiplexed_model_id=sid).execute.remote(f"hello {sid}").result(timeout_s=60)
+        agents.psids[turns[sid].provider_session_id] = sid
+    deadline = time.monotonic() + 30
+    while "evict-a" in agents.owners():
+        assert time.monotonic() < deadline, "the evicted session's agent still runs"
+        time.sleep(0.05)
+    assert {"evict-b", "evict-c"} <= set(agents.owners())
+    port = os.environ.get("HOTPLEX_CLUSTER_REDIS_PORT")
+    if port:
+        owner = subprocess.check_output(
+            ["redis-cli", "-p", port, "HGET", f"hotplex:{{{b'evict-a'.hex()}}}:lease", "owner"], text=True
+        ).strip()
+        assert owner == "", f"the lease is free, not held by {owner!r}"
+    again = handle.options(multiplexed_model_id="evict-a").execute.remote("recall").result(timeout_s=60)
+    assert again.resumed and again.text == "history: hello evict-a"
+    serve.delete("hotplex-evict")

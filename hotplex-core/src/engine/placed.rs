@@ -60,12 +60,7 @@ impl Placed {
     /// The placement of `o`, with its store: a Redis server when
     /// `o.store` is a Redis URL, a directory otherwise.
     pub fn new(o: &PlacementOptions) -> Result<Placed> {
-        if o.owner.is_empty() || o.owner.contains(char::is_whitespace) {
-            return Err(Error::InvalidConfig(format!(
-                "placement.owner {:?}: must be non-empty, without whitespace",
-                o.owner
-            )));
-        }
+        placement::check_owner(&o.owner)?;
         let (leases, transcripts): (Arc<dyn LeaseStore>, Arc<dyn TranscriptStore>) =
             match o.store.to_str().filter(|s| placement::is_redis_url(s)) {
                 Some(url) => {

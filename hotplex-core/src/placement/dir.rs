@@ -17,7 +17,7 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::lease::{ms, now_ms, Lease, LeaseStore};
+use super::lease::{check_owner, ms, now_ms, Lease, LeaseStore};
 use super::transcript::{plain_name, read_files, write_atomically, Transcript, TranscriptStore};
 use crate::{Error, Result};
 
@@ -117,11 +117,7 @@ fn fenced_write(session: &str, epoch: u64, stored: u64) -> Error {
 
 impl LeaseStore for DirStore {
     fn acquire(&self, session: &str, owner: &str, ttl: Duration) -> Result<Lease> {
-        if owner.is_empty() || owner.contains(['\n', ' ']) {
-            return Err(Error::InvalidConfig(format!(
-                "placement owner {owner:?}: must be non-empty, without spaces or newlines"
-            )));
-        }
+        check_owner(owner)?;
         with_lock(&self.lease_lock(session), || {
             let now = now_ms();
             let until = now.saturating_add(ms(ttl));
@@ -182,6 +178,10 @@ impl LeaseStore for DirStore {
 
 impl TranscriptStore for DirStore {
     fn save(&self, session: &str, epoch: u64, transcript: &Transcript) -> Result<()> {
+        // Every name before the first write: a refused save keeps nothing.
+        for (name, _) in &transcript.subagents {
+            plain_name(name)?;
+        }
         let dir = self.session_dir(session);
         with_lock(&dir.join("lock"), || {
             let stored = Self::stored_epoch(&dir);
@@ -221,9 +221,8 @@ impl TranscriptStore for DirStore {
 
     fn delete(&self, session: &str, epoch: u64) -> Result<()> {
         let dir = self.session_dir(session);
-        if !dir.exists() {
-            return Ok(());
-        }
+        // Also when nothing was saved: the epoch is kept, so an older
+        // owner's late save cannot bring a transcript back.
         with_lock(&dir.join("lock"), || {
             let stored = Self::stored_epoch(&dir);
             if stored > epoch {
@@ -234,88 +233,5 @@ impl TranscriptStore for DirStore {
             // The epoch stays: a late save of an older owner is still fenced.
             write_atomically(&dir.join("epoch"), epoch.to_string().as_bytes())
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tmp(tag: &str) -> PathBuf {
-        std::env::temp_dir().join(format!(
-            "hotplex-dirstore-{tag}-{}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-        ))
-    }
-
-    fn sample(text: &str) -> Transcript {
-        Transcript {
-            main: format!("{{\"text\":\"{text}\"}}\n").into_bytes(),
-            subagents: vec![("agent-1.jsonl".into(), b"{}\n".to_vec())],
-        }
-    }
-
-    const TTL: Duration = Duration::from_secs(30);
-
-    #[test]
-    fn leases_in_a_directory_have_one_owner_and_rising_epochs() {
-        let root = tmp("leases");
-        let (a, b) = (DirStore::new(&root).unwrap(), DirStore::new(&root).unwrap());
-        let la = a.acquire("s/1", "host-a", TTL).unwrap();
-        assert_eq!(la.epoch, 1);
-        match b.acquire("s/1", "host-b", TTL) {
-            Err(Error::OwnedElsewhere { owner, .. }) => assert_eq!(owner, "host-a"),
-            other => panic!("expected OwnedElsewhere, got {other:?}"),
-        }
-        assert_eq!(b.holder("s/1").unwrap().unwrap().owner, "host-a");
-        a.release(&la).unwrap();
-        let lb = b.acquire("s/1", "host-b", TTL).unwrap();
-        assert_eq!(lb.epoch, 2);
-        assert!(matches!(a.renew(&la, TTL), Err(Error::Fenced(_))));
-        assert_eq!(b.renew(&lb, TTL).unwrap().epoch, 2);
-        // An expired lease goes to the next asker with a higher epoch.
-        let short = b.renew(&lb, Duration::ZERO).unwrap();
-        assert_eq!(b.holder("s/1").unwrap(), None);
-        assert_eq!(a.acquire("s/1", "host-a", TTL).unwrap().epoch, 3);
-        assert!(matches!(b.renew(&short, TTL), Err(Error::Fenced(_))));
-        assert!(matches!(
-            a.acquire("s/1", "bad owner", TTL),
-            Err(Error::InvalidConfig(_))
-        ));
-        let _ = fs::remove_dir_all(root);
-    }
-
-    #[test]
-    fn a_saved_transcript_loads_back_with_its_epoch() {
-        let root = tmp("roundtrip");
-        let store = DirStore::new(&root).unwrap();
-        assert_eq!(store.load("s/1").unwrap(), None);
-        store.save("s/1", 3, &sample("a")).unwrap();
-        assert_eq!(store.load("s/1").unwrap(), Some((3, sample("a"))));
-        // Same epoch: the owner's later turns replace it.
-        store.save("s/1", 3, &sample("b")).unwrap();
-        assert_eq!(store.load("s/1").unwrap().unwrap().1, sample("b"));
-        let _ = fs::remove_dir_all(root);
-    }
-
-    #[test]
-    fn a_save_under_an_older_epoch_is_fenced_and_changes_nothing() {
-        let root = tmp("fenced");
-        let store = DirStore::new(&root).unwrap();
-        store.save("s", 2, &sample("new owner")).unwrap();
-        assert!(matches!(
-            store.save("s", 1, &sample("old owner")),
-            Err(Error::Fenced(_))
-        ));
-        assert!(matches!(store.delete("s", 1), Err(Error::Fenced(_))));
-        assert_eq!(store.load("s").unwrap(), Some((2, sample("new owner"))));
-        store.delete("s", 2).unwrap();
-        assert_eq!(store.load("s").unwrap(), None);
-        assert!(matches!(
-            store.save("s", 1, &sample("late")),
-            Err(Error::Fenced(_))
-        ));
-        let _ = fs::remove_dir_all(root);
     }
 }

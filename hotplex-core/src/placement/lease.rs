@@ -13,8 +13,10 @@
 //! the session ([`Error::Fenced`]), and it must kill its process at once.
 //!
 //! [`MemoryLeaseStore`] keeps leases in the process (tests, one host with
-//! several engines); a shared implementation (Redis) follows the same
-//! contract, which `tests` below spells out.
+//! several engines); the shared implementations ([`super::DirStore`],
+//! [`super::RedisStore`]) follow the same contract, which
+//! `hotplex-core/tests/store_contract.rs` spells out and runs against
+//! each of them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,6 +82,19 @@ pub trait LeaseStore: Send + Sync {
     fn holder(&self, session: &str) -> Result<Option<Lease>>;
 }
 
+/// Refuses an owner name that is empty or holds whitespace, as the
+/// engine's `placement.owner` does: a `DirStore` lease file keeps the owner
+/// last on its line, after a space, and reads it back trimmed. Every
+/// store's `acquire` checks it before touching the lease.
+pub(crate) fn check_owner(owner: &str) -> Result<()> {
+    if owner.is_empty() || owner.contains(char::is_whitespace) {
+        return Err(Error::InvalidConfig(format!(
+            "placement.owner {owner:?}: must be non-empty, without whitespace"
+        )));
+    }
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -139,6 +154,7 @@ impl MemoryLeaseStore {
 
 impl LeaseStore for MemoryLeaseStore {
     fn acquire(&self, session: &str, owner: &str, ttl: Duration) -> Result<Lease> {
+        check_owner(owner)?;
         let now = (self.clock)();
         let until = now.saturating_add(ms(ttl));
         let mut slots = self.slots.lock();
@@ -205,67 +221,21 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    fn store() -> (MemoryLeaseStore, Arc<AtomicU64>) {
+    // The lease contract itself is tests/store_contract.rs's, run against
+    // every store on the real clock; this checks only the clock a
+    // `MemoryLeaseStore` can be given.
+    #[test]
+    fn a_store_on_its_own_clock_lets_a_lease_lapse_when_that_clock_passes_it() {
         let t = Arc::new(AtomicU64::new(1_000_000));
         let c = t.clone();
-        (
-            MemoryLeaseStore::with_clock(Arc::new(move || c.load(Ordering::SeqCst))),
-            t,
-        )
-    }
-
-    const TTL: Duration = Duration::from_secs(10);
-
-    #[test]
-    fn one_owner_at_a_time_and_the_other_is_told_who() {
-        let (s, _) = store();
-        let a = s.acquire("s1", "host-a", TTL).unwrap();
-        assert_eq!((a.owner.as_str(), a.epoch), ("host-a", 1));
-        match s.acquire("s1", "host-b", TTL) {
-            Err(Error::OwnedElsewhere { owner, session }) => {
-                assert_eq!((owner.as_str(), session.as_str()), ("host-a", "s1"))
-            }
-            other => panic!("expected OwnedElsewhere, got {other:?}"),
-        }
-        // The owner acquiring again keeps its epoch.
-        assert_eq!(s.acquire("s1", "host-a", TTL).unwrap().epoch, 1);
-        assert_eq!(s.holder("s1").unwrap().unwrap().owner, "host-a");
-        assert_eq!(s.holder("other").unwrap(), None);
-    }
-
-    #[test]
-    fn an_expired_lease_is_taken_over_with_a_higher_epoch_and_the_old_owner_is_fenced() {
-        let (s, t) = store();
-        let a = s.acquire("s1", "host-a", TTL).unwrap();
-        t.fetch_add(11_000, Ordering::SeqCst); // host-a froze past its TTL
-        assert_eq!(s.holder("s1").unwrap(), None);
-        let b = s.acquire("s1", "host-b", TTL).unwrap();
-        assert_eq!(b.epoch, 2);
-        assert!(matches!(s.renew(&a, TTL), Err(Error::Fenced(_))));
-        // A fenced owner's release does not free its successor's lease.
-        s.release(&a).unwrap();
-        assert_eq!(s.holder("s1").unwrap().unwrap().owner, "host-b");
-        assert_eq!(s.renew(&b, TTL).unwrap().epoch, 2);
-    }
-
-    #[test]
-    fn an_expired_lease_nobody_took_may_still_be_renewed() {
-        let (s, t) = store();
-        let a = s.acquire("s1", "host-a", TTL).unwrap();
-        t.fetch_add(20_000, Ordering::SeqCst);
-        let renewed = s.renew(&a, TTL).unwrap();
-        assert_eq!(renewed.epoch, 1);
-        assert!(renewed.expires_at_ms > a.expires_at_ms);
-    }
-
-    #[test]
-    fn epochs_never_repeat_after_a_release() {
-        let (s, _) = store();
-        let a = s.acquire("s1", "host-a", TTL).unwrap();
-        s.release(&a).unwrap();
-        assert_eq!(s.holder("s1").unwrap(), None);
-        assert!(matches!(s.renew(&a, TTL), Err(Error::Fenced(_))));
-        let again = s.acquire("s1", "host-a", TTL).unwrap();
-        assert_eq!(again.epoch, 2);
+        let s = MemoryLeaseStore::with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
+        let a = s.acquire("s1", "host-a", Duration::from_secs(10)).unwrap();
+        assert_eq!(a.expires_at_ms, 1_010_000);
+        t.store(1_009_999, Ordering::SeqCst);
+        assert_eq!(s.holder("s1").unwrap(), Some(a.clone()));
+        t.store(1_010_000, Ordering::SeqCst);
+        assert_eq!(s.holder("s1").unwrap(), None, "lapsed at its expiry");
+        let b = s.acquire("s1", "host-b", Duration::from_secs(10)).unwrap();
+        assert_eq!((b.epoch, b.expires_at_ms), (2, 1_020_000));
     }
 }

@@ -25,6 +25,7 @@ mod transcript;
 pub(crate) use self::redis::is_redis_url;
 pub use self::redis::RedisStore;
 pub use dir::DirStore;
+pub(crate) use lease::check_owner;
 pub use lease::{Lease, LeaseStore, MemoryLeaseStore};
 pub(crate) use transcript::local_paths;
 pub use transcript::{read_local, write_local, Transcript, TranscriptStore};

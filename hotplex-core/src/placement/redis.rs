@@ -30,7 +30,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::{Client, Connection, RedisResult, Script};
 
-use super::lease::{ms, Lease, LeaseStore};
+use super::lease::{check_owner, ms, Lease, LeaseStore};
 use super::transcript::{plain_name, Transcript, TranscriptStore};
 use crate::{Error, Result};
 
@@ -107,35 +107,23 @@ end
 return {tonumber(h[1]) or 0, tonumber(h[3]), h[2]}
 ";
 
-/// KEYS[1] transcript; ARGV epoch, main, then name, bytes per subagent
-/// file. Returns -1 when saved, the stored epoch when it is higher
-/// (fenced: nothing changed).
+/// KEYS[1] transcript; ARGV epoch, then main and name, bytes per subagent
+/// file (a save), or nothing more (a delete: the transcript goes, the epoch
+/// stays, so a late save of an older owner is still fenced). Returns -1
+/// when done, the stored epoch when it is higher (fenced: nothing changed).
 const SAVE: &str = r"
 local stored = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
 if stored > tonumber(ARGV[1]) then
   return stored
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'main', ARGV[2])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
+if ARGV[2] then
+  redis.call('HSET', KEYS[1], 'main', ARGV[2])
+end
 for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[1], 'sub:' .. ARGV[i], ARGV[i + 1])
 end
-return -1
-";
-
-/// KEYS[1] transcript; ARGV epoch. Returns -1 when deleted (or there was
-/// nothing), the stored epoch when it is higher (fenced). The epoch stays,
-/// so a late save of an older owner is still fenced.
-const DELETE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return -1
-end
-local stored = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
-if stored > tonumber(ARGV[1]) then
-  return stored
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
 return -1
 ";
 
@@ -147,7 +135,6 @@ struct Scripts {
     release: Script,
     holder: Script,
     save: Script,
-    delete: Script,
 }
 
 impl Scripts {
@@ -159,7 +146,6 @@ impl Scripts {
             release: Script::new(RELEASE),
             holder: timed(HOLDER),
             save: Script::new(SAVE),
-            delete: Script::new(DELETE),
         }
     }
 }
@@ -334,11 +320,7 @@ impl RedisStore {
 
 impl LeaseStore for RedisStore {
     fn acquire(&self, session: &str, owner: &str, ttl: Duration) -> Result<Lease> {
-        if owner.is_empty() || owner.contains(['\n', ' ']) {
-            return Err(Error::InvalidConfig(format!(
-                "placement owner {owner:?}: must be non-empty, without spaces or newlines"
-            )));
-        }
+        check_owner(owner)?;
         let key = lease_key(session);
         let (taken, epoch, until, holder): (i64, u64, u64, String) = self.run(|c| {
             self.inner
@@ -439,7 +421,7 @@ impl TranscriptStore for RedisStore {
 
     fn delete(&self, session: &str, epoch: u64) -> Result<()> {
         let key = transcript_key(session);
-        let stored: i64 = self.run(|c| self.inner.scripts.delete.key(&key).arg(epoch).invoke(c))?;
+        let stored: i64 = self.run(|c| self.inner.scripts.save.key(&key).arg(epoch).invoke(c))?;
         match u64::try_from(stored) {
             Ok(stored) => Err(fenced_write(session, epoch, stored)),
             Err(_) => Ok(()),

@@ -164,7 +164,9 @@ pub fn write_local(
 
 /// A file name with no directory part (stored names are untrusted).
 pub(crate) fn plain_name(name: &str) -> Result<&str> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+    // A leading dot is refused too: directory listings skip such files
+    // (`read_files`), so one could be saved but never loaded back.
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\0']) {
         return Err(Error::InvalidArgument(format!(
             "transcript file name {name:?}: not a plain file name"
         )));

@@ -230,53 +230,17 @@ async fn placement_calls_need_placement_and_a_bad_owner_is_refused() {
     let _ = PathBuf::new();
 }
 
-/// A `redis-server` on a free port of 127.0.0.1 without persistence, killed
-/// on drop; `None` (after a note) when it is not installed.
-struct RedisServer(std::process::Child, u16);
-
-impl RedisServer {
-    fn start(dir: &std::path::Path) -> Option<RedisServer> {
-        use std::process::{Command, Stdio};
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let Ok(child) = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            eprintln!("redis-server not found: skipped");
-            return None;
-        };
-        let server = RedisServer(child, port);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some(server)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The `redis-server` helper of hotplex-core's store tests.
+#[path = "../../../hotplex-core/tests/redis_server/mod.rs"]
+mod redis_server;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_moves_between_hosts_through_a_redis_store() {
     let root = TempDir::new("placement-redis");
-    let Some(redis) = RedisServer::start(&root.0) else {
+    let Some(redis) = redis_server::Server::start() else {
         return;
     };
-    let url = format!("redis://127.0.0.1:{}", redis.1);
+    let url = redis.url();
     let on_redis = |name: &str| {
         let mut o = host(&root, name, TTL);
         o.placement.as_mut().unwrap().store = PathBuf::from(&url);

@@ -199,7 +199,9 @@ class HotplexReplica:
                 if time.monotonic() + pause > deadline:
                     raise
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 1.0)
+                # Each try is one store round trip; a short pause takes the
+                # session up soon after the lease lapses.
+                pause = min(pause * 2, 0.2)
 
 
     # -- what callers call -------------------------------------------------
