@@ -302,3 +302,28 @@ fn timings_against_a_local_server() {
          save 100 KB {save:?}, load 100 KB {load:?}"
     );
 }
+
+#[test]
+fn a_turn_appended_sends_only_its_own_bytes_and_loads_back_whole() {
+    let Some(srv) = Server::start() else { return };
+    let store = srv.store();
+    let big = Transcript {
+        main: vec![b'x'; 5 << 20],
+        subagents: Vec::new(),
+    };
+    store.save("long", 1, &big).unwrap();
+    let started = Instant::now();
+    assert!(store
+        .append("long", 1, big.main.len() as u64, b"\nturn\n", &[])
+        .unwrap());
+    let appended = started.elapsed();
+    let started = Instant::now();
+    let mut whole = big.clone();
+    whole.main.extend_from_slice(b"\nturn\n");
+    store.save("long-whole", 1, &whole).unwrap();
+    println!(
+        "5 MB transcript, one turn more: append {appended:?}, whole save {:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.load("long").unwrap(), Some((1, whole)));
+}

@@ -104,6 +104,7 @@ fn transcript_contract<S: LeaseStore + TranscriptStore>(store: &str, hosts: impl
         deleting_what_was_never_saved_is_ok_and_keeps_its_epoch,
         subagent_file_names_with_a_directory_part_are_refused_and_nothing_is_saved,
         a_late_save_of_a_taken_over_owner_is_fenced_and_the_successors_transcript_kept,
+        an_append_extends_exactly_what_was_saved_or_changes_nothing,
     );
 }
 
@@ -370,6 +371,43 @@ fn a_late_save_of_a_taken_over_owner_is_fenced_and_the_successors_transcript_kep
 }
 
 // --- helpers ---
+
+fn an_append_extends_exactly_what_was_saved_or_changes_nothing<S: TranscriptStore>(
+    hosts: &impl Fn() -> S,
+) {
+    let s = hosts();
+    let first = sample("one");
+    let subs = vec![("agent-9.jsonl".to_owned(), b"nine\n".to_vec())];
+    // Nothing stored, or another length stored: nothing changes.
+    assert!(!s.append("append", 2, 0, b"x\n", &subs).unwrap());
+    assert_eq!(s.load("append").unwrap(), None);
+    s.save("append", 2, &first).unwrap();
+    let len = first.main.len() as u64;
+    assert!(!s.append("append", 2, len + 1, b"x\n", &subs).unwrap());
+    assert_eq!(s.load("append").unwrap(), Some((2, first.clone())));
+    // An older epoch is fenced (or declined), whatever the length.
+    let older = s.append("append", 1, len, b"x\n", &subs);
+    assert!(
+        matches!(older, Err(Error::Fenced(_)) | Ok(false)),
+        "older append: {older:?}"
+    );
+    assert_eq!(s.load("append").unwrap(), Some((2, first.clone())));
+    // The right length: extended, subagents replaced (a store may also
+    // decline, and the caller saves whole).
+    if s.append("append", 2, len, b"{\"text\":\"two\"}\n", &subs)
+        .unwrap()
+    {
+        let mut main = first.main.clone();
+        main.extend_from_slice(b"{\"text\":\"two\"}\n");
+        let want = Transcript {
+            main,
+            subagents: subs.clone(),
+        };
+        assert_eq!(s.load("append").unwrap(), Some((2, want)));
+    } else {
+        assert_eq!(s.load("append").unwrap(), Some((2, first)));
+    }
+}
 
 fn sample(text: &str) -> Transcript {
     Transcript {

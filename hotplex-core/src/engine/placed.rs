@@ -45,6 +45,28 @@ pub(crate) struct Placed {
     transcripts: Arc<dyn TranscriptStore>,
     /// The leases this engine holds, by session id.
     held: Mutex<HashMap<String, Lease>>,
+    /// What this engine last saved of each session's main transcript, so
+    /// the next save sends only what the CLI appended since.
+    saved: Mutex<HashMap<String, Saved>>,
+}
+
+/// A main transcript as saved: its length, a hash of its bytes, and the
+/// lease epoch it was saved under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Saved {
+    len: usize,
+    hash: u64,
+    epoch: u64,
+}
+
+/// A hash of `bytes` that is the same in every run (`DefaultHasher::new`
+/// has fixed keys): it tells whether the local transcript still begins
+/// with what was saved.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
 }
 
 impl std::fmt::Debug for Placed {
@@ -87,6 +109,7 @@ impl Placed {
             leases,
             transcripts,
             held: Mutex::default(),
+            saved: Mutex::default(),
         })
     }
 
@@ -159,12 +182,40 @@ impl Placed {
             };
             if flushed || Instant::now() >= deadline {
                 return match t {
-                    Some(t) => self.transcripts.save(id, lease.epoch, &t),
+                    Some(t) => self.store(id, lease.epoch, &t),
                     None => Ok(()),
                 };
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Saves `t` as `id`'s transcript under `epoch`: only what the CLI
+    /// appended since this engine's last save when the store can append
+    /// and the local file still begins with what was saved, else whole.
+    fn store(&self, id: &str, epoch: u64, t: &placement::Transcript) -> Result<()> {
+        let last = self.saved.lock().get(id).copied();
+        let appended = match last {
+            Some(s)
+                if s.epoch == epoch
+                    && t.main.len() >= s.len
+                    && fingerprint(&t.main[..s.len]) == s.hash =>
+            {
+                self.transcripts
+                    .append(id, epoch, s.len as u64, &t.main[s.len..], &t.subagents)?
+            }
+            _ => false,
+        };
+        if !appended {
+            self.transcripts.save(id, epoch, t)?;
+        }
+        let now = Saved {
+            len: t.main.len(),
+            hash: fingerprint(&t.main),
+            epoch,
+        };
+        self.saved.lock().insert(id.to_owned(), now);
+        Ok(())
     }
 
     /// Renews `id`'s held lease before a turn's answer is handed out:
@@ -211,6 +262,7 @@ impl Placed {
             }
             Err(e @ Error::Fenced(_)) => {
                 self.held.lock().remove(&lease.session);
+                self.saved.lock().remove(&lease.session);
                 Err(e)
             }
             Err(e) => {
@@ -222,6 +274,7 @@ impl Placed {
 
     /// Gives `id`'s lease up.
     pub fn release(&self, id: &str) -> Result<()> {
+        self.saved.lock().remove(id);
         let lease = self.held.lock().remove(id);
         match lease {
             Some(l) => self.leases.release(&l),
@@ -237,4 +290,100 @@ impl Placed {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::{MemoryLeaseStore, Transcript};
+
+    /// A transcript store in memory that can append, counting how each
+    /// save arrived.
+    #[derive(Default)]
+    struct Counting {
+        main: Mutex<Vec<u8>>,
+        saves: Mutex<usize>,
+        appends: Mutex<Vec<usize>>,
+    }
+
+    impl TranscriptStore for Counting {
+        fn save(&self, _: &str, _: u64, t: &Transcript) -> Result<()> {
+            *self.main.lock() = t.main.clone();
+            *self.saves.lock() += 1;
+            Ok(())
+        }
+        fn load(&self, _: &str) -> Result<Option<(u64, Transcript)>> {
+            Ok(None)
+        }
+        fn delete(&self, _: &str, _: u64) -> Result<()> {
+            Ok(())
+        }
+        fn append(
+            &self,
+            _: &str,
+            _: u64,
+            base: u64,
+            tail: &[u8],
+            _: &[(String, Vec<u8>)],
+        ) -> Result<bool> {
+            let mut main = self.main.lock();
+            if main.len() as u64 != base {
+                return Ok(false);
+            }
+            main.extend_from_slice(tail);
+            self.appends.lock().push(tail.len());
+            Ok(true)
+        }
+    }
+
+    fn placed(store: Arc<Counting>) -> Placed {
+        Placed {
+            owner: "host-a".into(),
+            ttl: Duration::from_secs(30),
+            leases: Arc::new(MemoryLeaseStore::new()),
+            transcripts: store,
+            held: Mutex::default(),
+            saved: Mutex::default(),
+        }
+    }
+
+    fn main(text: &str) -> Transcript {
+        Transcript {
+            main: text.as_bytes().to_vec(),
+            subagents: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_turn_after_the_first_save_sends_only_what_the_cli_appended() {
+        let store = Arc::new(Counting::default());
+        let p = placed(store.clone());
+        p.store("s", 1, &main("one\n")).unwrap();
+        p.store("s", 1, &main("one\ntwo\n")).unwrap();
+        p.store("s", 1, &main("one\ntwo\nthree\n")).unwrap();
+        assert_eq!(*store.saves.lock(), 1);
+        assert_eq!(*store.appends.lock(), vec![4, 6]);
+        assert_eq!(*store.main.lock(), b"one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn a_rewritten_transcript_or_a_new_epoch_is_saved_whole() {
+        let store = Arc::new(Counting::default());
+        let p = placed(store.clone());
+        p.store("s", 1, &main("one\ntwo\n")).unwrap();
+        // The CLI rewrote it: same length or longer, another beginning.
+        p.store("s", 1, &main("ONE\ntwo\nthree\n")).unwrap();
+        // Shorter (a new conversation under the id).
+        p.store("s", 1, &main("x\n")).unwrap();
+        // Another epoch: this engine took the session anew.
+        p.store("s", 2, &main("x\ny\n")).unwrap();
+        assert_eq!(*store.saves.lock(), 4);
+        assert!(store.appends.lock().is_empty());
+        // A release forgets what was saved.
+        p.store("s", 2, &main("x\ny\nz\n")).unwrap();
+        assert_eq!(store.appends.lock().len(), 1);
+        p.release("s").unwrap();
+        p.store("s", 2, &main("x\ny\nz\nw\n")).unwrap();
+        assert_eq!(*store.saves.lock(), 5);
+    }
 }

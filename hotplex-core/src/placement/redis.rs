@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! hotplex:{<hex>}:lease        hash: epoch, owner, until (owner and until only while held)
-//! hotplex:{<hex>}:transcript   hash: epoch, main, sub:<file name> per subagent file
+//! hotplex:{<hex>}:transcript   hash: epoch, sub:<file name> per subagent file
+//! hotplex:{<hex>}:main         string: the main transcript (APPENDed to per turn)
 //! ```
 //!
 //! Every check-and-write is one Lua script, so the epoch check and the
@@ -107,21 +108,43 @@ end
 return {tonumber(h[1]) or 0, tonumber(h[3]), h[2]}
 ";
 
-/// KEYS[1] transcript; ARGV epoch, then main and name, bytes per subagent
-/// file (a save), or nothing more (a delete: the transcript goes, the epoch
-/// stays, so a late save of an older owner is still fenced). Returns -1
-/// when done, the stored epoch when it is higher (fenced: nothing changed).
+/// KEYS[1] transcript, KEYS[2] main; ARGV epoch, then main and name,
+/// bytes per subagent file (a save), or nothing more (a delete: the
+/// transcript goes, the epoch stays, so a late save of an older owner is
+/// still fenced). Returns -1 when done, the stored epoch when it is higher
+/// (fenced: nothing changed).
 const SAVE: &str = r"
 local stored = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
 if stored > tonumber(ARGV[1]) then
   return stored
 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
 if ARGV[2] then
-  redis.call('HSET', KEYS[1], 'main', ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[2])
 end
 for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], 'sub:' .. ARGV[i], ARGV[i + 1])
+end
+return -1
+";
+
+/// KEYS[1] transcript, KEYS[2] main; ARGV epoch, base length, tail, then
+/// name, bytes per subagent file. Returns -1 when appended, -2 when the
+/// main transcript is missing or of another length (nothing changed: the
+/// caller saves it whole), the stored epoch when it is higher (fenced).
+const APPEND: &str = r"
+local stored = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
+if stored > tonumber(ARGV[1]) then
+  return stored
+end
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('STRLEN', KEYS[2]) ~= tonumber(ARGV[2]) then
+  return -2
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
+redis.call('APPEND', KEYS[2], ARGV[3])
+for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], 'sub:' .. ARGV[i], ARGV[i + 1])
 end
 return -1
@@ -135,6 +158,7 @@ struct Scripts {
     release: Script,
     holder: Script,
     save: Script,
+    append: Script,
 }
 
 impl Scripts {
@@ -146,6 +170,7 @@ impl Scripts {
             release: Script::new(RELEASE),
             holder: timed(HOLDER),
             save: Script::new(SAVE),
+            append: Script::new(APPEND),
         }
     }
 }
@@ -225,6 +250,10 @@ fn lease_key(session: &str) -> String {
 
 fn transcript_key(session: &str) -> String {
     format!("hotplex:{{{}}}:transcript", hex(session))
+}
+
+fn main_key(session: &str) -> String {
+    format!("hotplex:{{{}}}:main", hex(session))
 }
 
 fn ttl_ms(ttl: Duration) -> u64 {
@@ -387,7 +416,7 @@ impl TranscriptStore for RedisStore {
         let key = transcript_key(session);
         let stored: i64 = self.run(|c| {
             let mut call = self.inner.scripts.save.key(&key);
-            call.arg(epoch).arg(&transcript.main);
+            call.key(main_key(session)).arg(epoch).arg(&transcript.main);
             for (name, bytes) in &transcript.subagents {
                 call.arg(name).arg(bytes);
             }
@@ -400,11 +429,19 @@ impl TranscriptStore for RedisStore {
     }
 
     fn load(&self, session: &str) -> Result<Option<(u64, Transcript)>> {
-        // One HGETALL is atomic on its own: no script needed to read.
-        let key = transcript_key(session);
-        let mut fields: BTreeMap<String, Vec<u8>> =
-            self.run(|c| redis::cmd("HGETALL").arg(&key).query(c))?;
-        let Some(main) = fields.remove("main") else {
+        // Both keys in one MULTI/EXEC: a save or an append between the two
+        // reads cannot mix two versions.
+        let (key, main_key) = (transcript_key(session), main_key(session));
+        let (fields, main): (BTreeMap<String, Vec<u8>>, Option<Vec<u8>>) = self.run(|c| {
+            redis::pipe()
+                .atomic()
+                .cmd("HGETALL")
+                .arg(&key)
+                .cmd("GET")
+                .arg(&main_key)
+                .query(c)
+        })?;
+        let Some(main) = main else {
             return Ok(None);
         };
         let epoch = fields
@@ -419,9 +456,46 @@ impl TranscriptStore for RedisStore {
         Ok(Some((epoch, Transcript { main, subagents })))
     }
 
+    fn append(
+        &self,
+        session: &str,
+        epoch: u64,
+        base_len: u64,
+        tail: &[u8],
+        subagents: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        for (name, _) in subagents {
+            plain_name(name)?;
+        }
+        let key = transcript_key(session);
+        let stored: i64 = self.run(|c| {
+            let mut call = self.inner.scripts.append.key(&key);
+            call.key(main_key(session))
+                .arg(epoch)
+                .arg(base_len)
+                .arg(tail);
+            for (name, bytes) in subagents {
+                call.arg(name).arg(bytes);
+            }
+            call.invoke(c)
+        })?;
+        match stored {
+            -1 => Ok(true),
+            -2 => Ok(false),
+            _ => Err(fenced_write(
+                session,
+                epoch,
+                u64::try_from(stored).unwrap_or(0),
+            )),
+        }
+    }
+
     fn delete(&self, session: &str, epoch: u64) -> Result<()> {
         let key = transcript_key(session);
-        let stored: i64 = self.run(|c| self.inner.scripts.save.key(&key).arg(epoch).invoke(c))?;
+        let stored: i64 = self.run(|c| {
+            let mut call = self.inner.scripts.save.key(&key);
+            call.key(main_key(session)).arg(epoch).invoke(c)
+        })?;
         match u64::try_from(stored) {
             Ok(stored) => Err(fenced_write(session, epoch, stored)),
             Err(_) => Ok(()),

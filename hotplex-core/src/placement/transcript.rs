@@ -45,6 +45,27 @@ pub trait TranscriptStore: Send + Sync {
     /// Forgets `session`'s transcript (a reset or a deleted conversation),
     /// unless a higher epoch than `epoch` saved it ([`Error::Fenced`]).
     fn delete(&self, session: &str, epoch: u64) -> Result<()>;
+
+    /// Extends `session`'s stored transcript without sending it whole: when
+    /// its main file holds exactly `base_len` bytes, appends `tail` to it
+    /// and replaces the subagent files with `subagents`, under the epoch
+    /// rules of [`save`](Self::save) ([`Error::Fenced`]). Returns
+    /// `Ok(false)`, changing nothing, when the stored main file has another
+    /// length or there is none, or the store cannot append; the caller then
+    /// saves the whole transcript. The CLI only appends to a transcript, so
+    /// after the first save of a host each turn sends only its own entries.
+    /// The default cannot append.
+    fn append(
+        &self,
+        session: &str,
+        epoch: u64,
+        base_len: u64,
+        tail: &[u8],
+        subagents: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        let _ = (session, epoch, base_len, tail, subagents);
+        Ok(false)
+    }
 }
 
 /// The CLI's directory name for a workdir under `projects/`
