@@ -98,7 +98,8 @@
 //	})
 //
 // Placement across hosts: with EngineOptions.Placement, engines on several
-// hosts share a store directory, a session's turns belong to the engine
+// hosts share a store (a directory, or a Redis server's URL such as
+// "redis://10.0.0.5:6379"), a session's turns belong to the engine
 // holding its lease, and its conversation moves with it. A turn on a
 // session another host holds fails with ErrOwnedElsewhere (Error.Detail
 // names the owner); Engine.Owns, Adopt, Release, Drain and Load serve a
