@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Set
@@ -128,6 +129,11 @@ class Agents:
         for sid, owner in self.scan().values():
             found.setdefault(sid, set()).add(owner)
         return found
+
+    def owner_of(self) -> Dict[str, str]:
+        """session id -> the owner running its agent (one: the sampler and
+        the tests check that no session has two)."""
+        return {sid: next(iter(owners)) for sid, owners in self.owners().items()}
 
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
@@ -267,6 +273,11 @@ def run_all(state, prompts: Dict[str, str], spacing: float = 0.0) -> Dict[str, h
         return {sid: f.result() for sid, f in futures.items()}
 
 
+def history(state, sid: str) -> str:
+    """What `recall` answers on session sid: every prompt it was given so far."""
+    return "history: " + " | ".join(state["expected"][sid])
+
+
 def record(state, sid: str, turn: hotplex.Turn, prompt: str) -> None:
     state["psid"][sid] = turn.provider_session_id
     state["agents"].psids[turn.provider_session_id] = sid
@@ -285,9 +296,7 @@ def test_sessions_spread_over_three_replicas_each_owned_by_one(world):
     owners = world["agents"].owners()
     assert sorted(owners) == sids, "every session has a live agent"
     assert all(len(o) == 1 for o in owners.values()), owners
-    per_owner: Dict[str, int] = {}
-    for o in owners.values():
-        per_owner[next(iter(o))] = per_owner.get(next(iter(o)), 0) + 1
+    per_owner = Counter(world["agents"].owner_of().values())
     print(f"\nsessions per replica: {sorted(per_owner.values())}")
     assert len(per_owner) == 3, f"spread over every replica: {per_owner}"
     assert not world["agents"].overlaps, world["agents"].overlaps
@@ -299,7 +308,7 @@ def test_sessions_spread_over_three_replicas_each_owned_by_one(world):
                 ["redis-cli", "-p", port, "--scan", "--pattern", f"hotplex:*:{kind}"], text=True
             ).split()
             assert len(keys) == SESSIONS, (kind, keys)
-    world["owner_of"] = {sid: next(iter(o)) for sid, o in owners.items()}
+    world["owner_of"] = world["agents"].owner_of()
 
 
 def lease_lapse(sessions: List[str]) -> Optional[float]:
@@ -320,10 +329,7 @@ def lease_lapse(sessions: List[str]) -> Optional[float]:
 
 def test_losing_the_busiest_node_moves_its_sessions_with_their_history(world):
     owner_of = world["owner_of"]
-    counts: Dict[str, int] = {}
-    for o in owner_of.values():
-        counts[o] = counts.get(o, 0) + 1
-    victim = max(counts, key=lambda o: counts[o])
+    ((victim, _),) = Counter(owner_of.values()).most_common(1)
     info = owner_files(world["base"])[victim]
     node = next(n for n in world["workers"] if n.node_id == info["node"])
     moved = sorted(s for s, o in owner_of.items() if o == victim)
@@ -358,7 +364,7 @@ def test_losing_the_busiest_node_moves_its_sessions_with_their_history(world):
         + f"; router retries: {len(client.retries)}"
     )
     for sid, t in turns.items():
-        assert t.text == "history: " + " | ".join(world["expected"][sid]), sid
+        assert t.text == history(world, sid), sid
         assert t.resumed == (sid in moved), sid
         record(world, sid, t, "recall")
     assert not any(os.path.exists(f"/proc/{p}") and agents.scan().get(p) for p in doomed), (
@@ -367,7 +373,7 @@ def test_losing_the_busiest_node_moves_its_sessions_with_their_history(world):
     owners = agents.owners()
     assert all(len(o) == 1 and victim not in o for o in owners.values()), owners
     assert not agents.overlaps, f"a session ran on two replicas at once: {agents.overlaps[:5]}"
-    world["owner_of"] = {sid: next(iter(o)) for sid, o in owners.items()}
+    world["owner_of"] = world["agents"].owner_of()
     for sid in moved:
         lines = transcript_lines(world["base"], world["owner_of"][sid], world["psid"][sid])
         assert [line.split("\x1f")[0] for line in lines] == world["expected"][sid][:-1] + ["recall"]
@@ -394,7 +400,7 @@ def test_a_frozen_owner_loses_its_session_and_is_fenced_when_it_wakes(world):
         time.sleep(LEASE_TTL + 1.0)
         t = client.turn(sid, "recall")
         assert t.resumed, "taken up by another replica"
-        assert t.text == "history: " + " | ".join(world["expected"][sid])
+        assert t.text == history(world, sid)
         record(world, sid, t, "recall")
     finally:
         os.kill(pid, signal.SIGCONT)
@@ -407,10 +413,10 @@ def test_a_frozen_owner_loses_its_session_and_is_fenced_when_it_wakes(world):
     agents.watching = True
     # Its next turn goes to the new owner, with the conversation that owner kept.
     t = client.turn(sid, "recall")
-    assert t.text == "history: " + " | ".join(world["expected"][sid])
+    assert t.text == history(world, sid)
     assert not t.resumed
     record(world, sid, t, "recall")
-    world["owner_of"] = {s: next(iter(o)) for s, o in agents.owners().items()}
+    world["owner_of"] = agents.owner_of()
     assert world["owner_of"][sid] != frozen
 
 
@@ -418,7 +424,7 @@ def chatting_through(world, change, settled) -> dict:
     """Every session chats (one turn after another) while change() runs, until
     settled(owners) holds; returns what happened. No turn may fail."""
     client, agents = world["client"], world["agents"]
-    before = {sid: next(iter(o)) for sid, o in agents.owners().items()}
+    before = agents.owner_of()
     stop = threading.Event()
     answered: Dict[str, List[str]] = {sid: [] for sid in before}
     slowest: List[float] = [0.0]
@@ -447,7 +453,7 @@ def chatting_through(world, change, settled) -> dict:
             started = time.monotonic()
             change()
             deadline = time.monotonic() + 120
-            while not settled({sid: next(iter(o)) for sid, o in agents.owners().items()}):
+            while not settled(agents.owner_of()):
                 assert time.monotonic() < deadline, "the change did not settle"
                 time.sleep(0.1)
             took = time.monotonic() - started
@@ -457,10 +463,10 @@ def chatting_through(world, change, settled) -> dict:
         for f in futures:
             f.result()
     assert not errors, errors[:5]
-    after = {sid: next(iter(o)) for sid, o in agents.owners().items()}
+    after = agents.owner_of()
     for sid in before:
         t = client.turn(sid, "recall")
-        assert t.text == "history: " + " | ".join(world["expected"][sid]), sid
+        assert t.text == history(world, sid), sid
         record(world, sid, t, "recall")
     assert not agents.overlaps, agents.overlaps[:5]
     world["owner_of"] = after

@@ -59,14 +59,17 @@ struct Saved {
     epoch: u64,
 }
 
-/// A hash of `bytes` that is the same in every run (`DefaultHasher::new`
-/// has fixed keys): it tells whether the local transcript still begins
-/// with what was saved.
-fn fingerprint(bytes: &[u8]) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    h.write(bytes);
-    h.finish()
+/// FNV-1a's offset basis: the hash of no bytes.
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a of `bytes` continued from `hash` (of the bytes before them): it
+/// tells whether the local transcript still begins with what was saved.
+/// A byte stream by definition, so the hash of a transcript one turn
+/// longer is the saved hash continued over the turn's bytes alone.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl std::fmt::Debug for Placed {
@@ -195,23 +198,31 @@ impl Placed {
     /// and the local file still begins with what was saved, else whole.
     fn store(&self, id: &str, epoch: u64, t: &placement::Transcript) -> Result<()> {
         let last = self.saved.lock().get(id).copied();
-        let appended = match last {
-            Some(s)
-                if s.epoch == epoch
-                    && t.main.len() >= s.len
-                    && fingerprint(&t.main[..s.len]) == s.hash =>
-            {
-                self.transcripts
-                    .append(id, epoch, s.len as u64, &t.main[s.len..], &t.subagents)?
+        let base = last.filter(|s| {
+            s.epoch == epoch
+                && t.main.len() >= s.len
+                && fnv1a(FNV_START, &t.main[..s.len]) == s.hash
+        });
+        let appended = match base {
+            Some(s) => {
+                let tail = &t.main[s.len..];
+                let done = self
+                    .transcripts
+                    .append(id, epoch, s.len as u64, tail, &t.subagents)?;
+                done.then(|| fnv1a(s.hash, tail))
             }
-            _ => false,
+            None => None,
         };
-        if !appended {
-            self.transcripts.save(id, epoch, t)?;
-        }
+        let hash = match appended {
+            Some(hash) => hash,
+            None => {
+                self.transcripts.save(id, epoch, t)?;
+                fnv1a(FNV_START, &t.main)
+            }
+        };
         let now = Saved {
             len: t.main.len(),
-            hash: fingerprint(&t.main),
+            hash,
             epoch,
         };
         self.saved.lock().insert(id.to_owned(), now);

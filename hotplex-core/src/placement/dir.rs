@@ -17,8 +17,12 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::hex_id;
 use super::lease::{check_owner, ms, now_ms, Lease, LeaseStore};
-use super::transcript::{plain_name, read_files, write_atomically, Transcript, TranscriptStore};
+use super::transcript::{
+    check_names, fenced_write, plain_name, read_files, write_atomically, Transcript,
+    TranscriptStore,
+};
 use crate::{Error, Result};
 
 /// Leases and transcripts in a directory; see the module docs. Clones share
@@ -30,11 +34,6 @@ pub struct DirStore {
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Io(format!("{}: {e}", path.display()))
-}
-
-/// `session` as one file name.
-fn hex(session: &str) -> String {
-    session.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs `f` holding an exclusive lock on `lock` (created when missing).
@@ -68,11 +67,11 @@ impl DirStore {
     }
 
     fn lease_file(&self, session: &str) -> PathBuf {
-        self.root.join("leases").join(hex(session))
+        self.root.join("leases").join(hex_id(session))
     }
 
     fn session_dir(&self, session: &str) -> PathBuf {
-        self.root.join("sessions").join(hex(session))
+        self.root.join("sessions").join(hex_id(session))
     }
 
     fn read_lease(&self, session: &str) -> LeaseRecord {
@@ -97,7 +96,7 @@ impl DirStore {
     fn lease_lock(&self, session: &str) -> PathBuf {
         self.root
             .join("leases")
-            .join(format!(".{}.lock", hex(session)))
+            .join(format!(".{}.lock", hex_id(session)))
     }
 
     /// The transcript's stored epoch (0: none), read under its lock.
@@ -107,12 +106,6 @@ impl DirStore {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
     }
-}
-
-fn fenced_write(session: &str, epoch: u64, stored: u64) -> Error {
-    Error::Fenced(format!(
-        "session {session:?}: a newer owner (epoch {stored}) saved its transcript; this one's epoch is {epoch}"
-    ))
 }
 
 impl LeaseStore for DirStore {
@@ -178,10 +171,7 @@ impl LeaseStore for DirStore {
 
 impl TranscriptStore for DirStore {
     fn save(&self, session: &str, epoch: u64, transcript: &Transcript) -> Result<()> {
-        // Every name before the first write: a refused save keeps nothing.
-        for (name, _) in &transcript.subagents {
-            plain_name(name)?;
-        }
+        check_names(&transcript.subagents)?;
         let dir = self.session_dir(session);
         with_lock(&dir.join("lock"), || {
             let stored = Self::stored_epoch(&dir);

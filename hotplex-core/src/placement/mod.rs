@@ -29,3 +29,9 @@ pub(crate) use lease::check_owner;
 pub use lease::{Lease, LeaseStore, MemoryLeaseStore};
 pub(crate) use transcript::local_paths;
 pub use transcript::{read_local, write_local, Transcript, TranscriptStore};
+
+/// `session` hex-encoded: a store's name for it (a file name, a Redis key
+/// part) that holds no `/`, `{` or `}` whatever the id holds.
+pub(crate) fn hex_id(session: &str) -> String {
+    session.bytes().map(|b| format!("{b:02x}")).collect()
+}

@@ -29,10 +29,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::{Client, Connection, RedisResult, Script};
+use redis::{Client, Connection, RedisResult, Script, ScriptInvocation};
 
+use super::hex_id;
 use super::lease::{check_owner, ms, Lease, LeaseStore};
-use super::transcript::{plain_name, Transcript, TranscriptStore};
+use super::transcript::{check_names, fenced_write, Transcript, TranscriptStore};
 use crate::{Error, Result};
 
 /// How long connecting, sending or awaiting a reply may take: a hung
@@ -239,31 +240,20 @@ fn redact(url: &str) -> String {
     u.to_string()
 }
 
-/// `session` as a key part: hex never holds a brace.
-fn hex(session: &str) -> String {
-    session.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
 fn lease_key(session: &str) -> String {
-    format!("hotplex:{{{}}}:lease", hex(session))
+    format!("hotplex:{{{}}}:lease", hex_id(session))
 }
 
 fn transcript_key(session: &str) -> String {
-    format!("hotplex:{{{}}}:transcript", hex(session))
+    format!("hotplex:{{{}}}:transcript", hex_id(session))
 }
 
 fn main_key(session: &str) -> String {
-    format!("hotplex:{{{}}}:main", hex(session))
+    format!("hotplex:{{{}}}:main", hex_id(session))
 }
 
 fn ttl_ms(ttl: Duration) -> u64 {
     ms(ttl).min(MAX_TTL_MS)
-}
-
-fn fenced_write(session: &str, epoch: u64, stored: u64) -> Error {
-    Error::Fenced(format!(
-        "session {session:?}: a newer owner (epoch {stored}) saved its transcript; this one's epoch is {epoch}"
-    ))
 }
 
 impl RedisStore {
@@ -313,9 +303,11 @@ impl RedisStore {
     }
 
     /// Runs `call` on an idle connection (or a new one), then keeps the
-    /// connection for the next call. Every call here is idempotent, so a
-    /// kept connection that turns out closed (the server restarted, or
-    /// closed it idle) is replaced and the call sent once more.
+    /// connection for the next call. Every call here may be sent twice (an
+    /// append that did land fails its length check the second time, and
+    /// the caller saves whole), so a kept connection that turns out closed
+    /// (the server restarted, or closed it idle) is replaced and the call
+    /// sent once more.
     fn run<T>(&self, call: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
         let kept = self.inner.idle.lock().pop();
         let reused = kept.is_some();
@@ -410,22 +402,12 @@ impl LeaseStore for RedisStore {
 
 impl TranscriptStore for RedisStore {
     fn save(&self, session: &str, epoch: u64, transcript: &Transcript) -> Result<()> {
-        for (name, _) in &transcript.subagents {
-            plain_name(name)?;
-        }
-        let key = transcript_key(session);
-        let stored: i64 = self.run(|c| {
-            let mut call = self.inner.scripts.save.key(&key);
-            call.key(main_key(session)).arg(epoch).arg(&transcript.main);
-            for (name, bytes) in &transcript.subagents {
-                call.arg(name).arg(bytes);
-            }
-            call.invoke(c)
-        })?;
-        match u64::try_from(stored) {
-            Ok(stored) => Err(fenced_write(session, epoch, stored)),
-            Err(_) => Ok(()),
-        }
+        let main = |call: &mut ScriptInvocation<'_>| {
+            call.arg(&transcript.main);
+        };
+        let scripts = &self.inner.scripts;
+        self.write(&scripts.save, session, epoch, main, &transcript.subagents)
+            .map(drop)
     }
 
     fn load(&self, session: &str) -> Result<Option<(u64, Transcript)>> {
@@ -464,41 +446,52 @@ impl TranscriptStore for RedisStore {
         tail: &[u8],
         subagents: &[(String, Vec<u8>)],
     ) -> Result<bool> {
-        for (name, _) in subagents {
-            plain_name(name)?;
-        }
-        let key = transcript_key(session);
-        let stored: i64 = self.run(|c| {
-            let mut call = self.inner.scripts.append.key(&key);
-            call.key(main_key(session))
-                .arg(epoch)
-                .arg(base_len)
-                .arg(tail);
+        let tail = |call: &mut ScriptInvocation<'_>| {
+            call.arg(base_len).arg(tail);
+        };
+        self.write(&self.inner.scripts.append, session, epoch, tail, subagents)
+    }
+
+    fn delete(&self, session: &str, epoch: u64) -> Result<()> {
+        // The save script with no transcript: the keys go, the epoch stays.
+        self.write(&self.inner.scripts.save, session, epoch, |_| {}, &[])
+            .map(drop)
+    }
+}
+
+impl RedisStore {
+    /// Runs a transcript write (`SAVE` or `APPEND`) on `session`'s keys:
+    /// the epoch, what `args` adds, then the subagent files. `Ok(true)`
+    /// when written, `Ok(false)` when the script declined (an append whose
+    /// base length does not match), [`Error::Fenced`] when a newer epoch
+    /// holds the transcript.
+    fn write(
+        &self,
+        script: &Script,
+        session: &str,
+        epoch: u64,
+        args: impl Fn(&mut ScriptInvocation<'_>),
+        subagents: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        check_names(subagents)?;
+        let (key, main) = (transcript_key(session), main_key(session));
+        let answer: i64 = self.run(|c| {
+            let mut call = script.key(&key);
+            call.key(&main).arg(epoch);
+            args(&mut call);
             for (name, bytes) in subagents {
                 call.arg(name).arg(bytes);
             }
             call.invoke(c)
         })?;
-        match stored {
+        match answer {
             -1 => Ok(true),
             -2 => Ok(false),
-            _ => Err(fenced_write(
+            stored => Err(fenced_write(
                 session,
                 epoch,
                 u64::try_from(stored).unwrap_or(0),
             )),
-        }
-    }
-
-    fn delete(&self, session: &str, epoch: u64) -> Result<()> {
-        let key = transcript_key(session);
-        let stored: i64 = self.run(|c| {
-            let mut call = self.inner.scripts.save.key(&key);
-            call.key(main_key(session)).arg(epoch).invoke(c)
-        })?;
-        match u64::try_from(stored) {
-            Ok(stored) => Err(fenced_write(session, epoch, stored)),
-            Err(_) => Ok(()),
         }
     }
 }

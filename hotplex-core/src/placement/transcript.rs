@@ -183,6 +183,21 @@ pub fn write_local(
     Ok(())
 }
 
+/// Checks every subagent file name of a save before its first write, so a
+/// refused save keeps nothing.
+pub(crate) fn check_names(subagents: &[(String, Vec<u8>)]) -> Result<()> {
+    subagents
+        .iter()
+        .try_for_each(|(name, _)| plain_name(name).map(drop))
+}
+
+/// The error of a save or delete under an older epoch than the store's.
+pub(crate) fn fenced_write(session: &str, epoch: u64, stored: u64) -> Error {
+    Error::Fenced(format!(
+        "session {session:?}: a newer owner (epoch {stored}) saved its transcript; this one's epoch is {epoch}"
+    ))
+}
+
 /// A file name with no directory part (stored names are untrusted).
 pub(crate) fn plain_name(name: &str) -> Result<&str> {
     // A leading dot is refused too: directory listings skip such files

@@ -54,6 +54,21 @@ async fn try_turn(engine: &Engine, id: &str, prompt: &str) -> Result<hotplex_cor
 
 const TTL: Duration = Duration::from_secs(10);
 
+/// Session `id`'s owner "froze": its lease is made to lapse behind its back
+/// (as if it had not renewed for a TTL), and `taker` adopts the session.
+/// Returns the shared store and the frozen owner's lease.
+fn take_over_from_a_frozen_owner(
+    root: &TempDir,
+    taker: &Engine,
+    id: &str,
+) -> (DirStore, hotplex_core::placement::Lease) {
+    let store = DirStore::new(root.0.join("store")).unwrap();
+    let held = store.holder(id).unwrap().unwrap();
+    store.renew(&held, Duration::ZERO).unwrap();
+    taker.adopt(id, None).unwrap();
+    (store, held)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_session_continues_on_another_host_with_its_history() {
     let root = TempDir::new("placement-move");
@@ -90,12 +105,8 @@ async fn an_owner_whose_lease_lapsed_loses_the_session_and_its_late_writes_are_f
     let a = Engine::new(host(&root, "host-a", ttl)).unwrap();
     let b = Engine::new(host(&root, "host-b", ttl)).unwrap();
     let first = turn(&a, "s", "one").await;
-    // Host a "freezes": its lease is made to lapse behind its back (as if
-    // it had not renewed for a TTL), and host b takes the session over.
-    let store = DirStore::new(root.0.join("store")).unwrap();
-    let held = store.holder("s").unwrap().unwrap();
-    store.renew(&held, Duration::ZERO).unwrap();
-    b.adopt("s", None).unwrap();
+    // Host a "freezes" and host b takes the session over.
+    let (store, held) = take_over_from_a_frozen_owner(&root, &b, "s");
     let on_b = turn(&b, "s", "recall").await;
     assert_eq!(on_b.text, "history: one");
     // Host a notices at its next renewal: its process is killed.
@@ -138,10 +149,7 @@ async fn a_turn_that_ends_after_a_takeover_fails_as_fenced_and_its_process_is_ki
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Host a "froze" mid-turn past its TTL; host b took the session over.
-    let store = DirStore::new(root.0.join("store")).unwrap();
-    let held = store.holder("s").unwrap().unwrap();
-    store.renew(&held, Duration::ZERO).unwrap();
-    b.adopt("s", None).unwrap();
+    take_over_from_a_frozen_owner(&root, &b, "s");
     match running.await.unwrap() {
         Err(Error::Fenced(_)) => {}
         other => panic!("expected Fenced, got {:?}", other.map(|t| t.text)),

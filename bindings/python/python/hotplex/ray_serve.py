@@ -144,10 +144,14 @@ class HotplexReplica:
         self._held[session_id] = held
         return held
 
-    async def _release(self, session_id: str) -> None:
+    def _drop(self, session_id: str) -> None:
+        """Stops tracking the session here (its _Held releases nothing)."""
         held = self._held.pop(session_id, None)
         if held is not None:
             held.done = True
+
+    async def _release(self, session_id: str) -> None:
+        self._drop(session_id)
         if not self._closing:
             await self.engine.release(session_id)
 
@@ -165,9 +169,7 @@ class HotplexReplica:
         """This replica lost the session to another (it froze past its
         lease, or the session moved while Ray still routed here): Ray must
         stop routing it here, so it leaves Ray's cache without a release."""
-        held = self._held.pop(session_id, None)
-        if held is not None:
-            held.done = True
+        self._drop(session_id)
         # Ray's multiplexer has no public way to drop one model; its cache
         # and the flag that re-announces this replica's models are these.
         wrapper = getattr(self, "__serve_multiplex_wrapper", None)
@@ -179,30 +181,25 @@ class HotplexReplica:
     async def _enter(self, session_id: str, workdir: Optional[_Path]) -> None:
         """Makes this replica the session's owner. A session new here waits
         while another replica's lease lasts (a dead or frozen replica's
-        lapses within lease_ttl); one this replica had and lost raises
-        OwnedElsewhere at once, and Ray stops routing it here, so the
-        caller's retry reaches the owner."""
+        lapses within lease_ttl). One this replica has is not checked here:
+        if it moved meanwhile, its turn raises OwnedElsewhere or Fenced, and
+        the caller (execute, stream) makes Ray stop routing it here."""
         deadline = time.monotonic() + self._takeover_wait
         pause = 0.05
         while True:
-            had = session_id in self._held
             try:
-                if workdir is not None:
+                if workdir is not None and session_id not in self._held:
                     # Restored in the workdir the turn names.
                     await asyncio.to_thread(self.engine.adopt, session_id, workdir)
                 await self._session(session_id)
                 return
             except OwnedElsewhere:
-                if had:
-                    self._forget(session_id)
-                    raise
                 if time.monotonic() + pause > deadline:
                     raise
                 await asyncio.sleep(pause)
                 # Each try is one store round trip; a short pause takes the
                 # session up soon after the lease lapses.
                 pause = min(pause * 2, 0.2)
-
 
     # -- what callers call -------------------------------------------------
 
