@@ -25,6 +25,7 @@ Run by tests/run-cluster.sh; needs `pip install hotplex[ray]` and redis-server.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -522,7 +523,10 @@ def test_a_scale_down_drains_replicas_with_no_turn_lost(world):
         line = drained(world["base"], owner)
         print(line)
         held = sum(1 for s in r["moved"] if r["before"][s] == owner)
-        assert line and f"released {held} sessions" in line, line
+        # Every session it held, and perhaps one the other stopping replica
+        # released first and Ray routed here before this one stopped too.
+        released = re.search(r"released (\d+) sessions", line or "")
+        assert released and int(released.group(1)) >= held, line
 
 
 def test_a_new_version_rolls_out_with_no_turn_lost(world):
